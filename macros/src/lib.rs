@@ -1,0 +1,21 @@
+//! Procedural macros of [secure-tool](https://docs.rs/secure-tool). Depend on the
+//! `secure-tool` crate, which re-exports them; this crate is an implementation detail.
+
+mod attr;
+mod router;
+mod symbol;
+mod tool;
+
+use proc_macro::TokenStream;
+
+/// See `secure_tool::secure_tool`.
+#[proc_macro_attribute]
+pub fn secure_tool(args: TokenStream, input: TokenStream) -> TokenStream {
+    tool::expand(args.into(), input.into()).into()
+}
+
+/// See `secure_tool::secure_tool_router`.
+#[proc_macro_attribute]
+pub fn secure_tool_router(args: TokenStream, input: TokenStream) -> TokenStream {
+    router::expand(args.into(), input.into()).into()
+}

@@ -1,0 +1,192 @@
+//! `#[secure_tool_router]` on the impl block of a server type: the one place that sees every
+//! handler before anything else expands, so it refuses plain rmcp `#[tool]`s and collects
+//! the secure ones into the type's router.
+//!
+//! Input:
+//! ```ignore
+//! #[secure_tool_router]
+//! impl Notes {
+//!     #[secure_tool(...)] async fn get_note(&self, args: GetNote) -> Result<Note, E> { ... }
+//!     #[secure_tool(...)] async fn add_note(&self, args: AddNote) -> Result<Note, E> { ... }
+//! }
+//! ```
+//! Output: the impl block unchanged (each `#[secure_tool]` then expands on its own), plus
+//! ```ignore
+//! impl ::secure_tool::SecureTools for Notes {
+//!     fn secure_tool_router() -> SecureToolRouter<Self> {
+//!         SecureToolRouter::new()
+//!             .with_route(Self::__secure_tool_route_get_note())
+//!             .with_route(Self::__secure_tool_route_add_note())
+//!     }
+//! }
+//! ```
+//! or, with `#[secure_tool_router(router = notes_tools)]`, an inherent
+//! `fn notes_tools() -> SecureToolRouter<Self>` (for a type whose tools are split over
+//! several impl blocks, combined with `+`).
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Ident, ImplItem, ItemImpl, Token};
+
+use crate::attr::{Errors, ToolArgs, is_attr, unknown_key};
+use crate::symbol::*;
+use crate::tool::route_fn_ident;
+
+pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let router_fn = parse_args(args, &mut errors);
+    let item: ItemImpl = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[secure_tool_router]` goes on the inherent `impl` block of a server type",
+            );
+            let mut out = error.to_compile_error();
+            out.extend(input);
+            return out;
+        }
+    };
+    if let Some((path, _)) = &item.trait_ {
+        errors.push_at(
+            path.span(),
+            "`#[secure_tool_router]` goes on an inherent `impl` block (`impl MyServer { .. }`), \
+             not on a trait impl",
+        );
+    }
+    for attr in &item.attrs {
+        if is_attr(attr, RMCP_TOOL_ROUTER) {
+            errors.push_at(
+                attr.span(),
+                "remove `#[tool_router]`: `#[secure_tool_router]` builds this type's router; plain \
+                 rmcp tools belong in a separate `#[tool_router]` impl served through \
+                 `SecureToolRouter::with_unguarded_tools`",
+            );
+        }
+    }
+
+    let mut routes = Vec::new();
+    let mut names: HashMap<String, Span> = HashMap::new();
+    for impl_item in &item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        let secure = method.attrs.iter().find(|a| is_attr(a, SECURE_TOOL));
+        let plain = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL));
+        match (secure, plain) {
+            (None, Some(plain)) => errors.push_at(
+                plain.span(),
+                "a plain rmcp `#[tool]` is served without authorization or error hygiene: use \
+                 `#[secure_tool(authz = .., mode = ..)]`, or move it to a separate `#[tool_router]` \
+                 impl and serve it through `SecureToolRouter::with_unguarded_tools`",
+            ),
+            (Some(_), Some(plain)) => errors.push_at(
+                plain.span(),
+                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
+                 would serve this handler without its guard",
+            ),
+            (Some(secure), None) => {
+                // Tool names must be unique; `#[secure_tool]` reports its own argument errors.
+                let name = secure
+                    .meta
+                    .require_list()
+                    .ok()
+                    .and_then(|list| {
+                        let mut ignored = Errors::default();
+                        ToolArgs::parse(list.tokens.clone(), &mut ignored)
+                            .name
+                            .get()
+                            .map(|lit| (lit.value(), lit.span()))
+                    })
+                    .unwrap_or_else(|| {
+                        let ident = method.sig.ident.to_string();
+                        (ident.trim_start_matches("r#").to_owned(), method.sig.ident.span())
+                    });
+                if names.insert(name.0.clone(), name.1).is_some() {
+                    errors.push_at(
+                        name.1,
+                        format!("two secure tools of this impl are named `{}`", name.0),
+                    );
+                }
+                routes.push(route_fn_ident(&method.sig.ident));
+            }
+            (None, None) => {}
+        }
+    }
+    if routes.is_empty() && errors.is_empty() {
+        errors.push_at(
+            Span::call_site(),
+            "`#[secure_tool_router]` found no `#[secure_tool]` method in this impl block",
+        );
+    }
+
+    let errors = errors
+        .into_result()
+        .err()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let self_ty = &item.self_ty;
+    let body = quote! {
+        ::secure_tool::__private::SecureToolRouter::new()
+            #( .with_route(Self::#routes()) )*
+    };
+    let router = match router_fn {
+        None => quote! {
+            impl #impl_generics ::secure_tool::__private::SecureTools for #self_ty #where_clause {
+                fn secure_tool_router() -> ::secure_tool::__private::SecureToolRouter<Self> {
+                    #body
+                }
+            }
+        },
+        Some(name) => quote! {
+            impl #impl_generics #self_ty #where_clause {
+                /// The router of the secure tools of this impl block.
+                fn #name() -> ::secure_tool::__private::SecureToolRouter<Self> {
+                    #body
+                }
+            }
+        },
+    };
+    quote! {
+        #errors
+        #item
+        #router
+    }
+}
+
+/// `router = ident`, or nothing.
+fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Ident> {
+    let mut router = None;
+    let parser = |input: ParseStream| -> syn::Result<()> {
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            if key == ROUTER {
+                let name: Ident = input.parse()?;
+                if router.replace(name).is_some() {
+                    errors.push_at(key.span(), "duplicate `router` in `#[secure_tool_router]`");
+                }
+            } else {
+                errors.push_at(
+                    key.span(),
+                    unknown_key(&key.to_string(), ROUTER_KEYS, "#[secure_tool_router]"),
+                );
+                input.parse::<syn::Expr>()?;
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    };
+    if let Err(e) = parser.parse2(args) {
+        errors.push(e);
+    }
+    router
+}

@@ -1,0 +1,28 @@
+//! The names the macros recognise, in one place.
+
+pub const AUTHZ: &str = "authz";
+pub const MODE: &str = "mode";
+pub const BREAKER: &str = "breaker";
+pub const TIMEOUT: &str = "timeout";
+pub const NAME: &str = "name";
+pub const DESCRIPTION: &str = "description";
+pub const TITLE: &str = "title";
+
+/// Every key of `#[secure_tool(...)]`, in the order the docs list them.
+pub const TOOL_KEYS: &[&str] = &[AUTHZ, MODE, BREAKER, TIMEOUT, NAME, DESCRIPTION, TITLE];
+
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
+
+pub const ROUTER: &str = "router";
+pub const ROUTER_KEYS: &[&str] = &[ROUTER];
+
+/// Our method attribute.
+pub const SECURE_TOOL: &str = "secure_tool";
+/// rmcp's method attribute: registers a handler without our guard.
+pub const RMCP_TOOL: &str = "tool";
+/// rmcp's impl attribute.
+pub const RMCP_TOOL_ROUTER: &str = "tool_router";
+
+/// The prefix of every generated item.
+pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";

@@ -1,0 +1,597 @@
+//! `#[secure_tool(...)]` on a handler method: arguments → handler IR → validation →
+//! expansion (or, when anything is wrong, a fallback that keeps the user's method and
+//! reports every error at once).
+//!
+//! Input:
+//! ```ignore
+//! /// Reads a note.
+//! #[secure_tool(authz = scopes("notes:read"), mode = read)]
+//! async fn get_note(&self, args: GetNote) -> Result<Note, StoreError> { ... }
+//! ```
+//! Output: the method unchanged, plus a hidden associated fn
+//! `__secure_tool_route_get_note()` that builds the tool's guarded route. The router that
+//! `#[secure_tool_router]` generates calls it; nothing else can reach the handler through
+//! MCP.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    Expr, FnArg, GenericArgument, Ident, ImplItemFn, LitStr, PathArguments, ReceiverKind,
+    ReturnType, Safety, Type,
+};
+
+use crate::attr::{Errors, Mode, ToolArgs, is_attr};
+use crate::symbol::*;
+
+pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = ToolArgs::parse(args, &mut errors);
+    let item: ImplItemFn = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[secure_tool]` goes on an `async fn` method inside a `#[secure_tool_router]` impl block",
+            );
+            let mut out = error.to_compile_error();
+            out.extend(input);
+            return out;
+        }
+    };
+    match Handler::analyze(&item, &args, &mut errors) {
+        Some(handler) if errors.is_empty() => handler.expand(),
+        _ => fallback(&item, errors),
+    }
+}
+
+/// The handler as the expansion needs it, with references to the user's tokens for spans.
+struct Handler<'a> {
+    item: &'a ImplItemFn,
+    tool_name: String,
+    mode: Mode,
+    authz: &'a Expr,
+    arguments: Option<&'a Type>,
+    ok: &'a Type,
+    error: &'a Type,
+    description: String,
+    title: Option<&'a LitStr>,
+}
+
+impl<'a> Handler<'a> {
+    /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
+    fn analyze(item: &'a ImplItemFn, args: &'a ToolArgs, errors: &mut Errors) -> Option<Self> {
+        check_attributes(item, errors);
+        check_signature(item, errors);
+        let arguments = check_inputs(item, errors);
+        let output = check_output(item, errors);
+
+        let authz = args.authz.get();
+        match authz {
+            None => errors.push_at(
+                Span::call_site(),
+                "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
+                 (for example `authz = scopes(\"notes:read\")`, or `authz = public` to let anyone in)",
+            ),
+            Some(expr) => check_authz(expr, errors),
+        }
+        let mode = args.mode.get().copied();
+        if mode.is_none() {
+            errors.push_at(
+                Span::call_site(),
+                "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
+                 tool escapes the degradation gate and is advertised as read-only",
+            );
+        }
+        for (key, span) in [
+            (BREAKER, args.breaker.key_span()),
+            (TIMEOUT, args.timeout.key_span()),
+        ] {
+            if let Some(span) = span {
+                errors.push_at(
+                    span,
+                    format!(
+                        "`{key}` is not enforced by this version of secure-tool: remove it rather than \
+                         rely on a guarantee that does not hold"
+                    ),
+                );
+            }
+        }
+
+        let tool_name = match args.name.get() {
+            Some(lit) => {
+                let name = lit.value();
+                check_tool_name(&name, lit.span(), errors);
+                name
+            }
+            None => item.sig.ident.to_string().trim_start_matches("r#").to_owned(),
+        };
+        let description = match args.description.get() {
+            Some(lit) => lit.value(),
+            None => doc_comment(item),
+        };
+        if description.trim().is_empty() {
+            errors.push_at(
+                item.sig.ident.span(),
+                "a `#[secure_tool]` needs a description: add a doc comment (`/// ...`) or \
+                 `description = \"...\"`; the model chooses tools by their description",
+            );
+        }
+
+        let (ok, error) = output?;
+        Some(Handler {
+            item,
+            tool_name,
+            mode: mode?,
+            authz: authz?,
+            arguments: arguments?,
+            ok,
+            error,
+            description,
+            title: args.title.get(),
+        })
+    }
+
+    fn expand(&self) -> TokenStream {
+        let item = self.item;
+        let method = &item.sig.ident;
+        let route_fn = route_fn_ident(method);
+        let name = &self.tool_name;
+        let description = &self.description;
+        let mode = match self.mode {
+            Mode::Read => quote!(Read),
+            Mode::Write => quote!(Write),
+        };
+        let title = self
+            .title
+            .map(|t| quote!(.with_title(#t)))
+            .unwrap_or_default();
+
+        let authz = self.authz;
+        // `authz = public` names the function: call it.
+        let authz = match authz {
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let ident = p.path.get_ident();
+                let bare = ["public", "authenticated"]
+                    .iter()
+                    .any(|n| ident.is_some_and(|i| i == n));
+                if bare {
+                    quote_spanned!(authz.span()=> #authz())
+                } else {
+                    authz.to_token_stream()
+                }
+            }
+            _ => authz.to_token_stream(),
+        };
+        let policy = quote_spanned! {self.authz.span()=>
+            ::secure_tool::__private::into_policy({
+                #[allow(unused_imports)]
+                use ::secure_tool::__private::policies::*;
+                #authz
+            })
+        };
+
+        let ok = self.ok;
+        let error = self.error;
+        let assert_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::assert_output::<#ok>(););
+        let assert_err =
+            quote_spanned!(error.span()=> ::secure_tool::__private::assert_error::<#error>(););
+        let (arguments, assert_args, call) = match self.arguments {
+            Some(ty) => (
+                ty.to_token_stream(),
+                quote_spanned!(ty.span()=> ::secure_tool::__private::assert_arguments::<#ty>();),
+                quote!(|__secure_tool_this, __secure_tool_args: #ty| __secure_tool_this.#method(__secure_tool_args)),
+            ),
+            None => (
+                quote!(::secure_tool::__private::NoArguments),
+                TokenStream::new(),
+                quote!(|__secure_tool_this, _: ::secure_tool::__private::NoArguments| __secure_tool_this.#method()),
+            ),
+        };
+
+        quote! {
+            #item
+
+            #[doc(hidden)]
+            #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+            fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
+                #assert_args
+                #assert_ok
+                #assert_err
+                ::secure_tool::__private::SecureRoute::new::<#arguments, #ok>(
+                    ::secure_tool::__private::ToolSpec::new(
+                        #name,
+                        ::secure_tool::__private::Mode::#mode,
+                        #policy,
+                    )
+                    .with_description(#description)
+                    #title,
+                    |__secure_tool_call| {
+                        ::std::boxed::Box::pin(__secure_tool_call.run(#call))
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// The name of the hidden route builder of `method`.
+pub fn route_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        ROUTE_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
+/// When the input is wrong: the user's method as written (so the rest of the crate does not
+/// cascade into errors), a route builder that never runs, and every error.
+fn fallback(item: &ImplItemFn, errors: Errors) -> TokenStream {
+    let route_fn = route_fn_ident(&item.sig.ident);
+    let errors = errors
+        .into_result()
+        .err()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
+    quote! {
+        #errors
+        #item
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code, unreachable_code, clippy::all)]
+        fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
+            ::core::panic!("`#[secure_tool]` did not compile")
+        }
+    }
+}
+
+fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
+    for attr in &item.attrs {
+        if is_attr(attr, RMCP_TOOL) {
+            errors.push_at(
+                attr.span(),
+                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
+                 would serve this handler without its guard",
+            );
+        } else if is_attr(attr, SECURE_TOOL) {
+            errors.push_at(
+                attr.span(),
+                "duplicate `#[secure_tool]`: one tool, one attribute",
+            );
+        }
+    }
+}
+
+fn check_signature(item: &ImplItemFn, errors: &mut Errors) {
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        if rewritten_by_rmcp_tool(item) {
+            errors.push_at(
+                sig.fn_token.span(),
+                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler without \
+                 its guard: remove `#[tool]` (`#[secure_tool]` registers the tool itself)",
+            );
+        } else {
+            errors.push_at(
+                sig.fn_token.span(),
+                "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
+                 with `tokio::task::spawn_blocking`)",
+            );
+        }
+    }
+    if let Some(constness) = &sig.constness {
+        errors.push_at(constness.span(), "`#[secure_tool]` handlers cannot be `const fn`");
+    }
+    if let Safety::Unsafe(unsafe_token) = &sig.safety {
+        errors.push_at(
+            unsafe_token.span(),
+            "`#[secure_tool]` handlers cannot be `unsafe fn`: a tool is called with untrusted input \
+             and no caller can uphold its safety contract; keep `unsafe` blocks inside a safe fn",
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push_at(
+            abi.span(),
+            "`#[secure_tool]` handlers cannot be `extern`: remove the ABI",
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push_at(
+            sig.generics.params.span(),
+            "`#[secure_tool]` handlers cannot be generic: a tool has one concrete argument type (its \
+             input schema) and one result type",
+        );
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.push_at(
+            where_clause.span(),
+            "`#[secure_tool]` handlers cannot have a `where` clause",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push_at(
+            variadic.dots.span(),
+            "`#[secure_tool]` handlers cannot be variadic",
+        );
+    }
+}
+
+/// rmcp's `#[tool]`, when it expands first, removes `async` and returns
+/// `Pin<Box<dyn Future<...>>>`: recognise it to say what happened.
+fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        return false;
+    };
+    let tokens = ty.to_token_stream().to_string();
+    tokens.contains("Pin") && tokens.contains("Future")
+}
+
+/// Checks `&self` and at most one argument; returns the arguments type, if any.
+fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<&'a Type>> {
+    let sig = &item.sig;
+    let mut ok = true;
+    match sig.receiver() {
+        None => {
+            errors.push_at(
+                sig.ident.span(),
+                "`#[secure_tool]` handlers are methods taking `&self`: add `&self` as the first argument",
+            );
+            ok = false;
+        }
+        Some(receiver) => match &receiver.kind {
+            ReceiverKind::Reference(_, _, Some(mutability)) => {
+                errors.push_at(
+                    mutability.span(),
+                    "`#[secure_tool]` handlers take `&self`, not `&mut self`: calls run concurrently; \
+                     keep mutable state behind a `Mutex`, an atomic or a connection pool",
+                );
+                ok = false;
+            }
+            ReceiverKind::Reference(_, _, None) => {}
+            ReceiverKind::Value | ReceiverKind::Typed(..) => {
+                errors.push_at(
+                    receiver.span(),
+                    "`#[secure_tool]` handlers take `&self`",
+                );
+                ok = false;
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
+                ok = false;
+            }
+        },
+    }
+    let typed: Vec<_> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => Some(t),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    for extra in typed.iter().skip(1) {
+        errors.push_at(
+            extra.span(),
+            "`#[secure_tool]` handlers take one arguments struct besides `&self`: put every field \
+             into it (it becomes the tool's input schema)",
+        );
+        ok = false;
+    }
+    let arguments = typed.first().map(|t| &*t.ty);
+    if let Some(ty) = arguments {
+        match ty {
+            Type::Reference(r) => {
+                errors.push_at(
+                    r.and_token.span(),
+                    "tool arguments are owned values: take the arguments struct by value",
+                );
+                ok = false;
+            }
+            Type::Path(p)
+                if p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "Parameters") =>
+            {
+                errors.push_at(
+                    ty.span(),
+                    "take the arguments struct directly (`args: MyArgs`), not rmcp's `Parameters<..>`: \
+                     secure-tool parses arguments only after the caller is authorized",
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+    }
+    ok.then_some(arguments)
+}
+
+/// Checks `-> Result<T, E>`; returns `(T, E)`.
+fn check_output<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<(&'a Type, &'a Type)> {
+    const MESSAGE: &str = "`#[secure_tool]` handlers return `Result<T, E>`: `T` is the tool's \
+                           result, `E` an error whose text is logged, never shown to the caller";
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        errors.push_at(item.sig.ident.span(), MESSAGE);
+        return None;
+    };
+    let pair = match &**ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().and_then(|seg| {
+            if seg.ident != "Result" {
+                return None;
+            }
+            let PathArguments::AngleBracketed(args) = &seg.arguments else {
+                return None;
+            };
+            let types: Vec<&Type> = args
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
+            match types[..] {
+                [ok, err] => Some((ok, err)),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    let Some((ok, err)) = pair else {
+        errors.push_at(ty.span(), MESSAGE);
+        return None;
+    };
+    if let Some(what) = raw_text_error(err) {
+        errors.push_at(
+            err.span(),
+            format!(
+                "{what} cannot be a tool error: its text would reach the caller as is. Return an \
+                 error type that implements `std::error::Error` (logged, never shown), or \
+                 `secure_tool::ToolError` (`ToolError::invalid_input(..)` for a message meant for \
+                 the caller)"
+            ),
+        );
+        return None;
+    }
+    Some((ok, err))
+}
+
+/// Error types that carry raw text to the client: named so the message can say which.
+fn raw_text_error(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) if p.path.is_ident("str") => Some("`&str`"),
+            _ => None,
+        },
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            match last.ident.to_string().as_str() {
+                "String" => Some("`String`"),
+                "Cow" => Some("`Cow<str>`"),
+                "ErrorData" | "McpError" => Some(
+                    "rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)",
+                ),
+                "CallToolResult" | "Content" | "ContentBlock" => Some("an MCP result or content"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn check_authz(expr: &Expr, errors: &mut Errors) {
+    fn find_self(tokens: TokenStream) -> Option<Span> {
+        tokens.into_iter().find_map(|tt| match tt {
+            TokenTree::Ident(i) if i == "self" => Some(i.span()),
+            TokenTree::Group(g) => find_self(g.stream()),
+            _ => None,
+        })
+    }
+    if let Some(span) = find_self(expr.to_token_stream()) {
+        errors.push_at(
+            span,
+            "`authz` is evaluated once, when the router is built, and cannot use `self`: build the \
+             policy from values available then (or implement `secure_tool::authz::Authorize`)",
+        );
+    }
+}
+
+/// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`.
+fn check_tool_name(name: &str, span: Span, errors: &mut Errors) {
+    let valid = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        errors.push_at(
+            span,
+            "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+        );
+    }
+}
+
+/// The doc comment of the method, lines joined, common indentation removed.
+fn doc_comment(item: &ImplItemFn) -> String {
+    let lines: Vec<String> = item
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|s| s.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        expand(args, item).to_string()
+    }
+
+    #[test]
+    fn expands_a_valid_handler() {
+        let out = expand_str(
+            quote!(authz = scopes("notes:read"), mode = read),
+            quote! {
+                /// Reads a note.
+                async fn get_note(&self, args: GetNote) -> Result<Note, StoreError> { todo!() }
+            },
+        );
+        assert!(out.contains("fn __secure_tool_route_get_note"), "{out}");
+        assert!(out.contains("\"Reads a note.\""), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let out = expand_str(
+            quote!(mode = read),
+            quote! {
+                /// x
+                unsafe fn f(&mut self) -> Result<(), String> { todo!() }
+            },
+        );
+        for needle in ["requires `authz", "async fn", "unsafe fn", "&mut self", "`String`"] {
+            assert!(out.contains(needle), "missing {needle}: {out}");
+        }
+        // The fallback keeps the method and a stub route so nothing cascades.
+        assert!(out.contains("fn __secure_tool_route_f"), "{out}");
+    }
+
+    #[test]
+    fn doc_comments_become_the_description() {
+        let item: ImplItemFn = syn::parse2(quote! {
+            /// First line.
+            ///
+            ///   Indented.
+            async fn f(&self) -> Result<(), E> {}
+        })
+        .unwrap();
+        assert_eq!(doc_comment(&item), "First line.\n\n  Indented.");
+    }
+}

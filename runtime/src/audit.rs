@@ -1,0 +1,142 @@
+//! The audit trail: one `tracing` event per tool call, on the target `secure_tool::audit`.
+//!
+//! Each event has the tool, its mode, the principal, the decision, the outcome, the latency
+//! in microseconds, the incident id (for failures) and the *shape* of the arguments (their
+//! names and JSON types, never their values). Denials carry their cause, failures their full
+//! error chain: this is where the operator finds what the caller was not told.
+//!
+//! ```
+//! use secure_tool::audit::argument_shape;
+//! let args = serde_json::json!({"title": "secret plans", "tags": ["a"], "id": 7});
+//! assert_eq!(
+//!     argument_shape(args.as_object()),
+//!     "{id: number, tags: array, title: string}"
+//! );
+//! ```
+
+use std::fmt::Write as _;
+
+use rmcp::model::JsonObject;
+use tracing::Level;
+
+use crate::authz::{DenialCause, Principal};
+use crate::sanitize::{IncidentId, ToolError};
+use crate::server::ToolSpec;
+
+/// The target of audit events, for filtering (`RUST_LOG=secure_tool::audit=info`).
+pub const TARGET: &str = "secure_tool::audit";
+
+/// The names and JSON types of the arguments of a call, sorted by name; never their values.
+pub fn argument_shape(arguments: Option<&JsonObject>) -> String {
+    let Some(arguments) = arguments else {
+        return "{}".to_owned();
+    };
+    let mut fields: Vec<(&str, &str)> = arguments
+        .iter()
+        .map(|(k, v)| {
+            let kind = match v {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "boolean",
+                serde_json::Value::Number(_) => "number",
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Array(_) => "array",
+                serde_json::Value::Object(_) => "object",
+            };
+            (k.as_str(), kind)
+        })
+        .collect();
+    fields.sort_unstable();
+    let mut shape = String::from("{");
+    for (i, (name, kind)) in fields.iter().enumerate() {
+        if i > 0 {
+            shape.push_str(", ");
+        }
+        // Argument names come from the caller: cut absurdly long ones.
+        let name: String = name.chars().take(64).collect();
+        let _ = write!(shape, "{name}: {kind}");
+    }
+    shape.push('}');
+    shape
+}
+
+/// How a call ended, for the audit event.
+pub(crate) enum Outcome<'a> {
+    Ok,
+    Denied(&'a DenialCause),
+    InvalidArguments,
+    Failed(&'a ToolError),
+    Panicked(&'a str),
+}
+
+/// The audit record of one call, emitted by [`CallEvent::finish`].
+pub(crate) struct CallEvent<'a> {
+    spec: &'a ToolSpec,
+    principal: &'a Principal,
+    shape: Option<String>,
+}
+
+impl<'a> CallEvent<'a> {
+    pub(crate) fn new(
+        spec: &'a ToolSpec,
+        principal: &'a Principal,
+        arguments: Option<&JsonObject>,
+    ) -> Self {
+        // The shape costs an allocation: only build it when someone listens.
+        let shape = tracing::enabled!(target: TARGET, Level::INFO)
+            .then(|| argument_shape(arguments));
+        Self {
+            spec,
+            principal,
+            shape,
+        }
+    }
+
+    pub(crate) fn finish(
+        &mut self,
+        started: tokio::time::Instant,
+        outcome: Outcome<'_>,
+        incident: Option<IncidentId>,
+    ) {
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let tool = self.spec.name();
+        let mode = self.spec.mode().as_str();
+        let principal = self.principal;
+        let arguments = self.shape.as_deref().unwrap_or("");
+        let incident_id = incident.map(tracing::field::display);
+        match outcome {
+            Outcome::Ok => tracing::info!(
+                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "ok",
+                latency_us, arguments, "tool call succeeded"
+            ),
+            Outcome::Denied(cause) => tracing::warn!(
+                target: TARGET, tool, mode, %principal, decision = "deny", outcome = "denied",
+                %cause, latency_us, arguments, incident_id, "tool call denied"
+            ),
+            Outcome::InvalidArguments => tracing::info!(
+                target: TARGET, tool, mode, %principal, decision = "allow",
+                outcome = "invalid_arguments", latency_us, arguments, incident_id,
+                "tool call rejected: invalid arguments"
+            ),
+            Outcome::Failed(error) => {
+                let category = error.category().as_str();
+                if error.category().caller_fault() {
+                    tracing::info!(
+                        target: TARGET, tool, mode, %principal, decision = "allow",
+                        outcome = "error", category, error = %error, latency_us, arguments,
+                        incident_id, "tool call failed (caller's fault)"
+                    );
+                } else {
+                    tracing::error!(
+                        target: TARGET, tool, mode, %principal, decision = "allow",
+                        outcome = "error", category, error = %error, latency_us, arguments,
+                        incident_id, "tool call failed"
+                    );
+                }
+            }
+            Outcome::Panicked(message) => tracing::error!(
+                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
+                panic = message, latency_us, arguments, incident_id, "tool handler panicked"
+            ),
+        }
+    }
+}

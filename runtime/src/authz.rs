@@ -1,0 +1,866 @@
+//! Fail-closed authorization: who is calling ([`Principal`]), what a policy answers
+//! ([`Decision`]), and the policies themselves ([`Policy`] and its combinators).
+//!
+//! A tool's handler runs only when its policy answers [`Decision::Allow`]. Every other
+//! outcome denies: an explicit [`Decision::Deny`], an [`Decision::Abstain`], an error of the
+//! policy, a policy that misses its deadline, a policy that panics. The caller always sees
+//! the same generic denial; the cause goes to the audit log.
+//!
+//! ```
+//! use secure_tool::authz::{all_of, any_of, public, roles, scopes, Principal};
+//!
+//! let readers = scopes("notes:read");
+//! let admins_or_editors = any_of([roles("admin"), scopes(["notes:read", "notes:write"])]);
+//! let strict = all_of([scopes("notes:write"), roles("editor")]);
+//! let anyone = public();
+//!
+//! let alice = Principal::new("alice").with_scopes(["notes:read"]);
+//! assert!(readers.allows_locally(&alice));
+//! assert!(!admins_or_editors.allows_locally(&alice));
+//! assert!(!strict.allows_locally(&alice));
+//! assert!(anyone.allows_locally(&Principal::anonymous()));
+//! assert!(!readers.allows_locally(&Principal::anonymous()));
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+
+/// The default deadline of a policy decision: a policy that has not answered after it denies.
+pub const DEFAULT_AUTHZ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Who is calling a tool.
+///
+/// A principal is either anonymous or an authenticated subject with scopes and roles. Over
+/// HTTP it comes from the request (an authentication layer puts it into the request's
+/// extensions); over stdio it is the principal the server was configured with. Cloning is
+/// cheap.
+///
+/// ```
+/// use secure_tool::authz::Principal;
+///
+/// let p = Principal::new("alice").with_scopes(["notes:read"]).with_roles(["editor"]);
+/// assert_eq!(p.subject(), Some("alice"));
+/// assert!(p.has_scope("notes:read") && !p.has_scope("notes:write"));
+/// assert!(p.has_role("editor"));
+/// assert!(Principal::anonymous().is_anonymous());
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    identity: Option<Arc<Identity>>,
+}
+
+#[derive(PartialEq, Eq)]
+struct Identity {
+    subject: Box<str>,
+    scopes: Box<[Box<str>]>,
+    roles: Box<[Box<str>]>,
+}
+
+impl Principal {
+    /// The anonymous caller: no subject, no scopes, no roles. Only [`public`] lets it in.
+    pub const fn anonymous() -> Self {
+        Self { identity: None }
+    }
+
+    /// An authenticated subject with no scopes and no roles yet.
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self {
+            identity: Some(Arc::new(Identity {
+                subject: subject.into().into_boxed_str(),
+                scopes: Box::default(),
+                roles: Box::default(),
+            })),
+        }
+    }
+
+    /// Replaces the scopes of this principal (an anonymous principal stays anonymous).
+    pub fn with_scopes<I, S>(self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.map_identity(|id| id.scopes = sorted_names(scopes))
+    }
+
+    /// Replaces the roles of this principal (an anonymous principal stays anonymous).
+    pub fn with_roles<I, S>(self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.map_identity(|id| id.roles = sorted_names(roles))
+    }
+
+    fn map_identity(self, edit: impl FnOnce(&mut Identity)) -> Self {
+        let Some(identity) = self.identity else {
+            return self;
+        };
+        let mut identity = Arc::try_unwrap(identity).unwrap_or_else(|shared| Identity {
+            subject: shared.subject.clone(),
+            scopes: shared.scopes.clone(),
+            roles: shared.roles.clone(),
+        });
+        edit(&mut identity);
+        Self {
+            identity: Some(Arc::new(identity)),
+        }
+    }
+
+    /// Whether this is the anonymous caller.
+    pub fn is_anonymous(&self) -> bool {
+        self.identity.is_none()
+    }
+
+    /// The authenticated subject, or `None` for the anonymous caller.
+    pub fn subject(&self) -> Option<&str> {
+        self.identity.as_deref().map(|id| &*id.subject)
+    }
+
+    /// Whether the principal was granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.identity
+            .as_deref()
+            .is_some_and(|id| contains(&id.scopes, scope))
+    }
+
+    /// Whether the principal holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.identity
+            .as_deref()
+            .is_some_and(|id| contains(&id.roles, role))
+    }
+
+    /// The scopes granted to the principal, sorted.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.identity
+            .as_deref()
+            .into_iter()
+            .flat_map(|id| id.scopes.iter().map(|s| &**s))
+    }
+
+    /// The roles of the principal, sorted.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.identity
+            .as_deref()
+            .into_iter()
+            .flat_map(|id| id.roles.iter().map(|s| &**s))
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.identity {
+            None => f.write_str("Principal(anonymous)"),
+            Some(id) => f
+                .debug_struct("Principal")
+                .field("subject", &id.subject)
+                .field("scopes", &id.scopes)
+                .field("roles", &id.roles)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.subject().unwrap_or("anonymous"))
+    }
+}
+
+fn sorted_names<I, S>(names: I) -> Box<[Box<str>]>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut names: Vec<Box<str>> = names
+        .into_iter()
+        .map(|s| s.into().into_boxed_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_boxed_slice()
+}
+
+fn contains(sorted: &[Box<str>], name: &str) -> bool {
+    sorted.binary_search_by(|probe| (**probe).cmp(name)).is_ok()
+}
+
+/// Whether a tool reads or writes. Sets the MCP annotations and the write gate.
+///
+/// ```
+/// use secure_tool::authz::Mode;
+/// assert_eq!(Mode::Write.as_str(), "write");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The tool only reads: advertised with `readOnlyHint: true`.
+    Read,
+    /// The tool changes state: advertised with `readOnlyHint: false`, `destructiveHint: true`.
+    Write,
+}
+
+impl Mode {
+    /// `"read"` or `"write"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Read => "read",
+            Mode::Write => "write",
+        }
+    }
+}
+
+/// What a policy is asked: which tool, in which mode, for whom.
+///
+/// Arguments are deliberately absent: authorization runs before the arguments are parsed,
+/// so that an unauthorized caller learns nothing from validation errors.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct AccessRequest<'a> {
+    /// The name of the tool being called.
+    pub tool: &'a str,
+    /// The tool's declared mode.
+    pub mode: Mode,
+    /// The caller.
+    pub principal: &'a Principal,
+}
+
+impl<'a> AccessRequest<'a> {
+    /// A request for `tool` in `mode` by `principal`.
+    ///
+    /// ```
+    /// use secure_tool::authz::{AccessRequest, Mode, Principal};
+    /// let p = Principal::new("bob");
+    /// let request = AccessRequest::new("get_note", Mode::Read, &p);
+    /// assert_eq!(request.tool, "get_note");
+    /// ```
+    pub fn new(tool: &'a str, mode: Mode, principal: &'a Principal) -> Self {
+        Self {
+            tool,
+            mode,
+            principal,
+        }
+    }
+}
+
+/// A policy's answer. Only [`Decision::Allow`] lets the handler run.
+///
+/// ```
+/// use secure_tool::authz::Decision;
+/// assert!(Decision::Allow.is_allow());
+/// assert!(!Decision::Abstain.is_allow());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The caller may use the tool.
+    Allow,
+    /// The caller may not use the tool.
+    Deny,
+    /// The policy has no opinion (for example, a remote policy service that did not know
+    /// the tool). Treated as a denial.
+    Abstain,
+}
+
+impl Decision {
+    /// Whether this is an explicit allow.
+    pub const fn is_allow(self) -> bool {
+        matches!(self, Decision::Allow)
+    }
+}
+
+/// The error type of a custom policy: anything that implements [`std::error::Error`].
+pub type PolicyError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The future returned by [`Authorize::authorize`].
+pub type PolicyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Decision, PolicyError>> + Send + 'a>>;
+
+/// A custom authorization policy, for decisions the built-in combinators cannot express
+/// (a remote policy service, a policy engine, a lookup in a store).
+///
+/// Whatever it does, it cannot fail open: an error, a panic, a missed deadline or any answer
+/// other than [`Decision::Allow`] denies. It is never asked about anonymous callers (they
+/// are denied before it runs); only [`public`] admits them.
+///
+/// ```
+/// use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, PolicyFuture};
+///
+/// /// Lets a subject in only during its shift (here: a fixed allow-list).
+/// struct OnShift(Vec<String>);
+///
+/// impl Authorize for OnShift {
+///     fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a> {
+///         Box::pin(async move {
+///             let on_shift = request
+///                 .principal
+///                 .subject()
+///                 .is_some_and(|s| self.0.iter().any(|o| o == s));
+///             Ok(if on_shift { Decision::Allow } else { Decision::Deny })
+///         })
+///     }
+///     fn describe(&self) -> String {
+///         "subject on shift".into()
+///     }
+/// }
+///
+/// let policy = custom(OnShift(vec!["alice".into()]));
+/// assert_eq!(policy.to_string(), "custom: subject on shift");
+/// ```
+pub trait Authorize: Send + Sync + 'static {
+    /// Decides whether `request` may proceed.
+    fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a>;
+
+    /// The policy in words, for the tool manifest and the audit log.
+    fn describe(&self) -> String {
+        "custom policy".into()
+    }
+}
+
+/// An authorization policy: what `authz = ...` in `#[secure_tool]` evaluates to.
+///
+/// Built with [`public`], [`authenticated`], [`scopes`], [`roles`], [`all_of`], [`any_of`]
+/// and [`custom`]. Policies are built once, when the server's router is built; evaluating
+/// the built-in ones is a few comparisons and never allocates.
+///
+/// ```
+/// use secure_tool::authz::{any_of, roles, scopes};
+/// let policy = any_of([roles("admin"), scopes("notes:write")]);
+/// assert_eq!(policy.to_string(), "any of (roles: admin; scopes: notes:write)");
+/// ```
+#[derive(Clone)]
+pub struct Policy {
+    node: Node,
+}
+
+#[derive(Clone)]
+enum Node {
+    Public,
+    Authenticated,
+    Scopes(Box<[Box<str>]>),
+    Roles(Box<[Box<str>]>),
+    AllOf(Box<[Policy]>),
+    AnyOf(Box<[Policy]>),
+    Custom(Arc<dyn Authorize>),
+}
+
+/// Lets every caller in, anonymous ones included. The only way to admit anonymous callers,
+/// and deliberately greppable: `authz = public`.
+///
+/// ```
+/// use secure_tool::authz::{public, Principal};
+/// assert!(public().allows_locally(&Principal::anonymous()));
+/// ```
+pub fn public() -> Policy {
+    Policy { node: Node::Public }
+}
+
+/// Lets in every authenticated caller, whatever its scopes and roles.
+///
+/// ```
+/// use secure_tool::authz::{authenticated, Principal};
+/// assert!(authenticated().allows_locally(&Principal::new("bob")));
+/// assert!(!authenticated().allows_locally(&Principal::anonymous()));
+/// ```
+pub fn authenticated() -> Policy {
+    Policy {
+        node: Node::Authenticated,
+    }
+}
+
+/// Requires every one of the given scopes: `scopes("notes:read")` or
+/// `scopes(["notes:read", "notes:write"])`.
+///
+/// ```
+/// use secure_tool::authz::{scopes, Principal};
+/// let p = Principal::new("bob").with_scopes(["a", "b"]);
+/// assert!(scopes(["a", "b"]).allows_locally(&p));
+/// assert!(!scopes(["a", "c"]).allows_locally(&p));
+/// ```
+pub fn scopes(required: impl Into<Names>) -> Policy {
+    Policy {
+        node: Node::Scopes(required.into().0),
+    }
+}
+
+/// Requires every one of the given roles: `roles("admin")` or `roles(["admin", "ops"])`.
+///
+/// ```
+/// use secure_tool::authz::{roles, Principal};
+/// let p = Principal::new("root").with_roles(["admin"]);
+/// assert!(roles("admin").allows_locally(&p));
+/// ```
+pub fn roles(required: impl Into<Names>) -> Policy {
+    Policy {
+        node: Node::Roles(required.into().0),
+    }
+}
+
+/// Allows only when every policy allows. An empty list denies.
+///
+/// ```
+/// use secure_tool::authz::{all_of, roles, scopes, Principal};
+/// let p = Principal::new("e").with_scopes(["w"]).with_roles(["editor"]);
+/// assert!(all_of([scopes("w"), roles("editor")]).allows_locally(&p));
+/// assert!(!all_of([]).allows_locally(&p));
+/// ```
+pub fn all_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
+    Policy {
+        node: Node::AllOf(policies.into_iter().collect()),
+    }
+}
+
+/// Allows when at least one policy allows. An empty list denies.
+///
+/// ```
+/// use secure_tool::authz::{any_of, roles, scopes, Principal};
+/// let p = Principal::new("e").with_roles(["admin"]);
+/// assert!(any_of([scopes("w"), roles("admin")]).allows_locally(&p));
+/// ```
+pub fn any_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
+    Policy {
+        node: Node::AnyOf(policies.into_iter().collect()),
+    }
+}
+
+/// Wraps a custom [`Authorize`] implementation into a policy.
+///
+/// ```
+/// # use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, PolicyFuture};
+/// struct Never;
+/// impl Authorize for Never {
+///     fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+///         Box::pin(async { Ok(Decision::Deny) })
+///     }
+/// }
+/// let policy = custom(Never);
+/// assert_eq!(policy.to_string(), "custom: custom policy");
+/// ```
+pub fn custom(policy: impl Authorize) -> Policy {
+    Policy {
+        node: Node::Custom(Arc::new(policy)),
+    }
+}
+
+/// A list of scope or role names: built from a `&str`, a `String`, an array or a `Vec`.
+///
+/// ```
+/// use secure_tool::authz::Names;
+/// let one: Names = "a".into();
+/// let many: Names = ["a", "b"].into();
+/// assert_eq!(many.iter().count(), 2);
+/// assert_eq!(one.iter().next(), Some("a"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Names(Box<[Box<str>]>);
+
+impl Names {
+    /// The names, sorted and deduplicated.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+}
+
+impl From<&str> for Names {
+    fn from(name: &str) -> Self {
+        Names(sorted_names([name]))
+    }
+}
+
+impl From<String> for Names {
+    fn from(name: String) -> Self {
+        Names(sorted_names([name]))
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for Names {
+    fn from(names: [S; N]) -> Self {
+        Names(sorted_names(names))
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for Names {
+    fn from(names: Vec<S>) -> Self {
+        Names(sorted_names(names))
+    }
+}
+
+/// Why a call was denied. Written to the audit log; never sent to the caller, who always
+/// gets the same generic denial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenialCause {
+    /// The caller is anonymous and the policy is not [`public`].
+    Anonymous,
+    /// The policy answered [`Decision::Deny`] (or a required scope or role is missing).
+    Denied,
+    /// The policy answered [`Decision::Abstain`].
+    Abstained,
+    /// The policy returned an error (its text is kept for the log).
+    PolicyError(String),
+    /// The policy did not answer within its deadline.
+    DeadlineExceeded(Duration),
+    /// The policy panicked (the panic message is kept for the log).
+    PolicyPanicked(String),
+}
+
+impl fmt::Display for DenialCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenialCause::Anonymous => f.write_str("anonymous caller on a non-public tool"),
+            DenialCause::Denied => f.write_str("policy denied"),
+            DenialCause::Abstained => f.write_str("policy abstained"),
+            DenialCause::PolicyError(e) => write!(f, "policy error: {e}"),
+            DenialCause::DeadlineExceeded(d) => {
+                write!(f, "policy deadline of {} ms exceeded", d.as_millis())
+            }
+            DenialCause::PolicyPanicked(m) => write!(f, "policy panicked: {m}"),
+        }
+    }
+}
+
+impl Policy {
+    /// Whether the policy can only be decided asynchronously (it contains a [`custom`] one).
+    fn is_local(&self) -> bool {
+        match &self.node {
+            Node::Custom(_) => false,
+            Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().all(Policy::is_local),
+            _ => true,
+        }
+    }
+
+    /// Whether this is exactly [`public`].
+    pub fn is_public(&self) -> bool {
+        matches!(self.node, Node::Public)
+    }
+
+    /// Evaluates a policy made only of built-in combinators, without any I/O. A policy that
+    /// contains a [`custom`] part answers `false` here: use [`Policy::evaluate`].
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Principal};
+    /// assert!(scopes("x").allows_locally(&Principal::new("a").with_scopes(["x"])));
+    /// ```
+    pub fn allows_locally(&self, principal: &Principal) -> bool {
+        self.is_local() && self.local(principal) == Ok(())
+    }
+
+    fn local(&self, principal: &Principal) -> Result<(), DenialCause> {
+        if principal.is_anonymous() && !self.admits_anonymous() {
+            return Err(DenialCause::Anonymous);
+        }
+        let ok = match &self.node {
+            Node::Public | Node::Authenticated => true,
+            Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
+            Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
+            Node::AllOf(ps) => {
+                !ps.is_empty() && ps.iter().all(|p| p.local(principal).is_ok())
+            }
+            Node::AnyOf(ps) => ps.iter().any(|p| p.local(principal).is_ok()),
+            Node::Custom(_) => false,
+        };
+        if ok { Ok(()) } else { Err(DenialCause::Denied) }
+    }
+
+    fn admits_anonymous(&self) -> bool {
+        match &self.node {
+            Node::Public => true,
+            Node::AnyOf(ps) => ps.iter().any(Policy::admits_anonymous),
+            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(Policy::admits_anonymous),
+            _ => false,
+        }
+    }
+
+    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow. A custom part that
+    /// errors, panics, abstains or misses `deadline` denies, with the cause in the `Err`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::authz::{scopes, AccessRequest, DenialCause, Mode, Principal};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let p = Principal::new("a");
+    /// let verdict = scopes("x")
+    ///     .evaluate(AccessRequest::new("t", Mode::Read, &p), Duration::from_secs(2))
+    ///     .await;
+    /// assert_eq!(verdict, Err(DenialCause::Denied));
+    /// # });
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub async fn evaluate(
+        &self,
+        request: AccessRequest<'_>,
+        deadline: Duration,
+    ) -> Result<(), DenialCause> {
+        if self.is_local() {
+            return self.local(request.principal);
+        }
+        if request.principal.is_anonymous() && !self.admits_anonymous() {
+            return Err(DenialCause::Anonymous);
+        }
+        match tokio::time::timeout(deadline, self.remote(request)).await {
+            Ok(verdict) => verdict,
+            Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline)),
+        }
+    }
+
+    fn remote<'a>(
+        &'a self,
+        request: AccessRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DenialCause>> + Send + 'a>> {
+        Box::pin(async move {
+            match &self.node {
+                Node::Custom(policy) => ask(&**policy, request).await,
+                Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::Denied),
+                Node::AllOf(ps) => {
+                    for p in ps.iter() {
+                        p.remote(request).await?;
+                    }
+                    Ok(())
+                }
+                Node::AnyOf(ps) => {
+                    let mut last = DenialCause::Denied;
+                    for p in ps.iter() {
+                        match p.remote(request).await {
+                            Ok(()) => return Ok(()),
+                            Err(cause) => last = cause,
+                        }
+                    }
+                    Err(last)
+                }
+                _ => self.local(request.principal),
+            }
+        })
+    }
+}
+
+async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+    if request.principal.is_anonymous() {
+        return Err(DenialCause::Anonymous);
+    }
+    // Building the future may panic too: catch both.
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| policy.authorize(request))) {
+        Ok(future) => future,
+        Err(panic) => return Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
+    };
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(Ok(Decision::Allow)) => Ok(()),
+        Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
+        Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
+        Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(&*error))),
+        Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
+    }
+}
+
+/// The message of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn list(f: &mut fmt::Formatter<'_>, label: &str, names: &[Box<str>]) -> fmt::Result {
+            write!(f, "{label}: ")?;
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(n)?;
+            }
+            Ok(())
+        }
+        fn group(f: &mut fmt::Formatter<'_>, label: &str, ps: &[Policy]) -> fmt::Result {
+            write!(f, "{label} (")?;
+            for (i, p) in ps.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{p}")?;
+            }
+            f.write_str(")")
+        }
+        match &self.node {
+            Node::Public => f.write_str("public"),
+            Node::Authenticated => f.write_str("authenticated"),
+            Node::Scopes(s) => list(f, "scopes", s),
+            Node::Roles(r) => list(f, "roles", r),
+            Node::AllOf(ps) => group(f, "all of", ps),
+            Node::AnyOf(ps) => group(f, "any of", ps),
+            Node::Custom(c) => write!(f, "custom: {}", c.describe()),
+        }
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Policy({self})")
+    }
+}
+
+/// What `authz = ...` accepts: a [`Policy`], or any custom [`Authorize`] implementation.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an authorization policy",
+    label = "`authz` expects a policy",
+    note = "use `public`, `authenticated`, `scopes(..)`, `roles(..)`, `all_of([..])`, `any_of([..])`, or a type that implements `secure_tool::authz::Authorize`"
+)]
+pub trait IntoPolicy {
+    /// Converts into a [`Policy`].
+    fn into_policy(self) -> Policy;
+}
+
+impl IntoPolicy for Policy {
+    fn into_policy(self) -> Policy {
+        self
+    }
+}
+
+impl<A: Authorize> IntoPolicy for A {
+    fn into_policy(self) -> Policy {
+        custom(self)
+    }
+}
+
+/// The names `authz = ...` can use without importing them.
+pub mod prelude {
+    pub use super::{all_of, any_of, authenticated, custom, public, roles, scopes};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Answer(Result<Decision, &'static str>);
+    impl Authorize for Answer {
+        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+            let answer = self.0.map_err(PolicyError::from);
+            Box::pin(async move { answer })
+        }
+    }
+    struct Hang;
+    impl Authorize for Hang {
+        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+            Box::pin(std::future::pending())
+        }
+    }
+    struct Panics {
+        early: bool,
+    }
+    impl Authorize for Panics {
+        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+            assert!(!self.early, "early policy panic");
+            Box::pin(async { panic!("late policy panic") })
+        }
+    }
+
+    fn alice() -> Principal {
+        Principal::new("alice")
+            .with_scopes(["notes:read", "notes:write"])
+            .with_roles(["editor"])
+    }
+
+    async fn decide(policy: Policy, principal: &Principal) -> Result<(), DenialCause> {
+        policy
+            .evaluate(
+                AccessRequest::new("t", Mode::Read, principal),
+                Duration::from_millis(50),
+            )
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_an_explicit_allow_runs() {
+        let p = alice();
+        assert_eq!(decide(custom(Answer(Ok(Decision::Allow))), &p).await, Ok(()));
+        assert_eq!(
+            decide(custom(Answer(Ok(Decision::Deny))), &p).await,
+            Err(DenialCause::Denied)
+        );
+        assert_eq!(
+            decide(custom(Answer(Ok(Decision::Abstain))), &p).await,
+            Err(DenialCause::Abstained)
+        );
+        assert_eq!(
+            decide(custom(Answer(Err("ldap down"))), &p).await,
+            Err(DenialCause::PolicyError("ldap down".into()))
+        );
+        assert_eq!(
+            decide(custom(Hang), &p).await,
+            Err(DenialCause::DeadlineExceeded(Duration::from_millis(50)))
+        );
+        assert_eq!(
+            decide(custom(Panics { early: true }), &p).await,
+            Err(DenialCause::PolicyPanicked("early policy panic".into()))
+        );
+        assert_eq!(
+            decide(custom(Panics { early: false }), &p).await,
+            Err(DenialCause::PolicyPanicked("late policy panic".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn anonymous_callers_need_public() {
+        let anon = Principal::anonymous();
+        assert_eq!(decide(public(), &anon).await, Ok(()));
+        for policy in [
+            authenticated(),
+            scopes("notes:read"),
+            roles("editor"),
+            custom(Answer(Ok(Decision::Allow))),
+            all_of([]),
+            any_of([scopes("x"), custom(Answer(Ok(Decision::Allow)))]),
+        ] {
+            assert_eq!(
+                decide(policy.clone(), &anon).await,
+                Err(DenialCause::Anonymous),
+                "{policy}"
+            );
+        }
+        assert_eq!(decide(any_of([scopes("x"), public()]), &anon).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn combinators() {
+        let p = alice();
+        assert_eq!(decide(scopes(["notes:read", "notes:write"]), &p).await, Ok(()));
+        assert!(decide(scopes(["notes:read", "admin"]), &p).await.is_err());
+        assert_eq!(decide(roles("editor"), &p).await, Ok(()));
+        assert!(decide(roles("admin"), &p).await.is_err());
+        assert_eq!(decide(all_of([scopes("notes:read"), roles("editor")]), &p).await, Ok(()));
+        assert!(decide(all_of([scopes("notes:read"), roles("admin")]), &p).await.is_err());
+        assert!(decide(all_of([]), &p).await.is_err());
+        assert!(decide(any_of([]), &p).await.is_err());
+        assert_eq!(decide(any_of([roles("admin"), roles("editor")]), &p).await, Ok(()));
+        // A custom part that fails inside a combinator still denies.
+        assert!(
+            decide(all_of([scopes("notes:read"), custom(Answer(Err("boom")))]), &p)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            decide(any_of([custom(Answer(Err("boom"))), roles("editor")]), &p).await,
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn describes_itself() {
+        let policy = any_of([all_of([scopes(["b", "a"]), roles("x")]), public()]);
+        assert_eq!(
+            policy.to_string(),
+            "any of (all of (scopes: a, b; roles: x); public)"
+        );
+    }
+}

@@ -1,0 +1,694 @@
+//! Serving secure tools with rmcp: the router of a server's secure tools, the
+//! [`SecureServer`] that answers `tools/list` and `tools/call` through it, and the guarded
+//! call path every tool goes through.
+//!
+//! ```no_run
+//! use secure_tool::prelude::*;
+//! use secure_tool::rmcp::{ServiceExt, transport::stdio};
+//!
+//! #[derive(Clone)]
+//! struct Clock;
+//!
+//! #[derive(serde::Serialize, schemars::JsonSchema)]
+//! struct Now {
+//!     unix_seconds: u64,
+//! }
+//!
+//! #[secure_tool_router]
+//! impl Clock {
+//!     /// The current time.
+//!     #[secure_tool(authz = public, mode = read)]
+//!     async fn now(&self) -> Result<Now, std::time::SystemTimeError> {
+//!         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+//!         Ok(Now { unix_seconds: since.as_secs() })
+//!     }
+//! }
+//!
+//! impl secure_tool::rmcp::ServerHandler for Clock {}
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = SecureServer::new(Clock).serve(stdio()).await?;
+//! server.waiting().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod delegate;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use rmcp::ErrorData as McpError;
+use rmcp::handler::server::tool::{ToolCallContext, ToolRouter, schema_for_input, schema_for_output};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
+    ListToolsResult, ServerConfig, Tool, ToolAnnotations, ToolsCapability,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::ServerHandler;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::audit::{self, Outcome};
+use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::sanitize::{ErrorCategory, IncidentId, IntoToolError, SafeError, ToolError};
+
+/// A server type whose tools are all secure tools: implemented by
+/// `#[secure_tool_router]` on the `impl` block that holds the `#[secure_tool]` handlers.
+pub trait SecureTools: Sized + Send + Sync + 'static {
+    /// The router of every secure tool of this type.
+    fn secure_tool_router() -> SecureToolRouter<Self>;
+}
+
+/// What the caller of a tool may send as its arguments.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the arguments of a `#[secure_tool]` handler",
+    label = "tool arguments must implement `serde::Deserialize` and `schemars::JsonSchema`",
+    note = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to the arguments struct: the schema is what `tools/list` advertises and the only shape accepted"
+)]
+pub trait ToolArguments: DeserializeOwned + JsonSchema + Send + 'static {}
+
+impl<T: DeserializeOwned + JsonSchema + Send + 'static> ToolArguments for T {}
+
+/// What a tool may return on success.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a `#[secure_tool]` handler",
+    label = "tool results must implement `serde::Serialize` and `schemars::JsonSchema`",
+    note = "add `#[derive(serde::Serialize, schemars::JsonSchema)]`: the schema is advertised as the tool's output schema"
+)]
+pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {}
+
+impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for T {}
+
+/// The arguments of a tool that takes none: an empty object (extra fields are ignored).
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, JsonSchema)]
+pub struct NoArguments {}
+
+/// The static description of one secure tool, produced by `#[secure_tool]`.
+#[derive(Clone, Debug)]
+pub struct ToolSpec {
+    name: Cow<'static, str>,
+    mode: Mode,
+    policy: Policy,
+    title: Option<Cow<'static, str>>,
+    description: Option<Cow<'static, str>>,
+}
+
+impl ToolSpec {
+    /// A tool named `name`, in `mode`, guarded by `policy`.
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Mode};
+    /// use secure_tool::server::ToolSpec;
+    /// let spec = ToolSpec::new("get_note", Mode::Read, scopes("notes:read"))
+    ///     .with_description("Reads a note.");
+    /// assert_eq!(spec.name(), "get_note");
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>, mode: Mode, policy: Policy) -> Self {
+        Self {
+            name: name.into(),
+            mode,
+            policy,
+            title: None,
+            description: None,
+        }
+    }
+
+    /// Sets the human-readable title.
+    pub fn with_title(mut self, title: impl Into<Cow<'static, str>>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the description shown to the model.
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tool's mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The tool's authorization policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+/// A boxed future, as stored in routes.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The entry point of one route: runs the guarded call for one invocation.
+pub type RouteFn<S> = for<'a> fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult>;
+
+/// One secure tool: its spec, its MCP description and its guarded entry point.
+pub struct SecureRoute<S> {
+    spec: Arc<ToolSpec>,
+    tool: Tool,
+    structured: bool,
+    call: RouteFn<S>,
+}
+
+impl<S> Clone for SecureRoute<S> {
+    fn clone(&self) -> Self {
+        Self {
+            spec: self.spec.clone(),
+            tool: self.tool.clone(),
+            structured: self.structured,
+            call: self.call,
+        }
+    }
+}
+
+impl<S> fmt::Debug for SecureRoute<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureRoute")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> SecureRoute<S> {
+    /// Builds the route of a tool taking `A` and returning `T`. Called by the code that
+    /// `#[secure_tool]` generates.
+    ///
+    /// # Panics
+    ///
+    /// If the schema of `A` is not an object schema (MCP requires tool arguments to be a
+    /// JSON object): use a struct with named fields.
+    pub fn new<A: ToolArguments, T: ToolOutput>(spec: ToolSpec, call: RouteFn<S>) -> Self {
+        let input_schema = schema_for_input::<A>().unwrap_or_else(|e| {
+            panic!(
+                "the arguments of tool `{}` must be a struct with named fields: {e}",
+                spec.name
+            )
+        });
+        let output_schema = schema_for_output::<T>();
+        let structured = output_schema.get("type").and_then(|t| t.as_str()) == Some("object");
+        let annotations = match spec.mode {
+            Mode::Read => ToolAnnotations::new().read_only(true).destructive(false),
+            Mode::Write => ToolAnnotations::new().read_only(false).destructive(true),
+        };
+        let mut tool = Tool::new_with_raw(
+            spec.name.clone(),
+            spec.description.clone(),
+            input_schema,
+        )
+        .with_annotations(annotations);
+        if let Some(title) = &spec.title {
+            tool = tool.with_title(title.to_string());
+        }
+        if structured {
+            tool = tool.with_raw_output_schema(output_schema);
+        }
+        Self {
+            spec: Arc::new(spec),
+            tool,
+            structured,
+            call,
+        }
+    }
+
+    /// The tool's spec.
+    pub fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    /// The tool as `tools/list` shows it.
+    pub fn tool(&self) -> &Tool {
+        &self.tool
+    }
+}
+
+/// The secure tools of a server type `S`, plus any plain rmcp tools added through the
+/// explicit escape hatch [`SecureToolRouter::with_unguarded_tools`].
+///
+/// `#[secure_tool_router]` builds one; routers combine with `+`.
+pub struct SecureToolRouter<S> {
+    routes: HashMap<Cow<'static, str>, SecureRoute<S>>,
+    unguarded: Option<(ToolRouter<S>, Cow<'static, str>)>,
+}
+
+impl<S> Default for SecureToolRouter<S> {
+    fn default() -> Self {
+        Self {
+            routes: HashMap::new(),
+            unguarded: None,
+        }
+    }
+}
+
+impl<S> Clone for SecureToolRouter<S> {
+    fn clone(&self) -> Self {
+        Self {
+            routes: self.routes.clone(),
+            unguarded: self.unguarded.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> fmt::Debug for SecureToolRouter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.routes.keys().collect();
+        names.sort();
+        f.debug_struct("SecureToolRouter")
+            .field("secure", &names)
+            .field(
+                "unguarded",
+                &self
+                    .unguarded
+                    .as_ref()
+                    .map(|(r, why)| (r.list_all().len(), why)),
+            )
+            .finish()
+    }
+}
+
+impl<S: Send + Sync + 'static> SecureToolRouter<S> {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a secure route.
+    ///
+    /// # Panics
+    ///
+    /// If a tool with the same name is already registered: two handlers for one name would
+    /// make which one runs (and under which policy) depend on registration order.
+    pub fn with_route(mut self, route: SecureRoute<S>) -> Self {
+        let name = route.spec.name.clone();
+        if self.routes.insert(name.clone(), route).is_some() {
+            panic!("two secure tools are named `{name}`");
+        }
+        self
+    }
+
+    /// **Escape hatch**: serves the plain rmcp tools of `router` beside the secure ones,
+    /// *without* authorization, error hygiene or any other guarantee of this crate.
+    ///
+    /// `reason` says why this is acceptable (it is logged at startup and shown in the
+    /// manifest). Secure tools win name clashes. Use it for tools that expose nothing
+    /// (a liveness probe), never as a way around a policy.
+    ///
+    /// ```
+    /// use secure_tool::rmcp::{tool, tool_router, handler::server::tool::ToolRouter};
+    /// use secure_tool::server::SecureToolRouter;
+    ///
+    /// struct Server;
+    /// #[tool_router(router = plain_tools)]
+    /// impl Server {
+    ///     #[tool(description = "Liveness probe")]
+    ///     fn ping(&self) -> String { "pong".into() }
+    /// }
+    ///
+    /// let router = SecureToolRouter::<Server>::new()
+    ///     .with_unguarded_tools(Server::plain_tools(), "liveness probe, returns a constant");
+    /// assert_eq!(router.unguarded_tool_names(), vec!["ping".to_string()]);
+    /// ```
+    pub fn with_unguarded_tools(
+        mut self,
+        router: ToolRouter<S>,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let reason = reason.into();
+        for tool in router.list_all() {
+            tracing::warn!(
+                target: "secure_tool::server",
+                tool = %tool.name,
+                reason = %reason,
+                "serving a plain rmcp tool without secure-tool's guard"
+            );
+        }
+        match &mut self.unguarded {
+            Some((existing, _)) => existing.merge(router),
+            None => self.unguarded = Some((router, reason)),
+        }
+        self
+    }
+
+    /// The names of the secure tools, sorted.
+    pub fn tool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.routes.keys().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// The names of the unguarded tools added by [`Self::with_unguarded_tools`], sorted.
+    pub fn unguarded_tool_names(&self) -> Vec<String> {
+        self.unguarded
+            .as_ref()
+            .map(|(r, _)| r.list_all().into_iter().map(|t| t.name.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The secure route named `name`.
+    pub fn route(&self, name: &str) -> Option<&SecureRoute<S>> {
+        self.routes.get(name)
+    }
+
+    /// Every secure route, sorted by name.
+    pub fn routes(&self) -> Vec<&SecureRoute<S>> {
+        let mut routes: Vec<_> = self.routes.values().collect();
+        routes.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        routes
+    }
+
+    fn list(&self) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = self.routes.values().map(|r| r.tool.clone()).collect();
+        if let Some((unguarded, _)) = &self.unguarded {
+            tools.extend(
+                unguarded
+                    .list_all()
+                    .into_iter()
+                    .filter(|t| !self.routes.contains_key(&t.name)),
+            );
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        tools
+    }
+}
+
+impl<S: Send + Sync + 'static> std::ops::Add for SecureToolRouter<S> {
+    type Output = Self;
+
+    fn add(mut self, other: Self) -> Self {
+        for route in other.routes.into_values() {
+            self = self.with_route(route);
+        }
+        if let Some((router, reason)) = other.unguarded {
+            self = self.with_unguarded_tools(router, reason);
+        }
+        self
+    }
+}
+
+/// Settings shared by every call of a [`SecureServer`].
+#[derive(Clone, Debug)]
+struct Settings {
+    local_principal: Option<Principal>,
+    authz_timeout: Duration,
+}
+
+struct Inner<S> {
+    state: S,
+    tools: SecureToolRouter<S>,
+    settings: Settings,
+}
+
+/// An rmcp server that serves the secure tools of `S` and forwards everything else
+/// (prompts, resources, ...) to `S`'s own [`ServerHandler`] implementation.
+///
+/// Cloning is cheap (one `Arc`), so it can be handed to rmcp's streamable HTTP service
+/// factory.
+pub struct SecureServer<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for SecureServer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: SecureTools> SecureServer<S> {
+    /// A server with the secure tools of `S` and default settings: no local principal
+    /// (every call is anonymous unless the transport identifies the caller), a 2 s
+    /// authorization deadline.
+    pub fn new(state: S) -> Self {
+        Self::builder(state).build()
+    }
+
+    /// A builder with the secure tools of `S`.
+    pub fn builder(state: S) -> SecureServerBuilder<S> {
+        SecureServerBuilder::with_router(state, S::secure_tool_router())
+    }
+}
+
+impl<S: Send + Sync + 'static> SecureServer<S> {
+    /// The server's state.
+    pub fn state(&self) -> &S {
+        &self.inner.state
+    }
+
+    /// The server's tools.
+    pub fn tools(&self) -> &SecureToolRouter<S> {
+        &self.inner.tools
+    }
+
+    /// Who a call with this request context is: over HTTP (the context holds the request's
+    /// `http::request::Parts`) the principal an authentication layer put into the
+    /// request's extensions, or anonymous; otherwise a `Principal` in the context's own
+    /// extensions, else the configured local principal, else anonymous. The local principal
+    /// is never used for HTTP requests.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Principal {
+        if let Some(parts) = context.extensions.get::<http::request::Parts>() {
+            return parts
+                .extensions
+                .get::<Principal>()
+                .cloned()
+                .unwrap_or_default();
+        }
+        context
+            .extensions
+            .get::<Principal>()
+            .or(self.inner.settings.local_principal.as_ref())
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Configures a [`SecureServer`].
+pub struct SecureServerBuilder<S> {
+    state: S,
+    tools: SecureToolRouter<S>,
+    settings: Settings,
+}
+
+impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
+    /// A builder serving `tools` (for routers built by hand or combined with `+`).
+    pub fn with_router(state: S, tools: SecureToolRouter<S>) -> Self {
+        Self {
+            state,
+            tools,
+            settings: Settings {
+                local_principal: None,
+                authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
+            },
+        }
+    }
+
+    /// The principal of local transports (stdio, in-process): whoever started the server.
+    /// Ignored for HTTP requests, which must carry their own.
+    pub fn local_principal(mut self, principal: Principal) -> Self {
+        self.settings.local_principal = Some(principal);
+        self
+    }
+
+    /// How long a policy may take to decide before the call is denied (default 2 s).
+    pub fn authz_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.authz_timeout = timeout;
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> SecureServer<S> {
+        SecureServer {
+            inner: Arc::new(Inner {
+                state: self.state,
+                tools: self.tools,
+                settings: self.settings,
+            }),
+        }
+    }
+}
+
+fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
+    let mut info = server.inner.state.get_info();
+    info.capabilities.tools.get_or_insert_with(ToolsCapability::default);
+    info
+}
+
+fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsResult {
+    ListToolsResult::with_all_items(server.inner.tools.list())
+}
+
+fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
+    server.inner.tools.list().into_iter().find(|t| t.name == name)
+}
+
+async fn call_tool<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    request: CallToolRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let inner = &*server.inner;
+    if let Some(route) = inner.tools.routes.get(request.name.as_ref()) {
+        let invocation = Invocation {
+            this: &inner.state,
+            route,
+            arguments: request.arguments,
+            principal: server.principal(&context),
+            authz_timeout: inner.settings.authz_timeout,
+            context,
+        };
+        return Ok((route.call)(invocation).await.into());
+    }
+    if let Some((unguarded, _)) = &inner.tools.unguarded
+        && unguarded.has_route(&request.name)
+    {
+        return unguarded
+            .call(ToolCallContext::new(&inner.state, request, context))
+            .await;
+    }
+    Err(McpError::invalid_params("tool not found", None))
+}
+
+/// One call of one secure tool, handed by the server to the route's generated entry point.
+pub struct Invocation<'a, S> {
+    this: &'a S,
+    route: &'a SecureRoute<S>,
+    arguments: Option<JsonObject>,
+    principal: Principal,
+    authz_timeout: Duration,
+    context: RequestContext<RoleServer>,
+}
+
+impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
+    /// The guarded call: authorize (fail-closed), parse the arguments, run `handler` with
+    /// panics caught, and turn its result into a sanitized MCP result. One audit event.
+    pub async fn run<A, T, E, Fut>(
+        self,
+        handler: impl FnOnce(&'a S, A) -> Fut,
+    ) -> CallToolResult
+    where
+        A: ToolArguments,
+        T: ToolOutput,
+        E: IntoToolError,
+        Fut: Future<Output = Result<T, E>> + Send + 'a,
+    {
+        let started = tokio::time::Instant::now();
+        let spec = &*self.route.spec;
+        let mut event = audit::CallEvent::new(spec, &self.principal, self.arguments.as_ref());
+        let _ = &self.context;
+
+        let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
+        if let Err(cause) = spec.policy.evaluate(request, self.authz_timeout).await {
+            let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
+            event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
+            return error_result(&safe);
+        }
+
+        let arguments = match parse_arguments::<A>(self.arguments) {
+            Ok(arguments) => arguments,
+            Err(message) => {
+                let safe = SafeError::new(
+                    ErrorCategory::InvalidInput,
+                    Some(message.into()),
+                    IncidentId::new(),
+                );
+                event.finish(started, Outcome::InvalidArguments, Some(safe.incident_id));
+                return error_result(&safe);
+            }
+        };
+
+        let result = AssertUnwindSafe(handler(self.this, arguments))
+            .catch_unwind()
+            .await;
+        match result {
+            Ok(Ok(value)) => match success_result(&value, self.route.structured) {
+                Ok(result) => {
+                    event.finish(started, Outcome::Ok, None);
+                    result
+                }
+                Err(error) => {
+                    let error = ToolError::internal(error);
+                    fail(&mut event, started, error)
+                }
+            },
+            Ok(Err(error)) => fail(&mut event, started, error.into_tool_error()),
+            Err(panic) => {
+                let message = crate::authz::panic_message(&*panic);
+                let safe = SafeError::new(ErrorCategory::Internal, None, IncidentId::new());
+                event.finish(started, Outcome::Panicked(&message), Some(safe.incident_id));
+                error_result(&safe)
+            }
+        }
+    }
+}
+
+fn fail(
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+    error: ToolError,
+) -> CallToolResult {
+    let public = error.public_message().to_owned();
+    let safe = SafeError::new(error.category(), Some(public.into()), IncidentId::new());
+    event.finish(started, Outcome::Failed(&error), Some(safe.incident_id));
+    error_result(&safe)
+}
+
+/// Parses tool arguments, naming the offending field and the expectation, never a Rust
+/// type path. Long messages (they may echo the caller's input) are cut.
+fn parse_arguments<A: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<A, String> {
+    let value = serde_json::Value::Object(arguments.unwrap_or_default());
+    serde_path_to_error::deserialize::<_, A>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let mut detail = error.into_inner().to_string();
+        const LIMIT: usize = 200;
+        if detail.len() > LIMIT {
+            let cut = (0..=LIMIT).rev().find(|i| detail.is_char_boundary(*i));
+            detail.truncate(cut.unwrap_or(0));
+            detail.push('…');
+        }
+        if path == "." {
+            format!("Invalid arguments: {detail}")
+        } else {
+            format!("Invalid arguments: `{path}`: {detail}")
+        }
+    })
+}
+
+fn success_result<T: Serialize>(
+    value: &T,
+    structured: bool,
+) -> Result<CallToolResult, serde_json::Error> {
+    let value = serde_json::to_value(value)?;
+    let text = match &value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if structured {
+        result.structured_content = Some(value);
+    }
+    Ok(result)
+}
+
+/// The `isError` result for a failed call: the safe text, and the same facts as
+/// `structuredContent.error`.
+pub(crate) fn error_result(error: &SafeError) -> CallToolResult {
+    let mut result = CallToolResult::error(vec![ContentBlock::text(error.text())]);
+    result.structured_content = Some(serde_json::json!({ "error": error }));
+    result
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! The guarded call path end to end, in process: an rmcp client on one end of a duplex
+//! pipe, a `SecureServer` on the other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::authz::{AccessRequest, Authorize, PolicyFuture, Principal};
+use crate::prelude::*;
+
+#[derive(Clone, Default)]
+struct Notes {
+    runs: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct GetNote {
+    id: u64,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Note {
+    id: u64,
+    title: String,
+}
+
+#[derive(Debug)]
+struct StoreError(std::io::Error);
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query `SELECT * FROM notes` against /var/lib/notes/secret.db failed")
+    }
+}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// A policy that never answers.
+struct Hangs;
+impl Authorize for Hangs {
+    fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+fn hangs() -> Hangs {
+    Hangs
+}
+
+#[secure_tool_router]
+impl Notes {
+    /// Anyone may ping.
+    #[secure_tool(authz = public, mode = read)]
+    async fn ping(&self) -> Result<String, std::convert::Infallible> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok("pong".into())
+    }
+
+    /// Reads a note.
+    #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    async fn get_note(&self, args: GetNote) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        match args.id {
+            1 => Ok(Note {
+                id: 1,
+                title: "first".into(),
+            }),
+            _ => Err(ToolError::not_found("no note with this id")),
+        }
+    }
+
+    /// Deletes a note.
+    #[secure_tool(authz = roles("admin"), mode = write, title = "Delete a note")]
+    async fn delete_note(&self, args: GetNote) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let _ = args;
+        Ok(Note {
+            id: 0,
+            title: String::new(),
+        })
+    }
+
+    /// Fails like a database that went away.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, name = "sync")]
+    async fn sync_notes(&self) -> Result<Note, StoreError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Err(StoreError(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )))
+    }
+
+    /// Panics.
+    #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    async fn explode(&self) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        panic!("invariant broken at /src/secret/path.rs")
+    }
+
+    /// Guarded by a policy that never answers.
+    #[secure_tool(authz = hangs(), mode = read)]
+    async fn slow_policy(&self) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        unreachable!("the policy never allows")
+    }
+}
+
+impl rmcp::ServerHandler for Notes {}
+
+async fn connect(notes: Notes, principal: Option<Principal>) -> RunningService<RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let mut builder = SecureServer::builder(notes);
+    if let Some(principal) = principal {
+        builder = builder.local_principal(principal);
+    }
+    let server = builder.build();
+    tokio::spawn(async move {
+        let running = server.serve(server_io).await.expect("server starts");
+        let _ = running.waiting().await;
+    });
+    ().serve(client_io).await.expect("client connects")
+}
+
+fn reader() -> Principal {
+    Principal::new("alice").with_scopes(["notes:read"])
+}
+
+async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
+    let args: JsonObject = serde_json::from_value(args).unwrap();
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
+        .await
+        .expect("a tool result")
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+fn category(result: &CallToolResult) -> Option<String> {
+    result.structured_content.as_ref()?["error"]["category"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn lists_schemas_and_annotations() {
+    let client = connect(Notes::default(), Some(reader())).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(
+        names,
+        ["delete_note", "explode", "get_note", "ping", "slow_policy", "sync"]
+    );
+    let get = tools.iter().find(|t| t.name == "get_note").unwrap();
+    assert_eq!(get.description.as_deref(), Some("Reads a note."));
+    assert_eq!(get.input_schema["properties"]["id"]["type"], "integer");
+    assert_eq!(get.output_schema.as_ref().unwrap()["type"], "object");
+    let annotations = get.annotations.as_ref().unwrap();
+    assert_eq!(annotations.read_only_hint, Some(true));
+    let delete = tools.iter().find(|t| t.name == "delete_note").unwrap();
+    let annotations = delete.annotations.as_ref().unwrap();
+    assert_eq!(annotations.read_only_hint, Some(false));
+    assert_eq!(annotations.destructive_hint, Some(true));
+    assert_eq!(delete.title.as_deref(), Some("Delete a note"));
+    // A string result is not structured: no output schema.
+    let ping = tools.iter().find(|t| t.name == "ping").unwrap();
+    assert!(ping.output_schema.is_none());
+}
+
+#[tokio::test]
+async fn allowed_calls_run_and_return_structured_content() {
+    let notes = Notes::default();
+    let client = connect(notes.clone(), Some(reader())).await;
+    let result = call(&client, "get_note", json!({"id": 1})).await;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(result.structured_content, Some(json!({"id": 1, "title": "first"})));
+    assert_eq!(text(&result), r#"{"id":1,"title":"first"}"#);
+    let result = call(&client, "ping", json!({})).await;
+    assert_eq!(text(&result), "pong");
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn denials_are_identical_whatever_the_cause() {
+    let notes = Notes::default();
+    let anonymous = connect(notes.clone(), None).await;
+    let alice = connect(notes.clone(), Some(reader())).await;
+    let denials = [
+        call(&alice, "delete_note", json!({"id": 1})).await,
+        // Invalid arguments from an unauthorized caller: still the denial, not a parse error.
+        call(&alice, "delete_note", json!({"id": "DROP TABLE"})).await,
+        call(&alice, "delete_note", json!({})).await,
+        call(&anonymous, "get_note", json!({"id": 1})).await,
+        call(&anonymous, "get_note", json!({"nope": true})).await,
+    ];
+    for denial in &denials {
+        assert_eq!(denial.is_error, Some(true));
+        assert_eq!(category(denial).as_deref(), Some("denied"));
+        let without_id = text(denial).split(" (category").next().unwrap().to_owned();
+        assert_eq!(
+            without_id,
+            "Access denied: the caller is not allowed to use this tool. Do not retry; this caller lacks permission."
+        );
+    }
+    // Anonymous callers may use public tools.
+    assert_eq!(text(&call(&anonymous, "ping", json!({})).await), "pong");
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 1, "no denied handler ran");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_that_never_answers_denies_after_its_deadline() {
+    let notes = Notes::default();
+    let client = connect(notes.clone(), Some(reader())).await;
+    let result = call(&client, "slow_policy", json!({})).await;
+    assert_eq!(category(&result).as_deref(), Some("denied"));
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn bad_arguments_name_the_field() {
+    let client = connect(Notes::default(), Some(reader())).await;
+    let result = call(&client, "get_note", json!({"id": "seven"})).await;
+    assert_eq!(category(&result).as_deref(), Some("invalid_input"));
+    let message = text(&result);
+    assert!(message.contains("`id`"), "{message}");
+    assert!(message.contains("expected u64"), "{message}");
+    assert!(!message.contains("GetNote") && !message.contains("::"), "{message}");
+    let result = call(&client, "get_note", json!({})).await;
+    assert!(text(&result).contains("missing field `id`"), "{}", text(&result));
+}
+
+#[tokio::test]
+async fn failures_are_sanitized_with_an_incident_id() {
+    let client = connect(Notes::default(), Some(reader())).await;
+    let result = call(&client, "sync", json!({})).await;
+    assert_eq!(result.is_error, Some(true));
+    let error = &result.structured_content.as_ref().unwrap()["error"];
+    assert_eq!(error["category"], "unavailable");
+    assert_eq!(error["retryable"], true);
+    assert_eq!(error["caller_fault"], false);
+    let incident = error["incident_id"].as_str().unwrap();
+    assert_eq!(incident.len(), 36);
+    let wire = serde_json::to_string(&result).unwrap();
+    assert!(wire.contains(incident));
+    for secret in ["SELECT", "/var/lib", "secret.db", "refused"] {
+        assert!(!wire.contains(secret), "{secret} leaked: {wire}");
+    }
+    let result = call(&client, "get_note", json!({"id": 2})).await;
+    assert_eq!(category(&result).as_deref(), Some("not_found"));
+    assert!(text(&result).starts_with("no note with this id."), "{}", text(&result));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_internal_error_and_the_server_goes_on() {
+    let client = connect(Notes::default(), Some(reader())).await;
+    let result = call(&client, "explode", json!({})).await;
+    assert_eq!(category(&result).as_deref(), Some("internal"));
+    let wire = serde_json::to_string(&result).unwrap();
+    assert!(!wire.contains("invariant") && !wire.contains("/src/secret"), "{wire}");
+    assert_eq!(text(&call(&client, "ping", json!({})).await), "pong");
+}
+
+#[tokio::test]
+async fn unknown_tools_stay_protocol_errors() {
+    let client = connect(Notes::default(), Some(reader())).await;
+    let error = client
+        .call_tool(CallToolRequestParams::new("nope"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("tool not found"), "{error}");
+}
