@@ -1,0 +1,5 @@
+//! An example MCP server built with secure-tool: a small notes service on an embedded
+//! SQLite store, served over stdio.
+
+pub mod store;
+pub mod tools;
