@@ -82,6 +82,16 @@ pub struct ToolArgs {
     pub name: Once<LitStr>,
     pub description: Once<LitStr>,
     pub title: Once<LitStr>,
+    /// Keys the user meant but misspelled or gave a bad value: their "missing" errors would
+    /// only repeat what was already said.
+    mentioned: Vec<&'static str>,
+}
+
+impl ToolArgs {
+    /// Whether `key` was misspelled (and suggested) or given an invalid value.
+    pub fn mentioned(&self, key: &str) -> bool {
+        self.mentioned.contains(&key)
+    }
 }
 
 impl ToolArgs {
@@ -95,6 +105,7 @@ impl ToolArgs {
             name: Once::new(NAME),
             description: Once::new(DESCRIPTION),
             title: Once::new(TITLE),
+            mentioned: Vec::new(),
         };
         let parser = |input: ParseStream| -> syn::Result<()> {
             while !input.is_empty() {
@@ -118,15 +129,21 @@ impl ToolArgs {
                         match value.to_string().as_str() {
                             READ => out.mode.set(errors, &key, Mode::Read),
                             WRITE => out.mode.set(errors, &key, Mode::Write),
-                            other => errors.push_at(
-                                value.span(),
-                                format!(
-                                    "`mode` is `read` or `write`, not `{other}`: a tool that changes state is `mode = write`"
-                                ),
-                            ),
+                            other => {
+                                out.mentioned.push(MODE);
+                                errors.push_at(
+                                    value.span(),
+                                    format!(
+                                        "`mode` is `read` or `write`, not `{other}`: a tool that changes state is `mode = write`"
+                                    ),
+                                );
+                            }
                         }
                     }
                     other => {
+                        if let Some(meant) = closest(other, TOOL_KEYS) {
+                            out.mentioned.push(meant);
+                        }
                         errors.push_at(key.span(), unknown_key(other, TOOL_KEYS, "#[secure_tool]"));
                         // Skip the value so that later keys are still checked.
                         input.parse::<Expr>()?;
@@ -186,6 +203,15 @@ fn levenshtein(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The span of an attribute's name (`tool` in `#[rmcp::tool(...)]`), where errors about
+/// the attribute itself belong.
+pub fn attr_name_span(attr: &syn::Attribute) -> Span {
+    attr.path()
+        .segments
+        .last()
+        .map_or_else(Span::call_site, |s| s.ident.span())
 }
 
 /// Whether `attr` is `#[name]` or `#[path::to::name]`.

@@ -32,14 +32,14 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Token};
 
-use crate::attr::{Errors, ToolArgs, is_attr, unknown_key};
+use crate::attr::{Errors, ToolArgs, attr_name_span, is_attr, unknown_key};
 use crate::symbol::*;
 use crate::tool::route_fn_ident;
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let router_fn = parse_args(args, &mut errors);
-    let item: ItemImpl = match syn::parse2(input.clone()) {
+    let mut item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
             let error = syn::Error::new(
@@ -61,7 +61,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     for attr in &item.attrs {
         if is_attr(attr, RMCP_TOOL_ROUTER) {
             errors.push_at(
-                attr.span(),
+                attr_name_span(attr),
                 "remove `#[tool_router]`: `#[secure_tool_router]` builds this type's router; plain \
                  rmcp tools belong in a separate `#[tool_router]` impl served through \
                  `SecureToolRouter::with_unguarded_tools`",
@@ -79,13 +79,13 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         let plain = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL));
         match (secure, plain) {
             (None, Some(plain)) => errors.push_at(
-                plain.span(),
+                attr_name_span(plain),
                 "a plain rmcp `#[tool]` is served without authorization or error hygiene: use \
                  `#[secure_tool(authz = .., mode = ..)]`, or move it to a separate `#[tool_router]` \
                  impl and serve it through `SecureToolRouter::with_unguarded_tools`",
             ),
             (Some(_), Some(plain)) => errors.push_at(
-                plain.span(),
+                attr_name_span(plain),
                 "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
                  would serve this handler without its guard",
             ),
@@ -117,6 +117,8 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             (None, None) => {}
         }
     }
+    // Reported above; removed so that rmcp's router does not pile its own errors on top.
+    item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
     if routes.is_empty() && errors.is_empty() {
         errors.push_at(
             Span::call_site(),

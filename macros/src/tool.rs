@@ -21,7 +21,7 @@ use syn::{
     ReturnType, Safety, Type,
 };
 
-use crate::attr::{Errors, Mode, ToolArgs, is_attr};
+use crate::attr::{Errors, Mode, ToolArgs, attr_name_span, is_attr};
 use crate::symbol::*;
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -61,6 +61,15 @@ struct Handler<'a> {
 impl<'a> Handler<'a> {
     /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
     fn analyze(item: &'a ImplItemFn, args: &'a ToolArgs, errors: &mut Errors) -> Option<Self> {
+        if item.sig.asyncness.is_none() && rewritten_by_rmcp_tool(item) {
+            // Everything else about the signature is rmcp's doing: say only what happened.
+            errors.push_at(
+                item.sig.fn_token.span(),
+                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler \
+                 without its guard: remove `#[tool]` (`#[secure_tool]` registers the tool itself)",
+            );
+            return None;
+        }
         check_attributes(item, errors);
         check_signature(item, errors);
         let arguments = check_inputs(item, errors);
@@ -68,6 +77,7 @@ impl<'a> Handler<'a> {
 
         let authz = args.authz.get();
         match authz {
+            None if args.mentioned(AUTHZ) => {}
             None => errors.push_at(
                 Span::call_site(),
                 "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
@@ -76,7 +86,7 @@ impl<'a> Handler<'a> {
             Some(expr) => check_authz(expr, errors),
         }
         let mode = args.mode.get().copied();
-        if mode.is_none() {
+        if mode.is_none() && !args.mentioned(MODE) {
             errors.push_at(
                 Span::call_site(),
                 "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
@@ -173,21 +183,26 @@ impl<'a> Handler<'a> {
 
         let ok = self.ok;
         let error = self.error;
-        let assert_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::assert_output::<#ok>(););
-        let assert_err =
-            quote_spanned!(error.span()=> ::secure_tool::__private::assert_error::<#error>(););
-        let (arguments, assert_args, call) = match self.arguments {
+        // The types are named in the turbofish with the user's spans: a type that cannot be
+        // a tool's arguments, result or error is reported at the user's type, once.
+        let (arguments, call) = match self.arguments {
             Some(ty) => (
                 ty.to_token_stream(),
-                quote_spanned!(ty.span()=> ::secure_tool::__private::assert_arguments::<#ty>();),
-                quote!(|__secure_tool_this, __secure_tool_args: #ty| __secure_tool_this.#method(__secure_tool_args)),
+                quote!(|__secure_tool_this, __secure_tool_args| __secure_tool_this.#method(__secure_tool_args)),
             ),
             None => (
                 quote!(::secure_tool::__private::NoArguments),
-                TokenStream::new(),
-                quote!(|__secure_tool_this, _: ::secure_tool::__private::NoArguments| __secure_tool_this.#method()),
+                quote!(|__secure_tool_this, _| __secure_tool_this.#method()),
             ),
         };
+
+        let check_arguments = match self.arguments {
+            Some(ty) => quote_spanned!(ty.span()=> ::secure_tool::__private::arguments::<#ty>()),
+            None => quote!(::secure_tool::__private::arguments::<#arguments>()),
+        };
+        let check_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::output::<#ok>());
+        let check_error =
+            quote_spanned!(error.span()=> ::secure_tool::__private::error::<#error>());
 
         quote! {
             #item
@@ -195,10 +210,12 @@ impl<'a> Handler<'a> {
             #[doc(hidden)]
             #[allow(non_snake_case, clippy::all, clippy::pedantic)]
             fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
-                #assert_args
-                #assert_ok
-                #assert_err
-                ::secure_tool::__private::SecureRoute::new::<#arguments, #ok>(
+                let __secure_tool_types = ::secure_tool::__private::ToolTypes::new(
+                    #check_arguments,
+                    #check_ok,
+                    #check_error,
+                );
+                ::secure_tool::__private::SecureRoute::<Self>::new(
                     ::secure_tool::__private::ToolSpec::new(
                         #name,
                         ::secure_tool::__private::Mode::#mode,
@@ -206,8 +223,9 @@ impl<'a> Handler<'a> {
                     )
                     .with_description(#description)
                     #title,
-                    |__secure_tool_call| {
-                        ::std::boxed::Box::pin(__secure_tool_call.run(#call))
+                    __secure_tool_types,
+                    move |__secure_tool_call: ::secure_tool::__private::Invocation<'_, Self>| {
+                        ::std::boxed::Box::pin(__secure_tool_call.run(__secure_tool_types, #call))
                     },
                 )
             }
@@ -250,13 +268,13 @@ fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
     for attr in &item.attrs {
         if is_attr(attr, RMCP_TOOL) {
             errors.push_at(
-                attr.span(),
+                attr_name_span(attr),
                 "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
                  would serve this handler without its guard",
             );
         } else if is_attr(attr, SECURE_TOOL) {
             errors.push_at(
-                attr.span(),
+                attr_name_span(attr),
                 "duplicate `#[secure_tool]`: one tool, one attribute",
             );
         }
@@ -266,19 +284,11 @@ fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
 fn check_signature(item: &ImplItemFn, errors: &mut Errors) {
     let sig = &item.sig;
     if sig.asyncness.is_none() {
-        if rewritten_by_rmcp_tool(item) {
-            errors.push_at(
-                sig.fn_token.span(),
-                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler without \
-                 its guard: remove `#[tool]` (`#[secure_tool]` registers the tool itself)",
-            );
-        } else {
-            errors.push_at(
-                sig.fn_token.span(),
-                "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
-                 with `tokio::task::spawn_blocking`)",
-            );
-        }
+        errors.push_at(
+            sig.fn_token.span(),
+            "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
+             with `tokio::task::spawn_blocking`)",
+        );
     }
     if let Some(constness) = &sig.constness {
         errors.push_at(constness.span(), "`#[secure_tool]` handlers cannot be `const fn`");

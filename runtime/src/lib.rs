@@ -44,27 +44,33 @@ pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::sanitize::IntoToolError;
     pub use crate::server::{
-        BoxFuture, Invocation, NoArguments, SecureRoute, SecureToolRouter, SecureTools,
-        ToolArguments, ToolOutput, ToolSpec,
+        ArgumentsType, ErrorType, Invocation, OutputType, ToolArguments, ToolOutput, NoArguments, SecureRoute, SecureToolRouter, SecureTools, ToolSpec,
+        ToolTypes,
     };
     pub use ::core;
     pub use ::std;
+
+    /// Checks, spanned at the user's type, that it can be a tool's arguments.
+    #[inline]
+    pub fn arguments<A: ToolArguments>() -> ArgumentsType<A> {
+        ArgumentsType::new()
+    }
+
+    /// Checks, spanned at the user's type, that it can be a tool's result.
+    #[inline]
+    pub fn output<T: ToolOutput>() -> OutputType<T> {
+        OutputType::new()
+    }
+
+    /// Checks, spanned at the user's type, that it can be a tool's error.
+    #[inline]
+    pub fn error<E: IntoToolError>() -> ErrorType<E> {
+        ErrorType::new()
+    }
 
     /// Converts the `authz = ...` expression, spanned at it.
     #[inline]
     pub fn into_policy(policy: impl IntoPolicy) -> Policy {
         policy.into_policy()
     }
-
-    /// Asserts, spanned at the user's type, that it can be a tool's arguments.
-    #[inline]
-    pub const fn assert_arguments<A: ToolArguments>() {}
-
-    /// Asserts, spanned at the user's type, that it can be a tool's result.
-    #[inline]
-    pub const fn assert_output<T: ToolOutput>() {}
-
-    /// Asserts, spanned at the user's type, that it can be a tool's error.
-    #[inline]
-    pub const fn assert_error<E: IntoToolError>() {}
 }

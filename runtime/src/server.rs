@@ -154,7 +154,86 @@ impl ToolSpec {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The entry point of one route: runs the guarded call for one invocation.
-pub type RouteFn<S> = for<'a> fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult>;
+pub type RouteFn<S> =
+    Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync>;
+
+/// What the guarded call needs to know of a tool's argument, result and error types,
+/// captured where the trait bounds are checked: once, at the user's types.
+pub struct ToolTypes<A, T, E> {
+    parse: fn(Option<JsonObject>) -> Result<A, String>,
+    render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    into_error: fn(E) -> ToolError,
+    input_schema: fn() -> Result<Arc<JsonObject>, String>,
+    output_schema: fn() -> Arc<JsonObject>,
+}
+
+impl<A, T, E> Clone for ToolTypes<A, T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, T, E> Copy for ToolTypes<A, T, E> {}
+
+impl<A, T, E> ToolTypes<A, T, E> {
+    /// The types of a tool taking `A` and returning `Result<T, E>`, from their parts (each
+    /// checked on its own, so that a wrong type is reported once, at the type).
+    pub fn new(arguments: ArgumentsType<A>, output: OutputType<T>, error: ErrorType<E>) -> Self {
+        Self {
+            parse: arguments.parse,
+            render: output.render,
+            into_error: error.into_error,
+            input_schema: arguments.schema,
+            output_schema: output.schema,
+        }
+    }
+}
+
+/// Proof that `A` can be a tool's arguments, with what the guarded call needs of it.
+pub struct ArgumentsType<A> {
+    parse: fn(Option<JsonObject>) -> Result<A, String>,
+    schema: fn() -> Result<Arc<JsonObject>, String>,
+}
+
+impl<A: ToolArguments> ArgumentsType<A> {
+    /// The arguments type `A`.
+    pub fn new() -> Self {
+        Self {
+            parse: parse_arguments::<A>,
+            schema: schema_for_input::<A>,
+        }
+    }
+}
+
+/// Proof that `T` can be a tool's result, with what the guarded call needs of it.
+pub struct OutputType<T> {
+    render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    schema: fn() -> Arc<JsonObject>,
+}
+
+impl<T: ToolOutput> OutputType<T> {
+    /// The result type `T`.
+    pub fn new() -> Self {
+        Self {
+            render: success_result::<T>,
+            schema: schema_for_output::<T>,
+        }
+    }
+}
+
+/// Proof that `E` can be a tool's error, with what the guarded call needs of it.
+pub struct ErrorType<E> {
+    into_error: fn(E) -> ToolError,
+}
+
+impl<E: IntoToolError> ErrorType<E> {
+    /// The error type `E`.
+    pub fn new() -> Self {
+        Self {
+            into_error: E::into_tool_error,
+        }
+    }
+}
 
 /// One secure tool: its spec, its MCP description and its guarded entry point.
 pub struct SecureRoute<S> {
@@ -170,7 +249,7 @@ impl<S> Clone for SecureRoute<S> {
             spec: self.spec.clone(),
             tool: self.tool.clone(),
             structured: self.structured,
-            call: self.call,
+            call: self.call.clone(),
         }
     }
 }
@@ -191,14 +270,21 @@ impl<S> SecureRoute<S> {
     ///
     /// If the schema of `A` is not an object schema (MCP requires tool arguments to be a
     /// JSON object): use a struct with named fields.
-    pub fn new<A: ToolArguments, T: ToolOutput>(spec: ToolSpec, call: RouteFn<S>) -> Self {
-        let input_schema = schema_for_input::<A>().unwrap_or_else(|e| {
+    pub fn new<A, T, E>(
+        spec: ToolSpec,
+        types: ToolTypes<A, T, E>,
+        call: impl for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        let input_schema = (types.input_schema)().unwrap_or_else(|e| {
             panic!(
                 "the arguments of tool `{}` must be a struct with named fields: {e}",
                 spec.name
             )
         });
-        let output_schema = schema_for_output::<T>();
+        let output_schema = (types.output_schema)();
         let structured = output_schema.get("type").and_then(|t| t.as_str()) == Some("object");
         let annotations = match spec.mode {
             Mode::Read => ToolAnnotations::new().read_only(true).destructive(false),
@@ -220,7 +306,7 @@ impl<S> SecureRoute<S> {
             spec: Arc::new(spec),
             tool,
             structured,
-            call,
+            call: Arc::new(call),
         }
     }
 
@@ -576,12 +662,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// panics caught, and turn its result into a sanitized MCP result. One audit event.
     pub async fn run<A, T, E, Fut>(
         self,
+        types: ToolTypes<A, T, E>,
         handler: impl FnOnce(&'a S, A) -> Fut,
     ) -> CallToolResult
     where
-        A: ToolArguments,
-        T: ToolOutput,
-        E: IntoToolError,
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
         let started = tokio::time::Instant::now();
@@ -596,7 +680,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             return error_result(&safe);
         }
 
-        let arguments = match parse_arguments::<A>(self.arguments) {
+        let arguments = match (types.parse)(self.arguments) {
             Ok(arguments) => arguments,
             Err(message) => {
                 let safe = SafeError::new(
@@ -613,7 +697,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             .catch_unwind()
             .await;
         match result {
-            Ok(Ok(value)) => match success_result(&value, self.route.structured) {
+            Ok(Ok(value)) => match (types.render)(&value, self.route.structured) {
                 Ok(result) => {
                     event.finish(started, Outcome::Ok, None);
                     result
@@ -623,7 +707,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     fail(&mut event, started, error)
                 }
             },
-            Ok(Err(error)) => fail(&mut event, started, error.into_tool_error()),
+            Ok(Err(error)) => fail(&mut event, started, (types.into_error)(error)),
             Err(panic) => {
                 let message = crate::authz::panic_message(&*panic);
                 let safe = SafeError::new(ErrorCategory::Internal, None, IncidentId::new());

@@ -1,0 +1,1 @@
+//! Integration tests of secure-tool live in this package's test targets.

@@ -1,0 +1,34 @@
+#![allow(dead_code)]
+
+use secure_tool::prelude::*;
+
+#[derive(Clone)]
+struct Server;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Args {
+    id: u64,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Out {
+    id: u64,
+}
+
+#[derive(schemars::JsonSchema)]
+struct Opaque {
+    id: u64,
+}
+
+#[secure_tool_router]
+impl Server {
+    /// A tool.
+    #[secure_tool(authz = public, mode = read)]
+    async fn get(&self) -> Result<Opaque, ToolError> {
+        Ok(Opaque { id: 1 })
+    }
+}
+
+impl secure_tool::rmcp::ServerHandler for Server {}
+
+fn main() {}
