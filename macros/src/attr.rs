@@ -60,10 +60,6 @@ impl<T> Once<T> {
     pub fn get(&self) -> Option<&T> {
         self.value.as_ref().map(|(_, v)| v)
     }
-
-    pub fn key_span(&self) -> Option<Span> {
-        self.value.as_ref().map(|(k, _)| k.span())
-    }
 }
 
 /// `read` or `write`.
@@ -198,7 +194,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
             diagonal = above;
         }
     }
@@ -219,7 +217,6 @@ pub fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
     attr.path().segments.last().is_some_and(|s| s.ident == name)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +234,13 @@ mod tests {
     fn collects_every_error() {
         let mut errors = Errors::default();
         let args = ToolArgs::parse(
-            quote!(authz = public, mode = both, authz = public, colour = 3, name = "x"),
+            quote!(
+                authz = public,
+                mode = both,
+                authz = public,
+                colour = 3,
+                name = "x"
+            ),
             &mut errors,
         );
         let message = errors.into_result().unwrap_err().into_iter().count();

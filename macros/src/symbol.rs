@@ -26,3 +26,5 @@ pub const RMCP_TOOL_ROUTER: &str = "tool_router";
 
 /// The prefix of every generated item.
 pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";
+/// The prefix of the hidden method that finds a tool's dependency in the server's state.
+pub const DEPENDENCY_FN_PREFIX: &str = "__secure_tool_dependency_";

@@ -56,6 +56,87 @@ struct Handler<'a> {
     error: &'a Type,
     description: String,
     title: Option<&'a LitStr>,
+    timeout: Option<Timeout<'a>>,
+    breaker: Option<&'a Expr>,
+}
+
+/// `timeout = "5s"` (checked here) or `timeout = <expression of type Duration>`.
+enum Timeout<'a> {
+    Literal { nanos: u64, span: Span },
+    Expr(&'a Expr),
+}
+
+impl<'a> Timeout<'a> {
+    fn parse(expr: &'a Expr, errors: &mut Errors) -> Option<Self> {
+        const FORMS: &str = "write it with its unit, like `timeout = \"500ms\"`, `\"5s\"`, `\"2m\"`, \
+                             or give a `std::time::Duration`";
+        match expr {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => match parse_duration(&lit.value()) {
+                Ok(nanos) => Some(Timeout::Literal {
+                    nanos,
+                    span: lit.span(),
+                }),
+                Err(problem) => {
+                    errors.push_at(lit.span(), format!("invalid `timeout`: {problem}; {FORMS}"));
+                    None
+                }
+            },
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(_) | syn::Lit::Float(_),
+                ..
+            }) => {
+                errors.push_at(expr.span(), format!("`timeout` needs a unit: {FORMS}"));
+                None
+            }
+            _ => match find_self(expr.to_token_stream()) {
+                Some(span) => {
+                    errors.push_at(
+                        span,
+                        "`timeout` is read once, when the router is built, and cannot use `self`: \
+                         use a literal like `\"5s\"` or a constant `Duration`",
+                    );
+                    None
+                }
+                None => Some(Timeout::Expr(expr)),
+            },
+        }
+    }
+}
+
+/// `"250ms"`, `"5s"`, `"2m"`, `"1h"` → nanoseconds, more than zero.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(format!("`{text}` does not start with a whole number"));
+    }
+    let unit_nanos: u64 = match unit.trim() {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => return Err(format!("`{text}` has no unit")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` (use `ms`, `s`, `m` or `h`)"
+            ));
+        }
+    };
+    let nanos = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_nanos))
+        .ok_or_else(|| format!("`{text}` is too long a deadline"))?;
+    if nanos == 0 {
+        return Err("a zero deadline would time out every call".to_owned());
+    }
+    Ok(nanos)
 }
 
 impl<'a> Handler<'a> {
@@ -93,19 +174,13 @@ impl<'a> Handler<'a> {
                  tool escapes the degradation gate and is advertised as read-only",
             );
         }
-        for (key, span) in [
-            (BREAKER, args.breaker.key_span()),
-            (TIMEOUT, args.timeout.key_span()),
-        ] {
-            if let Some(span) = span {
-                errors.push_at(
-                    span,
-                    format!(
-                        "`{key}` is not enforced by this version of secure-tool: remove it rather than \
-                         rely on a guarantee that does not hold"
-                    ),
-                );
-            }
+        let timeout = args
+            .timeout
+            .get()
+            .and_then(|expr| Timeout::parse(expr, errors));
+        let breaker = args.breaker.get();
+        if let Some(expr) = breaker {
+            check_breaker(expr, errors);
         }
 
         let tool_name = match args.name.get() {
@@ -114,7 +189,12 @@ impl<'a> Handler<'a> {
                 check_tool_name(&name, lit.span(), errors);
                 name
             }
-            None => item.sig.ident.to_string().trim_start_matches("r#").to_owned(),
+            None => item
+                .sig
+                .ident
+                .to_string()
+                .trim_start_matches("r#")
+                .to_owned(),
         };
         let description = match args.description.get() {
             Some(lit) => lit.value(),
@@ -139,6 +219,8 @@ impl<'a> Handler<'a> {
             error,
             description,
             title: args.title.get(),
+            timeout,
+            breaker,
         })
     }
 
@@ -204,6 +286,37 @@ impl<'a> Handler<'a> {
         let check_error =
             quote_spanned!(error.span()=> ::secure_tool::__private::error::<#error>());
 
+        let timeout = match &self.timeout {
+            None => TokenStream::new(),
+            Some(Timeout::Literal { nanos, span }) => quote_spanned! {*span=>
+                .with_timeout(::core::time::Duration::from_nanos(#nanos))
+            },
+            Some(Timeout::Expr(expr)) => quote_spanned! {expr.span()=>
+                .with_timeout(::secure_tool::__private::timeout(#expr))
+            },
+        };
+        let (dependency_fn, with_dependency) = match self.breaker {
+            None => (TokenStream::new(), TokenStream::new()),
+            Some(expr) => {
+                let dependency_fn = dependency_fn_ident(method);
+                // The user's expression is the body of a `&self` method, so it may name the
+                // server's state (`self.store`) or a `static`. A type that is not a breaker is
+                // reported at the expression.
+                let guards =
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::guards(&(#expr)));
+                (
+                    quote! {
+                        #[doc(hidden)]
+                        #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+                        fn #dependency_fn(&self) -> ::secure_tool::__private::Guards<'_> {
+                            #guards
+                        }
+                    },
+                    quote!(.with_dependency(Self::#dependency_fn)),
+                )
+            }
+        };
+
         quote! {
             #item
 
@@ -222,13 +335,17 @@ impl<'a> Handler<'a> {
                         #policy,
                     )
                     .with_description(#description)
-                    #title,
+                    #title
+                    #timeout,
                     __secure_tool_types,
                     move |__secure_tool_call: ::secure_tool::__private::Invocation<'_, Self>| {
                         ::std::boxed::Box::pin(__secure_tool_call.run(__secure_tool_types, #call))
                     },
                 )
+                #with_dependency
             }
+
+            #dependency_fn
         }
     }
 }
@@ -239,6 +356,17 @@ pub fn route_fn_ident(method: &Ident) -> Ident {
     format_ident!(
         "{}{}",
         ROUTE_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
+/// The name of the hidden method that finds `method`'s dependency.
+fn dependency_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        DEPENDENCY_FN_PREFIX,
         name.trim_start_matches("r#"),
         span = method.span()
     )
@@ -291,7 +419,10 @@ fn check_signature(item: &ImplItemFn, errors: &mut Errors) {
         );
     }
     if let Some(constness) = &sig.constness {
-        errors.push_at(constness.span(), "`#[secure_tool]` handlers cannot be `const fn`");
+        errors.push_at(
+            constness.span(),
+            "`#[secure_tool]` handlers cannot be `const fn`",
+        );
     }
     if let Safety::Unsafe(unsafe_token) = &sig.safety {
         errors.push_at(
@@ -360,10 +491,7 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<
             }
             ReceiverKind::Reference(_, _, None) => {}
             ReceiverKind::Value | ReceiverKind::Typed(..) => {
-                errors.push_at(
-                    receiver.span(),
-                    "`#[secure_tool]` handlers take `&self`",
-                );
+                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
                 ok = false;
             }
             #[allow(unreachable_patterns)]
@@ -480,9 +608,9 @@ fn raw_text_error(ty: &Type) -> Option<&'static str> {
             match last.ident.to_string().as_str() {
                 "String" => Some("`String`"),
                 "Cow" => Some("`Cow<str>`"),
-                "ErrorData" | "McpError" => Some(
-                    "rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)",
-                ),
+                "ErrorData" | "McpError" => {
+                    Some("rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)")
+                }
                 "CallToolResult" | "Content" | "ContentBlock" => Some("an MCP result or content"),
                 _ => None,
             }
@@ -491,20 +619,55 @@ fn raw_text_error(ty: &Type) -> Option<&'static str> {
     }
 }
 
+fn find_self(tokens: TokenStream) -> Option<Span> {
+    tokens.into_iter().find_map(|tt| match tt {
+        TokenTree::Ident(i) if i == "self" => Some(i.span()),
+        TokenTree::Group(g) => find_self(g.stream()),
+        _ => None,
+    })
+}
+
 fn check_authz(expr: &Expr, errors: &mut Errors) {
-    fn find_self(tokens: TokenStream) -> Option<Span> {
-        tokens.into_iter().find_map(|tt| match tt {
-            TokenTree::Ident(i) if i == "self" => Some(i.span()),
-            TokenTree::Group(g) => find_self(g.stream()),
-            _ => None,
-        })
-    }
     if let Some(span) = find_self(expr.to_token_stream()) {
         errors.push_at(
             span,
             "`authz` is evaluated once, when the router is built, and cannot use `self`: build the \
              policy from values available then (or implement `secure_tool::authz::Authorize`)",
         );
+    }
+}
+
+/// `breaker = ...` must name a dependency that outlives the call; catch the usual mistakes
+/// here, where the message can say why (the compiler would only talk about a temporary).
+fn check_breaker(expr: &Expr, errors: &mut Errors) {
+    const WHERE: &str = "name the `Dependency` (or `CircuitBreaker`) that lives as long as the server, \
+                         like `breaker = self.store` (a field of the server's state) or a `static`";
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(_),
+            ..
+        }) => errors.push_at(
+            expr.span(),
+            format!("`breaker` takes the dependency itself, not its name: {WHERE}"),
+        ),
+        Expr::Call(call)
+            if matches!(&*call.func, Expr::Path(p)
+                if p.path.segments.last().is_some_and(|s| s.ident == "new" || s.ident == "with_breaker")) =>
+        {
+            errors.push_at(
+                expr.span(),
+                format!(
+                    "a breaker built here would be a new one for every call and never open: {WHERE}"
+                ),
+            );
+        }
+        Expr::MethodCall(call) if call.method == "build" => errors.push_at(
+            expr.span(),
+            format!(
+                "a breaker built here would be a new one for every call and never open: {WHERE}"
+            ),
+        ),
+        _ => {}
     }
 }
 
@@ -538,7 +701,12 @@ fn doc_comment(item: &ImplItemFn) -> String {
             },
             _ => None,
         })
-        .flat_map(|s| s.lines().map(str::to_owned).collect::<Vec<_>>())
+        // `split`, not `lines`: an empty `///` line is an empty string, and a paragraph break.
+        .flat_map(|s| {
+            s.split('\n')
+                .map(|l| l.trim_end_matches('\r').to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
     let indent = lines
         .iter()
@@ -586,7 +754,13 @@ mod tests {
                 unsafe fn f(&mut self) -> Result<(), String> { todo!() }
             },
         );
-        for needle in ["requires `authz", "async fn", "unsafe fn", "&mut self", "`String`"] {
+        for needle in [
+            "requires `authz",
+            "async fn",
+            "unsafe fn",
+            "&mut self",
+            "`String`",
+        ] {
             assert!(out.contains(needle), "missing {needle}: {out}");
         }
         // The fallback keeps the method and a stub route so nothing cascades.

@@ -82,8 +82,8 @@ impl<'a> CallEvent<'a> {
         arguments: Option<&JsonObject>,
     ) -> Self {
         // The shape costs an allocation: only build it when someone listens.
-        let shape = tracing::enabled!(target: TARGET, Level::INFO)
-            .then(|| argument_shape(arguments));
+        let shape =
+            tracing::enabled!(target: TARGET, Level::INFO).then(|| argument_shape(arguments));
         Self {
             spec,
             principal,

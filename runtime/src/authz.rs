@@ -558,9 +558,7 @@ impl Policy {
             Node::Public | Node::Authenticated => true,
             Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
             Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
-            Node::AllOf(ps) => {
-                !ps.is_empty() && ps.iter().all(|p| p.local(principal).is_ok())
-            }
+            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.local(principal).is_ok()),
             Node::AnyOf(ps) => ps.iter().any(|p| p.local(principal).is_ok()),
             Node::Custom(_) => false,
         };
@@ -654,7 +652,9 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), D
         Ok(Ok(Decision::Allow)) => Ok(()),
         Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
         Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
-        Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(&*error))),
+        Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
+            &*error,
+        ))),
         Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     }
 }
@@ -783,7 +783,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_an_explicit_allow_runs() {
         let p = alice();
-        assert_eq!(decide(custom(Answer(Ok(Decision::Allow))), &p).await, Ok(()));
+        assert_eq!(
+            decide(custom(Answer(Ok(Decision::Allow))), &p).await,
+            Ok(())
+        );
         assert_eq!(
             decide(custom(Answer(Ok(Decision::Deny))), &p).await,
             Err(DenialCause::Denied)
@@ -834,20 +837,36 @@ mod tests {
     #[tokio::test]
     async fn combinators() {
         let p = alice();
-        assert_eq!(decide(scopes(["notes:read", "notes:write"]), &p).await, Ok(()));
+        assert_eq!(
+            decide(scopes(["notes:read", "notes:write"]), &p).await,
+            Ok(())
+        );
         assert!(decide(scopes(["notes:read", "admin"]), &p).await.is_err());
         assert_eq!(decide(roles("editor"), &p).await, Ok(()));
         assert!(decide(roles("admin"), &p).await.is_err());
-        assert_eq!(decide(all_of([scopes("notes:read"), roles("editor")]), &p).await, Ok(()));
-        assert!(decide(all_of([scopes("notes:read"), roles("admin")]), &p).await.is_err());
-        assert!(decide(all_of([]), &p).await.is_err());
-        assert!(decide(any_of([]), &p).await.is_err());
-        assert_eq!(decide(any_of([roles("admin"), roles("editor")]), &p).await, Ok(()));
-        // A custom part that fails inside a combinator still denies.
+        assert_eq!(
+            decide(all_of([scopes("notes:read"), roles("editor")]), &p).await,
+            Ok(())
+        );
         assert!(
-            decide(all_of([scopes("notes:read"), custom(Answer(Err("boom")))]), &p)
+            decide(all_of([scopes("notes:read"), roles("admin")]), &p)
                 .await
                 .is_err()
+        );
+        assert!(decide(all_of([]), &p).await.is_err());
+        assert!(decide(any_of([]), &p).await.is_err());
+        assert_eq!(
+            decide(any_of([roles("admin"), roles("editor")]), &p).await,
+            Ok(())
+        );
+        // A custom part that fails inside a combinator still denies.
+        assert!(
+            decide(
+                all_of([scopes("notes:read"), custom(Answer(Err("boom")))]),
+                &p
+            )
+            .await
+            .is_err()
         );
         assert_eq!(
             decide(any_of([custom(Answer(Err("boom"))), roles("editor")]), &p).await,

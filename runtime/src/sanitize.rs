@@ -24,8 +24,11 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::breaker::Outcome;
 
 /// The kind of a tool failure, as told to the caller: each has a safe message and says
 /// whether a retry may help and whether the caller is at fault.
@@ -123,9 +126,9 @@ impl ErrorCategory {
             ErrorCategory::NotFound => "Check the identifier; retrying will not help.",
             ErrorCategory::Conflict => "Re-read the current state before trying again.",
             ErrorCategory::Denied => "Do not retry; this caller lacks permission.",
-            ErrorCategory::Unavailable
-            | ErrorCategory::Timeout
-            | ErrorCategory::Overloaded => "This is temporary: retry later.",
+            ErrorCategory::Unavailable | ErrorCategory::Timeout | ErrorCategory::Overloaded => {
+                "This is temporary: retry later."
+            }
             ErrorCategory::Degraded => "Use read tools for now; retry writes later.",
             ErrorCategory::Internal => "Retrying is unlikely to help; report the incident id.",
         }
@@ -173,6 +176,8 @@ pub struct ToolError {
     category: ErrorCategory,
     public: Option<Cow<'static, str>>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    retry_after: Option<Duration>,
+    breaker_outcome: Option<Outcome>,
 }
 
 impl ToolError {
@@ -182,6 +187,8 @@ impl ToolError {
             category,
             public: Some(message.into()),
             source: None,
+            retry_after: None,
+            breaker_outcome: None,
         }
     }
 
@@ -225,6 +232,8 @@ impl ToolError {
             category,
             public: None,
             source: Some(source.into()),
+            retry_after: None,
+            breaker_outcome: None,
         }
     }
 
@@ -242,6 +251,60 @@ impl ToolError {
     ) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    /// Tells the caller when a retry may succeed (shown as `retry_after_secs`, rounded up).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::sanitize::{ErrorCategory, ToolError};
+    /// let e = ToolError::public(ErrorCategory::Overloaded, "The export queue is full")
+    ///     .with_retry_after(Duration::from_secs(30));
+    /// assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// When a retry may succeed, if known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Overrides what this error tells the circuit breaker of the tool's dependency.
+    ///
+    /// By default dependency failures (internal, unavailable, timeout, overloaded) count
+    /// as [`Outcome::Failure`] and the caller's errors (invalid input, not found,
+    /// conflict, denied, degraded) are [`Outcome::Ignored`]. A handler that knows better
+    /// says so, for example a "quota exceeded" answer of a healthy dependency:
+    ///
+    /// ```
+    /// use secure_tool::breaker::Outcome;
+    /// use secure_tool::sanitize::ToolError;
+    /// let quota = std::io::Error::other("quota exceeded for tenant 42");
+    /// let e = ToolError::unavailable(quota).with_breaker_outcome(Outcome::Ignored);
+    /// assert_eq!(e.breaker_outcome(), Outcome::Ignored);
+    /// assert_eq!(ToolError::unavailable(std::io::Error::other("down")).breaker_outcome(), Outcome::Failure);
+    /// ```
+    pub fn with_breaker_outcome(mut self, outcome: Outcome) -> Self {
+        self.breaker_outcome = Some(outcome);
+        self
+    }
+
+    /// What this error tells the circuit breaker: the override, or the category's default.
+    pub fn breaker_outcome(&self) -> Outcome {
+        self.breaker_outcome.unwrap_or(match self.category {
+            ErrorCategory::Unavailable
+            | ErrorCategory::Timeout
+            | ErrorCategory::Overloaded
+            | ErrorCategory::Internal => Outcome::Failure,
+            ErrorCategory::InvalidInput
+            | ErrorCategory::NotFound
+            | ErrorCategory::Conflict
+            | ErrorCategory::Denied
+            | ErrorCategory::Degraded => Outcome::Ignored,
+        })
     }
 
     /// The category told to the caller.
@@ -266,6 +329,8 @@ impl fmt::Debug for ToolError {
             .field("category", &self.category)
             .field("public", &self.public)
             .field("source", &self.source)
+            .field("retry_after", &self.retry_after)
+            .field("breaker_outcome", &self.breaker_outcome)
             .finish()
     }
 }

@@ -39,26 +39,28 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
 use rmcp::ErrorData as McpError;
-use rmcp::handler::server::tool::{ToolCallContext, ToolRouter, schema_for_input, schema_for_output};
+use rmcp::ServerHandler;
+use rmcp::handler::server::tool::{
+    ToolCallContext, ToolRouter, schema_for_input, schema_for_output,
+};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
     ListToolsResult, ServerConfig, Tool, ToolAnnotations, ToolsCapability,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::ServerHandler;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Outcome};
 use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::resilience::{Guards, Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, IntoToolError, SafeError, ToolError};
 
 /// A server type whose tools are all secure tools: implemented by
@@ -100,6 +102,7 @@ pub struct ToolSpec {
     policy: Policy,
     title: Option<Cow<'static, str>>,
     description: Option<Cow<'static, str>>,
+    timeout: Duration,
 }
 
 impl ToolSpec {
@@ -119,6 +122,7 @@ impl ToolSpec {
             policy,
             title: None,
             description: None,
+            timeout: crate::resilience::DEFAULT_TIMEOUT,
         }
     }
 
@@ -134,9 +138,38 @@ impl ToolSpec {
         self
     }
 
+    /// Sets the deadline of every call (default
+    /// [`DEFAULT_TIMEOUT`](crate::resilience::DEFAULT_TIMEOUT), 30 s).
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero: every call would time out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::authz::{public, Mode};
+    /// use secure_tool::server::ToolSpec;
+    /// let spec = ToolSpec::new("ping", Mode::Read, public()).with_timeout(Duration::from_secs(2));
+    /// assert_eq!(spec.timeout(), Duration::from_secs(2));
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        assert!(
+            !timeout.is_zero(),
+            "the timeout of tool `{}` must be more than zero",
+            self.name
+        );
+        self.timeout = timeout;
+        self
+    }
+
     /// The tool's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The deadline of every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The tool's mode.
@@ -195,6 +228,12 @@ pub struct ArgumentsType<A> {
     schema: fn() -> Result<Arc<JsonObject>, String>,
 }
 
+impl<A: ToolArguments> Default for ArgumentsType<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<A: ToolArguments> ArgumentsType<A> {
     /// The arguments type `A`.
     pub fn new() -> Self {
@@ -209,6 +248,12 @@ impl<A: ToolArguments> ArgumentsType<A> {
 pub struct OutputType<T> {
     render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
     schema: fn() -> Arc<JsonObject>,
+}
+
+impl<T: ToolOutput> Default for OutputType<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<T: ToolOutput> OutputType<T> {
@@ -226,6 +271,12 @@ pub struct ErrorType<E> {
     into_error: fn(E) -> ToolError,
 }
 
+impl<E: IntoToolError> Default for ErrorType<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<E: IntoToolError> ErrorType<E> {
     /// The error type `E`.
     pub fn new() -> Self {
@@ -241,7 +292,11 @@ pub struct SecureRoute<S> {
     tool: Tool,
     structured: bool,
     call: RouteFn<S>,
+    dependency: Option<DependencyFn<S>>,
 }
+
+/// Where a tool's dependency lives in the server's state (`breaker = ...`).
+pub type DependencyFn<S> = for<'a> fn(&'a S) -> Guards<'a>;
 
 impl<S> Clone for SecureRoute<S> {
     fn clone(&self) -> Self {
@@ -250,6 +305,7 @@ impl<S> Clone for SecureRoute<S> {
             tool: self.tool.clone(),
             structured: self.structured,
             call: self.call.clone(),
+            dependency: self.dependency,
         }
     }
 }
@@ -290,12 +346,9 @@ impl<S> SecureRoute<S> {
             Mode::Read => ToolAnnotations::new().read_only(true).destructive(false),
             Mode::Write => ToolAnnotations::new().read_only(false).destructive(true),
         };
-        let mut tool = Tool::new_with_raw(
-            spec.name.clone(),
-            spec.description.clone(),
-            input_schema,
-        )
-        .with_annotations(annotations);
+        let mut tool =
+            Tool::new_with_raw(spec.name.clone(), spec.description.clone(), input_schema)
+                .with_annotations(annotations);
         if let Some(title) = &spec.title {
             tool = tool.with_title(title.to_string());
         }
@@ -307,7 +360,20 @@ impl<S> SecureRoute<S> {
             tool,
             structured,
             call: Arc::new(call),
+            dependency: None,
         }
+    }
+
+    /// Guards every call with the breaker and bulkhead that `dependency` finds in the
+    /// server's state. Called by the code `#[secure_tool(breaker = ...)]` generates.
+    pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
+        self.dependency = Some(dependency);
+        self
+    }
+
+    /// The breaker and bulkhead of this tool's dependency in `state`, if it names one.
+    pub fn dependency<'a>(&self, state: &'a S) -> Option<Guards<'a>> {
+        self.dependency.map(|dependency| dependency(state))
     }
 
     /// The tool's spec.
@@ -439,7 +505,12 @@ impl<S: Send + Sync + 'static> SecureToolRouter<S> {
     pub fn unguarded_tool_names(&self) -> Vec<String> {
         self.unguarded
             .as_ref()
-            .map(|(r, _)| r.list_all().into_iter().map(|t| t.name.to_string()).collect())
+            .map(|(r, _)| {
+                r.list_all()
+                    .into_iter()
+                    .map(|t| t.name.to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -539,6 +610,66 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         &self.inner.tools
     }
 
+    /// Calls the secure tool `name` in-process as `principal`, without a transport, through
+    /// the same guarded path as `tools/call` (authorization, deadline, breaker, error
+    /// hygiene, audit). For tests, benchmarks and embedding.
+    ///
+    /// # Errors
+    ///
+    /// The JSON-RPC error `tools/call` would answer: "tool not found" for a name that is
+    /// not a secure tool (unguarded tools need a transport's request context).
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Echo;
+    ///
+    /// #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    /// struct Text { text: String }
+    ///
+    /// #[secure_tool_router]
+    /// impl Echo {
+    ///     /// Repeats the text.
+    ///     #[secure_tool(authz = scopes("echo"), mode = read)]
+    ///     async fn echo(&self, args: Text) -> Result<Text, ToolError> {
+    ///         Ok(args)
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Echo {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = SecureServer::new(Echo);
+    /// let arguments = serde_json::json!({ "text": "hi" }).as_object().cloned();
+    /// let allowed = Principal::new("ada").with_scopes(["echo"]);
+    /// let result = server.call("echo", arguments.clone(), allowed).await.unwrap();
+    /// assert_eq!(result.is_error, Some(false));
+    /// let denied = server.call("echo", arguments, Principal::anonymous()).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// # }
+    /// ```
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+    ) -> Result<CallToolResult, McpError> {
+        let inner = &*self.inner;
+        let route = inner
+            .tools
+            .routes
+            .get(name)
+            .ok_or_else(|| McpError::invalid_params("tool not found", None))?;
+        let invocation = Invocation {
+            this: &inner.state,
+            route,
+            arguments,
+            principal,
+            authz_timeout: inner.settings.authz_timeout,
+        };
+        Ok((route.call)(invocation).await)
+    }
+
     /// Who a call with this request context is: over HTTP (the context holds the request's
     /// `http::request::Parts`) the principal an authentication layer put into the
     /// request's extensions, or anonymous; otherwise a `Principal` in the context's own
@@ -608,7 +739,9 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
 
 fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     let mut info = server.inner.state.get_info();
-    info.capabilities.tools.get_or_insert_with(ToolsCapability::default);
+    info.capabilities
+        .tools
+        .get_or_insert_with(ToolsCapability::default);
     info
 }
 
@@ -617,7 +750,12 @@ fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsRe
 }
 
 fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
-    server.inner.tools.list().into_iter().find(|t| t.name == name)
+    server
+        .inner
+        .tools
+        .list()
+        .into_iter()
+        .find(|t| t.name == name)
 }
 
 async fn call_tool<S: Send + Sync + 'static>(
@@ -633,9 +771,23 @@ async fn call_tool<S: Send + Sync + 'static>(
             arguments: request.arguments,
             principal: server.principal(&context),
             authz_timeout: inner.settings.authz_timeout,
-            context,
         };
-        return Ok((route.call)(invocation).await.into());
+        // rmcp only signals a client's `notifications/cancelled` through the token and keeps
+        // polling the handler: drop the call instead, so that it releases its breaker
+        // permit and bulkhead slot now rather than at its deadline.
+        return tokio::select! {
+            biased;
+            result = (route.call)(invocation) => Ok(result.into()),
+            () = context.ct.cancelled() => {
+                tracing::info!(
+                    target: "secure_tool::audit",
+                    tool = %request.name,
+                    outcome = "cancelled",
+                    "tool call cancelled by the client"
+                );
+                Err(McpError::invalid_request("request cancelled", None))
+            }
+        };
     }
     if let Some((unguarded, _)) = &inner.tools.unguarded
         && unguarded.has_route(&request.name)
@@ -654,7 +806,6 @@ pub struct Invocation<'a, S> {
     arguments: Option<JsonObject>,
     principal: Principal,
     authz_timeout: Duration,
-    context: RequestContext<RoleServer>,
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
@@ -671,7 +822,6 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let started = tokio::time::Instant::now();
         let spec = &*self.route.spec;
         let mut event = audit::CallEvent::new(spec, &self.principal, self.arguments.as_ref());
-        let _ = &self.context;
 
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
         if let Err(cause) = spec.policy.evaluate(request, self.authz_timeout).await {
@@ -693,27 +843,18 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         };
 
-        let result = AssertUnwindSafe(handler(self.this, arguments))
-            .catch_unwind()
-            .await;
-        match result {
-            Ok(Ok(value)) => match (types.render)(&value, self.route.structured) {
+        let limits = Limits::new(spec.timeout).with_guards(self.route.dependency(self.this));
+        let into_error = types.into_error;
+        let call = handler(self.this, arguments).map(|result| result.map_err(into_error));
+        match limits.run(call).await {
+            Ok(value) => match (types.render)(&value, self.route.structured) {
                 Ok(result) => {
                     event.finish(started, Outcome::Ok, None);
                     result
                 }
-                Err(error) => {
-                    let error = ToolError::internal(error);
-                    fail(&mut event, started, error)
-                }
+                Err(error) => fail(&mut event, started, ToolError::internal(error)),
             },
-            Ok(Err(error)) => fail(&mut event, started, (types.into_error)(error)),
-            Err(panic) => {
-                let message = crate::authz::panic_message(&*panic);
-                let safe = SafeError::new(ErrorCategory::Internal, None, IncidentId::new());
-                event.finish(started, Outcome::Panicked(&message), Some(safe.incident_id));
-                error_result(&safe)
-            }
+            Err(error) => fail(&mut event, started, error),
         }
     }
 }
@@ -724,8 +865,19 @@ fn fail(
     error: ToolError,
 ) -> CallToolResult {
     let public = error.public_message().to_owned();
-    let safe = SafeError::new(error.category(), Some(public.into()), IncidentId::new());
-    event.finish(started, Outcome::Failed(&error), Some(safe.incident_id));
+    let mut safe = SafeError::new(error.category(), Some(public.into()), IncidentId::new());
+    safe.retry_after_secs = error.retry_after().map(|after| {
+        // Rounded up: "retry after 0 s" would invite an immediate retry.
+        (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
+    });
+    let panicked = error
+        .source()
+        .and_then(|source| source.downcast_ref::<Panicked>());
+    let outcome = match panicked {
+        Some(panicked) => Outcome::Panicked(panicked.message()),
+        None => Outcome::Failed(&error),
+    };
+    event.finish(started, outcome, Some(safe.incident_id));
     error_result(&safe)
 }
 

@@ -188,7 +188,9 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         notification: CustomNotification,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner.state.on_custom_notification(notification, context)
+        self.inner
+            .state
+            .on_custom_notification(notification, context)
     }
 
     fn get_task(
@@ -219,8 +221,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_
-    {
+    ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_ {
         self.inner.state.list_skills(request, context)
     }
 
@@ -236,8 +237,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         request: ReadResourceDirectoryRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>>
-    + MaybeSendFuture
-    + '_ {
+    ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
+    {
         self.inner.state.read_resource_directory(request, context)
-    }}
+    }
+}

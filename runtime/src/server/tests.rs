@@ -113,8 +113,15 @@ impl Notes {
 impl rmcp::ServerHandler for Notes {}
 
 async fn connect(notes: Notes, principal: Option<Principal>) -> RunningService<RoleClient, ()> {
+    connect_with(notes, principal).await
+}
+
+async fn connect_with<S>(state: S, principal: Option<Principal>) -> RunningService<RoleClient, ()>
+where
+    S: SecureTools + rmcp::ServerHandler + Clone,
+{
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let mut builder = SecureServer::builder(notes);
+    let mut builder = SecureServer::builder(state);
     if let Some(principal) = principal {
         builder = builder.local_principal(principal);
     }
@@ -159,7 +166,14 @@ async fn lists_schemas_and_annotations() {
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(
         names,
-        ["delete_note", "explode", "get_note", "ping", "slow_policy", "sync"]
+        [
+            "delete_note",
+            "explode",
+            "get_note",
+            "ping",
+            "slow_policy",
+            "sync"
+        ]
     );
     let get = tools.iter().find(|t| t.name == "get_note").unwrap();
     assert_eq!(get.description.as_deref(), Some("Reads a note."));
@@ -183,7 +197,10 @@ async fn allowed_calls_run_and_return_structured_content() {
     let client = connect(notes.clone(), Some(reader())).await;
     let result = call(&client, "get_note", json!({"id": 1})).await;
     assert_ne!(result.is_error, Some(true), "{result:?}");
-    assert_eq!(result.structured_content, Some(json!({"id": 1, "title": "first"})));
+    assert_eq!(
+        result.structured_content,
+        Some(json!({"id": 1, "title": "first"}))
+    );
     assert_eq!(text(&result), r#"{"id":1,"title":"first"}"#);
     let result = call(&client, "ping", json!({})).await;
     assert_eq!(text(&result), "pong");
@@ -214,7 +231,11 @@ async fn denials_are_identical_whatever_the_cause() {
     }
     // Anonymous callers may use public tools.
     assert_eq!(text(&call(&anonymous, "ping", json!({})).await), "pong");
-    assert_eq!(notes.runs.load(Ordering::SeqCst), 1, "no denied handler ran");
+    assert_eq!(
+        notes.runs.load(Ordering::SeqCst),
+        1,
+        "no denied handler ran"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,9 +255,16 @@ async fn bad_arguments_name_the_field() {
     let message = text(&result);
     assert!(message.contains("`id`"), "{message}");
     assert!(message.contains("expected u64"), "{message}");
-    assert!(!message.contains("GetNote") && !message.contains("::"), "{message}");
+    assert!(
+        !message.contains("GetNote") && !message.contains("::"),
+        "{message}"
+    );
     let result = call(&client, "get_note", json!({})).await;
-    assert!(text(&result).contains("missing field `id`"), "{}", text(&result));
+    assert!(
+        text(&result).contains("missing field `id`"),
+        "{}",
+        text(&result)
+    );
 }
 
 #[tokio::test]
@@ -257,7 +285,11 @@ async fn failures_are_sanitized_with_an_incident_id() {
     }
     let result = call(&client, "get_note", json!({"id": 2})).await;
     assert_eq!(category(&result).as_deref(), Some("not_found"));
-    assert!(text(&result).starts_with("no note with this id."), "{}", text(&result));
+    assert!(
+        text(&result).starts_with("no note with this id."),
+        "{}",
+        text(&result)
+    );
 }
 
 #[tokio::test]
@@ -266,7 +298,10 @@ async fn a_panicking_handler_is_an_internal_error_and_the_server_goes_on() {
     let result = call(&client, "explode", json!({})).await;
     assert_eq!(category(&result).as_deref(), Some("internal"));
     let wire = serde_json::to_string(&result).unwrap();
-    assert!(!wire.contains("invariant") && !wire.contains("/src/secret"), "{wire}");
+    assert!(
+        !wire.contains("invariant") && !wire.contains("/src/secret"),
+        "{wire}"
+    );
     assert_eq!(text(&call(&client, "ping", json!({})).await), "pong");
 }
 
@@ -279,3 +314,5 @@ async fn unknown_tools_stay_protocol_errors() {
         .unwrap_err();
     assert!(error.to_string().contains("tool not found"), "{error}");
 }
+
+mod resilience;

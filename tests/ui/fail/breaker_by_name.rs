@@ -1,13 +1,12 @@
 #![allow(dead_code)]
 
 use secure_tool::prelude::*;
+use secure_tool::resilience::Dependency;
 
 #[derive(Clone)]
-struct Server;
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct Args {
-    id: u64,
+struct Server {
+    name: String,
+    store: std::sync::Arc<Dependency>,
 }
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
@@ -18,7 +17,7 @@ struct Out {
 #[secure_tool_router]
 impl Server {
     /// A tool.
-    #[secure_tool(authz = public, mode = read, breaker = 3)]
+    #[secure_tool(authz = public, mode = read, breaker = "store")]
     async fn get(&self) -> Result<Out, ToolError> {
         Ok(Out { id: 1 })
     }

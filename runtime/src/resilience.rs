@@ -1,0 +1,423 @@
+//! What keeps a tool responsive when its dependency is sick: a deadline on every call, and
+//! for tools that name one (`breaker = ...`), the dependency's circuit breaker and
+//! bulkhead.
+//!
+//! A [`Dependency`] is one downstream service (a database, an HTTP API) with its
+//! [`CircuitBreaker`] and its [`Bulkhead`]; tools that call it share it. `#[secure_tool]`
+//! runs the handler through [`Limits::run`], in this order:
+//!
+//! 1. the deadline starts (one clock read, shared with the breaker's slow-call timing);
+//! 2. the bulkhead admits the call or answers "overloaded" at once (no queue);
+//! 3. the breaker admits it or answers "unavailable" at once, with a retry-after hint,
+//!    without touching the dependency;
+//! 4. the handler runs, with panics caught, until the deadline;
+//! 5. the outcome goes to the breaker: success, or failure for dependency failures
+//!    (internal, unavailable, timeout, overloaded, panics, the deadline); the caller's own
+//!    errors (invalid input, not found, conflict) are ignored, and so is anything a handler
+//!    marks with [`ToolError::with_breaker_outcome`].
+//!
+//! Dropping the call (the client cancelled it) releases the bulkhead slot and the breaker
+//! permit without recording an outcome. Nothing here retries.
+//!
+//! ```
+//! use std::time::Duration;
+//! use secure_tool::resilience::{Dependency, Limits};
+//! use secure_tool::ToolError;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let store = Dependency::new("store");
+//! let limits = Limits::new(Duration::from_secs(5)).with_dependency(&store);
+//! let answer = limits.run(async { Ok::<_, ToolError>(42) }).await;
+//! assert_eq!(answer.unwrap(), 42);
+//! assert_eq!(store.breaker().snapshot().successes, 1);
+//! # }
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::time::Instant;
+
+use crate::breaker::{CircuitBreaker, Outcome, Rejected};
+use crate::bulkhead::{Bulkhead, BulkheadFull};
+use crate::sanitize::{ErrorCategory, ToolError};
+
+/// The deadline of a tool that does not set `timeout = ...`: 30 s.
+///
+/// MCP clients commonly give up on a request after about a minute; 30 s leaves room for
+/// the answer to reach them.
+///
+/// ```
+/// assert_eq!(secure_tool::resilience::DEFAULT_TIMEOUT.as_secs(), 30);
+/// ```
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One downstream dependency: its circuit breaker and its bulkhead (default: at most
+/// [`DEFAULT_MAX_CONCURRENT`](crate::bulkhead::DEFAULT_MAX_CONCURRENT) calls at a time).
+/// Tools that call the dependency name it with `breaker = ...`.
+///
+/// Keep one per dependency for the life of the server (a field of the server's state, or
+/// a `static`): a breaker made per call would never see more than one outcome.
+///
+/// ```
+/// use std::time::Duration;
+/// use secure_tool::breaker::CircuitBreaker;
+/// use secure_tool::resilience::Dependency;
+///
+/// let billing = Dependency::with_breaker(
+///     CircuitBreaker::builder("billing").open_duration(Duration::from_secs(5)).build(),
+/// )
+/// .max_concurrent(8);
+/// assert_eq!(billing.name(), "billing");
+/// assert_eq!(billing.bulkhead().unwrap().max_concurrent(), 8);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    breaker: CircuitBreaker,
+    bulkhead: Option<Bulkhead>,
+}
+
+impl Dependency {
+    /// A dependency named `name` with the default breaker and the default bulkhead.
+    ///
+    /// ```
+    /// let db = secure_tool::resilience::Dependency::new("db");
+    /// assert_eq!(db.bulkhead().unwrap().max_concurrent(), 32);
+    /// ```
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self::with_breaker(CircuitBreaker::builder(name).build())
+    }
+
+    /// A dependency guarded by `breaker`, with the default bulkhead, named after it.
+    ///
+    /// ```
+    /// use secure_tool::breaker::CircuitBreaker;
+    /// let db = secure_tool::resilience::Dependency::with_breaker(CircuitBreaker::builder("db").build());
+    /// assert_eq!(db.breaker().name(), "db");
+    /// ```
+    pub fn with_breaker(breaker: CircuitBreaker) -> Self {
+        let bulkhead = Bulkhead::with_default_limit(breaker.name());
+        Self {
+            breaker,
+            bulkhead: Some(bulkhead),
+        }
+    }
+
+    /// Caps the concurrent calls to this dependency at `max` (0 rejects every call).
+    ///
+    /// ```
+    /// let db = secure_tool::resilience::Dependency::new("db").max_concurrent(4);
+    /// assert_eq!(db.bulkhead().unwrap().max_concurrent(), 4);
+    /// ```
+    pub fn max_concurrent(mut self, max: usize) -> Self {
+        self.bulkhead = Some(Bulkhead::new(self.breaker.name(), max));
+        self
+    }
+
+    /// Removes the cap on concurrent calls (the breaker stays).
+    ///
+    /// ```
+    /// let db = secure_tool::resilience::Dependency::new("db").unbounded();
+    /// assert!(db.bulkhead().is_none());
+    /// ```
+    pub fn unbounded(mut self) -> Self {
+        self.bulkhead = None;
+        self
+    }
+
+    /// The dependency's name (its breaker's).
+    ///
+    /// ```
+    /// assert_eq!(secure_tool::resilience::Dependency::new("db").name(), "db");
+    /// ```
+    pub fn name(&self) -> &str {
+        self.breaker.name()
+    }
+
+    /// The dependency's circuit breaker, for snapshots and operator actions.
+    ///
+    /// ```
+    /// use secure_tool::breaker::State;
+    /// let db = secure_tool::resilience::Dependency::new("db");
+    /// db.breaker().isolate();
+    /// assert_eq!(db.breaker().state(), State::Isolated);
+    /// ```
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The dependency's bulkhead, if it has one.
+    ///
+    /// ```
+    /// let db = secure_tool::resilience::Dependency::new("db");
+    /// assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+    /// ```
+    pub fn bulkhead(&self) -> Option<&Bulkhead> {
+        self.bulkhead.as_ref()
+    }
+}
+
+/// What `breaker = ...` accepts: a [`Dependency`] or a bare [`CircuitBreaker`] (no
+/// bulkhead), directly or behind `&`, `Arc`, `Box` or `LazyLock`.
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use secure_tool::resilience::{AsBreaker, Dependency};
+///
+/// static SEARCH: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("search"));
+/// assert_eq!(SEARCH.guards().breaker.name(), "search");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a circuit breaker: `breaker = ...` names the dependency this tool calls",
+    label = "expected a `secure_tool::resilience::Dependency` or a `secure_tool::breaker::CircuitBreaker`",
+    note = "keep one `Dependency` per downstream service in the server's state (`breaker = self.store`) or in a `static`, and name it in every tool that calls that service"
+)]
+pub trait AsBreaker {
+    /// The breaker and bulkhead guarding the dependency.
+    fn guards(&self) -> Guards<'_>;
+}
+
+impl AsBreaker for CircuitBreaker {
+    fn guards(&self) -> Guards<'_> {
+        Guards {
+            breaker: self,
+            bulkhead: None,
+        }
+    }
+}
+
+impl AsBreaker for Dependency {
+    fn guards(&self) -> Guards<'_> {
+        Guards {
+            breaker: &self.breaker,
+            bulkhead: self.bulkhead.as_ref(),
+        }
+    }
+}
+
+impl<T: AsBreaker + ?Sized> AsBreaker for &T {
+    fn guards(&self) -> Guards<'_> {
+        (**self).guards()
+    }
+}
+
+impl<T: AsBreaker + ?Sized> AsBreaker for Arc<T> {
+    fn guards(&self) -> Guards<'_> {
+        (**self).guards()
+    }
+}
+
+impl<T: AsBreaker + ?Sized> AsBreaker for Box<T> {
+    fn guards(&self) -> Guards<'_> {
+        (**self).guards()
+    }
+}
+
+impl<T: AsBreaker, F: FnOnce() -> T> AsBreaker for LazyLock<T, F> {
+    fn guards(&self) -> Guards<'_> {
+        (**self).guards()
+    }
+}
+
+/// The breaker and the bulkhead one call goes through.
+#[derive(Clone, Copy, Debug)]
+pub struct Guards<'a> {
+    /// The dependency's circuit breaker.
+    pub breaker: &'a CircuitBreaker,
+    /// Its bulkhead, if any.
+    pub bulkhead: Option<&'a Bulkhead>,
+}
+
+/// The deadline and guards of one call. Built by the code `#[secure_tool]` generates;
+/// usable directly around any future.
+///
+/// ```
+/// use std::time::Duration;
+/// use secure_tool::resilience::Limits;
+/// use secure_tool::{ErrorCategory, ToolError};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let slow = async {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     Ok::<_, ToolError>(())
+/// };
+/// let error = Limits::new(Duration::from_secs(1)).run(slow).await.unwrap_err();
+/// assert_eq!(error.category(), ErrorCategory::Timeout);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Limits<'a> {
+    timeout: Duration,
+    guards: Option<Guards<'a>>,
+}
+
+impl<'a> Limits<'a> {
+    /// A call that must finish within `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            guards: None,
+        }
+    }
+
+    /// The call goes through `dependency`'s bulkhead and breaker.
+    pub fn with_dependency(self, dependency: &'a (impl AsBreaker + ?Sized)) -> Self {
+        self.with_guards(Some(dependency.guards()))
+    }
+
+    /// The call goes through `guards`, if any.
+    pub fn with_guards(mut self, guards: Option<Guards<'a>>) -> Self {
+        self.guards = guards;
+        self
+    }
+
+    /// The deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs `call` under these limits.
+    ///
+    /// # Errors
+    ///
+    /// The call's own error; [`ErrorCategory::Overloaded`] when the bulkhead is full,
+    /// [`ErrorCategory::Unavailable`] (with a retry-after hint) when the breaker rejects
+    /// the call, both without running it; [`ErrorCategory::Timeout`] past the deadline
+    /// (the call is dropped, and counts as a failure); [`ErrorCategory::Internal`] when it
+    /// panics (the panic's message is in the error's source, for the log).
+    pub async fn run<T>(
+        self,
+        call: impl Future<Output = Result<T, ToolError>>,
+    ) -> Result<T, ToolError> {
+        let start = Instant::now();
+        let Some(guards) = self.guards else {
+            return finish(
+                tokio::time::timeout_at(start + self.timeout, guarded(call)).await,
+                self.timeout,
+            );
+        };
+        let _slot = match guards.bulkhead.map(Bulkhead::try_acquire) {
+            Some(Err(full)) => return Err(overloaded(full)),
+            Some(Ok(slot)) => Some(slot),
+            None => None,
+        };
+        // One clock read for the deadline and the breaker's slow-call timing, unless the
+        // breaker has a clock of its own (tests).
+        let shared_clock = guards.breaker.on_tokio_clock();
+        let admitted = if shared_clock {
+            guards.breaker.try_acquire_at(start)
+        } else {
+            guards.breaker.try_acquire()
+        };
+        let permit = match admitted {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(open(rejected)),
+        };
+        let result = finish(
+            tokio::time::timeout_at(start + self.timeout, guarded(call)).await,
+            self.timeout,
+        );
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(error) => error.breaker_outcome(),
+        };
+        if shared_clock {
+            permit.record_at(outcome, Instant::now());
+        } else {
+            permit.record(outcome);
+        }
+        result
+    }
+}
+
+async fn guarded<T>(call: impl Future<Output = Result<T, ToolError>>) -> Result<T, ToolError> {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(ToolError::internal(Panicked::new(&*panic))),
+    }
+}
+
+fn finish<T>(
+    result: Result<Result<T, ToolError>, tokio::time::error::Elapsed>,
+    timeout: Duration,
+) -> Result<T, ToolError> {
+    result.unwrap_or_else(|_| Err(ToolError::timeout(DeadlineExceeded { timeout })))
+}
+
+fn overloaded(full: BulkheadFull) -> ToolError {
+    ToolError::hidden(ErrorCategory::Overloaded, full).with_breaker_outcome(Outcome::Ignored)
+}
+
+fn open(rejected: Rejected) -> ToolError {
+    ToolError::hidden(ErrorCategory::Unavailable, rejected)
+        .with_retry_after(rejected.retry_after)
+        .with_breaker_outcome(Outcome::Ignored)
+}
+
+/// The error of a call that ran past its deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use secure_tool::resilience::DeadlineExceeded;
+/// let e = DeadlineExceeded { timeout: Duration::from_millis(1500) };
+/// assert_eq!(e.to_string(), "the call did not finish within its 1.5s deadline");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadlineExceeded {
+    /// The deadline that passed.
+    pub timeout: Duration,
+}
+
+impl fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the call did not finish within its {:?} deadline",
+            self.timeout
+        )
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// The error of a handler that panicked: its message, for the log.
+///
+/// ```
+/// let panic = std::panic::catch_unwind(|| panic!("index out of range")).unwrap_err();
+/// let error = secure_tool::resilience::Panicked::new(&*panic);
+/// assert_eq!(error.message(), "index out of range");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// The error of a caught panic with this payload.
+    pub fn new(payload: &(dyn Any + Send)) -> Self {
+        Self {
+            message: crate::authz::panic_message(payload),
+        }
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the handler panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! `Limits::run` with tokio's paused clock: every path of the guard, and what each one
+//! tells the breaker and the bulkhead.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::breaker::State;
+
+fn dependency(name: &str) -> Dependency {
+    Dependency::with_breaker(
+        CircuitBreaker::builder(name)
+            .count_window(10)
+            .min_calls(4)
+            .failure_rate_threshold(0.5)
+            .consecutive_failures(100)
+            .open_duration(Duration::from_secs(10))
+            .jitter(0.0)
+            .half_open_permits(1)
+            .build(),
+    )
+    .max_concurrent(2)
+}
+
+fn io(kind: std::io::ErrorKind) -> ToolError {
+    ToolError::from(std::io::Error::new(kind, "db.internal:5432 said no"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_past_its_deadline_is_a_timeout_and_a_failure() {
+    let db = dependency("db");
+    let limits = Limits::new(Duration::from_millis(500)).with_dependency(&db);
+    let started = Instant::now();
+    let error = limits
+        .run(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_millis(500));
+    assert_eq!(error.category(), ErrorCategory::Timeout);
+    let deadline = error.source().unwrap().downcast_ref::<DeadlineExceeded>();
+    assert_eq!(
+        deadline,
+        Some(&DeadlineExceeded {
+            timeout: Duration::from_millis(500)
+        })
+    );
+    let snapshot = db.breaker().snapshot();
+    assert_eq!((snapshot.failures, snapshot.successes), (1, 0));
+    assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_applies_without_a_dependency() {
+    let error = Limits::new(Duration::from_secs(2))
+        .run(std::future::pending::<Result<(), ToolError>>())
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependency_failures_open_the_breaker_and_then_calls_fail_fast() {
+    let db = dependency("db");
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&db);
+    for kind in [
+        std::io::ErrorKind::ConnectionRefused,
+        std::io::ErrorKind::ConnectionReset,
+    ] {
+        for _ in 0..2 {
+            let error = limits.run(async { Err::<(), _>(io(kind)) }).await;
+            assert_eq!(error.unwrap_err().category(), ErrorCategory::Unavailable);
+        }
+    }
+    assert_eq!(db.breaker().state(), State::Open);
+
+    let reached = AtomicUsize::new(0);
+    let error = limits
+        .run(async {
+            reached.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "an open breaker must not call the dependency"
+    );
+    assert_eq!(error.category(), ErrorCategory::Unavailable);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(10)));
+    assert!(error.source().unwrap().downcast_ref::<Rejected>().is_some());
+    // The rejection itself is not an outcome of the dependency.
+    assert_eq!(error.breaker_outcome(), Outcome::Ignored);
+
+    // After the open period, one trial call closes it again.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(
+        limits.run(async { Ok::<_, ToolError>(7) }).await.unwrap(),
+        7
+    );
+    assert_eq!(db.breaker().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_callers_errors_never_open_the_breaker() {
+    let db = dependency("db");
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&db);
+    for _ in 0..20 {
+        for error in [
+            ToolError::invalid_input("`id` must be positive"),
+            ToolError::not_found("no such note"),
+            ToolError::conflict("already exists"),
+            ToolError::unavailable(std::io::Error::other("quota of tenant 7"))
+                .with_breaker_outcome(Outcome::Ignored),
+        ] {
+            let _ = limits.run(async { Err::<(), _>(error) }).await;
+        }
+    }
+    let snapshot = db.breaker().snapshot();
+    assert_eq!(snapshot.state, State::Closed);
+    assert_eq!((snapshot.ignored, snapshot.failures), (80, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_call_is_an_internal_failure_that_releases_its_slot() {
+    let db = dependency("db");
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&db);
+    let error = limits
+        .run(async {
+            if db.name() == "db" {
+                panic!("row 7 of /var/lib/db is corrupt");
+            }
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Internal);
+    let panicked = error.source().unwrap().downcast_ref::<Panicked>().unwrap();
+    assert_eq!(panicked.message(), "row 7 of /var/lib/db is corrupt");
+    assert_eq!(db.breaker().snapshot().failures, 1);
+    assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_rejects_at_once_without_calling() {
+    let db = dependency("db"); // at most 2 concurrent calls
+    let limits = Limits::new(Duration::from_secs(60)).with_dependency(&db);
+    let (release, hold) = tokio::sync::watch::channel(false);
+    let hung = |mut hold: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = hold.wait_for(|released| *released).await;
+        Ok::<(), ToolError>(())
+    };
+    let first = tokio::spawn({
+        let db = db.clone();
+        let hold = hold.clone();
+        async move {
+            Limits::new(Duration::from_secs(60))
+                .with_dependency(&db)
+                .run(hung(hold))
+                .await
+        }
+    });
+    let second = tokio::spawn({
+        let db = db.clone();
+        let hold = hold.clone();
+        async move {
+            Limits::new(Duration::from_secs(60))
+                .with_dependency(&db)
+                .run(hung(hold))
+                .await
+        }
+    });
+    while db.bulkhead().unwrap().in_flight() < 2 {
+        tokio::task::yield_now().await;
+    }
+
+    let reached = AtomicUsize::new(0);
+    let error = limits
+        .run(async {
+            reached.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Overloaded);
+    assert_eq!(reached.load(Ordering::SeqCst), 0);
+    // Our own rejection says nothing about the dependency.
+    assert_eq!(
+        db.breaker().snapshot().ignored + db.breaker().snapshot().failures,
+        0
+    );
+
+    release.send(true).unwrap();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+    assert!(limits.run(async { Ok::<_, ToolError>(()) }).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_releases_its_trial_permit_and_its_slot() {
+    let db = dependency("db"); // one half-open trial
+    // Open it, then let the open period pass.
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&db);
+    for _ in 0..4 {
+        let _ = limits
+            .run(async { Err::<(), _>(io(std::io::ErrorKind::ConnectionRefused)) })
+            .await;
+    }
+    assert_eq!(db.breaker().state(), State::Open);
+    tokio::time::advance(Duration::from_secs(10)).await;
+
+    // The one trial hangs, and its caller goes away.
+    let trial = tokio::spawn({
+        let db = db.clone();
+        async move {
+            Limits::new(Duration::from_secs(60))
+                .with_dependency(&db)
+                .run(std::future::pending::<Result<(), ToolError>>())
+                .await
+        }
+    });
+    while db.breaker().snapshot().half_open_in_flight < 1 {
+        tokio::task::yield_now().await;
+    }
+    // While it is out, other calls fail fast.
+    let busy = limits
+        .run(async { Ok::<(), ToolError>(()) })
+        .await
+        .unwrap_err();
+    assert_eq!(busy.category(), ErrorCategory::Unavailable);
+
+    trial.abort();
+    let _ = trial.await;
+    let snapshot = db.breaker().snapshot();
+    assert_eq!(snapshot.half_open_in_flight, 0);
+    assert_eq!(snapshot.abandoned, 1);
+    assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+    // The permit came back: the next call is the trial, and its success closes the circuit.
+    limits.run(async { Ok::<(), ToolError>(()) }).await.unwrap();
+    assert_eq!(db.breaker().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_successes_count_as_slow_calls() {
+    let breaker = CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .build();
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&breaker);
+    limits
+        .run(async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap();
+    limits.run(async { Ok::<(), ToolError>(()) }).await.unwrap();
+    let snapshot = breaker.snapshot();
+    assert_eq!((snapshot.successes, snapshot.slow), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_with_its_own_clock_times_calls_with_it() {
+    let clock = crate::breaker::ManualClock::new();
+    let breaker = CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .clock(clock.clone())
+        .build();
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&breaker);
+    limits
+        .run(async {
+            clock.advance(Duration::from_secs(3));
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(breaker.snapshot().slow, 1);
+}
+
+#[test]
+fn dependencies_are_reached_through_every_kind_of_holder() {
+    static STATIC: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("static"));
+    let arc = Arc::new(Dependency::new("arc"));
+    let boxed: Box<CircuitBreaker> = Box::new(CircuitBreaker::builder("boxed").build());
+    assert_eq!(STATIC.guards().breaker.name(), "static");
+    assert_eq!(arc.guards().breaker.name(), "arc");
+    assert!(arc.guards().bulkhead.is_some());
+    assert_eq!(boxed.guards().breaker.name(), "boxed");
+    assert!(boxed.guards().bulkhead.is_none());
+    assert_eq!((&&*arc).guards().breaker.name(), "arc");
+}

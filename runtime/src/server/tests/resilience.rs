@@ -1,0 +1,202 @@
+//! Breakers, bulkheads and deadlines through `#[secure_tool(breaker = ..., timeout = ...)]`,
+//! a `SecureServer` and a real rmcp client, on tokio's paused clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+use rmcp::service::PeerRequestOptions;
+use serde_json::json;
+
+use super::{call, category, connect_with, reader};
+use crate::breaker::{CircuitBreaker, State};
+use crate::prelude::*;
+use crate::resilience::Dependency;
+
+/// A service whose one dependency can be made to fail or hang.
+#[derive(Clone)]
+struct Inventory {
+    store: Arc<Dependency>,
+    down: Arc<AtomicBool>,
+    hang: Arc<AtomicBool>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl Inventory {
+    fn new() -> Self {
+        let breaker = CircuitBreaker::builder("inventory-db")
+            .count_window(10)
+            .min_calls(4)
+            .failure_rate_threshold(0.5)
+            .open_duration(Duration::from_secs(10))
+            .jitter(0.0)
+            .half_open_permits(1)
+            .build();
+        Self {
+            store: Arc::new(Dependency::with_breaker(breaker).max_concurrent(1)),
+            down: Arc::default(),
+            hang: Arc::default(),
+            runs: Arc::default(),
+        }
+    }
+
+    async fn query(&self) -> Result<u64, std::io::Error> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connect to 10.0.0.7:5432 refused",
+            ));
+        }
+        Ok(42)
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Sku {
+    sku: String,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Stock {
+    units: u64,
+}
+
+#[secure_tool_router]
+impl Inventory {
+    /// Units in stock for a SKU.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.store, timeout = "3s")]
+    async fn stock(&self, args: Sku) -> Result<Stock, ToolError> {
+        if args.sku.is_empty() {
+            return Err(ToolError::invalid_input("`sku` must not be empty"));
+        }
+        Ok(Stock {
+            units: self.query().await?,
+        })
+    }
+
+    /// Anyone may check the service is up; no dependency.
+    #[secure_tool(authz = public, mode = read)]
+    async fn health(&self) -> Result<Stock, ToolError> {
+        Ok(Stock { units: 0 })
+    }
+}
+
+impl rmcp::ServerHandler for Inventory {}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_dependency_opens_the_breaker_then_calls_fail_fast_until_it_recovers() {
+    let inventory = Inventory::new();
+    let client = connect_with(inventory.clone(), Some(reader())).await;
+    inventory.down.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        let result = call(&client, "stock", json!({"sku": "A-1"})).await;
+        assert_eq!(category(&result).as_deref(), Some("unavailable"));
+    }
+    assert_eq!(inventory.store.breaker().state(), State::Open);
+    assert_eq!(inventory.runs.load(Ordering::SeqCst), 4);
+
+    // Open: the dependency is not touched, the caller learns when to come back.
+    let result = call(&client, "stock", json!({"sku": "A-1"})).await;
+    assert_eq!(inventory.runs.load(Ordering::SeqCst), 4);
+    let error = &result.structured_content.as_ref().unwrap()["error"];
+    assert_eq!(error["category"], "unavailable");
+    assert_eq!(error["retryable"], true);
+    assert_eq!(error["retry_after_secs"], 10);
+    assert!(
+        super::text(&result).contains("Retry after 10 s"),
+        "{result:?}"
+    );
+    assert!(!super::text(&result).contains("inventory-db"), "{result:?}");
+
+    // Other tools are unaffected.
+    let health = call(&client, "health", json!({})).await;
+    assert_ne!(health.is_error, Some(true));
+
+    // Recovery: after the open period one trial goes through and closes the circuit.
+    inventory.down.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let result = call(&client, "stock", json!({"sku": "A-1"})).await;
+    assert_eq!(result.structured_content, Some(json!({"units": 42})));
+    assert_eq!(inventory.store.breaker().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn denied_and_invalid_calls_never_reach_the_breaker() {
+    let inventory = Inventory::new();
+    inventory.down.store(true, Ordering::SeqCst);
+    let anonymous = connect_with(inventory.clone(), None).await;
+    let reader = connect_with(inventory.clone(), Some(reader())).await;
+    for _ in 0..50 {
+        let denied = call(&anonymous, "stock", json!({"sku": "A-1"})).await;
+        assert_eq!(category(&denied).as_deref(), Some("denied"));
+        let malformed = call(&reader, "stock", json!({"sku": 7})).await;
+        assert_eq!(category(&malformed).as_deref(), Some("invalid_input"));
+        let empty = call(&reader, "stock", json!({"sku": ""})).await;
+        assert_eq!(category(&empty).as_deref(), Some("invalid_input"));
+    }
+    let snapshot = inventory.store.breaker().snapshot();
+    assert_eq!(snapshot.state, State::Closed);
+    assert_eq!(snapshot.failures, 0);
+    // Only the 50 empty SKUs reached the handler, and they are the caller's fault.
+    assert_eq!(snapshot.ignored, 50);
+    assert_eq!(inventory.runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_dependency_times_out_and_its_bulkhead_sheds_the_excess() {
+    let inventory = Inventory::new(); // one call at a time
+    inventory.hang.store(true, Ordering::SeqCst);
+    let client = Arc::new(connect_with(inventory.clone(), Some(reader())).await);
+    let hung = tokio::spawn({
+        let client = client.clone();
+        async move { call(&client, "stock", json!({"sku": "A-1"})).await }
+    });
+    while inventory.runs.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The slot is taken: the next call is shed at once.
+    let shed = call(&client, "stock", json!({"sku": "A-1"})).await;
+    assert_eq!(category(&shed).as_deref(), Some("overloaded"));
+    assert_eq!(inventory.runs.load(Ordering::SeqCst), 1);
+
+    let started = tokio::time::Instant::now();
+    let timed_out = hung.await.unwrap();
+    assert_eq!(category(&timed_out).as_deref(), Some("timeout"));
+    assert!(started.elapsed() <= Duration::from_secs(3));
+    assert_eq!(inventory.store.bulkhead().unwrap().in_flight(), 0);
+    assert_eq!(inventory.store.breaker().snapshot().failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_call_releases_its_slot_at_once() {
+    let inventory = Inventory::new();
+    inventory.hang.store(true, Ordering::SeqCst);
+    let client = connect_with(inventory.clone(), Some(reader())).await;
+    let arguments = json!({"sku": "A-1"}).as_object().cloned().unwrap();
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+        CallToolRequestParams::new("stock").with_arguments(arguments),
+    ));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    while inventory.store.bulkhead().unwrap().in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    handle.cancel(Some("user gave up".into())).await.unwrap();
+    // Released by the cancellation, long before the 3 s deadline.
+    let released = tokio::time::timeout(Duration::from_secs(1), async {
+        while inventory.store.bulkhead().unwrap().in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(released.is_ok(), "the cancelled call still holds its slot");
+    assert_eq!(inventory.store.breaker().snapshot().abandoned, 1);
+    assert_eq!(inventory.store.breaker().snapshot().failures, 0);
+}
