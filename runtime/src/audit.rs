@@ -66,6 +66,7 @@ pub(crate) enum Outcome<'a> {
     InvalidArguments,
     Failed(&'a ToolError),
     Panicked(&'a str),
+    Degraded,
 }
 
 /// The audit record of one call, emitted by [`CallEvent::finish`].
@@ -133,6 +134,10 @@ impl<'a> CallEvent<'a> {
                     );
                 }
             }
+            Outcome::Degraded => tracing::warn!(
+                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "degraded",
+                latency_us, arguments, incident_id, "write tool refused: writes are degraded"
+            ),
             Outcome::Panicked(message) => tracing::error!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
                 panic = message, latency_us, arguments, incident_id, "tool handler panicked"

@@ -122,7 +122,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 /// splitmix64: a cheap, well-mixed 64-bit hash, used for jitter.
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -832,6 +832,7 @@ impl CircuitBreakerBuilder {
                 origin,
                 name: self.name,
                 cfg,
+                transitions: tokio::sync::watch::Sender::new(State::Closed),
             }),
         }
     }
@@ -1085,6 +1086,8 @@ struct Inner {
     origin: Instant,
     name: Arc<str>,
     cfg: Config,
+    /// The state after the last transition, for [`CircuitBreaker::watch`].
+    transitions: tokio::sync::watch::Sender<State>,
 }
 
 /// A transition to report once the lock is released.
@@ -1248,6 +1251,7 @@ impl Inner {
     }
 
     fn emit(&self, e: &Event) {
+        self.transitions.send_replace(e.to);
         let (from, to, generation) = (e.from.as_str(), e.to.as_str(), e.generation);
         let reason = e.reason;
         match (e.to, e.open_for) {
@@ -1686,6 +1690,24 @@ impl CircuitBreaker {
             generation,
             kind,
         })
+    }
+
+    /// Follows the breaker's state: the receiver sees each transition's new state (the
+    /// open → half-open transition happens lazily, on the first call after the open
+    /// period). For reacting to transitions, such as degrading writes when the write
+    /// dependency's breaker opens.
+    ///
+    /// ```
+    /// use secure_tool::breaker::{CircuitBreaker, State};
+    ///
+    /// let breaker = CircuitBreaker::builder("db").build();
+    /// let mut states = breaker.watch();
+    /// breaker.isolate();
+    /// assert!(states.has_changed().unwrap());
+    /// assert_eq!(*states.borrow_and_update(), State::Isolated);
+    /// ```
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<State> {
+        self.inner.transitions.subscribe()
     }
 
     /// Whether this breaker reads tokio's clock (no custom [`Clock`]), so that an instant

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod authz;
 pub mod breaker;
 pub mod bulkhead;
+pub mod health;
+pub mod partial;
 pub mod resilience;
 pub mod sanitize;
 pub mod server;

@@ -60,6 +60,7 @@ use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Outcome};
 use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::health::{HealthMonitor, Path as HealthPath, Status};
 use crate::resilience::{Guards, Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, IntoToolError, SafeError, ToolError};
 
@@ -566,6 +567,20 @@ struct Inner<S> {
     state: S,
     tools: SecureToolRouter<S>,
     settings: Settings,
+    gate: Option<WriteGate>,
+}
+
+/// Read-only degradation: the monitor, what to tell callers of write tools, and who to
+/// notify when the tool surface changes.
+struct WriteGate {
+    monitor: HealthMonitor,
+    /// The read tools, named in the degraded answer of write tools.
+    read_tools: Vec<String>,
+    /// Legacy sessions (initialize handshake), notified directly.
+    peers: std::sync::Mutex<Vec<rmcp::service::Peer<RoleServer>>>,
+    /// 2026-07-28 sessions, notified on their `subscriptions/listen` stream.
+    sinks: std::sync::Mutex<Vec<rmcp::service::SubscriptionSink>>,
+    watcher: std::sync::OnceLock<()>,
 }
 
 /// An rmcp server that serves the secure tools of `S` and forwards everything else
@@ -666,6 +681,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             arguments,
             principal,
             authz_timeout: inner.settings.authz_timeout,
+            gate: inner.gate.as_ref(),
         };
         Ok((route.call)(invocation).await)
     }
@@ -697,6 +713,7 @@ pub struct SecureServerBuilder<S> {
     state: S,
     tools: SecureToolRouter<S>,
     settings: Settings,
+    health: Option<HealthMonitor>,
 }
 
 impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
@@ -709,6 +726,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 local_principal: None,
                 authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
             },
+            health: None,
         }
     }
 
@@ -725,13 +743,37 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         self
     }
 
+    /// Degrades to read-only when `monitor` says writes are degraded: `mode = write` tools
+    /// answer a structured "degraded" result naming the read tools that still work,
+    /// `tools/list` marks them, and clients get `notifications/tools/list_changed` on
+    /// degrade and on recovery. Start the monitor's probes with
+    /// [`HealthMonitor::start`].
+    pub fn health(mut self, monitor: HealthMonitor) -> Self {
+        self.health = Some(monitor);
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> SecureServer<S> {
+        let gate = self.health.map(|monitor| WriteGate {
+            monitor,
+            read_tools: self
+                .tools
+                .routes()
+                .into_iter()
+                .filter(|route| route.spec.mode == Mode::Read)
+                .map(|route| route.spec.name.to_string())
+                .collect(),
+            peers: Default::default(),
+            sinks: Default::default(),
+            watcher: Default::default(),
+        });
         SecureServer {
             inner: Arc::new(Inner {
                 state: self.state,
                 tools: self.tools,
                 settings: self.settings,
+                gate,
             }),
         }
     }
@@ -739,14 +781,120 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
 
 fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     let mut info = server.inner.state.get_info();
-    info.capabilities
+    let tools = info
+        .capabilities
         .tools
         .get_or_insert_with(ToolsCapability::default);
+    if server.inner.gate.is_some() {
+        // Write tools change when writes degrade and recover.
+        tools.list_changed = Some(true);
+    }
     info
 }
 
+/// What `tools/list` shows of a write tool while writes are degraded.
+const DEGRADED_PREFIX: &str =
+    "[Temporarily unavailable: writes are degraded; read tools still work.] ";
+
 fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsResult {
-    ListToolsResult::with_all_items(server.inner.tools.list())
+    let mut tools = server.inner.tools.list();
+    if let Some(gate) = &server.inner.gate
+        && gate.monitor.status(HealthPath::Writes) == Status::Degraded
+    {
+        for tool in &mut tools {
+            let write = server
+                .inner
+                .tools
+                .routes
+                .get(tool.name.as_ref())
+                .is_some_and(|route| route.spec.mode == Mode::Write);
+            if write {
+                let description = tool.description.as_deref().unwrap_or_default();
+                tool.description = Some(format!("{DEGRADED_PREFIX}{description}").into());
+            }
+        }
+    }
+    ListToolsResult::with_all_items(tools)
+}
+
+impl<S: Send + Sync + 'static> SecureServer<S> {
+    /// Remembers a session to notify when the tool surface changes, and makes sure the
+    /// task that does it runs.
+    pub(crate) fn register_peer(&self, peer: rmcp::service::Peer<RoleServer>) {
+        if let Some(gate) = &self.inner.gate {
+            lock(&gate.peers).push(peer);
+            self.ensure_watcher(gate);
+        }
+    }
+
+    pub(crate) fn register_sink(&self, sink: rmcp::service::SubscriptionSink) {
+        if let Some(gate) = &self.inner.gate {
+            lock(&gate.sinks).push(sink);
+            self.ensure_watcher(gate);
+        }
+    }
+
+    pub(crate) fn unregister_sink(&self, id: &rmcp::model::RequestId) {
+        if let Some(gate) = &self.inner.gate {
+            lock(&gate.sinks).retain(|sink| sink.id() != id);
+        }
+    }
+
+    pub(crate) fn has_gate(&self) -> bool {
+        self.inner.gate.is_some()
+    }
+
+    fn ensure_watcher(&self, gate: &WriteGate) {
+        gate.watcher.get_or_init(|| {
+            let server = Arc::downgrade(&self.inner);
+            let mut changes = gate.monitor.changes();
+            let mut writes = changes.borrow_and_update().writes;
+            tokio::spawn(async move {
+                while changes.changed().await.is_ok() {
+                    let now = changes.borrow_and_update().writes;
+                    if now == writes {
+                        continue;
+                    }
+                    writes = now;
+                    let Some(inner) = server.upgrade() else {
+                        return;
+                    };
+                    let Some(gate) = &inner.gate else { return };
+                    let peers = lock(&gate.peers).clone();
+                    let sinks = lock(&gate.sinks).clone();
+                    drop(inner);
+                    tracing::info!(
+                        target: "secure_tool::server",
+                        writes = %now,
+                        sessions = peers.len() + sinks.len(),
+                        "tool list changed: notifying clients"
+                    );
+                    for peer in &peers {
+                        // A closed session fails here and is dropped below.
+                        let _ = peer.notify_tool_list_changed().await;
+                    }
+                    let mut closed_sinks = Vec::new();
+                    for sink in &sinks {
+                        if sink.notify_tool_list_changed().await.is_err() {
+                            closed_sinks.push(sink.id().clone());
+                        }
+                    }
+                    if let Some(inner) = server.upgrade()
+                        && let Some(gate) = &inner.gate
+                    {
+                        lock(&gate.peers).retain(|peer| !peer.is_transport_closed());
+                        lock(&gate.sinks).retain(|sink| !closed_sinks.contains(sink.id()));
+                    }
+                }
+            });
+        });
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
@@ -771,6 +919,7 @@ async fn call_tool<S: Send + Sync + 'static>(
             arguments: request.arguments,
             principal: server.principal(&context),
             authz_timeout: inner.settings.authz_timeout,
+            gate: inner.gate.as_ref(),
         };
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker
@@ -806,6 +955,7 @@ pub struct Invocation<'a, S> {
     arguments: Option<JsonObject>,
     principal: Principal,
     authz_timeout: Duration,
+    gate: Option<&'a WriteGate>,
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
@@ -828,6 +978,13 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
             return error_result(&safe);
+        }
+
+        if spec.mode == Mode::Write
+            && let Some(gate) = self.gate
+            && gate.monitor.status(HealthPath::Writes) == Status::Degraded
+        {
+            return degraded(gate, &mut event, started);
         }
 
         let arguments = match (types.parse)(self.arguments) {
@@ -857,6 +1014,34 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             Err(error) => fail(&mut event, started, error),
         }
     }
+}
+
+/// The answer of a write tool while writes are degraded: an error result the model can
+/// act on, naming the read tools that still work.
+fn degraded(
+    gate: &WriteGate,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResult {
+    let retry_after = gate.monitor.retry_after(HealthPath::Writes);
+    let mut safe = SafeError::new(ErrorCategory::Degraded, None, IncidentId::new());
+    safe.retry_after_secs =
+        Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1));
+    event.finish(started, Outcome::Degraded, Some(safe.incident_id));
+    let mut text = safe.text();
+    if !gate.read_tools.is_empty() {
+        text.push_str(&format!(
+            " Read tools that still work: {}.",
+            gate.read_tools.join(", ")
+        ));
+    }
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(serde_json::json!({
+        "error": safe,
+        "degraded": true,
+        "available_tools": gate.read_tools,
+    }));
+    result
 }
 
 fn fail(
@@ -911,7 +1096,12 @@ fn success_result<T: Serialize>(
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    let mut content = vec![ContentBlock::text(text)];
+    // Many clients drop `structuredContent`: say what is missing in words too.
+    if let Some(warnings) = crate::partial::warnings_text(&value) {
+        content.push(ContentBlock::text(warnings));
+    }
+    let mut result = CallToolResult::success(content);
     if structured {
         result.structured_content = Some(value);
     }

@@ -119,14 +119,34 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        self.inner.state.accepted_subscription_filter(requested)
+        let accepted = self.inner.state.accepted_subscription_filter(requested);
+        if self.has_gate() && requested.tools_list_changed == Some(true) {
+            // Degradation changes the tool list: accept that, whatever the state says.
+            let mut accepted = accepted.unwrap_or_default();
+            accepted.tools_list_changed = Some(true);
+            return Some(accepted);
+        }
+        accepted
     }
 
+    // The trait's signature (`impl Future + MaybeSendFuture`) must be kept as is.
+    #[allow(clippy::manual_async_fn)]
     fn listen(
         &self,
         context: SubscriptionContext,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.listen(context)
+        async move {
+            let watches_tools = context.accepted().tools_list_changed == Some(true);
+            let id = context.sink().id().clone();
+            if watches_tools {
+                self.register_sink(context.sink().clone());
+            }
+            let result = self.inner.state.listen(context).await;
+            if watches_tools {
+                self.unregister_sink(&id);
+            }
+            result
+        }
     }
 
     fn subscribe(
@@ -173,6 +193,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.register_peer(context.peer.clone());
         self.inner.state.on_initialized(context)
     }
 

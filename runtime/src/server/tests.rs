@@ -137,7 +137,11 @@ fn reader() -> Principal {
     Principal::new("alice").with_scopes(["notes:read"])
 }
 
-async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
+async fn call<C: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, C>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
     let args: JsonObject = serde_json::from_value(args).unwrap();
     client
         .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
@@ -316,3 +320,5 @@ async fn unknown_tools_stay_protocol_errors() {
 }
 
 mod resilience;
+
+mod degradation;
