@@ -14,6 +14,9 @@ pub const TOOL_KEYS: &[&str] = &[AUTHZ, MODE, BREAKER, TIMEOUT, NAME, DESCRIPTIO
 pub const READ: &str = "read";
 pub const WRITE: &str = "write";
 
+/// The write capability a `mode = write` handler may take as its last parameter.
+pub const WRITE_ACCESS: &str = "WriteAccess";
+
 pub const ROUTER: &str = "router";
 pub const ROUTER_KEYS: &[&str] = &[ROUTER];
 

@@ -12,6 +12,11 @@
 //! `__secure_tool_route_get_note()` that builds the tool's guarded route. The router that
 //! `#[secure_tool_router]` generates calls it; nothing else can reach the handler through
 //! MCP.
+//!
+//! A handler may take, last, the write capability (`access: WriteAccess`, recognised by
+//! the last segment of its type's path). Only a `mode = write` handler may: the route
+//! then calls it with `<WriteAccess as Grant<WriteMode>>::grant()`, which exists for
+//! write mode only, so the types enforce what the syntactic check reports.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -52,6 +57,8 @@ struct Handler<'a> {
     mode: Mode,
     authz: &'a Expr,
     arguments: Option<&'a Type>,
+    /// The type of the last parameter when it is the `WriteAccess` capability.
+    capability: Option<&'a Type>,
     ok: &'a Type,
     error: &'a Type,
     description: String,
@@ -153,7 +160,7 @@ impl<'a> Handler<'a> {
         }
         check_attributes(item, errors);
         check_signature(item, errors);
-        let arguments = check_inputs(item, errors);
+        let inputs = check_inputs(item, errors);
         let output = check_output(item, errors);
 
         let authz = args.authz.get();
@@ -172,6 +179,19 @@ impl<'a> Handler<'a> {
                 Span::call_site(),
                 "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
                  tool escapes the degradation gate and is advertised as read-only",
+            );
+        }
+        if mode == Some(Mode::Read)
+            && let Some(Inputs {
+                capability: Some(capability),
+                ..
+            }) = &inputs
+        {
+            errors.push_at(
+                capability.span(),
+                "a `mode = read` tool cannot take `WriteAccess`: declare `mode = write` if this tool \
+                 changes state (it is then also behind the read-only degradation gate and advertised \
+                 as destructive), or read through methods that need no capability",
             );
         }
         let timeout = args
@@ -209,12 +229,14 @@ impl<'a> Handler<'a> {
         }
 
         let (ok, error) = output?;
+        let inputs = inputs?;
         Some(Handler {
             item,
             tool_name,
             mode: mode?,
             authz: authz?,
-            arguments: arguments?,
+            arguments: inputs.arguments,
+            capability: inputs.capability,
             ok,
             error,
             description,
@@ -267,14 +289,36 @@ impl<'a> Handler<'a> {
         let error = self.error;
         // The types are named in the turbofish with the user's spans: a type that cannot be
         // a tool's arguments, result or error is reported at the user's type, once.
-        let (arguments, call) = match self.arguments {
-            Some(ty) => (
+        // The capability, when the handler takes one: granted for the tool's mode, so that
+        // only a `mode = write` tool type-checks (validation already refused a read tool).
+        // The closure runs after authorization and the write gate.
+        let capability = self.capability.map(|ty| {
+            let marker = match self.mode {
+                Mode::Read => quote!(ReadMode),
+                Mode::Write => quote!(WriteMode),
+            };
+            quote_spanned! {ty.span()=>
+                <::secure_tool::__private::WriteAccess as ::secure_tool::__private::Grant<
+                    ::secure_tool::__private::#marker,
+                >>::grant()
+            }
+        });
+        let (arguments, call) = match (self.arguments, capability) {
+            (Some(ty), None) => (
                 ty.to_token_stream(),
                 quote!(|__secure_tool_this, __secure_tool_args| __secure_tool_this.#method(__secure_tool_args)),
             ),
-            None => (
+            (Some(ty), Some(grant)) => (
+                ty.to_token_stream(),
+                quote!(|__secure_tool_this, __secure_tool_args| __secure_tool_this.#method(__secure_tool_args, #grant)),
+            ),
+            (None, None) => (
                 quote!(::secure_tool::__private::NoArguments),
                 quote!(|__secure_tool_this, _| __secure_tool_this.#method()),
+            ),
+            (None, Some(grant)) => (
+                quote!(::secure_tool::__private::NoArguments),
+                quote!(|__secure_tool_this, _| __secure_tool_this.#method(#grant)),
             ),
         };
 
@@ -468,8 +512,35 @@ fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
     tokens.contains("Pin") && tokens.contains("Future")
 }
 
-/// Checks `&self` and at most one argument; returns the arguments type, if any.
-fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<&'a Type>> {
+/// What a handler takes besides `&self`.
+struct Inputs<'a> {
+    /// The arguments struct, if any.
+    arguments: Option<&'a Type>,
+    /// The `WriteAccess` capability, if the last parameter asks for it.
+    capability: Option<&'a Type>,
+}
+
+/// Whether `ty` asks for the write capability: a path whose last segment is `WriteAccess`
+/// (`WriteAccess`, `capability::WriteAccess`, `secure_tool::WriteAccess`). Syntax only:
+/// the types enforce (an alias is taken for the arguments and fails there, and a foreign
+/// type of that name does not match what the generated code passes).
+fn is_write_access(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == WRITE_ACCESS && s.arguments.is_none())
+        }
+        Type::Paren(p) => is_write_access(&p.elem),
+        Type::Group(g) => is_write_access(&g.elem),
+        _ => false,
+    }
+}
+
+/// Checks `&self`, at most one arguments struct and an optional last `WriteAccess`.
+fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<'a>> {
     let sig = &item.sig;
     let mut ok = true;
     match sig.receiver() {
@@ -501,7 +572,7 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<
             }
         },
     }
-    let typed: Vec<_> = sig
+    let mut typed: Vec<_> = sig
         .inputs
         .iter()
         .filter_map(|arg| match arg {
@@ -509,11 +580,40 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<
             FnArg::Receiver(_) => None,
         })
         .collect();
+    let capability = match typed.last().copied() {
+        Some(last) if is_write_access(&last.ty) => {
+            typed.pop();
+            Some(&*last.ty)
+        }
+        _ => None,
+    };
+    // A capability anywhere else is a mistake of order or of borrowing: say so, and leave it
+    // out of the arguments checks below.
+    typed.retain(|arg| {
+        let borrowed = matches!(&*arg.ty, Type::Reference(r) if is_write_access(&r.elem));
+        if borrowed {
+            errors.push_at(
+                arg.ty.span(),
+                "take `WriteAccess` by value (`access: WriteAccess`) as the last parameter: the call \
+                 owns it; lend `&access` to the store's write methods",
+            );
+        } else if is_write_access(&arg.ty) {
+            errors.push_at(
+                arg.ty.span(),
+                "`WriteAccess` is the last parameter of a handler, after the arguments struct: \
+                 `(&self, args: MyArgs, access: WriteAccess)`",
+            );
+        } else {
+            return true;
+        }
+        ok = false;
+        false
+    });
     for extra in typed.iter().skip(1) {
         errors.push_at(
             extra.span(),
-            "`#[secure_tool]` handlers take one arguments struct besides `&self`: put every field \
-             into it (it becomes the tool's input schema)",
+            "`#[secure_tool]` handlers take one arguments struct besides `&self` (and, last, an \
+             optional `WriteAccess`): put every field into it (it becomes the tool's input schema)",
         );
         ok = false;
     }
@@ -543,7 +643,10 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Option<
             _ => {}
         }
     }
-    ok.then_some(arguments)
+    ok.then_some(Inputs {
+        arguments,
+        capability,
+    })
 }
 
 /// Checks `-> Result<T, E>`; returns `(T, E)`.
@@ -765,6 +868,76 @@ mod tests {
         }
         // The fallback keeps the method and a stub route so nothing cascades.
         assert!(out.contains("fn __secure_tool_route_f"), "{out}");
+    }
+
+    #[test]
+    fn a_write_tool_is_granted_write_access_after_its_arguments() {
+        for item in [
+            quote! {
+                /// Adds a note.
+                async fn add(&self, args: NewNote, access: WriteAccess) -> Result<Note, E> { todo!() }
+            },
+            quote! {
+                /// Adds a note.
+                async fn add(&self, access: secure_tool::capability::WriteAccess) -> Result<Note, E> { todo!() }
+            },
+        ] {
+            let out = expand_str(quote!(authz = public, mode = write), item);
+            assert!(!out.contains("compile_error"), "{out}");
+            assert!(out.contains("Grant"), "{out}");
+            assert!(out.contains("WriteMode"), "{out}");
+            assert!(!out.contains("ReadMode"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_read_tool_cannot_take_write_access() {
+        let out = expand_str(
+            quote!(authz = public, mode = read),
+            quote! {
+                /// Reads a note.
+                async fn get(&self, args: NoteId, access: WriteAccess) -> Result<Note, E> { todo!() }
+            },
+        );
+        assert!(
+            out.contains("a `mode = read` tool cannot take `WriteAccess`"),
+            "{out}"
+        );
+        assert!(!out.contains("Grant"), "{out}");
+    }
+
+    #[test]
+    fn write_access_comes_last_and_by_value() {
+        let misplaced = expand_str(
+            quote!(authz = public, mode = write),
+            quote! {
+                /// Adds a note.
+                async fn add(&self, access: WriteAccess, args: NewNote) -> Result<Note, E> { todo!() }
+            },
+        );
+        assert!(misplaced.contains("is the last parameter"), "{misplaced}");
+        assert!(!misplaced.contains("one arguments struct"), "{misplaced}");
+        let borrowed = expand_str(
+            quote!(authz = public, mode = write),
+            quote! {
+                /// Adds a note.
+                async fn add(&self, access: &WriteAccess) -> Result<Note, E> { todo!() }
+            },
+        );
+        assert!(borrowed.contains("by value"), "{borrowed}");
+        assert!(!borrowed.contains("owned values"), "{borrowed}");
+    }
+
+    #[test]
+    fn only_the_last_path_segment_is_recognised() {
+        let ty = |tokens: TokenStream| syn::parse2::<Type>(tokens).unwrap();
+        assert!(is_write_access(&ty(quote!(WriteAccess))));
+        assert!(is_write_access(&ty(quote!(
+            secure_tool::capability::WriteAccess
+        ))));
+        assert!(!is_write_access(&ty(quote!(WriteAccessArgs))));
+        assert!(!is_write_access(&ty(quote!(WriteAccess<T>))));
+        assert!(!is_write_access(&ty(quote!(&WriteAccess))));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authz;
 pub mod breaker;
 pub mod bulkhead;
+pub mod capability;
 pub mod health;
 pub mod partial;
 pub mod resilience;
@@ -19,6 +20,7 @@ pub mod server;
 pub use secure_tool_macros::{secure_tool, secure_tool_router};
 
 pub use authz::{Decision, Mode, Policy, Principal};
+pub use capability::WriteAccess;
 pub use sanitize::{ErrorCategory, ToolError};
 pub use server::{SecureServer, SecureServerBuilder, SecureToolRouter, SecureTools};
 
@@ -36,7 +38,7 @@ pub use schemars;
 /// ```
 pub mod prelude {
     pub use crate::{
-        ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, schemars,
+        ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, WriteAccess, schemars,
     };
     #[cfg(feature = "macros")]
     pub use crate::{secure_tool, secure_tool_router};
@@ -47,6 +49,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::authz::prelude as policies;
     pub use crate::authz::{IntoPolicy, Mode, Policy};
+    pub use crate::capability::{Grant, ReadMode, WriteAccess, WriteMode};
     pub use crate::resilience::{AsBreaker, Guards};
     pub use crate::sanitize::IntoToolError;
     pub use crate::server::{

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
+use secure_tool::capability::WriteAccess;
 use secure_tool::prelude::*;
 use secure_tool::server::SecureToolRouter;
 
@@ -90,6 +91,33 @@ impl Server {
         Ok(Out { id: 8 })
     }
 
+    /// The write capability alone.
+    #[secure_tool(authz = public, mode = write)]
+    async fn touch(&self, access: WriteAccess) -> Result<Out, ToolError> {
+        Ok(Out { id: self.write(&access) })
+    }
+
+    /// Arguments, then the write capability, named by its full path.
+    #[secure_tool(authz = public, mode = write)]
+    async fn save(
+        &self,
+        args: Args,
+        access: secure_tool::capability::WriteAccess,
+    ) -> Result<Out, ToolError> {
+        Ok(Out { id: args.id + self.write(&access) })
+    }
+
+    /// The capability by any pattern: it need not be used.
+    #[secure_tool(authz = public, mode = write)]
+    async fn reset(&self, _: WriteAccess) -> Result<Out, ToolError> {
+        Ok(Out { id: 0 })
+    }
+
+    /// What a store's write method looks like: it asks for the proof.
+    fn write(&self, _proof: &WriteAccess) -> u64 {
+        100
+    }
+
     /// Not a tool: left alone.
     fn helper(&self) -> u8 {
         1
@@ -102,8 +130,41 @@ fn main() {
     let router: SecureToolRouter<Server> = <Server as SecureTools>::secure_tool_router();
     assert_eq!(
         router.tool_names(),
-        ["ack", "get", "page", "ping", "put", "remove-note", "type"]
+        [
+            "ack",
+            "get",
+            "page",
+            "ping",
+            "put",
+            "remove-note",
+            "reset",
+            "save",
+            "touch",
+            "type"
+        ]
     );
+    // The capability is not part of the input schema.
+    let save = router.route("save").unwrap().tool().input_schema.clone();
+    let properties = save["properties"].as_object().unwrap();
+    assert_eq!(properties.keys().collect::<Vec<_>>(), ["id"]);
+    let touch = router.route("touch").unwrap();
+    assert!(touch.tool().input_schema.get("properties").is_none_or(|p| p.as_object().unwrap().is_empty()));
+    assert_eq!(touch.tool().annotations.clone().unwrap().destructive_hint, Some(true));
+
+    // The generated code hands the handler its capability.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = SecureServer::new(Server);
+        let anyone = Principal::new("ada");
+        let touched = server.call("touch", None, anyone.clone()).await.unwrap();
+        assert_eq!(touched.structured_content.unwrap()["id"], 100);
+        let arguments = serde_json::json!({ "id": 1 }).as_object().cloned();
+        let saved = server.call("save", arguments, anyone).await.unwrap();
+        assert_eq!(saved.structured_content.unwrap()["id"], 101);
+    });
     let remove = router.route("remove-note").unwrap();
     assert_eq!(remove.tool().title.as_deref(), Some("Remove a note"));
     assert_eq!(remove.tool().description.as_deref(), Some("Removes a note for good."));
@@ -116,5 +177,4 @@ fn main() {
     assert_eq!(annotations.destructive_hint, Some(true));
     assert!(router.route("ping").unwrap().spec().policy().is_public());
     assert_eq!(Server.helper(), 1);
-    let _ = SecureServer::new(Server);
 }
