@@ -98,7 +98,8 @@ impl<'a> CallEvent<'a> {
         outcome: Outcome<'_>,
         incident: Option<IncidentId>,
     ) {
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Fields are evaluated only when someone listens: no clock read otherwise.
+        let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let tool = self.spec.name();
         let mode = self.spec.mode().as_str();
         let principal = self.principal;
@@ -107,15 +108,15 @@ impl<'a> CallEvent<'a> {
         match outcome {
             Outcome::Ok => tracing::info!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "ok",
-                latency_us, arguments, "tool call succeeded"
+                latency_us = latency_us(), arguments, "tool call succeeded"
             ),
             Outcome::Denied(cause) => tracing::warn!(
                 target: TARGET, tool, mode, %principal, decision = "deny", outcome = "denied",
-                %cause, latency_us, arguments, incident_id, "tool call denied"
+                %cause, latency_us = latency_us(), arguments, incident_id, "tool call denied"
             ),
             Outcome::InvalidArguments => tracing::info!(
                 target: TARGET, tool, mode, %principal, decision = "allow",
-                outcome = "invalid_arguments", latency_us, arguments, incident_id,
+                outcome = "invalid_arguments", latency_us = latency_us(), arguments, incident_id,
                 "tool call rejected: invalid arguments"
             ),
             Outcome::Failed(error) => {
@@ -123,24 +124,24 @@ impl<'a> CallEvent<'a> {
                 if error.category().caller_fault() {
                     tracing::info!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
-                        outcome = "error", category, error = %error, latency_us, arguments,
+                        outcome = "error", category, error = %error, latency_us = latency_us(), arguments,
                         incident_id, "tool call failed (caller's fault)"
                     );
                 } else {
                     tracing::error!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
-                        outcome = "error", category, error = %error, latency_us, arguments,
+                        outcome = "error", category, error = %error, latency_us = latency_us(), arguments,
                         incident_id, "tool call failed"
                     );
                 }
             }
             Outcome::Degraded => tracing::warn!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "degraded",
-                latency_us, arguments, incident_id, "write tool refused: writes are degraded"
+                latency_us = latency_us(), arguments, incident_id, "write tool refused: writes are degraded"
             ),
             Outcome::Panicked(message) => tracing::error!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
-                panic = message, latency_us, arguments, incident_id, "tool handler panicked"
+                panic = message, latency_us = latency_us(), arguments, incident_id, "tool handler panicked"
             ),
         }
     }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use futures::future::{self, Either};
 
 /// The default deadline of a policy decision: a policy that has not answered after it denies.
 pub const DEFAULT_AUTHZ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -336,6 +337,9 @@ pub trait Authorize: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Policy {
     node: Node,
+    /// Whether the policy is made only of built-in parts (decided without I/O), computed
+    /// once so that the per-call path does not walk the tree twice.
+    local: bool,
 }
 
 #[derive(Clone)]
@@ -357,7 +361,7 @@ enum Node {
 /// assert!(public().allows_locally(&Principal::anonymous()));
 /// ```
 pub fn public() -> Policy {
-    Policy { node: Node::Public }
+    Policy::from_node(Node::Public)
 }
 
 /// Lets in every authenticated caller, whatever its scopes and roles.
@@ -368,9 +372,7 @@ pub fn public() -> Policy {
 /// assert!(!authenticated().allows_locally(&Principal::anonymous()));
 /// ```
 pub fn authenticated() -> Policy {
-    Policy {
-        node: Node::Authenticated,
-    }
+    Policy::from_node(Node::Authenticated)
 }
 
 /// Requires every one of the given scopes: `scopes("notes:read")` or
@@ -383,9 +385,7 @@ pub fn authenticated() -> Policy {
 /// assert!(!scopes(["a", "c"]).allows_locally(&p));
 /// ```
 pub fn scopes(required: impl Into<Names>) -> Policy {
-    Policy {
-        node: Node::Scopes(required.into().0),
-    }
+    Policy::from_node(Node::Scopes(required.into().0))
 }
 
 /// Requires every one of the given roles: `roles("admin")` or `roles(["admin", "ops"])`.
@@ -396,9 +396,7 @@ pub fn scopes(required: impl Into<Names>) -> Policy {
 /// assert!(roles("admin").allows_locally(&p));
 /// ```
 pub fn roles(required: impl Into<Names>) -> Policy {
-    Policy {
-        node: Node::Roles(required.into().0),
-    }
+    Policy::from_node(Node::Roles(required.into().0))
 }
 
 /// Allows only when every policy allows. An empty list denies.
@@ -410,9 +408,7 @@ pub fn roles(required: impl Into<Names>) -> Policy {
 /// assert!(!all_of([]).allows_locally(&p));
 /// ```
 pub fn all_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy {
-        node: Node::AllOf(policies.into_iter().collect()),
-    }
+    Policy::from_node(Node::AllOf(policies.into_iter().collect()))
 }
 
 /// Allows when at least one policy allows. An empty list denies.
@@ -423,9 +419,7 @@ pub fn all_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
 /// assert!(any_of([scopes("w"), roles("admin")]).allows_locally(&p));
 /// ```
 pub fn any_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy {
-        node: Node::AnyOf(policies.into_iter().collect()),
-    }
+    Policy::from_node(Node::AnyOf(policies.into_iter().collect()))
 }
 
 /// Wraps a custom [`Authorize`] implementation into a policy.
@@ -442,9 +436,7 @@ pub fn any_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
 /// assert_eq!(policy.to_string(), "custom: custom policy");
 /// ```
 pub fn custom(policy: impl Authorize) -> Policy {
-    Policy {
-        node: Node::Custom(Arc::new(policy)),
-    }
+    Policy::from_node(Node::Custom(Arc::new(policy)))
 }
 
 /// A list of scope or role names: built from a `&str`, a `String`, an array or a `Vec`.
@@ -525,13 +517,13 @@ impl fmt::Display for DenialCause {
 }
 
 impl Policy {
-    /// Whether the policy can only be decided asynchronously (it contains a [`custom`] one).
-    fn is_local(&self) -> bool {
-        match &self.node {
+    fn from_node(node: Node) -> Self {
+        let local = match &node {
             Node::Custom(_) => false,
-            Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().all(Policy::is_local),
+            Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().all(|p| p.local),
             _ => true,
-        }
+        };
+        Self { node, local }
     }
 
     /// Whether this is exactly [`public`].
@@ -547,7 +539,7 @@ impl Policy {
     /// assert!(scopes("x").allows_locally(&Principal::new("a").with_scopes(["x"])));
     /// ```
     pub fn allows_locally(&self, principal: &Principal) -> bool {
-        self.is_local() && self.local(principal) == Ok(())
+        self.local && self.local(principal) == Ok(())
     }
 
     fn local(&self, principal: &Principal) -> Result<(), DenialCause> {
@@ -592,52 +584,71 @@ impl Policy {
     /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
     /// # }
     /// ```
-    pub async fn evaluate(
-        &self,
-        request: AccessRequest<'_>,
+    pub fn evaluate<'a>(
+        &'a self,
+        request: AccessRequest<'a>,
         deadline: Duration,
-    ) -> Result<(), DenialCause> {
-        if self.is_local() {
-            return self.local(request.principal);
+    ) -> impl Future<Output = Result<(), DenialCause>> + Send + 'a {
+        // Built-in policies are decided here and now: a ready future of a few bytes, no
+        // timer and no allocation on the per-call path.
+        if self.local {
+            return Either::Left(future::ready(self.local(request.principal)));
         }
         if request.principal.is_anonymous() && !self.admits_anonymous() {
-            return Err(DenialCause::Anonymous);
+            return Either::Left(future::ready(Err(DenialCause::Anonymous)));
         }
-        match tokio::time::timeout(deadline, self.remote(request)).await {
-            Ok(verdict) => verdict,
-            Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline)),
+        Either::Right(Box::pin(async move {
+            match tokio::time::timeout(deadline, self.remote(request)).await {
+                Ok(verdict) => verdict,
+                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline)),
+            }
+        }))
+    }
+
+    /// Decides a policy with a custom part. Only the parts of a combinator are boxed (the
+    /// recursion needs it); the whole evaluation is one allocation at the top.
+    async fn remote(&self, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+        match &self.node {
+            Node::Custom(policy) => ask(&**policy, request).await,
+            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::Denied),
+            Node::AllOf(ps) => {
+                for p in ps.iter() {
+                    p.part(request).await?;
+                }
+                Ok(())
+            }
+            Node::AnyOf(ps) => {
+                let mut last = DenialCause::Denied;
+                for p in ps.iter() {
+                    match p.part(request).await {
+                        Ok(()) => return Ok(()),
+                        Err(cause) => last = cause,
+                    }
+                }
+                Err(last)
+            }
+            _ => self.local(request.principal),
         }
     }
 
-    fn remote<'a>(
+    /// One part of a combinator: built-in parts are decided at once, custom ones boxed.
+    fn part<'a>(
         &'a self,
         request: AccessRequest<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), DenialCause>> + Send + 'a>> {
-        Box::pin(async move {
-            match &self.node {
-                Node::Custom(policy) => ask(&**policy, request).await,
-                Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::Denied),
-                Node::AllOf(ps) => {
-                    for p in ps.iter() {
-                        p.remote(request).await?;
-                    }
-                    Ok(())
-                }
-                Node::AnyOf(ps) => {
-                    let mut last = DenialCause::Denied;
-                    for p in ps.iter() {
-                        match p.remote(request).await {
-                            Ok(()) => return Ok(()),
-                            Err(cause) => last = cause,
-                        }
-                    }
-                    Err(last)
-                }
-                _ => self.local(request.principal),
-            }
-        })
+    ) -> Either<future::Ready<Verdict>, BoxedVerdict<'a>> {
+        if self.local {
+            Either::Left(future::ready(self.local(request.principal)))
+        } else {
+            Either::Right(Box::pin(self.remote(request)))
+        }
     }
 }
+
+/// The answer of a policy: `Ok(())` allows, anything else denies.
+type Verdict = Result<(), DenialCause>;
+
+/// A verdict still being decided by a custom policy.
+type BoxedVerdict<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
 async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), DenialCause> {
     if request.principal.is_anonymous() {

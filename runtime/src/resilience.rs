@@ -37,10 +37,11 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::breaker::{CircuitBreaker, Outcome, Rejected};
@@ -253,6 +254,7 @@ pub struct Guards<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits<'a> {
     timeout: Duration,
+    start: Option<Instant>,
     guards: Option<Guards<'a>>,
 }
 
@@ -261,8 +263,35 @@ impl<'a> Limits<'a> {
     pub fn new(timeout: Duration) -> Self {
         Self {
             timeout,
+            start: None,
             guards: None,
         }
+    }
+
+    /// The call started at `start`, an instant the caller already read from tokio's clock
+    /// (the server reads one per call for its audit event): the deadline counts from it,
+    /// and no other clock read is needed before the handler runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::resilience::Limits;
+    /// use secure_tool::{ErrorCategory, ToolError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// tokio::time::advance(Duration::from_secs(2)).await;
+    /// // Two of its three seconds are gone already.
+    /// let slow = async {
+    ///     tokio::time::sleep(Duration::from_millis(1500)).await;
+    ///     Ok::<_, ToolError>(())
+    /// };
+    /// let limits = Limits::new(Duration::from_secs(3)).started_at(start);
+    /// assert_eq!(limits.run(slow).await.unwrap_err().category(), ErrorCategory::Timeout);
+    /// # }
+    /// ```
+    pub fn started_at(mut self, start: Instant) -> Self {
+        self.start = Some(start);
+        self
     }
 
     /// The call goes through `dependency`'s bulkhead and breaker.
@@ -283,6 +312,15 @@ impl<'a> Limits<'a> {
 
     /// Runs `call` under these limits.
     ///
+    /// The cost on the success path is one clock read (none with
+    /// [`started_at`](Self::started_at)), two atomic operations on the breaker and two on
+    /// the bulkhead, and no allocation. The deadline's timer is registered only if the
+    /// call has to wait: a call that finishes in its first poll never touches the timer
+    /// wheel, and is timed as instant by the breaker. Neither a deadline nor a slow-call
+    /// timer can see inside one poll, so a handler that blocks its thread is out of their
+    /// reach: run blocking work with `tokio::task::spawn_blocking` (then the call waits,
+    /// and is timed and bounded).
+    ///
     /// # Errors
     ///
     /// The call's own error; [`ErrorCategory::Overloaded`] when the bulkhead is full,
@@ -294,20 +332,18 @@ impl<'a> Limits<'a> {
         self,
         call: impl Future<Output = Result<T, ToolError>>,
     ) -> Result<T, ToolError> {
-        let start = Instant::now();
+        let start = self.start.unwrap_or_else(Instant::now);
+        let bounded = Bounded::new(call, start, self.timeout);
         let Some(guards) = self.guards else {
-            return finish(
-                tokio::time::timeout_at(start + self.timeout, guarded(call)).await,
-                self.timeout,
-            );
+            return bounded.await.result;
         };
         let _slot = match guards.bulkhead.map(Bulkhead::try_acquire) {
             Some(Err(full)) => return Err(overloaded(full)),
             Some(Ok(slot)) => Some(slot),
             None => None,
         };
-        // One clock read for the deadline and the breaker's slow-call timing, unless the
-        // breaker has a clock of its own (tests).
+        // The instant read for the deadline also times the call for the breaker, unless
+        // the breaker has a clock of its own (tests).
         let shared_clock = guards.breaker.on_tokio_clock();
         let admitted = if shared_clock {
             guards.breaker.try_acquire_at(start)
@@ -318,35 +354,87 @@ impl<'a> Limits<'a> {
             Ok(permit) => permit,
             Err(rejected) => return Err(open(rejected)),
         };
-        let result = finish(
-            tokio::time::timeout_at(start + self.timeout, guarded(call)).await,
-            self.timeout,
-        );
+        let Ran { result, waited } = bounded.await;
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(error) => error.breaker_outcome(),
         };
-        if shared_clock {
+        if !shared_clock {
+            permit.record(outcome);
+        } else if waited {
             permit.record_at(outcome, Instant::now());
         } else {
-            permit.record(outcome);
+            // Finished in its first poll: no time passed that a timer could have seen.
+            permit.record_at(outcome, start);
         }
         result
     }
 }
 
-async fn guarded<T>(call: impl Future<Output = Result<T, ToolError>>) -> Result<T, ToolError> {
-    match AssertUnwindSafe(call).catch_unwind().await {
-        Ok(result) => result,
-        Err(panic) => Err(ToolError::internal(Panicked::new(&*panic))),
+pin_project_lite::pin_project! {
+    /// A call bounded by its deadline, with panics caught. The deadline's timer is created
+    /// on the first `Pending`, so a call that finishes at once never touches the timer
+    /// wheel.
+    struct Bounded<F> {
+        #[pin]
+        call: F,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        deadline: Instant,
+        timeout: Duration,
     }
 }
 
-fn finish<T>(
-    result: Result<Result<T, ToolError>, tokio::time::error::Elapsed>,
-    timeout: Duration,
-) -> Result<T, ToolError> {
-    result.unwrap_or_else(|_| Err(ToolError::timeout(DeadlineExceeded { timeout })))
+/// What a [`Bounded`] call ended with, and whether it had to wait.
+struct Ran<T> {
+    result: Result<T, ToolError>,
+    waited: bool,
+}
+
+impl<F> Bounded<F> {
+    fn new(call: F, start: Instant, timeout: Duration) -> Self {
+        // A deadline past the clock's range is no deadline (`Duration::MAX`).
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30));
+        Self {
+            call,
+            sleep: None,
+            deadline,
+            timeout,
+        }
+    }
+}
+
+impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
+    type Output = Ran<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ran<T>> {
+        let mut this = self.project();
+        let waited = this.sleep.is_some();
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.call.as_mut().poll(cx)));
+        let result = match polled {
+            Ok(Poll::Ready(result)) => result,
+            Ok(Poll::Pending) => {
+                if this.sleep.is_none() {
+                    this.sleep
+                        .set(Some(tokio::time::sleep_until(*this.deadline)));
+                }
+                let sleep = this.sleep.as_pin_mut().expect("the deadline is set above");
+                if sleep.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let timeout = *this.timeout;
+                return Poll::Ready(Ran {
+                    result: Err(ToolError::timeout(DeadlineExceeded { timeout })),
+                    waited: true,
+                });
+            }
+            // The call is not polled again after a panic: it is answered now.
+            Err(panic) => Err(ToolError::internal(Panicked::new(&*panic))),
+        };
+        Poll::Ready(Ran { result, waited })
+    }
 }
 
 fn overloaded(full: BulkheadFull) -> ToolError {

@@ -1000,7 +1000,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         };
 
-        let limits = Limits::new(spec.timeout).with_guards(self.route.dependency(self.this));
+        // The deadline counts from the call's arrival, with the instant read for the audit.
+        let limits = Limits::new(spec.timeout)
+            .started_at(started)
+            .with_guards(self.route.dependency(self.this));
         let into_error = types.into_error;
         let call = handler(self.this, arguments).map(|result| result.map_err(into_error));
         match limits.run(call).await {

@@ -145,6 +145,57 @@ async fn a_panicking_call_is_an_internal_failure_that_releases_its_slot() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_call_that_panics_after_waiting_is_caught() {
+    let db = dependency("db");
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&db);
+    let error = limits
+        .run(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if db.name() == "db" {
+                panic!("lost the connection to 10.0.0.7");
+            }
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Internal);
+    let panicked = error.source().unwrap().downcast_ref::<Panicked>().unwrap();
+    assert_eq!(panicked.message(), "lost the connection to 10.0.0.7");
+    assert_eq!(db.breaker().snapshot().failures, 1);
+    assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_and_the_slow_timer_count_from_started_at() {
+    let breaker = CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .build();
+    let arrived = Instant::now();
+    // Time spent before the handler (authorization, parsing) is part of the call.
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let limits = Limits::new(Duration::from_secs(2))
+        .started_at(arrived)
+        .with_dependency(&breaker);
+    limits
+        .run(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(breaker.snapshot().slow, 1, "1.6 s since arrival is slow");
+    let error = limits
+        .run(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<(), ToolError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), ErrorCategory::Timeout);
+    assert_eq!(arrived.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_full_bulkhead_rejects_at_once_without_calling() {
     let db = dependency("db"); // at most 2 concurrent calls
     let limits = Limits::new(Duration::from_secs(60)).with_dependency(&db);
