@@ -210,6 +210,24 @@ mod guard_parts {
     }
 
     #[divan::bench]
+    fn scope_check(bencher: Bencher) {
+        let guard = Guard::new();
+        bencher
+            .bench_local(|| black_box(&guard.policy).allows_locally(black_box(&guard.principal)));
+    }
+
+    #[divan::bench]
+    fn policy_evaluate(bencher: Bencher) {
+        let rt = runtime();
+        let _entered = rt.enter();
+        let guard = Guard::new();
+        bencher.bench_local(|| {
+            let request = AccessRequest::new("lookup", Mode::Read, &guard.principal);
+            block_on(black_box(&guard.policy).evaluate(request, AUTHZ_TIMEOUT)).is_ok()
+        });
+    }
+
+    #[divan::bench]
     fn bulkhead_acquire_release(bencher: Bencher) {
         let store = Dependency::new("store");
         let bulkhead = store.bulkhead().expect("a bulkhead");
