@@ -1,7 +1,7 @@
 //! `notes-server`: the example notes service, served over stdio.
 //!
 //! ```text
-//! notes-server [--db PATH] [--backup-dir DIR]
+//! notes-server [--db PATH] [--archive PATH] [--backup-dir DIR]
 //! ```
 //!
 //! The caller over stdio is whoever started the server; its identity comes from the
@@ -9,11 +9,17 @@
 //! default `notes:read,notes:write`), `NOTES_ROLES` (comma-separated, default none).
 //! Logs, including the audit trail, go to stderr; `NOTES_LOG` filters them
 //! (default `info`, e.g. `NOTES_LOG=secure_tool::audit=info,warn`).
+//!
+//! The store's reads and writes each have a circuit breaker; a health monitor probes
+//! both (the write probe is a one-row heartbeat) and degrades the server to read-only
+//! while writes fail. Their timings come from `NOTES_*` variables (see `--help` and
+//! [`Settings`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use notes_server::store::Store;
+use notes_server::settings::Settings;
+use notes_server::store::{Archive, Store};
 use notes_server::tools::Notes;
 use secure_tool::Principal;
 use secure_tool::SecureServer;
@@ -21,29 +27,46 @@ use secure_tool::rmcp::{ServiceExt, transport::stdio};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: notes-server [--db PATH] [--backup-dir DIR]
+const USAGE: &str = "usage: notes-server [--db PATH] [--archive PATH] [--backup-dir DIR]
 
 Serves the notes MCP tools over stdio.
 
 options:
-  --db PATH          the SQLite database file (created if missing; default: notes.db)
+  --db PATH          the SQLite database file, in WAL mode (created if missing;
+                     default: notes.db)
+  --archive PATH     the SQLite archive of old notes, read by notes_overview (created if
+                     missing; default: notes-archive.db)
   --backup-dir DIR   where backup_notes writes (default: $NOTES_BACKUP_DIR, else
                      /nonexistent/notes-backups/secret-canary-dir, which fails on purpose)
   -h, --help         this help
 
 environment:
-  NOTES_SUBJECT  the caller's subject (default: local-user)
-  NOTES_SCOPES   its scopes, comma-separated (default: notes:read,notes:write)
-  NOTES_ROLES    its roles, comma-separated (default: none)
-  NOTES_LOG      log filter for stderr (default: info)";
+  NOTES_SUBJECT              the caller's subject (default: local-user)
+  NOTES_SCOPES               its scopes, comma-separated (default: notes:read,notes:write)
+  NOTES_ROLES                its roles, comma-separated (default: none)
+  NOTES_LOG                  log filter for stderr (default: info)
+  NOTES_BUSY_TIMEOUT_MS      how long a statement waits for a lock held by another
+                             connection before it fails (default: 1000)
+  NOTES_BREAKER_FAILURES     consecutive failures that open a breaker (default: 5)
+  NOTES_BREAKER_OPEN_MS      first open period of a breaker; doubles on each re-open
+                             (default: 15000)
+  NOTES_BREAKER_MAX_OPEN_MS  longest open period (default: 300000)
+  NOTES_PROBE_INTERVAL_MS    how often the health probes run, +-20% (default: 10000)
+  NOTES_PROBE_TIMEOUT_MS     deadline of one probe (default: 2000)
+
+While the write breaker is open, or the write probe failed 3 times in a row, write
+tools answer a structured `degraded` error naming the read tools, `tools/list` marks
+them, and clients get notifications/tools/list_changed; 2 good probes restore writes.";
 
 struct Options {
     db: PathBuf,
+    archive: PathBuf,
     backup_dir: PathBuf,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut db = PathBuf::from("notes.db");
+    let mut archive = PathBuf::from("notes-archive.db");
     let mut backup_dir = std::env::var_os("NOTES_BACKUP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/nonexistent/notes-backups/secret-canary-dir"));
@@ -52,13 +75,18 @@ fn parse_options() -> Result<Options, String> {
         match arg.to_str() {
             Some("-h" | "--help") => return Err(String::new()),
             Some("--db") => db = args.next().ok_or("--db needs a path")?.into(),
+            Some("--archive") => archive = args.next().ok_or("--archive needs a path")?.into(),
             Some("--backup-dir") => {
                 backup_dir = args.next().ok_or("--backup-dir needs a directory")?.into();
             }
             _ => return Err(format!("unexpected argument {arg:?}")),
         }
     }
-    Ok(Options { db, backup_dir })
+    Ok(Options {
+        db,
+        archive,
+        backup_dir,
+    })
 }
 
 fn list(var: &str, default: &str) -> Vec<String> {
@@ -104,17 +132,39 @@ async fn main() -> ExitCode {
         )
         .init();
 
-    let store = match Store::open(&options.db) {
-        Ok(store) => store,
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("notes-server: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let opened = Store::open(&options.db, settings.busy_timeout).and_then(|(store, heartbeat)| {
+        let archive = Archive::open(&options.archive, settings.busy_timeout)?;
+        Ok((store, heartbeat, archive))
+    });
+    let (store, heartbeat, archive) = match opened {
+        Ok(opened) => opened,
         Err(error) => {
             eprintln!("notes-server: {error}");
             return ExitCode::FAILURE;
         }
     };
     let principal = local_principal();
-    tracing::info!(db = %options.db.display(), %principal, "notes-server starting on stdio");
-    let server = SecureServer::builder(Notes::new(store, options.backup_dir))
+    tracing::info!(
+        db = %options.db.display(),
+        archive = %options.archive.display(),
+        %principal,
+        ?settings,
+        "notes-server starting on stdio"
+    );
+    let notes = Notes::new(store, archive, options.backup_dir, &settings);
+    let monitor = notes.health_monitor(heartbeat, &settings);
+    // The probes run until this guard is dropped, when the server stops.
+    let _probes = monitor.start();
+    let server = SecureServer::builder(notes)
         .local_principal(principal)
+        .health(monitor)
         .build();
     let running = match server.serve(stdio()).await {
         Ok(running) => running,

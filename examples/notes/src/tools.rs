@@ -1,24 +1,112 @@
-//! The MCP tools of the notes service. Each one declares who may call it and whether it
-//! writes; `#[secure_tool]` does the rest.
+//! The MCP tools of the notes service. Each one declares who may call it, whether it
+//! writes, and which dependency it calls; `#[secure_tool]` does the rest.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use secure_tool::breaker::CircuitBreaker;
+use secure_tool::health::{HealthMonitor, Path};
+use secure_tool::partial::{Partial, Source, Sources};
 use secure_tool::prelude::*;
+use secure_tool::resilience::{Dependency, Limits};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Note, Store, StoreError};
+use crate::settings::Settings;
+use crate::store::{Archive, Heartbeat, Note, Store, StoreError, Summary};
+
+/// The name of the breaker of the store's reads.
+pub const READS: &str = "notes-store-reads";
+/// The name of the breaker of the store's writes: it feeds the health monitor.
+pub const WRITES: &str = "notes-store-writes";
+/// The name of the breaker of the archive.
+pub const ARCHIVE: &str = "notes-archive";
 
 /// The notes service: the state every tool shares.
 #[derive(Clone)]
 pub struct Notes {
     store: Store,
+    archive: Archive,
     backup_dir: PathBuf,
+    /// The store's reads: one connection, its own breaker and bulkhead.
+    reads: Arc<Dependency>,
+    /// The store's writes: the write connection. Its breaker opening degrades writes.
+    writes: Arc<Dependency>,
+    /// The archive, an optional source of `notes_overview`.
+    archive_dependency: Arc<Dependency>,
+    /// The last archive count seen, for when the archive is busy.
+    archive_cache: Arc<Mutex<Option<u64>>>,
 }
 
 impl Notes {
-    /// A service on `store`, writing backups into `backup_dir`.
-    pub fn new(store: Store, backup_dir: PathBuf) -> Self {
-        Self { store, backup_dir }
+    /// A service on `store` and `archive`, writing backups into `backup_dir`, with
+    /// breakers configured by `settings`.
+    pub fn new(store: Store, archive: Archive, backup_dir: PathBuf, settings: &Settings) -> Self {
+        let dependency = |name: &'static str| {
+            Arc::new(Dependency::with_breaker(
+                CircuitBreaker::builder(name)
+                    .consecutive_failures(settings.breaker_failures)
+                    .open_duration(settings.breaker_open)
+                    .max_open_duration(settings.breaker_max_open.max(settings.breaker_open))
+                    .build(),
+            ))
+        };
+        Self {
+            store,
+            archive,
+            backup_dir,
+            reads: dependency(READS),
+            writes: dependency(WRITES),
+            archive_dependency: dependency(ARCHIVE),
+            archive_cache: Arc::default(),
+        }
+    }
+
+    /// The health of the service: a read probe, and the `heartbeat` write probe, each
+    /// through its dependency's breaker (so a probe is also the trial call that closes
+    /// a breaker again), and the breakers themselves: the write breaker opening degrades
+    /// writes at once. Start it with [`HealthMonitor::start`].
+    pub fn health_monitor(&self, heartbeat: Heartbeat, settings: &Settings) -> HealthMonitor {
+        let interval = settings.probe_interval;
+        let timeout = settings.probe_timeout;
+        let (store, reads) = (self.store.clone(), self.reads.clone());
+        let heartbeat = Arc::new(heartbeat);
+        let writes = self.writes.clone();
+        HealthMonitor::builder()
+            .probe(
+                Path::Reads,
+                "notes store read",
+                interval,
+                timeout,
+                move || {
+                    let (store, reads) = (store.clone(), reads.clone());
+                    async move {
+                        Limits::new(timeout)
+                            .with_dependency(&*reads)
+                            .run(async { store.ping().await.map_err(StoreError::classified) })
+                            .await
+                    }
+                },
+            )
+            .probe(
+                Path::Writes,
+                "notes store heartbeat",
+                interval,
+                timeout,
+                move || {
+                    let (heartbeat, writes) = (heartbeat.clone(), writes.clone());
+                    async move {
+                        Limits::new(timeout)
+                            .with_dependency(&*writes)
+                            .run(async { heartbeat.beat().await.map_err(StoreError::classified) })
+                            .await
+                    }
+                },
+            )
+            .watch_breaker(Path::Reads, self.reads.breaker())
+            .watch_breaker(Path::Writes, self.writes.breaker())
+            .build()
     }
 }
 
@@ -62,11 +150,25 @@ pub struct Backup {
     pub notes: usize,
 }
 
+/// The result of `notes_overview`.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Overview {
+    /// How many notes the store holds.
+    pub notes: u64,
+    /// The titles of the five most recent notes, newest first.
+    pub recent: Vec<String>,
+    /// How many notes are archived; absent when the archive did not answer and no
+    /// earlier count is cached.
+    pub archived: Option<u64>,
+    /// Whether `archived` is an earlier count, because the archive did not answer.
+    pub archived_from_cache: bool,
+}
+
 #[secure_tool_router]
 impl Notes {
     /// Name and version of this notes service.
     #[secure_tool(authz = public, mode = read)]
-    async fn server_info(&self) -> Result<ServerInfo, std::convert::Infallible> {
+    async fn server_info(&self) -> Result<ServerInfo, Infallible> {
         Ok(ServerInfo {
             name: env!("CARGO_PKG_NAME").to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -74,35 +176,96 @@ impl Notes {
     }
 
     /// Lists every note, oldest first.
-    #[secure_tool(authz = scopes("notes:read"), mode = read)]
-    async fn list_notes(&self) -> Result<NoteList, StoreError> {
-        Ok(NoteList {
-            notes: self.store.list().await?,
-        })
+    #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.reads, timeout = "10s")]
+    async fn list_notes(&self) -> Result<NoteList, ToolError> {
+        let notes = self.store.list().await.map_err(StoreError::classified)?;
+        Ok(NoteList { notes })
     }
 
     /// Reads one note by its id.
-    #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.reads, timeout = "10s")]
     async fn get_note(&self, args: NoteId) -> Result<Note, ToolError> {
-        match self.store.get(args.id).await? {
+        match self
+            .store
+            .get(args.id)
+            .await
+            .map_err(StoreError::classified)?
+        {
             Some(note) => Ok(note),
             None => Err(ToolError::not_found(format!("no note with id {}", args.id))),
         }
     }
 
+    /// How many notes there are, the most recent titles, and how many are archived. The
+    /// archive is optional: while it is busy the answer says so in `warnings` and gives
+    /// the last count seen, if any.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, timeout = "10s")]
+    async fn notes_overview(&self) -> Result<Partial<Overview>, ToolError> {
+        let mut sources = Sources::new();
+        let summary = sources.add(
+            Source::critical("Notes", async {
+                self.store.summary().await.map_err(StoreError::classified)
+            })
+            .breaker(&*self.reads)
+            .timeout(Duration::from_secs(5)),
+        );
+        let archived = sources.add(
+            Source::optional("Archive", async {
+                self.archive.count().await.map_err(StoreError::classified)
+            })
+            .breaker(&*self.archive_dependency)
+            .timeout(Duration::from_secs(3)),
+        );
+        let cached = sources.add(Source::cache("Archive cache", async {
+            Ok::<_, Infallible>(
+                *self
+                    .archive_cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            )
+        }));
+        let mut settled = sources.settle().await?;
+
+        // The critical source answered, or `settle` failed the call.
+        let Summary { notes, recent } = settled.take(summary).unwrap_or_else(|| Summary {
+            notes: 0,
+            recent: Vec::new(),
+        });
+        let fresh = settled.take(archived);
+        if let Some(count) = fresh {
+            *self
+                .archive_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(count);
+        }
+        let cached = settled.take(cached).flatten();
+        let overview = Overview {
+            notes,
+            recent,
+            archived: fresh.or(cached),
+            archived_from_cache: fresh.is_none() && cached.is_some(),
+        };
+        Ok(settled.into_partial(overview))
+    }
+
     /// Creates a note and returns it with its id.
-    #[secure_tool(authz = scopes("notes:write"), mode = write)]
-    async fn create_note(&self, args: NewNote) -> Result<Note, ToolError> {
+    #[secure_tool(authz = scopes("notes:write"), mode = write, breaker = self.writes, timeout = "10s")]
+    async fn create_note(&self, args: NewNote, access: WriteAccess) -> Result<Note, ToolError> {
         if args.title.trim().is_empty() {
             return Err(ToolError::invalid_input("`title` must not be empty"));
         }
-        Ok(self.store.insert(args.title, args.body).await?)
+        self.store
+            .writer(&access)
+            .insert(args.title, args.body)
+            .await
+            .map_err(StoreError::classified)
     }
 
     /// Deletes a note and returns what it contained. Administrators only.
-    #[secure_tool(authz = roles("admin"), mode = write)]
-    async fn delete_note(&self, args: NoteId) -> Result<Note, ToolError> {
-        match self.store.delete(args.id).await? {
+    #[secure_tool(authz = roles("admin"), mode = write, breaker = self.writes, timeout = "10s")]
+    async fn delete_note(&self, args: NoteId, access: WriteAccess) -> Result<Note, ToolError> {
+        let deleted = self.store.writer(&access).delete(args.id).await;
+        match deleted.map_err(StoreError::classified)? {
             Some(note) => Ok(note),
             None => Err(ToolError::not_found(format!("no note with id {}", args.id))),
         }
@@ -132,7 +295,8 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             ))
             .with_instructions(
                 "A notes service. Read tools need the notes:read scope, create_note needs \
-                 notes:write, delete_note the admin role.",
+                 notes:write, delete_note the admin role. While writes are degraded, write \
+                 tools say so and read tools keep working.",
             )
     }
 }
