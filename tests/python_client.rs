@@ -1,7 +1,9 @@
 //! End to end with the official MCP Python SDK: builds `notes-server`, prepares a
 //! virtualenv with `e2e/requirements.txt`, and runs `e2e/test_notes_stdio.py`, which
 //! drives the server over stdio (default and `legacy` handshakes) and checks the
-//! fail-secure behaviour from the client's side. See that script for the scenario.
+//! fail-secure behaviour from the client's side, then causes a real fault (it holds the
+//! SQLite write lock of the server's database from its own connection) and follows the
+//! server through degraded writes and back. See that script for the scenario.
 //!
 //! Needs `python3` (3.10 or newer, with the `venv` module) on `PATH`, or its path in
 //! `NOTES_E2E_PYTHON`, and network access to PyPI the first time (the virtualenv is

@@ -14,6 +14,17 @@ the SDK and the server) and scanned for the internal details the server plants
 in its failing `backup_notes` tool; the server's stderr (its log) is captured
 to a file and must contain the incident id together with those details.
 
+After those checks, in the same session, a real fault: this process takes the
+SQLite write lock of the server's WAL database from its own connection
+(`BEGIN IMMEDIATE`, held open) and the exclusive lock of the archive database.
+The server's writes then fail with "database is locked" after its busy
+timeout, its write breaker opens and writes degrade (write tools answer a
+structured `degraded` result fast, `notifications/tools/list_changed` arrives,
+`tools/list` marks the write tools), while reads go on and `notes_overview`
+answers with a warning for the archive. Releasing the locks, the health probes
+restore writes: another `list_changed`, writes succeed, and the breaker closes
+(seen in the server's log). Short timings come from NOTES_* variables.
+
 Usage:
     NOTES_SERVER_BIN=target/debug/notes-server python tests/e2e/test_notes_stdio.py [--mode default|legacy|both] [--keep]
 
@@ -29,7 +40,10 @@ import json
 import os
 import re
 import shutil
+import sqlite3
+import statistics
 import sys
+import time
 import tempfile
 import traceback
 import warnings
@@ -40,6 +54,7 @@ from typing import Any, NoReturn
 try:
     import anyio
     from mcp import Client, MCPDeprecationWarning, MCPError, StdioServerParameters, stdio_client
+    from mcp.client.subscriptions import ToolsListChanged
     from mcp.types import CallToolResult, ServerNotification, Tool
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 except ImportError as import_error:  # pragma: no cover - environment problem
@@ -58,6 +73,25 @@ SCENARIO_TIMEOUT_SECONDS = 180.0
 # An id no fresh database will hold.
 MISSING_NOTE_ID = 987_654_321
 
+# The server's resilience timings for this test (production defaults are in
+# `notes-server --help`): short, so that the fault and the recovery take seconds.
+# The breaker stays open for many probe intervals, so that the probes have
+# degraded writes before its first half-open trial.
+BUSY_TIMEOUT_MS = 300
+RESILIENCE_ENV = {
+    "NOTES_BUSY_TIMEOUT_MS": str(BUSY_TIMEOUT_MS),
+    "NOTES_BREAKER_FAILURES": "2",
+    "NOTES_BREAKER_OPEN_MS": "1000",
+    "NOTES_BREAKER_MAX_OPEN_MS": "2000",
+    "NOTES_PROBE_INTERVAL_MS": "100",
+    "NOTES_PROBE_TIMEOUT_MS": "2000",
+}
+# How long to wait for an event the fault should cause.
+FAULT_EVENT_TIMEOUT_SECONDS = 15.0
+WRITE_BREAKER = "notes-store-writes"
+WRITE_TOOLS = ("create_note", "delete_note")
+READ_TOOLS = ("get_note", "list_notes", "notes_overview")
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -73,6 +107,7 @@ EXPECTED_TOOLS: dict[str, ToolSpec] = {
     "create_note": ToolSpec(read_only=False, structured=True),
     "delete_note": ToolSpec(read_only=False, structured=None),
     "backup_notes": ToolSpec(read_only=True, structured=None),
+    "notes_overview": ToolSpec(read_only=True, structured=True),
 }
 
 # Internal details the server's failing `backup_notes` tool puts into its
@@ -83,6 +118,12 @@ PLANTED_SECRETS = (
     "/nonexistent",
     "nonexistent/notes-backups",
     "SELECT id, title, body FROM notes",
+    # What the store's errors say during the lock fault.
+    "database is locked",
+    "INSERT INTO notes",
+    "heartbeat",
+    "archived_notes",
+    ".sqlite3",
 )
 # What the operator's log must still show next to the incident id.
 PLANTED_LOG_MARKER = "secret-canary-dir"
@@ -168,6 +209,10 @@ class Report:
     @property
     def db_path(self) -> Path:
         return self.workdir / "notes.sqlite3"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.workdir / "archive.sqlite3"
 
     def ok(self, description: str) -> None:
         self.passed.append(description)
@@ -504,6 +549,253 @@ async def scenario(client: Client, rep: Report) -> None:
 
 
 # --------------------------------------------------------------------------
+# A real fault: locked databases, degraded writes, recovery
+# --------------------------------------------------------------------------
+
+
+class ToolListChanges:
+    """Counts `notifications/tools/list_changed`, and lets the scenario wait for the next one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = anyio.Event()
+
+    def record(self) -> None:
+        self.count += 1
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def after(self, seen: int, what: str) -> int:
+        """Wait (bounded) until more than `seen` changes were received; return the count."""
+        with anyio.move_on_after(FAULT_EVENT_TIMEOUT_SECONDS):
+            while self.count <= seen:
+                await self._changed.wait()
+        expect(
+            self.count > seen,
+            f"{what}: no notifications/tools/list_changed within {FAULT_EVENT_TIMEOUT_SECONDS} s",
+        )
+        return self.count
+
+
+async def timed_call(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[CallToolResult, float]:
+    started = time.monotonic()
+    result = await client.call_tool(tool, arguments)
+    return result, time.monotonic() - started
+
+
+async def eventually(what: str, attempt: Any, interval: float = 0.05) -> Any:
+    """Poll `attempt()` until it returns something truthy, within the fault timeout.
+
+    For conditions that have no event of their own (a log line, a breaker that
+    closes after its trial calls); never used in place of an event that exists.
+    """
+    deadline = time.monotonic() + FAULT_EVENT_TIMEOUT_SECONDS
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await attempt()
+        if last:
+            return last
+        await anyio.sleep(interval)
+    fail(f"{what}: not observed within {FAULT_EVENT_TIMEOUT_SECONDS} s (last attempt: {dump(last)})")
+
+
+def expect_no_leak(result: CallToolResult, rep: Report, what: str) -> None:
+    text = dump(result, limit=10**9)
+    leaks = leaked_secrets(text) + [p for p in (str(rep.workdir), "sqlite", "SQL") if p in text]
+    expect(not leaks, f"{what}: the result leaks internal details {leaks}: {text[:800]}")
+
+
+def breaker_log_lines(rep: Report, breaker: str) -> list[str]:
+    """The server's `secure_tool::breaker` events for `breaker`, in order."""
+    text = ANSI_ESCAPE.sub("", rep.stderr_log.read_text(encoding="utf-8", errors="replace"))
+    pattern = re.compile(rf"secure_tool::breaker\b.*\bbreaker={re.escape(breaker)}\b")
+    return [line for line in text.splitlines() if pattern.search(line)]
+
+
+def transition_to(line: str) -> str | None:
+    match = re.search(r'\bto="?([a-z_]+)"?', line)
+    return match.group(1) if match else None
+
+
+def write_descriptions_marked(tools: list[Tool]) -> dict[str, bool]:
+    marker = "temporarily unavailable"
+    return {tool.name: marker in (tool.description or "").lower() for tool in tools}
+
+
+def overview(result: CallToolResult, what: str) -> dict[str, Any]:
+    value = expect_success(result, what)
+    for key, kind in (("notes", int), ("recent", list), ("archived_from_cache", bool), ("warnings", list)):
+        expect(type(value.get(key)) is kind, f"{what}: `{key}` should be a {kind.__name__}: {dump(value)}")
+    return value
+
+
+async def fault_scenario(client: Client, rep: Report, changes: ToolListChanges) -> None:
+    # -- before: a healthy service --------------------------------------------------
+    archiver = sqlite3.connect(rep.archive_path, timeout=5, isolation_level=None)
+    writer = sqlite3.connect(rep.db_path, timeout=5, isolation_level=None)
+    try:
+        mode = writer.execute("PRAGMA journal_mode").fetchone()[0]
+        expect(mode == "wal", f"the store should be in WAL mode (reads go on under a write lock), got {mode!r}")
+        archiver.executemany(
+            "INSERT INTO archived_notes (title, body, archived_at) VALUES (?, '', '2026-01-01')",
+            [("old note 1",), ("old note 2",)],
+        )
+        complete = overview(await client.call_tool("notes_overview", {}), "notes_overview before the fault")
+        expect(
+            complete["warnings"] == [] and complete["archived"] == 2 and complete["archived_from_cache"] is False,
+            f"notes_overview before the fault: expected a complete answer with 2 archived notes, got {dump(complete)}",
+        )
+        notes_before = complete["notes"]
+        expect(notes_before >= 2, f"notes_overview: the notes created earlier are missing: {dump(complete)}")
+        rep.ok(f"notes_overview complete: {notes_before} notes, recent {complete['recent'][:2]}..., 2 archived")
+
+        # -- the fault: this process holds both databases' locks -------------------------
+        seen = changes.count
+        writer.execute("BEGIN IMMEDIATE")  # the store's write lock (WAL: readers unaffected)
+        archiver.execute("BEGIN EXCLUSIVE")  # the archive's lock (rollback journal: readers too)
+        rep.ok("holding the store's write lock (BEGIN IMMEDIATE) and the archive's exclusive lock")
+
+        failed, failing_latency = await timed_call(client, "create_note", {"title": "during the fault"})
+        error = expect_tool_error(failed, "create_note under the write lock", category="unavailable")
+        expect(
+            error.retryable and not error.caller_fault,
+            f"create_note under the write lock: a locked store is retryable and not the caller's fault: {dump(failed)}",
+        )
+        expect_no_leak(failed, rep, "create_note under the write lock")
+        expect(
+            failing_latency >= BUSY_TIMEOUT_MS / 1000 * 0.9,
+            f"create_note under the write lock answered in {failing_latency:.3f} s, before the "
+            f"{BUSY_TIMEOUT_MS} ms busy timeout: did it reach the database?",
+        )
+        rep.ok(f"create_note under the write lock -> sanitized 'unavailable' after {failing_latency * 1000:.0f} ms")
+
+        # -- the write breaker opens; writes degrade; clients are told ----------------
+        await changes.after(seen, "write breaker opening")
+        seen = changes.count
+        rep.ok("notifications/tools/list_changed received: writes degraded")
+        opened = [line for line in breaker_log_lines(rep, WRITE_BREAKER) if transition_to(line) == "open"]
+        expect(opened, f"the server log has no `{WRITE_BREAKER}` breaker opening (see {rep.stderr_log})")
+        rep.ok(f"server log: {opened[0].split('secure_tool::breaker:')[-1].strip()[:160]}")
+
+        fast: list[float] = []
+        for attempt in range(3):
+            degraded, latency = await timed_call(client, "create_note", {"title": f"degraded {attempt}"})
+            fast.append(latency)
+            refusal = expect_tool_error(degraded, "create_note while writes are degraded", category="degraded")
+            structured = degraded.structured_content or {}
+            expect(structured.get("degraded") is True, f"degraded result: expected `degraded: true`: {dump(degraded)}")
+            retry_after = structured["error"].get("retry_after_secs")
+            expect(
+                type(retry_after) is int and retry_after >= 1,
+                f"degraded result: expected error.retry_after_secs >= 1, got {dump(degraded)}",
+            )
+            available = structured.get("available_tools")
+            expect(
+                isinstance(available, list) and all(tool in available for tool in READ_TOOLS),
+                f"degraded result: available_tools should name the read tools {READ_TOOLS}: {dump(degraded)}",
+            )
+            expect(
+                not any(tool in available for tool in WRITE_TOOLS),
+                f"degraded result: available_tools must not name write tools: {dump(degraded)}",
+            )
+            expect(
+                all(tool in refusal.text for tool in READ_TOOLS),
+                f"degraded result: the text should name the read tools that still work, got {refusal.text!r}",
+            )
+            expect_no_leak(degraded, rep, "degraded create_note")
+        fast_latency = statistics.median(fast)
+        expect(
+            fast_latency < failing_latency / 4,
+            f"degraded writes should fail fast: median {fast_latency * 1000:.1f} ms vs "
+            f"{failing_latency * 1000:.0f} ms for the call that reached the locked database",
+        )
+        rep.ok(
+            f"create_note x3 while degraded -> `degraded: true`, retry_after_secs {retry_after}, read tools named; "
+            f"median {fast_latency * 1000:.1f} ms vs {failing_latency * 1000:.0f} ms on the failing path"
+        )
+
+        marked = write_descriptions_marked(await list_all_tools(client))
+        expect(
+            all(marked[tool] for tool in WRITE_TOOLS) and not any(marked[tool] for tool in READ_TOOLS),
+            f"tools/list while degraded: write tools (only) should say they are unavailable: {marked}",
+        )
+        rep.ok(f"tools/list while degraded marks {list(WRITE_TOOLS)} and no read tool")
+
+        # -- reads go on --------------------------------------------------------------
+        listing = expect_success(await client.call_tool("list_notes", {}), "list_notes under the write lock")
+        expect(
+            len(listing.get("notes") or []) == notes_before,
+            f"list_notes under the write lock: expected {notes_before} notes, got {dump(listing)}",
+        )
+        first = listing["notes"][0]
+        fetched = expect_success(await client.call_tool("get_note", {"id": first["id"]}), "get_note under the lock")
+        expect(same_note(fetched, first), f"get_note under the write lock: got {dump(fetched)}, expected {dump(first)}")
+        partial_result = await client.call_tool("notes_overview", {})
+        partial = overview(partial_result, "notes_overview under the locks")
+        warnings_seen = partial["warnings"]
+        expect(
+            partial["notes"] == notes_before
+            and len(warnings_seen) == 1
+            and warnings_seen[0].get("source") == "Archive"
+            and warnings_seen[0].get("criticality") == "optional",
+            f"notes_overview under the locks: expected the notes and one optional warning for the archive, "
+            f"got {dump(partial)}",
+        )
+        expect(
+            partial["archived"] == 2 and partial["archived_from_cache"] is True,
+            f"notes_overview under the locks: the archive count should come from the cache, got {dump(partial)}",
+        )
+        expect(
+            warnings_seen[0]["message"] in text_of(partial_result),
+            f"notes_overview: the warning should be mirrored into the text content: {text_of(partial_result)!r}",
+        )
+        expect_no_leak(partial_result, rep, "notes_overview under the locks")
+        rep.ok(
+            f"reads go on: list_notes ({notes_before} notes), get_note, notes_overview with warning "
+            f"{warnings_seen[0]['message']!r} and the cached archive count"
+        )
+    finally:
+        # -- restore ---------------------------------------------------------------------
+        for connection in (writer, archiver):
+            if connection.in_transaction:
+                connection.rollback()
+            connection.close()
+    rep.ok("locks released")
+
+    await changes.after(seen, "writes recovering")
+    rep.ok("notifications/tools/list_changed received: writes restored")
+    created = expect_note(
+        expect_success(await client.call_tool("create_note", {"title": "after the fault"}), "create_note after recovery"),
+        "create_note after recovery",
+    )
+    rep.ok(f"create_note after recovery -> id {created['id']}")
+
+    async def write_breaker_closed() -> str | None:
+        lines = breaker_log_lines(rep, WRITE_BREAKER)
+        last_open = max((i for i, line in enumerate(lines) if transition_to(line) == "open"), default=None)
+        if last_open is None:
+            return None
+        return next((line for line in lines[last_open:] if transition_to(line) == "closed"), None)
+
+    closed = await eventually(f"the `{WRITE_BREAKER}` breaker closing in the server log", write_breaker_closed)
+    rep.ok(f"server log: {closed.split('secure_tool::breaker:')[-1].strip()[:160]}")
+
+    unmarked = write_descriptions_marked(await list_all_tools(client))
+    expect(not any(unmarked.values()), f"tools/list after recovery still marks tools as unavailable: {unmarked}")
+
+    async def complete_overview() -> dict[str, Any] | None:
+        value = overview(await client.call_tool("notes_overview", {}), "notes_overview after recovery")
+        return value if not value["warnings"] and value["archived_from_cache"] is False else None
+
+    recovered = await eventually("notes_overview complete again", complete_overview)
+    expect(
+        recovered["notes"] == notes_before + 1 and recovered["archived"] == 2,
+        f"notes_overview after recovery: expected {notes_before + 1} notes and 2 archived, got {dump(recovered)}",
+    )
+    rep.ok("tools/list unmarked and notes_overview complete again after recovery")
+
+
+# --------------------------------------------------------------------------
 # Checks on what crossed the wire and what the operator got
 # --------------------------------------------------------------------------
 
@@ -584,14 +876,51 @@ def read_exit_status(rep: Report) -> None:
 def server_environment() -> dict[str, str]:
     """Extra environment for the server; the SDK only inherits HOME, PATH, USER, ... on top.
 
-    The NOTES_* variables are deliberately left unset: the scenario runs as the
-    default principal with the default backup directory.
+    The identity and backup NOTES_* variables are deliberately left unset: the
+    scenario runs as the default principal with the default backup directory.
+    Only the resilience timings are shortened.
     """
-    env = {"NO_COLOR": "1", "RUST_BACKTRACE": "1"}
+    env = {"NO_COLOR": "1", "RUST_BACKTRACE": "1", **RESILIENCE_ENV}
     for name in ("RUST_LOG", "LLVM_PROFILE_FILE"):
         if name in os.environ:
             env[name] = os.environ[name]
     return env
+
+
+async def with_tool_list_changes(client: Client, rep: Report, changes: ToolListChanges, body: Any) -> None:
+    """Run `body` while `changes` counts the server's tool list changes.
+
+    Handshake-era sessions get `notifications/tools/list_changed` directly (see
+    `on_message`); 2026-07-28 sessions only on a `subscriptions/listen` stream.
+    """
+    if rep.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:
+        expect(
+            client.server_capabilities.tools is not None and client.server_capabilities.tools.list_changed,
+            f"the server should advertise tools.listChanged: {dump(client.server_capabilities)}",
+        )
+        await body(client, rep, changes)
+        return
+    async with anyio.create_task_group() as group:
+        listening = anyio.Event()
+
+        async def listen() -> None:
+            async with client.listen(tools_list_changed=True) as subscription:
+                expect(
+                    subscription.honored.tools_list_changed is True,
+                    f"subscriptions/listen: the server should honor tools_list_changed: {dump(subscription.honored)}",
+                )
+                listening.set()
+                async for event in subscription:
+                    if isinstance(event, ToolsListChanged):
+                        rep.notifications.append("notifications/tools/list_changed (listen)")
+                        changes.record()
+
+        group.start_soon(listen)
+        with anyio.fail_after(REQUEST_TIMEOUT_SECONDS):
+            await listening.wait()
+        rep.ok("subscriptions/listen open with tools_list_changed honored")
+        await body(client, rep, changes)
+        group.cancel_scope.cancel()
 
 
 def flatten(error: BaseException) -> list[BaseException]:
@@ -606,16 +935,32 @@ async def run_mode(mode: str, server_bin: str, workdir: Path) -> Report:
     connect_options: dict[str, Any] = {} if mode == "default" else {"mode": "legacy"}
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-I", str(TEE_SCRIPT), str(rep.raw_log), str(rep.status_file), "--", server_bin, "--db", str(rep.db_path)],
+        args=[
+            "-I",
+            str(TEE_SCRIPT),
+            str(rep.raw_log),
+            str(rep.status_file),
+            "--",
+            server_bin,
+            "--db",
+            str(rep.db_path),
+            "--archive",
+            str(rep.archive_path),
+        ],
         env=server_environment(),
         cwd=str(workdir),
     )
+
+    changes = ToolListChanges()
 
     async def on_message(message: ServerNotification | Exception) -> None:
         if isinstance(message, Exception):
             rep.transport_errors.append(repr(message))
         else:
-            rep.notifications.append(getattr(message, "method", type(message).__name__))
+            method = getattr(message, "method", type(message).__name__)
+            rep.notifications.append(method)
+            if method == "notifications/tools/list_changed":
+                changes.record()
 
     print(f"[{mode}] starting {server_bin} --db {rep.db_path} (Client options: {connect_options or 'defaults'})", flush=True)
     with open(rep.stderr_log, "w", encoding="utf-8") as errlog:
@@ -633,6 +978,7 @@ async def run_mode(mode: str, server_bin: str, workdir: Path) -> Report:
                     **connect_options,
                 ) as client:
                     await scenario(client, rep)
+                    await with_tool_list_changes(client, rep, changes, fault_scenario)
         except BaseException as error:  # noqa: BLE001 - report everything, incl. exception groups
             if isinstance(error, KeyboardInterrupt):
                 raise
@@ -690,11 +1036,14 @@ def main() -> int:
 
     print("\n== notes-server end-to-end summary (official MCP Python SDK, stdio) ==")
     print(
-        "checked: tools/list (6 tools, object inputSchemas, annotations, outputSchemas); server_info; "
+        "checked: tools/list (7 tools, object inputSchemas, annotations, outputSchemas); server_info; "
         "create/get/list round trip; identical generic denials for delete_note (incl. malformed args); "
         "invalid_input naming `id`; not_found; empty-title invalid_input; sanitized backup_notes failure "
         "with incident id; unknown tool -> JSON-RPC error; no planted detail in any stdout byte; "
-        "stdout is pure JSON-RPC; incident id + real cause in the server's stderr log"
+        "stdout is pure JSON-RPC; incident id + real cause in the server's stderr log; "
+        "real lock fault: sanitized unavailable write, write breaker opens, fast degraded writes with "
+        "retry_after_secs and the read tools named, list_changed on degrade and recovery, tools/list marks, "
+        "reads and partial overview go on, writes and breaker recover"
     )
     for rep in reports:
         status = "PASS" if not rep.failures else "FAIL"
