@@ -526,6 +526,63 @@ impl Policy {
         Self { node, local }
     }
 
+    /// The scopes this policy names anywhere, sorted and deduplicated: what a token may
+    /// need to call the tool (for the manifest and `scopes_supported`).
+    ///
+    /// ```
+    /// use secure_tool::authz::{any_of, roles, scopes};
+    /// let policy = any_of([scopes(["b", "a"]), roles("admin"), scopes("a")]);
+    /// assert_eq!(policy.scopes(), ["a", "b"]);
+    /// ```
+    pub fn scopes(&self) -> Vec<&str> {
+        self.names(|node| match node {
+            Node::Scopes(names) => Some(names),
+            _ => None,
+        })
+    }
+
+    /// The roles this policy names anywhere, sorted and deduplicated.
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, roles, scopes};
+    /// assert_eq!(all_of([roles("ops"), scopes("x")]).roles(), ["ops"]);
+    /// ```
+    pub fn roles(&self) -> Vec<&str> {
+        self.names(|node| match node {
+            Node::Roles(names) => Some(names),
+            _ => None,
+        })
+    }
+
+    fn names(&self, pick: NamesOf) -> Vec<&str> {
+        fn walk<'a>(policy: &'a Policy, pick: NamesOf, out: &mut Vec<&'a str>) {
+            if let Some(names) = pick(&policy.node) {
+                out.extend(names.iter().map(|n| &**n));
+            }
+            if let Node::AllOf(ps) | Node::AnyOf(ps) = &policy.node {
+                for p in ps.iter() {
+                    walk(p, pick, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, pick, &mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether a part of this policy is a [`custom`] one (decided by user code, possibly
+    /// remotely, under the authorization deadline).
+    ///
+    /// ```
+    /// use secure_tool::authz::scopes;
+    /// assert!(!scopes("x").has_custom_part());
+    /// ```
+    pub fn has_custom_part(&self) -> bool {
+        !self.local
+    }
+
     /// Whether this is exactly [`public`].
     pub fn is_public(&self) -> bool {
         matches!(self.node, Node::Public)
@@ -643,6 +700,9 @@ impl Policy {
         }
     }
 }
+
+/// Picks the scope or role names of one node of a policy.
+type NamesOf = for<'a> fn(&'a Node) -> Option<&'a [Box<str>]>;
 
 /// The answer of a policy: `Ok(())` allows, anything else denies.
 type Verdict = Result<(), DenialCause>;

@@ -457,6 +457,35 @@ pub struct Snapshot {
     pub retry_after: Option<Duration>,
 }
 
+/// A breaker's configuration in plain values, from [`CircuitBreaker::settings`]: what a
+/// reviewer reads in the tool manifest.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The sliding window, in words ("last 60 s (12 buckets)", "last 100 calls").
+    pub window: String,
+    /// Calls the window must hold before the rates may open the circuit.
+    pub min_calls: u32,
+    /// Failure rate (0.0 to 1.0) that opens the circuit.
+    pub failure_rate_threshold: f64,
+    /// Slow-call rate (0.0 to 1.0) that opens the circuit.
+    pub slow_rate_threshold: f64,
+    /// Duration from which a call counts as slow, in milliseconds.
+    pub slow_call_ms: u64,
+    /// Consecutive failures that open the circuit (0: off).
+    pub consecutive_failures: u32,
+    /// First open period, in milliseconds (doubled on each re-open).
+    pub open_ms: u64,
+    /// Cap of the open period, in milliseconds.
+    pub max_open_ms: u64,
+    /// Random spread of open periods (0.25 = ±25 %).
+    pub jitter: f64,
+    /// Trial calls admitted while half-open.
+    pub half_open_permits: u32,
+    /// Longest a half-open period may stay undecided, in milliseconds.
+    pub max_half_open_wait_ms: u64,
+}
+
 // ---------------------------------------------------------------------------------------
 // Configuration and builder
 // ---------------------------------------------------------------------------------------
@@ -1690,6 +1719,41 @@ impl CircuitBreaker {
             generation,
             kind,
         })
+    }
+
+    /// The breaker's configuration, as the tool manifest shows it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::breaker::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("db").count_window(50).min_calls(5).build();
+    /// let settings = breaker.settings();
+    /// assert_eq!(settings.window, "last 50 calls");
+    /// assert_eq!(settings.min_calls, 5);
+    /// assert_eq!(settings.open_ms, 15_000);
+    /// ```
+    pub fn settings(&self) -> Settings {
+        let cfg = &self.inner.cfg;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Settings {
+            window: match cfg.window {
+                WindowKind::Time { length, buckets } => {
+                    format!("last {} s ({buckets} buckets)", length.as_secs_f64())
+                }
+                WindowKind::Count { calls } => format!("last {calls} calls"),
+            },
+            min_calls: cfg.min_calls,
+            failure_rate_threshold: cfg.failure_rate,
+            slow_rate_threshold: cfg.slow_rate,
+            slow_call_ms: ms(cfg.slow_call),
+            consecutive_failures: cfg.consecutive,
+            open_ms: ms(cfg.open_base),
+            max_open_ms: ms(cfg.open_max),
+            jitter: cfg.jitter,
+            half_open_permits: cfg.half_open_permits,
+            max_half_open_wait_ms: ms(cfg.max_half_open_wait),
+        }
     }
 
     /// Follows the breaker's state: the receiver sees each transition's new state (the

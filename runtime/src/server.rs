@@ -34,6 +34,9 @@
 //! ```
 
 mod delegate;
+pub mod manifest;
+
+pub use manifest::Manifest;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -322,3 +322,81 @@ async fn unknown_tools_stay_protocol_errors() {
 mod resilience;
 
 mod degradation;
+
+#[test]
+fn the_manifest_states_every_tools_posture() {
+    use rmcp::{tool, tool_router};
+
+    #[derive(Clone, Default)]
+    struct Plain;
+    #[tool_router(router = plain_tools)]
+    impl Plain {
+        #[tool(description = "Liveness probe")]
+        fn healthz(&self) -> String {
+            "ok".into()
+        }
+    }
+    impl rmcp::ServerHandler for Plain {}
+
+    let server = SecureServer::builder(Notes::default())
+        .authz_timeout(std::time::Duration::from_millis(750))
+        .build();
+    let manifest = serde_json::to_value(server.manifest()).unwrap();
+    assert_eq!(manifest["format"], "secure-tool-manifest/1");
+    assert_eq!(manifest["authz_timeout_ms"], 750);
+    assert_eq!(manifest["write_degradation"], false);
+    let names: Vec<&str> = manifest["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "delete_note",
+            "explode",
+            "get_note",
+            "ping",
+            "slow_policy",
+            "sync"
+        ]
+    );
+    let tool = |name: &str| {
+        manifest["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let delete = tool("delete_note");
+    assert_eq!(delete["mode"], "write");
+    assert_eq!(delete["title"], "Delete a note");
+    assert_eq!(
+        delete["authz"],
+        json!({"policy": "roles: admin", "scopes": [], "roles": ["admin"], "public": false, "custom": false})
+    );
+    assert_eq!(delete["annotations"]["destructiveHint"], true);
+    assert_eq!(delete["deadline_ms"], 30_000);
+    assert_eq!(delete["breaker"], Value::Null);
+    assert_eq!(
+        delete["input_schema"]["properties"]["id"]["type"],
+        "integer"
+    );
+    assert_eq!(tool("ping")["authz"]["public"], true);
+    assert_eq!(tool("slow_policy")["authz"]["custom"], true);
+    assert_eq!(tool("get_note")["output_schema"]["type"], "object");
+    assert_eq!(tool("get_note")["annotations"]["readOnlyHint"], true);
+    assert_eq!(manifest["unguarded_tools"], json!([]));
+
+    // The escape hatch shows, with its reason.
+    let router = crate::SecureToolRouter::<Plain>::new()
+        .with_unguarded_tools(Plain::plain_tools(), "constant answer, exposes nothing");
+    let plain = crate::SecureServerBuilder::with_router(Plain, router).build();
+    assert_eq!(
+        serde_json::to_value(plain.manifest()).unwrap()["unguarded_tools"],
+        json!([{"name": "healthz", "description": "Liveness probe", "reason": "constant answer, exposes nothing"}])
+    );
+}

@@ -1,0 +1,260 @@
+//! The tool manifest: every tool of a server with its schemas and its security posture
+//! (mode, policy in words, breaker, deadline), as JSON that a reviewer reads and a CI check
+//! diffs.
+//!
+//! The document is stable: tools are sorted by name, every field is always present (`null`
+//! when it does not apply), and its `format` names the version of the layout. A change of
+//! layout is a new `format`.
+
+use rmcp::ServerHandler;
+use serde::Serialize;
+
+use crate::breaker;
+
+use super::SecureServer;
+
+/// The version of the manifest's layout, in its `format` field.
+pub const FORMAT: &str = "secure-tool-manifest/1";
+
+/// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// The layout's version: [`FORMAT`].
+    pub format: &'static str,
+    /// The server, as it introduces itself to clients.
+    pub server: ServerEntry,
+    /// How long a policy may take before the call is denied, in milliseconds.
+    pub authz_timeout_ms: u64,
+    /// Whether write tools stop (and answer a degraded result) while writes are unhealthy.
+    pub write_degradation: bool,
+    /// The secure tools, sorted by name.
+    pub tools: Vec<ToolEntry>,
+    /// Plain rmcp tools served without any guard, with the reason given for each.
+    pub unguarded_tools: Vec<UnguardedEntry>,
+}
+
+/// The server's name and version.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ServerEntry {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// One secure tool.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ToolEntry {
+    /// The tool's name.
+    pub name: String,
+    /// Its human-readable title.
+    pub title: Option<String>,
+    /// Its description, as `tools/list` shows it when nothing is degraded.
+    pub description: Option<String>,
+    /// `read` or `write`.
+    pub mode: &'static str,
+    /// The MCP annotations (`readOnlyHint`, `destructiveHint`, ...).
+    pub annotations: serde_json::Value,
+    /// Who may call it.
+    pub authz: AuthzEntry,
+    /// The deadline of every call, in milliseconds.
+    pub deadline_ms: u64,
+    /// The dependency it calls through, if it names one (`breaker = ...`).
+    pub breaker: Option<BreakerEntry>,
+    /// The JSON schema of its arguments.
+    pub input_schema: serde_json::Value,
+    /// The JSON schema of its structured result, if it has one.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+/// A tool's authorization policy.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct AuthzEntry {
+    /// The policy in words: `scopes: notes:write`, `any of (roles: admin; scopes: x)`.
+    pub policy: String,
+    /// Every scope the policy names.
+    pub scopes: Vec<String>,
+    /// Every role the policy names.
+    pub roles: Vec<String>,
+    /// Whether anonymous callers are let in (`authz = public`).
+    pub public: bool,
+    /// Whether part of the decision is user code (a custom policy, under the deadline).
+    pub custom: bool,
+}
+
+/// The dependency a tool calls through.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct BreakerEntry {
+    /// The dependency's (and its breaker's) name.
+    pub name: String,
+    /// Its bulkhead: the most calls in flight at once (`null`: unbounded).
+    pub max_concurrent: Option<usize>,
+    /// The breaker's configuration.
+    pub settings: breaker::Settings,
+}
+
+/// A plain rmcp tool served beside the secure ones.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct UnguardedEntry {
+    /// The tool's name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Why it is served without a guard.
+    pub reason: String,
+}
+
+impl Manifest {
+    /// The manifest as pretty-printed JSON, with a final newline (ready to be written to a
+    /// file and diffed).
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Clock;
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Now { unix: u64 }
+    ///
+    /// #[secure_tool_router]
+    /// impl Clock {
+    ///     /// The time.
+    ///     #[secure_tool(authz = scopes("clock:read"), mode = read, timeout = "1s")]
+    ///     async fn now(&self) -> Result<Now, ToolError> {
+    ///         Ok(Now { unix: 0 })
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Clock {}
+    ///
+    /// let json = SecureServer::new(Clock).manifest().to_json();
+    /// let manifest: serde_json::Value = serde_json::from_str(&json).unwrap();
+    /// let tool = &manifest["tools"][0];
+    /// assert_eq!(tool["name"], "now");
+    /// assert_eq!(tool["authz"]["policy"], "scopes: clock:read");
+    /// assert_eq!(tool["deadline_ms"], 1000);
+    /// assert!(json.ends_with("}\n"));
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("a manifest is plain data");
+        json.push('\n');
+        json
+    }
+}
+
+impl<S: ServerHandler> SecureServer<S> {
+    /// Every tool of this server with its schemas and security posture: see [`Manifest`].
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::resilience::Dependency;
+    ///
+    /// #[derive(Clone)]
+    /// struct Notes { db: std::sync::Arc<Dependency> }
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Id { id: u64 }
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Gone { id: u64 }
+    ///
+    /// #[secure_tool_router]
+    /// impl Notes {
+    ///     /// Deletes a note.
+    ///     #[secure_tool(authz = roles("admin"), mode = write, breaker = self.db)]
+    ///     async fn delete_note(&self, args: Id) -> Result<Gone, ToolError> {
+    ///         Ok(Gone { id: args.id })
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Notes {}
+    ///
+    /// let db = std::sync::Arc::new(Dependency::new("notes-db").max_concurrent(8));
+    /// let manifest = SecureServer::new(Notes { db }).manifest();
+    /// let tool = &manifest.tools[0];
+    /// assert_eq!((tool.name.as_str(), tool.mode), ("delete_note", "write"));
+    /// assert_eq!(tool.authz.roles, ["admin"]);
+    /// let breaker = tool.breaker.as_ref().unwrap();
+    /// assert_eq!((breaker.name.as_str(), breaker.max_concurrent), ("notes-db", Some(8)));
+    /// assert_eq!(tool.annotations["destructiveHint"], true);
+    /// ```
+    pub fn manifest(&self) -> Manifest {
+        let inner = &*self.inner;
+        let info = inner.state.get_info().server_info;
+        let tools = inner
+            .tools
+            .routes()
+            .into_iter()
+            .map(|route| {
+                let spec = route.spec();
+                let tool = route.tool();
+                let policy = spec.policy();
+                ToolEntry {
+                    name: spec.name().to_owned(),
+                    title: tool.title.clone(),
+                    description: tool.description.as_deref().map(str::to_owned),
+                    mode: spec.mode().as_str(),
+                    annotations: serde_json::to_value(&tool.annotations)
+                        .unwrap_or(serde_json::Value::Null),
+                    authz: AuthzEntry {
+                        policy: policy.to_string(),
+                        scopes: policy.scopes().into_iter().map(str::to_owned).collect(),
+                        roles: policy.roles().into_iter().map(str::to_owned).collect(),
+                        public: policy.is_public(),
+                        custom: policy.has_custom_part(),
+                    },
+                    deadline_ms: millis(spec.timeout()),
+                    breaker: route.dependency(&inner.state).map(|guards| BreakerEntry {
+                        name: guards.breaker.name().to_owned(),
+                        max_concurrent: guards.bulkhead.map(|b| b.max_concurrent()),
+                        settings: guards.breaker.settings(),
+                    }),
+                    input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+                    output_schema: tool
+                        .output_schema
+                        .as_ref()
+                        .map(|schema| serde_json::Value::Object((**schema).clone())),
+                }
+            })
+            .collect();
+        let unguarded_tools = inner
+            .tools
+            .unguarded
+            .as_ref()
+            .map(|(router, reason)| {
+                let mut tools: Vec<UnguardedEntry> = router
+                    .list_all()
+                    .into_iter()
+                    .filter(|tool| !inner.tools.routes.contains_key(&tool.name))
+                    .map(|tool| UnguardedEntry {
+                        name: tool.name.to_string(),
+                        description: tool.description.as_deref().map(str::to_owned),
+                        reason: reason.to_string(),
+                    })
+                    .collect();
+                tools.sort_by(|a, b| a.name.cmp(&b.name));
+                tools
+            })
+            .unwrap_or_default();
+        Manifest {
+            format: FORMAT,
+            server: ServerEntry {
+                name: info.name,
+                version: info.version,
+            },
+            authz_timeout_ms: millis(inner.settings.authz_timeout),
+            write_degradation: inner.gate.is_some(),
+            tools,
+            unguarded_tools,
+        }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
