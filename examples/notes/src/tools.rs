@@ -300,3 +300,117 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+    use secure_tool::breaker::State;
+    use secure_tool::health::{HealthMonitor, Status};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn server(name: &str) -> (SecureServer<Notes>, HealthMonitor, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("notes-tools-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = Settings {
+            busy_timeout: Duration::from_millis(50),
+            breaker_failures: 2,
+            breaker_open: Duration::from_millis(500),
+            breaker_max_open: Duration::from_millis(500),
+            probe_interval: Duration::from_millis(20),
+            probe_timeout: Duration::from_secs(2),
+        };
+        let db = dir.join("notes.db");
+        let (store, heartbeat) = Store::open(&db, settings.busy_timeout).unwrap();
+        let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
+        let notes = Notes::new(store, archive, dir.clone(), &settings);
+        let monitor = notes.health_monitor(heartbeat, &settings);
+        let server = SecureServer::builder(notes).health(monitor.clone()).build();
+        (server, monitor, db)
+    }
+
+    async fn call(server: &SecureServer<Notes>, tool: &str, arguments: Value) -> Value {
+        let writer = Principal::new("ada").with_scopes(["notes:read", "notes:write"]);
+        let result = server
+            .call(tool, arguments.as_object().cloned(), writer)
+            .await
+            .unwrap();
+        let mut value = result.structured_content.unwrap_or_default();
+        value["is_error"] = json!(result.is_error == Some(true));
+        value
+    }
+
+    async fn until_writes(monitor: &HealthMonitor, status: Status) {
+        let mut changes = monitor.changes();
+        tokio::time::timeout(WAIT, changes.wait_for(|health| health.writes == status))
+            .await
+            .unwrap_or_else(|_| panic!("writes did not become {status} within {WAIT:?}"))
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_locked_store_degrades_writes_reads_go_on_and_the_probes_restore_them() {
+        let (server, monitor, db) = server("locked");
+        let _probes = monitor.start();
+        let created = call(&server, "create_note", json!({"title": "first"})).await;
+        assert_eq!(created["is_error"], false, "{created}");
+
+        let other = Connection::open(&db).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let failed = call(&server, "create_note", json!({"title": "locked"})).await;
+        assert_eq!(failed["error"]["category"], "unavailable", "{failed}");
+        until_writes(&monitor, Status::Degraded).await;
+        let refused = call(&server, "create_note", json!({"title": "degraded"})).await;
+        assert_eq!(refused["degraded"], true, "{refused}");
+        let listed = call(&server, "list_notes", json!({})).await;
+        assert_eq!(
+            listed["notes"].as_array().map(Vec::len),
+            Some(1),
+            "{listed}"
+        );
+
+        other.execute_batch("ROLLBACK").unwrap();
+        until_writes(&monitor, Status::Healthy).await;
+        let created = call(&server, "create_note", json!({"title": "again"})).await;
+        assert_eq!(created["is_error"], false, "{created}");
+        let writes = server.state().writes.breaker().clone();
+        let mut states = writes.watch();
+        tokio::time::timeout(WAIT, states.wait_for(|state| *state == State::Closed))
+            .await
+            .expect("the write breaker closes after its trials")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_overview_warns_about_a_busy_archive_and_falls_back_to_the_cache() {
+        let (server, _monitor, db) = server("archive");
+        let archive = Connection::open(db.with_file_name("archive.db")).unwrap();
+        archive
+            .execute(
+                "INSERT INTO archived_notes (title, body, archived_at) VALUES ('old', '', 'then')",
+                [],
+            )
+            .unwrap();
+        let complete = call(&server, "notes_overview", json!({})).await;
+        assert_eq!(complete["archived"], 1, "{complete}");
+        assert_eq!(complete["warnings"], json!([]), "{complete}");
+
+        archive.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let partial = call(&server, "notes_overview", json!({})).await;
+        assert_eq!(partial["is_error"], false, "{partial}");
+        assert_eq!(partial["archived"], 1, "{partial}");
+        assert_eq!(partial["archived_from_cache"], true, "{partial}");
+        assert_eq!(
+            partial["warnings"][0]["message"], "Archive temporarily unavailable",
+            "{partial}"
+        );
+        archive.execute_batch("ROLLBACK").unwrap();
+    }
+}
