@@ -14,6 +14,8 @@ pub mod partial;
 pub mod resilience;
 pub mod sanitize;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "macros")]
 #[doc(inline)]

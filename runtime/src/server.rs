@@ -685,8 +685,36 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             principal,
             authz_timeout: inner.settings.authz_timeout,
             gate: inner.gate.as_ref(),
+            policy: &route.spec.policy,
+            reached: None,
         };
         Ok((route.call)(invocation).await)
+    }
+
+    /// [`call`](Self::call) with `policy` in place of the tool's own, a policy deadline of
+    /// `authz_timeout`, and a count of the calls that reached the handler: the probe of the
+    /// fail-closed audit. Crate-private: replacing a policy is only ever done with
+    /// policies that never allow.
+    #[cfg(feature = "testing")]
+    pub(crate) async fn call_probed(
+        &self,
+        route: &SecureRoute<S>,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+        probe: (&Policy, Duration, &std::sync::atomic::AtomicUsize),
+    ) -> CallToolResult {
+        let (policy, authz_timeout, reached) = probe;
+        let invocation = Invocation {
+            this: &self.inner.state,
+            route,
+            arguments,
+            principal,
+            authz_timeout,
+            gate: self.inner.gate.as_ref(),
+            policy,
+            reached: Some(reached),
+        };
+        (route.call)(invocation).await
     }
 
     /// Who a call with this request context is: over HTTP (the context holds the request's
@@ -923,6 +951,8 @@ async fn call_tool<S: Send + Sync + 'static>(
             principal: server.principal(&context),
             authz_timeout: inner.settings.authz_timeout,
             gate: inner.gate.as_ref(),
+            policy: &route.spec.policy,
+            reached: None,
         };
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker
@@ -959,6 +989,11 @@ pub struct Invocation<'a, S> {
     principal: Principal,
     authz_timeout: Duration,
     gate: Option<&'a WriteGate>,
+    /// The policy that decides this call: the tool's own, except in the fail-closed audit
+    /// of `testing`, which puts failing policies in its place.
+    policy: &'a Policy,
+    /// Counts the calls that reached the handler (the fail-closed audit only).
+    reached: Option<&'a std::sync::atomic::AtomicUsize>,
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
@@ -977,7 +1012,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let mut event = audit::CallEvent::new(spec, &self.principal, self.arguments.as_ref());
 
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
-        if let Err(cause) = spec.policy.evaluate(request, self.authz_timeout).await {
+        if let Err(cause) = self.policy.evaluate(request, self.authz_timeout).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
             return error_result(&safe);
@@ -1008,6 +1043,9 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             .started_at(started)
             .with_guards(self.route.dependency(self.this));
         let into_error = types.into_error;
+        if let Some(reached) = self.reached {
+            reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let call = handler(self.this, arguments).map(|result| result.map_err(into_error));
         match limits.run(call).await {
             Ok(value) => match (types.render)(&value, self.route.structured) {

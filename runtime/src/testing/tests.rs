@@ -1,0 +1,156 @@
+//! The audit must pass a server whose tools are all guarded, and must catch one that is not.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rmcp::model::{CallToolResult, ContentBlock};
+
+use super::*;
+use crate::authz::{Mode, scopes};
+use crate::health::{HealthMonitor, Path as HealthPath, Status};
+use crate::prelude::*;
+use crate::server::{
+    ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, ToolSpec, ToolTypes,
+};
+
+#[derive(Clone, Default)]
+struct Notes {
+    runs: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Id {
+    id: u64,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Note {
+    id: u64,
+}
+
+#[secure_tool_router]
+impl Notes {
+    /// Public.
+    #[secure_tool(authz = public, mode = read)]
+    async fn ping(&self) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Note { id: 0 })
+    }
+
+    /// Reads.
+    #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    async fn get_note(&self, args: Id) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Note { id: args.id })
+    }
+
+    /// Writes.
+    #[secure_tool(authz = any_of([roles("admin"), scopes("notes:write")]), mode = write)]
+    async fn delete_note(&self, args: Id, _access: WriteAccess) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Note { id: args.id })
+    }
+}
+
+impl rmcp::ServerHandler for Notes {}
+
+#[tokio::test(start_paused = true)]
+async fn every_fault_of_every_policy_denies_without_running_a_handler() {
+    let notes = Notes::default();
+    let report = audit(&SecureServer::new(notes.clone())).await;
+    report.assert_fail_closed();
+    assert_eq!(report.calls(), 3 * PolicyFault::ALL.len() * 2);
+    assert_eq!(report.handler_runs(), 0);
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 0);
+    assert!(report.unguarded_tools().is_empty());
+    // Without the faults, the same callers would have been let in: the denials are the
+    // faults' doing, not the caller's.
+    let server = SecureServer::new(notes.clone());
+    let caller = Principal::new("audit").with_scopes(["notes:read"]);
+    let args = serde_json::json!({"id": 1}).as_object().cloned();
+    let ok = server.call("get_note", args, caller).await.unwrap();
+    assert_eq!(ok.is_error, Some(false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn faults_deny_write_tools_too_while_writes_are_degraded() {
+    let monitor = HealthMonitor::builder().build();
+    monitor.force(HealthPath::Writes, Some(Status::Degraded));
+    let notes = Notes::default();
+    let server = SecureServer::builder(notes.clone()).health(monitor).build();
+    let report = audit(&server).await;
+    // A denied caller learns nothing, not even that writes are degraded.
+    report.assert_fail_closed();
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_audit_catches_a_route_that_ignores_its_policy() {
+    // A route built by hand that answers without asking its policy: what a bypass looks
+    // like from outside.
+    let spec = ToolSpec::new("leaky", Mode::Read, scopes("secrets:read"))
+        .with_description("Answers whoever asks.");
+    let types = ToolTypes::new(
+        ArgumentsType::<NoArguments>::new(),
+        OutputType::<Note>::new(),
+        ErrorType::<ToolError>::new(),
+    );
+    let route = SecureRoute::new(spec, types, |_invocation| {
+        Box::pin(async { CallToolResult::success(vec![ContentBlock::text("the launch codes")]) })
+    });
+    let router = crate::SecureToolRouter::<Notes>::new().with_route(route);
+    let server = crate::SecureServerBuilder::with_router(Notes::default(), router).build();
+    let report = audit(&server).await;
+    assert_eq!(report.findings().len(), PolicyFault::ALL.len() * 2);
+    let finding = &report.findings()[0];
+    assert_eq!(finding.tool, "leaky");
+    assert!(finding.answer.contains("the launch codes"));
+    let printed = report.to_string();
+    assert!(
+        printed.contains("leaky with a policy that fails (error)"),
+        "{printed}"
+    );
+    let caught = std::panic::catch_unwind(|| report.assert_fail_closed());
+    assert!(caught.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_policies_fail_as_told() {
+    use crate::authz::{AccessRequest, DenialCause};
+    let ada = Principal::new("ada");
+    let deadline = Duration::from_secs(1);
+    let mut causes = Vec::new();
+    for fault in PolicyFault::ALL {
+        let policy = failing_policy(fault, Duration::from_secs(5));
+        let verdict = policy
+            .evaluate(AccessRequest::new("t", Mode::Read, &ada), deadline)
+            .await;
+        causes.push(verdict.unwrap_err());
+    }
+    assert!(matches!(causes[0], DenialCause::PolicyError(_)));
+    assert!(matches!(causes[1], DenialCause::PolicyPanicked(_)));
+    assert!(matches!(causes[2], DenialCause::PolicyPanicked(_)));
+    assert_eq!(causes[3], DenialCause::DeadlineExceeded(deadline));
+    assert_eq!(causes[4], DenialCause::DeadlineExceeded(deadline));
+    assert_eq!(causes[5], DenialCause::Denied);
+    assert_eq!(causes[6], DenialCause::Abstained);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_faulty_dependency_slows_hangs_and_panics_on_command() {
+    let db = FaultyDependency::new("db");
+    db.set(DependencyFault::Slow(Duration::from_secs(3)));
+    let start = tokio::time::Instant::now();
+    db.inject().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    db.set(DependencyFault::Hang);
+    let hung = tokio::time::timeout(Duration::from_secs(60), db.inject()).await;
+    assert!(hung.is_err());
+    db.set(DependencyFault::Panic);
+    let clone = db.clone();
+    let panicked = tokio::spawn(async move { clone.inject().await }).await;
+    assert!(panicked.unwrap_err().is_panic());
+    db.set(DependencyFault::Healthy);
+    db.inject().await.unwrap();
+    assert_eq!(db.calls(), 4);
+}
