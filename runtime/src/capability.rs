@@ -77,7 +77,8 @@
 //! `mode = write` tool passes it a value when, and only when, the call was authorized and
 //! the write gate let it through. The types are the real enforcement: `WriteAccess` has a
 //! private field and no constructor (it is not `Clone`, `Copy`, `Default` or
-//! `Deserialize`); the only code that creates one is generated for `mode = write` tools.
+//! `Deserialize`); the only code that creates one is generated for `mode = write` tools,
+//! through a trait of the hidden `__private` module, which is not API.
 //! A type alias is not recognised, so it is taken for the arguments, and fails there
 //! (`WriteAccess` is not `Deserialize`): nothing can forge one.
 //!
