@@ -1721,6 +1721,33 @@ impl CircuitBreaker {
         })
     }
 
+    /// How long calls will still be rejected without touching the dependency: the rest of
+    /// the open period while open (`None` once it has passed: the next call is a trial),
+    /// the base open duration while isolated, `None` otherwise. Lock-free.
+    ///
+    /// ```
+    /// use secure_tool::breaker::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("db").build();
+    /// assert_eq!(breaker.rejecting_for(), None);
+    /// breaker.isolate();
+    /// assert!(breaker.rejecting_for().is_some());
+    /// ```
+    pub fn rejecting_for(&self) -> Option<Duration> {
+        let inner = &*self.inner;
+        match w_state(inner.word.0.load(Ordering::Acquire)) {
+            ST_OPEN => {
+                let left = inner
+                    .open_until
+                    .load(Ordering::Acquire)
+                    .saturating_sub(inner.now());
+                (left > 0).then(|| Inner::to_duration(left))
+            }
+            ST_ISOLATED => Some(inner.cfg.open_base),
+            _ => None,
+        }
+    }
+
     /// The breaker's configuration, as the tool manifest shows it.
     ///
     /// ```

@@ -129,6 +129,10 @@ struct Probe {
 const HEALTHY: u8 = 0;
 const DEGRADED: u8 = 1;
 
+const NOT_FORCED: u8 = 0;
+const FORCED_HEALTHY: u8 = 1;
+const FORCED_DEGRADED: u8 = 2;
+
 struct Inner {
     probes: Vec<Probe>,
     breakers: Vec<(Path, CircuitBreaker)>,
@@ -138,7 +142,9 @@ struct Inner {
     probed: [AtomicU8; 2],
     /// Consecutive results per path: (failures, successes).
     streaks: Mutex<[(u32, u32); 2]>,
-    forced: Mutex<[Option<Status>; 2]>,
+    /// An operator's override per path: [`NOT_FORCED`], [`FORCED_HEALTHY`] or
+    /// [`FORCED_DEGRADED`].
+    forced: [AtomicU8; 2],
     changes: watch::Sender<Health>,
 }
 
@@ -194,9 +200,23 @@ impl HealthMonitor {
         }
         for (_, breaker) in &self.inner.breakers {
             let inner = self.inner.clone();
+            let breaker = breaker.clone();
             let mut states = breaker.watch();
             tasks.spawn(async move {
-                while states.changed().await.is_ok() {
+                loop {
+                    // While open, wake up when the open period ends: the path recovers
+                    // then, without waiting for another transition.
+                    let reopen = breaker
+                        .rejecting_for()
+                        .filter(|_| breaker.state() == State::Open);
+                    tokio::select! {
+                        changed = states.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                        }
+                        () = tokio::time::sleep(reopen.unwrap_or_default()), if reopen.is_some() => {}
+                    }
                     inner.publish();
                 }
             });
@@ -226,10 +246,12 @@ impl HealthMonitor {
     /// assert_eq!(monitor.status(Path::Writes), Status::Healthy);
     /// ```
     pub fn force(&self, path: Path, status: Option<Status>) {
-        self.inner
-            .forced
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)[path.index()] = status;
+        let code = match status {
+            None => NOT_FORCED,
+            Some(Status::Healthy) => FORCED_HEALTHY,
+            Some(Status::Degraded) => FORCED_DEGRADED,
+        };
+        self.inner.forced[path.index()].store(code, Ordering::Release);
         tracing::warn!(
             target: TARGET,
             path = path.as_str(),
@@ -335,7 +357,7 @@ impl HealthMonitorBuilder {
                 healthy_after: self.healthy_after,
                 probed: [AtomicU8::new(HEALTHY), AtomicU8::new(HEALTHY)],
                 streaks: Mutex::new([(0, 0); 2]),
-                forced: Mutex::new([None, None]),
+                forced: [AtomicU8::new(NOT_FORCED), AtomicU8::new(NOT_FORCED)],
                 changes: watch::Sender::new(healthy),
             }),
         }
@@ -344,14 +366,18 @@ impl HealthMonitorBuilder {
 
 impl Inner {
     fn status(&self, path: Path) -> Status {
-        if let Some(forced) =
-            self.forced.lock().unwrap_or_else(PoisonError::into_inner)[path.index()]
-        {
-            return forced;
+        match self.forced[path.index()].load(Ordering::Acquire) {
+            FORCED_HEALTHY => return Status::Healthy,
+            FORCED_DEGRADED => return Status::Degraded,
+            _ => {}
         }
-        let breaker_open = self.breakers.iter().any(|(p, breaker)| {
-            *p == path && matches!(breaker.state(), State::Open | State::Isolated)
-        });
+        // Only while the breaker rejects calls: once its open period has passed, the path
+        // is given back so that a call (a probe's or a tool's) can be its trial. A breaker
+        // that opened with every caller gated would otherwise stay open for good.
+        let breaker_open = self
+            .breakers
+            .iter()
+            .any(|(p, breaker)| *p == path && breaker.rejecting_for().is_some());
         if breaker_open || self.probed[path.index()].load(Ordering::Acquire) == DEGRADED {
             Status::Degraded
         } else {

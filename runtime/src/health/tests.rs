@@ -176,6 +176,51 @@ async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_path_comes_back_when_the_open_period_ends_so_a_trial_can_run() {
+    // Every write is gated while degraded, so nothing would ever reach the breaker to move
+    // it to half-open: the monitor itself must give the path back when the open period
+    // ends, and say so.
+    let breaker = CircuitBreaker::builder("db")
+        .count_window(4)
+        .min_calls(2)
+        .open_duration(Duration::from_secs(5))
+        .jitter(0.0)
+        .build();
+    let monitor = HealthMonitor::builder()
+        .watch_breaker(Path::Writes, &breaker)
+        .build();
+    let mut changes = monitor.changes();
+    let _tasks = monitor.start();
+    for _ in 0..2 {
+        breaker
+            .try_acquire()
+            .unwrap()
+            .record(crate::breaker::Outcome::Failure);
+    }
+    changes.changed().await.unwrap();
+    assert_eq!(changes.borrow_and_update().writes, Status::Degraded);
+    let opened = tokio::time::Instant::now();
+
+    // No call, no probe: only time passes.
+    changes.changed().await.unwrap();
+    assert_eq!(changes.borrow_and_update().writes, Status::Healthy);
+    assert_eq!(opened.elapsed(), Duration::from_secs(5));
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "still open until a call tries it"
+    );
+
+    // The next call is the trial; its failure re-opens the breaker and degrades again.
+    let trial = breaker.try_acquire().unwrap();
+    assert!(trial.is_trial());
+    trial.record(crate::breaker::Outcome::Failure);
+    changes.changed().await.unwrap();
+    assert_eq!(changes.borrow_and_update().writes, Status::Degraded);
+    assert_eq!(monitor.status(Path::Writes), Status::Degraded);
+}
+
+#[tokio::test(start_paused = true)]
 async fn operators_can_force_either_state() {
     let flaky = flaky();
     flaky.failing.store(true, Ordering::SeqCst);
