@@ -10,6 +10,9 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
 pub mod health;
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+pub mod oauth;
 pub mod partial;
 pub mod resilience;
 pub mod sanitize;

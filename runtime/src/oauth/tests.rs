@@ -1,0 +1,1200 @@
+//! The bearer layer as a tower service, in front of an inner service that reports what it
+//! saw; the metadata document; the configuration checks; and the layer in front of rmcp's
+//! streamable HTTP server, behind axum.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use tower_service::Service;
+
+use super::*;
+
+const ISSUER: &str = "https://auth.example.com";
+const AUDIENCE: &str = "https://mcp.example.com/mcp";
+const SECRET: &[u8] = b"a test-only secret of 32+ bytes!";
+const METADATA_URL: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+const CHALLENGE: &str =
+    "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"";
+const INVALID_TOKEN: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", error=\"invalid_token\", error_description=\"The access token is not valid\"";
+
+const JWKS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/oauth/test-only-jwks.json"
+);
+const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/oauth/test-only-rsa-private.pem");
+const RSA_PUBLIC: &str = include_str!("../../tests/fixtures/oauth/test-only-rsa-public.pem");
+const EC_PRIVATE: &str = include_str!("../../tests/fixtures/oauth/test-only-ec-p256-private.pem");
+
+/// An inner service that counts its calls and answers with what it saw: the `Principal` (in
+/// the response's extensions) and whether an `Authorization` header was still there.
+#[derive(Clone, Default)]
+struct Echo {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<Request<String>> for Echo {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<String>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let saw_authorization = request.headers().contains_key(header::AUTHORIZATION);
+        let mut response = Response::new(format!("authorization header: {saw_authorization}"));
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            response.extensions_mut().insert(principal.clone());
+        }
+        ready(Ok(response))
+    }
+}
+
+fn hs256() -> BearerAuthBuilder {
+    BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+}
+
+fn from_jwks() -> BearerAuth {
+    BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_file(JWKS)
+        .algorithms([Algorithm::RS256, Algorithm::ES256])
+        .build()
+        .unwrap()
+}
+
+/// Claims that pass every check, expiring in five minutes.
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "ada",
+        "scope": "notes:read notes:write",
+        "exp": get_current_timestamp() + 300,
+    })
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+fn without(mut claims: Value, key: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(key);
+    claims
+}
+
+fn sign(
+    claims: &Value,
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    key: &EncodingKey,
+) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    encode(&header, claims, key).unwrap()
+}
+
+fn hs_token(claims: &Value) -> String {
+    sign(
+        claims,
+        jsonwebtoken::Algorithm::HS256,
+        None,
+        &EncodingKey::from_secret(SECRET).unwrap(),
+    )
+}
+
+fn rs_token(claims: &Value, kid: Option<&str>) -> String {
+    let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
+    sign(claims, jsonwebtoken::Algorithm::RS256, kid, &key)
+}
+
+fn es_token(claims: &Value, kid: Option<&str>) -> String {
+    let key = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
+    sign(claims, jsonwebtoken::Algorithm::ES256, kid, &key)
+}
+
+/// An unsigned token (`alg: none`) with the given claims.
+fn unsigned(claims: &Value) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(claims)
+    )
+}
+
+struct Seen {
+    response: Response<String>,
+    calls: usize,
+}
+
+impl Seen {
+    fn principal(&self) -> Option<&Principal> {
+        self.response.extensions().get::<Principal>()
+    }
+
+    fn challenge(&self) -> &str {
+        self.response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+    }
+
+    /// Rejected with `status` and exactly `challenge`, with an empty body, without the inner
+    /// service.
+    fn assert_rejected(&self, status: StatusCode, challenge: &str) {
+        assert_eq!(self.response.status(), status);
+        assert_eq!(self.challenge(), challenge);
+        assert_eq!(
+            self.response.headers().len(),
+            1,
+            "{:?}",
+            self.response.headers()
+        );
+        assert_eq!(self.response.body(), "");
+        assert_eq!(self.calls, 0, "the inner service must not be called");
+        assert!(self.principal().is_none());
+    }
+
+    fn assert_invalid_token(&self) {
+        self.assert_rejected(StatusCode::UNAUTHORIZED, INVALID_TOKEN);
+    }
+
+    /// Let through once, with the principal and without the `Authorization` header.
+    fn assert_passed(&self) -> &Principal {
+        assert_eq!(
+            self.response.status(),
+            StatusCode::OK,
+            "{:?}",
+            self.response.headers()
+        );
+        assert_eq!(self.calls, 1);
+        assert_eq!(self.response.body(), "authorization header: false");
+        self.principal().expect("a principal in the request")
+    }
+}
+
+async fn send_values(auth: &BearerAuth, authorization: Vec<HeaderValue>) -> Seen {
+    let echo = Echo::default();
+    let mut request = Request::post("/mcp").body(String::new()).unwrap();
+    for value in authorization {
+        request.headers_mut().append(header::AUTHORIZATION, value);
+    }
+    let response = auth.layer(echo.clone()).oneshot(request).await.unwrap();
+    Seen {
+        response,
+        calls: echo.calls.load(Ordering::SeqCst),
+    }
+}
+
+async fn send(auth: &BearerAuth, authorization: &[&str]) -> Seen {
+    let values = authorization
+        .iter()
+        .map(|v| HeaderValue::from_str(v).unwrap())
+        .collect();
+    send_values(auth, values).await
+}
+
+async fn send_token(auth: &BearerAuth, token: &str) -> Seen {
+    send(auth, &[&format!("Bearer {token}")]).await
+}
+
+// ---------------------------------------------------------------------------------------
+// No token, or not a bearer token
+
+#[tokio::test]
+async fn no_authorization_header_gets_the_challenge_with_the_metadata_url() {
+    let seen = send(&hs256().build().unwrap(), &[]).await;
+    seen.assert_rejected(StatusCode::UNAUTHORIZED, CHALLENGE);
+}
+
+#[tokio::test]
+async fn the_challenge_hints_at_the_required_scopes() {
+    let auth = hs256()
+        .required_scopes(["mcp:use", "notes:read"])
+        .build()
+        .unwrap();
+    let seen = send(&auth, &[]).await;
+    seen.assert_rejected(
+        StatusCode::UNAUTHORIZED,
+        &format!("{CHALLENGE}, scope=\"mcp:use notes:read\""),
+    );
+}
+
+#[tokio::test]
+async fn another_scheme_is_no_token() {
+    let auth = hs256().build().unwrap();
+    for value in ["Basic YWRhOnNlY3JldA==", "Basic", "Token abc", "Bearerabc"] {
+        send(&auth, &[value])
+            .await
+            .assert_rejected(StatusCode::UNAUTHORIZED, CHALLENGE);
+    }
+}
+
+#[tokio::test]
+async fn malformed_bearer_credentials_are_an_invalid_token() {
+    let auth = hs256().build().unwrap();
+    let good = hs_token(&claims());
+    let cases = [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "Bearer    ".to_owned(),
+        format!("Bearer {good} {good}"),
+        "Bearer a b".to_owned(),
+        "Bearer ===".to_owned(),
+        "Bearer not,a,token".to_owned(),
+        "Bearer a.b.c".to_owned(),
+        "Bearer ....".to_owned(),
+        "Bearer eyJhbGciOiJIUzI1NiJ9.!!!.@@@".to_owned(),
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig".to_owned(),
+        "Bearer eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln".to_owned(),
+        "Bearer W10.W10.W10".to_owned(),
+        format!("Bearer {}", good.replace('.', "..")),
+    ];
+    for value in &cases {
+        send(&auth, &[value]).await.assert_invalid_token();
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_visible_ascii_is_invalid() {
+    let auth = hs256().build().unwrap();
+    let value = HeaderValue::from_bytes(b"Bearer \xff\xfe.\x80.abc").unwrap();
+    send_values(&auth, vec![value]).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_huge_header_is_rejected_before_decoding() {
+    let auth = hs256().build().unwrap();
+    let huge = format!("Bearer {}", "eyJh".repeat(100_000));
+    send(&auth, &[&huge]).await.assert_invalid_token();
+
+    let small = hs256().max_token_len(64).build().unwrap();
+    send_token(&small, &hs_token(&claims()))
+        .await
+        .assert_invalid_token();
+}
+
+/// Corrupted tokens (bytes changed, cut, doubled) never panic and never pass.
+#[tokio::test]
+async fn corrupted_tokens_are_invalid_and_never_panic() {
+    const ALPHABET: &[u8] = b"ABCXYZabcxyz0189-_.+/~=";
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_file(JWKS)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::HS256])
+        .build()
+        .unwrap();
+    let tokens = [
+        rs_token(&claims(), Some("test-rsa-1")),
+        es_token(&claims(), Some("test-ec-1")),
+        hs_token(&claims()),
+    ];
+    // A fixed linear congruential sequence: the same cases on every run.
+    let mut state: u64 = 0x5eed;
+    let mut next = move |bound: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % bound
+    };
+    for round in 0..600 {
+        let mut token = tokens[round % tokens.len()].clone().into_bytes();
+        match round % 3 {
+            0 => {
+                for _ in 0..1 + next(4) {
+                    let at = next(token.len());
+                    let mut byte = ALPHABET[next(ALPHABET.len())];
+                    if byte == token[at] {
+                        byte = if byte == b'A' { b'B' } else { b'A' };
+                    }
+                    token[at] = byte;
+                }
+            }
+            1 => token.truncate(next(token.len())),
+            _ => {
+                let at = next(token.len());
+                let copy = token[at..].to_vec();
+                token.extend_from_slice(&copy);
+            }
+        }
+        let token = String::from_utf8(token).unwrap();
+        let seen = send(&auth, &[&format!("Bearer {token}")]).await;
+        if seen.response.status() == StatusCode::OK {
+            // A change inside the base64 padding bits of a signature may still decode to
+            // the same bytes: then the token is the signed one, and passing is right.
+            assert!(tokens.iter().any(|t| same_jwt(t, &token)), "{token}");
+        } else {
+            seen.assert_invalid_token();
+        }
+    }
+}
+
+/// Whether two compact JWTs decode to the same three parts.
+fn same_jwt(a: &str, b: &str) -> bool {
+    let decode = |t: &str| -> Option<Vec<Vec<u8>>> {
+        let parts: Vec<&str> = t.split('.').collect();
+        (parts.len() == 3).then_some(())?;
+        parts
+            .iter()
+            .map(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .collect()
+    };
+    decode(a).is_some() && decode(a) == decode(b)
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let auth = hs256().build().unwrap();
+    let token = format!("Bearer {}", hs_token(&claims()));
+    let seen = send(&auth, &[&token, &token]).await;
+    seen.assert_rejected(
+        StatusCode::BAD_REQUEST,
+        &format!(
+            "{CHALLENGE}, error=\"invalid_request\", error_description=\"The request carries \
+             more than one Authorization header\""
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens that do not verify
+
+#[tokio::test]
+async fn a_bad_signature_is_an_invalid_token() {
+    let auth = hs256().build().unwrap();
+    let other = EncodingKey::from_secret(b"another secret, also 32+ bytes!!").unwrap();
+    let forged = sign(&claims(), jsonwebtoken::Algorithm::HS256, None, &other);
+    send_token(&auth, &forged).await.assert_invalid_token();
+
+    // A valid token with its signature cut off, or with the payload of another token.
+    let good = hs_token(&claims());
+    let (unsigned_part, _) = good.rsplit_once('.').unwrap();
+    send_token(&auth, &format!("{unsigned_part}."))
+        .await
+        .assert_invalid_token();
+    let admin = hs_token(&with(claims(), "sub", json!("admin")));
+    let mut parts: Vec<&str> = good.split('.').collect();
+    parts[1] = admin.split('.').nth(1).unwrap();
+    send_token(&auth, &parts.join("."))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_is_an_invalid_token() {
+    let auth = hs256().build().unwrap();
+    for iss in [
+        json!("https://evil.example.com"),
+        json!(""),
+        json!(42),
+        json!(null),
+    ] {
+        let token = hs_token(&with(claims(), "iss", iss));
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+    send_token(&auth, &hs_token(&without(claims(), "iss")))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_wrong_audience_is_an_invalid_token() {
+    let auth = hs256().build().unwrap();
+    let cases = [
+        json!("https://other.example.com/mcp"),
+        json!("https://mcp.example.com/mcp/"),
+        json!("https://mcp.example.com"),
+        json!(["https://other.example.com/mcp"]),
+        json!([]),
+        json!(7),
+    ];
+    for aud in cases {
+        let token = hs_token(&with(claims(), "aud", aud));
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+    send_token(&auth, &hs_token(&without(claims(), "aud")))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn an_audience_list_with_this_server_passes() {
+    let auth = hs256().build().unwrap();
+    let token = hs_token(&with(
+        claims(),
+        "aud",
+        json!(["https://other.example.com", AUDIENCE]),
+    ));
+    send_token(&auth, &token).await.assert_passed();
+}
+
+#[tokio::test]
+async fn an_expired_token_is_invalid() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "exp", json!(now - 3600)));
+    send_token(&auth, &token).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn the_leeway_tolerates_clock_skew_and_no_more() {
+    let now = get_current_timestamp();
+    let just_expired = hs_token(&with(claims(), "exp", json!(now - 30)));
+    // Within the default leeway of 60 seconds.
+    send_token(&hs256().build().unwrap(), &just_expired)
+        .await
+        .assert_passed();
+    // Without leeway.
+    let strict = hs256().leeway(Duration::ZERO).build().unwrap();
+    send_token(&strict, &just_expired)
+        .await
+        .assert_invalid_token();
+    // Past the leeway.
+    let long_expired = hs_token(&with(claims(), "exp", json!(now - 61)));
+    send_token(&hs256().build().unwrap(), &long_expired)
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_invalid() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "nbf", json!(now + 3600)));
+    send_token(&auth, &token).await.assert_invalid_token();
+    // Valid from a moment ago: fine.
+    let token = hs_token(&with(claims(), "nbf", json!(now - 1)));
+    send_token(&auth, &token).await.assert_passed();
+}
+
+#[tokio::test]
+async fn a_token_without_exp_is_invalid() {
+    let auth = hs256().build().unwrap();
+    for claims in [
+        without(claims(), "exp"),
+        with(claims(), "exp", json!(null)),
+        with(claims(), "exp", json!("tomorrow")),
+        with(claims(), "exp", json!(-5)),
+    ] {
+        send_token(&auth, &hs_token(&claims))
+            .await
+            .assert_invalid_token();
+    }
+}
+
+#[tokio::test]
+async fn an_unsigned_token_is_invalid() {
+    let auth = hs256().build().unwrap();
+    send_token(&auth, &unsigned(&claims()))
+        .await
+        .assert_invalid_token();
+    send_token(&from_jwks(), &unsigned(&claims()))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn an_algorithm_outside_the_allowed_set_is_invalid() {
+    // RS256 only: an ES256 token from a key of the JWKS is refused for its algorithm.
+    let rs_only = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_file(JWKS)
+        .algorithms([Algorithm::RS256])
+        .build()
+        .unwrap();
+    send_token(&rs_only, &es_token(&claims(), Some("test-ec-1")))
+        .await
+        .assert_invalid_token();
+
+    // The classic confusion: HS256 "signed" with the RSA public key as the HMAC secret.
+    let confused = sign(
+        &claims(),
+        jsonwebtoken::Algorithm::HS256,
+        Some("test-rsa-1"),
+        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
+    );
+    send_token(&rs_only, &confused).await.assert_invalid_token();
+    send_token(&from_jwks(), &confused)
+        .await
+        .assert_invalid_token();
+
+    // An allowed algorithm, but not the one of the key named by `kid`.
+    let mismatched = es_token(&claims(), Some("test-rsa-1"));
+    send_token(&from_jwks(), &mismatched)
+        .await
+        .assert_invalid_token();
+
+    // HS512 with the right secret, when only HS256 is allowed.
+    let hs512 = sign(
+        &claims(),
+        jsonwebtoken::Algorithm::HS512,
+        None,
+        &EncodingKey::from_secret(SECRET).unwrap(),
+    );
+    send_token(&hs256().build().unwrap(), &hs512)
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_invalid() {
+    let auth = from_jwks();
+    send_token(&auth, &rs_token(&claims(), Some("rotated-away")))
+        .await
+        .assert_invalid_token();
+    // The JWKS has this RSA key as an encryption key only.
+    send_token(&auth, &rs_token(&claims(), Some("test-rsa-enc")))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn claims_of_the_wrong_type_are_an_invalid_token() {
+    let auth = hs256().roles_claim("roles").build().unwrap();
+    let cases = [
+        with(claims(), "sub", json!(42)),
+        with(claims(), "sub", json!("")),
+        with(claims(), "sub", json!(["ada"])),
+        without(claims(), "sub"),
+        with(claims(), "scope", json!(7)),
+        with(claims(), "scope", json!({"notes": "read"})),
+        with(claims(), "scope", json!(["notes:read", 1])),
+        with(claims(), "roles", json!(true)),
+        with(claims(), "nbf", json!("soon")),
+    ];
+    for claims in &cases {
+        send_token(&auth, &hs_token(claims))
+            .await
+            .assert_invalid_token();
+    }
+    // Claims that are not an object at all.
+    let key = EncodingKey::from_secret(SECRET).unwrap();
+    for claims in [json!([1, 2]), json!("ada"), json!(null)] {
+        let token = sign(&claims, jsonwebtoken::Algorithm::HS256, None, &key);
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+}
+
+/// Whatever the cause, the client sees the same answer: nothing of the verifier's text.
+#[tokio::test]
+async fn the_cause_goes_to_the_log_and_never_to_the_client() {
+    let log = Log::default();
+    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let auth = hs256().build().unwrap();
+    let expired = hs_token(&with(
+        claims(),
+        "exp",
+        json!(get_current_timestamp() - 3600),
+    ));
+    let wrong_audience = hs_token(&with(claims(), "aud", json!("https://other.example.com")));
+
+    send_token(&auth, &expired).await.assert_invalid_token();
+    send_token(&auth, &wrong_audience)
+        .await
+        .assert_invalid_token();
+
+    let log = log.text();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("secure_tool::oauth"), "{log}");
+    assert!(log.contains("ExpiredSignature"), "{log}");
+    assert!(log.contains("InvalidAudience"), "{log}");
+    assert!(
+        !log.contains(&expired) && !log.contains(&wrong_audience),
+        "{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens that pass
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_inner_service_as_a_principal_without_its_header() {
+    let auth = hs256().roles_claim("roles").build().unwrap();
+    let token = hs_token(&with(claims(), "roles", json!(["editor", "admin"])));
+    let seen = send_token(&auth, &token).await;
+    let principal = seen.assert_passed();
+    assert_eq!(principal.subject(), Some("ada"));
+    assert_eq!(
+        principal.scopes().collect::<Vec<_>>(),
+        ["notes:read", "notes:write"]
+    );
+    assert_eq!(principal.roles().collect::<Vec<_>>(), ["admin", "editor"]);
+}
+
+#[tokio::test]
+async fn the_scheme_is_case_insensitive() {
+    let auth = hs256().build().unwrap();
+    let token = hs_token(&claims());
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        send(&auth, &[&format!("{scheme} {token}")])
+            .await
+            .assert_passed();
+    }
+}
+
+#[tokio::test]
+async fn scopes_come_from_scope_or_scp() {
+    let auth = hs256().build().unwrap();
+    let scp = with(without(claims(), "scope"), "scp", json!(["b", "a"]));
+    let seen = send_token(&auth, &hs_token(&scp)).await;
+    assert_eq!(
+        seen.assert_passed().scopes().collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+
+    // `scope` wins over `scp`; no scope claim at all is no scopes.
+    let both = with(claims(), "scp", json!(["admin:all"]));
+    let seen = send_token(&auth, &hs_token(&both)).await;
+    assert!(!seen.assert_passed().has_scope("admin:all"));
+    let none = without(claims(), "scope");
+    let seen = send_token(&auth, &hs_token(&none)).await;
+    assert_eq!(seen.assert_passed().scopes().count(), 0);
+}
+
+#[tokio::test]
+async fn claim_names_are_configurable_and_may_be_json_pointers() {
+    let auth = hs256()
+        .scope_claim("permissions")
+        .roles_claim("/realm_access/roles")
+        .build()
+        .unwrap();
+    let claims = with(
+        with(claims(), "permissions", json!("notes:read")),
+        "realm_access",
+        json!({"roles": ["auditor"]}),
+    );
+    let seen = send_token(&auth, &hs_token(&claims)).await;
+    let principal = seen.assert_passed();
+    assert_eq!(principal.scopes().collect::<Vec<_>>(), ["notes:read"]);
+    assert_eq!(principal.roles().collect::<Vec<_>>(), ["auditor"]);
+}
+
+#[tokio::test]
+async fn rs256_and_es256_from_a_jwks_file_are_selected_by_kid() {
+    let auth = from_jwks();
+    let seen = send_token(&auth, &rs_token(&claims(), Some("test-rsa-1"))).await;
+    assert_eq!(seen.assert_passed().subject(), Some("ada"));
+    let seen = send_token(&auth, &es_token(&claims(), Some("test-ec-1"))).await;
+    assert_eq!(seen.assert_passed().subject(), Some("ada"));
+    // Without a kid, the one key that fits the algorithm.
+    send_token(&auth, &rs_token(&claims(), None))
+        .await
+        .assert_passed();
+}
+
+#[tokio::test]
+async fn a_pem_public_key_verifies_rs256() {
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .public_key_pem(RSA_PUBLIC)
+        .algorithms([Algorithm::RS256])
+        .build()
+        .unwrap();
+    // A key without a kid verifies tokens whatever their kid.
+    send_token(&auth, &rs_token(&claims(), None))
+        .await
+        .assert_passed();
+    send_token(&auth, &rs_token(&claims(), Some("any")))
+        .await
+        .assert_passed();
+    send_token(&auth, &es_token(&claims(), None))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_key_with_a_kid_verifies_only_its_tokens() {
+    let key = VerificationKey::hmac_secret(SECRET).unwrap().with_kid("k1");
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .key(key)
+        .algorithms([Algorithm::HS256])
+        .build()
+        .unwrap();
+    let secret = EncodingKey::from_secret(SECRET).unwrap();
+    let hs = |kid| sign(&claims(), jsonwebtoken::Algorithm::HS256, kid, &secret);
+    send_token(&auth, &hs(Some("k1"))).await.assert_passed();
+    send_token(&auth, &hs(None)).await.assert_passed();
+    send_token(&auth, &hs(Some("k2")))
+        .await
+        .assert_invalid_token();
+}
+
+#[tokio::test]
+async fn the_layer_trait_and_the_inherent_method_agree() {
+    let auth = hs256().build().unwrap();
+    let echo = Echo::default();
+    let service = tower_layer::Layer::layer(&auth, echo.clone());
+    let request = Request::post("/mcp")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", hs_token(&claims())),
+        )
+        .body(String::new())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(echo.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_outer_principal_is_replaced_by_the_token_s() {
+    let auth = hs256().build().unwrap();
+    let echo = Echo::default();
+    let mut request = Request::post("/mcp")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", hs_token(&claims())),
+        )
+        .body(String::new())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(Principal::new("mallory").with_roles(["admin"]));
+    let response = auth.layer(echo).oneshot(request).await.unwrap();
+    let principal = response.extensions().get::<Principal>().unwrap();
+    assert_eq!(principal.subject(), Some("ada"));
+    assert!(!principal.has_role("admin"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Server-wide scopes
+
+#[tokio::test]
+async fn a_token_without_the_required_scopes_is_forbidden() {
+    let auth = hs256().required_scopes(["mcp:use"]).build().unwrap();
+    let seen = send_token(&auth, &hs_token(&claims())).await;
+    seen.assert_rejected(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "{CHALLENGE}, error=\"insufficient_scope\", scope=\"mcp:use\", \
+             error_description=\"The access token lacks a scope this server requires\""
+        ),
+    );
+
+    let token = hs_token(&with(claims(), "scope", json!("notes:read mcp:use")));
+    send_token(&auth, &token).await.assert_passed();
+}
+
+// ---------------------------------------------------------------------------------------
+// The protected resource metadata document
+
+async fn get_metadata(auth: &BearerAuth, method: Method, path: &str) -> Response<String> {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(())
+        .unwrap();
+    auth.metadata_service().oneshot(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_metadata_document_is_served_at_both_well_known_paths() {
+    let auth = hs256()
+        .scopes_supported(["notes:read", "notes:write"])
+        .build()
+        .unwrap();
+    assert_eq!(auth.metadata_url(), METADATA_URL);
+    assert_eq!(
+        auth.metadata_path(),
+        "/.well-known/oauth-protected-resource/mcp"
+    );
+    let expected = json!({
+        "resource": AUDIENCE,
+        "authorization_servers": [ISSUER],
+        "scopes_supported": ["notes:read", "notes:write"],
+        "bearer_methods_supported": ["header"],
+    });
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp?probe=1",
+    ] {
+        let response = get_metadata(&auth, Method::GET, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let document: Value = serde_json::from_str(response.body()).unwrap();
+        assert_eq!(document, expected);
+    }
+    let head = get_metadata(&auth, Method::HEAD, auth.metadata_path()).await;
+    assert_eq!(head.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_metadata_service_answers_only_its_paths_and_methods() {
+    let auth = hs256().build().unwrap();
+    let elsewhere = get_metadata(&auth, Method::GET, "/mcp").await;
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let other_suffix = get_metadata(
+        &auth,
+        Method::GET,
+        "/.well-known/oauth-protected-resource/x",
+    )
+    .await;
+    assert_eq!(other_suffix.status(), StatusCode::NOT_FOUND);
+
+    let post = get_metadata(&auth, Method::POST, auth.metadata_path()).await;
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()[header::ALLOW], "GET, HEAD, OPTIONS");
+    assert_eq!(post.body(), "");
+
+    let preflight = get_metadata(&auth, Method::OPTIONS, auth.metadata_path()).await;
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "*"
+    );
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+        "GET, HEAD, OPTIONS"
+    );
+}
+
+#[test]
+fn the_metadata_url_follows_rfc_9728_or_the_configuration() {
+    let at = |audience: &str| {
+        let auth = hs256().audience(audience).build().unwrap();
+        (
+            auth.metadata_url().to_owned(),
+            auth.metadata_path().to_owned(),
+        )
+    };
+    assert_eq!(
+        at("https://mcp.example.com"),
+        (
+            "https://mcp.example.com/.well-known/oauth-protected-resource".into(),
+            "/.well-known/oauth-protected-resource".into()
+        )
+    );
+    let root = hs256().audience("https://mcp.example.com").build().unwrap();
+    assert_eq!(root.metadata_paths().collect::<Vec<_>>(), [WELL_KNOWN_PATH]);
+    assert_eq!(
+        at("https://mcp.example.com/").1,
+        "/.well-known/oauth-protected-resource"
+    );
+    assert_eq!(
+        at("https://mcp.example.com/mcp/").1,
+        "/.well-known/oauth-protected-resource/mcp/"
+    );
+    assert_eq!(
+        at("http://127.0.0.1:8080/api/mcp"),
+        (
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/api/mcp".into(),
+            "/.well-known/oauth-protected-resource/api/mcp".into()
+        )
+    );
+
+    let auth = hs256()
+        .resource_metadata_url("https://docs.example.com/prm.json")
+        .authorization_servers(["https://a.example.com", "https://b.example.com"])
+        .build()
+        .unwrap();
+    assert_eq!(auth.metadata_path(), "/prm.json");
+    let document: Value = serde_json::from_str(auth.metadata_document()).unwrap();
+    assert_eq!(
+        document["authorization_servers"],
+        json!(["https://a.example.com", "https://b.example.com"])
+    );
+    assert!(document.get("scopes_supported").is_none());
+}
+
+#[tokio::test]
+async fn a_configured_metadata_url_is_the_one_in_the_challenge() {
+    let auth = hs256()
+        .resource_metadata_url("https://docs.example.com/prm.json")
+        .build()
+        .unwrap();
+    let seen = send(&auth, &[]).await;
+    seen.assert_rejected(
+        StatusCode::UNAUTHORIZED,
+        "Bearer resource_metadata=\"https://docs.example.com/prm.json\"",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration errors
+
+#[test]
+fn configuration_mistakes_are_errors_at_build() {
+    let base = || {
+        BearerAuth::builder()
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .algorithms([Algorithm::HS256])
+    };
+    let error = |builder: BearerAuthBuilder| builder.build().unwrap_err().to_string();
+
+    assert!(error(base()).starts_with("no verification key configured"));
+    assert!(error(hs256().algorithms([])).starts_with("no signature algorithm allowed"));
+    assert!(
+        error(BearerAuth::builder().audience(AUDIENCE).hmac_secret(SECRET))
+            .starts_with("no issuer")
+    );
+    assert!(
+        error(BearerAuth::builder().issuer(ISSUER).hmac_secret(SECRET)).starts_with("no audience")
+    );
+    assert_eq!(
+        error(base().hmac_secret(b"short")),
+        "an HMAC secret must be at least 32 bytes long, this one has 5"
+    );
+    assert!(error(base().public_key_pem("garbage")).starts_with("not a PEM public key"));
+    assert_eq!(
+        error(hs256().algorithms([Algorithm::RS256])),
+        "none of the configured keys can verify the allowed algorithms (RS256)"
+    );
+    assert_eq!(
+        error(hs256().leeway(Duration::from_secs(3600))),
+        "a leeway of 3600s is more than the 300s allowed"
+    );
+    for audience in [
+        "mcp.example.com/mcp",
+        "/mcp",
+        "ftp://mcp.example.com/mcp",
+        "https://mcp.example.com/mcp?x=1",
+        "https://mcp.example.com/mcp#top",
+        "https://user@mcp.example.com/mcp",
+        "",
+    ] {
+        let message = error(hs256().audience(audience));
+        assert!(
+            message.starts_with(&format!("the audience `{audience}` is not a resource URI")),
+            "{message}"
+        );
+    }
+    for scope in ["two words", "quo\"te", "", "back\\slash"] {
+        let message = error(hs256().scopes_supported([scope]));
+        assert!(message.ends_with("(RFC 6749 §3.3)"), "{message}");
+        let message = error(hs256().required_scopes([scope]));
+        assert!(message.ends_with("(RFC 6749 §3.3)"), "{message}");
+    }
+    assert!(error(hs256().resource_metadata_url("/relative")).contains("absolute"));
+    assert!(
+        error(hs256().jwks_file("/nonexistent/jwks.json")).starts_with("cannot read JWKS file")
+    );
+    assert!(error(base().jwks("{\"keys\": 5}")).starts_with("the JWKS is not a JWK set"));
+    assert_eq!(
+        error(base().jwks(r#"{"keys": [{"kty": "RSA", "kid": "bad", "n": "!!", "e": "AQAB"}]}"#)),
+        "the JWKS: key `bad` is not a valid public key"
+    );
+    // A JWKS of encryption keys only has no verification key.
+    assert!(
+        error(base().jwks(r#"{"keys": [{"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"}]}"#))
+            .starts_with("no verification key configured")
+    );
+    assert_eq!(
+        "none".parse::<Algorithm>().unwrap_err().to_string(),
+        "`none` is not a supported signature algorithm: expected one of HS256, HS384, HS512, \
+         RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+    );
+}
+
+#[test]
+fn debug_output_shows_no_key_material() {
+    let auth = hs256().build().unwrap();
+    let debug = format!("{auth:?}");
+    assert!(
+        debug.contains("HS256") && debug.contains(METADATA_URL),
+        "{debug}"
+    );
+    assert!(!debug.contains("test-only secret"), "{debug}");
+    assert!(!format!("{:?}", auth.layer(())).contains("test-only secret"));
+}
+
+#[test]
+fn algorithm_names_round_trip() {
+    for alg in Algorithm::ALL {
+        assert_eq!(alg.as_str().parse::<Algorithm>().unwrap(), alg);
+        assert_eq!(Algorithm::from_jwt(alg.to_jwt()), Some(alg));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A log that tests can read
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tracing_subscriber::fmt::MakeWriter<'_> for Log {
+    type Writer = Log;
+
+    fn make_writer(&self) -> Log {
+        self.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// In front of rmcp's streamable HTTP server, behind axum
+
+#[cfg(feature = "macros")]
+mod behind_axum {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use http::{Request, StatusCode};
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use serde_json::{Value, json};
+    use tower::ServiceExt as _;
+
+    use super::{CHALLENGE, claims, hs_token, hs256, with};
+    use crate::prelude::*;
+
+    #[derive(Clone, Default)]
+    struct Notes;
+
+    #[secure_tool_router]
+    impl Notes {
+        /// Lists the notes.
+        #[secure_tool(authz = scopes("notes:read"), mode = read)]
+        async fn list_notes(&self) -> Result<String, ToolError> {
+            Ok("two notes".into())
+        }
+    }
+
+    impl rmcp::ServerHandler for Notes {}
+
+    fn app() -> Router {
+        let auth = hs256().build().unwrap();
+        let server = SecureServer::new(Notes);
+        let mcp = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
+        );
+        let mut app = Router::new().route_service("/mcp", auth.layer(mcp));
+        for path in auth.metadata_paths() {
+            app = app.route_service(path, auth.metadata_service());
+        }
+        app
+    }
+
+    fn call_tool(authorization: Option<String>) -> Request<Body> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "list_notes", "arguments": {}},
+        });
+        let mut request = Request::post("http://localhost/mcp")
+            .header("host", "localhost")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    }
+
+    async fn result(response: axum::response::Response) -> Value {
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let message: Value = serde_json::from_slice(&bytes).unwrap();
+        message["result"].clone()
+    }
+
+    #[tokio::test]
+    async fn without_a_token_the_mcp_endpoint_answers_the_challenge() {
+        let response = app().oneshot(call_tool(None)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], CHALLENGE);
+    }
+
+    #[tokio::test]
+    async fn the_tool_s_policy_sees_the_token_s_scopes() {
+        let token = hs_token(&claims());
+        let response = app()
+            .oneshot(call_tool(Some(format!("Bearer {token}"))))
+            .await
+            .unwrap();
+        let allowed = result(response).await;
+        assert_eq!(allowed["isError"], json!(false), "{allowed}");
+        assert_eq!(allowed["content"][0]["text"], "two notes", "{allowed}");
+
+        let token = hs_token(&with(claims(), "scope", json!("notes:write")));
+        let response = app()
+            .oneshot(call_tool(Some(format!("Bearer {token}"))))
+            .await
+            .unwrap();
+        let denied = result(response).await;
+        assert_eq!(denied["isError"], json!(true), "{denied}");
+        assert!(!denied.to_string().contains("two notes"), "{denied}");
+    }
+
+    #[tokio::test]
+    async fn the_metadata_document_is_mounted_beside_it() {
+        for path in [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ] {
+            let request = Request::get(path).body(Body::empty()).unwrap();
+            let response = app().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let document: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(document["resource"], "https://mcp.example.com/mcp");
+        }
+    }
+}
