@@ -1112,11 +1112,28 @@ fn fail(
 
 /// Parses tool arguments, naming the offending field and the expectation, never a Rust
 /// type path. Long messages (they may echo the caller's input) are cut.
+///
+/// Only serde's own messages (invalid type or value, missing, unknown or duplicate field,
+/// unknown variant, wrong length) are shown: they describe what the caller sent. A message
+/// of a custom `Deserialize` implementation (`serde::de::Error::custom`, `try_from`) may say
+/// anything, so the caller gets a generic one and the log gets the original: validate in
+/// the handler with `ToolError::invalid_input` to show a message of your own.
 fn parse_arguments<A: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<A, String> {
     let value = serde_json::Value::Object(arguments.unwrap_or_default());
     serde_path_to_error::deserialize::<_, A>(value).map_err(|error| {
         let path = error.path().to_string();
-        let mut detail = error.into_inner().to_string();
+        let original = error.into_inner().to_string();
+        let mut detail = if is_serde_message(&original) {
+            original
+        } else {
+            tracing::info!(
+                target: audit::TARGET,
+                path = %path,
+                detail = %original,
+                "arguments rejected by a custom deserializer (its message is not shown to the caller)"
+            );
+            "the value is not valid".to_owned()
+        };
         const LIMIT: usize = 200;
         if detail.len() > LIMIT {
             let cut = (0..=LIMIT).rev().find(|i| detail.is_char_boundary(*i));
@@ -1129,6 +1146,21 @@ fn parse_arguments<A: DeserializeOwned>(arguments: Option<JsonObject>) -> Result
             format!("Invalid arguments: `{path}`: {detail}")
         }
     })
+}
+
+/// Whether `message` is one of the messages serde itself writes for a value that does not
+/// match its type (`serde::de::Error::invalid_type` and its siblings).
+fn is_serde_message(message: &str) -> bool {
+    const SERDE: [&str; 7] = [
+        "invalid type: ",
+        "invalid value: ",
+        "invalid length ",
+        "unknown variant `",
+        "unknown field `",
+        "missing field `",
+        "duplicate field `",
+    ];
+    SERDE.iter().any(|prefix| message.starts_with(prefix))
 }
 
 fn success_result<T: Serialize>(

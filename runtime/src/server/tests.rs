@@ -271,6 +271,55 @@ async fn bad_arguments_name_the_field() {
     );
 }
 
+/// Arguments whose own `Deserialize` fails with a message that must not reach the caller.
+#[derive(Debug)]
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _ = serde::de::IgnoredAny::deserialize(deserializer)?;
+        Err(serde::de::Error::custom(
+            "lookup in /srv/secret/index.db failed: SELECT key FROM secrets",
+        ))
+    }
+}
+
+impl schemars::JsonSchema for Checked {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Checked".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object"})
+    }
+}
+
+#[derive(Clone, Default)]
+struct Validating;
+
+#[secure_tool_router]
+impl Validating {
+    /// Validates its arguments while parsing them.
+    #[secure_tool(authz = public, mode = read)]
+    async fn check(&self, args: Checked) -> Result<String, ToolError> {
+        Ok(format!("{args:?}"))
+    }
+}
+
+impl rmcp::ServerHandler for Validating {}
+
+#[tokio::test]
+async fn a_custom_deserializers_message_is_not_shown() {
+    let client = connect_with(Validating, None).await;
+    let result = call(&client, "check", json!({"anything": 1})).await;
+    assert_eq!(category(&result).as_deref(), Some("invalid_input"));
+    let wire = serde_json::to_string(&result).unwrap();
+    assert!(
+        !wire.contains("/srv/secret") && !wire.contains("SELECT"),
+        "{wire}"
+    );
+    assert!(text(&result).contains("the value is not valid"), "{wire}");
+}
+
 #[tokio::test]
 async fn failures_are_sanitized_with_an_incident_id() {
     let client = connect(Notes::default(), Some(reader())).await;
