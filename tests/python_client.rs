@@ -20,6 +20,7 @@ use serde_json::Value;
 
 /// The Python script and its requirements, relative to this package.
 const SCRIPT: &str = "e2e/test_notes_stdio.py";
+const CANARY_SCRIPT: &str = "e2e/test_canaries_stdio.py";
 const REQUIREMENTS: &str = "e2e/requirements.txt";
 /// The virtualenv's directory name inside the target directory.
 const VENV: &str = "e2e-venv";
@@ -66,6 +67,38 @@ fn python_sdk_drives_notes_server_over_stdio() {
         "the MCP Python SDK end-to-end scenario failed ({status}); its output above says which \
          check failed. Rerun it alone with: NOTES_SERVER_BIN={} {} {}",
         server.display(),
+        venv_python.display(),
+        script.display()
+    );
+}
+
+/// Leak canaries: the canary server plants unique strings in every kind of failure, and
+/// `e2e/test_canaries_stdio.py` checks with the Python SDK that none of them is in any byte
+/// the client received, and that every one is in the server's log.
+#[test]
+fn python_sdk_receives_no_canary_and_the_log_has_them_all() {
+    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace_root = package_dir
+        .parent()
+        .expect("the tests package lives inside the workspace");
+    let target_dir = target_directory(workspace_root);
+    let python = host_python();
+    let venv_python = ensure_venv(&python, &target_dir, &package_dir.join(REQUIREMENTS));
+    let server = env!("CARGO_BIN_EXE_canary-server");
+    let script = package_dir.join(CANARY_SCRIPT);
+    let status = Command::new(&venv_python)
+        .arg(&script)
+        .env("CANARY_SERVER_BIN", server)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(workspace_root)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", venv_python.display()));
+    assert!(
+        status.success(),
+        "the leak canary scenario failed ({status}); its output above says which check failed. \
+         Rerun it alone with: CANARY_SERVER_BIN={server} {} {}",
         venv_python.display(),
         script.display()
     );
