@@ -564,6 +564,8 @@ impl<S: Send + Sync + 'static> std::ops::Add for SecureToolRouter<S> {
 struct Settings {
     local_principal: Option<Principal>,
     authz_timeout: Duration,
+    /// Every call must also pass this policy, before the tool's own.
+    server_policy: Option<Policy>,
 }
 
 struct Inner<S> {
@@ -687,6 +689,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             gate: inner.gate.as_ref(),
             policy: &route.spec.policy,
             reached: None,
+            server_policy: inner.settings.server_policy.as_ref(),
         };
         Ok((route.call)(invocation).await)
     }
@@ -713,6 +716,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             gate: self.inner.gate.as_ref(),
             policy,
             reached: Some(reached),
+            // The audit is about each tool's own policy failing.
+            server_policy: None,
         };
         (route.call)(invocation).await
     }
@@ -756,9 +761,46 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
             settings: Settings {
                 local_principal: None,
                 authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
+                server_policy: None,
             },
             health: None,
         }
+    }
+
+    /// Every call of every secure tool must also pass `policy`, decided before the tool's
+    /// own policy and under the same deadline and fail-closed rules: a lockout during an
+    /// incident, a tenant allowlist, or a failing policy in a fault-injection test. It can
+    /// only deny more: a call runs when both policies allow.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::roles;
+    ///
+    /// #[derive(Clone)]
+    /// struct Echo;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Pong { ok: bool }
+    /// #[secure_tool_router]
+    /// impl Echo {
+    ///     /// Answers.
+    ///     #[secure_tool(authz = public, mode = read)]
+    ///     async fn ping(&self) -> Result<Pong, ToolError> { Ok(Pong { ok: true }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Echo {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // During an incident, only on-call engineers may use any tool.
+    /// let server = SecureServer::builder(Echo).server_policy(roles("on-call")).build();
+    /// let anyone = Principal::new("ada");
+    /// let denied = server.call("ping", None, anyone).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// let on_call = Principal::new("bob").with_roles(["on-call"]);
+    /// assert_eq!(server.call("ping", None, on_call).await.unwrap().is_error, Some(false));
+    /// # }
+    /// ```
+    pub fn server_policy(mut self, policy: impl crate::authz::IntoPolicy) -> Self {
+        self.settings.server_policy = Some(policy.into_policy());
+        self
     }
 
     /// The principal of local transports (stdio, in-process): whoever started the server.
@@ -953,6 +995,7 @@ async fn call_tool<S: Send + Sync + 'static>(
             gate: inner.gate.as_ref(),
             policy: &route.spec.policy,
             reached: None,
+            server_policy: inner.settings.server_policy.as_ref(),
         };
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker
@@ -994,6 +1037,8 @@ pub struct Invocation<'a, S> {
     policy: &'a Policy,
     /// Counts the calls that reached the handler (the fail-closed audit only).
     reached: Option<&'a std::sync::atomic::AtomicUsize>,
+    /// The server-wide policy, decided first.
+    server_policy: Option<&'a Policy>,
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
@@ -1012,7 +1057,15 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let mut event = audit::CallEvent::new(spec, &self.principal, self.arguments.as_ref());
 
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
-        if let Err(cause) = self.policy.evaluate(request, self.authz_timeout).await {
+        let server_verdict = match self.server_policy {
+            Some(policy) => policy.evaluate(request, self.authz_timeout).await,
+            None => Ok(()),
+        };
+        let verdict = match server_verdict {
+            Ok(()) => self.policy.evaluate(request, self.authz_timeout).await,
+            denied => denied,
+        };
+        if let Err(cause) = verdict {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
             return error_result(&safe);

@@ -26,6 +26,8 @@ pub struct Manifest {
     pub server: ServerEntry,
     /// How long a policy may take before the call is denied, in milliseconds.
     pub authz_timeout_ms: u64,
+    /// The policy every call must also pass, in words, if the server has one.
+    pub server_policy: Option<String>,
     /// Whether write tools stop (and answer a degraded result) while writes are unhealthy.
     pub write_degradation: bool,
     /// The secure tools, sorted by name.
@@ -248,6 +250,11 @@ impl<S: ServerHandler> SecureServer<S> {
                 version: info.version,
             },
             authz_timeout_ms: millis(inner.settings.authz_timeout),
+            server_policy: inner
+                .settings
+                .server_policy
+                .as_ref()
+                .map(ToString::to_string),
             write_degradation: inner.gate.is_some(),
             tools,
             unguarded_tools,

@@ -393,6 +393,7 @@ fn the_manifest_states_every_tools_posture() {
     let manifest = serde_json::to_value(server.manifest()).unwrap();
     assert_eq!(manifest["format"], "secure-tool-manifest/1");
     assert_eq!(manifest["authz_timeout_ms"], 750);
+    assert_eq!(manifest["server_policy"], Value::Null);
     assert_eq!(manifest["write_degradation"], false);
     let names: Vec<&str> = manifest["tools"]
         .as_array()
@@ -447,5 +448,32 @@ fn the_manifest_states_every_tools_posture() {
     assert_eq!(
         serde_json::to_value(plain.manifest()).unwrap()["unguarded_tools"],
         json!([{"name": "healthz", "description": "Liveness probe", "reason": "constant answer, exposes nothing"}])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_server_policy_denies_every_tool_before_its_own_policy() {
+    let notes = Notes::default();
+    let server = SecureServer::builder(notes.clone())
+        .server_policy(crate::authz::custom(Hangs))
+        .authz_timeout(std::time::Duration::from_millis(100))
+        .build();
+    let admin = Principal::new("root")
+        .with_scopes(["notes:read"])
+        .with_roles(["admin"]);
+    for tool in ["ping", "get_note", "delete_note", "sync", "explode"] {
+        let arguments = json!({"id": 1}).as_object().cloned();
+        let result = server.call(tool, arguments, admin.clone()).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{tool}");
+        assert_eq!(
+            result.structured_content.unwrap()["error"]["category"],
+            "denied",
+            "{tool}"
+        );
+    }
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        serde_json::to_value(server.manifest()).unwrap()["server_policy"],
+        "custom: custom policy"
     );
 }
