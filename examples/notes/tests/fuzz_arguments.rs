@@ -21,9 +21,9 @@ use notes_server::store::{Archive, Store};
 use notes_server::tools::Notes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use secure_tool::rmcp::RoleClient;
 use secure_tool::rmcp::model::{CallToolRequestParams, JsonObject};
 use secure_tool::rmcp::service::{RunningService, ServiceError};
-use secure_tool::rmcp::{RoleClient, ServiceExt as _};
 use secure_tool::{Principal, SecureServer};
 use serde_json::Value;
 
@@ -110,13 +110,7 @@ async fn session(dir: &std::path::Path) -> RunningService<RoleClient, ()> {
         .local_principal(caller)
         .health(monitor)
         .build();
-    let (server_io, client_io) = tokio::io::duplex(8 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ().serve(client_io).await.expect("an MCP session")
+    secure_tool::testing::client(server).await
 }
 
 #[derive(Default)]
