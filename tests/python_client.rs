@@ -21,6 +21,7 @@ use serde_json::Value;
 /// The Python script and its requirements, relative to this package.
 const SCRIPT: &str = "e2e/test_notes_stdio.py";
 const CANARY_SCRIPT: &str = "e2e/test_canaries_stdio.py";
+const MATRIX_SCRIPT: &str = "e2e/test_fault_matrix.py";
 const REQUIREMENTS: &str = "e2e/requirements.txt";
 /// The virtualenv's directory name inside the target directory.
 const VENV: &str = "e2e-venv";
@@ -104,6 +105,38 @@ fn python_sdk_receives_no_canary_and_the_log_has_them_all() {
     );
 }
 
+/// The fault matrix over stdio: every tool of the example × every way its authorization
+/// can fail (`e2e/test_fault_matrix.py`): 0 non-denial answers, 0 handler runs.
+#[test]
+fn python_sdk_fault_matrix_over_stdio_is_all_denials() {
+    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace_root = package_dir
+        .parent()
+        .expect("the tests package lives inside the workspace");
+    let server = build_notes_server(workspace_root);
+    let target_dir = target_directory(workspace_root);
+    let python = host_python();
+    let venv_python = ensure_venv(&python, &target_dir, &package_dir.join(REQUIREMENTS));
+    let script = package_dir.join(MATRIX_SCRIPT);
+    let status = Command::new(&venv_python)
+        .arg(&script)
+        .env("NOTES_SERVER_BIN", &server)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(workspace_root)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", venv_python.display()));
+    assert!(
+        status.success(),
+        "the fault matrix failed ({status}); its output above says which cell. Rerun it alone \
+         with: NOTES_SERVER_BIN={} {} {}",
+        server.display(),
+        venv_python.display(),
+        script.display()
+    );
+}
+
 /// `cargo build -p notes-server`, returning the binary's path as cargo reports it.
 fn build_notes_server(workspace_root: &Path) -> PathBuf {
     let output = Command::new(env!("CARGO"))
@@ -114,6 +147,9 @@ fn build_notes_server(workspace_root: &Path) -> PathBuf {
             "notes-server",
             "--bin",
             "notes-server",
+            // Off unless NOTES_AUTHZ_FAULT is set; the fault-matrix test sets it.
+            "--features",
+            "fault-injection",
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(workspace_root)

@@ -1,6 +1,7 @@
 //! An example MCP server built with secure-tool: a small notes service on an embedded
 //! SQLite store, served over stdio.
 
+pub mod faults;
 pub mod settings;
 pub mod store;
 pub mod tools;

@@ -162,10 +162,16 @@ async fn main() -> ExitCode {
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
-    let server = SecureServer::builder(notes)
+    let builder = SecureServer::builder(notes)
         .local_principal(principal)
-        .health(monitor)
-        .build();
+        .health(monitor);
+    let server = match notes_server::faults::inject(builder) {
+        Ok(builder) => builder.build(),
+        Err(message) => {
+            eprintln!("notes-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let running = match server.serve(stdio()).await {
         Ok(running) => running,
         Err(error) => {

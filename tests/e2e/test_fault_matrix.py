@@ -1,0 +1,116 @@
+"""The fault matrix over stdio, with the official MCP Python SDK.
+
+For each way an authorization can fail (error, panic, panic before deciding, no answer,
+an allow after the deadline, a deny, an answer that is not an allow), the example server
+(built with its `fault-injection` feature) is started with NOTES_AUTHZ_FAULT set, so that
+every call's authorization fails that way, as a caller holding every scope and role. Every
+tool is called with plausible arguments. Counted: answers that are not the generic denial
+(from the client's side) and calls the server let through to a handler (audit events with
+`decision="allow"` in its log). Both must be 0.
+
+Usage: NOTES_SERVER_BIN=target/debug/notes-server python test_fault_matrix.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters, stdio_client
+
+HERE = Path(__file__).resolve().parent
+TEE_SCRIPT = HERE / "stdout_tee.py"
+FAULTS = ["error", "panic", "panic_on_call", "hang", "late_allow", "deny", "odd_answer"]
+ARGUMENTS: dict[str, dict[str, Any]] = {
+    "get_note": {"id": 1},
+    "delete_note": {"id": 1},
+    "create_note": {"title": "matrix", "body": "should never be stored"},
+}
+TIMEOUT_SECONDS = 60
+
+
+def is_generic_denial(result: Any) -> bool:
+    error = (result.structured_content or {}).get("error", {})
+    return bool(result.is_error) and error.get("category") == "denied"
+
+
+async def one_fault(server_bin: str, fault: str, workdir: Path) -> tuple[int, int, int, list[str]]:
+    """(calls, non-denials, handler runs, details) for one fault."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "NOTES_AUTHZ_FAULT": fault,
+        "NOTES_AUTHZ_TIMEOUT_MS": "200",
+        "NOTES_SCOPES": "notes:read,notes:write",
+        "NOTES_ROLES": "admin",
+        "NOTES_LOG": "secure_tool::audit=info,warn",
+        "NOTES_BACKUP_DIR": str(workdir),
+    }
+    log_path = workdir / f"stderr-{fault}.log"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[
+            "-I", str(TEE_SCRIPT), str(workdir / f"stdout-{fault}.raw"), str(workdir / f"status-{fault}"), "--",
+            server_bin, "--db", str(workdir / f"{fault}.db"), "--archive", str(workdir / f"{fault}-archive.db"),
+        ],
+        env=env,
+        cwd=str(workdir),
+    )
+    details: list[str] = []
+    calls = non_denials = 0
+    with open(log_path, "w", encoding="utf-8") as errlog:
+        with anyio.fail_after(TIMEOUT_SECONDS):
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+                for tool in tools:
+                    result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
+                    calls += 1
+                    if not is_generic_denial(result):
+                        non_denials += 1
+                        details.append(f"{fault} × {tool}: {result}")
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    handler_runs = log.count('decision="allow"')
+    denials_logged = log.count('decision="deny"')
+    if denials_logged != calls:
+        details.append(f"{fault}: {denials_logged} denials in the log for {calls} calls")
+    return calls, non_denials, handler_runs, details
+
+
+def main() -> int:
+    server_bin = os.environ.get("NOTES_SERVER_BIN", "")
+    if not server_bin or not os.access(server_bin, os.X_OK):
+        print("error: set NOTES_SERVER_BIN to a notes-server built with --features fault-injection", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="fault-matrix-"))
+    total_calls = total_non_denials = total_runs = 0
+    failures: list[str] = []
+    print("fault matrix, stdio transport (official MCP Python SDK):")
+    for fault in FAULTS:
+        calls, non_denials, runs, details = anyio.run(one_fault, server_bin, fault, workdir)
+        print(f"  {fault:<14} {calls} calls: {non_denials} non-denial answers, {runs} handler runs")
+        total_calls += calls
+        total_non_denials += non_denials
+        total_runs += runs
+        failures += details
+    print(
+        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tools = {total_calls} calls: "
+        f"{total_non_denials} non-denial answers, {total_runs} handler runs"
+    )
+    if total_non_denials or total_runs:
+        failures.append(f"{total_non_denials} non-denial answers, {total_runs} handler runs")
+    for failure in failures:
+        print(f"FAIL {failure}")
+    if failures:
+        print(f"kept {workdir} for inspection")
+        return 1
+    for path in sorted(workdir.iterdir()):
+        path.unlink()
+    workdir.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
