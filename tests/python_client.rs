@@ -1,9 +1,12 @@
-//! End to end with the official MCP Python SDK: builds `notes-server`, prepares a
-//! virtualenv with `e2e/requirements.txt`, and runs `e2e/test_notes_stdio.py`, which
-//! drives the server over stdio (default and `legacy` handshakes) and checks the
-//! fail-secure behaviour from the client's side, then causes a real fault (it holds the
-//! SQLite write lock of the server's database from its own connection) and follows the
-//! server through degraded writes and back. See that script for the scenario.
+//! End to end with the official MCP Python SDK, over stdio. Builds `notes-server`
+//! (with its `fault-injection` feature, inert unless a test sets `NOTES_AUTHZ_FAULT`),
+//! prepares a virtualenv with `e2e/requirements.txt`, and runs:
+//!
+//! - `e2e/test_notes_stdio.py`: the fail-secure behaviour of the example from the client's
+//!   side (default and `legacy` handshakes), then a real fault (the test holds the SQLite
+//!   write lock of the server's database) followed through degraded writes and back;
+//! - `e2e/test_canaries_stdio.py`: the leak canaries of `bin/canary_server.rs`;
+//! - `e2e/test_fault_matrix.py`: every tool × every authorization fault.
 //!
 //! Needs `python3` (3.10 or newer, with the `venv` module) on `PATH`, or its path in
 //! `NOTES_E2E_PYTHON`, and network access to PyPI the first time (the virtualenv is
@@ -38,38 +41,13 @@ const INSTALL_PYTHON: &str = "install CPython 3.10 or newer with the venv module
 
 #[test]
 fn python_sdk_drives_notes_server_over_stdio() {
-    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace_root = package_dir
-        .parent()
-        .expect("the tests package lives inside the workspace");
-
+    let workspace_root = workspace_root();
     let server = build_notes_server(workspace_root);
-    let target_dir = target_directory(workspace_root);
-    let python = host_python();
-    let venv_python = ensure_venv(&python, &target_dir, &package_dir.join(REQUIREMENTS));
-
-    let script = package_dir.join(SCRIPT);
-    eprintln!(
-        "running {} with NOTES_SERVER_BIN={}",
-        script.display(),
-        server.display()
-    );
-    let status = Command::new(&venv_python)
-        .arg(&script)
-        .env("NOTES_SERVER_BIN", &server)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(workspace_root)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", venv_python.display()));
-    assert!(
-        status.success(),
-        "the MCP Python SDK end-to-end scenario failed ({status}); its output above says which \
-         check failed. Rerun it alone with: NOTES_SERVER_BIN={} {} {}",
-        server.display(),
-        venv_python.display(),
-        script.display()
+    run_script(
+        SCRIPT,
+        "NOTES_SERVER_BIN",
+        &server,
+        "the MCP Python SDK end-to-end scenario",
     );
 }
 
@@ -78,30 +56,12 @@ fn python_sdk_drives_notes_server_over_stdio() {
 /// the client received, and that every one is in the server's log.
 #[test]
 fn python_sdk_receives_no_canary_and_the_log_has_them_all() {
-    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace_root = package_dir
-        .parent()
-        .expect("the tests package lives inside the workspace");
-    let target_dir = target_directory(workspace_root);
-    let python = host_python();
-    let venv_python = ensure_venv(&python, &target_dir, &package_dir.join(REQUIREMENTS));
-    let server = env!("CARGO_BIN_EXE_canary-server");
-    let script = package_dir.join(CANARY_SCRIPT);
-    let status = Command::new(&venv_python)
-        .arg(&script)
-        .env("CANARY_SERVER_BIN", server)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(workspace_root)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", venv_python.display()));
-    assert!(
-        status.success(),
-        "the leak canary scenario failed ({status}); its output above says which check failed. \
-         Rerun it alone with: CANARY_SERVER_BIN={server} {} {}",
-        venv_python.display(),
-        script.display()
+    let server = Path::new(env!("CARGO_BIN_EXE_canary-server"));
+    run_script(
+        CANARY_SCRIPT,
+        "CANARY_SERVER_BIN",
+        server,
+        "the leak canary scenario",
     );
 }
 
@@ -109,18 +69,38 @@ fn python_sdk_receives_no_canary_and_the_log_has_them_all() {
 /// can fail (`e2e/test_fault_matrix.py`): 0 non-denial answers, 0 handler runs.
 #[test]
 fn python_sdk_fault_matrix_over_stdio_is_all_denials() {
-    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace_root = package_dir
+    let server = build_notes_server(workspace_root());
+    run_script(
+        MATRIX_SCRIPT,
+        "NOTES_SERVER_BIN",
+        &server,
+        "the fault matrix",
+    );
+}
+
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("the tests package lives inside the workspace");
-    let server = build_notes_server(workspace_root);
+        .expect("the tests package lives inside the workspace")
+}
+
+/// Runs `script` (relative to this package) with the virtualenv's Python, telling it the
+/// server binary in `server_variable`; fails the test with the command to rerun it alone.
+fn run_script(script: &str, server_variable: &str, server: &Path, what: &str) {
+    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace_root = workspace_root();
     let target_dir = target_directory(workspace_root);
     let python = host_python();
     let venv_python = ensure_venv(&python, &target_dir, &package_dir.join(REQUIREMENTS));
-    let script = package_dir.join(MATRIX_SCRIPT);
+    let script = package_dir.join(script);
+    eprintln!(
+        "running {} with {server_variable}={}",
+        script.display(),
+        server.display()
+    );
     let status = Command::new(&venv_python)
         .arg(&script)
-        .env("NOTES_SERVER_BIN", &server)
+        .env(server_variable, server)
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(workspace_root)
@@ -129,8 +109,8 @@ fn python_sdk_fault_matrix_over_stdio_is_all_denials() {
         .unwrap_or_else(|error| panic!("cannot run {}: {error}", venv_python.display()));
     assert!(
         status.success(),
-        "the fault matrix failed ({status}); its output above says which cell. Rerun it alone \
-         with: NOTES_SERVER_BIN={} {} {}",
+        "{what} failed ({status}); its output above says which check failed. Rerun it alone \
+         with: {server_variable}={} {} {}",
         server.display(),
         venv_python.display(),
         script.display()
