@@ -1091,10 +1091,18 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         };
 
-        // The deadline counts from the call's arrival, with the instant read for the audit.
-        let limits = Limits::new(spec.timeout)
-            .started_at(started)
-            .with_guards(self.route.dependency(self.this));
+        let mut limits = Limits::new(spec.timeout).with_guards(self.route.dependency(self.this));
+        // When the decision took no I/O, the instant read for the audit is the start of the
+        // call too (one clock read saved). A policy with a custom part may have waited on a
+        // remote service: then the call is timed from now, so that the policy's slowness is
+        // not counted against the dependency's breaker as a slow call.
+        let decided_locally = !self.policy.has_custom_part()
+            && self
+                .server_policy
+                .is_none_or(|policy| !policy.has_custom_part());
+        if decided_locally {
+            limits = limits.started_at(started);
+        }
         let into_error = types.into_error;
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -200,3 +200,65 @@ async fn a_cancelled_call_releases_its_slot_at_once() {
     assert_eq!(inventory.store.breaker().snapshot().abandoned, 1);
     assert_eq!(inventory.store.breaker().snapshot().failures, 0);
 }
+
+/// A remote policy that takes its time before it allows.
+struct SlowPolicy;
+
+impl crate::authz::Authorize for SlowPolicy {
+    fn authorize<'a>(
+        &'a self,
+        _request: crate::authz::AccessRequest<'a>,
+    ) -> crate::authz::PolicyFuture<'a> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok(crate::authz::Decision::Allow)
+        })
+    }
+}
+
+fn slow_policy() -> crate::authz::Policy {
+    crate::authz::custom(SlowPolicy)
+}
+
+#[derive(Clone)]
+struct Search {
+    index: Arc<Dependency>,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Hits {
+    hits: u64,
+}
+
+#[secure_tool_router]
+impl Search {
+    /// Searches, behind a slow policy service.
+    #[secure_tool(authz = slow_policy(), mode = read, breaker = self.index)]
+    async fn search(&self) -> Result<Hits, ToolError> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Hits { hits: 3 })
+    }
+}
+
+impl rmcp::ServerHandler for Search {}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
+    let index = Arc::new(Dependency::with_breaker(
+        CircuitBreaker::builder("index")
+            .slow_call_threshold(Duration::from_secs(1))
+            .build(),
+    ));
+    let client = connect_with(
+        Search {
+            index: index.clone(),
+        },
+        Some(Principal::new("ada")),
+    )
+    .await;
+    let result = call(&client, "search", json!({})).await;
+    assert_eq!(result.is_error, Some(false));
+    let snapshot = index.breaker().snapshot();
+    // 1.5 s in the policy, 0.5 s in the dependency: the dependency was not slow.
+    assert_eq!((snapshot.successes, snapshot.slow), (1, 0));
+}
