@@ -1,7 +1,8 @@
-//! `notes-server`: the example notes service, served over stdio.
+//! `notes-server`: the example notes service, served over stdio, or over streamable HTTP
+//! behind OAuth bearer tokens with `--http ADDR` (see the [`http`] module).
 //!
 //! ```text
-//! notes-server [--db PATH] [--archive PATH] [--backup-dir DIR]
+//! notes-server [--db PATH] [--archive PATH] [--backup-dir DIR] [--http ADDR [HTTP OPTIONS]]
 //! ```
 //!
 //! The caller over stdio is whoever started the server; its identity comes from the
@@ -14,6 +15,8 @@
 //! both (the write probe is a one-row heartbeat) and degrades the server to read-only
 //! while writes fail. Their timings come from `NOTES_*` variables (see `--help` and
 //! [`Settings`]).
+
+mod http;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,8 +31,9 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 const USAGE: &str = "usage: notes-server [--db PATH] [--archive PATH] [--backup-dir DIR]
+                    [--http ADDR [HTTP OPTIONS]]
 
-Serves the notes MCP tools over stdio.
+Serves the notes MCP tools over stdio, or over streamable HTTP with --http.
 
 options:
   --db PATH          the SQLite database file, in WAL mode (created if missing;
@@ -62,6 +66,7 @@ struct Options {
     db: PathBuf,
     archive: PathBuf,
     backup_dir: PathBuf,
+    http: http::HttpFlags,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -70,9 +75,11 @@ fn parse_options() -> Result<Options, String> {
     let mut backup_dir = std::env::var_os("NOTES_BACKUP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/nonexistent/notes-backups/secret-canary-dir"));
+    let mut http = http::HttpFlags::default();
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
+            Some(flag) if http.take(flag, &mut args)? => {}
             Some("-h" | "--help") => return Err(String::new()),
             Some("--db") => db = args.next().ok_or("--db needs a path")?.into(),
             Some("--archive") => archive = args.next().ok_or("--archive needs a path")?.into(),
@@ -86,6 +93,7 @@ fn parse_options() -> Result<Options, String> {
         db,
         archive,
         backup_dir,
+        http,
     })
 }
 
@@ -111,11 +119,18 @@ async fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
         Err(message) if message.is_empty() => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", http::USAGE);
             return ExitCode::SUCCESS;
         }
         Err(message) => {
-            eprintln!("notes-server: {message}\n\n{USAGE}");
+            eprintln!("notes-server: {message}\n\n{USAGE}\n\n{}", http::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let http = match options.http.resolve(|name| std::env::var(name).ok()) {
+        Ok(http) => http,
+        Err(message) => {
+            eprintln!("notes-server: {message}");
             return ExitCode::from(2);
         }
     };
@@ -150,6 +165,33 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let notes = Notes::new(store, archive, options.backup_dir, &settings);
+    let monitor = notes.health_monitor(heartbeat, &settings);
+    // The probes run until this guard is dropped, when the server stops.
+    let _probes = monitor.start();
+    let server = match notes_server::faults::inject(SecureServer::builder(notes).health(monitor)) {
+        Ok(builder) => builder,
+        Err(message) => {
+            eprintln!("notes-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(http) = http {
+        // No local principal: every HTTP request brings its own, from its bearer token.
+        tracing::info!(
+            db = %options.db.display(),
+            archive = %options.archive.display(),
+            ?settings,
+            "notes-server starting on HTTP"
+        );
+        return match http::serve(server.build(), http).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("notes-server: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let principal = local_principal();
     tracing::info!(
         db = %options.db.display(),
@@ -158,20 +200,7 @@ async fn main() -> ExitCode {
         ?settings,
         "notes-server starting on stdio"
     );
-    let notes = Notes::new(store, archive, options.backup_dir, &settings);
-    let monitor = notes.health_monitor(heartbeat, &settings);
-    // The probes run until this guard is dropped, when the server stops.
-    let _probes = monitor.start();
-    let builder = SecureServer::builder(notes)
-        .local_principal(principal)
-        .health(monitor);
-    let server = match notes_server::faults::inject(builder) {
-        Ok(builder) => builder.build(),
-        Err(message) => {
-            eprintln!("notes-server: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let server = server.local_principal(principal).build();
     let running = match server.serve(stdio()).await {
         Ok(running) => running,
         Err(error) => {

@@ -1,0 +1,551 @@
+//! Serving the notes tools over MCP's streamable HTTP transport, as an OAuth 2.1 resource
+//! server.
+//!
+//! `--http ADDR` replaces stdio with rmcp's `StreamableHttpService` behind axum, at
+//! [`MCP_PATH`]. Every request to it goes through [`BearerAuth`]: a request without a valid
+//! bearer token never reaches rmcp (401 with a `WWW-Authenticate` challenge naming the
+//! protected resource metadata document, which is served beside it); a valid one reaches it
+//! with the caller's `Principal` in its extensions and without its `Authorization` header, so
+//! no tool can pass the client's token on. Which tool a token may call is each tool's own
+//! `authz` policy: a token without the scope gets that tool's generic denial.
+//!
+//! There is no way to start the HTTP server without verification keys: [`HttpFlags::resolve`]
+//! refuses, and `main` prints that one line.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use secure_tool::SecureServer;
+use secure_tool::oauth::{Algorithm, BearerAuth};
+use secure_tool::rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tokio::net::TcpListener;
+
+use notes_server::tools::Notes;
+
+/// Where the MCP endpoint is mounted.
+pub const MCP_PATH: &str = "/mcp";
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The HMAC secret's variable: a shared secret, for local testing only. Never a flag, so
+/// that it does not show in `ps`.
+pub const HMAC_SECRET_VAR: &str = "NOTES_OAUTH_HMAC_SECRET";
+
+/// The `--help` text of the HTTP options, printed after the stdio usage.
+pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth bearer token):
+  --http ADDR          serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio
+                       (e.g. 127.0.0.1:8080; port 0 picks a free port). Prints
+                       `notes-server: listening on http://IP:PORT/mcp` to stderr once bound.
+  --issuer URL         the authorization server's issuer: tokens must carry it in `iss`
+                       (or NOTES_OAUTH_ISSUER; required)
+  --audience URI       this server's canonical resource URI: tokens must carry it in `aud`
+                       (or NOTES_OAUTH_AUDIENCE; default on a loopback address:
+                       http://IP:PORT/mcp, the bound address; required on any other)
+  --jwks FILE          the JWK set whose signature keys verify tokens (or NOTES_OAUTH_JWKS)
+  --algorithms LIST    the signature algorithms accepted, comma-separated (or
+                       NOTES_OAUTH_ALGORITHMS; default: RS256 with --jwks, HS256 with
+                       NOTES_OAUTH_HMAC_SECRET)
+  --roles-claim CLAIM  the claim holding the caller's roles, e.g. `roles`, or a JSON pointer
+                       such as `/realm_access/roles` (or NOTES_OAUTH_ROLES_CLAIM; default:
+                       none, so no caller has a role and delete_note is denied)
+  --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
+                       on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
+  NOTES_OAUTH_HMAC_SECRET  instead of --jwks, for local testing only: a shared HS256 secret
+                       of at least 32 bytes (an environment variable, never a flag)
+
+Without --jwks or NOTES_OAUTH_HMAC_SECRET, --http refuses to start. Scopes are the tools'
+own: notes:read for the read tools, notes:write for create_note (the protected resource
+metadata document lists them). Ctrl-C or SIGTERM stops the server gracefully.";
+
+/// The HTTP flags as given on the command line, before the environment fills the gaps.
+#[derive(Debug, Default)]
+pub struct HttpFlags {
+    listen: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwks: Option<PathBuf>,
+    algorithms: Option<String>,
+    roles_claim: Option<String>,
+    allowed_hosts: Vec<String>,
+}
+
+impl HttpFlags {
+    /// Takes `flag`, and its value from `args`, if it is an HTTP flag: `Ok(true)` then,
+    /// `Ok(false)` for any other argument.
+    ///
+    /// # Errors
+    ///
+    /// An HTTP flag without its value.
+    pub fn take(
+        &mut self,
+        flag: &str,
+        args: &mut impl Iterator<Item = OsString>,
+    ) -> Result<bool, String> {
+        let mut value = |what: &str| -> Result<String, String> {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs {what}"))?
+                .into_string()
+                .map_err(|raw| format!("{flag}: {raw:?} is not valid UTF-8"))
+        };
+        match flag {
+            "--http" => self.listen = Some(value("an address, e.g. 127.0.0.1:8080")?),
+            "--issuer" => self.issuer = Some(value("the issuer's URL")?),
+            "--audience" => self.audience = Some(value("this server's resource URI")?),
+            "--jwks" => self.jwks = Some(value("a JWK set file")?.into()),
+            "--algorithms" => self.algorithms = Some(value("a list, e.g. RS256,ES256")?),
+            "--roles-claim" => self.roles_claim = Some(value("a claim name")?),
+            "--allowed-host" => self.allowed_hosts.push(value("a host name")?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The HTTP configuration: `None` to serve stdio (no `--http`), else every setting from
+    /// the flags, then from `env`.
+    ///
+    /// # Errors
+    ///
+    /// One line saying what is missing or wrong: no `--http` but HTTP settings, no issuer, no
+    /// key (or two kinds of keys), an address or algorithm that does not parse.
+    pub fn resolve(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<HttpConfig>, String> {
+        let setting = |flag: Option<String>, var: &str| {
+            flag.or_else(|| env(var))
+                .filter(|value| !value.trim().is_empty())
+        };
+        let Some(listen) = self.listen else {
+            let stray = [
+                ("--issuer", self.issuer.is_some()),
+                ("--audience", self.audience.is_some()),
+                ("--jwks", self.jwks.is_some()),
+                ("--algorithms", self.algorithms.is_some()),
+                ("--roles-claim", self.roles_claim.is_some()),
+                ("--allowed-host", !self.allowed_hosts.is_empty()),
+            ];
+            return match stray.iter().find(|(_, given)| *given) {
+                Some((flag, _)) => Err(format!("{flag} only applies with --http ADDR")),
+                None => Ok(None),
+            };
+        };
+        let listen = SocketAddr::from_str(&listen).map_err(|_| {
+            format!("--http {listen:?} is not an address: expected IP:PORT, e.g. 127.0.0.1:8080")
+        })?;
+        let issuer = setting(self.issuer, "NOTES_OAUTH_ISSUER").ok_or(
+            "--http needs the authorization server's issuer: --issuer URL or NOTES_OAUTH_ISSUER",
+        )?;
+        let audience = setting(self.audience, "NOTES_OAUTH_AUDIENCE");
+        if audience.is_none() && !listen.ip().is_loopback() {
+            return Err(format!(
+                "--http {listen} is not a loopback address: give this server's canonical URI \
+                 with --audience URI (e.g. https://mcp.example.com/mcp) or NOTES_OAUTH_AUDIENCE"
+            ));
+        }
+        let jwks = self
+            .jwks
+            .or_else(|| setting(None, "NOTES_OAUTH_JWKS").map(PathBuf::from));
+        let secret = env(HMAC_SECRET_VAR).filter(|secret| !secret.is_empty());
+        let keys = match (jwks, secret) {
+            (Some(path), None) => Keys::Jwks(path),
+            (None, Some(secret)) => Keys::HmacSecret(secret),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "--http takes one source of keys: --jwks FILE or {HMAC_SECRET_VAR}, not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "--http refuses to serve without verification keys: give --jwks FILE (or \
+                     NOTES_OAUTH_JWKS), or for local testing {HMAC_SECRET_VAR}"
+                ));
+            }
+        };
+        let algorithms = match setting(self.algorithms, "NOTES_OAUTH_ALGORITHMS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    name.parse::<Algorithm>()
+                        .map_err(|e| format!("--algorithms: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![match keys {
+                Keys::Jwks(_) => Algorithm::RS256,
+                Keys::HmacSecret(_) => Algorithm::HS256,
+            }],
+        };
+        Ok(Some(HttpConfig {
+            listen,
+            issuer,
+            audience,
+            keys,
+            algorithms,
+            roles_claim: setting(self.roles_claim, "NOTES_OAUTH_ROLES_CLAIM"),
+            allowed_hosts: self.allowed_hosts,
+        }))
+    }
+}
+
+/// Where the keys that verify tokens come from.
+enum Keys {
+    Jwks(PathBuf),
+    HmacSecret(String),
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Keys::Jwks(path) => f.debug_tuple("Jwks").field(path).finish(),
+            Keys::HmacSecret(_) => f.write_str("HmacSecret(..)"),
+        }
+    }
+}
+
+/// Everything [`serve`] needs, checked.
+#[derive(Debug)]
+pub struct HttpConfig {
+    listen: SocketAddr,
+    issuer: String,
+    /// `None`: the bound loopback address's `/mcp` URL.
+    audience: Option<String>,
+    keys: Keys,
+    algorithms: Vec<Algorithm>,
+    roles_claim: Option<String>,
+    allowed_hosts: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The bearer token check for `audience`, advertising `scopes`.
+    fn bearer_auth(&self, audience: &str, scopes: &BTreeSet<String>) -> Result<BearerAuth, String> {
+        let mut builder = BearerAuth::builder()
+            .issuer(&self.issuer)
+            .audience(audience)
+            .algorithms(self.algorithms.iter().copied())
+            .scopes_supported(scopes);
+        builder = match &self.keys {
+            Keys::Jwks(path) => builder.jwks_file(path),
+            Keys::HmacSecret(secret) => builder.hmac_secret(secret),
+        };
+        if let Some(claim) = &self.roles_claim {
+            builder = builder.roles_claim(claim);
+        }
+        builder
+            .build()
+            .map_err(|e| format!("the OAuth configuration is not usable: {e}"))
+    }
+
+    /// The `Host` headers rmcp accepts (its defence against DNS rebinding): the audience's
+    /// authority, the `--allowed-host`s, and the loopback names on a loopback address.
+    fn allowed_hosts(&self, audience: &str) -> Vec<String> {
+        let mut hosts = Vec::new();
+        if self.listen.ip().is_loopback() {
+            hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+        }
+        if let Some(authority) = audience
+            .parse::<axum::http::Uri>()
+            .ok()
+            .and_then(|uri| uri.authority().map(|a| a.as_str().to_owned()))
+        {
+            hosts.push(authority);
+        }
+        hosts.extend(self.allowed_hosts.iter().cloned());
+        hosts
+    }
+}
+
+/// Every scope a tool's policy names: what the metadata document advertises.
+fn scopes_supported(server: &SecureServer<Notes>) -> BTreeSet<String> {
+    server
+        .manifest()
+        .tools
+        .into_iter()
+        .flat_map(|tool| tool.authz.scopes)
+        .collect()
+}
+
+/// The application: the MCP endpoint behind the bearer check, and the protected resource
+/// metadata document at each of its paths. Anything else is a 404.
+fn app(
+    server: SecureServer<Notes>,
+    auth: &BearerAuth,
+    config: StreamableHttpServerConfig,
+) -> Router {
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));
+    for path in auth.metadata_paths() {
+        app = app.route_service(path, auth.metadata_service());
+    }
+    app
+}
+
+/// Serves `server` over streamable HTTP until Ctrl-C or SIGTERM.
+///
+/// # Errors
+///
+/// The address cannot be bound, the OAuth configuration does not build (e.g. an unreadable
+/// JWKS file), or the server fails.
+pub async fn serve(server: SecureServer<Notes>, config: HttpConfig) -> Result<(), String> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let endpoint = format!("http://{bound}{MCP_PATH}");
+    let audience = config.audience.clone().unwrap_or_else(|| endpoint.clone());
+    let scopes = scopes_supported(&server);
+    let auth = config.bearer_auth(&audience, &scopes)?;
+
+    let transport =
+        StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts(&audience));
+    let stopping = transport.cancellation_token.clone();
+    let app = app(server, &auth, transport);
+
+    tracing::info!(
+        %endpoint,
+        %audience,
+        issuer = %config.issuer,
+        algorithms = ?config.algorithms,
+        keys = ?config.keys,
+        metadata = %auth.metadata_url(),
+        scopes_supported = ?scopes,
+        "notes-server serving MCP over streamable HTTP"
+    );
+    // The line a supervisor (or a test) waits for: the address is bound and served.
+    eprintln!("notes-server: listening on {endpoint}");
+
+    let graceful = axum::serve(listener, app).with_graceful_shutdown({
+        let stopping = stopping.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: closing MCP sessions and open requests");
+            // Ends every rmcp session and its SSE streams, so the connections can drain.
+            stopping.cancel();
+        }
+    });
+    let deadline = async {
+        stopping.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = graceful => served.map_err(|e| format!("the HTTP server failed: {e}")),
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period: closing them");
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(flags: &[&str], env: &[(&str, &str)]) -> Result<Option<HttpConfig>, String> {
+        let mut parsed = HttpFlags::default();
+        let mut args = flags.iter().map(OsString::from);
+        while let Some(flag) = args.next() {
+            let flag = flag.into_string().unwrap();
+            assert!(parsed.take(&flag, &mut args)?, "{flag} is not an HTTP flag");
+        }
+        parsed.resolve(|name| {
+            env.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    const ISSUER: [&str; 2] = ["--issuer", "https://auth.example.com"];
+
+    #[test]
+    fn without_keys_http_refuses_to_start() {
+        let error = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], &[]).unwrap_err();
+        assert_eq!(
+            error,
+            "--http refuses to serve without verification keys: give --jwks FILE (or \
+             NOTES_OAUTH_JWKS), or for local testing NOTES_OAUTH_HMAC_SECRET"
+        );
+        let empty = resolve(
+            &["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]],
+            &[(HMAC_SECRET_VAR, "")],
+        );
+        assert!(empty.unwrap_err().contains("without verification keys"));
+    }
+
+    #[test]
+    fn stdio_stays_the_default_and_http_settings_need_http() {
+        assert!(resolve(&[], &[(HMAC_SECRET_VAR, "x")]).unwrap().is_none());
+        assert_eq!(
+            resolve(&["--jwks", "keys.json"], &[]).unwrap_err(),
+            "--jwks only applies with --http ADDR"
+        );
+    }
+
+    #[test]
+    fn the_issuer_is_required_and_a_public_address_needs_an_audience() {
+        let error = resolve(&["--http", "127.0.0.1:0", "--jwks", "k.json"], &[]).unwrap_err();
+        assert!(error.contains("issuer"), "{error}");
+        let error = resolve(
+            &[
+                "--http",
+                "0.0.0.0:8080",
+                "--jwks",
+                "k.json",
+                ISSUER[0],
+                ISSUER[1],
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(error.contains("--audience"), "{error}");
+        let public = resolve(
+            &[
+                "--http",
+                "0.0.0.0:8080",
+                "--jwks",
+                "k.json",
+                ISSUER[0],
+                ISSUER[1],
+                "--audience",
+                "https://mcp.example.com/mcp",
+            ],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            public.allowed_hosts("https://mcp.example.com/mcp"),
+            ["mcp.example.com"],
+            "a public server accepts only its own name, not the loopback names"
+        );
+    }
+
+    #[test]
+    fn keys_come_from_one_source_with_a_matching_default_algorithm() {
+        let jwks = resolve(
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--jwks",
+                "k.json",
+                ISSUER[0],
+                ISSUER[1],
+            ],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(jwks.algorithms, [Algorithm::RS256]);
+        let hmac = resolve(
+            &["--http", "[::1]:0"],
+            &[
+                ("NOTES_OAUTH_ISSUER", "https://auth.example.com"),
+                (HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef"),
+                ("NOTES_OAUTH_ALGORITHMS", "HS256, HS512"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(hmac.algorithms, [Algorithm::HS256, Algorithm::HS512]);
+        assert!(
+            !format!("{hmac:?}").contains("0123456789abcdef"),
+            "the secret is never logged"
+        );
+        let both = resolve(
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--jwks",
+                "k.json",
+                ISSUER[0],
+                ISSUER[1],
+            ],
+            &[(HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef")],
+        );
+        assert!(both.unwrap_err().contains("not both"));
+        let none = resolve(
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--jwks",
+                "k.json",
+                "--algorithms",
+                "none",
+                ISSUER[0],
+                ISSUER[1],
+            ],
+            &[],
+        );
+        assert!(
+            none.unwrap_err()
+                .contains("not a supported signature algorithm")
+        );
+    }
+
+    #[test]
+    fn a_loopback_server_accepts_the_loopback_names_and_its_audience() {
+        let config = resolve(
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--jwks",
+                "k.json",
+                ISSUER[0],
+                ISSUER[1],
+                "--allowed-host",
+                "notes.internal",
+            ],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            config.allowed_hosts("http://127.0.0.1:4242/mcp"),
+            [
+                "localhost",
+                "127.0.0.1",
+                "::1",
+                "127.0.0.1:4242",
+                "notes.internal"
+            ]
+        );
+    }
+}
