@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""End-to-end test: the official MCP Python SDK's streamable HTTP client against
+notes-server over HTTP, as an OAuth resource server.
+
+tests/http_clients.rs starts the server and mints the tokens; this script reads
+them from the environment (NOTES_MCP_URL, NOTES_ISSUER, NOTES_TOKEN_READER,
+NOTES_TOKEN_WRITER, NOTES_TOKEN_EXPIRED, NOTES_TOKEN_WRONG_AUDIENCE; see
+typescript_client.mjs beside it for what each holds). The SDK's `Client` is used
+with its default connect mode, which negotiates the 2026-07-28 protocol
+(`server/discover`) with this server; the HTTP responses its transport receives
+are recorded with an httpx2 event hook, so that the 401s and their challenges
+are read from what the SDK itself got. The challenge and the metadata document
+are parsed with the SDK's own OAuth discovery helpers.
+
+Prints one line per check (`python: ok: ...`); exit status 0 when every check
+passed, 1 on a failed check, 2 on a usage error. Dependencies:
+tests/e2e/requirements.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+try:
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.auth.utils import (
+        build_protected_resource_metadata_discovery_urls,
+        extract_field_from_www_auth,
+        extract_resource_metadata_from_www_auth,
+        handle_protected_resource_response,
+    )
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import CallToolResult
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+except ImportError as import_error:  # pragma: no cover - environment problem
+    sys.exit(f"python: error: cannot import the MCP Python SDK 2.x ({import_error})")
+
+CLIENT = "python"
+REQUEST_TIMEOUT_SECONDS = 30.0
+SCENARIO_TIMEOUT_SECONDS = 120.0
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(condition: Any, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def ok(message: str) -> None:
+    print(f"{CLIENT}: ok: {message}", flush=True)
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        print(f"{CLIENT}: error: {name} is not set (tests/http_clients.rs sets it)", file=sys.stderr)
+        sys.exit(2)
+    return value
+
+
+URL = env("NOTES_MCP_URL")
+ISSUER = env("NOTES_ISSUER")
+TOKENS = {
+    "reader": env("NOTES_TOKEN_READER"),
+    "writer": env("NOTES_TOKEN_WRITER"),
+    "expired": env("NOTES_TOKEN_EXPIRED"),
+    "wrong_audience": env("NOTES_TOKEN_WRONG_AUDIENCE"),
+}
+
+
+class Session:
+    """One `Client` over the SDK's streamable HTTP transport, with `token` (or none),
+    and the HTTP responses the transport received."""
+
+    def __init__(self, token: str | None) -> None:
+        self.responses: list[httpx2.Response] = []
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+
+        async def record(response: httpx2.Response) -> None:
+            self.responses.append(response)
+
+        self.http = httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
+            event_hooks={"response": [record]},
+        )
+        self.client = Client(
+            streamable_http_client(URL, http_client=self.http),
+            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+        )
+
+    async def __aenter__(self) -> Client:
+        await self.http.__aenter__()
+        try:
+            return await self.client.__aenter__()
+        except BaseException:
+            await self.http.__aexit__(None, None, None)
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.client.__aexit__(*exc)
+        finally:
+            await self.http.__aexit__(None, None, None)
+
+
+async def expect_unauthorized(token: str | None, what: str) -> httpx2.Response:
+    """A connection with `token` fails, and what the SDK's transport got was a 401 with a
+    Bearer challenge."""
+    session = Session(token)
+    try:
+        async with session:
+            pass
+    except Exception:  # noqa: BLE001 - the SDK's error for a 401 is generic; the status is checked below
+        pass
+    else:
+        raise CheckFailed(f"{what}: the connection succeeded, expected HTTP 401")
+    statuses = [response.status_code for response in session.responses]
+    expect(statuses and all(status == 401 for status in statuses), f"{what}: the transport got {statuses}, expected 401s")
+    response = session.responses[0]
+    challenge = response.headers.get("www-authenticate", "")
+    expect(challenge.startswith("Bearer "), f"{what}: no Bearer challenge, got {challenge!r}")
+    return response
+
+
+def structured(result: CallToolResult, what: str) -> dict[str, Any]:
+    expect(not result.is_error, f"{what}: expected success, got {result.model_dump_json()}")
+    expect(isinstance(result.structured_content, dict), f"{what}: no structuredContent in {result.model_dump_json()}")
+    return result.structured_content
+
+
+def denial(result: CallToolResult, what: str) -> str:
+    error = (result.structured_content or {}).get("error") or {}
+    expect(
+        result.is_error is True and error.get("category") == "denied",
+        f"{what}: expected the generic denial, got {result.model_dump_json()}",
+    )
+    return json.dumps({key: error.get(key) for key in ("category", "message", "retryable", "caller_fault")})
+
+
+async def scenario() -> None:
+    # No token: 401, a challenge naming the metadata document, and the document itself,
+    # found and parsed the way the SDK's OAuth client does.
+    response = await expect_unauthorized(None, "no token")
+    metadata_url = extract_resource_metadata_from_www_auth(response)
+    expected_url = URL.replace("/mcp", "/.well-known/oauth-protected-resource/mcp", 1)
+    expect(metadata_url == expected_url, f"no token: resource_metadata {metadata_url!r}, expected {expected_url!r}")
+    ok(f"no token -> HTTP 401, WWW-Authenticate: {response.headers['www-authenticate']}")
+    async with httpx2.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http:
+        metadata = None
+        for candidate in build_protected_resource_metadata_discovery_urls(metadata_url, URL):
+            metadata = await handle_protected_resource_response(await http.get(candidate))
+            if metadata is not None:
+                break
+    expect(metadata is not None, "metadata: no protected resource metadata document was found")
+    expect(str(metadata.resource) == URL, f"metadata: resource {metadata.resource}, expected {URL}")
+    servers = [str(server).rstrip("/") for server in metadata.authorization_servers]
+    expect(servers == [ISSUER], f"metadata: authorization_servers {servers}")
+    expect(metadata.scopes_supported == ["notes:read", "notes:write"], f"metadata: scopes_supported {metadata.scopes_supported}")
+    ok(f"metadata document: resource={metadata.resource} authorization_servers={servers} scopes_supported={metadata.scopes_supported}")
+
+    # Expired and wrong-audience tokens: 401 invalid_token.
+    for what, token in (("expired token", TOKENS["expired"]), ("wrong-audience token", TOKENS["wrong_audience"])):
+        response = await expect_unauthorized(token, what)
+        error = extract_field_from_www_auth(response, "error")
+        expect(error == "invalid_token", f"{what}: error={error!r}, expected invalid_token")
+        ok(f'{what} -> HTTP 401, error="invalid_token"')
+
+    # notes:read only: reads work, create_note answers the generic denial whatever the
+    # arguments, and writes nothing.
+    async with Session(TOKENS["reader"]) as client:
+        handshake = "initialize" if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS else "server/discover"
+        info = client.server_info
+        ok(
+            f"reader token -> connected via {handshake}, protocol {client.protocol_version}"
+            f" (server {info.name if info else '?'} {info.version if info else '?'})"
+        )
+        before = len(structured(await client.call_tool("list_notes", {}), "reader list_notes")["notes"])
+        ok(f"reader token: list_notes -> {before} notes")
+        denied = denial(await client.call_tool("create_note", {"title": "from a reader"}), "reader create_note")
+        malformed = denial(await client.call_tool("create_note", {"title": 42}), "reader create_note, malformed")
+        expect(denied == malformed, f"the denial depends on the arguments: {denied} vs {malformed}")
+        after = len(structured(await client.call_tool("list_notes", {}), "reader list_notes again")["notes"])
+        expect(after == before, f"a denied create_note wrote: {before} notes before, {after} after")
+        ok(f"reader token: create_note -> denied {denied}, identical for malformed arguments, nothing written")
+
+    # notes:write: a write tool and a read tool succeed; delete_note (role admin) is denied.
+    async with Session(TOKENS["writer"]) as client:
+        note = structured(
+            await client.call_tool("create_note", {"title": "python", "body": "over streamable HTTP"}),
+            "writer create_note",
+        )
+        expect(type(note.get("id")) is int and note.get("title") == "python", f"create_note returned {note}")
+        ok(f"writer token: create_note -> note {note['id']} {json.dumps(note['title'])}")
+        read = structured(await client.call_tool("get_note", {"id": note["id"]}), "writer get_note")
+        expect(read.get("body") == "over streamable HTTP", f"get_note returned {read}")
+        ok(f"writer token: get_note {note['id']} -> {json.dumps(read['body'])}")
+        not_admin = denial(await client.call_tool("delete_note", {"id": note["id"]}), "writer delete_note")
+        ok(f"writer token: delete_note (role admin) -> denied {not_admin}")
+
+
+async def main() -> int:
+    try:
+        with anyio.fail_after(SCENARIO_TIMEOUT_SECONDS):
+            await scenario()
+    except CheckFailed as failure:
+        print(f"{CLIENT}: FAILED: {failure}", flush=True)
+        return 1
+    print(f"{CLIENT}: all checks passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main))

@@ -1,0 +1,239 @@
+// End-to-end test: the official MCP TypeScript SDK (@modelcontextprotocol/sdk 1.x) against
+// notes-server over streamable HTTP, as an OAuth resource server.
+//
+// tests/http_clients.rs starts the server and mints the tokens; this script only reads them
+// from the environment:
+//   NOTES_MCP_URL                  the MCP endpoint, e.g. http://127.0.0.1:PORT/mcp
+//   NOTES_ISSUER                   the issuer the metadata document must name
+//   NOTES_TOKEN_READER             scope notes:read
+//   NOTES_TOKEN_WRITER             scopes notes:read notes:write
+//   NOTES_TOKEN_EXPIRED            expired an hour ago
+//   NOTES_TOKEN_WRONG_AUDIENCE     issued for another resource
+//
+// It prints one line per check (`typescript: ok: ...`) and exits 1 at the first failed check.
+// Run it alone: `npm ci` in this directory, then `node typescript_client.mjs` with the
+// variables above.
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  discoverOAuthProtectedResourceMetadata,
+  extractWWWAuthenticateParams,
+} from "@modelcontextprotocol/sdk/client/auth.js";
+import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
+
+const CLIENT = "typescript";
+const REQUEST_TIMEOUT_MS = 30_000;
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${CLIENT}: error: ${name} is not set (tests/http_clients.rs sets it)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const url = new URL(env("NOTES_MCP_URL"));
+const issuer = env("NOTES_ISSUER");
+const tokens = {
+  reader: env("NOTES_TOKEN_READER"),
+  writer: env("NOTES_TOKEN_WRITER"),
+  expired: env("NOTES_TOKEN_EXPIRED"),
+  wrongAudience: env("NOTES_TOKEN_WRONG_AUDIENCE"),
+};
+
+class CheckFailed extends Error {}
+
+function expect(condition, message) {
+  if (!condition) throw new CheckFailed(message);
+}
+
+function ok(message) {
+  console.log(`${CLIENT}: ok: ${message}`);
+}
+
+/** A fetch that keeps the last HTTP response the transport got, to read its headers. */
+function recordingFetch() {
+  const seen = { last: undefined };
+  const fetchFn = async (input, init) => {
+    const response = await fetch(input, init);
+    seen.last = response;
+    return response;
+  };
+  return { seen, fetchFn };
+}
+
+/** Connects with `token` (or none); returns the client, or the error and what the transport saw. */
+async function connect(token) {
+  const { seen, fetchFn } = recordingFetch();
+  const transport = new StreamableHTTPClientTransport(url, {
+    fetch: fetchFn,
+    requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
+  });
+  const client = new Client({ name: "secure-tool-e2e-typescript", version: "0.1.0" });
+  try {
+    await client.connect(transport, { timeout: REQUEST_TIMEOUT_MS });
+    return { client, transport, seen };
+  } catch (error) {
+    await transport.close().catch(() => {});
+    return { error, seen };
+  }
+}
+
+/** The 401 a connection attempt with `token` must get: the transport's error and the challenge. */
+async function expectUnauthorized(token, what) {
+  const { client, error, seen } = await connect(token);
+  if (client) {
+    await client.close();
+    throw new CheckFailed(`${what}: the handshake succeeded, expected HTTP 401`);
+  }
+  expect(
+    error instanceof StreamableHTTPError && error.code === 401,
+    `${what}: expected a StreamableHTTPError with code 401, got ${error}`,
+  );
+  const response = seen.last;
+  expect(response?.status === 401, `${what}: the last response was ${response?.status}, not 401`);
+  const challenge = response.headers.get("www-authenticate");
+  expect(challenge?.startsWith("Bearer "), `${what}: no Bearer challenge, got ${challenge}`);
+  return { params: extractWWWAuthenticateParams(response), challenge };
+}
+
+function structured(result, what) {
+  expect(!result.isError, `${what}: expected success, got ${JSON.stringify(result)}`);
+  expect(
+    result.structuredContent && typeof result.structuredContent === "object",
+    `${what}: no structuredContent in ${JSON.stringify(result)}`,
+  );
+  return result.structuredContent;
+}
+
+function denial(result, what) {
+  const error = result.structuredContent?.error;
+  expect(
+    result.isError === true && error?.category === "denied",
+    `${what}: expected the generic denial, got ${JSON.stringify(result)}`,
+  );
+  const { category, message, retryable, caller_fault } = error;
+  return JSON.stringify({ category, message, retryable, caller_fault });
+}
+
+async function run() {
+  // No token: 401, a challenge naming the metadata document, and the document itself.
+  const anonymous = await expectUnauthorized(undefined, "no token");
+  const metadataUrl = anonymous.params.resourceMetadataUrl;
+  expect(metadataUrl, `no token: the challenge has no resource_metadata: ${anonymous.challenge}`);
+  expect(
+    metadataUrl.origin === url.origin &&
+      metadataUrl.pathname === `/.well-known/oauth-protected-resource${url.pathname}`,
+    `no token: resource_metadata ${metadataUrl} is not the well-known URL of ${url}`,
+  );
+  ok(`no token -> HTTP 401, WWW-Authenticate: ${anonymous.challenge}`);
+  const metadata = await discoverOAuthProtectedResourceMetadata(url, {
+    resourceMetadataUrl: metadataUrl,
+  });
+  expect(metadata.resource === url.href, `metadata: resource ${metadata.resource}, expected ${url.href}`);
+  expect(
+    JSON.stringify(metadata.authorization_servers) === JSON.stringify([issuer]),
+    `metadata: authorization_servers ${JSON.stringify(metadata.authorization_servers)}`,
+  );
+  expect(
+    JSON.stringify(metadata.scopes_supported) === JSON.stringify(["notes:read", "notes:write"]),
+    `metadata: scopes_supported ${JSON.stringify(metadata.scopes_supported)}`,
+  );
+  ok(
+    `metadata document: resource=${metadata.resource} authorization_servers=${JSON.stringify(metadata.authorization_servers)} scopes_supported=${JSON.stringify(metadata.scopes_supported)}`,
+  );
+
+  // Expired and wrong-audience tokens: 401 invalid_token.
+  for (const [what, token] of [
+    ["expired token", tokens.expired],
+    ["wrong-audience token", tokens.wrongAudience],
+  ]) {
+    const { params } = await expectUnauthorized(token, what);
+    expect(params.error === "invalid_token", `${what}: error=${params.error}, expected invalid_token`);
+    ok(`${what} -> HTTP 401, error="invalid_token"`);
+  }
+
+  // A token with notes:read only: reads work, create_note answers the generic denial, the
+  // same whatever the arguments, and writes nothing.
+  const reader = await connect(tokens.reader);
+  expect(reader.client, `reader token: the handshake failed: ${reader.error}`);
+  try {
+    const version = reader.client.getServerVersion();
+    const negotiated = reader.transport.protocolVersion;
+    expect(
+      negotiated === LATEST_PROTOCOL_VERSION,
+      `reader token: negotiated protocol ${negotiated}, expected ${LATEST_PROTOCOL_VERSION}`,
+    );
+    ok(
+      `reader token -> initialize handshake, protocol ${negotiated} (server ${version?.name} ${version?.version})`,
+    );
+    const before = structured(
+      await reader.client.callTool({ name: "list_notes", arguments: {} }),
+      "reader list_notes",
+    ).notes.length;
+    ok(`reader token: list_notes -> ${before} notes`);
+    const denied = denial(
+      await reader.client.callTool({ name: "create_note", arguments: { title: "from a reader" } }),
+      "reader create_note",
+    );
+    const deniedMalformed = denial(
+      await reader.client.callTool({ name: "create_note", arguments: { title: 42 } }),
+      "reader create_note with malformed arguments",
+    );
+    expect(
+      denied === deniedMalformed,
+      `the denial depends on the arguments: ${denied} vs ${deniedMalformed}`,
+    );
+    const after = structured(
+      await reader.client.callTool({ name: "list_notes", arguments: {} }),
+      "reader list_notes after the denial",
+    ).notes.length;
+    expect(after === before, `a denied create_note wrote: ${before} notes before, ${after} after`);
+    ok(`reader token: create_note -> denied ${denied}, identical for malformed arguments, nothing written`);
+  } finally {
+    await reader.client.close();
+  }
+
+  // A token with notes:write: a write tool and a read tool succeed; delete_note (role admin)
+  // is still denied.
+  const writer = await connect(tokens.writer);
+  expect(writer.client, `writer token: the handshake failed: ${writer.error}`);
+  try {
+    const note = structured(
+      await writer.client.callTool({
+        name: "create_note",
+        arguments: { title: "typescript", body: "over streamable HTTP" },
+      }),
+      "writer create_note",
+    );
+    expect(Number.isInteger(note.id) && note.title === "typescript", `create_note returned ${JSON.stringify(note)}`);
+    ok(`writer token: create_note -> note ${note.id} ${JSON.stringify(note.title)}`);
+    const read = structured(
+      await writer.client.callTool({ name: "get_note", arguments: { id: note.id } }),
+      "writer get_note",
+    );
+    expect(read.body === "over streamable HTTP", `get_note returned ${JSON.stringify(read)}`);
+    ok(`writer token: get_note ${note.id} -> ${JSON.stringify(read.body)}`);
+    const notAdmin = denial(
+      await writer.client.callTool({ name: "delete_note", arguments: { id: note.id } }),
+      "writer delete_note",
+    );
+    ok(`writer token: delete_note (role admin) -> denied ${notAdmin}`);
+  } finally {
+    await writer.client.close();
+  }
+}
+
+try {
+  await run();
+  console.log(`${CLIENT}: all checks passed`);
+} catch (error) {
+  const message = error instanceof CheckFailed ? error.message : error?.stack ?? String(error);
+  console.log(`${CLIENT}: FAILED: ${message}`);
+  process.exit(1);
+}
