@@ -2,6 +2,7 @@
 //! SQLite store, served over stdio.
 
 pub mod faults;
+pub mod policy;
 pub mod settings;
 pub mod store;
 pub mod tools;

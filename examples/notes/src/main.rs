@@ -21,6 +21,7 @@ mod http;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use notes_server::policy::RemotePolicy;
 use notes_server::settings::Settings;
 use notes_server::store::{Archive, Store};
 use notes_server::tools::Notes;
@@ -57,6 +58,10 @@ environment:
   NOTES_BREAKER_MAX_OPEN_MS  longest open period (default: 300000)
   NOTES_PROBE_INTERVAL_MS    how often the health probes run, +-20% (default: 10000)
   NOTES_PROBE_TIMEOUT_MS     deadline of one probe (default: 2000)
+  NOTES_POLICY_URL           an http:// policy service that may allow delete_note to
+                             non-admins: POST {subject, scopes, roles, tool, mode},
+                             answer {\"decision\": \"allow\"|\"deny\"}; anything else, or no
+                             answer within 2 s, denies (default: none, admins only)
 
 While the write breaker is open, or the write probe failed 3 times in a row, write
 tools answer a structured `degraded` error naming the read tools, `tools/list` marks
@@ -127,7 +132,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let http = match options.http.resolve(|name| std::env::var(name).ok()) {
+    let http = options
+        .http
+        .resolve(|name| std::env::var(name).ok())
+        .and_then(|http| RemotePolicy::check_env().map(|()| http));
+    let http = match http {
         Ok(http) => http,
         Err(message) => {
             eprintln!("notes-server: {message}");

@@ -13,6 +13,7 @@ use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::{Archive, Heartbeat, Note, Store, StoreError, Summary};
 
@@ -261,8 +262,14 @@ impl Notes {
             .map_err(StoreError::classified)
     }
 
-    /// Deletes a note and returns what it contained. Administrators only.
-    #[secure_tool(authz = roles("admin"), mode = write, breaker = self.writes, timeout = "10s")]
+    /// Deletes a note and returns what it contained. Administrators, or whoever the policy
+    /// service at `$NOTES_POLICY_URL` allows.
+    #[secure_tool(
+        authz = any_of([roles("admin"), custom(RemotePolicy::from_env())]),
+        mode = write,
+        breaker = self.writes,
+        timeout = "10s"
+    )]
     async fn delete_note(&self, args: NoteId, access: WriteAccess) -> Result<Note, ToolError> {
         let deleted = self.store.writer(&access).delete(args.id).await;
         match deleted.map_err(StoreError::classified)? {
@@ -295,8 +302,8 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             ))
             .with_instructions(
                 "A notes service. Read tools need the notes:read scope, create_note needs \
-                 notes:write, delete_note the admin role. While writes are degraded, write \
-                 tools say so and read tools keep working.",
+                 notes:write, delete_note the admin role or the policy service's allow. While \
+                 writes are degraded, write tools say so and read tools keep working.",
             )
     }
 }
