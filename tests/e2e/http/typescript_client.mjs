@@ -224,6 +224,41 @@ async function run() {
       "writer delete_note",
     );
     ok(`writer token: delete_note (role admin) -> denied ${notAdmin}`);
+
+    // The writer's session is bound to the writer: the reader's token cannot use its id.
+    const sessionId = writer.transport.sessionId;
+    expect(sessionId, "writer token: the server gave the session no Mcp-Session-Id");
+    const asReader = {
+      Authorization: `Bearer ${tokens.reader}`,
+      "Mcp-Session-Id": sessionId,
+      "MCP-Protocol-Version": writer.transport.protocolVersion,
+    };
+    const post = await fetch(url, {
+      method: "POST",
+      headers: {
+        ...asReader,
+        "Content-Type": "application/json",
+        Accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
+    });
+    const stream = await fetch(url, {
+      method: "GET",
+      headers: { ...asReader, Accept: "text/event-stream" },
+    });
+    await Promise.all([post.body?.cancel(), stream.body?.cancel()]);
+    expect(
+      post.status === 404 && stream.status === 404,
+      `reader token on the writer's session: POST ${post.status}, GET ${stream.status}, expected 404`,
+    );
+    const still = structured(
+      await writer.client.callTool({ name: "get_note", arguments: { id: note.id } }),
+      "writer get_note after the reader's attempt",
+    );
+    expect(still.id === note.id, `get_note returned ${JSON.stringify(still)}`);
+    ok(
+      `reader token on the writer's session ${sessionId.slice(0, 8)}...: POST -> HTTP ${post.status}, GET -> HTTP ${stream.status}; the writer's session goes on`,
+    );
   } finally {
     await writer.client.close();
   }
