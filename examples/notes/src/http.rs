@@ -67,7 +67,8 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
                        NOTES_OAUTH_HMAC_SECRET)
   --roles-claim CLAIM  the claim holding the caller's roles, e.g. `roles`, or a JSON pointer
                        such as `/realm_access/roles` (or NOTES_OAUTH_ROLES_CLAIM; default:
-                       none, so no caller has a role and delete_note is denied)
+                       none: no caller is an admin, and only NOTES_POLICY_URL can allow
+                       delete_note)
   --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
                        on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
   NOTES_OAUTH_HMAC_SECRET  instead of --jwks, for local testing only: a shared HS256 secret
