@@ -70,8 +70,7 @@ impl Log {
     }
 
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
-            .into_owned()
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
     }
 }
 
@@ -247,7 +246,10 @@ async fn notes_round_trip_on_postgres_and_a_dropped_connection_is_made_again() {
     let served = serve(&cluster, settings()).await;
 
     let created = served
-        .call("create_note", json!({"title": "first", "body": "kept by the server"}))
+        .call(
+            "create_note",
+            json!({"title": "first", "body": "kept by the server"}),
+        )
         .await;
     assert!(!created.is_error(), "{}", created.value);
     let id = created.value["id"].as_i64().unwrap();
@@ -302,7 +304,10 @@ async fn notes_round_trip_on_postgres_and_a_dropped_connection_is_made_again() {
         log.contains(&format!("127.0.0.1:{}/notes", cluster.port())),
         "the log names host, port and database: {log}"
     );
-    assert!(!log.contains(PASSWORD), "the password reached the log: {log}");
+    assert!(
+        !log.contains(PASSWORD),
+        "the password reached the log: {log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,7 +232,10 @@ impl Cluster {
         let output = command.output().unwrap_or_else(|error| {
             panic!("cannot run {}: {error}", program.display());
         });
-        check(&output, &format!("{} {}", program.display(), args.join(" ")));
+        check(
+            &output,
+            &format!("{} {}", program.display(), args.join(" ")),
+        );
     }
 }
 
