@@ -370,6 +370,15 @@ async fn refused_writes_degrade_writes_while_reads_go_on_and_recover() {
         State::Closed,
         "reads never failed"
     );
+    // A server started now, while writes are refused, serves reads.
+    let (late, _heartbeat) = Store::connect(
+        &cluster.url("postgres", PASSWORD).parse().unwrap(),
+        settings().postgres_timeouts(),
+    )
+    .await
+    .expect("a read-only server is connected to");
+    let summary = late.summary().await.unwrap();
+    assert!(summary.recent.contains(&"before".to_owned()), "{summary:?}");
 
     cluster.accept_writes();
     served

@@ -152,9 +152,22 @@ impl Postgres {
         timeouts: Timeouts,
     ) -> Result<Self, StoreError> {
         let writes = Arc::new(Conn::new(database, "writes", timeouts));
-        writes
+        let schema = writes
             .run(SCHEMA, async |client| client.batch_execute(SCHEMA).await)
-            .await?;
+            .await;
+        match schema {
+            Ok(()) => {}
+            // A server that refuses writes (a standby, a read-only period): serve the
+            // tables it has, read-only; the write probe degrades writes meanwhile.
+            Err(StoreError::Postgres { source, .. }) if is_read_only(&source) => {
+                tracing::warn!(
+                    database = %database.target,
+                    "PostgreSQL refuses writes: tables not checked, writes stay degraded \
+                     until it accepts them"
+                );
+            }
+            Err(error) => return Err(error),
+        }
         let reads = Arc::new(Conn::new(database, "reads", timeouts));
         reads.session().await?;
         Ok(Self { reads, writes })
@@ -242,6 +255,11 @@ fn note(conn: &Conn, sql: &'static str, row: &Row) -> Result<Note, StoreError> {
     decode().map_err(|source| conn.error(sql, source))
 }
 
+/// Whether the server refused to write: a read-only transaction (`SQLSTATE 25006`).
+fn is_read_only(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION)
+}
+
 /// Whether a driver error means the server cannot serve this now but will again: the
 /// connection was refused, dropped or timed out; the server is shutting down, starting
 /// or out of connections; it refuses writes (`25006`); or it cancelled the statement
@@ -251,7 +269,7 @@ pub(super) fn is_unavailable(error: &tokio_postgres::Error) -> bool {
         return true;
     }
     if let Some(code) = error.code() {
-        return code == &SqlState::READ_ONLY_SQL_TRANSACTION
+        return is_read_only(error)
             || code == &SqlState::ADMIN_SHUTDOWN
             || code == &SqlState::CRASH_SHUTDOWN
             || code == &SqlState::CANNOT_CONNECT_NOW
@@ -276,7 +294,8 @@ struct Conn {
     target: Arc<str>,
     role: &'static str,
     timeouts: Timeouts,
-    /// The live connection, if any. Locked only to take a clone of it, or to connect.
+    /// The live connection, if any. Locked to take a clone of it, or to connect (one
+    /// attempt at a time).
     session: Mutex<Option<Arc<Session>>>,
 }
 
@@ -368,13 +387,10 @@ impl Conn {
             .unwrap_or_else(|_| Err(timed_out()))
     }
 
-    /// Forgets `session` if it is still the live one, so that the next call connects
-    /// again.
-    async fn discard(&self, session: &Arc<Session>) {
-        let mut slot = self.session.lock().await;
-        if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, session)) {
-            *slot = None;
-        }
+    /// Gives up on `session`: its socket is closed at once (ending its other requests,
+    /// which wait behind the one that failed), so the next call connects again.
+    fn discard(session: &Session) {
+        session.driver.abort();
     }
 
     /// Runs `query` on the connection within the statement timeout. A connection that
@@ -390,12 +406,12 @@ impl Conn {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(source)) => {
                 if source.is_closed() || source.as_db_error().is_none() {
-                    self.discard(&session).await;
+                    Self::discard(&session);
                 }
                 Err(self.error(sql, source))
             }
             Err(_elapsed) => {
-                self.discard(&session).await;
+                Self::discard(&session);
                 Err(StoreError::TimedOut {
                     sql: Some(sql),
                     target: self.target.clone(),
