@@ -23,7 +23,7 @@ const REGENERATE: &str = "UPDATE_MANIFEST=1 cargo nextest run -p secure-tool-tes
 fn print_manifest() -> String {
     let binary = notes_bin::notes_server();
     let dir = notes_bin::empty_dir("manifest");
-    let output = notes_bin::command(&binary, &dir)
+    let output = notes_bin::command(&binary, dir.path())
         .arg("--print-manifest")
         .output()
         .expect("cannot run notes-server");
@@ -33,7 +33,7 @@ fn print_manifest() -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let created: Vec<_> = std::fs::read_dir(&dir)
+    let created: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();
@@ -41,7 +41,6 @@ fn print_manifest() -> String {
         created.is_empty(),
         "--print-manifest touches no database, yet created {created:?}"
     );
-    let _ = std::fs::remove_dir(&dir);
     String::from_utf8(output.stdout).expect("the manifest is UTF-8")
 }
 
@@ -105,7 +104,8 @@ fn the_manifest_states_every_tool_and_its_posture() {
 #[test]
 fn help_documents_the_flag() {
     let binary = notes_bin::notes_server();
-    let output = notes_bin::command(&binary, &std::env::temp_dir())
+    let dir = notes_bin::empty_dir("help");
+    let output = notes_bin::command(&binary, dir.path())
         .arg("--help")
         .output()
         .expect("cannot run notes-server");

@@ -545,6 +545,8 @@ async fn a_stopped_server_fails_fast_and_the_store_reconnects_when_it_is_back() 
 /// The real binary, `DATABASE_URL` set, spoken to over stdio in JSON-RPC (one message a
 /// line, as MCP's stdio transport says).
 struct StdioServer {
+    /// Its working directory, with its log (`stderr.log`) and its archive file.
+    dir: notes_bin::TempDir,
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     lines: std::sync::mpsc::Receiver<String>,
@@ -552,11 +554,11 @@ struct StdioServer {
 }
 
 impl StdioServer {
-    fn start(database_url: &str, log: &std::path::Path) -> StdioServer {
+    fn start(database_url: &str) -> StdioServer {
         let binary = notes_bin::notes_server();
         let dir = notes_bin::empty_dir("postgres-stdio");
-        let log = std::fs::File::create(log).unwrap();
-        let mut child = notes_bin::command(&binary, &dir)
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let mut child = notes_bin::command(&binary, dir.path())
             .env("DATABASE_URL", database_url)
             .env("NOTES_LOG", "debug")
             .stdin(std::process::Stdio::piped())
@@ -577,6 +579,7 @@ impl StdioServer {
             }
         });
         StdioServer {
+            dir,
             child,
             stdin,
             lines,
@@ -621,8 +624,7 @@ fn the_binary_serves_from_postgres_over_stdio_and_never_logs_the_password() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let log = notes_bin::empty_dir("postgres-stdio-log").join("stderr.log");
-    let mut server = StdioServer::start(&cluster.url("postgres", PASSWORD), &log);
+    let mut server = StdioServer::start(&cluster.url("postgres", PASSWORD));
     let initialized = server.request(
         "initialize",
         json!({
@@ -653,7 +655,7 @@ fn the_binary_serves_from_postgres_over_stdio_and_never_logs_the_password() {
     drop(server.stdin);
     let status = server.child.wait().unwrap();
     assert!(status.success(), "notes-server exited with {status}");
-    let log = std::fs::read_to_string(&log).unwrap();
+    let log = std::fs::read_to_string(server.dir.path().join("stderr.log")).unwrap();
     assert!(log.contains("backend=\"postgres\""), "{log}");
     assert!(
         log.contains(&format!("database=127.0.0.1:{}/notes", cluster.port())),
@@ -696,7 +698,7 @@ fn a_bad_or_unreachable_database_url_is_one_plain_line() {
             "notes-server: cannot connect to PostgreSQL at 127.0.0.1:",
         ),
     ] {
-        let output = notes_bin::command(&binary, &dir)
+        let output = notes_bin::command(&binary, dir.path())
             .env("DATABASE_URL", &url)
             .output()
             .unwrap();

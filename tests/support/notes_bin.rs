@@ -59,8 +59,24 @@ pub fn command(binary: &Path, dir: &Path) -> Command {
     command
 }
 
-/// A new, empty directory under the system's temporary directory.
-pub fn empty_dir(name: &str) -> PathBuf {
+/// A new, empty directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new, empty directory named after `name`, removed when the guard is dropped.
+pub fn empty_dir(name: &str) -> TempDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -71,5 +87,5 @@ pub fn empty_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)
         .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
-    dir
+    TempDir(dir)
 }
