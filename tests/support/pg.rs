@@ -40,9 +40,19 @@ impl Cluster {
     /// returns `None`.
     pub fn start() -> Option<Cluster> {
         let Some(bin) = find_bin() else {
-            let message = "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb, \
-                           and PG_BIN is not set); install it with \
-                           `apt-get install -y --no-install-recommends postgresql` to run this test";
+            let missing = match std::env::var_os("PG_BIN") {
+                Some(dir) => format!(
+                    "PG_BIN={} has no initdb, pg_ctl and psql",
+                    Path::new(&dir).display()
+                ),
+                None => {
+                    "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)".to_owned()
+                }
+            };
+            let message = format!(
+                "{missing}; install it with \
+                 `apt-get install -y --no-install-recommends postgresql` to run this test"
+            );
             if std::env::var_os("CI").is_some() {
                 panic!("{message} (CI is set: .ci/run should have installed it)");
             }
