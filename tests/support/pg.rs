@@ -11,6 +11,10 @@
 //! Where PostgreSQL is not installed, [`Cluster::start`] prints `SKIP: ...` and returns
 //! `None` (under `CI`, where `.ci/run` installs it, it panics instead: a skipped test
 //! there would hide a missing install step). `PG_BIN` points at another `bin` directory.
+//!
+//! Included with `#[path]` by `tests/postgres.rs` and by the example's
+//! `examples/notes/tests/postgres_faults.rs`, which each use a part of it.
+#![allow(dead_code, reason = "each test target that includes it uses a part")]
 
 use std::fs;
 use std::net::TcpListener;
