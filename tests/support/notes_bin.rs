@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// `cargo build -p notes-server --bin notes-server`, returning the binary's path as cargo
-/// reports it (whatever the target directory).
+/// `cargo build -p notes-server --bin notes-server --features fault-injection`, returning
+/// the binary's path as cargo reports it (whatever the target directory).
 pub fn notes_server() -> PathBuf {
     let workspace_root = workspace_root();
     let output = Command::new(env!("CARGO"))
@@ -17,6 +17,12 @@ pub fn notes_server() -> PathBuf {
             "notes-server",
             "--bin",
             "notes-server",
+            // The features `python_client.rs` builds it with: another set would rebuild
+            // the same `target/debug/notes-server` under its running tests. Fault
+            // injection is off unless `NOTES_AUTHZ_FAULT` is set, which `command`
+            // removes.
+            "--features",
+            "fault-injection",
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(&workspace_root)
