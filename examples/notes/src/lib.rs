@@ -1,5 +1,5 @@
 //! An example MCP server built with secure-tool: a small notes service on an embedded
-//! SQLite store, served over stdio.
+//! SQLite store (the default) or on PostgreSQL (`DATABASE_URL`), served over stdio.
 
 pub mod faults;
 pub mod policy;

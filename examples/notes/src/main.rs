@@ -2,8 +2,15 @@
 //! behind OAuth bearer tokens with `--http ADDR` (see the [`http`] module).
 //!
 //! ```text
-//! notes-server [--db PATH] [--archive PATH] [--backup-dir DIR] [--http ADDR [HTTP OPTIONS]]
+//! notes-server [--db PATH | --database-url URL] [--archive PATH] [--backup-dir DIR]
+//!              [--http ADDR [HTTP OPTIONS]]
+//! notes-server --print-manifest
 //! ```
+//!
+//! The store is an embedded SQLite file (`--db`, default `notes.db`) unless a PostgreSQL
+//! connection string is given (`--database-url`, or `DATABASE_URL` in the environment).
+//! `--print-manifest` prints the tool manifest (every tool's schemas and security
+//! posture, as JSON) and exits, touching no database.
 //!
 //! The caller over stdio is whoever started the server; its identity comes from the
 //! environment: `NOTES_SUBJECT` (default `local-user`), `NOTES_SCOPES` (comma-separated,
@@ -18,31 +25,41 @@
 
 mod http;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use notes_server::policy::RemotePolicy;
 use notes_server::settings::Settings;
-use notes_server::store::{Archive, Store};
+use notes_server::store::postgres::{Database, InvalidDatabaseUrl};
+use notes_server::store::{Archive, Heartbeat, Store, StoreError};
 use notes_server::tools::Notes;
 use secure_tool::Principal;
-use secure_tool::SecureServer;
+use secure_tool::health::HealthMonitor;
 use secure_tool::rmcp::{ServiceExt, transport::stdio};
+use secure_tool::{SecureServer, SecureServerBuilder};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: notes-server [--db PATH] [--archive PATH] [--backup-dir DIR]
+const USAGE: &str =
+    "usage: notes-server [--db PATH | --database-url URL] [--archive PATH] [--backup-dir DIR]
                     [--http ADDR [HTTP OPTIONS]]
+       notes-server --print-manifest
 
 Serves the notes MCP tools over stdio, or over streamable HTTP with --http.
 
 options:
   --db PATH          the SQLite database file, in WAL mode (created if missing;
                      default: notes.db)
+  --database-url URL use PostgreSQL instead of SQLite (default: $DATABASE_URL), e.g.
+                     postgres://user:password@127.0.0.1:5432/notes; the tables are
+                     created if missing; no TLS (a loopback or Unix-socket server)
   --archive PATH     the SQLite archive of old notes, read by notes_overview (created if
                      missing; default: notes-archive.db)
   --backup-dir DIR   where backup_notes writes (default: $NOTES_BACKUP_DIR, else
                      /nonexistent/notes-backups/secret-canary-dir, which fails on purpose)
+  --print-manifest   print the tool manifest (each tool's schemas, mode, policy,
+                     breaker and deadline, as JSON) and exit, touching no database
   -h, --help         this help
 
 environment:
@@ -58,6 +75,11 @@ environment:
   NOTES_BREAKER_MAX_OPEN_MS  longest open period (default: 300000)
   NOTES_PROBE_INTERVAL_MS    how often the health probes run, +-20% (default: 10000)
   NOTES_PROBE_TIMEOUT_MS     deadline of one probe (default: 2000)
+  DATABASE_URL               as --database-url (an empty value is ignored)
+  NOTES_CONNECT_TIMEOUT_MS   PostgreSQL: longest wait to connect, the startup
+                             handshake included (default: 3000)
+  NOTES_STATEMENT_TIMEOUT_MS PostgreSQL: longest statement, on the client and as the
+                             server's statement_timeout (default: 5000)
   NOTES_POLICY_URL           an http:// policy service that may allow delete_note to
                              non-admins: POST {subject, scopes, roles, tool, mode},
                              answer {\"decision\": \"allow\"|\"deny\"}; anything else, or no
@@ -67,37 +89,101 @@ While the write breaker is open, or the write probe failed 3 times in a row, wri
 tools answer a structured `degraded` error naming the read tools, `tools/list` marks
 them, and clients get notifications/tools/list_changed; 2 good probes restore writes.";
 
+/// Where the notes are kept.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres(Box<Database>),
+}
+
 struct Options {
-    db: PathBuf,
+    backend: Backend,
     archive: PathBuf,
     backup_dir: PathBuf,
+    print_manifest: bool,
     http: http::HttpFlags,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut db = PathBuf::from("notes.db");
+/// Why the server does not start from its command line.
+enum Refusal {
+    /// `--help`.
+    Help,
+    /// A bad argument: the message, then the usage.
+    Usage(String),
+    /// A bad setting (an environment variable): the message alone.
+    Invalid(String),
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        Refusal::Usage(message.to_owned())
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal::Usage(message)
+    }
+}
+
+fn parse_options() -> Result<Options, Refusal> {
+    let mut db = None;
+    let mut database_url = None;
+    let mut print_manifest = false;
+    let mut http = http::HttpFlags::default();
     let mut archive = PathBuf::from("notes-archive.db");
     let mut backup_dir = std::env::var_os("NOTES_BACKUP_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/nonexistent/notes-backups/secret-canary-dir"));
-    let mut http = http::HttpFlags::default();
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
+            Some("-h" | "--help") => return Err(Refusal::Help),
             Some(flag) if http.take(flag, &mut args)? => {}
-            Some("-h" | "--help") => return Err(String::new()),
-            Some("--db") => db = args.next().ok_or("--db needs a path")?.into(),
+            Some("--db") => db = Some(PathBuf::from(args.next().ok_or("--db needs a path")?)),
+            Some("--database-url") => {
+                let url = args
+                    .next()
+                    .ok_or("--database-url needs a connection string")?;
+                let url = url
+                    .into_string()
+                    .map_err(|_| "--database-url is not valid UTF-8")?;
+                database_url = Some(("--database-url", url));
+            }
+            Some("--print-manifest") => print_manifest = true,
             Some("--archive") => archive = args.next().ok_or("--archive needs a path")?.into(),
             Some("--backup-dir") => {
                 backup_dir = args.next().ok_or("--backup-dir needs a directory")?.into();
             }
-            _ => return Err(format!("unexpected argument {arg:?}")),
+            _ => return Err(Refusal::Usage(format!("unexpected argument {arg:?}"))),
         }
     }
+    if database_url.is_none() {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => database_url = Some(("DATABASE_URL", url)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Refusal::Invalid(
+                    "DATABASE_URL is not valid UTF-8".to_owned(),
+                ));
+            }
+        }
+    }
+    let backend = match (db, database_url) {
+        (Some(_), Some((source, _))) => {
+            return Err(Refusal::Usage(format!(
+                "--db (SQLite) and {source} (PostgreSQL) choose different stores: give one"
+            )));
+        }
+        (db, None) => Backend::Sqlite(db.unwrap_or_else(|| PathBuf::from("notes.db"))),
+        (None, Some((source, url))) => Backend::Postgres(Box::new(url.parse().map_err(
+            |error: InvalidDatabaseUrl| Refusal::Invalid(format!("{source}: {error}")),
+        )?)),
+    };
     Ok(Options {
-        db,
+        backend,
         archive,
         backup_dir,
+        print_manifest,
         http,
     })
 }
@@ -119,21 +205,78 @@ fn local_principal() -> Principal {
         .with_roles(list("NOTES_ROLES", ""))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let options = match parse_options() {
-        Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}\n\n{}", http::USAGE);
-            return ExitCode::SUCCESS;
+/// Opens the store on its backend, and the archive.
+async fn open(
+    options: &Options,
+    settings: &Settings,
+) -> Result<(Store, Heartbeat, Archive), StoreError> {
+    let (store, heartbeat) = match &options.backend {
+        Backend::Sqlite(path) => Store::open(path, settings.busy_timeout)?,
+        Backend::Postgres(database) => {
+            Store::connect(database, settings.postgres_timeouts()).await?
         }
+    };
+    let archive = Archive::open(&options.archive, settings.busy_timeout)?;
+    Ok((store, heartbeat, archive))
+}
+
+/// The server as it is served: the tools, and write degradation by `monitor`.
+fn secure_server(notes: Notes, monitor: HealthMonitor) -> SecureServerBuilder<Notes> {
+    SecureServer::builder(notes).health(monitor)
+}
+
+/// Prints the manifest of the server that `settings` configure. The tools and their
+/// posture do not depend on the backend: an empty store in memory stands in for it.
+fn print_manifest(backup_dir: PathBuf, settings: &Settings) -> ExitCode {
+    let opened = Store::in_memory().and_then(|opened| Ok((opened, Archive::in_memory()?)));
+    let ((store, heartbeat), archive) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            eprintln!("notes-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notes = Notes::new(store, archive, backup_dir, settings);
+    let monitor = notes.health_monitor(heartbeat, settings);
+    let server = match notes_server::faults::inject(secure_server(notes, monitor)) {
+        Ok(builder) => builder.build(),
         Err(message) => {
-            eprintln!("notes-server: {message}\n\n{USAGE}\n\n{}", http::USAGE);
+            eprintln!("notes-server: {message}");
             return ExitCode::from(2);
         }
     };
-    let http = options
-        .http
+    let manifest = server.manifest().to_json();
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(manifest.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("notes-server: cannot print the manifest: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut options = match parse_options() {
+        Ok(options) => options,
+        Err(Refusal::Help) => {
+            println!("{USAGE}\n\n{}", http::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(Refusal::Usage(message)) => {
+            eprintln!("notes-server: {message}\n\n{USAGE}\n\n{}", http::USAGE);
+            return ExitCode::from(2);
+        }
+        Err(Refusal::Invalid(message)) => {
+            eprintln!("notes-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let http = std::mem::take(&mut options.http)
         .resolve(|name| std::env::var(name).ok())
         .and_then(|http| RemotePolicy::check_env().map(|()| http));
     let http = match http {
@@ -163,22 +306,33 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opened = Store::open(&options.db, settings.busy_timeout).and_then(|(store, heartbeat)| {
-        let archive = Archive::open(&options.archive, settings.busy_timeout)?;
-        Ok((store, heartbeat, archive))
-    });
+    if options.print_manifest {
+        return print_manifest(options.backup_dir, &settings);
+    }
+    let opened = open(&options, &settings).await;
     let (store, heartbeat, archive) = match opened {
         Ok(opened) => opened,
         Err(error) => {
-            eprintln!("notes-server: {error}");
+            // The cause too (refused, timed out...): the server is named by host, port
+            // and database only.
+            eprintln!(
+                "notes-server: {}",
+                secure_tool::sanitize::error_chain(&error)
+            );
             return ExitCode::FAILURE;
         }
     };
+    let database = match &options.backend {
+        Backend::Sqlite(path) => path.display().to_string(),
+        // Host, port and database: never the user or the password.
+        Backend::Postgres(database) => database.target().to_owned(),
+    };
+    let backend = store.backend();
     let notes = Notes::new(store, archive, options.backup_dir, &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
-    let server = match notes_server::faults::inject(SecureServer::builder(notes).health(monitor)) {
+    let server = match notes_server::faults::inject(secure_server(notes, monitor)) {
         Ok(builder) => builder,
         Err(message) => {
             eprintln!("notes-server: {message}");
@@ -188,7 +342,8 @@ async fn main() -> ExitCode {
     if let Some(http) = http {
         // No local principal: every HTTP request brings its own, from its bearer token.
         tracing::info!(
-            db = %options.db.display(),
+            backend,
+            %database,
             archive = %options.archive.display(),
             ?settings,
             "notes-server starting on HTTP"
@@ -203,7 +358,8 @@ async fn main() -> ExitCode {
     }
     let principal = local_principal();
     tracing::info!(
-        db = %options.db.display(),
+        backend,
+        %database,
         archive = %options.archive.display(),
         %principal,
         ?settings,

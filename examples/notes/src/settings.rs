@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::store::postgres::Timeouts;
+
 /// How the server waits for, and gives up on, its databases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -22,6 +24,12 @@ pub struct Settings {
     pub probe_interval: Duration,
     /// The deadline of one probe (`NOTES_PROBE_TIMEOUT_MS`, default 2 s).
     pub probe_timeout: Duration,
+    /// PostgreSQL only: how long making a connection may take, the startup handshake
+    /// included (`NOTES_CONNECT_TIMEOUT_MS`, default 3 s).
+    pub connect_timeout: Duration,
+    /// PostgreSQL only: how long one statement may take, on the client and as the
+    /// server's `statement_timeout` (`NOTES_STATEMENT_TIMEOUT_MS`, default 5 s).
+    pub statement_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -33,6 +41,8 @@ impl Default for Settings {
             breaker_max_open: Duration::from_secs(300),
             probe_interval: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -81,7 +91,17 @@ impl Settings {
             breaker_max_open: millis("NOTES_BREAKER_MAX_OPEN_MS", defaults.breaker_max_open)?,
             probe_interval: millis("NOTES_PROBE_INTERVAL_MS", defaults.probe_interval)?,
             probe_timeout: millis("NOTES_PROBE_TIMEOUT_MS", defaults.probe_timeout)?,
+            connect_timeout: millis("NOTES_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
+            statement_timeout: millis("NOTES_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
         })
+    }
+
+    /// The timeouts of the PostgreSQL backend.
+    pub fn postgres_timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            statement: self.statement_timeout,
+        }
     }
 }
 

@@ -1,23 +1,31 @@
-//! The embedded store: one SQLite file, no setup.
+//! The notes store, on one of two backends:
 //!
-//! The file is in WAL mode, with one connection for reads and one for writes, so that
-//! reads go on while another process holds the database's write lock (a backup tool, a
-//! migration, a stuck transaction): writes then wait for the busy timeout and fail with
-//! "database is locked", reads do not wait.
+//! - **SQLite** (the default, no setup): one file in WAL mode, see [`Store::open`];
+//! - **PostgreSQL**, chosen with `DATABASE_URL` or `--database-url`: see
+//!   [`Store::connect`] and [`postgres`].
+//!
+//! Both keep reads and writes on separate connections, so that reads go on while writes
+//! are refused (a held write lock, a read-only server), and both answer the tools the
+//! same way: the tools see one [`Store`], whatever it runs on.
 //!
 //! Writes need the proof that they run inside a `mode = write` tool:
 //! [`Store::writer`] takes a `&WriteAccess`, which only such a tool is given. The one
 //! write that is not a tool call, the health probe's heartbeat, goes through the
-//! [`Heartbeat`] that [`Store::open`] hands to the server's setup code, once.
+//! [`Heartbeat`] that [`Store::open`] or [`Store::connect`] hands to the server's setup
+//! code, once.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+pub mod postgres;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use secure_tool::ToolError;
 use secure_tool::capability::WriteAccess;
 use serde::Serialize;
+
+pub use self::sqlite::Archive;
 
 /// A note.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -30,10 +38,21 @@ pub struct Note {
     pub body: String,
 }
 
-/// What went wrong in the store. Its text names SQL and paths: it is logged, never shown.
+/// The count and the most recent titles, for `notes_overview`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// How many notes there are.
+    pub notes: u64,
+    /// The titles of the five most recent notes, newest first.
+    pub recent: Vec<String>,
+}
+
+/// What went wrong in the store. Its text names SQL, paths and servers: it is logged,
+/// never shown. It never holds a password: PostgreSQL servers are named by
+/// [`postgres::Database::target`] (host, port and database only).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A statement failed.
+    /// A SQLite statement failed.
     #[error("statement `{sql}` failed on {path}")]
     Query {
         /// The statement.
@@ -44,7 +63,7 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    /// The database could not be opened.
+    /// The SQLite database could not be opened.
     #[error("cannot open the database at {path}")]
     Open {
         /// The database file.
@@ -52,6 +71,38 @@ pub enum StoreError {
         /// The driver's error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// A PostgreSQL statement failed.
+    #[error("statement `{sql}` failed on PostgreSQL at {target}")]
+    Postgres {
+        /// The statement.
+        sql: &'static str,
+        /// The server: host, port and database.
+        target: Arc<str>,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No connection to the PostgreSQL server could be made.
+    #[error("cannot connect to PostgreSQL at {target} (the {role} connection)")]
+    Connect {
+        /// The server: host, port and database.
+        target: Arc<str>,
+        /// Which connection: `reads` or `writes`.
+        role: &'static str,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The PostgreSQL server did not answer in time: connecting, or running `sql`.
+    #[error("{} on PostgreSQL at {target} took longer than {after:?}", what(sql))]
+    TimedOut {
+        /// The statement, or `None` while connecting.
+        sql: Option<&'static str>,
+        /// The server: host, port and database.
+        target: Arc<str>,
+        /// The time it was given.
+        after: Duration,
     },
     /// Writing a backup failed.
     #[error("cannot write the backup of `{sql}` to {path}")]
@@ -69,29 +120,40 @@ pub enum StoreError {
     Task(#[from] tokio::task::JoinError),
 }
 
-impl StoreError {
-    /// Whether another connection holds the lock this statement needed (after the busy
-    /// timeout): the database is there, and will be usable again.
-    pub fn is_locked(&self) -> bool {
-        let code = match self {
-            StoreError::Query { source, .. } | StoreError::Open { source, .. } => {
-                source.sqlite_error_code()
-            }
-            _ => None,
-        };
-        matches!(
-            code,
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-        )
+fn what(sql: &Option<&'static str>) -> String {
+    match sql {
+        Some(sql) => format!("statement `{sql}`"),
+        None => "connecting".to_owned(),
     }
 }
 
 impl StoreError {
-    /// The error as the tool reports it: a locked database is unavailable (retryable,
-    /// and a failure of the dependency for its breaker); anything else is internal.
-    /// Either way the caller sees only the category's safe message.
+    /// Whether another SQLite connection holds the lock this statement needed (after the
+    /// busy timeout): the database is there, and will be usable again.
+    pub fn is_locked(&self) -> bool {
+        sqlite::is_locked(self)
+    }
+
+    /// Whether the database is there but cannot serve this now, and will again: a held
+    /// SQLite lock; a PostgreSQL server that refuses or drops connections, does not
+    /// answer in time, is shutting down or starting, or refuses writes (a read-only
+    /// transaction, `SQLSTATE 25006`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Query { .. } | StoreError::Open { .. } => self.is_locked(),
+            StoreError::Postgres { source, .. } | StoreError::Connect { source, .. } => {
+                postgres::is_unavailable(source)
+            }
+            StoreError::TimedOut { .. } => true,
+            StoreError::Backup { .. } | StoreError::Task(_) => false,
+        }
+    }
+
+    /// The error as the tool reports it: an unavailable database is `unavailable`
+    /// (retryable, and a failure of the dependency for its breaker); anything else is
+    /// internal. Either way the caller sees only the category's safe message.
     pub fn classified(self) -> ToolError {
-        if self.is_locked() {
+        if self.is_unavailable() {
             ToolError::unavailable(self)
         } else {
             ToolError::internal(self)
@@ -99,81 +161,24 @@ impl StoreError {
     }
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS heartbeat (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    beats INTEGER NOT NULL
-)";
+/// Every note, oldest first: the same statement on both backends.
 const LIST: &str = "SELECT id, title, body FROM notes ORDER BY id";
-const GET: &str = "SELECT id, title, body FROM notes WHERE id = ?1";
-const SUMMARY: &str = "SELECT count(*), (SELECT json_group_array(title) FROM \
-                       (SELECT title FROM notes ORDER BY id DESC LIMIT 5)) FROM notes";
-const PING: &str = "SELECT count(*) FROM notes";
-const INSERT: &str = "INSERT INTO notes (title, body) VALUES (?1, ?2) RETURNING id";
-const DELETE: &str = "DELETE FROM notes WHERE id = ?1 RETURNING id, title, body";
-const BEAT: &str = "INSERT INTO heartbeat (id, beats) VALUES (1, 1) \
-                    ON CONFLICT (id) DO UPDATE SET beats = beats + 1";
 
-/// One connection, used from tokio's blocking pool.
-#[derive(Clone)]
-struct Conn {
-    path: Arc<Path>,
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl Conn {
-    fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_error)?;
-        conn.busy_timeout(busy_timeout).map_err(open_error)?;
-        Ok(Self {
-            path: path.into(),
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    /// Runs `f` on the connection on tokio's blocking pool.
-    async fn run<T: Send + 'static>(
-        &self,
-        sql: &'static str,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        let path = self.path.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&conn).map_err(|source| StoreError::Query { sql, path, source })
-        })
-        .await?
-    }
-}
-
-/// The notes store, on one SQLite file. Cloning shares the connections.
+/// The notes store. Cloning shares the connections.
 #[derive(Clone)]
 pub struct Store {
-    reads: Conn,
-    writes: Conn,
+    backend: Backend,
 }
 
-/// The count and the most recent titles, for `notes_overview`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Summary {
-    /// How many notes there are.
-    pub notes: u64,
-    /// The titles of the five most recent notes, newest first.
-    pub recent: Vec<String>,
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, in WAL mode; a statement waits
-    /// at most `busy_timeout` for a lock held by another connection.
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode; a statement
+    /// waits at most `busy_timeout` for a lock held by another connection.
     ///
     /// Also returns the store's [`Heartbeat`], the light write of the health probe: the
     /// only way to write without a [`WriteAccess`], handed out here, once, to the code
@@ -182,27 +187,50 @@ impl Store {
         path: impl Into<PathBuf>,
         busy_timeout: Duration,
     ) -> Result<(Self, Heartbeat), StoreError> {
-        let path: PathBuf = path.into();
-        let writes = Conn::open(&path, busy_timeout)?;
-        {
-            let conn = writes.conn.lock().unwrap_or_else(|p| p.into_inner());
-            let setup = |source| StoreError::Open {
-                path: path.clone(),
-                source,
-            };
-            // `journal_mode` answers with the mode it set.
-            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-                .map_err(setup)?;
-            conn.execute_batch("PRAGMA synchronous = NORMAL;")
-                .map_err(setup)?;
-            conn.execute_batch(SCHEMA).map_err(setup)?;
-        }
-        let reads = Conn::open(&path, busy_timeout)?;
-        let store = Self { reads, writes };
+        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::open(
+            path.into(),
+            busy_timeout,
+        )?)))
+    }
+
+    /// An empty SQLite store in memory, on one connection for reads and writes, gone when
+    /// the last clone is dropped: for a server that is built but never serves, such as
+    /// `notes-server --print-manifest`.
+    pub fn in_memory() -> Result<(Self, Heartbeat), StoreError> {
+        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::in_memory()?)))
+    }
+
+    /// Connects to the PostgreSQL `database` (one connection for reads, one for writes)
+    /// and creates the tables if needed. Each connection is made again on the next call
+    /// after it broke; connecting and each statement are bounded by `timeouts`.
+    ///
+    /// Returns the [`Heartbeat`] as [`Store::open`] does.
+    ///
+    /// # Errors
+    ///
+    /// The server cannot be reached, or refuses the connection or the tables.
+    pub async fn connect(
+        database: &postgres::Database,
+        timeouts: postgres::Timeouts,
+    ) -> Result<(Self, Heartbeat), StoreError> {
+        let store = postgres::Postgres::connect(database, timeouts).await?;
+        Ok(Self::with(Backend::Postgres(store)))
+    }
+
+    fn with(backend: Backend) -> (Self, Heartbeat) {
+        let store = Self { backend };
         let heartbeat = Heartbeat {
             store: store.clone(),
         };
-        Ok((store, heartbeat))
+        (store, heartbeat)
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
 
     /// The store's writes, for the holder of a [`WriteAccess`]: only a `mode = write`
@@ -213,42 +241,34 @@ impl Store {
 
     /// Every note, oldest first.
     pub async fn list(&self) -> Result<Vec<Note>, StoreError> {
-        self.reads
-            .run(LIST, |conn| {
-                let mut stmt = conn.prepare_cached(LIST)?;
-                stmt.query_map([], row_to_note)?.collect()
-            })
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.list().await,
+            Backend::Postgres(db) => db.list().await,
+        }
     }
 
     /// The note `id`, if it exists.
     pub async fn get(&self, id: i64) -> Result<Option<Note>, StoreError> {
-        self.reads
-            .run(GET, move |conn| {
-                conn.query_row(GET, params![id], row_to_note).optional()
-            })
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.get(id).await,
+            Backend::Postgres(db) => db.get(id).await,
+        }
     }
 
     /// How many notes there are, and the most recent titles.
     pub async fn summary(&self) -> Result<Summary, StoreError> {
-        let (notes, titles): (i64, String) = self
-            .reads
-            .run(SUMMARY, |conn| {
-                conn.query_row(SUMMARY, [], |row| Ok((row.get(0)?, row.get(1)?)))
-            })
-            .await?;
-        Ok(Summary {
-            notes: u64::try_from(notes).unwrap_or(0),
-            recent: serde_json::from_str(&titles).unwrap_or_default(),
-        })
+        match &self.backend {
+            Backend::Sqlite(db) => db.summary().await,
+            Backend::Postgres(db) => db.summary().await,
+        }
     }
 
     /// The read probe: a cheap query on the read connection.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.reads
-            .run(PING, |conn| conn.query_row(PING, [], |_| Ok(())))
-            .await
+        match &self.backend {
+            Backend::Sqlite(db) => db.ping().await,
+            Backend::Postgres(db) => db.ping().await,
+        }
     }
 
     /// Writes every note as JSON lines into `dir`, returning the file and the count.
@@ -280,23 +300,18 @@ pub struct Writer<'a> {
 impl Writer<'_> {
     /// Adds a note.
     pub async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
-        self.store
-            .writes
-            .run(INSERT, move |conn| {
-                let id = conn.query_row(INSERT, params![title, body], |row| row.get(0))?;
-                Ok(Note { id, title, body })
-            })
-            .await
+        match &self.store.backend {
+            Backend::Sqlite(db) => db.insert(title, body).await,
+            Backend::Postgres(db) => db.insert(title, body).await,
+        }
     }
 
     /// Deletes the note `id`, returning it if it existed.
     pub async fn delete(&self, id: i64) -> Result<Option<Note>, StoreError> {
-        self.store
-            .writes
-            .run(DELETE, move |conn| {
-                conn.query_row(DELETE, params![id], row_to_note).optional()
-            })
-            .await
+        match &self.store.backend {
+            Backend::Sqlite(db) => db.delete(id).await,
+            Backend::Postgres(db) => db.delete(id).await,
+        }
     }
 }
 
@@ -309,114 +324,9 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Writes the heartbeat row.
     pub async fn beat(&self) -> Result<(), StoreError> {
-        self.store
-            .writes
-            .run(BEAT, |conn| conn.execute(BEAT, []).map(drop))
-            .await
-    }
-}
-
-fn row_to_note(row: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
-    Ok(Note {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        body: row.get(2)?,
-    })
-}
-
-/// The archive: a second SQLite file of notes moved out of the store, filled by an
-/// archiving job that takes the file's exclusive lock while it runs. The server only
-/// reads it, for the overview, where it is optional: while the job holds the lock, the
-/// overview answers without it.
-#[derive(Clone)]
-pub struct Archive {
-    conn: Conn,
-}
-
-const ARCHIVE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS archived_notes (
-    id INTEGER PRIMARY KEY,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    archived_at TEXT NOT NULL
-)";
-const ARCHIVE_COUNT: &str = "SELECT count(*) FROM archived_notes";
-
-impl Archive {
-    /// Opens (creating if needed) the archive at `path`, in the default rollback-journal
-    /// mode, where the archiving job's exclusive lock keeps readers out.
-    pub fn open(path: impl Into<PathBuf>, busy_timeout: Duration) -> Result<Self, StoreError> {
-        let path: PathBuf = path.into();
-        let conn = Conn::open(&path, busy_timeout)?;
-        conn.conn
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .execute_batch(ARCHIVE_SCHEMA)
-            .map_err(|source| StoreError::Open { path, source })?;
-        Ok(Self { conn })
-    }
-
-    /// How many notes are archived.
-    pub async fn count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn
-            .run(ARCHIVE_COUNT, |conn| {
-                conn.query_row(ARCHIVE_COUNT, [], |row| row.get(0))
-            })
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_db(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("notes-store-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("notes.db")
-    }
-
-    #[tokio::test]
-    async fn a_held_write_lock_fails_writes_as_unavailable_while_reads_go_on() {
-        let path = temp_db("locked");
-        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
-        heartbeat.beat().await.unwrap();
-        assert_eq!(store.summary().await.unwrap().notes, 0);
-
-        // Another process's transaction holds the write lock.
-        let other = Connection::open(&path).unwrap();
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
-
-        let error = heartbeat.beat().await.unwrap_err();
-        assert!(error.is_locked(), "{error:?}");
-        let error = error.classified();
-        assert_eq!(error.category(), secure_tool::ErrorCategory::Unavailable);
-        assert!(store.list().await.unwrap().is_empty(), "reads go on");
-
-        other.execute_batch("ROLLBACK").unwrap();
-        heartbeat.beat().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_summary_has_the_newest_titles_first() {
-        let path = temp_db("summary");
-        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
-        // Writing without a tool's `WriteAccess` is not possible here either: go through
-        // the connection, as the archiving job would.
-        drop(heartbeat);
-        let conn = Connection::open(&path).unwrap();
-        for title in ["a", "b", "c", "d", "e", "f"] {
-            conn.execute(
-                "INSERT INTO notes (title, body) VALUES (?1, '')",
-                params![title],
-            )
-            .unwrap();
+        match &self.store.backend {
+            Backend::Sqlite(db) => db.beat().await,
+            Backend::Postgres(db) => db.beat().await,
         }
-        let summary = store.summary().await.unwrap();
-        assert_eq!(summary.notes, 6);
-        assert_eq!(summary.recent, ["f", "e", "d", "c", "b"]);
     }
 }

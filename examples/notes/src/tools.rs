@@ -64,6 +64,17 @@ impl Notes {
         }
     }
 
+    /// The dependency of the store's reads (breaker [`READS`]).
+    pub fn read_dependency(&self) -> &Dependency {
+        &self.reads
+    }
+
+    /// The dependency of the store's writes (breaker [`WRITES`]): its breaker opening
+    /// degrades writes.
+    pub fn write_dependency(&self) -> &Dependency {
+        &self.writes
+    }
+
     /// The health of the service: a read probe, and the `heartbeat` write probe, each
     /// through its dependency's breaker (so a probe is also the trial call that closes
     /// a breaker again), and the breakers themselves: the write breaker opening degrades
@@ -333,6 +344,7 @@ mod tests {
             breaker_max_open: Duration::from_millis(500),
             probe_interval: Duration::from_millis(20),
             probe_timeout: Duration::from_secs(2),
+            ..Settings::default()
         };
         let db = dir.join("notes.db");
         let (store, heartbeat) = Store::open(&db, settings.busy_timeout).unwrap();

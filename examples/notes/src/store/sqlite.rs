@@ -1,0 +1,299 @@
+//! The embedded backend: one SQLite file, no setup.
+//!
+//! The file is in WAL mode, with one connection for reads and one for writes, so that
+//! reads go on while another process holds the database's write lock (a backup tool, a
+//! migration, a stuck transaction): writes then wait for the busy timeout and fail with
+//! "database is locked", reads do not wait.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use super::{LIST, Note, StoreError, Summary};
+
+pub(super) fn is_locked(error: &StoreError) -> bool {
+    let code = match error {
+        StoreError::Query { source, .. } | StoreError::Open { source, .. } => {
+            source.sqlite_error_code()
+        }
+        _ => None,
+    };
+    matches!(
+        code,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    beats INTEGER NOT NULL
+)";
+const GET: &str = "SELECT id, title, body FROM notes WHERE id = ?1";
+const SUMMARY: &str = "SELECT count(*), (SELECT json_group_array(title) FROM \
+                       (SELECT title FROM notes ORDER BY id DESC LIMIT 5)) FROM notes";
+const PING: &str = "SELECT count(*) FROM notes";
+const INSERT: &str = "INSERT INTO notes (title, body) VALUES (?1, ?2) RETURNING id";
+const DELETE: &str = "DELETE FROM notes WHERE id = ?1 RETURNING id, title, body";
+const BEAT: &str = "INSERT INTO heartbeat (id, beats) VALUES (1, 1) \
+                    ON CONFLICT (id) DO UPDATE SET beats = beats + 1";
+
+/// One connection, used from tokio's blocking pool.
+#[derive(Clone)]
+struct Conn {
+    path: Arc<Path>,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Conn {
+    fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        conn.busy_timeout(busy_timeout).map_err(open_error)?;
+        Ok(Self {
+            path: path.into(),
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool.
+    async fn run<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        let path = self.path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&conn).map_err(|source| StoreError::Query { sql, path, source })
+        })
+        .await?
+    }
+}
+
+/// The SQLite backend of [`Store`](super::Store). Cloning shares the connections.
+#[derive(Clone)]
+pub(super) struct Sqlite {
+    reads: Conn,
+    writes: Conn,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    pub(super) fn open(path: PathBuf, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let writes = Conn::open(&path, busy_timeout)?;
+        {
+            let conn = writes.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let setup = |source| StoreError::Open {
+                path: path.clone(),
+                source,
+            };
+            // `journal_mode` answers with the mode it set.
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                .map_err(setup)?;
+            conn.execute_batch("PRAGMA synchronous = NORMAL;")
+                .map_err(setup)?;
+            conn.execute_batch(SCHEMA).map_err(setup)?;
+        }
+        let reads = Conn::open(&path, busy_timeout)?;
+        Ok(Self { reads, writes })
+    }
+
+    /// An empty database in memory, on one connection for reads and writes.
+    pub(super) fn in_memory() -> Result<Self, StoreError> {
+        let path = Path::new(":memory:");
+        let conn = Conn::open(path, Duration::ZERO)?;
+        conn.conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .execute_batch(SCHEMA)
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            reads: conn.clone(),
+            writes: conn,
+        })
+    }
+
+    pub(super) async fn list(&self) -> Result<Vec<Note>, StoreError> {
+        self.reads
+            .run(LIST, |conn| {
+                let mut stmt = conn.prepare_cached(LIST)?;
+                stmt.query_map([], row_to_note)?.collect()
+            })
+            .await
+    }
+
+    pub(super) async fn get(&self, id: i64) -> Result<Option<Note>, StoreError> {
+        self.reads
+            .run(GET, move |conn| {
+                conn.query_row(GET, params![id], row_to_note).optional()
+            })
+            .await
+    }
+
+    pub(super) async fn summary(&self) -> Result<Summary, StoreError> {
+        let (notes, titles): (i64, String) = self
+            .reads
+            .run(SUMMARY, |conn| {
+                conn.query_row(SUMMARY, [], |row| Ok((row.get(0)?, row.get(1)?)))
+            })
+            .await?;
+        Ok(Summary {
+            notes: u64::try_from(notes).unwrap_or(0),
+            recent: serde_json::from_str(&titles).unwrap_or_default(),
+        })
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        self.reads
+            .run(PING, |conn| conn.query_row(PING, [], |_| Ok(())))
+            .await
+    }
+
+    pub(super) async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
+        self.writes
+            .run(INSERT, move |conn| {
+                let id = conn.query_row(INSERT, params![title, body], |row| row.get(0))?;
+                Ok(Note { id, title, body })
+            })
+            .await
+    }
+
+    pub(super) async fn delete(&self, id: i64) -> Result<Option<Note>, StoreError> {
+        self.writes
+            .run(DELETE, move |conn| {
+                conn.query_row(DELETE, params![id], row_to_note).optional()
+            })
+            .await
+    }
+
+    pub(super) async fn beat(&self) -> Result<(), StoreError> {
+        self.writes
+            .run(BEAT, |conn| conn.execute(BEAT, []).map(drop))
+            .await
+    }
+}
+
+fn row_to_note(row: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
+    Ok(Note {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        body: row.get(2)?,
+    })
+}
+
+/// The archive: a second SQLite file of notes moved out of the store, filled by an
+/// archiving job that takes the file's exclusive lock while it runs. The server only
+/// reads it, for the overview, where it is optional: while the job holds the lock, the
+/// overview answers without it.
+#[derive(Clone)]
+pub struct Archive {
+    conn: Conn,
+}
+
+const ARCHIVE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS archived_notes (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    archived_at TEXT NOT NULL
+)";
+const ARCHIVE_COUNT: &str = "SELECT count(*) FROM archived_notes";
+
+impl Archive {
+    /// Opens (creating if needed) the archive at `path`, in the default rollback-journal
+    /// mode, where the archiving job's exclusive lock keeps readers out.
+    pub fn open(path: impl Into<PathBuf>, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let path: PathBuf = path.into();
+        let conn = Conn::open(&path, busy_timeout)?;
+        conn.conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .execute_batch(ARCHIVE_SCHEMA)
+            .map_err(|source| StoreError::Open { path, source })?;
+        Ok(Self { conn })
+    }
+
+    /// An empty archive in memory (see [`Store::in_memory`](super::Store::in_memory)).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::open(":memory:", Duration::ZERO)
+    }
+
+    /// How many notes are archived.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .run(ARCHIVE_COUNT, |conn| {
+                conn.query_row(ARCHIVE_COUNT, [], |row| row.get(0))
+            })
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::*;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("notes-store-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("notes.db")
+    }
+
+    #[tokio::test]
+    async fn a_held_write_lock_fails_writes_as_unavailable_while_reads_go_on() {
+        let path = temp_db("locked");
+        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        heartbeat.beat().await.unwrap();
+        assert_eq!(store.summary().await.unwrap().notes, 0);
+
+        // Another process's transaction holds the write lock.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let error = heartbeat.beat().await.unwrap_err();
+        assert!(error.is_locked(), "{error:?}");
+        let error = error.classified();
+        assert_eq!(error.category(), secure_tool::ErrorCategory::Unavailable);
+        assert!(store.list().await.unwrap().is_empty(), "reads go on");
+
+        other.execute_batch("ROLLBACK").unwrap();
+        heartbeat.beat().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_summary_has_the_newest_titles_first() {
+        let path = temp_db("summary");
+        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        // Writing without a tool's `WriteAccess` is not possible here either: go through
+        // the connection, as the archiving job would.
+        drop(heartbeat);
+        let conn = Connection::open(&path).unwrap();
+        for title in ["a", "b", "c", "d", "e", "f"] {
+            conn.execute(
+                "INSERT INTO notes (title, body) VALUES (?1, '')",
+                params![title],
+            )
+            .unwrap();
+        }
+        let summary = store.summary().await.unwrap();
+        assert_eq!(summary.notes, 6);
+        assert_eq!(summary.recent, ["f", "e", "d", "c", "b"]);
+    }
+}

@@ -1,0 +1,97 @@
+//! The `notes-server` binary, built by cargo for the tests that run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// `cargo build -p notes-server --bin notes-server --features fault-injection`, returning
+/// the binary's path as cargo reports it (whatever the target directory).
+pub fn notes_server() -> PathBuf {
+    let workspace_root = workspace_root();
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "notes-server",
+            "--bin",
+            "notes-server",
+            // The features `python_client.rs` builds it with: another set would rebuild
+            // the same `target/debug/notes-server` under its running tests. Fault
+            // injection is off unless `NOTES_AUTHZ_FAULT` is set, which `command`
+            // removes.
+            "--features",
+            "fault-injection",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(&workspace_root)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cannot run cargo to build notes-server");
+    assert!(
+        output.status.success(),
+        "`cargo build -p notes-server` failed ({}); see the diagnostics above",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == "notes-server")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo built notes-server but reported no executable for it")
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests package lives inside the workspace")
+        .to_owned()
+}
+
+/// `notes-server` with none of the environment that configures it (`NOTES_*`,
+/// `DATABASE_URL`), in `dir`: what it does is what its arguments say.
+pub fn command(binary: &Path, dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("NOTES_") || name == "DATABASE_URL" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.current_dir(dir).stdin(Stdio::null());
+    command
+}
+
+/// A new, empty directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new, empty directory named after `name`, removed when the guard is dropped.
+pub fn empty_dir(name: &str) -> TempDir {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "notes-server-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    TempDir(dir)
+}

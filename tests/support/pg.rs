@@ -1,0 +1,393 @@
+//! A disposable PostgreSQL cluster for one test, from the distribution's packages.
+//!
+//! [`Cluster::start`] runs `initdb` and `pg_ctl start` (as the `postgres` user through
+//! `runuser` when the test runs as root, which PostgreSQL refuses to be) on a data
+//! directory under a fresh temporary directory, listening on `127.0.0.1` only, on a free
+//! port, with its Unix socket in that directory too. It is stopped and removed when the
+//! [`Cluster`] is dropped, a panicking test included. It also offers the faults the tests
+//! need: [`Cluster::suspend`] (`SIGSTOP` to the postmaster and its children),
+//! [`Cluster::stop`] and [`Cluster::restart`], and SQL as the superuser.
+//!
+//! Where PostgreSQL is not installed, [`Cluster::start`] prints `SKIP: ...` and returns
+//! `None` (under `CI`, where `.ci/run` installs it, it panics instead: a skipped test
+//! there would hide a missing install step). `PG_BIN` points at another `bin` directory.
+//!
+//! Included with `#[path]` by `tests/postgres.rs` and by the example's
+//! `examples/notes/tests/postgres_faults.rs`, which each use a part of it.
+#![allow(dead_code, reason = "each test target that includes it uses a part")]
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The database the tests use (created by [`Cluster::start`]).
+pub const DATABASE: &str = "notes";
+
+/// A running (or stopped, or suspended) PostgreSQL cluster, removed on drop.
+pub struct Cluster {
+    bin: PathBuf,
+    /// The temporary directory: `data/`, the socket, `server.log`.
+    root: PathBuf,
+    port: u16,
+    /// Run the server's binaries as `postgres` (we are root).
+    as_postgres: bool,
+    /// The processes stopped by [`Cluster::suspend`].
+    suspended: Vec<u32>,
+}
+
+impl Cluster {
+    /// Starts a fresh cluster with the database [`DATABASE`], or explains why not and
+    /// returns `None`.
+    pub fn start() -> Option<Cluster> {
+        let Some(bin) = find_bin() else {
+            let missing = match std::env::var_os("PG_BIN") {
+                Some(dir) => format!(
+                    "PG_BIN={} has no initdb, pg_ctl and psql",
+                    Path::new(&dir).display()
+                ),
+                None => {
+                    "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)".to_owned()
+                }
+            };
+            let message = format!(
+                "{missing}; install it with \
+                 `apt-get install -y --no-install-recommends postgresql` to run this test"
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{message} (CI is set: .ci/run should have installed it)");
+            }
+            eprintln!("SKIP: {message}");
+            return None;
+        };
+        let root = temp_root();
+        let as_postgres = fs::metadata(&root).expect("the temporary directory").uid() == 0;
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:postgres").arg(&root));
+        }
+        let mut cluster = Cluster {
+            bin,
+            root,
+            port: 0,
+            as_postgres,
+            suspended: Vec::new(),
+        };
+        let started = Instant::now();
+        cluster.pg(
+            "initdb",
+            &[
+                "-D",
+                "data",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        // A cluster for tests: no durability, small, fast to start and stop.
+        let conf = format!(
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             shared_buffers = 16MB\nmax_connections = 30\nmax_wal_senders = 0\n\
+             wal_level = minimal\nlog_min_messages = warning\n",
+            cluster.root.display()
+        );
+        append(&cluster.root.join("data/postgresql.conf"), &conf);
+        cluster.port = free_port();
+        cluster.start_server();
+        cluster.sql(&format!("CREATE DATABASE {DATABASE}"));
+        eprintln!(
+            "PostgreSQL cluster in {} on 127.0.0.1:{} (ready in {:?})",
+            cluster.root.display(),
+            cluster.port,
+            started.elapsed()
+        );
+        Some(cluster)
+    }
+
+    /// The connection string of [`DATABASE`] as `user`, with a password (which trust
+    /// authentication ignores: it is there to be kept out of logs).
+    pub fn url(&self, user: &str, password: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{DATABASE}",
+            self.port
+        )
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs `sql` on [`DATABASE`] as the superuser with `psql`, in a session that may
+    /// write even while the server makes transactions read-only; panics if it fails.
+    pub fn sql(&self, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-U", "postgres"])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-d")
+            .arg(if sql.starts_with("CREATE DATABASE") {
+                "postgres"
+            } else {
+                DATABASE
+            })
+            .arg("-c")
+            .arg(sql)
+            .env("PGOPTIONS", "-c default_transaction_read_only=off")
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run psql");
+        check(&output, &format!("psql -c {sql:?}"));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Makes every transaction read-only from now on (`default_transaction_read_only`,
+    /// reloaded): writes fail with `SQLSTATE 25006`, reads go on.
+    pub fn refuse_writes(&self) {
+        self.sql("ALTER SYSTEM SET default_transaction_read_only = on");
+        self.sql("SELECT pg_reload_conf()");
+    }
+
+    /// Undoes [`Cluster::refuse_writes`].
+    pub fn accept_writes(&self) {
+        self.sql("ALTER SYSTEM RESET default_transaction_read_only");
+        self.sql("SELECT pg_reload_conf()");
+    }
+
+    /// Stops the postmaster and all its children with `SIGSTOP`: the server still
+    /// accepts TCP connections (the kernel does) and answers nothing.
+    pub fn suspend(&mut self) {
+        assert!(self.suspended.is_empty(), "already suspended");
+        let postmaster = self.postmaster_pid();
+        let mut pids = vec![postmaster];
+        pids.extend(children(postmaster));
+        // The postmaster first, so that it starts no new child meanwhile.
+        signal("STOP", &pids);
+        // A child forked just before the postmaster stopped.
+        let late: Vec<u32> = children(postmaster)
+            .into_iter()
+            .filter(|pid| !pids.contains(pid))
+            .collect();
+        signal("STOP", &late);
+        pids.extend(late);
+        self.suspended = pids;
+    }
+
+    /// Undoes [`Cluster::suspend`] (`SIGCONT`).
+    pub fn resume(&mut self) {
+        let pids = std::mem::take(&mut self.suspended);
+        signal("CONT", &pids);
+    }
+
+    /// `pg_ctl stop -m fast`: sessions are ended, connections refused.
+    pub fn stop(&self) {
+        self.pg("pg_ctl", &["-D", "data", "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the server again after [`Cluster::stop`], on the same port.
+    pub fn restart(&self) {
+        self.start_server();
+    }
+
+    fn start_server(&self) {
+        let port = self.port.to_string();
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                "data",
+                "-l",
+                "server.log",
+                "-o",
+                &format!("-p {port}"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
+    }
+
+    fn postmaster_pid(&self) -> u32 {
+        let pid = fs::read_to_string(self.root.join("data/postmaster.pid"))
+            .expect("postmaster.pid: the server is not running");
+        pid.lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .expect("postmaster.pid starts with the postmaster's pid")
+    }
+
+    /// Runs one of the server's binaries in the cluster's directory, as `postgres` if
+    /// we are root; panics with its output if it fails.
+    fn pg(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            Command::new(&program)
+        };
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .stdin(Stdio::null());
+        let output = command.output().unwrap_or_else(|error| {
+            panic!("cannot run {}: {error}", program.display());
+        });
+        check(
+            &output,
+            &format!("{} {}", program.display(), args.join(" ")),
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.suspended.is_empty() {
+            self.resume();
+        }
+        if self.root.join("data/postmaster.pid").exists() {
+            let program = self.bin.join("pg_ctl");
+            let mut command = if self.as_postgres {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(&program);
+                command
+            } else {
+                Command::new(&program)
+            };
+            let _ = command
+                .args(["-D", "data", "-m", "immediate", "-w", "stop"])
+                .current_dir(&self.root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// `$PG_BIN`, or the newest `/usr/lib/postgresql/*/bin` with `initdb`, `pg_ctl` and `psql`.
+fn find_bin() -> Option<PathBuf> {
+    let complete = |dir: &Path| {
+        ["initdb", "pg_ctl", "psql"]
+            .iter()
+            .all(|program| dir.join(program).is_file())
+    };
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return complete(&dir).then_some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| complete(bin))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// A new, empty directory under the system's temporary directory.
+fn temp_root() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let root = std::env::temp_dir().join(format!(
+        "secure-tool-pg-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir(&root)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", root.display()));
+    root
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
+    listener.local_addr().expect("a bound address").port()
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .unwrap_or_else(|error| panic!("cannot append to {}: {error}", path.display()));
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = &stat[stat.rfind(')')? + 1..];
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+fn signal(name: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let mut command = Command::new("kill");
+    command.arg(format!("-{name}"));
+    command.args(pids.iter().map(u32::to_string));
+    run(&mut command);
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    check(&output, &format!("{command:?}"));
+}
+
+fn check(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Polls `condition` until it holds, or panics after `within` naming `what`.
+pub async fn until(what: &str, within: Duration, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
