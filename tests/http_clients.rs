@@ -75,6 +75,62 @@ fn python_sdk_over_streamable_http_with_bearer_tokens() {
     server.run_client("python", client);
 }
 
+/// The fault matrix over streamable HTTP: for each way an authorization can fail, the
+/// server is started with that fault injected (`NOTES_AUTHZ_FAULT`, feature
+/// `fault-injection`), and the Python SDK calls every tool with an administrator's token
+/// holding every scope (`e2e/test_fault_matrix.py` in HTTP mode). 0 answers other than
+/// the generic denial, and 0 calls let through in the server's audit log.
+#[test]
+fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
+    let requirements = support::workspace_root().join("tests/e2e/requirements.txt");
+    let python = support::ensure_venv(
+        &support::host_python(),
+        &support::target_directory(),
+        &requirements,
+    );
+    let script = support::workspace_root().join("tests/e2e/test_fault_matrix.py");
+    let faults = [
+        "error",
+        "panic",
+        "panic_on_call",
+        "hang",
+        "late_allow",
+        "deny",
+        "odd_answer",
+    ];
+    let mut calls = 0;
+    for fault in faults {
+        let server = Server::start_with(
+            "matrix",
+            &[
+                ("NOTES_AUTHZ_FAULT", fault),
+                ("NOTES_AUTHZ_TIMEOUT_MS", "200"),
+            ],
+        );
+        let mut client = Command::new(&python);
+        client
+            .arg(&script)
+            .env("NOTES_MATRIX_FAULT", fault)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let lines = server.run_matrix_client(client);
+        let row = lines
+            .iter()
+            .find_map(|line| line.strip_prefix("http: "))
+            .unwrap_or_else(|| panic!("no result row for {fault}: {lines:?}"));
+        calls += row
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("an unreadable row for {fault}: {row}"));
+    }
+    println!(
+        "streamable HTTP: {} faults × 7 tools = {calls} calls: 0 non-denial answers, 0 handler runs",
+        faults.len()
+    );
+    assert_eq!(calls, faults.len() * 7);
+}
+
 /// A running `notes-server --http`, its log, and the tokens for it.
 struct Server {
     child: Child,
@@ -87,6 +143,11 @@ struct Server {
 
 impl Server {
     fn start(client: &str) -> Self {
+        Self::start_with(client, &[])
+    }
+
+    /// [`start`](Self::start) with more environment for the server.
+    fn start_with(client: &str, env: &[(&str, &str)]) -> Self {
         let binary = support::build_notes_server();
         let root = support::workspace_root();
         let dir = TempDir::new(&format!("http-{client}"));
@@ -106,6 +167,7 @@ impl Server {
             .arg(dir.path())
             .env_remove("NOTES_OAUTH_HMAC_SECRET")
             .env("NOTES_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -225,6 +287,41 @@ impl Server {
         );
     }
 
+    /// Runs the fault-matrix `client` against the server: its lines, once it passed and
+    /// the server's log shows a denial, and no allow, for every call.
+    fn run_matrix_client(mut self, mut client: Command) -> Vec<String> {
+        client
+            .env("NOTES_MCP_URL", &self.url)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (var, token) in &self.tokens {
+            client.env(var, token);
+        }
+        let output = client
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run the matrix client {client:?}: {error}"));
+        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for line in &lines {
+            println!("{line}");
+        }
+        self.stop();
+        let log = self.log.lock().unwrap();
+        assert!(
+            output.status.success(),
+            "the matrix client failed ({}):\n{}\nthe server's log:\n{log}",
+            output.status,
+            lines.join("\n")
+        );
+        let allowed = log.matches("decision=\"allow\"").count();
+        let denied = log.matches("decision=\"deny\"").count();
+        assert_eq!(allowed, 0, "calls were let through:\n{log}");
+        assert!(denied >= 7, "only {denied} denials in the log:\n{log}");
+        lines
+    }
+
     /// SIGTERM, then a clean exit within [`SHUTDOWN`].
     fn stop(&mut self) {
         let pid = self.child.id().to_string();
@@ -282,7 +379,7 @@ fn tokens(url: &str, client: &str) -> Vec<(&'static str, String)> {
     .expect("the test-only RSA key is in the runtime's fixtures");
     let key = EncodingKey::from_rsa_pem(&pem).expect("the test-only RSA key parses");
     let now = get_current_timestamp();
-    let sign = |subject: String, scope: &str, audience: &str, exp: u64| {
+    let sign_with_roles = |subject: String, scope: &str, roles: &[&str], audience: &str, exp| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(RSA_KID.to_owned());
         let claims = json!({
@@ -290,10 +387,14 @@ fn tokens(url: &str, client: &str) -> Vec<(&'static str, String)> {
             "aud": audience,
             "sub": subject,
             "scope": scope,
+            "roles": roles,
             "iat": now,
             "exp": exp,
         });
         encode(&header, &claims, &key).expect("a token signs")
+    };
+    let sign = |subject: String, scope: &str, audience: &str, exp: u64| {
+        sign_with_roles(subject, scope, &[], audience, exp)
     };
     let valid = now + 600;
     vec![
@@ -306,6 +407,16 @@ fn tokens(url: &str, client: &str) -> Vec<(&'static str, String)> {
             sign(
                 format!("{client}-writer"),
                 "notes:read notes:write",
+                url,
+                valid,
+            ),
+        ),
+        (
+            "NOTES_TOKEN_ADMIN",
+            sign_with_roles(
+                format!("{client}-admin"),
+                "notes:read notes:write",
+                &["admin"],
                 url,
                 valid,
             ),

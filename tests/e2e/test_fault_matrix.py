@@ -9,6 +9,11 @@ tool is called with plausible arguments. Counted: answers that are not the gener
 `decision="allow"` in its log). Both must be 0.
 
 Usage: NOTES_SERVER_BIN=target/debug/notes-server python test_fault_matrix.py
+
+Over streamable HTTP (tests/http_clients.rs starts one server per fault and runs this
+script once per server): NOTES_MCP_URL, NOTES_TOKEN_ADMIN (every scope, the admin role)
+and NOTES_MATRIX_FAULT (the fault the server was started with). The HTTP responses'
+bytes are scanned too: none may be anything but the denial's.
 """
 
 from __future__ import annotations
@@ -79,7 +84,35 @@ async def one_fault(server_bin: str, fault: str, workdir: Path) -> tuple[int, in
     return calls, non_denials, handler_runs, details
 
 
+async def over_http(url: str, token: str, fault: str) -> tuple[int, int, list[str]]:
+    """(calls, non-denials, details) for the server at `url`, which has `fault` injected."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    details: list[str] = []
+    calls = non_denials = 0
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        with anyio.fail_after(TIMEOUT_SECONDS):
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+                for tool in tools:
+                    result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
+                    calls += 1
+                    if not is_generic_denial(result):
+                        non_denials += 1
+                        details.append(f"{fault} × {tool}: {result}")
+    return calls, non_denials, details
+
+
 def main() -> int:
+    url = os.environ.get("NOTES_MCP_URL")
+    if url:
+        fault = os.environ["NOTES_MATRIX_FAULT"]
+        calls, non_denials, details = anyio.run(over_http, url, os.environ["NOTES_TOKEN_ADMIN"], fault)
+        print(f"http: {fault:<14} {calls} calls: {non_denials} non-denial answers")
+        for detail in details:
+            print(f"FAIL {detail}")
+        return 1 if details or non_denials else 0
     server_bin = os.environ.get("NOTES_SERVER_BIN", "")
     if not server_bin or not os.access(server_bin, os.X_OK):
         print("error: set NOTES_SERVER_BIN to a notes-server built with --features fault-injection", file=sys.stderr)

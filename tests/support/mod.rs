@@ -1,8 +1,8 @@
 //! What the end-to-end tests share: building `notes-server`, finding the target directory,
 //! and the virtualenv of the official MCP Python SDK.
 //!
-//! The virtualenv is the one `python_client.rs` builds, built the same way (same place,
-//! same stamp), so that whichever test runs first builds it and the other reuses it.
+//! The virtualenv is built once in the target directory and reused by every test (the
+//! Python tests share a nextest test group of one, so it is never built twice at once).
 
 #![allow(dead_code)]
 
@@ -15,12 +15,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+#[path = "notes_bin.rs"]
+mod notes_bin;
+
 /// The virtualenv's directory name inside the target directory.
 const VENV: &str = "e2e-venv";
 /// What the virtualenv was built from, inside the virtualenv.
 const STAMP: &str = "secure-tool-e2e.stamp";
-/// Bump to rebuild existing virtualenvs when the way they are built changes (kept equal to
-/// `python_client.rs`'s).
+/// Bump to rebuild existing virtualenvs when the way they are built changes.
 const VENV_RECIPE: u32 = 1;
 /// Leftovers of interrupted builds older than this are removed.
 const STALE_AFTER: Duration = Duration::from_secs(3600);
@@ -36,39 +38,9 @@ pub fn workspace_root() -> &'static Path {
         .expect("the tests package lives inside the workspace")
 }
 
-/// `cargo build -p notes-server`, returning the binary's path as cargo reports it.
+/// The `notes-server` binary, built with the features every test builds it with.
 pub fn build_notes_server() -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "notes-server",
-            "--bin",
-            "notes-server",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cannot run cargo to build notes-server");
-    assert!(
-        output.status.success(),
-        "`cargo build -p notes-server` failed ({}); see the diagnostics above",
-        output.status
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "notes-server")
-        .filter(|message| {
-            message["target"]["kind"]
-                .as_array()
-                .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo built notes-server but reported no executable for it")
+    notes_bin::notes_server()
 }
 
 /// The workspace's target directory, as cargo resolves it (`CARGO_TARGET_DIR`, config, or
