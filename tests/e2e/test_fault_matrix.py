@@ -43,6 +43,19 @@ def is_generic_denial(result: Any) -> bool:
     return bool(result.is_error) and error.get("category") == "denied"
 
 
+async def call_every_tool(client: Client, fault: str) -> tuple[int, int, list[str]]:
+    """Calls every tool the server lists: (calls, non-denial answers, their details)."""
+    details: list[str] = []
+    calls = non_denials = 0
+    for tool in sorted(tool.name for tool in (await client.list_tools()).tools):
+        result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
+        calls += 1
+        if not is_generic_denial(result):
+            non_denials += 1
+            details.append(f"{fault} × {tool}: {result}")
+    return calls, non_denials, details
+
+
 async def one_fault(server_bin: str, fault: str, workdir: Path) -> tuple[int, int, int, list[str]]:
     """(calls, non-denials, handler runs, details) for one fault."""
     env = {
@@ -64,18 +77,10 @@ async def one_fault(server_bin: str, fault: str, workdir: Path) -> tuple[int, in
         env=env,
         cwd=str(workdir),
     )
-    details: list[str] = []
-    calls = non_denials = 0
     with open(log_path, "w", encoding="utf-8") as errlog:
         with anyio.fail_after(TIMEOUT_SECONDS):
             async with Client(stdio_client(params, errlog=errlog)) as client:
-                tools = sorted(tool.name for tool in (await client.list_tools()).tools)
-                for tool in tools:
-                    result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
-                    calls += 1
-                    if not is_generic_denial(result):
-                        non_denials += 1
-                        details.append(f"{fault} × {tool}: {result}")
+                calls, non_denials, details = await call_every_tool(client, fault)
     log = log_path.read_text(encoding="utf-8", errors="replace")
     handler_runs = log.count('decision="allow"')
     denials_logged = log.count('decision="deny"')
@@ -89,19 +94,10 @@ async def over_http(url: str, token: str, fault: str) -> tuple[int, int, list[st
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
-    details: list[str] = []
-    calls = non_denials = 0
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         with anyio.fail_after(TIMEOUT_SECONDS):
             async with Client(streamable_http_client(url, http_client=http)) as client:
-                tools = sorted(tool.name for tool in (await client.list_tools()).tools)
-                for tool in tools:
-                    result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
-                    calls += 1
-                    if not is_generic_denial(result):
-                        non_denials += 1
-                        details.append(f"{fault} × {tool}: {result}")
-    return calls, non_denials, details
+                return await call_every_tool(client, fault)
 
 
 def main() -> int:

@@ -141,8 +141,13 @@ async fn a_hung_or_panicking_probe_is_a_failure() {
     .expect("both paths degrade");
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
+/// A monitor watching a write breaker (open for 5 s) that two failures have just opened.
+fn write_breaker_opened() -> (
+    CircuitBreaker,
+    HealthMonitor,
+    watch::Receiver<Health>,
+    ProbeTasks,
+) {
     let breaker = CircuitBreaker::builder("db")
         .count_window(4)
         .min_calls(2)
@@ -152,14 +157,20 @@ async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
     let monitor = HealthMonitor::builder()
         .watch_breaker(Path::Writes, &breaker)
         .build();
-    let mut changes = monitor.changes();
-    let _tasks = monitor.start();
+    let changes = monitor.changes();
+    let tasks = monitor.start();
     for _ in 0..2 {
         breaker
             .try_acquire()
             .unwrap()
             .record(crate::breaker::Outcome::Failure);
     }
+    (breaker, monitor, changes, tasks)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
+    let (breaker, monitor, mut changes, _tasks) = write_breaker_opened();
     assert_eq!(breaker.state(), State::Open);
     // The gate reads the breaker: degraded without waiting for any probe.
     assert_eq!(monitor.status(Path::Writes), Status::Degraded);
@@ -180,23 +191,7 @@ async fn the_path_comes_back_when_the_open_period_ends_so_a_trial_can_run() {
     // Every write is gated while degraded, so nothing would ever reach the breaker to move
     // it to half-open: the monitor itself must give the path back when the open period
     // ends, and say so.
-    let breaker = CircuitBreaker::builder("db")
-        .count_window(4)
-        .min_calls(2)
-        .open_duration(Duration::from_secs(5))
-        .jitter(0.0)
-        .build();
-    let monitor = HealthMonitor::builder()
-        .watch_breaker(Path::Writes, &breaker)
-        .build();
-    let mut changes = monitor.changes();
-    let _tasks = monitor.start();
-    for _ in 0..2 {
-        breaker
-            .try_acquire()
-            .unwrap()
-            .record(crate::breaker::Outcome::Failure);
-    }
+    let (breaker, monitor, mut changes, _tasks) = write_breaker_opened();
     changes.changed().await.unwrap();
     assert_eq!(changes.borrow_and_update().writes, Status::Degraded);
     let opened = tokio::time::Instant::now();
