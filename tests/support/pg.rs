@@ -228,17 +228,23 @@ impl Cluster {
             .expect("postmaster.pid starts with the postmaster's pid")
     }
 
-    /// Runs one of the server's binaries in the cluster's directory, as `postgres` if
-    /// we are root; panics with its output if it fails.
-    fn pg(&self, program: &str, args: &[&str]) {
+    /// A command for one of the server's binaries, as `postgres` if we are root.
+    fn server_command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
-        let mut command = if self.as_postgres {
+        if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(&program);
             command
         } else {
             Command::new(&program)
-        };
+        }
+    }
+
+    /// Runs one of the server's binaries in the cluster's directory, as `postgres` if
+    /// we are root; panics with its output if it fails.
+    fn pg(&self, program: &str, args: &[&str]) {
+        let mut command = self.server_command(program);
+        let program = self.bin.join(program);
         command
             .args(args)
             .current_dir(&self.root)
@@ -259,15 +265,8 @@ impl Drop for Cluster {
             self.resume();
         }
         if self.root.join("data/postmaster.pid").exists() {
-            let program = self.bin.join("pg_ctl");
-            let mut command = if self.as_postgres {
-                let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(&program);
-                command
-            } else {
-                Command::new(&program)
-            };
-            let _ = command
+            let _ = self
+                .server_command("pg_ctl")
                 .args(["-D", "data", "-m", "immediate", "-w", "stop"])
                 .current_dir(&self.root)
                 .stdin(Stdio::null())
