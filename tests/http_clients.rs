@@ -22,26 +22,14 @@ mod support;
 
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
-use serde_json::json;
+use support::http_server::{Server, wait_bounded};
 
-const ISSUER: &str = "https://auth.example.com";
-/// The runtime's test-only keys (see `runtime/tests/fixtures/oauth/README.md`).
-const FIXTURES: &str = "runtime/tests/fixtures/oauth";
-const RSA_KID: &str = "test-rsa-1";
-/// How long the server may take to print its `listening on` line.
-const STARTUP: Duration = Duration::from_secs(60);
-/// How long the server may take to exit after SIGTERM.
-const SHUTDOWN: Duration = Duration::from_secs(15);
 /// How long one client script may run.
 const CLIENT_RUN: Duration = Duration::from_secs(180);
-const LISTENING: &str = "notes-server: listening on ";
 
 #[test]
 fn typescript_sdk_over_streamable_http_with_bearer_tokens() {
@@ -50,12 +38,12 @@ fn typescript_sdk_over_streamable_http_with_bearer_tokens() {
     };
     let dir = support::workspace_root().join("tests/e2e/http");
     npm_ci(&node.npm, &dir);
-    let server = Server::start("typescript");
+    let server = Server::start("typescript", &[]);
     let mut client = Command::new(&node.node);
     client
         .arg(dir.join("typescript_client.mjs"))
         .current_dir(&dir);
-    server.run_client("typescript", client);
+    run_client(server, "typescript", client);
 }
 
 #[test]
@@ -66,13 +54,13 @@ fn python_sdk_over_streamable_http_with_bearer_tokens() {
         &support::target_directory(),
         &requirements,
     );
-    let server = Server::start("python");
+    let server = Server::start("python", &[]);
     let mut client = Command::new(python);
     client
         .arg(support::workspace_root().join("tests/e2e/http/python_client.py"))
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    server.run_client("python", client);
+    run_client(server, "python", client);
 }
 
 /// The fault matrix over streamable HTTP: for each way an authorization can fail, the
@@ -100,7 +88,7 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
     ];
     let mut calls = 0;
     for fault in faults {
-        let server = Server::start_with(
+        let server = Server::start(
             "matrix",
             &[
                 ("NOTES_AUTHZ_FAULT", fault),
@@ -113,7 +101,7 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
             .env("NOTES_MATRIX_FAULT", fault)
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1");
-        let lines = server.run_matrix_client(client);
+        let lines = run_matrix_client(server, client);
         let row = lines
             .iter()
             .find_map(|line| line.strip_prefix("http: "))
@@ -131,315 +119,99 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
     assert_eq!(calls, faults.len() * 7);
 }
 
-/// A running `notes-server --http`, its log, and the tokens for it.
-struct Server {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-    stderr_done: mpsc::Receiver<()>,
-    tokens: Vec<(&'static str, String)>,
-    _dir: TempDir,
-}
-
-impl Server {
-    fn start(client: &str) -> Self {
-        Self::start_with(client, &[])
-    }
-
-    /// [`start`](Self::start) with more environment for the server.
-    fn start_with(client: &str, env: &[(&str, &str)]) -> Self {
-        let binary = support::build_notes_server();
-        let root = support::workspace_root();
-        let dir = TempDir::new(&format!("http-{client}"));
-        let mut child = Command::new(&binary)
-            .arg("--http")
-            .arg("127.0.0.1:0")
-            .args(["--issuer", ISSUER])
-            .arg("--jwks")
-            .arg(root.join(FIXTURES).join("test-only-jwks.json"))
-            .args(["--algorithms", "RS256,ES256"])
-            .args(["--roles-claim", "roles"])
-            .arg("--db")
-            .arg(dir.path().join("notes.db"))
-            .arg("--archive")
-            .arg(dir.path().join("archive.db"))
-            .arg("--backup-dir")
-            .arg(dir.path())
-            .env_remove("NOTES_OAUTH_HMAC_SECRET")
-            .env("NOTES_LOG", "info")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-
-        // Every stderr line goes to the log; the first `listening on` line also to `urls`.
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (urls, url) = mpsc::channel();
-        let (done, stderr_done) = mpsc::channel();
-        let lines = Arc::clone(&log);
-        thread::spawn(move || {
-            let mut urls = Some(urls);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix(LISTENING)
-                    && let Some(urls) = urls.take()
-                {
-                    let _ = urls.send(url.trim().to_owned());
-                }
-                let mut log = lines.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-            let _ = done.send(());
-        });
-        let url = match url.recv_timeout(STARTUP) {
-            Ok(url) => url,
-            Err(error) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!(
-                    "notes-server did not print `{LISTENING}...` ({error:?}; exit status \
-                     {status:?}); its log:\n{}",
-                    log.lock().unwrap()
-                );
-            }
-        };
-        let tokens = tokens(&url, client);
-        Self {
-            child,
-            url,
-            log,
-            stderr_done,
-            tokens,
-            _dir: dir,
-        }
-    }
-
-    /// Runs `client` (a script of the e2e suite) against the server, passes its lines
-    /// through, and asserts it passed; then stops the server and checks its log.
-    fn run_client(mut self, name: &str, mut client: Command) {
-        client
-            .env("NOTES_MCP_URL", &self.url)
-            .env("NOTES_ISSUER", ISSUER)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (var, token) in &self.tokens {
-            client.env(var, token);
-        }
-        eprintln!("running the {name} client against {}", self.url);
-        let started = Instant::now();
-        let mut process = client
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start the {name} client {client:?}: {error}"));
-        let stdout = process.stdout.take().expect("stdout is piped");
-        let reader = thread::spawn(move || {
-            let mut seen = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("{line}");
-                seen.push(line);
-            }
-            seen
-        });
-        let status = wait_bounded(&mut process, CLIENT_RUN);
-        // The client has exited (or was killed): its stdout is closed, the reader ends.
-        let seen = reader.join().expect("the client's stdout reader panicked");
-        let checks = seen.iter().filter(|line| line.contains(": ok: ")).count();
-        eprintln!(
-            "the {name} client passed {checks} checks in {:.1?}",
-            started.elapsed()
-        );
-        let passed = status.is_some_and(|status| status.success())
-            && seen.iter().any(|line| line.ends_with("all checks passed"));
-        if !passed {
-            let _ = self.child.kill();
-            panic!(
-                "the {name} client failed ({status:?}); its lines:\n{}\nthe server's log:\n{}",
-                seen.join("\n"),
-                self.log.lock().unwrap()
-            );
-        }
-        assert!(checks >= 10, "the {name} client ran only {checks} checks");
-
-        self.stop();
-        let log = self.log.lock().unwrap();
-        for (var, token) in &self.tokens {
-            let signature = token.rsplit('.').next().unwrap_or(token);
-            assert!(
-                !log.contains(signature),
-                "{var} reached the server's log:\n{log}"
-            );
-        }
-        assert!(
-            log.contains("rejected a bearer token"),
-            "the server did not log the rejected tokens:\n{log}"
-        );
-        let reader = format!("{name}-reader");
-        assert!(
-            log.lines().any(|line| line.contains("secure_tool::audit")
-                && line.contains("create_note")
-                && line.contains(&reader)
-                && line.contains("deny")),
-            "no audit event of {reader}'s denied create_note:\n{log}"
-        );
-    }
-
-    /// Runs the fault-matrix `client` against the server: its lines, once it passed and
-    /// the server's log shows a denial, and no allow, for every call.
-    fn run_matrix_client(mut self, mut client: Command) -> Vec<String> {
-        client
-            .env("NOTES_MCP_URL", &self.url)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (var, token) in &self.tokens {
-            client.env(var, token);
-        }
-        let output = client
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run the matrix client {client:?}: {error}"));
-        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        for line in &lines {
+/// Runs `client` (a script of the e2e suite) against the server, passes its lines
+/// through, and asserts it passed; then stops the server and checks its log.
+fn run_client(mut server: Server, name: &str, mut client: Command) {
+    server.configure(&mut client);
+    client
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    eprintln!("running the {name} client against {}", server.url);
+    let started = Instant::now();
+    let mut process = client
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start the {name} client {client:?}: {error}"));
+    let stdout = process.stdout.take().expect("stdout is piped");
+    let reader = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("{line}");
+            seen.push(line);
         }
-        self.stop();
-        let log = self.log.lock().unwrap();
-        assert!(
-            output.status.success(),
-            "the matrix client failed ({}):\n{}\nthe server's log:\n{log}",
-            output.status,
-            lines.join("\n")
-        );
-        let allowed = log.matches("decision=\"allow\"").count();
-        let denied = log.matches("decision=\"deny\"").count();
-        assert_eq!(allowed, 0, "calls were let through:\n{log}");
-        assert!(denied >= 7, "only {denied} denials in the log:\n{log}");
-        lines
-    }
-
-    /// SIGTERM, then a clean exit within [`SHUTDOWN`].
-    fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("cannot run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let status = wait_bounded(&mut self.child, SHUTDOWN);
-        // The log is complete once the server's stderr is closed.
-        let _ = self.stderr_done.recv_timeout(SHUTDOWN);
-        assert!(
-            status.is_some_and(|status| status.success()),
-            "notes-server did not exit cleanly within {SHUTDOWN:?} of SIGTERM ({status:?}):\n{}",
-            self.log.lock().unwrap()
+        seen
+    });
+    let status = wait_bounded(&mut process, CLIENT_RUN);
+    // The client has exited (or was killed): its stdout is closed, the reader ends.
+    let seen = reader.join().expect("the client's stdout reader panicked");
+    let checks = seen.iter().filter(|line| line.contains(": ok: ")).count();
+    eprintln!(
+        "the {name} client passed {checks} checks in {:.1?}",
+        started.elapsed()
+    );
+    let passed = status.is_some_and(|status| status.success())
+        && seen.iter().any(|line| line.ends_with("all checks passed"));
+    if !passed {
+        let _ = server.child.kill();
+        panic!(
+            "the {name} client failed ({status:?}); its lines:\n{}\nthe server's log:\n{}",
+            seen.join("\n"),
+            server.log()
         );
     }
-}
+    assert!(checks >= 10, "the {name} client ran only {checks} checks");
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    server.stop();
+    let log = server.log();
+    for (var, token) in &server.tokens {
+        let signature = token.rsplit('.').next().unwrap_or(token);
+        assert!(
+            !log.contains(signature),
+            "{var} reached the server's log:\n{log}"
+        );
     }
+    assert!(
+        log.contains("rejected a bearer token"),
+        "the server did not log the rejected tokens:\n{log}"
+    );
+    let reader = format!("{name}-reader");
+    assert!(
+        log.lines().any(|line| line.contains("secure_tool::audit")
+            && line.contains("create_note")
+            && line.contains(&reader)
+            && line.contains("deny")),
+        "no audit event of {reader}'s denied create_note:\n{log}"
+    );
 }
 
-/// Waits for `child` at most `limit`; kills it past that and returns `None`.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                thread::park_timeout(Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
+/// Runs the fault-matrix `client` against the server: its lines, once it passed and
+/// the server's log shows a denial, and no allow, for every call.
+fn run_matrix_client(mut server: Server, mut client: Command) -> Vec<String> {
+    server.configure(&mut client);
+    client.stdin(Stdio::null()).stderr(Stdio::inherit());
+    let output = client
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run the matrix client {client:?}: {error}"));
+    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for line in &lines {
+        println!("{line}");
     }
-}
-
-/// The tokens of one client run, as the environment variables the scripts read, signed
-/// with the test-only RSA key: subjects `<client>-reader` and `<client>-writer`.
-fn tokens(url: &str, client: &str) -> Vec<(&'static str, String)> {
-    let pem = std::fs::read(
-        support::workspace_root()
-            .join(FIXTURES)
-            .join("test-only-rsa-private.pem"),
-    )
-    .expect("the test-only RSA key is in the runtime's fixtures");
-    let key = EncodingKey::from_rsa_pem(&pem).expect("the test-only RSA key parses");
-    let now = get_current_timestamp();
-    let sign_with_roles = |subject: String, scope: &str, roles: &[&str], audience: &str, exp| {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(RSA_KID.to_owned());
-        let claims = json!({
-            "iss": ISSUER,
-            "aud": audience,
-            "sub": subject,
-            "scope": scope,
-            "roles": roles,
-            "iat": now,
-            "exp": exp,
-        });
-        encode(&header, &claims, &key).expect("a token signs")
-    };
-    let sign = |subject: String, scope: &str, audience: &str, exp: u64| {
-        sign_with_roles(subject, scope, &[], audience, exp)
-    };
-    let valid = now + 600;
-    vec![
-        (
-            "NOTES_TOKEN_READER",
-            sign(format!("{client}-reader"), "notes:read", url, valid),
-        ),
-        (
-            "NOTES_TOKEN_WRITER",
-            sign(
-                format!("{client}-writer"),
-                "notes:read notes:write",
-                url,
-                valid,
-            ),
-        ),
-        (
-            "NOTES_TOKEN_ADMIN",
-            sign_with_roles(
-                format!("{client}-admin"),
-                "notes:read notes:write",
-                &["admin"],
-                url,
-                valid,
-            ),
-        ),
-        (
-            "NOTES_TOKEN_EXPIRED",
-            sign(
-                format!("{client}-expired"),
-                "notes:read notes:write",
-                url,
-                now - 3600,
-            ),
-        ),
-        (
-            "NOTES_TOKEN_WRONG_AUDIENCE",
-            sign(
-                format!("{client}-elsewhere"),
-                "notes:read notes:write",
-                "https://other.example.com/mcp",
-                valid,
-            ),
-        ),
-    ]
+    server.stop();
+    let log = server.log();
+    assert!(
+        output.status.success(),
+        "the matrix client failed ({}):\n{}\nthe server's log:\n{log}",
+        output.status,
+        lines.join("\n")
+    );
+    let allowed = log.matches("decision=\"allow\"").count();
+    let denied = log.matches("decision=\"deny\"").count();
+    assert_eq!(allowed, 0, "calls were let through:\n{log}");
+    assert!(denied >= 7, "only {denied} denials in the log:\n{log}");
+    lines
 }
 
 struct NodeTools {
@@ -526,29 +298,4 @@ fn npm_ci(npm: &Path, dir: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::write(&stamp_file, stamp).expect("cannot write the node_modules stamp");
-}
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "secure-tool-e2e-{name}-{}",
-            support::unique_suffix()
-        ));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
-        Self(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -1,5 +1,5 @@
-//! What the end-to-end tests share: building `notes-server`, finding the target directory,
-//! and the virtualenv of the official MCP Python SDK.
+//! What the end-to-end tests share: building `notes-server` and running it over HTTP,
+//! finding the target directory, and the virtualenv of the official MCP Python SDK.
 //!
 //! The virtualenv is built once in the target directory and reused by every test (the
 //! Python tests share a nextest test group of one, so it is never built twice at once).
@@ -15,8 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+#[path = "http_server.rs"]
+pub mod http_server;
 #[path = "notes_bin.rs"]
-mod notes_bin;
+pub mod notes_bin;
 
 /// The virtualenv's directory name inside the target directory.
 const VENV: &str = "e2e-venv";

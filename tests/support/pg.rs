@@ -190,18 +190,79 @@ impl Cluster {
         signal("CONT", &pids);
     }
 
+    /// Kills the postmaster and every backend with `SIGKILL`, as a crash or the OOM
+    /// killer would: connections drop, nothing is shut down cleanly. [`Cluster::restart`]
+    /// then recovers from the write-ahead log.
+    pub fn kill(&self) {
+        let postmaster = self.postmaster_pid();
+        // Stopped, the postmaster forks no new backend while its children are listed.
+        signal("STOP", &[postmaster]);
+        let backends = children(postmaster);
+        signal("KILL", &[postmaster]);
+        // A backend may have exited meanwhile: `kill` then fails for it alone.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(backends.iter().map(u32::to_string))
+            .stderr(Stdio::null())
+            .status();
+        // Signals are delivered asynchronously: the server cannot start again while one of
+        // its processes still holds the shared memory.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let alive = |pid: &u32| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // `pid (comm) state ...`: a zombie (`Z`) holds nothing any more.
+                stat.rfind(')')
+                    .and_then(|end| stat[end + 1..].split_whitespace().next())
+                    .is_some_and(|state| state != "Z")
+            })
+        };
+        let mut pids = backends;
+        pids.push(postmaster);
+        while pids.iter().any(alive) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster's processes outlived SIGKILL by 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A killed process stays a zombie until its parent reaps it, and the postmaster's
+        // parent is whoever adopted it: PostgreSQL would take the zombie's pid in its lock
+        // files for a running server and refuse to start. The processes are gone: so are
+        // their locks.
+        for lock in [
+            self.root.join("data/postmaster.pid"),
+            self.root.join(format!(".s.PGSQL.{}.lock", self.port)),
+        ] {
+            let _ = fs::remove_file(lock);
+        }
+    }
+
+    /// Makes commits durable against a killed server (`synchronous_commit = on`,
+    /// reloaded): a commit is acknowledged once its WAL record is written to the
+    /// operating system. (`fsync` stays off: a killed process does not lose what the
+    /// kernel holds; a crash of the machine is another matter.)
+    pub fn durable_commits(&self) {
+        self.sql("ALTER SYSTEM SET synchronous_commit = on");
+        self.sql("SELECT pg_reload_conf()");
+        assert_eq!(self.sql("SHOW synchronous_commit"), "on");
+    }
+
     /// `pg_ctl stop -m fast`: sessions are ended, connections refused.
     pub fn stop(&self) {
         self.pg("pg_ctl", &["-D", "data", "-m", "fast", "-w", "stop"]);
     }
 
-    /// Starts the server again after [`Cluster::stop`], on the same port.
+    /// Starts the server again after [`Cluster::stop`] or [`Cluster::kill`], on the same
+    /// port.
     pub fn restart(&self) {
         self.start_server();
     }
 
     fn start_server(&self) {
         let port = self.port.to_string();
+        // On failure, say what the server logged.
+        let log = self.root.join("server.log");
+        let _log_on_panic = LogOnPanic(&log);
         self.pg(
             "pg_ctl",
             &[
@@ -275,6 +336,23 @@ impl Drop for Cluster {
                 .status();
         }
         let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Prints the end of the server's log if the thread panics while it is alive.
+struct LogOnPanic<'a>(&'a Path);
+
+impl Drop for LogOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = fs::read_to_string(self.0).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!(
+                "the end of {}:\n{}",
+                self.0.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Load for tests/load_faults.rs: many concurrent tool calls through the official MCP
+Python SDK over streamable HTTP, while the test breaks and restores the server's
+PostgreSQL underneath.
+
+Opens LOAD_SESSIONS sessions (default 4) with the writer's token (notes:read and
+notes:write), and runs LOAD_WRITERS + LOAD_READERS workers on each (default 2 + 2),
+every worker calling one tool after another, with no pause:
+
+  * a writer calls `create_note` with a title no other call uses;
+  * a reader calls `get_note` on a note whose creation was acknowledged (and checks
+    it reads back the title it was created with), or `notes_overview`.
+
+Every answer is one JSON line on stdout, as soon as it arrives:
+
+  {"tool": ..., "ms": elapsed milliseconds, "outcome": "ok" | "degraded" | <error
+   category> | "jsonrpc_error" | "transport_error", "title": ..., "id": ...,
+   "detail": ...}
+
+`id` and `title` are those of an acknowledged note (a `create_note` answered "ok");
+`title` alone is that of an unanswered or refused write; `detail` says what was wrong
+with an answer that is not one the server should give (a mismatched read-back, an
+exception). The test reads these lines while it injects faults, and decides from them
+when a phase has seen enough.
+
+The load stops when stdin is closed (the test's signal): the workers finish their
+calls in flight, the sessions close, and a last line {"done": true, "calls": N} is
+printed. Exit status 0 then; 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+
+try:
+    import anyio
+    import httpx2
+    from mcp import Client, MCPError
+    from mcp.client.streamable_http import streamable_http_client
+except ImportError as import_error:  # pragma: no cover - environment problem
+    sys.exit(f"load: error: cannot import the MCP Python SDK 2.x ({import_error})")
+
+# Above every deadline of the server's tools (10 s), so that the server, not the client,
+# decides when a call has taken too long.
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if not value:
+        print(f"load: error: {name} is not set (tests/load_faults.rs sets it)", file=sys.stderr)
+        sys.exit(2)
+    return value
+
+
+URL = env("NOTES_MCP_URL")
+TOKEN = env("NOTES_TOKEN_WRITER")
+SESSIONS = int(env("LOAD_SESSIONS", "4"))
+WRITERS = int(env("LOAD_WRITERS", "2"))
+READERS = int(env("LOAD_READERS", "2"))
+
+
+class Load:
+    """What the workers share: the stop signal, and the acknowledged notes."""
+
+    def __init__(self) -> None:
+        self.stop = anyio.Event()
+        self.acknowledged: list[tuple[int, str]] = []
+        self.calls = 0
+        self.rng = random.Random(0x5EC7)
+
+    def report(self, record: dict[str, Any]) -> None:
+        self.calls += 1
+        sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+
+def outcome(result: Any) -> str:
+    """"ok", "degraded", or the error category of a tool's answer."""
+    if not result.is_error:
+        return "ok"
+    content = result.structured_content or {}
+    if content.get("degraded") is True:
+        return "degraded"
+    category = (content.get("error") or {}).get("category")
+    return category if isinstance(category, str) else "unrecognised_error"
+
+
+async def call(load: Load, client: Client, tool: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Calls `tool`, timing it; the record to report, and the result (None if the call
+    raised)."""
+    started = time.monotonic()
+    record: dict[str, Any] = {"tool": tool}
+    result = None
+    try:
+        result = await client.call_tool(tool, arguments)
+        record["outcome"] = outcome(result)
+    except MCPError as error:
+        record["outcome"] = "jsonrpc_error"
+        record["detail"] = f"{error.error.code}: {error.error.message}"
+    except Exception as error:  # noqa: BLE001 - every failure of the transport is a finding
+        record["outcome"] = "transport_error"
+        record["detail"] = f"{type(error).__name__}: {error}"
+    record["ms"] = round((time.monotonic() - started) * 1000, 3)
+    return record, result
+
+
+async def writer(load: Load, client: Client, name: str) -> None:
+    sequence = 0
+    while not load.stop.is_set():
+        sequence += 1
+        title = f"load {name} #{sequence}"
+        record, result = await call(load, client, "create_note", {"title": title, "body": name})
+        record["title"] = title
+        if record["outcome"] == "ok":
+            note = result.structured_content or {}
+            if note.get("title") != title or type(note.get("id")) is not int:
+                record["detail"] = f"create_note acknowledged {note}, not the note {title!r}"
+            else:
+                record["id"] = note["id"]
+                load.acknowledged.append((note["id"], title))
+        load.report(record)
+
+
+async def reader(load: Load, client: Client, name: str) -> None:
+    turn = 0
+    while not load.stop.is_set():
+        turn += 1
+        if turn % 2 == 0 and load.acknowledged:
+            note_id, title = load.rng.choice(load.acknowledged)
+            record, result = await call(load, client, "get_note", {"id": note_id})
+            record["id"] = note_id
+            if record["outcome"] == "ok":
+                read = result.structured_content or {}
+                if read.get("title") != title:
+                    record["detail"] = f"note {note_id} was acknowledged as {title!r}, reads back {read}"
+            elif record["outcome"] == "not_found":
+                record["detail"] = f"note {note_id} ({title!r}) was acknowledged, then not found"
+        else:
+            record, result = await call(load, client, "notes_overview", {})
+            if record["outcome"] == "ok" and type((result.structured_content or {}).get("notes")) is not int:
+                record["detail"] = f"notes_overview answered {result.structured_content}"
+        load.report(record)
+
+
+async def session(load: Load, index: int, ready: anyio.abc.ObjectSendStream[int]) -> None:
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
+        limits=httpx2.Limits(max_connections=WRITERS + READERS + 2),
+    )
+    async with http:
+        client = Client(
+            streamable_http_client(URL, http_client=http),
+            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+        )
+        async with client:
+            await ready.send(index)
+            async with anyio.create_task_group() as workers:
+                for worker in range(WRITERS):
+                    workers.start_soon(writer, load, client, f"s{index}w{worker}")
+                for worker in range(READERS):
+                    workers.start_soon(reader, load, client, f"s{index}r{worker}")
+
+
+async def stop_when_stdin_closes(load: Load) -> None:
+    await anyio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
+    load.stop.set()
+
+
+async def main() -> int:
+    load = Load()
+    send, receive = anyio.create_memory_object_stream[int](SESSIONS)
+    async with anyio.create_task_group() as group:
+        group.start_soon(stop_when_stdin_closes, load)
+        async with anyio.create_task_group() as sessions:
+            for index in range(SESSIONS):
+                sessions.start_soon(session, load, index, send)
+            for _ in range(SESSIONS):
+                await receive.receive()
+            print(json.dumps({"ready": True, "sessions": SESSIONS, "workers": SESSIONS * (WRITERS + READERS)}), flush=True)
+        group.cancel_scope.cancel()
+    print(json.dumps({"done": True, "calls": load.calls}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main))

@@ -1,0 +1,511 @@
+//! Load with faults: the real `notes-server` on a real PostgreSQL, over streamable HTTP
+//! with OAuth, under many concurrent calls from the official MCP Python SDK
+//! (`e2e/load_with_faults.py`: 4 sessions × (2 writers + 2 readers), each calling one
+//! tool after another), while this test breaks the database and restores it, twice over:
+//!
+//! 1. writes refused (`default_transaction_read_only`, reloaded), then accepted again;
+//! 2. the server hung (`SIGSTOP` to the postmaster and every backend), then `SIGCONT`;
+//! 3. the server killed (`SIGKILL` to all its processes), then started again, recovering
+//!    from its write-ahead log.
+//!
+//! Each phase lasts until the answers show what it is there to show (writes degraded while
+//! reads go on, writes back after the repair...), bounded by [`PHASE`]; nothing waits by
+//! sleeping. Then it checks:
+//!
+//! - every call was answered, within its deadline (the tools' `timeout = "10s"`), with a
+//!   result or one of the answers the server gives a failing dependency (`degraded`,
+//!   `unavailable`, `timeout`, `overloaded`): no transport or JSON-RPC error, no internal
+//!   error;
+//! - 0 acknowledged writes lost: every note whose `create_note` was answered is in the
+//!   store afterwards (read with `psql`), with its title; and reads of acknowledged notes
+//!   never missed one nor read another title;
+//! - the server's memory stays bounded: its resident set after the second round of faults
+//!   is within [`RSS_GROWTH`] of the first's, and its peak within [`RSS_PEAK`] of its
+//!   size warmed up;
+//! - the database's password never reached the server's log.
+//!
+//! Commits are made durable against a killed server (`synchronous_commit = on`): an
+//! acknowledged write is one PostgreSQL has written to its log. The test prints one line
+//! per phase (calls, outcomes, latencies, the server's resident set) and a summary.
+//!
+//! Needs PostgreSQL (as `postgres.rs`) and what `python_client.rs` needs; without
+//! PostgreSQL it prints `SKIP: ...` and passes, except under `CI`.
+
+#[path = "support/pg.rs"]
+mod pg;
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pg::Cluster;
+use serde_json::Value;
+use support::http_server::{Server, Store, wait_bounded};
+
+/// The password in the connection string: it must never reach a log or a client.
+const PASSWORD: &str = "pg-load-s3cret";
+/// The longest a phase may take to see what it waits for.
+const PHASE: Duration = Duration::from_secs(90);
+/// The deadline of every tool the load calls (`timeout = "10s"` in the example).
+const DEADLINE: Duration = Duration::from_secs(10);
+/// How much the server's resident set may grow from the first round of faults to the
+/// second: more would be memory kept per call or per fault.
+const RSS_GROWTH: u64 = 8 * 1024 * 1024;
+/// How far above its warmed-up resident set the server's peak may go.
+const RSS_PEAK: u64 = 32 * 1024 * 1024;
+/// The answers a server with a failing dependency gives, besides results.
+const FAULT_ANSWERS: [&str; 4] = ["degraded", "unavailable", "timeout", "overloaded"];
+
+/// The server's resilience settings: short, so that a fault and its recovery take
+/// seconds (as in `examples/notes/tests/postgres_faults.rs`).
+const SETTINGS: [(&str, &str); 7] = [
+    ("NOTES_BREAKER_FAILURES", "2"),
+    ("NOTES_BREAKER_OPEN_MS", "400"),
+    ("NOTES_BREAKER_MAX_OPEN_MS", "800"),
+    ("NOTES_PROBE_INTERVAL_MS", "50"),
+    ("NOTES_PROBE_TIMEOUT_MS", "1000"),
+    ("NOTES_CONNECT_TIMEOUT_MS", "500"),
+    ("NOTES_STATEMENT_TIMEOUT_MS", "500"),
+];
+
+#[test]
+fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_lost() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    cluster.durable_commits();
+    let mut server = Server::start_on(
+        "load",
+        Store::Postgres(cluster.url("postgres", PASSWORD)),
+        &SETTINGS,
+    );
+    let pid = server.child.id();
+    let mut load = Load::start(&server);
+
+    load.phase("healthy");
+    load.until("writes and reads succeed", |t| {
+        t.ok_writes >= 200 && t.ok_reads >= 200
+    });
+    let warm = Memory::of(pid);
+    load.note_memory(warm);
+    let mut after_round = Vec::new();
+
+    for round in 1..=2 {
+        load.phase(&format!("{round}: writes refused"));
+        cluster.refuse_writes();
+        load.until("writes degrade while reads go on", |t| {
+            t.degraded >= 20 && t.ok_reads_while_degraded >= 100
+        });
+        load.note_memory(Memory::of(pid));
+        cluster.accept_writes();
+        load.phase(&format!("{round}: writes accepted"));
+        load.until("writes come back", recovered);
+        load.note_memory(Memory::of(pid));
+
+        load.phase(&format!("{round}: hung (SIGSTOP)"));
+        cluster.suspend();
+        load.until("writes degrade and calls are answered", |t| {
+            t.degraded >= 20 && t.calls >= 200
+        });
+        load.note_memory(Memory::of(pid));
+        cluster.resume();
+        load.phase(&format!("{round}: resumed (SIGCONT)"));
+        load.until("writes and reads come back", recovered);
+        load.note_memory(Memory::of(pid));
+
+        load.phase(&format!("{round}: killed (SIGKILL)"));
+        cluster.kill();
+        load.until("writes degrade and calls are answered", |t| {
+            t.degraded >= 20 && t.calls >= 200
+        });
+        load.note_memory(Memory::of(pid));
+        cluster.restart();
+        load.phase(&format!("{round}: restarted"));
+        load.until("writes and reads come back", recovered);
+        let memory = Memory::of(pid);
+        load.note_memory(memory);
+        after_round.push(memory);
+    }
+
+    let records = load.finish();
+    let peak = Memory::of(pid).peak;
+    server.stop();
+
+    // Every call answered in time, with an answer the server should give.
+    let wrong: Vec<&Record> = records
+        .iter()
+        .filter(|record| {
+            record.detail.is_some()
+                || (record.outcome != "ok" && !FAULT_ANSWERS.contains(&record.outcome.as_str()))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} calls were answered wrongly, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+    let slowest = records
+        .iter()
+        .max_by(|a, b| a.ms.total_cmp(&b.ms))
+        .expect("the load made calls");
+    assert!(
+        slowest.ms <= DEADLINE.as_secs_f64() * 1000.0,
+        "a call took longer than its deadline of {DEADLINE:?}: {slowest:?}"
+    );
+
+    // 0 acknowledged writes lost.
+    let stored: HashMap<i64, String> = cluster
+        .sql("SELECT id || '|' || title FROM notes")
+        .lines()
+        .filter_map(|line| {
+            let (id, title) = line.split_once('|')?;
+            Some((id.parse().ok()?, title.to_owned()))
+        })
+        .collect();
+    let acknowledged: Vec<(i64, &str)> = records
+        .iter()
+        .filter(|record| record.tool == "create_note" && record.outcome == "ok")
+        .filter_map(|record| Some((record.id?, record.title.as_deref()?)))
+        .collect();
+    let lost: Vec<&(i64, &str)> = acknowledged
+        .iter()
+        .filter(|(id, title)| stored.get(id).map(String::as_str) != Some(*title))
+        .collect();
+    let refused_writes: Vec<&str> = records
+        .iter()
+        .filter(|record| record.tool == "create_note" && record.outcome != "ok")
+        .filter_map(|record| record.title.as_deref())
+        .collect();
+    let stored_titles: std::collections::HashSet<&str> =
+        stored.values().map(String::as_str).collect();
+    let landed_unacknowledged = refused_writes
+        .iter()
+        .filter(|title| stored_titles.contains(*title))
+        .count();
+    println!(
+        "writes: {} acknowledged, {} lost ({} notes in the store; {} of {} writes answered \
+         with an error landed anyway, as a lost answer may)",
+        acknowledged.len(),
+        lost.len(),
+        stored.len(),
+        landed_unacknowledged,
+        refused_writes.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes are not in the store, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    assert!(!acknowledged.is_empty(), "no write was acknowledged");
+
+    // Memory stays bounded.
+    let (first, second) = (after_round[0], after_round[1]);
+    println!(
+        "server memory: {} MiB warmed up, {} MiB after round 1, {} MiB after round 2, \
+         peak {} MiB",
+        mib(warm.resident),
+        mib(first.resident),
+        mib(second.resident),
+        mib(peak)
+    );
+    assert!(
+        second.resident <= first.resident + RSS_GROWTH,
+        "the server's resident set grew from {} MiB to {} MiB over a second round of faults",
+        mib(first.resident),
+        mib(second.resident)
+    );
+    assert!(
+        peak <= warm.resident + RSS_PEAK,
+        "the server's peak resident set ({} MiB) is more than {} MiB above its warmed-up \
+         size ({} MiB)",
+        mib(peak),
+        mib(RSS_PEAK),
+        mib(warm.resident)
+    );
+
+    let within = records.iter().filter(|record| record.ms <= 1000.0).count();
+    println!(
+        "load with faults: {} calls over {} phases, every one answered (slowest {:.0} ms, \
+         deadline {DEADLINE:?}; {:.1} % within 1 s), 0 transport errors, 0 internal errors, \
+         0 acknowledged writes lost",
+        records.len(),
+        records
+            .iter()
+            .map(|record| record.phase)
+            .max()
+            .map_or(0, |last| last + 1),
+        slowest.ms,
+        100.0 * within as f64 / records.len() as f64,
+    );
+    let log = server.log();
+    assert!(!log.contains(PASSWORD), "the password reached the log");
+}
+
+/// Enough successful writes and reads since the phase began.
+fn recovered(tally: &Tally) -> bool {
+    tally.ok_writes >= 50 && tally.ok_reads >= 50
+}
+
+/// One answered call, as the load script reports it.
+#[derive(Debug)]
+struct Record {
+    /// The phase during which the answer arrived.
+    phase: usize,
+    tool: String,
+    outcome: String,
+    ms: f64,
+    id: Option<i64>,
+    title: Option<String>,
+    detail: Option<String>,
+}
+
+/// What one phase has seen so far.
+#[derive(Default)]
+struct Tally {
+    calls: usize,
+    ok_writes: usize,
+    ok_reads: usize,
+    degraded: usize,
+    /// Reads answered with a result after the phase's first degraded write.
+    ok_reads_while_degraded: usize,
+    outcomes: BTreeMap<String, usize>,
+    latencies: Vec<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, record: &Record) {
+        self.calls += 1;
+        *self.outcomes.entry(record.outcome.clone()).or_default() += 1;
+        self.latencies.push(record.ms);
+        let write = record.tool == "create_note";
+        match record.outcome.as_str() {
+            "ok" if write => self.ok_writes += 1,
+            "ok" => {
+                self.ok_reads += 1;
+                if self.degraded > 0 {
+                    self.ok_reads_while_degraded += 1;
+                }
+            }
+            "degraded" => self.degraded += 1,
+            _ => {}
+        }
+    }
+
+    /// The `q` quantile of the latencies, in milliseconds.
+    fn quantile(&self, q: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(index).copied().unwrap_or(0.0)
+    }
+}
+
+/// The server's resident set now, and its peak so far, in bytes (`/proc/PID/status`).
+#[derive(Clone, Copy)]
+struct Memory {
+    resident: u64,
+    peak: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|error| panic!("cannot read /proc/{pid}/status: {error}"));
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+        };
+        Memory {
+            resident: field("VmRSS:"),
+            peak: field("VmHWM:"),
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The load script, running against the server.
+struct Load {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+    records: Vec<Record>,
+    phases: Vec<(String, Tally)>,
+    started: Instant,
+}
+
+impl Load {
+    /// Starts `e2e/load_with_faults.py` against `server` and waits until its sessions are
+    /// connected.
+    fn start(server: &Server) -> Load {
+        let root = support::workspace_root();
+        let python = support::ensure_venv(
+            &support::host_python(),
+            &support::target_directory(),
+            &root.join("tests/e2e/requirements.txt"),
+        );
+        let mut command = Command::new(python);
+        command
+            .arg(root.join("tests/e2e/load_with_faults.py"))
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        server.configure(&mut command);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start the load script: {error}"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"unreadable": line}));
+                if send.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut load = Load {
+            child,
+            stdin,
+            lines,
+            records: Vec::new(),
+            phases: Vec::new(),
+            started: Instant::now(),
+        };
+        let ready = load.next("the load's sessions to connect");
+        assert_eq!(ready["ready"], true, "the load script said {ready}");
+        println!(
+            "load: {} sessions, {} workers calling without pause",
+            ready["sessions"], ready["workers"]
+        );
+        load
+    }
+
+    /// The script's next line; panics if none comes within [`PHASE`].
+    fn next(&mut self, what: &str) -> Value {
+        match self.lines.recv_timeout(PHASE) {
+            Ok(value) if value.get("unreadable").is_some() => {
+                panic!("the load script printed {value} while waiting for {what}")
+            }
+            Ok(value) => value,
+            Err(error) => {
+                let status = self.child.try_wait();
+                panic!(
+                    "the load script said nothing for {PHASE:?} while waiting for {what} \
+                     ({error:?}; its status: {status:?})"
+                )
+            }
+        }
+    }
+
+    /// Starts a phase: the answers from now on count towards it.
+    fn phase(&mut self, name: &str) {
+        self.phases.push((name.to_owned(), Tally::default()));
+    }
+
+    /// Takes answers until `enough` holds of the current phase's tally; panics if that
+    /// takes longer than [`PHASE`].
+    fn until(&mut self, what: &str, enough: impl Fn(&Tally) -> bool) {
+        let began = Instant::now();
+        loop {
+            let (name, tally) = self.phases.last().expect("a phase has begun");
+            if enough(tally) {
+                break;
+            }
+            assert!(
+                began.elapsed() < PHASE,
+                "phase `{name}`: {what}: not within {PHASE:?}; seen {:?}",
+                tally.outcomes
+            );
+            let value = self.next(what);
+            self.take(value);
+        }
+    }
+
+    fn take(&mut self, value: Value) {
+        let phase = self.phases.len() - 1;
+        let text = |key: &str| value[key].as_str().map(str::to_owned);
+        let record = Record {
+            phase,
+            tool: text("tool").unwrap_or_else(|| panic!("a record without a tool: {value}")),
+            outcome: text("outcome").unwrap_or_default(),
+            ms: value["ms"].as_f64().unwrap_or(f64::INFINITY),
+            id: value["id"].as_i64(),
+            title: text("title"),
+            detail: text("detail"),
+        };
+        self.phases[phase].1.add(&record);
+        self.records.push(record);
+    }
+
+    /// Records the server's memory at the end of the current phase, and prints the phase.
+    fn note_memory(&mut self, memory: Memory) {
+        let (name, tally) = self.phases.last().expect("a phase has begun");
+        let outcomes: Vec<String> = tally
+            .outcomes
+            .iter()
+            .map(|(outcome, count)| format!("{outcome} {count}"))
+            .collect();
+        println!(
+            "[{:>5.1} s] {name:<24} {:>5} calls ({}), p50 {:.1} ms, p99 {:.1} ms, max {:.1} \
+             ms; server RSS {} MiB",
+            self.started.elapsed().as_secs_f64(),
+            tally.calls,
+            outcomes.join(", "),
+            tally.quantile(0.5),
+            tally.quantile(0.99),
+            tally.quantile(1.0),
+            mib(memory.resident),
+        );
+    }
+
+    /// Stops the load (closes its stdin), takes the answers of the calls in flight, and
+    /// returns every answer.
+    fn finish(mut self) -> Vec<Record> {
+        self.phase("stopping");
+        drop(self.stdin.take());
+        let done = loop {
+            let value = self.next("the load to stop");
+            if value.get("done").is_some() {
+                break value;
+            }
+            self.take(value);
+        };
+        let status = wait_bounded(&mut self.child, PHASE);
+        assert!(
+            status.is_some_and(|status| status.success()),
+            "the load script did not exit cleanly: {status:?}"
+        );
+        assert_eq!(
+            done["calls"].as_u64(),
+            Some(self.records.len() as u64),
+            "the load script counted other calls than the answers it printed"
+        );
+        std::mem::take(&mut self.records)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
