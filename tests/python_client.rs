@@ -1,11 +1,17 @@
-//! End to end with the official MCP Python SDK, over stdio. Builds `notes-server`
-//! (with its `fault-injection` feature, inert unless a test sets `NOTES_AUTHZ_FAULT`),
-//! prepares a virtualenv with `e2e/requirements.txt`, and runs:
+//! End to end with the official MCP Python SDK, over stdio (and over streamable HTTP for the
+//! leak canaries). Builds `notes-server` (with its `fault-injection` feature, inert unless a
+//! test sets `NOTES_AUTHZ_FAULT`), prepares a virtualenv with `e2e/requirements.txt`, and
+//! runs:
 //!
 //! - `e2e/test_notes_stdio.py`: the fail-secure behaviour of the example from the client's
 //!   side (default and `legacy` handshakes), then a real fault (the test holds the SQLite
 //!   write lock of the server's database) followed through degraded writes and back;
 //! - `e2e/test_canaries_stdio.py`: the leak canaries of `bin/canary_server.rs`;
+//! - `e2e/test_canaries_http.py`: the same canaries over streamable HTTP, behind the bearer
+//!   token check: the script starts `canary-server --http 127.0.0.1:0` and a byte-recording
+//!   proxy in front of it, scans every byte the client received (status lines, headers and
+//!   bodies, raw and decoded, the `401`s included), and stops the server; each of its waits
+//!   is bounded;
 //! - `e2e/test_fault_matrix.py`: every tool × every authorization fault.
 //!
 //! Needs `python3` (3.10 or newer, with the `venv` module) on `PATH`, or its path in
@@ -20,6 +26,7 @@ use std::process::{Command, Stdio};
 /// The Python scripts and their requirements, relative to this package.
 const SCRIPT: &str = "e2e/test_notes_stdio.py";
 const CANARY_SCRIPT: &str = "e2e/test_canaries_stdio.py";
+const CANARY_HTTP_SCRIPT: &str = "e2e/test_canaries_http.py";
 const MATRIX_SCRIPT: &str = "e2e/test_fault_matrix.py";
 const REQUIREMENTS: &str = "e2e/requirements.txt";
 
@@ -45,6 +52,22 @@ fn python_sdk_receives_no_canary_and_the_log_has_them_all() {
         "CANARY_SERVER_BIN",
         server,
         "the leak canary scenario",
+    );
+}
+
+/// Leak canaries over streamable HTTP: `e2e/test_canaries_http.py` starts the canary server
+/// with `--http`, behind a bearer token check whose configuration holds canaries too (the
+/// JWKS path, the signing secret), and checks through a recording proxy that no byte the
+/// client received holds one (rejected tokens' `401`s included, headers and bodies, raw and
+/// de-chunked), and that the server's log holds every canary of its failures.
+#[test]
+fn python_sdk_over_http_receives_no_canary_and_the_log_has_them_all() {
+    let server = Path::new(env!("CARGO_BIN_EXE_canary-server"));
+    run_script(
+        CANARY_HTTP_SCRIPT,
+        "CANARY_SERVER_BIN",
+        server,
+        "the leak canary scenario over streamable HTTP",
     );
 }
 

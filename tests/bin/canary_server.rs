@@ -1,19 +1,49 @@
 //! A server whose every failure carries a canary: unique strings (a file path, an SQL
 //! statement, a secret read from the environment, a panic message, a backtrace) planted in
-//! handler errors, panics, policy errors and argument-parsing failures. Driven over stdio
-//! by `e2e/test_canaries_stdio.py` with the official MCP Python SDK, which checks that no
-//! byte the client received holds a canary, and that the server's log holds every one.
+//! handler errors, panics, policy errors and argument-parsing failures. The leak tests check
+//! that no byte the client received holds a canary, and that the server's log holds every
+//! one:
+//!
+//! - without arguments it serves stdio, driven by `e2e/test_canaries_stdio.py` with the
+//!   official MCP Python SDK;
+//! - with `--http ADDR` it serves the same tools over rmcp's streamable HTTP transport at
+//!   `http://ADDR/mcp` (port 0 picks a free port), behind [`BearerAuth`], driven by
+//!   `e2e/test_canaries_http.py` through a byte-recording proxy. Once bound it prints
+//!   `canary-server: listening on http://IP:PORT/mcp` on stderr. Tokens are HS256 JWTs of
+//!   the issuer [`ISSUER`] for that URL as audience, verified with the keys of the JWK set
+//!   at `CANARY_JWKS`: its path and its key are canaries of the configuration, which a
+//!   rejected token's `401` must not show either. Each request's principal is its token's.
 //!
 //! The canaries are made from `CANARY_TOKEN` (fresh for every run), and the secret is
 //! `CANARY_SECRET`, as a server would read an API key.
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::Router;
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyError, PolicyFuture, custom};
+use secure_tool::oauth::{Algorithm, BearerAuth};
 use secure_tool::prelude::*;
+use secure_tool::rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
 use secure_tool::rmcp::{ServiceExt, transport::stdio};
+use tokio::net::TcpListener;
 use tracing_subscriber::prelude::*;
+
+/// The issuer the HTTP server expects in tokens (`iss`).
+const ISSUER: &str = "https://auth.canary.invalid";
+
+/// Where the MCP endpoint is mounted over HTTP.
+const MCP_PATH: &str = "/mcp";
+
+/// The variable naming the JWK set that verifies tokens over HTTP.
+const JWKS_VAR: &str = "CANARY_JWKS";
+
+const USAGE: &str = "usage: canary-server [--http IP:PORT]";
 
 /// Everything secret about this server.
 #[derive(Clone)]
@@ -188,8 +218,36 @@ impl Vault {
 
 impl secure_tool::rmcp::ServerHandler for Vault {}
 
+/// How the server is reached.
+enum Transport {
+    Stdio,
+    Http(SocketAddr),
+}
+
+impl Transport {
+    fn from_args(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let transport = match args.next().as_deref() {
+            None => Self::Stdio,
+            Some("--http") => {
+                let listen = args
+                    .next()
+                    .ok_or("--http needs an address, e.g. 127.0.0.1:0")?;
+                let listen = listen
+                    .parse()
+                    .map_err(|_| format!("--http {listen:?} is not an address (IP:PORT)"))?;
+                Self::Http(listen)
+            }
+            Some(other) => return Err(format!("unexpected argument {other:?}")),
+        };
+        match args.next() {
+            None => Ok(transport),
+            Some(other) => Err(format!("unexpected argument {other:?}")),
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -197,13 +255,74 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_ansi(false),
         )
         .init();
+    let transport = match Transport::from_args(std::env::args().skip(1)) {
+        Ok(transport) => transport,
+        Err(error) => {
+            eprintln!("canary-server: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let c = canaries();
     tracing::info!(secret_source = "CANARY_SECRET", path = %c.path, "canary server starting");
-    let server = SecureServer::builder(Vault {
+    let vault = Vault {
         _state: Arc::new(()),
-    })
-    .local_principal(Principal::new("canary-client").with_scopes(["vault:read"]))
-    .build();
+    };
+    let served = match transport {
+        Transport::Stdio => serve_stdio(vault).await,
+        Transport::Http(listen) => serve_http(vault, listen).await,
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("canary-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves stdio as the local client's own server.
+async fn serve_stdio(vault: Vault) -> Result<(), Box<dyn std::error::Error>> {
+    let server = SecureServer::builder(vault)
+        .local_principal(Principal::new("canary-client").with_scopes(["vault:read"]))
+        .build();
     server.serve(stdio()).await?.waiting().await?;
+    Ok(())
+}
+
+/// Serves streamable HTTP at `listen`, every request behind the bearer token check, until
+/// the process is stopped.
+async fn serve_http(vault: Vault, listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let jwks = std::env::var_os(JWKS_VAR)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("--http needs {JWKS_VAR}: the JWK set that verifies tokens"))?;
+    let listener = TcpListener::bind(listen).await?;
+    let endpoint = format!("http://{}{MCP_PATH}", listener.local_addr()?);
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(&endpoint)
+        .jwks_file(&jwks)
+        .algorithms([Algorithm::HS256])
+        .scopes_supported(["vault:read"])
+        .build()?;
+    // No local principal: each request's is the one its token names.
+    let server = SecureServer::builder(vault).build();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));
+    for path in auth.metadata_paths() {
+        app = app.route_service(path, auth.metadata_service());
+    }
+    tracing::info!(
+        %endpoint,
+        issuer = ISSUER,
+        jwks = %jwks.display(),
+        metadata = %auth.metadata_url(),
+        "canary server serving MCP over streamable HTTP"
+    );
+    eprintln!("canary-server: listening on {endpoint}");
+    axum::serve(listener, app).await?;
     Ok(())
 }
