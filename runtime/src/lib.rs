@@ -20,9 +20,149 @@ pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
+/// block a secure MCP tool: authorized first (fail-closed), then its arguments parsed,
+/// then run under its deadline, bulkhead and breaker, its errors sanitized, one audit
+/// event per call.
+///
+/// | Key | Required | Value |
+/// |---|---|---|
+/// | `authz` | yes | a policy: `public`, `authenticated`, `scopes("a")`, `scopes(["a", "b"])`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize) |
+/// | `mode` | yes | `read` or `write`: sets `readOnlyHint` / `destructiveHint` and the write gate of [read-only degradation](health) |
+/// | `breaker` | no | the dependency the tool calls: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
+/// | `timeout` | no | the deadline of every call: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
+/// | `name` | no | the tool's name (default: the function's name) |
+/// | `description` | no | the tool's description (default: the doc comment, which is then required) |
+/// | `title` | no | a human-readable title |
+///
+/// Accepted signatures, with `T: Deserialize + JsonSchema` (the input schema),
+/// `O: Serialize + JsonSchema` (the output schema) and an error type `E` that is a
+/// `std::error::Error` or a [`ToolError`], never raw text:
+///
+/// ```text
+/// async fn tool(&self) -> Result<O, E>
+/// async fn tool(&self, args: T) -> Result<O, E>
+/// async fn tool(&self, access: WriteAccess) -> Result<O, E>           // mode = write only
+/// async fn tool(&self, args: T, access: WriteAccess) -> Result<O, E>  // mode = write only
+/// ```
+///
+/// [`WriteAccess`] is recognised by the last segment of its type's path, must come last
+/// and by value, and is granted only to `mode = write` tools.
+///
+/// ```
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct NewNote { title: String }
+///
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Note { id: u64, title: String }
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// Creates a note.
+///     #[secure_tool(authz = scopes("notes:write"), mode = write, timeout = "5s")]
+///     async fn create_note(&self, args: NewNote, _access: WriteAccess) -> Result<Note, ToolError> {
+///         if args.title.is_empty() {
+///             return Err(ToolError::invalid_input("`title` must not be empty"));
+///         }
+///         Ok(Note { id: 1, title: args.title })
+///     }
+/// }
+/// impl secure_tool::rmcp::ServerHandler for Notes {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = SecureServer::new(Notes);
+/// let arguments = serde_json::json!({ "title": "groceries" }).as_object().cloned();
+/// let writer = Principal::new("ada").with_scopes(["notes:write"]);
+/// let created = server.call("create_note", arguments.clone(), writer).await.unwrap();
+/// assert_eq!(created.structured_content.unwrap()["title"], "groceries");
+///
+/// // Without the scope: the generic denial, and the handler never ran.
+/// let denied = server.call("create_note", arguments, Principal::anonymous()).await.unwrap();
+/// assert_eq!(denied.structured_content.unwrap()["error"]["category"], "denied");
+/// # }
+/// ```
+///
+/// A tool that does not say who may call it does not compile:
+///
+/// ```compile_fail
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// Counts the notes.
+///     #[secure_tool(mode = read)]
+///     async fn count(&self) -> Result<u64, ToolError> {
+///         Ok(0)
+///     }
+/// }
+/// ```
+///
+/// ```text
+/// error: `#[secure_tool]` requires `authz = ...`: the policy that decides who may call
+///        this tool (for example `authz = scopes("notes:read")`, or `authz = public` to
+///        let anyone in)
+/// ```
+///
+/// Each compile-time rule has a trybuild case under `tests/ui/fail/` in the repository.
 #[cfg(feature = "macros")]
 #[doc(inline)]
-pub use secure_tool_macros::{secure_tool, secure_tool_router};
+pub use secure_tool_macros::secure_tool;
+
+/// Collects the [`#[secure_tool]`](secure_tool) methods of an impl block into the type's
+/// router, and refuses, at compile time, a plain rmcp `#[tool]` among them.
+///
+/// On `impl T`, it implements [`SecureTools`] for `T`, which [`SecureServer`] serves. With
+/// `#[secure_tool_router(router = name)]` it generates an inherent
+/// `fn name() -> SecureToolRouter<T>` instead, for tools split over several impl blocks
+/// (combined with `+`):
+///
+/// ```
+/// use secure_tool::prelude::*;
+/// use secure_tool::SecureToolRouter;
+///
+/// #[derive(Clone)]
+/// struct Server;
+///
+/// #[secure_tool_router(router = read_tools)]
+/// impl Server {
+///     /// Says hello.
+///     #[secure_tool(authz = public, mode = read)]
+///     async fn hello(&self) -> Result<String, ToolError> {
+///         Ok("hello".into())
+///     }
+/// }
+///
+/// #[secure_tool_router(router = write_tools)]
+/// impl Server {
+///     /// Forgets everything.
+///     #[secure_tool(authz = roles("admin"), mode = write)]
+///     async fn reset(&self) -> Result<(), ToolError> {
+///         Ok(())
+///     }
+/// }
+///
+/// impl SecureTools for Server {
+///     fn secure_tool_router() -> SecureToolRouter<Self> {
+///         Self::read_tools() + Self::write_tools()
+///     }
+/// }
+/// impl secure_tool::rmcp::ServerHandler for Server {}
+///
+/// let manifest = SecureServer::new(Server).manifest();
+/// let tools: Vec<&str> = manifest.tools.iter().map(|tool| tool.name.as_str()).collect();
+/// assert_eq!(tools, ["hello", "reset"]);
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use secure_tool_macros::secure_tool_router;
 
 pub use authz::{Decision, Mode, Policy, Principal};
 pub use capability::WriteAccess;
