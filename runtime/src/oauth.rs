@@ -19,6 +19,8 @@
 //! - [`BearerAuth::metadata_service`] serves the protected resource metadata document of
 //!   RFC 9728, which the `WWW-Authenticate` challenge points clients to, so that they find the
 //!   authorization server.
+//! - [`BindSessions`], inside the bearer layer, binds each MCP session to the subject that
+//!   created it: a session id is no key to another caller's session.
 //!
 //! Scopes of single tools are not checked here: each tool's `authz` policy sees the
 //! [`Principal`] and answers its generic denial. Only the scopes every request needs
@@ -31,7 +33,7 @@
 //! use std::sync::Arc;
 //!
 //! use axum::Router;
-//! use secure_tool::oauth::{Algorithm, BearerAuth, WELL_KNOWN_PATH};
+//! use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, WELL_KNOWN_PATH};
 //! use secure_tool::rmcp::transport::streamable_http_server::{
 //!     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 //! };
@@ -49,11 +51,13 @@
 //!     .scopes_supported(["notes:read", "notes:write"])
 //!     .build()?;
 //!
+//! let sessions = Arc::new(LocalSessionManager::default());
 //! let mcp = StreamableHttpService::new(
 //!     move || Ok(my_server()),
-//!     Arc::new(LocalSessionManager::default()),
+//!     Arc::clone(&sessions),
 //!     StreamableHttpServerConfig::default(),
 //! );
+//! let mcp = BindSessions::new(mcp, sessions);
 //! let mut app: Router = Router::new().route_service("/mcp", auth.layer(mcp));
 //! for path in auth.metadata_paths() {
 //!     app = app.route_service(path, auth.metadata_service());
@@ -93,8 +97,11 @@ use serde_json::{Map, Value};
 
 use crate::authz::Principal;
 
+mod sessions;
 #[cfg(test)]
 mod tests;
+
+pub use sessions::{BindSessions, DEFAULT_PRUNE_ABOVE};
 
 /// The path of the protected resource metadata document of a resource without a path
 /// (RFC 9728 §3). A resource with a path has its document at this path followed by its own

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyError, PolicyFuture, custom};
-use secure_tool::oauth::{Algorithm, BearerAuth};
+use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
 use secure_tool::prelude::*;
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -306,11 +306,13 @@ async fn serve_http(vault: Vault, listen: SocketAddr) -> Result<(), Box<dyn std:
         .build()?;
     // No local principal: each request's is the one its token names.
     let server = SecureServer::builder(vault).build();
+    let sessions = Arc::new(LocalSessionManager::default());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::clone(&sessions),
         StreamableHttpServerConfig::default(),
     );
+    let mcp = BindSessions::new(mcp, sessions);
     let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));
     for path in auth.metadata_paths() {
         app = app.route_service(path, auth.metadata_service());

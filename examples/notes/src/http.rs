@@ -13,36 +13,26 @@
 //! There is no way to start the HTTP server without verification keys: [`HttpFlags::resolve`]
 //! refuses, and `main` prints that one line.
 
-use std::collections::{BTreeSet, HashMap};
-use std::convert::Infallible;
+use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Method, Request, Response, StatusCode};
-use secure_tool::oauth::{Algorithm, BearerAuth};
-use secure_tool::rmcp::transport::streamable_http_server::session::SessionManager as _;
+use secure_tool::SecureServer;
+use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use secure_tool::{Principal, SecureServer};
 use tokio::net::TcpListener;
 
 use notes_server::tools::Notes;
 
 /// Where the MCP endpoint is mounted.
 pub const MCP_PATH: &str = "/mcp";
-
-/// The header of the streamable HTTP transport that names a session.
-const SESSION_HEADER: &str = "mcp-session-id";
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -302,139 +292,6 @@ fn app(
         app = app.route_service(path, auth.metadata_service());
     }
     app
-}
-
-/// Binds every MCP session to the subject whose request created it: a request naming a
-/// session (`Mcp-Session-Id`) of another subject is answered `404`, as an unknown session
-/// is. rmcp authenticates nothing about sessions, and its session ids, though random, travel
-/// in headers and logs: without this, whoever learned one could read that session's
-/// notifications and resume its response streams with a token of their own. (Tool calls are
-/// safe either way: each request's own principal decides them.)
-#[derive(Clone)]
-struct BindSessions<S> {
-    inner: S,
-    owners: Arc<SessionOwners>,
-}
-
-struct SessionOwners {
-    /// Session id → subject.
-    subjects: Mutex<HashMap<Arc<str>, Arc<str>>>,
-    /// Where sessions that idled out or ended are looked up, to forget their owners.
-    sessions: Arc<LocalSessionManager>,
-    pruning: AtomicBool,
-}
-
-/// The number of bound sessions above which the ones rmcp has closed are forgotten.
-const PRUNE_ABOVE: usize = 1024;
-
-impl<S> BindSessions<S> {
-    fn new(inner: S, sessions: Arc<LocalSessionManager>) -> Self {
-        Self {
-            inner,
-            owners: Arc::new(SessionOwners {
-                subjects: Mutex::default(),
-                sessions,
-                pruning: AtomicBool::new(false),
-            }),
-        }
-    }
-}
-
-impl SessionOwners {
-    fn subjects(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<str>>> {
-        self.subjects.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records `subject` as the owner of a session rmcp just created, and forgets closed
-    /// sessions when there are many.
-    fn bind(self: &Arc<Self>, session: &str, subject: Arc<str>) {
-        let count = {
-            let mut subjects = self.subjects();
-            subjects.entry(Arc::from(session)).or_insert(subject);
-            subjects.len()
-        };
-        if count > PRUNE_ABOVE && !self.pruning.swap(true, Ordering::AcqRel) {
-            let owners = Arc::clone(self);
-            tokio::spawn(async move {
-                let known: Vec<Arc<str>> = owners.subjects().keys().cloned().collect();
-                let mut closed = Vec::new();
-                for session in known {
-                    if !owners.sessions.has_session(&session).await.unwrap_or(false) {
-                        closed.push(session);
-                    }
-                }
-                let mut subjects = owners.subjects();
-                for session in &closed {
-                    subjects.remove(session);
-                }
-                drop(subjects);
-                owners.pruning.store(false, Ordering::Release);
-            });
-        }
-    }
-}
-
-impl<S, B, R> tower_service::Service<Request<B>> for BindSessions<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response<R>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    B: Send + 'static,
-    R: Default + Send + 'static,
-{
-    type Response = Response<R>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The bearer layer in front put the caller's principal here, with its subject.
-        let subject: Arc<str> = request
-            .extensions()
-            .get::<Principal>()
-            .and_then(Principal::subject)
-            .unwrap_or_default()
-            .into();
-        let session = request
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(Arc::<str>::from);
-        if let Some(session) = &session {
-            let owner = self.owners.subjects().get(session).cloned();
-            if let Some(owner) = owner.filter(|owner| *owner != subject) {
-                tracing::warn!(%subject, %owner, "refused a request for another subject's MCP session");
-                let mut response = Response::new(R::default());
-                *response.status_mut() = StatusCode::NOT_FOUND;
-                return Box::pin(std::future::ready(Ok(response)));
-            }
-        }
-        let closing = request.method() == Method::DELETE;
-        let owners = Arc::clone(&self.owners);
-        // Call the clone that was made ready (tower's contract), keep a fresh one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let response = inner.call(request).await?;
-            match (session, response.headers().get(SESSION_HEADER)) {
-                (Some(session), _) if closing && response.status().is_success() => {
-                    owners.subjects().remove(&session);
-                }
-                (None, Some(created)) => {
-                    if let Ok(created) = created.to_str() {
-                        owners.bind(created, subject);
-                    }
-                }
-                _ => {}
-            }
-            Ok(response)
-        })
-    }
 }
 
 /// Serves `server` over streamable HTTP until Ctrl-C or SIGTERM.

@@ -1092,7 +1092,7 @@ mod behind_axum {
     use serde_json::{Value, json};
     use tower::ServiceExt as _;
 
-    use super::{CHALLENGE, claims, hs_token, hs256, with};
+    use super::{BindSessions, CHALLENGE, claims, hs_token, hs256, with};
     use crate::prelude::*;
 
     #[derive(Clone, Default)]
@@ -1196,5 +1196,212 @@ mod behind_axum {
             let document: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(document["resource"], "https://mcp.example.com/mcp");
         }
+    }
+
+    type Mcp = StreamableHttpService<SecureServer<Notes>, LocalSessionManager>;
+
+    /// A stateful MCP endpoint (sessions) behind the bearer layer, its sessions bound to
+    /// their subjects; and the binding, to count what it holds.
+    fn bound_app() -> (Router, BindSessions<Mcp, LocalSessionManager>) {
+        let auth = hs256().build().unwrap();
+        let server = SecureServer::new(Notes);
+        let sessions = Arc::new(LocalSessionManager::default());
+        let mcp = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::clone(&sessions),
+            StreamableHttpServerConfig::default(),
+        );
+        let bound = BindSessions::new(mcp, sessions);
+        let app = Router::new().route_service("/mcp", auth.layer(bound.clone()));
+        (app, bound)
+    }
+
+    fn token_of(subject: &str) -> String {
+        format!(
+            "Bearer {}",
+            hs_token(&with(claims(), "sub", json!(subject)))
+        )
+    }
+
+    /// A JSON-RPC message to the endpoint, as `subject`, in `session` if any.
+    fn post(subject: &str, session: Option<&str>, message: Value) -> Request<Body> {
+        let mut request = Request::post("http://localhost/mcp")
+            .header("host", "localhost")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("authorization", token_of(subject));
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.body(Body::from(message.to_string())).unwrap()
+    }
+
+    fn delete(subject: &str, session: &str) -> Request<Body> {
+        Request::delete("http://localhost/mcp")
+            .header("host", "localhost")
+            .header("authorization", token_of(subject))
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    async fn body_text(response: axum::response::Response) -> String {
+        let bytes = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            axum::body::to_bytes(response.into_body(), 1 << 20),
+        )
+        .await
+        .expect("the response body ends")
+        .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_session_answers_only_the_subject_that_created_it() {
+        let (app, bound) = bound_app();
+        let initialize = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        });
+        let response = app
+            .clone()
+            .oneshot(post("ada", None, initialize))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let session = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(bound.bound(), 1);
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let response = app
+            .clone()
+            .oneshot(post("ada", Some(&session), initialized))
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+
+        let call = json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "list_notes", "arguments": {}},
+        });
+        // Another subject, with a valid token and the session's id: as if it did not exist.
+        let response = app
+            .clone()
+            .oneshot(post("bob", Some(&session), call.clone()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body_text(response).await, "");
+        let response = app.clone().oneshot(delete("bob", &session)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(bound.bound(), 1, "another subject cannot end the session");
+
+        // Its owner goes on, and ends it.
+        let response = app
+            .clone()
+            .oneshot(post("ada", Some(&session), call))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = body_text(response).await;
+        assert!(text.contains("two notes"), "{text}");
+        let response = app.clone().oneshot(delete("ada", &session)).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        assert_eq!(bound.bound(), 0, "an ended session is forgotten");
+    }
+
+    #[tokio::test]
+    async fn without_an_authenticated_subject_nothing_reaches_the_service() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner = super::Echo {
+            calls: Arc::clone(&calls),
+        };
+        let service = BindSessions::new(inner, Arc::new(LocalSessionManager::default()));
+        let request = Request::post("http://localhost/mcp")
+            .body(String::new())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    /// A stand-in for the MCP service that creates a session of the given ids, in turn,
+    /// for each request that names none.
+    #[derive(Clone)]
+    struct Creates(Arc<std::sync::Mutex<std::collections::VecDeque<String>>>);
+
+    impl tower_service::Service<Request<String>> for Creates {
+        type Response = http::Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<String>, Self::Error>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<String>) -> Self::Future {
+            let id = self
+                .0
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("a session id to hand out");
+            let response = http::Response::builder()
+                .header("mcp-session-id", id)
+                .body(String::new())
+                .unwrap();
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn past_the_threshold_closed_sessions_are_forgotten_and_open_ones_kept() {
+        use rmcp::transport::streamable_http_server::session::SessionManager as _;
+
+        let sessions = Arc::new(LocalSessionManager::default());
+        let (open, _transport) = sessions.create_session().await.unwrap();
+        let ids = ["closed-1", "closed-2", &open].map(str::to_owned);
+        let inner = Creates(Arc::new(std::sync::Mutex::new(ids.into())));
+        let bound = BindSessions::new(inner, sessions).prune_above(2);
+        for _ in 0..3 {
+            let mut request = Request::post("http://localhost/mcp")
+                .body(String::new())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(crate::Principal::new("ada"));
+            bound.clone().oneshot(request).await.unwrap();
+        }
+        // The third binding started the pruning task: let it run.
+        for _ in 0..1000 {
+            if bound.bound() < 3 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(bound.bound(), 1, "only the open session stays bound");
+
+        // Its binding holds: another subject is refused.
+        let mut request = Request::post("http://localhost/mcp")
+            .header("mcp-session-id", &*open)
+            .body(String::new())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(crate::Principal::new("bob"));
+        let response = bound.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -1,0 +1,262 @@
+//! [`BindSessions`]: each MCP session of rmcp's streamable HTTP server bound to the subject
+//! whose request created it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, StatusCode};
+use rmcp::transport::streamable_http_server::session::SessionManager;
+
+use crate::authz::Principal;
+
+/// The header that names a request's MCP session.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The number of bound sessions above which, by default, the ones the session manager has
+/// closed are forgotten ([`BindSessions::prune_above`]).
+///
+/// ```
+/// assert_eq!(secure_tool::oauth::DEFAULT_PRUNE_ABOVE, 1024);
+/// ```
+pub const DEFAULT_PRUNE_ABOVE: usize = 1024;
+
+/// Binds every MCP session to the subject whose request created it: a request naming a
+/// session (`Mcp-Session-Id`) of another subject is answered `404 Not Found`, as an unknown
+/// session is, and never reaches the MCP service.
+///
+/// rmcp's sessions carry no identity: their ids, though random, travel in headers and logs,
+/// and whoever learned one could, with a valid token of their own, read that session's
+/// notifications and resume its response streams. (Tool calls are safe either way: each
+/// request's own [`Principal`] decides them.)
+///
+/// Put it *inside* [`BearerAuth::layer`](super::BearerAuth::layer), around rmcp's
+/// `StreamableHttpService`, and give it the service's session manager: it reads the
+/// caller's subject from the [`Principal`] the bearer layer put into the request. A request
+/// without an authenticated subject is refused with `403 Forbidden` (and an error in the
+/// log): that is a server mounted the wrong way round, and nothing is bound to nobody.
+///
+/// A session is forgotten when its owner deletes it (`DELETE` with its id). Sessions that
+/// idled out are forgotten once more than [`prune_above`](Self::prune_above) sessions are
+/// bound: the session manager is then asked which of them it still has.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use axum::Router;
+/// use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
+/// use secure_tool::rmcp::transport::streamable_http_server::{
+///     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+/// };
+/// # use secure_tool::rmcp::ServerHandler;
+/// # #[derive(Clone)] struct MyServer;
+/// # impl ServerHandler for MyServer {}
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = BearerAuth::builder()
+///     .issuer("https://auth.example.com")
+///     .audience("https://mcp.example.com/mcp")
+///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+///     .algorithms([Algorithm::HS256])
+///     .build()?;
+/// let sessions = Arc::new(LocalSessionManager::default());
+/// let mcp = StreamableHttpService::new(
+///     || Ok(MyServer),
+///     Arc::clone(&sessions),
+///     StreamableHttpServerConfig::default(),
+/// );
+/// let app: Router = Router::new().route_service("/mcp", auth.layer(BindSessions::new(mcp, sessions)));
+/// # drop(app);
+/// # Ok(())
+/// # }
+/// ```
+pub struct BindSessions<S, M> {
+    inner: S,
+    owners: Arc<Owners<M>>,
+}
+
+impl<S: Clone, M> Clone for BindSessions<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            owners: Arc::clone(&self.owners),
+        }
+    }
+}
+
+impl<S: fmt::Debug, M> fmt::Debug for BindSessions<S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BindSessions")
+            .field("inner", &self.inner)
+            .field("bound", &self.owners.subjects().len())
+            .field(
+                "prune_above",
+                &self.owners.prune_above.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+/// Who owns which session, shared by the clones of one [`BindSessions`].
+struct Owners<M> {
+    /// Session id → subject.
+    subjects: Mutex<HashMap<Arc<str>, Arc<str>>>,
+    /// Asked which sessions still exist, to forget the owners of the others.
+    sessions: Arc<M>,
+    prune_above: AtomicUsize,
+    pruning: AtomicBool,
+}
+
+impl<S, M: SessionManager> BindSessions<S, M> {
+    /// Binds the sessions of `inner`, whose session manager is `sessions`.
+    pub fn new(inner: S, sessions: Arc<M>) -> Self {
+        Self {
+            inner,
+            owners: Arc::new(Owners {
+                subjects: Mutex::default(),
+                sessions,
+                prune_above: AtomicUsize::new(DEFAULT_PRUNE_ABOVE),
+                pruning: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Above how many bound sessions the ones the session manager no longer has are
+    /// forgotten (default [`DEFAULT_PRUNE_ABOVE`]). A session that is still open is never
+    /// forgotten, however many there are.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use secure_tool::oauth::BindSessions;
+    /// # use secure_tool::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    /// let sessions = Arc::new(LocalSessionManager::default());
+    /// let bound = BindSessions::new((), sessions).prune_above(64);
+    /// assert_eq!(bound.bound(), 0);
+    /// ```
+    #[must_use]
+    pub fn prune_above(self, sessions: usize) -> Self {
+        self.owners.prune_above.store(sessions, Ordering::Relaxed);
+        self
+    }
+
+    /// How many sessions are bound now.
+    pub fn bound(&self) -> usize {
+        self.owners.subjects().len()
+    }
+}
+
+impl<M> Owners<M> {
+    fn subjects(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<str>>> {
+        self.subjects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<M: SessionManager> Owners<M> {
+    /// Records `subject` as the owner of a session the MCP service just created, and
+    /// forgets closed sessions when there are many.
+    fn bind(self: &Arc<Self>, session: &str, subject: Arc<str>) {
+        let count = {
+            let mut subjects = self.subjects();
+            subjects.entry(Arc::from(session)).or_insert(subject);
+            subjects.len()
+        };
+        let prune_above = self.prune_above.load(Ordering::Relaxed);
+        if count > prune_above && !self.pruning.swap(true, Ordering::AcqRel) {
+            let owners = Arc::clone(self);
+            tokio::spawn(async move {
+                let known: Vec<Arc<str>> = owners.subjects().keys().cloned().collect();
+                let mut closed = Vec::new();
+                for session in known {
+                    // An error of the manager keeps the binding: forgetting a live session's
+                    // owner would open it to anyone.
+                    if let Ok(false) = owners.sessions.has_session(&session).await {
+                        closed.push(session);
+                    }
+                }
+                let mut subjects = owners.subjects();
+                for session in &closed {
+                    subjects.remove(session);
+                }
+                drop(subjects);
+                owners.pruning.store(false, Ordering::Release);
+            });
+        }
+    }
+}
+
+impl<S, M, B, R> tower_service::Service<Request<B>> for BindSessions<S, M>
+where
+    S: tower_service::Service<Request<B>, Response = Response<R>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    M: SessionManager,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let answer = |status| {
+            let mut response = Response::new(R::default());
+            *response.status_mut() = status;
+            Box::pin(std::future::ready(Ok(response))) as Self::Future
+        };
+        let Some(subject) = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(Principal::subject)
+            .map(Arc::<str>::from)
+        else {
+            tracing::error!(
+                "refused an MCP request without an authenticated subject: BindSessions must be \
+                 inside BearerAuth::layer"
+            );
+            return answer(StatusCode::FORBIDDEN);
+        };
+        let session = request
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(Arc::<str>::from);
+        if let Some(session) = &session {
+            let owner = self.owners.subjects().get(session).cloned();
+            if let Some(owner) = owner.filter(|owner| *owner != subject) {
+                tracing::warn!(%subject, %owner, "refused a request for another subject's MCP session");
+                return answer(StatusCode::NOT_FOUND);
+            }
+        }
+        let closing = request.method() == Method::DELETE;
+        let owners = Arc::clone(&self.owners);
+        // Call the clone that was made ready (tower's contract), keep a fresh one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            match (session, response.headers().get(SESSION_HEADER)) {
+                (Some(session), _) if closing && response.status().is_success() => {
+                    owners.subjects().remove(&session);
+                }
+                (None, Some(created)) => {
+                    if let Ok(created) = created.to_str() {
+                        owners.bind(created, subject);
+                    }
+                }
+                _ => {}
+            }
+            Ok(response)
+        })
+    }
+}
