@@ -95,40 +95,19 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
     let mut after_round = Vec::new();
 
     for round in 1..=2 {
-        load.phase(&format!("{round}: writes refused"));
-        cluster.refuse_writes();
-        load.until("writes degrade while reads go on", |t| {
-            t.degraded >= 20 && t.ok_reads_while_degraded >= 100
-        });
-        load.note_memory(Memory::of(pid));
-        cluster.accept_writes();
-        load.phase(&format!("{round}: writes accepted"));
-        load.until("writes come back", recovered);
-        load.note_memory(Memory::of(pid));
-
-        load.phase(&format!("{round}: hung (SIGSTOP)"));
-        cluster.suspend();
-        load.until("writes degrade and calls are answered", |t| {
-            t.degraded >= 20 && t.calls >= 200
-        });
-        load.note_memory(Memory::of(pid));
-        cluster.resume();
-        load.phase(&format!("{round}: resumed (SIGCONT)"));
-        load.until("writes and reads come back", recovered);
-        load.note_memory(Memory::of(pid));
-
-        load.phase(&format!("{round}: killed (SIGKILL)"));
-        cluster.kill();
-        load.until("writes degrade and calls are answered", |t| {
-            t.degraded >= 20 && t.calls >= 200
-        });
-        load.note_memory(Memory::of(pid));
-        cluster.restart();
-        load.phase(&format!("{round}: restarted"));
-        load.until("writes and reads come back", recovered);
-        let memory = Memory::of(pid);
-        load.note_memory(memory);
-        after_round.push(memory);
+        for fault in [Fault::RefuseWrites, Fault::Hang, Fault::Kill] {
+            load.phase(&format!("{round}: {}", fault.name()));
+            fault.inject(&mut cluster);
+            load.until(fault.expectation(), |t| fault.seen_enough(t));
+            load.note_memory(Memory::of(pid));
+            fault.repair(&mut cluster);
+            load.phase(&format!("{round}: {}", fault.repaired()));
+            load.until("writes and reads come back", |t| {
+                t.ok_writes >= 50 && t.ok_reads >= 50
+            });
+            load.note_memory(Memory::of(pid));
+        }
+        after_round.push(Memory::of(pid));
     }
 
     let records = load.finish();
@@ -247,9 +226,66 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
     assert!(!log.contains(PASSWORD), "the password reached the log");
 }
 
-/// Enough successful writes and reads since the phase began.
-fn recovered(tally: &Tally) -> bool {
-    tally.ok_writes >= 50 && tally.ok_reads >= 50
+/// What the test does to the database, and undoes.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Every transaction read-only (`default_transaction_read_only`, reloaded).
+    RefuseWrites,
+    /// `SIGSTOP` to the postmaster and every backend.
+    Hang,
+    /// `SIGKILL` to the postmaster and every backend.
+    Kill,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::RefuseWrites => "writes refused",
+            Fault::Hang => "hung (SIGSTOP)",
+            Fault::Kill => "killed (SIGKILL)",
+        }
+    }
+
+    fn repaired(self) -> &'static str {
+        match self {
+            Fault::RefuseWrites => "writes accepted",
+            Fault::Hang => "resumed (SIGCONT)",
+            Fault::Kill => "restarted",
+        }
+    }
+
+    fn inject(self, cluster: &mut Cluster) {
+        match self {
+            Fault::RefuseWrites => cluster.refuse_writes(),
+            Fault::Hang => cluster.suspend(),
+            Fault::Kill => cluster.kill(),
+        }
+    }
+
+    fn repair(self, cluster: &mut Cluster) {
+        match self {
+            Fault::RefuseWrites => cluster.accept_writes(),
+            Fault::Hang => cluster.resume(),
+            Fault::Kill => cluster.restart(),
+        }
+    }
+
+    /// What the phase of this fault waits to see.
+    fn expectation(self) -> &'static str {
+        match self {
+            Fault::RefuseWrites => "writes degrade while reads go on",
+            Fault::Hang | Fault::Kill => "writes degrade and calls are answered",
+        }
+    }
+
+    fn seen_enough(self, tally: &Tally) -> bool {
+        match self {
+            // Reads of the data go on: the database still serves them.
+            Fault::RefuseWrites => tally.degraded >= 20 && tally.ok_reads_while_degraded >= 100,
+            // Nothing can be read either: reads are answered, quickly, with errors.
+            Fault::Hang | Fault::Kill => tally.degraded >= 20 && tally.calls >= 200,
+        }
+    }
 }
 
 /// One answered call, as the load script reports it.

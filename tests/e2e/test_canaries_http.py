@@ -48,9 +48,9 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 from http_recording import Received, RecordingProxy, RecordingTransport, parse_responses
-from mcp import Client, MCPError
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from test_canaries_stdio import EXPECTED, canaries
+from test_canaries_stdio import EXPECTED, call_every_tool, canaries
 
 # The issuer the canary server expects (canary_server.rs), and the caller's claims.
 ISSUER = "https://auth.canary.invalid"
@@ -201,24 +201,7 @@ async def session(url: str, token: str, mode: str, responses: list[Received]) ->
     with anyio.fail_after(TIMEOUT_SECONDS):
         async with http_client(token, responses) as http:
             async with Client(streamable_http_client(url, http_client=http), log_level="debug", **options(mode)) as client:
-                tools = {tool.name for tool in (await client.list_tools()).tools}
-                if tools != set(EXPECTED):
-                    failures.append(f"[{mode}] tools/list: {sorted(tools)}")
-                for tool, category in EXPECTED.items():
-                    arguments = {"key": "k"} if tool == "look_up" else {}
-                    result = await client.call_tool(tool, arguments)
-                    error = (result.structured_content or {}).get("error", {})
-                    if not result.is_error or error.get("category") != category:
-                        failures.append(f"[{mode}] {tool}: expected a {category} error, got {result}")
-                    elif not error.get("incident_id"):
-                        failures.append(f"[{mode}] {tool}: no incident id")
-                    else:
-                        print(f"[{mode}] {tool}: {category} error result, incident {error['incident_id']}")
-                try:
-                    await client.call_tool("no_such_tool", {})
-                    failures.append(f"[{mode}] an unknown tool was answered")
-                except MCPError as error:
-                    print(f"[{mode}] no_such_tool: JSON-RPC error {error.error.code}")
+                failures += await call_every_tool(client, mode)
     return failures
 
 

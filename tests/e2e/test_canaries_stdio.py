@@ -56,6 +56,31 @@ def canaries(token: str, secret: str) -> dict[str, str]:
     }
 
 
+async def call_every_tool(client: Client, mode: str) -> list[str]:
+    """Lists the tools, calls each (every one fails, with the error result of its category
+    and an incident id), then an unknown one (a JSON-RPC error); the checks that failed."""
+    failures: list[str] = []
+    tools = {tool.name for tool in (await client.list_tools()).tools}
+    if tools != set(EXPECTED):
+        failures.append(f"[{mode}] tools/list: {sorted(tools)}")
+    for tool, category in EXPECTED.items():
+        arguments = {"key": "k"} if tool == "look_up" else {}
+        result = await client.call_tool(tool, arguments)
+        error = (result.structured_content or {}).get("error", {})
+        if not result.is_error or error.get("category") != category:
+            failures.append(f"[{mode}] {tool}: expected a {category} error, got {result}")
+        elif not error.get("incident_id"):
+            failures.append(f"[{mode}] {tool}: no incident id")
+        else:
+            print(f"[{mode}] {tool}: {category} error result, incident {error['incident_id']}")
+    try:
+        await client.call_tool("no_such_tool", {})
+        failures.append(f"[{mode}] an unknown tool was answered")
+    except MCPError as error:
+        print(f"[{mode}] no_such_tool: JSON-RPC error {error.error.code}")
+    return failures
+
+
 async def session(server_bin: str, mode: str, workdir: Path, env: dict[str, str]) -> list[str]:
     failures: list[str] = []
     raw_log = workdir / f"stdout-{mode}.raw"
@@ -70,24 +95,7 @@ async def session(server_bin: str, mode: str, workdir: Path, env: dict[str, str]
     with open(workdir / f"stderr-{mode}.log", "w", encoding="utf-8") as errlog:
         with anyio.fail_after(TIMEOUT_SECONDS):
             async with Client(stdio_client(params, errlog=errlog), log_level="debug", **options) as client:
-                tools = {tool.name for tool in (await client.list_tools()).tools}
-                if tools != set(EXPECTED):
-                    failures.append(f"[{mode}] tools/list: {sorted(tools)}")
-                for tool, category in EXPECTED.items():
-                    arguments = {"key": "k"} if tool == "look_up" else {}
-                    result = await client.call_tool(tool, arguments)
-                    error = (result.structured_content or {}).get("error", {})
-                    if not result.is_error or error.get("category") != category:
-                        failures.append(f"[{mode}] {tool}: expected a {category} error, got {result}")
-                    elif not error.get("incident_id"):
-                        failures.append(f"[{mode}] {tool}: no incident id")
-                    else:
-                        print(f"[{mode}] {tool}: {category} error result, incident {error['incident_id']}")
-                try:
-                    await client.call_tool("no_such_tool", {})
-                    failures.append(f"[{mode}] an unknown tool was answered")
-                except MCPError as error:
-                    print(f"[{mode}] no_such_tool: JSON-RPC error {error.error.code}")
+                failures += await call_every_tool(client, mode)
     return failures
 
 
