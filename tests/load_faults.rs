@@ -16,8 +16,8 @@
 //!   result or one of the answers the server gives a failing dependency (`degraded`,
 //!   `unavailable`, `timeout`, `overloaded`): no transport or JSON-RPC error, no internal
 //!   error;
-//! - 0 acknowledged writes lost: every note whose `create_note` was answered is in the
-//!   store afterwards (read with `psql`), with its title; and reads of acknowledged notes
+//! - 0 acknowledged writes lost: every note whose `create_note` was answered with a result
+//!   is in the store afterwards (read with `psql`), with its title; and reads of acknowledged notes
 //!   never missed one nor read another title;
 //! - the server's memory stays bounded: its resident set after the second round of faults
 //!   is within [`RSS_GROWTH`] of the first's, and its peak within [`RSS_PEAK`] of its
