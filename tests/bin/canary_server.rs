@@ -297,15 +297,15 @@ async fn serve_http(vault: Vault, listen: SocketAddr) -> Result<(), Box<dyn std:
         .ok_or_else(|| format!("--http needs {JWKS_VAR}: the JWK set that verifies tokens"))?;
     let listener = TcpListener::bind(listen).await?;
     let endpoint = format!("http://{}{MCP_PATH}", listener.local_addr()?);
+    // No local principal: each request's is the one its token names.
+    let server = SecureServer::builder(vault).build();
     let auth = BearerAuth::builder()
         .issuer(ISSUER)
         .audience(&endpoint)
         .jwks_file(&jwks)
         .algorithms([Algorithm::HS256])
-        .scopes_supported(["vault:read"])
+        .scopes_supported(server.scopes())
         .build()?;
-    // No local principal: each request's is the one its token names.
-    let server = SecureServer::builder(vault).build();
     let sessions = Arc::new(LocalSessionManager::default());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),

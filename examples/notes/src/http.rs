@@ -13,7 +13,6 @@
 //! There is no way to start the HTTP server without verification keys: [`HttpFlags::resolve`]
 //! refuses, and `main` prints that one line.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -229,7 +228,7 @@ pub struct HttpConfig {
 
 impl HttpConfig {
     /// The bearer token check for `audience`, advertising `scopes`.
-    fn bearer_auth(&self, audience: &str, scopes: &BTreeSet<String>) -> Result<BearerAuth, String> {
+    fn bearer_auth(&self, audience: &str, scopes: &[String]) -> Result<BearerAuth, String> {
         let mut builder = BearerAuth::builder()
             .issuer(&self.issuer)
             .audience(audience)
@@ -266,16 +265,6 @@ impl HttpConfig {
     }
 }
 
-/// Every scope a tool's policy names: what the metadata document advertises.
-fn scopes_supported(server: &SecureServer<Notes>) -> BTreeSet<String> {
-    server
-        .manifest()
-        .tools
-        .into_iter()
-        .flat_map(|tool| tool.authz.scopes)
-        .collect()
-}
-
 /// The application: the MCP endpoint behind the bearer check (its sessions bound to their
 /// callers), and the protected resource metadata document at each of its paths. Anything
 /// else is a 404.
@@ -309,7 +298,8 @@ pub async fn serve(server: SecureServer<Notes>, config: HttpConfig) -> Result<()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let endpoint = format!("http://{bound}{MCP_PATH}");
     let audience = config.audience.clone().unwrap_or_else(|| endpoint.clone());
-    let scopes = scopes_supported(&server);
+    // Every scope a policy names: what the metadata document advertises.
+    let scopes = server.scopes();
     let auth = config.bearer_auth(&audience, &scopes)?;
 
     let transport =

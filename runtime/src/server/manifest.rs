@@ -151,6 +151,53 @@ impl Manifest {
 }
 
 impl<S: ServerHandler> SecureServer<S> {
+    /// Every scope the policies of this server name (its tools' and its server policy's),
+    /// sorted, once each: what an OAuth resource server advertises as `scopes_supported`
+    /// ([`BearerAuthBuilder::scopes_supported`](crate::oauth::BearerAuthBuilder::scopes_supported)
+    /// with the feature `oauth`).
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Notes;
+    ///
+    /// #[secure_tool_router]
+    /// impl Notes {
+    ///     /// Lists the notes.
+    ///     #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    ///     async fn list_notes(&self) -> Result<Vec<String>, ToolError> {
+    ///         Ok(Vec::new())
+    ///     }
+    ///
+    ///     /// Deletes every note.
+    ///     #[secure_tool(authz = any_of([roles("admin"), scopes(["notes:write", "notes:read"])]), mode = write)]
+    ///     async fn clear(&self) -> Result<(), ToolError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Notes {}
+    ///
+    /// let server = SecureServer::builder(Notes)
+    ///     .server_policy(secure_tool::authz::scopes("mcp"))
+    ///     .build();
+    /// assert_eq!(server.scopes(), ["mcp", "notes:read", "notes:write"]);
+    /// ```
+    pub fn scopes(&self) -> Vec<String> {
+        let inner = &*self.inner;
+        let mut scopes: std::collections::BTreeSet<String> = inner
+            .tools
+            .routes()
+            .into_iter()
+            .flat_map(|route| route.spec().policy().scopes())
+            .map(str::to_owned)
+            .collect();
+        if let Some(policy) = &inner.settings.server_policy {
+            scopes.extend(policy.scopes().into_iter().map(str::to_owned));
+        }
+        scopes.into_iter().collect()
+    }
+
     /// Every tool of this server with its schemas and security posture: see [`Manifest`].
     ///
     /// ```
