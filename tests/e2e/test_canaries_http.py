@@ -50,7 +50,7 @@ import httpx2
 from http_recording import Received, RecordingProxy, RecordingTransport, parse_responses
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from test_canaries_stdio import EXPECTED, call_every_tool, canaries
+from test_canaries_stdio import EXPECTED, call_every_tool, canaries, finish
 
 # The issuer the canary server expects (canary_server.rs), and the caller's claims.
 ISSUER = "https://auth.canary.invalid"
@@ -330,16 +330,7 @@ def main() -> int:
         failures.append(f"canaries missing from the server's log: {missing}")
     if secret_logged:
         failures.append(f"the signing secret is in the server's log: {secret_logged}")
-    for failure in failures:
-        print(f"FAIL {failure}")
-    if not failures:
-        for path in (jwks, workdir / "stderr.log"):
-            path.unlink()
-        jwks.parent.rmdir()
-        workdir.rmdir()
-    else:
-        print(f"kept {workdir} for inspection")
-    return 1 if failures else 0
+    return finish(failures, workdir)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -99,6 +100,18 @@ async def session(server_bin: str, mode: str, workdir: Path, env: dict[str, str]
     return failures
 
 
+def finish(failures: list[str], workdir: Path) -> int:
+    """Prints the failed checks; removes `workdir` if there are none, or keeps it for
+    inspection. The exit status."""
+    for failure in failures:
+        print(f"FAIL {failure}")
+    if failures:
+        print(f"kept {workdir} for inspection")
+        return 1
+    shutil.rmtree(workdir)
+    return 0
+
+
 def main() -> int:
     server_bin = os.environ.get("CANARY_SERVER_BIN", "")
     if not server_bin or not os.access(server_bin, os.X_OK):
@@ -134,15 +147,7 @@ def main() -> int:
         failures.append(f"canaries reached the client: {leaked}")
     if missing:
         failures.append(f"canaries missing from the server's log: {missing}")
-    for failure in failures:
-        print(f"FAIL {failure}")
-    if not failures:
-        for path in workdir.iterdir():
-            path.unlink()
-        workdir.rmdir()
-    else:
-        print(f"kept {workdir} for inspection")
-    return 1 if failures else 0
+    return finish(failures, workdir)
 
 
 if __name__ == "__main__":
