@@ -208,14 +208,8 @@ impl Cluster {
         // Signals are delivered asynchronously: the server cannot start again while one of
         // its processes still holds the shared memory.
         let deadline = Instant::now() + Duration::from_secs(10);
-        let alive = |pid: &u32| {
-            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                // `pid (comm) state ...`: a zombie (`Z`) holds nothing any more.
-                stat.rfind(')')
-                    .and_then(|end| stat[end + 1..].split_whitespace().next())
-                    .is_some_and(|state| state != "Z")
-            })
-        };
+        // A zombie (state `Z`) holds nothing any more.
+        let alive = |&pid: &u32| proc_stat(pid).is_some_and(|(state, _)| state != "Z");
         let mut pids = backends;
         pids.push(postmaster);
         while pids.iter().any(alive) {
@@ -260,10 +254,7 @@ impl Cluster {
 
     fn start_server(&self) {
         let port = self.port.to_string();
-        // On failure, say what the server logged.
-        let log = self.root.join("server.log");
-        let _log_on_panic = LogOnPanic(&log);
-        self.pg(
+        self.pg_with_log(
             "pg_ctl",
             &[
                 "-D",
@@ -304,19 +295,38 @@ impl Cluster {
     /// Runs one of the server's binaries in the cluster's directory, as `postgres` if
     /// we are root; panics with its output if it fails.
     fn pg(&self, program: &str, args: &[&str]) {
-        let mut command = self.server_command(program);
-        let program = self.bin.join(program);
-        command
+        let output = self.pg_output(program, args);
+        check(&output, &format!("{program} {}", args.join(" ")));
+    }
+
+    /// [`Cluster::pg`] for a command that starts the server: its failure also shows the
+    /// end of the server's log, which says why.
+    fn pg_with_log(&self, program: &str, args: &[&str]) {
+        let output = self.pg_output(program, args);
+        if !output.status.success() {
+            let log = fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            check(
+                &output,
+                &format!(
+                    "{program} {} (the end of the server's log:\n{})\n",
+                    args.join(" "),
+                    tail.join("\n")
+                ),
+            );
+        }
+    }
+
+    fn pg_output(&self, program: &str, args: &[&str]) -> Output {
+        self.server_command(program)
             .args(args)
             .current_dir(&self.root)
-            .stdin(Stdio::null());
-        let output = command.output().unwrap_or_else(|error| {
-            panic!("cannot run {}: {error}", program.display());
-        });
-        check(
-            &output,
-            &format!("{} {}", program.display(), args.join(" ")),
-        );
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("cannot run {}: {error}", self.bin.join(program).display())
+            })
     }
 }
 
@@ -336,23 +346,6 @@ impl Drop for Cluster {
                 .status();
         }
         let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
-/// Prints the end of the server's log if the thread panics while it is alive.
-struct LogOnPanic<'a>(&'a Path);
-
-impl Drop for LogOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = fs::read_to_string(self.0).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            eprintln!(
-                "the end of {}:\n{}",
-                self.0.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
     }
 }
 
@@ -419,17 +412,18 @@ fn children(parent: u32) -> Vec<u32> {
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
-            fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let after = &stat[stat.rfind(')')? + 1..];
-                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(parent)
+        .filter(|&pid| {
+            proc_stat(pid).and_then(|(_, ppid)| ppid.parse::<u32>().ok()) == Some(parent)
         })
         .collect()
+}
+
+/// The state and the parent's pid of process `pid`, from `/proc/PID/stat`
+/// (`pid (comm) state ppid ...`, where the command may hold spaces and parentheses).
+fn proc_stat(pid: u32) -> Option<(String, String)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
 }
 
 fn signal(name: &str, pids: &[u32]) {
