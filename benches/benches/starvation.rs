@@ -229,10 +229,8 @@ async fn run(scenario: &Scenario) -> Outcome {
                 let result = peer.call_tool(CallToolRequestParams::new(tool)).await;
                 answered.fetch_add(1, Ordering::Relaxed);
                 match result {
-                    Ok(result) => result
-                        .structured_content
-                        .as_ref()
-                        .and_then(|s| s["error"]["category"].as_str())
+                    Ok(result) => secure_tool::sanitize::error_facts(&result)
+                        .and_then(|facts| facts["category"].as_str())
                         .unwrap_or("ok")
                         .to_owned(),
                     Err(error) => format!("transport error: {error}"),

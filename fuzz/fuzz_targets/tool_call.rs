@@ -97,7 +97,8 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|_| panic!("{tool}: no answer within 15 s"))
         .unwrap_or_else(|error| panic!("{tool}: not a tool result: {error:?}"));
     if answer.is_error == Some(true) {
-        let error = &answer.structured_content.expect("an error result's facts")["error"];
+        assert!(answer.structured_content.is_none(), "{tool}: structured error");
+        let error = secure_tool::sanitize::error_facts(&answer).expect("an error result's facts");
         let category = error["category"].as_str().expect("a category");
         assert_ne!(category, "internal", "{tool}: {error}");
         assert!(error["incident_id"].is_string(), "{tool}: no incident id");

@@ -83,7 +83,8 @@ pub mod testing;
 ///
 /// // Without the scope: the generic denial, and the handler never ran.
 /// let denied = server.call("create_note", arguments, Principal::anonymous()).await.unwrap();
-/// assert_eq!(denied.structured_content.unwrap()["error"]["category"], "denied");
+/// let facts = secure_tool::sanitize::error_facts(&denied).unwrap();
+/// assert_eq!(facts["category"], "denied");
 /// # }
 /// ```
 ///

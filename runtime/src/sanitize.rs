@@ -463,8 +463,43 @@ impl fmt::Debug for IncidentId {
     }
 }
 
-/// What the caller receives for a failed call: the `error` object of the result's
-/// `structuredContent`, and the text mirrored into its `content`.
+/// The key of an error result's `_meta` under which secure-tool puts the machine-readable
+/// facts of the failure (a [`SafeError`]).
+///
+/// An error result (`isError: true`) carries its facts in `_meta`, never in
+/// `structuredContent`: a client that listed the tools validates any `structuredContent`
+/// against the tool's output schema (the MCP specification says structured results MUST
+/// conform to it), and an error is not the tool's output. `_meta` is what the
+/// specification reserves for such metadata, namespaced in reverse-DNS notation as it asks.
+/// The model reads the same facts in the result's text content.
+///
+/// ```
+/// use secure_tool::sanitize::ERROR_META_KEY;
+/// assert_eq!(ERROR_META_KEY, "io.github.secure-tool/error");
+/// ```
+pub const ERROR_META_KEY: &str = "io.github.secure-tool/error";
+
+/// The machine-readable facts of an error result that secure-tool produced (the object
+/// under [`ERROR_META_KEY`] in its `_meta`), or `None` for any other result.
+///
+/// ```
+/// use secure_tool::sanitize::{error_facts, ErrorCategory, IncidentId, SafeError};
+/// let denied = SafeError::new(ErrorCategory::Denied, None, IncidentId::new()).to_result();
+/// assert_eq!(error_facts(&denied).unwrap()["category"], "denied");
+/// assert!(denied.structured_content.is_none());
+///
+/// let ok = rmcp::model::CallToolResult::success(vec![]);
+/// assert!(error_facts(&ok).is_none());
+/// ```
+pub fn error_facts(result: &rmcp::model::CallToolResult) -> Option<&serde_json::Value> {
+    if result.is_error != Some(true) {
+        return None;
+    }
+    result.meta.as_ref()?.get(ERROR_META_KEY)
+}
+
+/// What the caller receives for a failed call: the object under [`ERROR_META_KEY`] in the
+/// result's `_meta`, and the text mirrored into its `content`.
 ///
 /// ```
 /// use secure_tool::sanitize::{ErrorCategory, IncidentId, SafeError};
@@ -506,7 +541,41 @@ impl SafeError {
         }
     }
 
-    /// The text content mirrored for clients that ignore `structuredContent`.
+    /// The `isError` result a caller receives for this failure: [`Self::text`] as its
+    /// content, and these facts under [`ERROR_META_KEY`] in its `_meta`.
+    ///
+    /// ```
+    /// use secure_tool::sanitize::{error_facts, ErrorCategory, IncidentId, SafeError};
+    /// let e = SafeError::new(ErrorCategory::Timeout, None, IncidentId::new());
+    /// let result = e.to_result();
+    /// assert_eq!(result.is_error, Some(true));
+    /// assert_eq!(error_facts(&result).unwrap()["retryable"], true);
+    /// ```
+    pub fn to_result(&self) -> rmcp::model::CallToolResult {
+        self.to_result_with(self.text(), serde_json::Map::new())
+    }
+
+    /// [`Self::to_result`] with another text, and `extra` facts beside this error's.
+    pub(crate) fn to_result_with(
+        &self,
+        text: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> rmcp::model::CallToolResult {
+        let mut facts = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(facts)) => facts,
+            // A struct of plain fields always serializes to an object.
+            _ => serde_json::Map::new(),
+        };
+        facts.extend(extra);
+        let mut meta = rmcp::model::MetaObject::new();
+        meta.insert(ERROR_META_KEY.to_owned(), serde_json::Value::Object(facts));
+        let mut result =
+            rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]);
+        result.meta = Some(meta);
+        result
+    }
+
+    /// The text content: what the model reads of the failure.
     pub fn text(&self) -> String {
         let mut text = self.message.trim_end_matches('.').to_owned();
         text.push_str(". ");

@@ -35,6 +35,7 @@
 
 mod delegate;
 pub mod manifest;
+mod schema;
 
 pub use manifest::Manifest;
 
@@ -344,7 +345,8 @@ impl<S> SecureRoute<S> {
                 spec.name
             )
         });
-        let output_schema = (types.output_schema)();
+        let input_schema = schema::with_known_formats(&input_schema);
+        let output_schema = schema::with_known_formats(&(types.output_schema)());
         let structured = output_schema.get("type").and_then(|t| t.as_str()) == Some("object");
         let annotations = match spec.mode {
             Mode::Read => ToolAnnotations::new().read_only(true).destructive(false),
@@ -1068,7 +1070,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Err(cause) = verdict {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
-            return error_result(&safe);
+            return safe.to_result();
         }
 
         if spec.mode == Mode::Write
@@ -1087,7 +1089,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     IncidentId::new(),
                 );
                 event.finish(started, Outcome::InvalidArguments, Some(safe.incident_id));
-                return error_result(&safe);
+                return safe.to_result();
             }
         };
 
@@ -1140,13 +1142,13 @@ fn degraded(
             gate.read_tools.join(", ")
         ));
     }
-    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(serde_json::json!({
-        "error": safe,
-        "degraded": true,
-        "available_tools": gate.read_tools,
-    }));
-    result
+    let mut extra = serde_json::Map::new();
+    extra.insert("degraded".to_owned(), true.into());
+    extra.insert(
+        "available_tools".to_owned(),
+        serde_json::json!(gate.read_tools),
+    );
+    safe.to_result_with(text, extra)
 }
 
 fn fail(
@@ -1168,7 +1170,7 @@ fn fail(
         None => Outcome::Failed(&error),
     };
     event.finish(started, outcome, Some(safe.incident_id));
-    error_result(&safe)
+    safe.to_result()
 }
 
 /// Parses tool arguments, naming the offending field and the expectation, never a Rust
@@ -1243,14 +1245,6 @@ fn success_result<T: Serialize>(
         result.structured_content = Some(value);
     }
     Ok(result)
-}
-
-/// The `isError` result for a failed call: the safe text, and the same facts as
-/// `structuredContent.error`.
-pub(crate) fn error_result(error: &SafeError) -> CallToolResult {
-    let mut result = CallToolResult::error(vec![ContentBlock::text(error.text())]);
-    result.structured_content = Some(serde_json::json!({ "error": error }));
-    result
 }
 
 #[cfg(test)]

@@ -477,12 +477,10 @@ pub async fn audit<S: Send + Sync + 'static>(server: &SecureServer<S>) -> AuditR
 
 /// Whether `result` is the one answer a denied caller gets.
 fn is_generic_denial(result: &CallToolResult) -> bool {
-    result.is_error == Some(true)
-        && result
-            .structured_content
-            .as_ref()
-            .and_then(|content| content.pointer("/error/category"))
-            .and_then(|category| category.as_str())
+    // The denial carries no `structuredContent`: a client that listed the tools would
+    // validate it against the tool's output schema, and reject the whole answer.
+    result.structured_content.is_none()
+        && crate::sanitize::error_facts(result).and_then(|facts| facts["category"].as_str())
             == Some(crate::ErrorCategory::Denied.as_str())
 }
 

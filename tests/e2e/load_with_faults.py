@@ -42,6 +42,7 @@ try:
     import httpx2
     from mcp import Client, MCPError
     from mcp.client.streamable_http import streamable_http_client
+    from tool_results import error_facts
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"load: error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -84,10 +85,10 @@ def outcome(result: Any) -> str:
     """"ok", "degraded", or the error category of a tool's answer."""
     if not result.is_error:
         return "ok"
-    content = result.structured_content or {}
-    if content.get("degraded") is True:
+    facts = error_facts(result)
+    if facts.get("degraded") is True:
         return "degraded"
-    category = (content.get("error") or {}).get("category")
+    category = facts.get("category")
     return category if isinstance(category, str) else "unrecognised_error"
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import anyio
 from mcp import Client, MCPError, StdioServerParameters, stdio_client
+from tool_results import error_facts
 
 HERE = Path(__file__).resolve().parent
 TEE_SCRIPT = HERE / "stdout_tee.py"
@@ -67,7 +68,7 @@ async def call_every_tool(client: Client, mode: str) -> list[str]:
     for tool, category in EXPECTED.items():
         arguments = {"key": "k"} if tool == "look_up" else {}
         result = await client.call_tool(tool, arguments)
-        error = (result.structured_content or {}).get("error", {})
+        error = error_facts(result)
         if not result.is_error or error.get("category") != category:
             failures.append(f"[{mode}] {tool}: expected a {category} error, got {result}")
         elif not error.get("incident_id"):

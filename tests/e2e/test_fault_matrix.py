@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters, stdio_client
+from tool_results import error_facts, rejection_by_validating_clients
 
 HERE = Path(__file__).resolve().parent
 TEE_SCRIPT = HERE / "stdout_tee.py"
@@ -39,20 +40,22 @@ TIMEOUT_SECONDS = 60
 
 
 def is_generic_denial(result: Any) -> bool:
-    error = (result.structured_content or {}).get("error", {})
-    return bool(result.is_error) and error.get("category") == "denied"
+    return bool(result.is_error) and error_facts(result).get("category") == "denied"
 
 
 async def call_every_tool(client: Client, fault: str) -> tuple[int, int, list[str]]:
-    """Calls every tool the server lists: (calls, non-denial answers, their details)."""
+    """Calls every tool the server lists: (calls, non-denial answers, their details). A
+    denial that a client validating results like the TypeScript SDK would reject counts
+    as a non-denial: that client never shows it."""
     details: list[str] = []
     calls = non_denials = 0
-    for tool in sorted(tool.name for tool in (await client.list_tools()).tools):
-        result = await client.call_tool(tool, ARGUMENTS.get(tool, {}))
+    for tool in sorted((await client.list_tools()).tools, key=lambda tool: tool.name):
+        result = await client.call_tool(tool.name, ARGUMENTS.get(tool.name, {}))
         calls += 1
-        if not is_generic_denial(result):
+        rejected = rejection_by_validating_clients(result, tool.output_schema)
+        if not is_generic_denial(result) or rejected:
             non_denials += 1
-            details.append(f"{fault} × {tool}: {result}")
+            details.append(f"{fault} × {tool.name}: {rejected or ''} {result}")
     return calls, non_denials, details
 
 

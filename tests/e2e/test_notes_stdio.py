@@ -57,6 +57,7 @@ try:
     from mcp.client.subscriptions import ToolsListChanged
     from mcp.types import CallToolResult, ServerNotification, Tool
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+    from tool_results import ERROR_META_KEY, error_facts
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(
         f"error: cannot import the MCP Python SDK 2.x ({import_error}).\n"
@@ -240,23 +241,24 @@ def expect_success(result: CallToolResult, what: str) -> dict[str, Any]:
 
 
 def expect_tool_error(result: CallToolResult, what: str, category: str | None = None) -> ToolError:
-    """Check the sanitized-error shape: isError, structured error object, incident id in the text."""
+    """Check the sanitized-error shape: isError, no structuredContent (clients validate it
+    against the output schema), the facts in `_meta`, the incident id in the text."""
     expect(result.is_error is True, f"{what}: expected an isError=true result, got {dump(result)}")
-    structured = result.structured_content
     expect(
-        isinstance(structured, dict) and isinstance(structured.get("error"), dict),
-        f"{what}: expected structuredContent {{'error': {{...}}}}, got {dump(result)}",
+        result.structured_content is None,
+        f"{what}: an error result must not carry structuredContent, got {dump(result)}",
     )
-    error = structured["error"]
+    error = error_facts(result)
+    expect(error, f"{what}: expected _meta[{ERROR_META_KEY!r}] {{...}}, got {dump(result)}")
     for key, expected_type in ERROR_FIELDS.items():
         value = error.get(key)
         # bool is an int subclass, but neither is the other here: compare types exactly.
         expect(
             type(value) is expected_type,
-            f"{what}: structuredContent.error.{key} should be a {expected_type.__name__}, got {value!r} in {dump(result)}",
+            f"{what}: _meta error.{key} should be a {expected_type.__name__}, got {value!r} in {dump(result)}",
         )
     incident_id = error["incident_id"].strip()
-    expect(incident_id, f"{what}: structuredContent.error.incident_id is empty: {dump(result)}")
+    expect(incident_id, f"{what}: _meta error.incident_id is empty: {dump(result)}")
     text = text_of(result)
     expect(text, f"{what}: error result has no text content: {dump(result)}")
     expect(
@@ -682,9 +684,9 @@ async def fault_scenario(client: Client, rep: Report, changes: ToolListChanges) 
             degraded, latency = await timed_call(client, "create_note", {"title": f"degraded {attempt}"})
             fast.append(latency)
             refusal = expect_tool_error(degraded, "create_note while writes are degraded", category="degraded")
-            structured = degraded.structured_content or {}
+            structured = error_facts(degraded)
             expect(structured.get("degraded") is True, f"degraded result: expected `degraded: true`: {dump(degraded)}")
-            retry_after = structured["error"].get("retry_after_secs")
+            retry_after = structured.get("retry_after_secs")
             expect(
                 type(retry_after) is int and retry_after >= 1,
                 f"degraded result: expected error.retry_after_secs >= 1, got {dump(degraded)}",

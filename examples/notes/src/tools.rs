@@ -361,8 +361,11 @@ mod tests {
             .call(tool, arguments.as_object().cloned(), writer)
             .await
             .unwrap();
-        let mut value = result.structured_content.unwrap_or_default();
+        let mut value = result.structured_content.clone().unwrap_or_default();
         value["is_error"] = json!(result.is_error == Some(true));
+        if let Some(error) = secure_tool::sanitize::error_facts(&result) {
+            value["error"] = error.clone();
+        }
         value
     }
 

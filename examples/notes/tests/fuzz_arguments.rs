@@ -148,11 +148,13 @@ async fn check(
     match answer {
         Ok(result) if result.is_error == Some(true) => {
             tally.errors.fetch_add(1, Ordering::Relaxed);
-            let error = result
-                .structured_content
-                .as_ref()
-                .and_then(|content| content.get("error"))
-                .ok_or_else(|| TestCaseError::fail(format!("{tool}: an error without `error`")))?;
+            prop_assert!(
+                result.structured_content.is_none(),
+                "{tool}: an error result with structuredContent, which clients validate against the output schema"
+            );
+            let error = secure_tool::sanitize::error_facts(&result).ok_or_else(|| {
+                TestCaseError::fail(format!("{tool}: an error without its facts"))
+            })?;
             let category = error["category"].as_str().unwrap_or_default();
             prop_assert!(
                 CATEGORIES.contains(&category),

@@ -146,8 +146,14 @@ impl Served {
             .iter()
             .filter_map(|block| block.as_text().map(|t| t.text.clone()))
             .collect();
-        let mut value = result.structured_content.unwrap_or_else(|| json!({}));
+        let mut value = result
+            .structured_content
+            .clone()
+            .unwrap_or_else(|| json!({}));
         value["is_error"] = json!(result.is_error == Some(true));
+        if let Some(error) = secure_tool::sanitize::error_facts(&result) {
+            value["error"] = error.clone();
+        }
         value["text"] = json!(text);
         assert_clean(&value.to_string());
         Answer { value, elapsed }

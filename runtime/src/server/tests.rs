@@ -158,7 +158,7 @@ fn text(result: &CallToolResult) -> String {
 }
 
 fn category(result: &CallToolResult) -> Option<String> {
-    result.structured_content.as_ref()?["error"]["category"]
+    crate::sanitize::error_facts(result)?["category"]
         .as_str()
         .map(str::to_owned)
 }
@@ -325,7 +325,8 @@ async fn failures_are_sanitized_with_an_incident_id() {
     let client = connect(Notes::default(), Some(reader())).await;
     let result = call(&client, "sync", json!({})).await;
     assert_eq!(result.is_error, Some(true));
-    let error = &result.structured_content.as_ref().unwrap()["error"];
+    let error = crate::sanitize::error_facts(&result).unwrap();
+    assert!(result.structured_content.is_none());
     assert_eq!(error["category"], "unavailable");
     assert_eq!(error["retryable"], true);
     assert_eq!(error["caller_fault"], false);
@@ -466,7 +467,7 @@ async fn a_failing_server_policy_denies_every_tool_before_its_own_policy() {
         let result = server.call(tool, arguments, admin.clone()).await.unwrap();
         assert_eq!(result.is_error, Some(true), "{tool}");
         assert_eq!(
-            result.structured_content.unwrap()["error"]["category"],
+            crate::sanitize::error_facts(&result).unwrap()["category"],
             "denied",
             "{tool}"
         );

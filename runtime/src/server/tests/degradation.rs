@@ -66,10 +66,11 @@ async fn degraded_writes_answer_a_structured_result_reads_go_on_and_clients_are_
     let refused = call(&client, "delete_note", json!({"id": 1})).await;
     assert_eq!(refused.is_error, Some(true));
     assert_eq!(category(&refused).as_deref(), Some("degraded"));
-    let structured = refused.structured_content.as_ref().unwrap();
+    assert!(refused.structured_content.is_none());
+    let structured = crate::sanitize::error_facts(&refused).unwrap();
     assert_eq!(structured["degraded"], true);
-    assert_eq!(structured["error"]["retryable"], true);
-    assert!(structured["error"]["retry_after_secs"].as_u64().unwrap() >= 1);
+    assert_eq!(structured["retryable"], true);
+    assert!(structured["retry_after_secs"].as_u64().unwrap() >= 1);
     let available: Vec<&str> = structured["available_tools"]
         .as_array()
         .unwrap()

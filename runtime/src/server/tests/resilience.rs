@@ -103,7 +103,7 @@ async fn a_failing_dependency_opens_the_breaker_then_calls_fail_fast_until_it_re
     // Open: the dependency is not touched, the caller learns when to come back.
     let result = call(&client, "stock", json!({"sku": "A-1"})).await;
     assert_eq!(inventory.runs.load(Ordering::SeqCst), 4);
-    let error = &result.structured_content.as_ref().unwrap()["error"];
+    let error = crate::sanitize::error_facts(&result).unwrap();
     assert_eq!(error["category"], "unavailable");
     assert_eq!(error["retryable"], true);
     assert_eq!(error["retry_after_secs"], 10);
