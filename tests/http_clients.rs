@@ -20,8 +20,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, ErrorKind};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,11 +32,10 @@ const CLIENT_RUN: Duration = Duration::from_secs(180);
 
 #[test]
 fn typescript_sdk_over_streamable_http_with_bearer_tokens() {
-    let Some(node) = node_tools() else {
+    let Some(node) = support::node::tools() else {
         return;
     };
-    let dir = support::workspace_root().join("tests/e2e/http");
-    npm_ci(&node.npm, &dir);
+    let dir = support::node::install_packages(&node);
     let server = Server::start("typescript", &[]);
     let mut client = Command::new(&node.node);
     client
@@ -212,90 +210,4 @@ fn run_matrix_client(mut server: Server, mut client: Command) -> Vec<String> {
     assert_eq!(allowed, 0, "calls were let through:\n{log}");
     assert!(denied >= 7, "only {denied} denials in the log:\n{log}");
     lines
-}
-
-struct NodeTools {
-    node: PathBuf,
-    npm: PathBuf,
-}
-
-/// `node` (18 or newer, as the SDK requires) and `npm`, or `None` after saying why the test
-/// is skipped; under `CI` their absence fails the test, since `.ci/run` installs them.
-fn node_tools() -> Option<NodeTools> {
-    let node = PathBuf::from(std::env::var_os("NOTES_E2E_NODE").unwrap_or_else(|| "node".into()));
-    let npm = PathBuf::from(std::env::var_os("NOTES_E2E_NPM").unwrap_or_else(|| "npm".into()));
-    let version = |tool: &Path| match Command::new(tool).arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        }
-        Ok(output) => Err(format!(
-            "`{} --version` failed ({})",
-            tool.display(),
-            output.status
-        )),
-        Err(error) if error.kind() == ErrorKind::NotFound => {
-            Err(format!("`{}` was not found", tool.display()))
-        }
-        Err(error) => Err(format!("cannot run `{}`: {error}", tool.display())),
-    };
-    let found = version(&node).and_then(|node_version| {
-        let major: u32 = node_version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|major| major.parse().ok())
-            .unwrap_or(0);
-        if major < 18 {
-            return Err(format!("node {node_version} is older than 18"));
-        }
-        version(&npm).map(|_| ())
-    });
-    match found {
-        Ok(()) => Some(NodeTools { node, npm }),
-        Err(why) => {
-            let message = format!(
-                "{why}: the TypeScript SDK end-to-end test needs Node.js 18 or newer (the SDK's \
-                 minimum) and npm (e.g. `apt-get install -y nodejs npm`, or set NOTES_E2E_NODE \
-                 and NOTES_E2E_NPM)"
-            );
-            assert!(std::env::var_os("CI").is_none(), "{message}");
-            eprintln!("SKIPPED: {message}");
-            None
-        }
-    }
-}
-
-/// `npm ci` in `dir` unless its `node_modules` was installed from the same lock file; npm's
-/// cache goes under the target directory.
-fn npm_ci(npm: &Path, dir: &Path) {
-    let lock = std::fs::read(dir.join("package-lock.json"))
-        .expect("tests/e2e/http/package-lock.json is committed");
-    let stamp = format!("package-lock fnv1a64:{:016x}\n", support::fnv1a64(&lock));
-    let stamp_file = dir.join("node_modules").join(".secure-tool-e2e.stamp");
-    if std::fs::read_to_string(&stamp_file).is_ok_and(|found| found == stamp) {
-        return;
-    }
-    eprintln!(
-        "npm ci in {} (first run, or the lock file changed)",
-        dir.display()
-    );
-    let output = Command::new(npm)
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .env(
-            "npm_config_cache",
-            support::target_directory().join("npm-cache"),
-        )
-        .env("npm_config_update_notifier", "false")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run `{} ci`: {error}", npm.display()));
-    assert!(
-        output.status.success(),
-        "`npm ci` failed ({}); the first run needs access to the npm registry:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::write(&stamp_file, stamp).expect("cannot write the node_modules stamp");
 }

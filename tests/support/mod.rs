@@ -17,6 +17,8 @@ use serde_json::Value;
 
 #[path = "http_server.rs"]
 pub mod http_server;
+#[path = "node.rs"]
+pub mod node;
 #[path = "notes_bin.rs"]
 pub mod notes_bin;
 

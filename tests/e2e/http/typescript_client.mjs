@@ -111,10 +111,21 @@ function structured(result, what) {
   return result.structuredContent;
 }
 
-function denial(result, what) {
-  const error = result.structuredContent?.error;
+/** Lists the tools first, as hosts do: from then on the SDK validates every
+ * structuredContent against the tool's output schema, and rejects a mismatch. */
+async function listTools(client, what) {
+  const { tools } = await client.listTools();
   expect(
-    result.isError === true && error?.category === "denied",
+    tools.some((tool) => tool.name === "create_note" && tool.outputSchema),
+    `${what}: tools/list has no create_note with an output schema: ${JSON.stringify(tools)}`,
+  );
+  ok(`${what}: tools/list -> ${tools.length} tools`);
+}
+
+function denial(result, what) {
+  const error = result._meta?.["io.github.secure-tool/error"];
+  expect(
+    result.isError === true && error?.category === "denied" && result.structuredContent === undefined,
     `${what}: expected the generic denial, got ${JSON.stringify(result)}`,
   );
   const { category, message, retryable, caller_fault } = error;
@@ -172,6 +183,7 @@ async function run() {
     ok(
       `reader token -> initialize handshake, protocol ${negotiated} (server ${version?.name} ${version?.version})`,
     );
+    await listTools(reader.client, "reader token");
     const before = structured(
       await reader.client.callTool({ name: "list_notes", arguments: {} }),
       "reader list_notes",
@@ -204,6 +216,7 @@ async function run() {
   const writer = await connect(tokens.writer);
   expect(writer.client, `writer token: the handshake failed: ${writer.error}`);
   try {
+    await listTools(writer.client, "writer token");
     const note = structured(
       await writer.client.callTool({
         name: "create_note",
