@@ -205,7 +205,7 @@ mod whole_call {
     #[divan::bench(sample_count = 200)]
     fn tools_call_over_rmcp_duplex(bencher: Bencher) {
         let rt = runtime();
-        let client = rt.block_on(support::connect(server(super::isolated())));
+        let client = rt.block_on(support::connect_secure(server(super::isolated())));
         bencher.bench_local(|| call_over(&rt, &client, "search"));
     }
 }
@@ -299,7 +299,7 @@ fn comparisons() {
             },
         ));
     }
-    let client = rt.block_on(support::connect(server(isolated())));
+    let client = rt.block_on(support::connect_secure(server(isolated())));
     rows.push(against_deadline(
         "tools/call over rmcp duplex, isolated",
         deadline_ns,

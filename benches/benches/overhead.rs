@@ -383,7 +383,7 @@ mod tools_call {
     #[divan::bench]
     fn secure_tool(bencher: Bencher) {
         let rt = runtime();
-        let client = rt.block_on(support::connect(secured()));
+        let client = rt.block_on(support::connect_secure(secured()));
         bencher.bench_local(|| call_over(&rt, &client));
     }
 }
@@ -517,7 +517,7 @@ fn comparisons() {
     {
         let rt = runtime();
         let plain = rt.block_on(support::connect(bare()));
-        let secure = rt.block_on(support::connect(secured()));
+        let secure = rt.block_on(support::connect_secure(secured()));
         let size = |r: &CallToolResult| serde_json::to_string(r).map_or(0, |json| json.len());
         println!(
             "tools/call results: rmcp {} B of JSON, secure-tool {} B (the same content and structured content)",

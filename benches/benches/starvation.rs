@@ -207,7 +207,7 @@ async fn run(scenario: &Scenario) -> Outcome {
     let server = SecureServer::builder(shop)
         .local_principal(Principal::new("ada").with_scopes(["shop"]))
         .build();
-    let client = support::connect(server).await;
+    let client = support::connect_secure(server).await;
     let peer = client.peer().clone();
 
     // Warm up, then the idle baseline on the same server.

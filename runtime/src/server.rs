@@ -4,7 +4,6 @@
 //!
 //! ```no_run
 //! use secure_tool::prelude::*;
-//! use secure_tool::rmcp::{ServiceExt, transport::stdio};
 //!
 //! #[derive(Clone)]
 //! struct Clock;
@@ -27,7 +26,7 @@
 //! impl secure_tool::rmcp::ServerHandler for Clock {}
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = SecureServer::new(Clock).serve(stdio()).await?;
+//! let server = SecureServer::new(Clock).serve_stdio().await?;
 //! server.waiting().await?;
 //! # Ok(())
 //! # }
@@ -575,6 +574,9 @@ struct Inner<S> {
     tools: SecureToolRouter<S>,
     settings: Settings,
     gate: Option<WriteGate>,
+    /// Set once a request without an identity arrived on an untrusted transport while a
+    /// local principal is configured: the warning is logged once.
+    warned_untrusted: std::sync::atomic::AtomicBool,
 }
 
 /// Read-only degradation: the monitor, what to tell callers of write tools, and who to
@@ -597,12 +599,17 @@ struct WriteGate {
 /// factory.
 pub struct SecureServer<S> {
     inner: Arc<Inner<S>>,
+    /// Whether this copy serves a transport whose peer is the local caller
+    /// ([`serve_stdio`](SecureServer::serve_stdio), [`serve_trusted`](SecureServer::serve_trusted)):
+    /// only then does it hand out the local principal.
+    trusted_transport: bool,
 }
 
 impl<S> Clone for SecureServer<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            trusted_transport: self.trusted_transport,
         }
     }
 }
@@ -625,6 +632,107 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// The server's state.
     pub fn state(&self) -> &S {
         &self.inner.state
+    }
+
+    /// Serves MCP over this process's stdin and stdout, as the local caller's own server:
+    /// requests that carry no identity of their own are the
+    /// [local principal](SecureServerBuilder::local_principal)'s. Ends when the client
+    /// closes the stream; see rmcp's [`ServiceExt::serve`](rmcp::ServiceExt::serve).
+    ///
+    /// # Errors
+    ///
+    /// When the MCP initialization with the client fails.
+    ///
+    /// ```no_run
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Notes;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Count { notes: u64 }
+    /// #[secure_tool_router]
+    /// impl Notes {
+    ///     /// How many notes there are.
+    ///     #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    ///     async fn count(&self) -> Result<Count, ToolError> { Ok(Count { notes: 0 }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Notes {}
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let owner = Principal::new("local-user").with_scopes(["notes:read"]);
+    /// let server = SecureServer::builder(Notes).local_principal(owner).build();
+    /// server.serve_stdio().await?.waiting().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "stdio")]
+    pub async fn serve_stdio(
+        self,
+    ) -> Result<rmcp::service::RunningService<RoleServer, Self>, rmcp::service::ServerInitializeError>
+    where
+        S: ServerHandler,
+    {
+        self.serve_trusted(rmcp::transport::stdio()).await
+    }
+
+    /// Serves MCP over `transport`, whose peer is trusted to be the local caller: requests
+    /// that carry no identity of their own are the
+    /// [local principal](SecureServerBuilder::local_principal)'s. Use it for a transport
+    /// only that caller can open (stdio, an in-process duplex, a Unix socket with
+    /// owner-only permissions); a transport served with rmcp's plain `serve` is anonymous
+    /// unless it identifies its callers.
+    ///
+    /// # Errors
+    ///
+    /// When the MCP initialization with the client fails.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::rmcp::ServiceExt;
+    /// use secure_tool::rmcp::model::CallToolRequestParams;
+    ///
+    /// #[derive(Clone)]
+    /// struct Clock;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Now { seconds: u64 }
+    /// #[secure_tool_router]
+    /// impl Clock {
+    ///     /// The time.
+    ///     #[secure_tool(authz = scopes("clock"), mode = read)]
+    ///     async fn now(&self) -> Result<Now, ToolError> { Ok(Now { seconds: 0 }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Clock {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let owner = Principal::new("ada").with_scopes(["clock"]);
+    /// let call = || CallToolRequestParams::new("now");
+    ///
+    /// // Served as the local caller's: the owner's scope applies.
+    /// let server = SecureServer::builder(Clock).local_principal(owner.clone()).build();
+    /// let (server_io, client_io) = tokio::io::duplex(4096);
+    /// tokio::spawn(async move { server.serve_trusted(server_io).await.unwrap().waiting().await });
+    /// let client = ().serve(client_io).await.unwrap();
+    /// assert_eq!(client.call_tool(call()).await.unwrap().is_error, Some(false));
+    ///
+    /// // Served with rmcp's plain `serve`: the peer may be anyone, and is anonymous.
+    /// let server = SecureServer::builder(Clock).local_principal(owner).build();
+    /// let (server_io, client_io) = tokio::io::duplex(4096);
+    /// tokio::spawn(async move { server.serve(server_io).await.unwrap().waiting().await });
+    /// let client = ().serve(client_io).await.unwrap();
+    /// assert_eq!(client.call_tool(call()).await.unwrap().is_error, Some(true));
+    /// # }
+    /// ```
+    pub async fn serve_trusted<T, E, A>(
+        mut self,
+        transport: T,
+    ) -> Result<rmcp::service::RunningService<RoleServer, Self>, rmcp::service::ServerInitializeError>
+    where
+        S: ServerHandler,
+        T: rmcp::transport::IntoTransport<RoleServer, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.trusted_transport = true;
+        rmcp::ServiceExt::serve(self, transport).await
     }
 
     /// The server's tools.
@@ -727,8 +835,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// Who a call with this request context is: over HTTP (the context holds the request's
     /// `http::request::Parts`) the principal an authentication layer put into the
     /// request's extensions, or anonymous; otherwise a `Principal` in the context's own
-    /// extensions, else the configured local principal, else anonymous. The local principal
-    /// is never used for HTTP requests.
+    /// extensions, else, on a transport served as the local caller's
+    /// ([`serve_stdio`](Self::serve_stdio), [`serve_trusted`](Self::serve_trusted)), the
+    /// configured local principal, else anonymous. The local principal is never handed to
+    /// HTTP requests, nor to a transport served with rmcp's plain `serve` (a TCP socket,
+    /// say), whose peer may be anyone.
     fn principal(&self, context: &RequestContext<RoleServer>) -> Principal {
         if let Some(parts) = context.extensions.get::<http::request::Parts>() {
             return parts
@@ -737,12 +848,27 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 .cloned()
                 .unwrap_or_default();
         }
-        context
-            .extensions
-            .get::<Principal>()
-            .or(self.inner.settings.local_principal.as_ref())
-            .cloned()
-            .unwrap_or_default()
+        if let Some(principal) = context.extensions.get::<Principal>() {
+            return principal.clone();
+        }
+        match &self.inner.settings.local_principal {
+            Some(local) if self.trusted_transport => local.clone(),
+            Some(_) => {
+                if !self
+                    .inner
+                    .warned_untrusted
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        target: audit::TARGET,
+                        "a local principal is configured, but this transport was not served \
+                         with `serve_stdio` or `serve_trusted`: its callers are anonymous"
+                    );
+                }
+                Principal::anonymous()
+            }
+            None => Principal::anonymous(),
+        }
     }
 }
 
@@ -805,8 +931,11 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         self
     }
 
-    /// The principal of local transports (stdio, in-process): whoever started the server.
-    /// Ignored for HTTP requests, which must carry their own.
+    /// The principal of the local caller, whoever started the server: handed only to
+    /// requests without an identity of their own on a transport served with
+    /// [`SecureServer::serve_stdio`] or [`SecureServer::serve_trusted`]. Never to HTTP
+    /// requests, which must carry their own, nor to a transport served with rmcp's plain
+    /// `serve` (a TCP socket's peer may be anyone): their callers are anonymous.
     pub fn local_principal(mut self, principal: Principal) -> Self {
         self.settings.local_principal = Some(principal);
         self
@@ -848,8 +977,10 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 state: self.state,
                 tools: self.tools,
                 settings: self.settings,
+                warned_untrusted: std::sync::atomic::AtomicBool::new(false),
                 gate,
             }),
+            trusted_transport: false,
         }
     }
 }

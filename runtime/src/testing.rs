@@ -319,7 +319,7 @@ impl FaultyDependency {
 pub async fn client<S: ServerHandler>(server: SecureServer<S>) -> RunningService<RoleClient, ()> {
     let (server_io, client_io) = tokio::io::duplex(256 * 1024);
     tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
+        if let Ok(running) = server.serve_trusted(server_io).await {
             let _ = running.waiting().await;
         }
     });

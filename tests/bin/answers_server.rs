@@ -27,7 +27,6 @@ use secure_tool::prelude::*;
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use secure_tool::rmcp::{ServiceExt, transport::stdio};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: answers-server [--http IP:PORT]";
@@ -202,7 +201,7 @@ async fn main() -> ExitCode {
 
 async fn serve_stdio() -> Result<(), Box<dyn std::error::Error>> {
     let server = server().local_principal(caller()).build();
-    server.serve(stdio()).await?.waiting().await?;
+    server.serve_stdio().await?.waiting().await?;
     Ok(())
 }
 

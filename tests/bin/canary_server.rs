@@ -30,7 +30,6 @@ use secure_tool::prelude::*;
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use secure_tool::rmcp::{ServiceExt, transport::stdio};
 use tokio::net::TcpListener;
 use tracing_subscriber::prelude::*;
 
@@ -285,7 +284,7 @@ async fn serve_stdio(vault: Vault) -> Result<(), Box<dyn std::error::Error>> {
     let server = SecureServer::builder(vault)
         .local_principal(Principal::new("canary-client").with_scopes(["vault:read"]))
         .build();
-    server.serve(stdio()).await?.waiting().await?;
+    server.serve_stdio().await?.waiting().await?;
     Ok(())
 }
 

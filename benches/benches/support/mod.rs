@@ -317,3 +317,20 @@ pub async fn connect<S: rmcp::ServerHandler>(
     });
     ().serve(client_io).await.expect("the client connects")
 }
+
+/// [`connect`] for a secure server, served as the local caller's (the pipe is in process),
+/// so that its local principal applies.
+pub async fn connect_secure<S: rmcp::ServerHandler + Send + Sync + 'static>(
+    server: secure_tool::SecureServer<S>,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::ServiceExt as _;
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("the server starts");
+        let _ = running.waiting().await;
+    });
+    ().serve(client_io).await.expect("the client connects")
+}

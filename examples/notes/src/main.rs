@@ -36,7 +36,6 @@ use notes_server::store::{Archive, Heartbeat, Store, StoreError};
 use notes_server::tools::Notes;
 use secure_tool::Principal;
 use secure_tool::health::HealthMonitor;
-use secure_tool::rmcp::{ServiceExt, transport::stdio};
 use secure_tool::{SecureServer, SecureServerBuilder};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -366,7 +365,7 @@ async fn main() -> ExitCode {
         "notes-server starting on stdio"
     );
     let server = server.local_principal(principal).build();
-    let running = match server.serve(stdio()).await {
+    let running = match server.serve_stdio().await {
         Ok(running) => running,
         Err(error) => {
             tracing::error!(%error, "MCP handshake failed");

@@ -127,7 +127,10 @@ where
     }
     let server = builder.build();
     tokio::spawn(async move {
-        let running = server.serve(server_io).await.expect("server starts");
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
         let _ = running.waiting().await;
     });
     ().serve(client_io).await.expect("client connects")
@@ -477,4 +480,44 @@ async fn a_failing_server_policy_denies_every_tool_before_its_own_policy() {
         serde_json::to_value(server.manifest()).unwrap()["server_policy"],
         "custom: custom policy"
     );
+}
+
+/// A network client on a raw TCP socket, served with rmcp's plain `serve`, is anonymous
+/// even though a local principal is configured: before, it got the local administrator's
+/// rights. The same server served as trusted hands the local principal out.
+#[tokio::test]
+async fn a_tcp_client_is_anonymous_unless_the_transport_is_served_as_trusted() {
+    let admin = Principal::new("local-admin")
+        .with_scopes(["notes:read"])
+        .with_roles(["admin"]);
+    for trusted in [false, true] {
+        let notes = Notes::default();
+        let runs = notes.runs.clone();
+        let server = SecureServer::builder(notes)
+            .local_principal(admin.clone())
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let running = if trusted {
+                server.serve_trusted(socket).await
+            } else {
+                server.serve(socket).await
+            };
+            let _ = running.expect("server starts").waiting().await;
+        });
+        let socket = tokio::net::TcpStream::connect(address).await.unwrap();
+        let client = ().serve(socket).await.expect("client connects");
+        for tool in ["get_note", "delete_note"] {
+            let result = call(&client, tool, json!({"id": 1})).await;
+            let expected = if trusted { None } else { Some("denied") };
+            assert_eq!(
+                category(&result).as_deref(),
+                expected,
+                "{tool}, trusted: {trusted}"
+            );
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), if trusted { 2 } else { 0 });
+    }
 }

@@ -36,7 +36,10 @@ async fn degraded_writes_answer_a_structured_result_reads_go_on_and_clients_are_
         .health(monitor.clone())
         .build();
     tokio::spawn(async move {
-        let running = server.serve(server_io).await.expect("server starts");
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
         let _ = running.waiting().await;
     });
     let (tx, mut changed) = mpsc::unbounded_channel();
