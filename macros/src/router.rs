@@ -141,6 +141,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }
         };
         let registered_args: TokenStream = REGISTERED.parse().unwrap_or_default();
+        let original = attr.clone();
         let registered = syn::Attribute {
             meta: syn::Meta::List(syn::MetaList {
                 path: attr.path().clone(),
@@ -149,7 +150,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }),
             ..attr
         };
-        *impl_item = ImplItem::Verbatim(crate::tool::expand(args, method, registered));
+        *impl_item = ImplItem::Verbatim(crate::tool::expand(&original, args, method, registered));
     }
     if routes.is_empty() && errors.is_empty() {
         errors.push_at(

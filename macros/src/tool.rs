@@ -66,11 +66,16 @@ pub fn expand_standalone(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `#[secure_tool(args)]` on `item`, a method of a `#[secure_tool_router]` impl block: the
 /// router has taken the attribute off, and calls this with the attribute to leave on the
 /// method in its place (`#[secure_tool(registered)]`). Returns impl items.
-pub fn expand(args: TokenStream, item: &ImplItemFn, registered: syn::Attribute) -> TokenStream {
+pub fn expand(
+    attr: &syn::Attribute,
+    args: TokenStream,
+    item: &ImplItemFn,
+    registered: syn::Attribute,
+) -> TokenStream {
     let mut errors = Errors::default();
     let args = ToolArgs::parse(args, &mut errors);
     let mut item = item.clone();
-    match Handler::analyze(&item, &args, &mut errors) {
+    match Handler::analyze(&item, attr, &args, &mut errors) {
         Some(handler) if errors.is_empty() => {
             let out = handler.expand();
             item.attrs.insert(0, registered);
@@ -184,7 +189,12 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 
 impl<'a> Handler<'a> {
     /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
-    fn analyze(item: &'a ImplItemFn, args: &'a ToolArgs, errors: &mut Errors) -> Option<Self> {
+    fn analyze(
+        item: &'a ImplItemFn,
+        attr: &syn::Attribute,
+        args: &'a ToolArgs,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         check_attributes(item, errors);
         let returns_future = returns_a_future(item, errors);
         check_signature(item, returns_future, errors);
@@ -198,8 +208,8 @@ impl<'a> Handler<'a> {
         let authz = args.authz.get();
         match authz {
             None if args.mentioned(AUTHZ) => {}
-            None => errors.push_at(
-                Span::call_site(),
+            None => errors.push_spanned(
+                attr,
                 "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
                  (for example `authz = scopes(\"notes:read\")`, or `authz = public` to let anyone in)",
             ),
@@ -207,8 +217,8 @@ impl<'a> Handler<'a> {
         }
         let mode = args.mode.get().copied();
         if mode.is_none() && !args.mentioned(MODE) {
-            errors.push_at(
-                Span::call_site(),
+            errors.push_spanned(
+                attr,
                 "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
                  tool escapes the degradation gate and is advertised as read-only",
             );
@@ -601,8 +611,8 @@ fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
     if item.sig.asyncness.is_some() || !mentions_future(ty) {
         return false;
     }
-    errors.push_at(
-        ty.span(),
+    errors.push_spanned(
+        ty,
         "`#[secure_tool]` handlers are `async fn` returning `Result<T, E>` itself, not a future: \
          write `async fn name(&self, ..) -> Result<T, E>` (the guard boxes the future)",
     );
@@ -709,8 +719,8 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
                  derives `serde::Deserialize` and `schemars::JsonSchema` (it is the tool's input schema)",
             );
         } else if let Some(name) = rmcp_extractor(&arg.ty) {
-            errors.push_at(
-                arg.ty.span(),
+            errors.push_spanned(
+                &arg.ty,
                 format!(
                     "a `#[secure_tool]` handler cannot take rmcp's `{name}`: the caller is authorized \
                      by the `authz` policy before the handler runs and the server's state is on `&self`, \
@@ -730,8 +740,8 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
                  `(&self, args: MyArgs, access: WriteAccess)`",
             );
         } else if mentions_write_access(&arg.ty) {
-            errors.push_at(
-                arg.ty.span(),
+            errors.push_spanned(
+                &arg.ty,
                 "a write tool takes `WriteAccess` itself, by value, as its last parameter \
                  (`access: WriteAccess`): it is granted on every call that passed the write gate, \
                  so it is never optional, boxed or shared",
@@ -751,17 +761,12 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
         ok = false;
     }
     let arguments = typed.first().map(|t| &*t.ty);
-    if let Some(ty) = arguments {
-        match ty {
-            Type::Reference(r) => {
-                errors.push_at(
-                    r.and_token.span(),
-                    "tool arguments are owned values: take the arguments struct by value",
-                );
-                ok = false;
-            }
-            _ => {}
-        }
+    if let Some(Type::Reference(r)) = arguments {
+        errors.push_at(
+            r.and_token.span(),
+            "tool arguments are owned values: take the arguments struct by value",
+        );
+        ok = false;
     }
     ok.then_some(Inputs {
         arguments,
@@ -813,15 +818,15 @@ fn check_output<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<(&'a Ty
         );
         ok_valid = false;
     } else if is_json_wrapper(ok) {
-        errors.push_at(
-            ok.span(),
+        errors.push_spanned(
+            ok,
             "return the type inside `Json<..>` itself: a `#[secure_tool]` handler's result is \
              always sent as structured content, with its schema as the tool's output schema",
         );
         ok_valid = false;
     } else if mentions_rmcp(ok) {
-        errors.push_at(
-            ok.span(),
+        errors.push_spanned(
+            ok,
             "a `#[secure_tool]` handler cannot return an rmcp protocol type: return a type of your \
              own that derives `serde::Serialize` and `schemars::JsonSchema` (secure-tool builds the \
              `CallToolResult`, and an `Err` becomes a sanitized `isError` result)",
@@ -837,11 +842,11 @@ fn check_output<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<(&'a Ty
         return None;
     }
     if is_boxed_dyn(err) {
-        errors.push_at(
-            err.span(),
-            "a boxed `dyn Error` cannot be a tool error (it is not itself a sized \
-             `std::error::Error`): return `secure_tool::ToolError` (`ToolError::internal(e)` keeps \
-             the source for the log) or an error type of your own",
+        errors.push_spanned(
+            err,
+            "a boxed `dyn Error` is not itself an error type a tool can return: return \
+             `secure_tool::ToolError` (`ToolError::internal(e)` logs `e`) or an error type of \
+             your own",
         );
         return None;
     }
@@ -1205,7 +1210,7 @@ mod tests {
     fn expand_str(args: TokenStream, item: TokenStream) -> String {
         let item: ImplItemFn = syn::parse2(item).unwrap();
         let registered: syn::Attribute = syn::parse_quote!(#[secure_tool(registered)]);
-        expand(args, &item, registered).to_string()
+        expand(&registered, args, &item, registered.clone()).to_string()
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod testing;
 ///
 /// | Key | Required | Value |
 /// |---|---|---|
-/// | `authz` | yes | a policy: `public`, `authenticated`, `scopes("a")`, `scopes(["a", "b"])`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize) |
+/// | `authz` | yes | a policy: `public`, `authenticated`, `scopes("a")`, `scopes(["a", "b"])`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize); names resolve where the handler is written ([`prelude`] brings the built-in ones) |
 /// | `mode` | yes | `read` or `write`: sets `readOnlyHint` / `destructiveHint` and the write gate of [read-only degradation](health) |
 /// | `breaker` | no | the dependency the tool calls: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
 /// | `timeout` | no | the deadline of every call: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
@@ -176,7 +176,9 @@ pub use rmcp;
 /// The JSON Schema crate tool arguments and results derive `JsonSchema` from.
 pub use schemars;
 
-/// What a server file needs: the macros, the server, the error type and the principal.
+/// What a server file needs: the macros, the server, the error type, the principal and
+/// the built-in policies that `authz = ...` names. Being a glob import, it never overrides
+/// an item or import of the user's with the same name.
 ///
 /// ```
 /// use secure_tool::prelude::*;
