@@ -23,6 +23,11 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// An error spanning all of `tokens` (an attribute, from `#` to `]`).
+    pub fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
     }

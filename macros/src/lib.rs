@@ -11,7 +11,7 @@ use proc_macro::TokenStream;
 /// `#[secure_tool]`, implemented in `secure-tool-macros`: see the `secure-tool` crate.
 #[proc_macro_attribute]
 pub fn secure_tool(args: TokenStream, input: TokenStream) -> TokenStream {
-    tool::expand(args.into(), input.into()).into()
+    tool::expand_standalone(args.into(), input.into()).into()
 }
 
 /// `#[secure_tool_router]`, implemented in `secure-tool-macros`: see the `secure-tool`

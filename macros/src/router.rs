@@ -119,6 +119,39 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     // Reported above; removed so that rmcp's router does not pile its own errors on top.
     item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
+    // Each `#[secure_tool]` is expanded here, its attribute taken off: one that reaches the
+    // compiler on its own was outside any secure router, and says so.
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        let Some(index) = method.attrs.iter().position(|a| is_attr(a, SECURE_TOOL)) else {
+            continue;
+        };
+        let attr = method.attrs.remove(index);
+        let args = match &attr.meta {
+            syn::Meta::List(list) => list.tokens.clone(),
+            syn::Meta::Path(_) => TokenStream::new(),
+            syn::Meta::NameValue(nv) => {
+                errors.push_at(
+                    nv.eq_token.span(),
+                    "write `#[secure_tool(authz = .., mode = ..)]`",
+                );
+                TokenStream::new()
+            }
+        };
+        let registered_args: TokenStream = REGISTERED.parse().unwrap_or_default();
+        let original = attr.clone();
+        let registered = syn::Attribute {
+            meta: syn::Meta::List(syn::MetaList {
+                path: attr.path().clone(),
+                delimiter: syn::MacroDelimiter::Paren(Default::default()),
+                tokens: registered_args,
+            }),
+            ..attr
+        };
+        *impl_item = ImplItem::Verbatim(crate::tool::expand(&original, args, method, registered));
+    }
     if routes.is_empty() && errors.is_empty() {
         errors.push_at(
             Span::call_site(),

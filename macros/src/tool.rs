@@ -29,24 +29,65 @@ use syn::{
 use crate::attr::{Errors, Mode, ToolArgs, attr_name_span, is_attr};
 use crate::symbol::*;
 
-pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let args = ToolArgs::parse(args, &mut errors);
-    let item: ImplItemFn = match syn::parse2(input.clone()) {
-        Ok(item) => item,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "`#[secure_tool]` goes on an `async fn` method inside a `#[secure_tool_router]` impl block",
-            );
-            let mut out = error.to_compile_error();
+/// `#[secure_tool]` expanded on its own. After `#[secure_tool_router]` expanded the tool,
+/// it left the attribute with [`REGISTERED`] as its only argument (so that the user's
+/// import of the attribute is used): the method is then returned as it is. Any other
+/// `#[secure_tool]` was outside a secure router, and the tool would be registered
+/// nowhere: an error at the attribute, with the item kept as written so that nothing else
+/// cascades.
+pub fn expand_standalone(args: TokenStream, input: TokenStream) -> TokenStream {
+    if args.to_string() == REGISTERED {
+        return input;
+    }
+    let message = match syn::parse2::<ImplItemFn>(input.clone()) {
+        Ok(item) if rewritten_by_rmcp_tool(&item) => {
+            // Everything else about the signature is rmcp's doing: say only what happened.
+            let mut out = syn::Error::new(
+                item.sig.fn_token.span(),
+                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler \
+                 without its guard: remove `#[tool]` and mark the impl block \
+                 `#[secure_tool_router]` (it registers the tool itself)",
+            )
+            .to_compile_error();
             out.extend(input);
             return out;
         }
+        _ => {
+            "`#[secure_tool]` takes effect only on a method of an impl block marked \
+             `#[secure_tool_router]`, which registers the tool: add `#[secure_tool_router]` \
+             above the server type's inherent `impl` block"
+        }
     };
-    match Handler::analyze(&item, &args, &mut errors) {
-        Some(handler) if errors.is_empty() => handler.expand(),
-        _ => fallback(&item, errors),
+    let mut out = syn::Error::new(Span::call_site(), message).to_compile_error();
+    out.extend(input);
+    out
+}
+
+/// `#[secure_tool(args)]` on `item`, a method of a `#[secure_tool_router]` impl block: the
+/// router has taken the attribute off, and calls this with the attribute to leave on the
+/// method in its place (`#[secure_tool(registered)]`). Returns impl items.
+pub fn expand(
+    attr: &syn::Attribute,
+    args: TokenStream,
+    item: &ImplItemFn,
+    registered: syn::Attribute,
+) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = ToolArgs::parse(args, &mut errors);
+    let mut item = item.clone();
+    match Handler::analyze(&item, attr, &args, &mut errors) {
+        Some(handler) if errors.is_empty() => {
+            let out = handler.expand();
+            item.attrs.insert(0, registered);
+            quote!(#item #out)
+        }
+        _ => {
+            // A second `#[secure_tool]` was reported as a duplicate: it must not expand on
+            // its own.
+            item.attrs.retain(|a| !is_attr(a, SECURE_TOOL));
+            item.attrs.insert(0, registered);
+            fallback(&item, errors)
+        }
     }
 }
 
@@ -148,26 +189,27 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 
 impl<'a> Handler<'a> {
     /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
-    fn analyze(item: &'a ImplItemFn, args: &'a ToolArgs, errors: &mut Errors) -> Option<Self> {
-        if item.sig.asyncness.is_none() && rewritten_by_rmcp_tool(item) {
-            // Everything else about the signature is rmcp's doing: say only what happened.
-            errors.push_at(
-                item.sig.fn_token.span(),
-                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler \
-                 without its guard: remove `#[tool]` (`#[secure_tool]` registers the tool itself)",
-            );
-            return None;
-        }
+    fn analyze(
+        item: &'a ImplItemFn,
+        attr: &syn::Attribute,
+        args: &'a ToolArgs,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         check_attributes(item, errors);
-        check_signature(item, errors);
+        let returns_future = returns_a_future(item, errors);
+        check_signature(item, returns_future, errors);
         let inputs = check_inputs(item, errors);
-        let output = check_output(item, errors);
+        let output = if returns_future {
+            None
+        } else {
+            check_output(item, errors)
+        };
 
         let authz = args.authz.get();
         match authz {
             None if args.mentioned(AUTHZ) => {}
-            None => errors.push_at(
-                Span::call_site(),
+            None => errors.push_spanned(
+                attr,
                 "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
                  (for example `authz = scopes(\"notes:read\")`, or `authz = public` to let anyone in)",
             ),
@@ -175,8 +217,8 @@ impl<'a> Handler<'a> {
         }
         let mode = args.mode.get().copied();
         if mode.is_none() && !args.mentioned(MODE) {
-            errors.push_at(
-                Span::call_site(),
+            errors.push_spanned(
+                attr,
                 "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
                  tool escapes the degradation gate and is advertised as read-only",
             );
@@ -261,28 +303,22 @@ impl<'a> Handler<'a> {
             .map(|t| quote!(.with_title(#t)))
             .unwrap_or_default();
 
+        // The expression resolves as the user wrote it, in the user's scope: no name is
+        // brought into scope for it (`public`, `scopes`... come from `secure_tool::prelude`
+        // or the user's own imports, and the user's own items shadow them as usual).
+        // A path written without a call (`authz = public`, `authz = ON_CALL`) names either
+        // a function that returns the policy (called) or the policy itself, told apart by
+        // type.
         let authz = self.authz;
-        // `authz = public` names the function: call it.
-        let authz = match authz {
-            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
-                let ident = p.path.get_ident();
-                let bare = ["public", "authenticated"]
-                    .iter()
-                    .any(|n| ident.is_some_and(|i| i == n));
-                if bare {
-                    quote_spanned!(authz.span()=> #authz())
-                } else {
-                    authz.to_token_stream()
-                }
-            }
-            _ => authz.to_token_stream(),
-        };
-        let policy = quote_spanned! {self.authz.span()=>
-            ::secure_tool::__private::into_policy({
-                #[allow(unused_imports)]
-                use ::secure_tool::__private::policies::*;
-                #authz
-            })
+        let policy = match authz {
+            Expr::Path(_) => quote_spanned! {authz.span()=>
+                ::secure_tool::__private::into_policy({
+                    #[allow(unused_imports)]
+                    use ::secure_tool::__private::{PolicyFunction as _, PolicyValue as _};
+                    (&mut ::secure_tool::__private::NamedPolicy::new(#authz)).policy()
+                })
+            },
+            _ => quote_spanned!(authz.span()=> ::secure_tool::__private::into_policy(#authz)),
         };
 
         let ok = self.ok;
@@ -327,6 +363,28 @@ impl<'a> Handler<'a> {
             None => quote!(::secure_tool::__private::arguments::<#arguments>()),
         };
         let check_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::output::<#ok>());
+        // rmcp's own types are `Serialize + JsonSchema` too: refused by type, so that an
+        // alias or a container of one is caught as well.
+        let own_result = quote_spanned! {ok.span()=>
+            {
+                #[allow(unused_imports)]
+                use ::secure_tool::__private::{ProbeOwn as _, ProbeProtocol as _};
+                ::secure_tool::__private::own_result(
+                    (&::secure_tool::__private::Probe::<#ok>::new()).answer(),
+                );
+            }
+        };
+        let own_arguments = self.arguments.map(|ty| {
+            quote_spanned! {ty.span()=>
+                {
+                    #[allow(unused_imports)]
+                use ::secure_tool::__private::{ProbeOwn as _, ProbeProtocol as _};
+                    ::secure_tool::__private::own_arguments(
+                        (&::secure_tool::__private::Probe::<#ty>::new()).answer(),
+                    );
+                }
+            }
+        });
         let check_error =
             quote_spanned!(error.span()=> ::secure_tool::__private::error::<#error>());
 
@@ -346,8 +404,13 @@ impl<'a> Handler<'a> {
                 // The user's expression is the body of a `&self` method, so it may name the
                 // server's state (`self.store`) or a `static`. A type that is not a breaker is
                 // reported at the expression.
-                let guards =
-                    quote_spanned!(expr.span()=> ::secure_tool::__private::guards(&(#expr)));
+                let guards = if is_place(expr) {
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::guards(&(#expr)))
+                } else {
+                    // A call, a reference...: it must give a reference to a breaker that
+                    // outlives the call, and an owned one is refused by type, with words.
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_guards(::secure_tool::__private::BreakerRef(#expr)))
+                };
                 (
                     quote! {
                         #[doc(hidden)]
@@ -362,11 +425,11 @@ impl<'a> Handler<'a> {
         };
 
         quote! {
-            #item
-
             #[doc(hidden)]
             #[allow(non_snake_case, clippy::all, clippy::pedantic)]
             fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
+                #own_result
+                #own_arguments
                 let __secure_tool_types = ::secure_tool::__private::ToolTypes::new(
                     #check_arguments,
                     #check_ok,
@@ -391,6 +454,20 @@ impl<'a> Handler<'a> {
 
             #dependency_fn
         }
+    }
+}
+
+/// A place expression (`self.store`, `STORE`, `*self.store`, `self.deps[0]`): borrowed
+/// where it lives.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) => true,
+        Expr::Field(f) => is_place(&f.base),
+        Expr::Index(i) => is_place(&i.expr),
+        Expr::Paren(p) => is_place(&p.expr),
+        Expr::Group(g) => is_place(&g.expr),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Deref(_)) && is_place(&u.expr),
+        _ => false,
     }
 }
 
@@ -453,9 +530,9 @@ fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
     }
 }
 
-fn check_signature(item: &ImplItemFn, errors: &mut Errors) {
+fn check_signature(item: &ImplItemFn, returns_future: bool, errors: &mut Errors) {
     let sig = &item.sig;
-    if sig.asyncness.is_none() {
+    if sig.asyncness.is_none() && !returns_future {
         errors.push_at(
             sig.fn_token.span(),
             "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
@@ -502,14 +579,58 @@ fn check_signature(item: &ImplItemFn, errors: &mut Errors) {
     }
 }
 
-/// rmcp's `#[tool]`, when it expands first, removes `async` and returns
-/// `Pin<Box<dyn Future<...>>>`: recognise it to say what happened.
+/// rmcp's `#[tool]`, when it expands first, removes `async`, returns
+/// `::std::pin::Pin<Box<dyn ::std::future::Future<Output = ..> + ..>>` and wraps the body
+/// in `Box::pin(async move ..)`, all spanned at its own attribute rather than at the
+/// user's source: recognise exactly that, to say what happened. Chooses a message only.
 fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
     let ReturnType::Type(_, ty) = &item.sig.output else {
         return false;
     };
-    let tokens = ty.to_token_stream().to_string();
-    tokens.contains("Pin") && tokens.contains("Future")
+    let Type::Path(path) = &**ty else {
+        return false;
+    };
+    let pin = path.path.segments.last();
+    let generated = pin.is_some_and(|pin| {
+        pin.ident == "Pin" && pin.ident.span().source_text().as_deref() != Some("Pin")
+    });
+    let boxed_body = matches!(
+        item.block.stmts.as_slice(),
+        [syn::Stmt::Expr(Expr::Call(call), None)]
+            if matches!(call.args.first(), Some(Expr::Async(_)))
+    );
+    item.sig.asyncness.is_none() && path.path.leading_colon.is_some() && generated && boxed_body
+}
+
+/// A handler written as a plain `fn` returning a future (`Pin<Box<dyn Future<..>>>`,
+/// `impl Future<..>`, `BoxFuture<..>`): one error at its return type.
+fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        return false;
+    };
+    if item.sig.asyncness.is_some() || !mentions_future(ty) {
+        return false;
+    }
+    errors.push_spanned(
+        ty,
+        "`#[secure_tool]` handlers are `async fn` returning `Result<T, E>` itself, not a future: \
+         write `async fn name(&self, ..) -> Result<T, E>` (the guard boxes the future)",
+    );
+    true
+}
+
+/// Whether a type names `Future` (or a `BoxFuture` alias) anywhere.
+fn mentions_future(ty: &Type) -> bool {
+    ty.to_token_stream().into_iter().any(|tt| {
+        fn walk(tt: TokenTree) -> bool {
+            match tt {
+                TokenTree::Ident(i) => i == "Future" || i == "BoxFuture" || i == "LocalBoxFuture",
+                TokenTree::Group(g) => g.stream().into_iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(tt)
+    })
 }
 
 /// What a handler takes besides `&self`.
@@ -591,7 +712,22 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
     // out of the arguments checks below.
     typed.retain(|arg| {
         let borrowed = matches!(&*arg.ty, Type::Reference(r) if is_write_access(&r.elem));
-        if borrowed {
+        if let Some(span) = find_impl_trait(&arg.ty) {
+            errors.push_at(
+                span,
+                "a tool's arguments are one concrete struct, not `impl Trait`: name a struct that \
+                 derives `serde::Deserialize` and `schemars::JsonSchema` (it is the tool's input schema)",
+            );
+        } else if let Some(name) = rmcp_extractor(&arg.ty) {
+            errors.push_spanned(
+                &arg.ty,
+                format!(
+                    "a `#[secure_tool]` handler cannot take rmcp's `{name}`: the caller is authorized \
+                     by the `authz` policy before the handler runs and the server's state is on `&self`, \
+                     so take only your arguments struct (`args: MyArgs`)"
+                ),
+            );
+        } else if borrowed {
             errors.push_at(
                 arg.ty.span(),
                 "take `WriteAccess` by value (`access: WriteAccess`) as the last parameter: the call \
@@ -602,6 +738,13 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
                 arg.ty.span(),
                 "`WriteAccess` is the last parameter of a handler, after the arguments struct: \
                  `(&self, args: MyArgs, access: WriteAccess)`",
+            );
+        } else if mentions_write_access(&arg.ty) {
+            errors.push_spanned(
+                &arg.ty,
+                "a write tool takes `WriteAccess` itself, by value, as its last parameter \
+                 (`access: WriteAccess`): it is granted on every call that passed the write gate, \
+                 so it is never optional, boxed or shared",
             );
         } else {
             return true;
@@ -618,30 +761,12 @@ fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<
         ok = false;
     }
     let arguments = typed.first().map(|t| &*t.ty);
-    if let Some(ty) = arguments {
-        match ty {
-            Type::Reference(r) => {
-                errors.push_at(
-                    r.and_token.span(),
-                    "tool arguments are owned values: take the arguments struct by value",
-                );
-                ok = false;
-            }
-            Type::Path(p)
-                if p.path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "Parameters") =>
-            {
-                errors.push_at(
-                    ty.span(),
-                    "take the arguments struct directly (`args: MyArgs`), not rmcp's `Parameters<..>`: \
-                     secure-tool parses arguments only after the caller is authorized",
-                );
-                ok = false;
-            }
-            _ => {}
-        }
+    if let Some(Type::Reference(r)) = arguments {
+        errors.push_at(
+            r.and_token.span(),
+            "tool arguments are owned values: take the arguments struct by value",
+        );
+        ok = false;
     }
     ok.then_some(Inputs {
         arguments,
@@ -684,6 +809,47 @@ fn check_output<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<(&'a Ty
         errors.push_at(ty.span(), MESSAGE);
         return None;
     };
+    let mut ok_valid = true;
+    if let Some(span) = find_impl_trait(ok) {
+        errors.push_at(
+            span,
+            "a tool's result type must be named, not `impl Trait`: return a type that derives \
+             `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output schema)",
+        );
+        ok_valid = false;
+    } else if is_json_wrapper(ok) {
+        errors.push_spanned(
+            ok,
+            "return the type inside `Json<..>` itself: a `#[secure_tool]` handler's result is \
+             always sent as structured content, with its schema as the tool's output schema",
+        );
+        ok_valid = false;
+    } else if mentions_rmcp(ok) {
+        errors.push_spanned(
+            ok,
+            "a `#[secure_tool]` handler cannot return an rmcp protocol type: return a type of your \
+             own that derives `serde::Serialize` and `schemars::JsonSchema` (secure-tool builds the \
+             `CallToolResult`, and an `Err` becomes a sanitized `isError` result)",
+        );
+        ok_valid = false;
+    }
+    if let Some(span) = find_impl_trait(err) {
+        errors.push_at(
+            span,
+            "a tool's error type must be named, not `impl Trait`: return `secure_tool::ToolError` \
+             or an error type of your own",
+        );
+        return None;
+    }
+    if is_boxed_dyn(err) {
+        errors.push_spanned(
+            err,
+            "a boxed `dyn Error` is not itself an error type a tool can return: return \
+             `secure_tool::ToolError` (`ToolError::internal(e)` logs `e`) or an error type of \
+             your own",
+        );
+        return None;
+    }
     if let Some(what) = raw_text_error(err) {
         errors.push_at(
             err.span(),
@@ -696,7 +862,7 @@ fn check_output<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<(&'a Ty
         );
         return None;
     }
-    Some((ok, err))
+    ok_valid.then_some((ok, err))
 }
 
 /// Error types that carry raw text to the client: named so the message can say which.
@@ -722,6 +888,106 @@ fn raw_text_error(ty: &Type) -> Option<&'static str> {
     }
 }
 
+/// The first `impl Trait` inside a type.
+fn find_impl_trait(ty: &Type) -> Option<Span> {
+    match ty {
+        Type::ImplTrait(i) => Some(i.impl_token.span()),
+        Type::Reference(r) => find_impl_trait(&r.elem),
+        Type::Paren(p) => find_impl_trait(&p.elem),
+        Type::Group(g) => find_impl_trait(&g.elem),
+        Type::Slice(s) => find_impl_trait(&s.elem),
+        Type::Array(a) => find_impl_trait(&a.elem),
+        Type::Ptr(p) => find_impl_trait(&p.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
+            PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                GenericArgument::Type(t) => find_impl_trait(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// Every type inside `ty`, `ty` first.
+fn each_type<'a>(ty: &'a Type, out: &mut Vec<&'a Type>) {
+    out.push(ty);
+    match ty {
+        Type::Reference(r) => each_type(&r.elem, out),
+        Type::Paren(p) => each_type(&p.elem, out),
+        Type::Group(g) => each_type(&g.elem, out),
+        Type::Slice(s) => each_type(&s.elem, out),
+        Type::Array(a) => each_type(&a.elem, out),
+        Type::Ptr(p) => each_type(&p.elem, out),
+        Type::Tuple(t) => t.elems.iter().for_each(|e| each_type(e, out)),
+        Type::Path(p) => {
+            for segment in &p.path.segments {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let GenericArgument::Type(t) = arg {
+                            each_type(t, out);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `WriteAccess` appears inside `ty` (`Option<WriteAccess>`, `Box<WriteAccess>`).
+fn mentions_write_access(ty: &Type) -> bool {
+    let mut all = Vec::new();
+    each_type(ty, &mut all);
+    all.into_iter().any(is_write_access)
+}
+
+/// Whether `ty` holds a type named through rmcp's crate (`rmcp::model::CallToolResult`,
+/// `secure_tool::rmcp::..`). Names imported first are caught by type, in the generated
+/// code; this says it earlier, at the path.
+fn mentions_rmcp(ty: &Type) -> bool {
+    let mut all = Vec::new();
+    each_type(ty, &mut all);
+    all.into_iter()
+        .any(|t| matches!(t, Type::Path(p) if p.path.segments.iter().any(|s| s.ident == "rmcp")))
+}
+
+/// rmcp's extractors, which a tool written for rmcp's `#[tool]` takes: named with their
+/// generic arguments (`Parameters<T>`, `RequestContext<RoleServer>`), or through `rmcp::`.
+fn rmcp_extractor(ty: &Type) -> Option<String> {
+    const EXTRACTORS: &[&str] = &["Parameters", "Extension", "RequestContext", "Peer", "Json"];
+    let Type::Path(p) = ty else {
+        return None;
+    };
+    let last = p.path.segments.last()?;
+    let name = last.ident.to_string();
+    let generic = matches!(last.arguments, PathArguments::AngleBracketed(_));
+    let through_rmcp = p.path.segments.iter().any(|s| s.ident == "rmcp");
+    let known = EXTRACTORS.contains(&name.as_str());
+    (through_rmcp || (known && generic)).then(|| if generic { format!("{name}<..>") } else { name })
+}
+
+/// `Json<T>`, rmcp's structured-output wrapper (a `Json<T>` of another crate is no tool
+/// result either).
+fn is_json_wrapper(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| {
+        s.ident == "Json" && matches!(s.arguments, PathArguments::AngleBracketed(_))
+    }))
+}
+
+/// `Box<dyn ..>`: an error type that is not itself an `Error`.
+fn is_boxed_dyn(ty: &Type) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    p.path.segments.last().is_some_and(|s| {
+        s.ident == "Box"
+            && matches!(&s.arguments, PathArguments::AngleBracketed(args)
+                if matches!(args.args.first(), Some(GenericArgument::Type(Type::TraitObject(_)))))
+    })
+}
+
 fn find_self(tokens: TokenStream) -> Option<Span> {
     tokens.into_iter().find_map(|tt| match tt {
         TokenTree::Ident(i) if i == "self" => Some(i.span()),
@@ -736,6 +1002,117 @@ fn check_authz(expr: &Expr, errors: &mut Errors) {
             span,
             "`authz` is evaluated once, when the router is built, and cannot use `self`: build the \
              policy from values available then (or implement `secure_tool::authz::Authorize`)",
+        );
+    }
+    check_requirements(expr, errors);
+}
+
+/// A requirement list written empty (`scopes([])`, `roles(vec![])`, `all_of([])`) or a
+/// blank name (`scopes("")`) is a degenerate declaration: refused in words, wherever it
+/// sits in the expression. Lists built at run time are the runtime's to refuse.
+fn check_requirements(expr: &Expr, errors: &mut Errors) {
+    match expr {
+        Expr::Call(call) => {
+            let callee = match &*call.func {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            };
+            let list = match callee.as_deref() {
+                Some("scopes") => Some((
+                    "scope",
+                    "name at least one scope, or use `authenticated` if every signed-in caller may call this tool",
+                )),
+                Some("roles") => Some((
+                    "role",
+                    "name at least one role, or use `authenticated` if every signed-in caller may call this tool",
+                )),
+                Some("all_of") => Some(("policy", "name at least one policy")),
+                Some("any_of") => Some(("policy", "name at least one policy")),
+                _ => None,
+            };
+            if let (Some((what, fix)), [argument]) =
+                (list, &call.args.iter().collect::<Vec<_>>()[..])
+            {
+                if let Some(items) = literal_list(argument) {
+                    if items.is_empty() {
+                        let message = match what {
+                            "policy" => format!(
+                                "an empty `{}([])` names no policy, and would deny every caller: {fix}",
+                                callee.as_deref().unwrap_or_default()
+                            ),
+                            _ => format!("an empty {what} list requires nothing: {fix}"),
+                        };
+                        errors.push_at(argument.span(), message);
+                    }
+                    if what != "policy" {
+                        for item in &items {
+                            check_name(item, what, errors);
+                        }
+                    }
+                } else if what != "policy" {
+                    check_name(argument, what, errors);
+                }
+            }
+            for argument in &call.args {
+                check_requirements(argument, errors);
+            }
+        }
+        Expr::Array(array) => array
+            .elems
+            .iter()
+            .for_each(|e| check_requirements(e, errors)),
+        Expr::Paren(p) => check_requirements(&p.expr, errors),
+        Expr::Group(g) => check_requirements(&g.expr, errors),
+        Expr::Reference(r) => check_requirements(&r.expr, errors),
+        Expr::MethodCall(m) => {
+            check_requirements(&m.receiver, errors);
+            m.args.iter().for_each(|e| check_requirements(e, errors));
+        }
+        Expr::Macro(_) => {
+            if let Some(items) = literal_list(expr) {
+                items.iter().for_each(|e| check_requirements(e, errors));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The elements of `[a, b]`, `&[a, b]`, `vec![a, b]`, or `Vec::new()` (none).
+fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
+    match expr {
+        Expr::Array(array) => Some(array.elems.iter().cloned().collect()),
+        Expr::Reference(r) => literal_list(&r.expr),
+        Expr::Paren(p) => literal_list(&p.expr),
+        Expr::Group(g) => literal_list(&g.expr),
+        Expr::Macro(m) if m.mac.path.is_ident("vec") => m
+            .mac
+            .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+            .ok()
+            .map(|items| items.into_iter().collect()),
+        Expr::Call(call)
+            if call.args.is_empty()
+                && matches!(&*call.func, Expr::Path(p)
+                    if p.path.segments.len() >= 2
+                        && p.path.segments.last().is_some_and(|s| s.ident == "new")
+                        && p.path.segments[p.path.segments.len() - 2].ident == "Vec") =>
+        {
+            Some(Vec::new())
+        }
+        _ => None,
+    }
+}
+
+/// A scope or role name written blank (`""`, `"  "`).
+fn check_name(expr: &Expr, what: &str, errors: &mut Errors) {
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(name),
+        ..
+    }) = expr
+        && name.value().trim().is_empty()
+    {
+        errors.push_at(
+            name.span(),
+            format!("a blank {what} name is not a {what} anyone should hold: write the {what} the caller must have"),
         );
     }
 }
@@ -831,7 +1208,9 @@ mod tests {
     use super::*;
 
     fn expand_str(args: TokenStream, item: TokenStream) -> String {
-        expand(args, item).to_string()
+        let item: ImplItemFn = syn::parse2(item).unwrap();
+        let registered: syn::Attribute = syn::parse_quote!(#[secure_tool(registered)]);
+        expand(&registered, args, &item, registered.clone()).to_string()
     }
 
     #[test]
