@@ -1,9 +1,10 @@
 //! The notes server on a real full filesystem: nothing acknowledged is lost.
 //!
 //! Each test mounts a small `tmpfs` of its own, puts the store's files there (the SQLite
-//! database; PostgreSQL's write-ahead log), fills it with a filler file, and drives writes
+//! database; PostgreSQL's write-ahead log, where commits fail; PostgreSQL's tables, in a
+//! tablespace, where statements fail), fills it with a filler file, and drives writes
 //! through the server in-process (`SecureServer::call`, the guarded path of `tools/call`).
-//! It then reopens the store and checks:
+//! It then reopens the store (restarting PostgreSQL after its `PANIC`) and checks:
 //!
 //! - every write answered with success is in the store after the restart;
 //! - no write answered with an error is, apart from a lost answer (the database
@@ -611,6 +612,99 @@ async fn postgres_with_its_wal_on_a_full_disk_acknowledges_only_what_it_committe
         ledger.created.len(),
         ledger.deleted.len(),
         ledger.degraded,
+        stored.len(),
+    );
+}
+
+/// The PostgreSQL store with its tables in a tablespace on a full `tmpfs`: a creation that
+/// needs a new page fails in its statement (`53100 disk_full`), and is `unavailable` like
+/// a failed commit; deletions need no new space and go on. Then the store is reopened
+/// and checked.
+#[tokio::test]
+async fn postgres_with_its_tables_on_a_full_disk_acknowledges_only_what_it_committed() {
+    const SIZE: u64 = 4 * 1024 * 1024;
+    const TRIES: u64 = 200;
+    let Some(disk) = SmallFs::mount("pg-tablespace", SIZE) else {
+        return;
+    };
+    let chowned = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(disk.path())
+        .status();
+    assert!(
+        chowned.is_ok_and(|s| s.success()),
+        "cannot give the tmpfs to postgres"
+    );
+    let Some(cluster) = pg::Cluster::start() else {
+        return;
+    };
+    cluster.durable_commits();
+    cluster.sql(&format!(
+        "CREATE TABLESPACE small LOCATION '{}'",
+        disk.path().display()
+    ));
+    cluster.sql(&format!(
+        "ALTER DATABASE {} SET default_tablespace = small",
+        pg::DATABASE
+    ));
+    let (log, _guard) = Log::install();
+    let database: Database = cluster.url("postgres", "unused").parse().unwrap();
+    let timeouts = settings().postgres_timeouts();
+    let mut ledger = Ledger::default();
+
+    // The store creates its tables in the tablespace.
+    let (store, heartbeat) = Store::connect(&database, timeouts).await.unwrap();
+    let served = serve(store, heartbeat);
+    let mut live = Vec::new();
+    for n in 0..8 {
+        let answer = ledger
+            .create(&served, format!("before-{n}"), body(n, 4096))
+            .await;
+        let Answer::Done(id) = answer else {
+            panic!("{answer:?}")
+        };
+        live.push(id);
+    }
+    let filler = disk.fill();
+    let mut tries = 0;
+    while ledger.failures.is_empty() && tries < TRIES {
+        tries += 1;
+        ledger
+            .create(&served, format!("full-{tries}"), body(100 + tries, 4096))
+            .await;
+    }
+    drop(served);
+
+    // A new server on the full disk: deletions need no new page.
+    let (store, heartbeat) = Store::connect(&database, timeouts).await.unwrap();
+    let served = serve(store, heartbeat);
+    for id in live.drain(..4) {
+        let answer = ledger.delete(&served, id).await;
+        assert_eq!(answer, Answer::Done(id), "a deletion on the full disk");
+    }
+    drop(served);
+
+    let (store, _heartbeat) = Store::connect(&database, timeouts).await.unwrap();
+    let stored: BTreeMap<i64, String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|note| (note.id, note.title))
+        .collect();
+    let landed = ledger.check(&stored, 0);
+    ledger.check_first_failure(&log, "create_note");
+    eprintln!(
+        "postgres, tables on a full {} KiB tmpfs (filler {} KiB): {tries} creations tried \
+         on the full disk, {} acknowledged in all, the first failure answered \
+         `unavailable` (disk full) and counted by the write breaker at once, {} answered \
+         `degraded`; {} deletions acknowledged on the full disk; after reopening: {} notes, \
+         0 acknowledged writes lost, {landed} failed writes landed",
+        SIZE / 1024,
+        filler / 1024,
+        ledger.created.len(),
+        ledger.degraded,
+        ledger.deleted.len(),
         stored.len(),
     );
 }
