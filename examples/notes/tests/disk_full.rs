@@ -466,9 +466,15 @@ async fn sqlite_on_a_full_disk_acknowledges_only_what_it_committed() {
     ledger.check(&sqlite_notes(&db).await, 0);
     ledger.check_first_failure(&log, "create_note");
 
-    // The disk still full: deletions, until one fails.
+    // The disk still full: the health probe's heartbeat fails as the tools' writes do,
+    // then deletions, until one fails.
     let (store, heartbeat) = Store::open(&db, Duration::from_millis(200))
         .expect("the database opens again on the full disk");
+    let beat = heartbeat
+        .beat()
+        .await
+        .expect_err("a heartbeat on the full disk");
+    assert!(beat.is_unavailable(), "{beat:?}");
     let served = serve(store, heartbeat);
     let failures = ledger.failures.len();
     let acknowledged: Vec<i64> = ledger.created.values().copied().collect();
