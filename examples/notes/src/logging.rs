@@ -27,9 +27,10 @@ const MARKER_ROOM: usize = 48;
 /// every notification a client sends ("received notification", with its parameters) and
 /// the reason a client gives when it cancels a request ("cancelled"). At DEBUG,
 /// `rmcp::transport::async_rw` logs every line it cannot parse, whole. What rmcp says at
-/// WARN and above are refusals (a bad `Host` or `Origin` header, a protocol version that
-/// does not match), whose client data the transport bounds, and failures of its own;
-/// [`BoundedStderr`] cuts any line past [`MAX_LINE`] all the same.
+/// WARN and above are failures of its own and refusals, a few of which quote what the
+/// client sent (a bad `Host` or `Origin` header, over HTTP an `initialize` whose
+/// `protocolVersion` does not match its header): those are rare, one per refused
+/// request, and [`BoundedStderr`] cuts them at [`MAX_LINE`].
 ///
 /// The server's own lines carry the shape of a call's arguments, never their values
 /// (names cut at 64 characters, at most 32 of them), and the principal's name.
