@@ -23,10 +23,25 @@ use crate::authz::{DenialCause, Principal};
 use crate::sanitize::{IncidentId, ToolError};
 use crate::server::ToolSpec;
 
+/// How many arguments [`argument_shape`] lists at most.
+pub const SHAPE_FIELDS: usize = 32;
+
 /// The target of audit events, for filtering (`RUST_LOG=secure_tool::audit=info`).
 pub const TARGET: &str = "secure_tool::audit";
 
 /// The names and JSON types of the arguments of a call, sorted by name; never their values.
+///
+/// The caller chooses the names and how many there are: each name is cut at 64
+/// characters, and only the first [`SHAPE_FIELDS`] are listed, then how many more there
+/// were, so that the audit line stays short (about 2.5 KiB at most) whatever the call.
+///
+/// ```
+/// use secure_tool::audit::argument_shape;
+/// let many: serde_json::Map<_, _> = (0..1000).map(|i| (format!("k{i:04}"), 0.into())).collect();
+/// let shape = argument_shape(Some(&many));
+/// assert!(shape.starts_with("{k0000: number, k0001: number"));
+/// assert!(shape.ends_with("k0031: number, … 968 more}"));
+/// ```
 pub fn argument_shape(arguments: Option<&JsonObject>) -> String {
     let Some(arguments) = arguments else {
         return "{}".to_owned();
@@ -46,14 +61,18 @@ pub fn argument_shape(arguments: Option<&JsonObject>) -> String {
         })
         .collect();
     fields.sort_unstable();
+    let more = fields.len().saturating_sub(SHAPE_FIELDS);
     let mut shape = String::from("{");
-    for (i, (name, kind)) in fields.iter().enumerate() {
+    for (i, (name, kind)) in fields.iter().take(SHAPE_FIELDS).enumerate() {
         if i > 0 {
             shape.push_str(", ");
         }
         // Argument names come from the caller: cut absurdly long ones.
         let name: String = name.chars().take(64).collect();
         let _ = write!(shape, "{name}: {kind}");
+    }
+    if more > 0 {
+        let _ = write!(shape, ", … {more} more");
     }
     shape.push('}');
     shape

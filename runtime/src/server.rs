@@ -1317,29 +1317,38 @@ fn parse_arguments<A: DeserializeOwned>(arguments: Option<JsonObject>) -> Result
     serde_path_to_error::deserialize::<_, A>(value).map_err(|error| {
         let path = error.path().to_string();
         let original = error.into_inner().to_string();
-        let mut detail = if is_serde_message(&original) {
-            original
+        let detail = if is_serde_message(&original) {
+            clip(&original, 200)
         } else {
+            // The path names the caller's keys, and the message may quote its values: both
+            // are cut, so that the line stays short.
             tracing::info!(
                 target: audit::TARGET,
-                path = %path,
-                detail = %original,
+                path = %clip(&path, 256),
+                detail = %clip(&original, 1024),
                 "arguments rejected by a custom deserializer (its message is not shown to the caller)"
             );
             "the value is not valid".to_owned()
         };
-        const LIMIT: usize = 200;
-        if detail.len() > LIMIT {
-            let cut = (0..=LIMIT).rev().find(|i| detail.is_char_boundary(*i));
-            detail.truncate(cut.unwrap_or(0));
-            detail.push('…');
-        }
         if path == "." {
             format!("Invalid arguments: {detail}")
         } else {
             format!("Invalid arguments: `{path}`: {detail}")
         }
     })
+}
+
+/// `text`, cut to its first `limit` bytes (on a character boundary) and marked `…` if it
+/// was longer.
+fn clip(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let cut = (0..=limit)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    format!("{}…", &text[..cut])
 }
 
 /// Whether `message` is one of the messages serde itself writes for a value that does not

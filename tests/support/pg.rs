@@ -43,6 +43,12 @@ impl Cluster {
     /// Starts a fresh cluster with the database [`DATABASE`], or explains why not and
     /// returns `None`.
     pub fn start() -> Option<Cluster> {
+        Self::start_with(&[])
+    }
+
+    /// [`Cluster::start`], with more arguments for `initdb` (e.g. `--waldir DIR` to keep
+    /// the write-ahead log elsewhere, `--wal-segsize 1` for small WAL segments).
+    pub fn start_with(initdb_args: &[&str]) -> Option<Cluster> {
         let Some(bin) = find_bin() else {
             let missing = match std::env::var_os("PG_BIN") {
                 Some(dir) => format!(
@@ -90,7 +96,11 @@ impl Cluster {
                 "--no-locale",
                 "--no-sync",
                 "--no-instructions",
-            ],
+            ]
+            .iter()
+            .chain(initdb_args)
+            .copied()
+            .collect::<Vec<_>>(),
         );
         // A cluster for tests: no durability, small, fast to start and stop.
         let conf = format!(
@@ -249,6 +259,16 @@ impl Cluster {
     /// Starts the server again after [`Cluster::stop`] or [`Cluster::kill`], on the same
     /// port.
     pub fn restart(&self) {
+        self.start_server();
+    }
+
+    /// Starts the server again after it stopped on its own, or while it restarts itself
+    /// (a `PANIC`, such as a write-ahead log it cannot write): whatever still runs is
+    /// stopped first.
+    pub fn restart_after_crash(&self) {
+        if self.root.join("data/postmaster.pid").exists() {
+            let _ = self.pg_output("pg_ctl", &["-D", "data", "-m", "immediate", "-w", "stop"]);
+        }
         self.start_server();
     }
 

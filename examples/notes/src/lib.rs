@@ -2,6 +2,7 @@
 //! SQLite store (the default) or on PostgreSQL (`DATABASE_URL`), served over stdio.
 
 pub mod faults;
+pub mod logging;
 pub mod policy;
 pub mod settings;
 pub mod store;

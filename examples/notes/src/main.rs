@@ -15,8 +15,9 @@
 //! The caller over stdio is whoever started the server; its identity comes from the
 //! environment: `NOTES_SUBJECT` (default `local-user`), `NOTES_SCOPES` (comma-separated,
 //! default `notes:read,notes:write`), `NOTES_ROLES` (comma-separated, default none).
-//! Logs, including the audit trail, go to stderr; `NOTES_LOG` filters them
-//! (default `info`, e.g. `NOTES_LOG=secure_tool::audit=info,warn`).
+//! Logs, including the audit trail, go to stderr, each line cut at 8 KiB; `NOTES_LOG`
+//! filters them (default `info,rmcp=warn`: rmcp logs client data whole at INFO; e.g.
+//! `NOTES_LOG=secure_tool::audit=info,warn`).
 //!
 //! The store's reads and writes each have a circuit breaker; a health monitor probes
 //! both (the write probe is a one-row heartbeat) and degrades the server to read-only
@@ -29,6 +30,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use notes_server::logging;
 use notes_server::policy::RemotePolicy;
 use notes_server::settings::Settings;
 use notes_server::store::postgres::{Database, InvalidDatabaseUrl};
@@ -65,7 +67,8 @@ environment:
   NOTES_SUBJECT              the caller's subject (default: local-user)
   NOTES_SCOPES               its scopes, comma-separated (default: notes:read,notes:write)
   NOTES_ROLES                its roles, comma-separated (default: none)
-  NOTES_LOG                  log filter for stderr (default: info)
+  NOTES_LOG                  log filter for stderr (default: info,rmcp=warn; rmcp
+                             logs client data whole at info); lines are cut at 8 KiB
   NOTES_BUSY_TIMEOUT_MS      how long a statement waits for a lock held by another
                              connection before it fails (default: 1000)
   NOTES_BREAKER_FAILURES     consecutive failures that open a breaker (default: 5)
@@ -285,14 +288,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Client data is never logged whole by default, and no line is longer than
+    // `logging::MAX_LINE`: see `logging::default_filter` for why rmcp is at WARN.
     let filter: Targets = std::env::var("NOTES_LOG")
         .ok()
         .and_then(|f| f.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+        .unwrap_or_else(logging::default_filter);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(logging::BoundedStderr)
                 .with_ansi(false)
                 .with_filter(filter),
         )

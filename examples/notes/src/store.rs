@@ -63,6 +63,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A SQLite write whose `COMMIT` failed (a full disk, an I/O error): it was rolled
+    /// back, nothing of it is stored.
+    #[error("commit of `{sql}` failed on {path}")]
+    NotCommitted {
+        /// The statement.
+        sql: &'static str,
+        /// The database file.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The SQLite database could not be opened.
     #[error("cannot open the database at {path}")]
     Open {
@@ -135,12 +147,18 @@ impl StoreError {
     }
 
     /// Whether the database is there but cannot serve this now, and will again: a held
-    /// SQLite lock; a PostgreSQL server that refuses or drops connections, does not
-    /// answer in time, is shutting down or starting, or refuses writes (a read-only
-    /// transaction, `SQLSTATE 25006`).
+    /// SQLite lock, a full disk or an I/O error, a SQLite commit that failed; a
+    /// PostgreSQL server that refuses or drops connections, does not answer in time, is
+    /// shutting down or starting, refuses writes (a read-only transaction,
+    /// `SQLSTATE 25006`), or is out of disk or another resource (class `53`, `58030`).
+    ///
+    /// A write that did not commit is always unavailable: retryable, and a failure of
+    /// the write breaker.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Query { .. } | StoreError::Open { .. } => self.is_locked(),
+            StoreError::Query { .. }
+            | StoreError::Open { .. }
+            | StoreError::NotCommitted { .. } => sqlite::is_unavailable(self),
             StoreError::Postgres { source, .. } | StoreError::Connect { source, .. } => {
                 postgres::is_unavailable(source)
             }

@@ -261,8 +261,10 @@ fn is_read_only(error: &tokio_postgres::Error) -> bool {
 }
 
 /// Whether a driver error means the server cannot serve this now but will again: the
-/// connection was refused, dropped or timed out; the server is shutting down, starting
-/// or out of connections; it refuses writes (`25006`); or it cancelled the statement
+/// connection was refused, dropped or timed out (a server that cannot write its log
+/// stops every connection); the server is shutting down, starting or out of
+/// connections; it refuses writes (`25006`); it is out of disk, memory or another
+/// resource (class `53`) or its storage failed (`58030`); or it cancelled the statement
 /// (its `statement_timeout`).
 pub(super) fn is_unavailable(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
@@ -275,7 +277,9 @@ pub(super) fn is_unavailable(error: &tokio_postgres::Error) -> bool {
             || code == &SqlState::CANNOT_CONNECT_NOW
             || code == &SqlState::TOO_MANY_CONNECTIONS
             || code == &SqlState::QUERY_CANCELED
-            || code.code().starts_with("08");
+            || code == &SqlState::IO_ERROR
+            || code.code().starts_with("08")
+            || code.code().starts_with("53");
     }
     // A connection that could not be made or broke: an I/O error below the driver's.
     let mut link = std::error::Error::source(error);

@@ -4,26 +4,57 @@
 //! reads go on while another process holds the database's write lock (a backup tool, a
 //! migration, a stuck transaction): writes then wait for the busy timeout and fail with
 //! "database is locked", reads do not wait.
+//!
+//! Every write runs in its own transaction (`BEGIN IMMEDIATE`) and is answered only once
+//! its `COMMIT` has returned: SQLite writes a transaction's pages (its WAL frames) when it
+//! commits, so that is where a full disk or an I/O error shows. Running a statement in
+//! autocommit mode through rusqlite's `query_row` would lose that error: the commit
+//! happens in the statement's last step, which `query_row` leaves to the statement's
+//! reset, whose error rusqlite drops. A write whose commit failed is
+//! [`StoreError::NotCommitted`], always unavailable.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Params, Row, Statement, Transaction,
+    TransactionBehavior, params,
+};
 
 use super::{LIST, Note, StoreError, Summary};
 
-pub(super) fn is_locked(error: &StoreError) -> bool {
-    let code = match error {
-        StoreError::Query { source, .. } | StoreError::Open { source, .. } => {
-            source.sqlite_error_code()
-        }
+fn code(error: &StoreError) -> Option<ErrorCode> {
+    match error {
+        StoreError::Query { source, .. }
+        | StoreError::Open { source, .. }
+        | StoreError::NotCommitted { source, .. } => source.sqlite_error_code(),
         _ => None,
-    };
+    }
+}
+
+pub(super) fn is_locked(error: &StoreError) -> bool {
     matches!(
-        code,
+        code(error),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     )
+}
+
+/// Whether the database is there but cannot take this now: a held lock, a full disk, an
+/// I/O error, a file the system made read-only. A commit that failed, whatever the
+/// reason, is unavailable too: nothing was written, and the write may be tried again.
+pub(super) fn is_unavailable(error: &StoreError) -> bool {
+    matches!(error, StoreError::NotCommitted { .. })
+        || matches!(
+            code(error),
+            Some(
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::ReadOnly
+            )
+        )
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (
@@ -79,6 +110,52 @@ impl Conn {
         })
         .await?
     }
+
+    /// Runs `f` in a transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// on tokio's blocking pool, and commits it: `Ok` only once `COMMIT` has returned.
+    /// A transaction that did not commit is rolled back.
+    async fn write<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        let path = self.path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let written = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .and_then(|tx| Ok((f(&tx)?, tx)));
+            let (value, tx) = match written {
+                Ok(written) => written,
+                Err(source) => return Err(StoreError::Query { sql, path, source }),
+            };
+            match tx.commit() {
+                Ok(()) => Ok(value),
+                Err(source) => Err(StoreError::NotCommitted { sql, path, source }),
+            }
+        })
+        .await?
+    }
+}
+
+/// Runs `stmt` to its end and returns its row, if any: every step is checked, the last
+/// one included (`query_row` leaves that one to the statement's reset, whose error
+/// rusqlite drops). More than one row is an error.
+fn at_most_one_row<T>(
+    stmt: &mut Statement<'_>,
+    params: impl Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut rows = stmt.query(params)?;
+    let first = match rows.next()? {
+        Some(row) => Some(f(row)?),
+        None => None,
+    };
+    if rows.next()?.is_some() {
+        return Err(rusqlite::Error::QueryReturnedMoreThanOneRow);
+    }
+    Ok(first)
 }
 
 /// The SQLite backend of [`Store`](super::Store). Cloning shares the connections.
@@ -165,8 +242,10 @@ impl Sqlite {
 
     pub(super) async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
         self.writes
-            .run(INSERT, move |conn| {
-                let id = conn.query_row(INSERT, params![title, body], |row| row.get(0))?;
+            .write(INSERT, move |tx| {
+                let mut stmt = tx.prepare_cached(INSERT)?;
+                let id = at_most_one_row(&mut stmt, params![title, body], |row| row.get(0))?
+                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 Ok(Note { id, title, body })
             })
             .await
@@ -174,20 +253,21 @@ impl Sqlite {
 
     pub(super) async fn delete(&self, id: i64) -> Result<Option<Note>, StoreError> {
         self.writes
-            .run(DELETE, move |conn| {
-                conn.query_row(DELETE, params![id], row_to_note).optional()
+            .write(DELETE, move |tx| {
+                let mut stmt = tx.prepare_cached(DELETE)?;
+                at_most_one_row(&mut stmt, params![id], row_to_note)
             })
             .await
     }
 
     pub(super) async fn beat(&self) -> Result<(), StoreError> {
         self.writes
-            .run(BEAT, |conn| conn.execute(BEAT, []).map(drop))
+            .write(BEAT, |tx| tx.execute(BEAT, []).map(drop))
             .await
     }
 }
 
-fn row_to_note(row: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
+fn row_to_note(row: &Row<'_>) -> rusqlite::Result<Note> {
     Ok(Note {
         id: row.get(0)?,
         title: row.get(1)?,
