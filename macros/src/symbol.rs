@@ -31,6 +31,8 @@ pub const RMCP_TOOL_ROUTER: &str = "tool_router";
 pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";
 /// The prefix of the hidden method that finds a tool's dependency in the server's state.
 pub const DEPENDENCY_FN_PREFIX: &str = "__secure_tool_dependency_";
+/// The hidden method through which a tool's route calls its handler.
+pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
 
 /// The only argument of the `#[secure_tool]` that `#[secure_tool_router]` leaves on a
 /// method it has expanded: the attribute then returns the method as it is.

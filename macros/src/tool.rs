@@ -325,37 +325,44 @@ impl<'a> Handler<'a> {
         let error = self.error;
         // The types are named in the turbofish with the user's spans: a type that cannot be
         // a tool's arguments, result or error is reported at the user's type, once.
-        // The capability, when the handler takes one: granted for the tool's mode, so that
-        // only a `mode = write` tool type-checks (validation already refused a read tool).
-        // The closure runs after authorization and the write gate.
-        let capability = self.capability.map(|ty| {
-            let marker = match self.mode {
-                Mode::Read => quote!(ReadMode),
-                Mode::Write => quote!(WriteMode),
-            };
-            quote_spanned! {ty.span()=>
-                <::secure_tool::__private::WriteAccess as ::secure_tool::__private::Grant<
-                    ::secure_tool::__private::#marker,
-                >>::grant()
+        // The handler as its route calls it: a hidden method of the same impl block, taking
+        // the call's capability (`()` for a read tool, the `WriteAccess` the runtime makes
+        // for a write tool's call once it is authorized and past the write gate) and
+        // passing it on only when the user's method asks for it. The route is built by the
+        // runtime around it: nothing here can skip the guard or make a capability.
+        let handler_fn = handler_fn_ident(method);
+        let arguments = match self.arguments {
+            Some(ty) => ty.to_token_stream(),
+            None => quote!(::secure_tool::__private::NoArguments),
+        };
+        let capability_ty = match self.mode {
+            Mode::Read => quote!(()),
+            Mode::Write => quote!(::secure_tool::__private::WriteAccess<'__secure_tool_call>),
+        };
+        let pass = match (self.arguments.is_some(), self.capability.is_some()) {
+            (true, false) => quote!(self.#method(__secure_tool_args)),
+            (true, true) => quote!(self.#method(__secure_tool_args, __secure_tool_capability)),
+            (false, false) => quote!(self.#method()),
+            (false, true) => quote!(self.#method(__secure_tool_capability)),
+        };
+        let constructor = match self.mode {
+            Mode::Read => quote!(read),
+            Mode::Write => quote!(write),
+        };
+        let output = match &item.sig.output {
+            ReturnType::Type(_, ty) => ty.to_token_stream(),
+            ReturnType::Default => quote!(()),
+        };
+        let handler = quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case, unused_variables, clippy::all, clippy::pedantic)]
+            fn #handler_fn<'__secure_tool_call>(
+                &'__secure_tool_call self,
+                __secure_tool_args: #arguments,
+                __secure_tool_capability: #capability_ty,
+            ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + '__secure_tool_call {
+                #pass
             }
-        });
-        let (arguments, call) = match (self.arguments, capability) {
-            (Some(ty), None) => (
-                ty.to_token_stream(),
-                quote!(|__secure_tool_this, __secure_tool_args| __secure_tool_this.#method(__secure_tool_args)),
-            ),
-            (Some(ty), Some(grant)) => (
-                ty.to_token_stream(),
-                quote!(|__secure_tool_this, __secure_tool_args| __secure_tool_this.#method(__secure_tool_args, #grant)),
-            ),
-            (None, None) => (
-                quote!(::secure_tool::__private::NoArguments),
-                quote!(|__secure_tool_this, _| __secure_tool_this.#method()),
-            ),
-            (None, Some(grant)) => (
-                quote!(::secure_tool::__private::NoArguments),
-                quote!(|__secure_tool_this, _| __secure_tool_this.#method(#grant)),
-            ),
         };
 
         let check_arguments = match self.arguments {
@@ -435,7 +442,7 @@ impl<'a> Handler<'a> {
                     #check_ok,
                     #check_error,
                 );
-                ::secure_tool::__private::SecureRoute::<Self>::new(
+                ::secure_tool::__private::SecureRoute::<Self>::#constructor(
                     ::secure_tool::__private::ToolSpec::new(
                         #name,
                         ::secure_tool::__private::Mode::#mode,
@@ -445,13 +452,12 @@ impl<'a> Handler<'a> {
                     #title
                     #timeout,
                     __secure_tool_types,
-                    move |__secure_tool_call: ::secure_tool::__private::Invocation<'_, Self>| {
-                        ::std::boxed::Box::pin(__secure_tool_call.run(__secure_tool_types, #call))
-                    },
+                    Self::#handler_fn,
                 )
                 #with_dependency
             }
 
+            #handler
             #dependency_fn
         }
     }
@@ -483,6 +489,16 @@ pub fn route_fn_ident(method: &Ident) -> Ident {
 }
 
 /// The name of the hidden method that finds `method`'s dependency.
+fn handler_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        HANDLER_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
 fn dependency_fn_ident(method: &Ident) -> Ident {
     let name = method.to_string();
     format_ident!(
@@ -652,11 +668,23 @@ fn is_write_access(ty: &Type) -> bool {
                 && p.path
                     .segments
                     .last()
-                    .is_some_and(|s| s.ident == WRITE_ACCESS && s.arguments.is_none())
+                    .is_some_and(|s| s.ident == WRITE_ACCESS && is_call_lifetime(&s.arguments))
         }
         Type::Paren(p) => is_write_access(&p.elem),
         Type::Group(g) => is_write_access(&g.elem),
         _ => false,
+    }
+}
+
+/// `WriteAccess`'s arguments: none (rustc then asks for `<'_>`), or the call's lifetime.
+fn is_call_lifetime(arguments: &syn::PathArguments) -> bool {
+    match arguments {
+        syn::PathArguments::None => true,
+        syn::PathArguments::AngleBracketed(angle) => {
+            angle.args.len() == 1
+                && matches!(angle.args.first(), Some(syn::GenericArgument::Lifetime(_)))
+        }
+        syn::PathArguments::Parenthesized(_) => false,
     }
 }
 

@@ -18,7 +18,7 @@
 //!
 //! impl Counter {
 //!     /// Only writers can bump it: the `&WriteAccess` is the proof.
-//!     fn bump(&self, _proof: &WriteAccess) -> u64 {
+//!     fn bump(&self, _proof: &WriteAccess<'_>) -> u64 {
 //!         self.value.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 //!     }
 //! }
@@ -73,14 +73,22 @@
 //!
 //! `#[secure_tool]` recognises the parameter by the last segment of its type's path
 //! (`WriteAccess`, `capability::WriteAccess`, `secure_tool::capability::WriteAccess`): it
-//! refuses it in a `mode = read` tool with an error at the parameter, and in a
-//! `mode = write` tool passes it a value when, and only when, the call was authorized and
-//! the write gate let it through. The types are the real enforcement: `WriteAccess` has a
-//! private field and no constructor (it is not `Clone`, `Copy`, `Default` or
-//! `Deserialize`); the only code that creates one is generated for `mode = write` tools,
-//! through a trait of the hidden `__private` module, which is not API.
+//! refuses it in a `mode = read` tool with an error at the parameter. The types are the
+//! real enforcement:
+//!
+//! - **It cannot be minted.** `WriteAccess` has a private field and its only constructor
+//!   is private to the runtime (it is not `Clone`, `Copy`, `Default` or `Deserialize`).
+//!   The runtime makes one inside the guarded call of a write route, after authorization
+//!   and the write gate let the call through, and hands it to the handler; a read route
+//!   never makes one. Neither the generated code nor any public item, hidden or not, can
+//!   create it.
+//! - **It cannot be kept.** `WriteAccess<'call>` borrows the call: it cannot be stored in
+//!   a `static`, in the server's state (which is `'static`), sent down a `'static`
+//!   channel or moved into a spawned task. A handler can lend it (`&access`) to what it
+//!   calls during the call, and that is all.
+//!
 //! A type alias is not recognised, so it is taken for the arguments, and fails there
-//! (`WriteAccess` is not `Deserialize`): nothing can forge one.
+//! (`WriteAccess` is not `Deserialize`).
 //!
 //! What it does not do: a capability restricts what a tool can do with what it is given,
 //! not the process's ambient authority. A read tool that opens the database file on its
@@ -88,11 +96,14 @@
 //! out of the tools' reach, in the server's setup code.
 
 use std::fmt;
+use std::marker::PhantomData;
 
-/// The proof that the code holding it runs inside a `mode = write` tool: ask for it as a
-/// handler's last parameter, and require `&WriteAccess` in the write methods of your store.
+/// The proof that the code holding it runs inside a `mode = write` tool's call: ask for it
+/// as a handler's last parameter, and require `&WriteAccess` in the write methods of your
+/// store.
 ///
-/// Zero-sized, with no public constructor; see the [module docs](self).
+/// Zero-sized, with no public constructor, and bound to the call by its lifetime; see the
+/// [module docs](self).
 ///
 /// ```
 /// use secure_tool::capability::WriteAccess;
@@ -100,7 +111,7 @@ use std::fmt;
 /// /// A store whose writes need the proof.
 /// struct Store;
 /// impl Store {
-///     fn writer(&self, _access: &WriteAccess) -> Writer<'_> {
+///     fn writer<'a>(&'a self, _access: &WriteAccess<'_>) -> Writer<'a> {
 ///         Writer { _store: self }
 ///     }
 /// }
@@ -108,53 +119,41 @@ use std::fmt;
 ///     _store: &'a Store,
 /// }
 ///
-/// assert_eq!(std::mem::size_of::<WriteAccess>(), 0);
+/// assert_eq!(std::mem::size_of::<WriteAccess<'static>>(), 0);
 /// ```
 ///
-/// It cannot be made outside a write tool:
+/// It cannot be made outside a write tool's call:
 ///
 /// ```compile_fail
-/// let forged = secure_tool::capability::WriteAccess { _private: () };
+/// let forged = secure_tool::capability::WriteAccess { _call: std::marker::PhantomData };
 /// ```
-pub struct WriteAccess {
-    _private: (),
+///
+/// Nor kept past it:
+///
+/// ```compile_fail
+/// use secure_tool::capability::WriteAccess;
+/// static KEPT: std::sync::Mutex<Option<WriteAccess<'static>>> = std::sync::Mutex::new(None);
+/// fn keep(access: WriteAccess<'_>) {
+///     *KEPT.lock().unwrap() = Some(access);
+/// }
+/// ```
+pub struct WriteAccess<'call> {
+    /// Invariant in `'call`: the proof neither shrinks nor grows into another call's.
+    _call: PhantomData<fn(&'call ()) -> &'call ()>,
 }
 
-impl fmt::Debug for WriteAccess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WriteAccess")
+impl WriteAccess<'_> {
+    /// The capability of one write call. Only the guarded call of a write route makes one,
+    /// after authorization and the write gate.
+    #[inline]
+    pub(crate) fn for_call() -> Self {
+        WriteAccess { _call: PhantomData }
     }
 }
 
-/// Not public API: the mode of the tool that asks for a capability.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum ReadMode {}
-
-/// Not public API: the mode of the tool that asks for a capability.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum WriteMode {}
-
-/// Not public API: grants a capability to a tool of mode `M`. Called only by the code
-/// `#[secure_tool]` generates, after the call was authorized and let through the write
-/// gate.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "a `mode = read` tool cannot take `{Self}`",
-    label = "only a `mode = write` tool can be given `WriteAccess`",
-    note = "declare `mode = write` if this tool changes state: it is then also behind the read-only degradation gate and advertised as destructive",
-    note = "a read tool reads through the store's read methods, which need no capability"
-)]
-pub trait Grant<M>: Sized {
-    /// The capability, for one call.
-    fn grant() -> Self;
-}
-
-impl Grant<WriteMode> for WriteAccess {
-    #[inline]
-    fn grant() -> Self {
-        WriteAccess { _private: () }
+impl fmt::Debug for WriteAccess<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteAccess")
     }
 }
 
@@ -163,8 +162,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_write_mode_grants_write_access() {
-        let access = <WriteAccess as Grant<WriteMode>>::grant();
+    fn the_capability_is_a_zero_sized_proof() {
+        let access = WriteAccess::for_call();
         assert_eq!(format!("{access:?}"), "WriteAccess");
         assert_eq!(std::mem::size_of_val(&access), 0);
     }

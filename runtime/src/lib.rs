@@ -43,8 +43,8 @@ pub mod testing;
 /// ```text
 /// async fn tool(&self) -> Result<O, E>
 /// async fn tool(&self, args: T) -> Result<O, E>
-/// async fn tool(&self, access: WriteAccess) -> Result<O, E>           // mode = write only
-/// async fn tool(&self, args: T, access: WriteAccess) -> Result<O, E>  // mode = write only
+/// async fn tool(&self, access: WriteAccess<'_>) -> Result<O, E>           // mode = write only
+/// async fn tool(&self, args: T, access: WriteAccess<'_>) -> Result<O, E>  // mode = write only
 /// ```
 ///
 /// [`WriteAccess`] is recognised by the last segment of its type's path, must come last
@@ -66,7 +66,7 @@ pub mod testing;
 /// impl Notes {
 ///     /// Creates a note.
 ///     #[secure_tool(authz = scopes("notes:write"), mode = write, timeout = "5s")]
-///     async fn create_note(&self, args: NewNote, _access: WriteAccess) -> Result<Note, ToolError> {
+///     async fn create_note(&self, args: NewNote, _access: WriteAccess<'_>) -> Result<Note, ToolError> {
 ///         if args.title.is_empty() {
 ///             return Err(ToolError::invalid_input("`title` must not be empty"));
 ///         }
@@ -198,7 +198,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
-    pub use crate::capability::{Grant, ReadMode, WriteAccess, WriteMode};
+    pub use crate::capability::WriteAccess;
     pub use crate::macro_support::{
         BorrowedBreaker, BreakerRef, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
         PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_guards,
@@ -207,7 +207,7 @@ pub mod __private {
     pub use crate::resilience::{AsBreaker, Guards};
     pub use crate::sanitize::IntoToolError;
     pub use crate::server::{
-        ArgumentsType, ErrorType, Invocation, NoArguments, OutputType, SecureRoute,
+        ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute,
         SecureToolRouter, SecureTools, ToolArguments, ToolOutput, ToolSpec, ToolTypes,
     };
     pub use ::core;

@@ -62,6 +62,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Outcome};
+use crate::capability::WriteAccess;
 use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
 use crate::health::{HealthMonitor, Path as HealthPath, Status};
 use crate::resilience::{Guards, Limits, Panicked};
@@ -190,9 +191,17 @@ impl ToolSpec {
 /// A boxed future, as stored in routes.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The entry point of one route: runs the guarded call for one invocation.
-pub type RouteFn<S> =
+/// The entry point of one route: runs the guarded call for one invocation. Made only by
+/// [`SecureRoute::read`] and [`SecureRoute::write`], around the guarded call.
+type RouteFn<S> =
     Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync>;
+
+fn route_fn<S, F>(call: F) -> RouteFn<S>
+where
+    F: for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync + 'static,
+{
+    Arc::new(call)
+}
 
 /// What the guarded call needs to know of a tool's argument, result and error types,
 /// captured where the trait bounds are checked: once, at the user's types.
@@ -322,22 +331,154 @@ impl<S> fmt::Debug for SecureRoute<S> {
     }
 }
 
-impl<S> SecureRoute<S> {
-    /// Builds the route of a tool taking `A` and returning `T`. Called by the code that
-    /// `#[secure_tool]` generates.
+/// A tool's handler as its route calls it: the server's state, the parsed arguments, and
+/// the capability of the call (`()` for a read tool, the call's [`WriteAccess`] for a write
+/// tool), borrowed for the call. Implemented by every `Copy` function of that shape (the
+/// `#[secure_tool]` macro passes a function item); see [`SecureRoute::read`].
+///
+/// [`WriteAccess`]: crate::capability::WriteAccess
+pub trait Handler<'a, S: 'a, A, C, Out>: Copy + Send + Sync + 'static {
+    /// The handler's future.
+    type Future: Future<Output = Out> + Send + 'a;
+
+    /// Calls the handler.
+    fn call(self, state: &'a S, arguments: A, capability: C) -> Self::Future;
+}
+
+impl<'a, S: 'a, A, C, Out, F, Fut> Handler<'a, S, A, C, Out> for F
+where
+    F: Fn(&'a S, A, C) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Out> + Send + 'a,
+{
+    type Future = Fut;
+
+    #[inline]
+    fn call(self, state: &'a S, arguments: A, capability: C) -> Fut {
+        self(state, arguments, capability)
+    }
+}
+
+impl<S: Send + Sync + 'static> SecureRoute<S> {
+    /// The route of a `mode = read` tool taking `A` and returning `Result<T, E>`: every call
+    /// goes through the guarded path (authorization first, then the arguments, the
+    /// deadline, the dependency's breaker and bulkhead, panics caught, error hygiene, one
+    /// audit event), and `handler` runs only when it lets the call through. Nothing else
+    /// makes a route: there is no way to build one whose calls skip their policy.
     ///
     /// # Panics
     ///
-    /// If the schema of `A` is not an object schema (MCP requires tool arguments to be a
-    /// JSON object): use a struct with named fields.
-    pub fn new<A, T, E>(
-        spec: ToolSpec,
-        types: ToolTypes<A, T, E>,
-        call: impl for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
+    /// If `spec` is not a `mode = read` tool, or the schema of `A` is not an object schema
+    /// (MCP requires tool arguments to be a JSON object): use a struct with named fields.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::scopes;
+    /// use secure_tool::server::{ArgumentsType, ErrorType, NoArguments, OutputType};
+    /// use secure_tool::server::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Count { notes: u64 }
+    ///
+    /// struct Notes;
+    /// async fn count(_: &Notes, _: NoArguments, _: ()) -> Result<Count, ToolError> {
+    ///     Ok(Count { notes: 3 })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let spec = ToolSpec::new("count", Mode::Read, scopes("notes:read"))
+    ///     .with_description("How many notes there are.");
+    /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
+    /// let route = SecureRoute::read(spec, types, count);
+    /// let server = SecureServer::builder_with_router(Notes, SecureToolRouter::new().with_route(route)).build();
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// let counted = server.call("count", None, reader).await.unwrap();
+    /// assert_eq!(counted.structured_content.unwrap()["notes"], 3);
+    /// // The policy is part of the route: a caller without the scope is denied.
+    /// let denied = server.call("count", None, Principal::new("bob")).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// # }
+    /// ```
+    pub fn read<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
+    where
+        A: 'static,
+        T: 'static,
+        E: 'static,
+        H: for<'a> Handler<'a, S, A, (), Result<T, E>>,
+    {
+        assert!(
+            spec.mode == Mode::Read,
+            "SecureRoute::read needs a `mode = read` tool; `{}` is a write tool: use SecureRoute::write",
+            spec.name
+        );
+        Self::build(
+            spec,
+            types,
+            route_fn(move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                Box::pin(invocation.run(types, || (), move |state, arguments, ()| {
+                    handler.call(state, arguments, ())
+                }))
+            }),
+        )
+    }
+
+    /// The route of a `mode = write` tool: as [`read`](Self::read), and the handler is
+    /// given the call's [`WriteAccess`](crate::capability::WriteAccess), made by the runtime
+    /// only once authorization and the write gate let the call through, and bound to the
+    /// call by its lifetime.
+    ///
+    /// # Panics
+    ///
+    /// As [`read`](Self::read), for a tool that is not `mode = write`.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::scopes;
+    /// use secure_tool::server::{ArgumentsType, ErrorType, NoArguments, OutputType};
+    /// use secure_tool::server::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Done { ok: bool }
+    ///
+    /// struct Notes;
+    /// async fn wipe(_: &Notes, _: NoArguments, _access: WriteAccess<'_>) -> Result<Done, ToolError> {
+    ///     Ok(Done { ok: true })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let spec = ToolSpec::new("wipe", Mode::Write, scopes("notes:admin"))
+    ///     .with_description("Deletes every note.");
+    /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
+    /// let route = SecureRoute::write(spec, types, wipe);
+    /// let server = SecureServer::builder_with_router(Notes, SecureToolRouter::new().with_route(route)).build();
+    /// let denied = server.call("wipe", None, Principal::new("bob")).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// # }
+    /// ```
+    pub fn write<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
+    where
+        A: 'static,
+        T: 'static,
+        E: 'static,
+        H: for<'a> Handler<'a, S, A, WriteAccess<'a>, Result<T, E>>,
+    {
+        assert!(
+            spec.mode == Mode::Write,
+            "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
+            spec.name
+        );
+        Self::build(
+            spec,
+            types,
+            route_fn(move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                Box::pin(invocation.run(types, WriteAccess::for_call, move |state, arguments, access| {
+                    handler.call(state, arguments, access)
+                }))
+            }),
+        )
+    }
+
+    fn build<A, T, E>(spec: ToolSpec, types: ToolTypes<A, T, E>, call: RouteFn<S>) -> Self {
         let input_schema = (types.input_schema)().unwrap_or_else(|e| {
             panic!(
                 "the arguments of tool `{}` must be a struct with named fields: {e}",
@@ -364,7 +505,7 @@ impl<S> SecureRoute<S> {
             spec: Arc::new(spec),
             tool,
             structured,
-            call: Arc::new(call),
+            call,
             dependency: None,
         }
     }
@@ -1158,7 +1299,7 @@ async fn call_tool<S: Send + Sync + 'static>(
 }
 
 /// One call of one secure tool, handed by the server to the route's generated entry point.
-pub struct Invocation<'a, S> {
+pub(crate) struct Invocation<'a, S> {
     this: &'a S,
     route: &'a SecureRoute<S>,
     arguments: Option<JsonObject>,
@@ -1175,12 +1316,14 @@ pub struct Invocation<'a, S> {
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
-    /// The guarded call: authorize (fail-closed), parse the arguments, run `handler` with
-    /// panics caught, and turn its result into a sanitized MCP result. One audit event.
-    pub async fn run<A, T, E, Fut>(
+    /// The guarded call: authorize (fail-closed), pass the write gate, parse the arguments,
+    /// make the call's capability with `grant` (only then), run `handler` with panics
+    /// caught, and turn its result into a sanitized MCP result. One audit event.
+    async fn run<A, T, E, C, Fut>(
         self,
         types: ToolTypes<A, T, E>,
-        handler: impl FnOnce(&'a S, A) -> Fut,
+        grant: impl FnOnce() -> C,
+        handler: impl FnOnce(&'a S, A, C) -> Fut,
     ) -> CallToolResult
     where
         Fut: Future<Output = Result<T, E>> + Send + 'a,
@@ -1240,7 +1383,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let call = handler(self.this, arguments).map(|result| result.map_err(into_error));
+        let call = handler(self.this, arguments, grant()).map(|result| result.map_err(into_error));
         match limits.run(call).await {
             Ok(value) => match (types.render)(&value, self.route.structured) {
                 Ok(result) => {

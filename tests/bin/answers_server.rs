@@ -127,7 +127,7 @@ impl Answers {
     async fn degraded_write(
         &self,
         args: Amount,
-        _access: WriteAccess,
+        _access: WriteAccess<'_>,
     ) -> Result<Counted, ToolError> {
         Ok(counted(args.count))
     }

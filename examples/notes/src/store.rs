@@ -253,7 +253,7 @@ impl Store {
 
     /// The store's writes, for the holder of a [`WriteAccess`]: only a `mode = write`
     /// tool has one.
-    pub fn writer<'a>(&'a self, _access: &'a WriteAccess) -> Writer<'a> {
+    pub fn writer<'a>(&'a self, _access: &'a WriteAccess<'_>) -> Writer<'a> {
         Writer { store: self }
     }
 

@@ -262,7 +262,7 @@ impl Notes {
 
     /// Creates a note and returns it with its id.
     #[secure_tool(authz = scopes("notes:write"), mode = write, breaker = self.writes, timeout = "10s")]
-    async fn create_note(&self, args: NewNote, access: WriteAccess) -> Result<Note, ToolError> {
+    async fn create_note(&self, args: NewNote, access: WriteAccess<'_>) -> Result<Note, ToolError> {
         if args.title.trim().is_empty() {
             return Err(ToolError::invalid_input("`title` must not be empty"));
         }
@@ -281,7 +281,7 @@ impl Notes {
         breaker = self.writes,
         timeout = "10s"
     )]
-    async fn delete_note(&self, args: NoteId, access: WriteAccess) -> Result<Note, ToolError> {
+    async fn delete_note(&self, args: NoteId, access: WriteAccess<'_>) -> Result<Note, ToolError> {
         let deleted = self.store.writer(&access).delete(args.id).await;
         match deleted.map_err(StoreError::classified)? {
             Some(note) => Ok(note),

@@ -46,7 +46,7 @@ impl Notes {
 
     /// Writes.
     #[secure_tool(authz = any_of([roles("admin"), scopes("notes:write")]), mode = write)]
-    async fn delete_note(&self, args: Id, _access: WriteAccess) -> Result<Note, ToolError> {
+    async fn delete_note(&self, args: Id, _access: WriteAccess<'_>) -> Result<Note, ToolError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         Ok(Note { id: args.id })
     }

@@ -93,7 +93,7 @@ impl Server {
 
     /// The write capability alone.
     #[secure_tool(authz = public, mode = write)]
-    async fn touch(&self, access: WriteAccess) -> Result<Out, ToolError> {
+    async fn touch(&self, access: WriteAccess<'_>) -> Result<Out, ToolError> {
         Ok(Out { id: self.write(&access) })
     }
 
@@ -102,19 +102,19 @@ impl Server {
     async fn save(
         &self,
         args: Args,
-        access: secure_tool::capability::WriteAccess,
+        access: secure_tool::capability::WriteAccess<'_>,
     ) -> Result<Out, ToolError> {
         Ok(Out { id: args.id + self.write(&access) })
     }
 
     /// The capability by any pattern: it need not be used.
     #[secure_tool(authz = public, mode = write)]
-    async fn reset(&self, _: WriteAccess) -> Result<Out, ToolError> {
+    async fn reset(&self, _: WriteAccess<'_>) -> Result<Out, ToolError> {
         Ok(Out { id: 0 })
     }
 
     /// What a store's write method looks like: it asks for the proof.
-    fn write(&self, _proof: &WriteAccess) -> u64 {
+    fn write(&self, _proof: &WriteAccess<'_>) -> u64 {
         100
     }
 
