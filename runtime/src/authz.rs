@@ -351,6 +351,63 @@ enum Node {
     AllOf(Box<[Policy]>),
     AnyOf(Box<[Policy]>),
     Custom(Arc<dyn Authorize>),
+    /// A requirement no caller can meet: denies every caller it decides.
+    Empty(EmptyRequirement),
+}
+
+/// The ways a requirement can be empty, each named in the manifest as `deny: ...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EmptyRequirement {
+    NoScopes,
+    BlankScope,
+    NoRoles,
+    BlankRole,
+    NoAllOf,
+    NoAnyOf,
+}
+
+impl EmptyRequirement {
+    const fn as_str(self) -> &'static str {
+        match self {
+            EmptyRequirement::NoScopes => "empty scope list",
+            EmptyRequirement::BlankScope => "blank scope name",
+            EmptyRequirement::NoRoles => "empty role list",
+            EmptyRequirement::BlankRole => "blank role name",
+            EmptyRequirement::NoAllOf => "empty all_of list",
+            EmptyRequirement::NoAnyOf => "empty any_of list",
+        }
+    }
+}
+
+/// `scopes(..)` or `roles(..)`: every name required, or an empty requirement when there is
+/// no name or a blank one (an empty string, only whitespace). No token carries a blank
+/// name on purpose, and a list with no name must not mean "anyone".
+fn names_node(
+    names: Names,
+    required: fn(Box<[Box<str>]>) -> Node,
+    none: EmptyRequirement,
+    blank: EmptyRequirement,
+) -> Node {
+    if names.0.is_empty() {
+        Node::Empty(none)
+    } else if names.0.iter().any(|name| name.trim().is_empty()) {
+        Node::Empty(blank)
+    } else {
+        required(names.0)
+    }
+}
+
+/// `all_of(..)` or `any_of(..)`: the parts, or an empty requirement when there is none.
+fn group_node(
+    parts: Box<[Policy]>,
+    group: fn(Box<[Policy]>) -> Node,
+    none: EmptyRequirement,
+) -> Node {
+    if parts.is_empty() {
+        Node::Empty(none)
+    } else {
+        group(parts)
+    }
 }
 
 /// Lets every caller in, anonymous ones included. The only way to admit anonymous callers,
@@ -378,48 +435,88 @@ pub fn authenticated() -> Policy {
 /// Requires every one of the given scopes: `scopes("notes:read")` or
 /// `scopes(["notes:read", "notes:write"])`.
 ///
+/// An empty requirement denies every caller: no name at all (`scopes(Vec::new())`, a list
+/// from configuration that came back empty) or a blank one (`scopes("")`, `scopes([" "])`).
+/// A list with no name never means "anyone": say [`authenticated`] for that. Such a policy
+/// is shown as `deny: empty scope list` (or `deny: blank scope name`) in the manifest, is
+/// listed by [`Policy::empty_requirements`], is reported by the `testing` audit, and is
+/// logged as a warning when the server is built.
+///
 /// ```
 /// use secure_tool::authz::{scopes, Principal};
-/// let p = Principal::new("bob").with_scopes(["a", "b"]);
+/// let p = Principal::new("bob").with_scopes(["a", "b", ""]);
 /// assert!(scopes(["a", "b"]).allows_locally(&p));
 /// assert!(!scopes(["a", "c"]).allows_locally(&p));
+///
+/// let from_config: Vec<String> = Vec::new();
+/// let nobody = scopes(from_config);
+/// assert!(!nobody.allows_locally(&p));
+/// assert_eq!(nobody.to_string(), "deny: empty scope list");
+/// assert!(!scopes("").allows_locally(&p));
 /// ```
 pub fn scopes(required: impl Into<Names>) -> Policy {
-    Policy::from_node(Node::Scopes(required.into().0))
+    Policy::from_node(names_node(
+        required.into(),
+        Node::Scopes,
+        EmptyRequirement::NoScopes,
+        EmptyRequirement::BlankScope,
+    ))
 }
 
 /// Requires every one of the given roles: `roles("admin")` or `roles(["admin", "ops"])`.
+///
+/// As with [`scopes`], an empty requirement (no role, or a blank role name) denies every
+/// caller and is shown as `deny: empty role list` (or `deny: blank role name`).
 ///
 /// ```
 /// use secure_tool::authz::{roles, Principal};
 /// let p = Principal::new("root").with_roles(["admin"]);
 /// assert!(roles("admin").allows_locally(&p));
+/// assert!(!roles(Vec::<String>::new()).allows_locally(&p));
+/// assert_eq!(roles(["admin", " "]).to_string(), "deny: blank role name");
 /// ```
 pub fn roles(required: impl Into<Names>) -> Policy {
-    Policy::from_node(Node::Roles(required.into().0))
+    Policy::from_node(names_node(
+        required.into(),
+        Node::Roles,
+        EmptyRequirement::NoRoles,
+        EmptyRequirement::BlankRole,
+    ))
 }
 
-/// Allows only when every policy allows. An empty list denies.
+/// Allows only when every policy allows. An empty list denies every caller (shown as
+/// `deny: empty all_of list`).
 ///
 /// ```
 /// use secure_tool::authz::{all_of, roles, scopes, Principal};
 /// let p = Principal::new("e").with_scopes(["w"]).with_roles(["editor"]);
 /// assert!(all_of([scopes("w"), roles("editor")]).allows_locally(&p));
 /// assert!(!all_of([]).allows_locally(&p));
+/// assert_eq!(all_of([]).to_string(), "deny: empty all_of list");
 /// ```
 pub fn all_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy::from_node(Node::AllOf(policies.into_iter().collect()))
+    Policy::from_node(group_node(
+        policies.into_iter().collect(),
+        Node::AllOf,
+        EmptyRequirement::NoAllOf,
+    ))
 }
 
-/// Allows when at least one policy allows. An empty list denies.
+/// Allows when at least one policy allows. An empty list denies every caller (shown as
+/// `deny: empty any_of list`).
 ///
 /// ```
 /// use secure_tool::authz::{any_of, roles, scopes, Principal};
 /// let p = Principal::new("e").with_roles(["admin"]);
 /// assert!(any_of([scopes("w"), roles("admin")]).allows_locally(&p));
+/// assert!(!any_of([]).allows_locally(&p));
 /// ```
 pub fn any_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy::from_node(Node::AnyOf(policies.into_iter().collect()))
+    Policy::from_node(group_node(
+        policies.into_iter().collect(),
+        Node::AnyOf,
+        EmptyRequirement::NoAnyOf,
+    ))
 }
 
 /// Wraps a custom [`Authorize`] implementation into a policy.
@@ -499,6 +596,18 @@ pub enum DenialCause {
     DeadlineExceeded(Duration),
     /// The policy panicked (the panic message is kept for the log).
     PolicyPanicked(String),
+    /// The policy answered, but only after its deadline: it held its thread (a synchronous
+    /// client), so the deadline's timer could not fire, and the clock read after the answer
+    /// caught it. The answer, whatever it was, is discarded.
+    LateAnswer {
+        /// The deadline.
+        deadline: Duration,
+        /// When the answer came, measured from the start of the decision.
+        elapsed: Duration,
+    },
+    /// The policy's requirement is empty (no scope or role, a blank name, an empty
+    /// `all_of`/`any_of`): it denies every caller.
+    EmptyRequirement,
 }
 
 impl fmt::Display for DenialCause {
@@ -512,6 +621,16 @@ impl fmt::Display for DenialCause {
                 write!(f, "policy deadline of {} ms exceeded", d.as_millis())
             }
             DenialCause::PolicyPanicked(m) => write!(f, "policy panicked: {m}"),
+            DenialCause::LateAnswer { deadline, elapsed } => write!(
+                f,
+                "late answer: the policy answered after {} ms, past its deadline of {} ms \
+                 (a policy that blocks its thread keeps the deadline's timer from firing)",
+                elapsed.as_millis(),
+                deadline.as_millis()
+            ),
+            DenialCause::EmptyRequirement => {
+                f.write_str("empty requirement: the policy denies every caller")
+            }
         }
     }
 }
@@ -583,6 +702,32 @@ impl Policy {
         !self.local
     }
 
+    /// The parts of this policy whose requirement is empty (no scope or role, a blank
+    /// name, an empty `all_of`/`any_of`), in words, in the order they appear. Each denies
+    /// every caller it decides: a policy made only of such a part is a tool nobody can
+    /// call, most likely a list from configuration that came back empty. The server warns
+    /// about them when it is built, and the `testing` audit reports them.
+    ///
+    /// ```
+    /// use secure_tool::authz::{any_of, roles, scopes};
+    /// let configured: Vec<String> = Vec::new();
+    /// let policy = any_of([roles("admin"), scopes(configured)]);
+    /// assert_eq!(policy.empty_requirements(), ["empty scope list"]);
+    /// assert!(roles("admin").empty_requirements().is_empty());
+    /// ```
+    pub fn empty_requirements(&self) -> Vec<&'static str> {
+        fn walk(policy: &Policy, out: &mut Vec<&'static str>) {
+            match &policy.node {
+                Node::Empty(empty) => out.push(empty.as_str()),
+                Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().for_each(|p| walk(p, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// Whether this is exactly [`public`].
     pub fn is_public(&self) -> bool {
         matches!(self.node, Node::Public)
@@ -607,9 +752,24 @@ impl Policy {
             Node::Public | Node::Authenticated => true,
             Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
             Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
-            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.local(principal).is_ok()),
-            Node::AnyOf(ps) => ps.iter().any(|p| p.local(principal).is_ok()),
+            Node::AllOf(ps) => {
+                if ps.is_empty() {
+                    return Err(DenialCause::EmptyRequirement);
+                }
+                return ps.iter().try_for_each(|p| p.local(principal));
+            }
+            Node::AnyOf(ps) => {
+                let mut last = DenialCause::EmptyRequirement;
+                for p in ps.iter() {
+                    match p.local(principal) {
+                        Ok(()) => return Ok(()),
+                        Err(cause) => last = cause,
+                    }
+                }
+                return Err(last);
+            }
             Node::Custom(_) => false,
+            Node::Empty(_) => return Err(DenialCause::EmptyRequirement),
         };
         if ok { Ok(()) } else { Err(DenialCause::Denied) }
     }
@@ -655,30 +815,46 @@ impl Policy {
             return Either::Left(future::ready(Err(DenialCause::Anonymous)));
         }
         Either::Right(Box::pin(async move {
-            match tokio::time::timeout(deadline, self.remote(request)).await {
+            let deadline = Deadline::starting_now(deadline);
+            match tokio::time::timeout_at(deadline.expires(), self.remote(request, deadline)).await
+            {
                 Ok(verdict) => verdict,
-                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline)),
+                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline.length)),
             }
         }))
     }
 
     /// Decides a policy with a custom part. Only the parts of a combinator are boxed (the
     /// recursion needs it); the whole evaluation is one allocation at the top.
-    async fn remote(&self, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+    ///
+    /// The timer around this future fires only when the thread is free to run it: a part
+    /// that blocks its thread (a synchronous client) answers after the deadline with the
+    /// timer none the wiser. So the clock is read after every custom answer that could let
+    /// the call through: an allow ([`ask`]), and a failed part that an `any_of` would move
+    /// past. Built-in parts take no time and are never timed.
+    async fn remote(&self, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
         match &self.node {
-            Node::Custom(policy) => ask(&**policy, request).await,
-            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::Denied),
+            Node::Custom(policy) => ask(&**policy, request, deadline).await,
+            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::EmptyRequirement),
             Node::AllOf(ps) => {
                 for p in ps.iter() {
-                    p.part(request).await?;
+                    p.part(request, deadline).await?;
                 }
                 Ok(())
             }
             Node::AnyOf(ps) => {
-                let mut last = DenialCause::Denied;
-                for p in ps.iter() {
-                    match p.part(request).await {
+                let mut last = DenialCause::EmptyRequirement;
+                for (i, p) in ps.iter().enumerate() {
+                    match p.part(request, deadline).await {
                         Ok(()) => return Ok(()),
+                        // A late part: nothing after it can answer in time.
+                        Err(cause @ DenialCause::LateAnswer { .. }) => return Err(cause),
+                        // A custom part that denied (or failed) late: the parts after it
+                        // would answer after the deadline too.
+                        Err(cause) if !p.local && i + 1 < ps.len() => {
+                            deadline.check()?;
+                            last = cause;
+                        }
                         Err(cause) => last = cause,
                     }
                 }
@@ -692,11 +868,52 @@ impl Policy {
     fn part<'a>(
         &'a self,
         request: AccessRequest<'a>,
+        deadline: Deadline,
     ) -> Either<future::Ready<Verdict>, BoxedVerdict<'a>> {
         if self.local {
             Either::Left(future::ready(self.local(request.principal)))
         } else {
-            Either::Right(Box::pin(self.remote(request)))
+            Either::Right(Box::pin(self.remote(request, deadline)))
+        }
+    }
+}
+
+/// The deadline of one decision by a policy with a custom part.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// When the decision started (tokio's clock, so that paused-time tests drive it).
+    started: tokio::time::Instant,
+    /// How long it may take.
+    length: Duration,
+}
+
+impl Deadline {
+    fn starting_now(length: Duration) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            length,
+        }
+    }
+
+    /// When the timer fires (a deadline too far to represent is thirty years away, as in
+    /// `tokio::time::timeout`).
+    fn expires(self) -> tokio::time::Instant {
+        self.started
+            .checked_add(self.length)
+            .unwrap_or_else(|| self.started + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Reads the clock: `Ok` while the deadline has not passed, a [`DenialCause::LateAnswer`]
+    /// once it has (at the deadline itself, where the timer would fire, too).
+    fn check(self) -> Verdict {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.length {
+            Ok(())
+        } else {
+            Err(DenialCause::LateAnswer {
+                deadline: self.length,
+                elapsed,
+            })
         }
     }
 }
@@ -710,7 +927,7 @@ type Verdict = Result<(), DenialCause>;
 /// A verdict still being decided by a custom policy.
 type BoxedVerdict<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
-async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
     if request.principal.is_anonymous() {
         return Err(DenialCause::Anonymous);
     }
@@ -720,7 +937,9 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), D
         Err(panic) => return Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     };
     match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(Ok(Decision::Allow)) => Ok(()),
+        // An allow counts only if it came in time, however the policy spent its time: a
+        // policy that held its thread kept the deadline's timer from firing.
+        Ok(Ok(Decision::Allow)) => deadline.check(),
         Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
         Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
         Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
@@ -771,6 +990,7 @@ impl fmt::Display for Policy {
             Node::AllOf(ps) => group(f, "all of", ps),
             Node::AnyOf(ps) => group(f, "any of", ps),
             Node::Custom(c) => write!(f, "custom: {}", c.describe()),
+            Node::Empty(empty) => write!(f, "deny: {}", empty.as_str()),
         }
     }
 }
@@ -810,147 +1030,4 @@ pub mod prelude {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Answer(Result<Decision, &'static str>);
-    impl Authorize for Answer {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            let answer = self.0.map_err(PolicyError::from);
-            Box::pin(async move { answer })
-        }
-    }
-    struct Hang;
-    impl Authorize for Hang {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            Box::pin(std::future::pending())
-        }
-    }
-    struct Panics {
-        early: bool,
-    }
-    impl Authorize for Panics {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            assert!(!self.early, "early policy panic");
-            Box::pin(async { panic!("late policy panic") })
-        }
-    }
-
-    fn alice() -> Principal {
-        Principal::new("alice")
-            .with_scopes(["notes:read", "notes:write"])
-            .with_roles(["editor"])
-    }
-
-    async fn decide(policy: Policy, principal: &Principal) -> Result<(), DenialCause> {
-        policy
-            .evaluate(
-                AccessRequest::new("t", Mode::Read, principal),
-                Duration::from_millis(50),
-            )
-            .await
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn only_an_explicit_allow_runs() {
-        let p = alice();
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Allow))), &p).await,
-            Ok(())
-        );
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Deny))), &p).await,
-            Err(DenialCause::Denied)
-        );
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Abstain))), &p).await,
-            Err(DenialCause::Abstained)
-        );
-        assert_eq!(
-            decide(custom(Answer(Err("ldap down"))), &p).await,
-            Err(DenialCause::PolicyError("ldap down".into()))
-        );
-        assert_eq!(
-            decide(custom(Hang), &p).await,
-            Err(DenialCause::DeadlineExceeded(Duration::from_millis(50)))
-        );
-        assert_eq!(
-            decide(custom(Panics { early: true }), &p).await,
-            Err(DenialCause::PolicyPanicked("early policy panic".into()))
-        );
-        assert_eq!(
-            decide(custom(Panics { early: false }), &p).await,
-            Err(DenialCause::PolicyPanicked("late policy panic".into()))
-        );
-    }
-
-    #[tokio::test]
-    async fn anonymous_callers_need_public() {
-        let anon = Principal::anonymous();
-        assert_eq!(decide(public(), &anon).await, Ok(()));
-        for policy in [
-            authenticated(),
-            scopes("notes:read"),
-            roles("editor"),
-            custom(Answer(Ok(Decision::Allow))),
-            all_of([]),
-            any_of([scopes("x"), custom(Answer(Ok(Decision::Allow)))]),
-        ] {
-            assert_eq!(
-                decide(policy.clone(), &anon).await,
-                Err(DenialCause::Anonymous),
-                "{policy}"
-            );
-        }
-        assert_eq!(decide(any_of([scopes("x"), public()]), &anon).await, Ok(()));
-    }
-
-    #[tokio::test]
-    async fn combinators() {
-        let p = alice();
-        assert_eq!(
-            decide(scopes(["notes:read", "notes:write"]), &p).await,
-            Ok(())
-        );
-        assert!(decide(scopes(["notes:read", "admin"]), &p).await.is_err());
-        assert_eq!(decide(roles("editor"), &p).await, Ok(()));
-        assert!(decide(roles("admin"), &p).await.is_err());
-        assert_eq!(
-            decide(all_of([scopes("notes:read"), roles("editor")]), &p).await,
-            Ok(())
-        );
-        assert!(
-            decide(all_of([scopes("notes:read"), roles("admin")]), &p)
-                .await
-                .is_err()
-        );
-        assert!(decide(all_of([]), &p).await.is_err());
-        assert!(decide(any_of([]), &p).await.is_err());
-        assert_eq!(
-            decide(any_of([roles("admin"), roles("editor")]), &p).await,
-            Ok(())
-        );
-        // A custom part that fails inside a combinator still denies.
-        assert!(
-            decide(
-                all_of([scopes("notes:read"), custom(Answer(Err("boom")))]),
-                &p
-            )
-            .await
-            .is_err()
-        );
-        assert_eq!(
-            decide(any_of([custom(Answer(Err("boom"))), roles("editor")]), &p).await,
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn describes_itself() {
-        let policy = any_of([all_of([scopes(["b", "a"]), roles("x")]), public()]);
-        assert_eq!(
-            policy.to_string(),
-            "any of (all of (scopes: a, b; roles: x); public)"
-        );
-    }
-}
+mod tests;
