@@ -1,10 +1,13 @@
 //! Fail-closed authorization: who is calling ([`Principal`]), what a policy answers
 //! ([`Decision`]), and the policies themselves ([`Policy`] and its combinators).
 //!
-//! A tool's handler runs only when its policy answers [`Decision::Allow`]. Every other
-//! outcome denies: an explicit [`Decision::Deny`], an [`Decision::Abstain`], an error of the
-//! policy, a policy that misses its deadline, a policy that panics. The caller always sees
-//! the same generic denial; the cause goes to the audit log.
+//! A tool's handler runs only when its policy answers [`Decision::Allow`] within its
+//! deadline. Every other outcome denies: an explicit [`Decision::Deny`], an
+//! [`Decision::Abstain`], an error of the policy, a policy that misses its deadline, an
+//! allow that comes after the deadline (even from a policy that blocked its thread, so that
+//! the deadline's timer could not fire), a policy that panics, and a requirement that is
+//! empty (`scopes` or `roles` with no name or a blank one, an empty `all_of` or `any_of`).
+//! The caller always sees the same generic denial; the cause goes to the audit log.
 //!
 //! ```
 //! use secure_tool::authz::{all_of, any_of, public, roles, scopes, Principal};
@@ -289,6 +292,58 @@ pub type PolicyFuture<'a> =
 /// other than [`Decision::Allow`] denies. It is never asked about anonymous callers (they
 /// are denied before it runs); only [`public`] admits them.
 ///
+/// # A policy that blocks its thread
+///
+/// A synchronous client (an LDAP bind, a blocking HTTP request) called in `authorize`
+/// itself or in its future cannot let a call through late either: the clock is read after
+/// the answer, and an allow at or after the deadline denies
+/// ([`DenialCause::LateAnswer`]), at the top of the policy and inside `all_of` and
+/// `any_of`. What the guard cannot give back is the thread: while the policy blocks, it
+/// holds a runtime worker, so nothing else scheduled on that worker runs (on a
+/// current-thread runtime, the whole server waits), and the deadline's timer cannot cut
+/// the wait short: every call of the tool costs the full time the client blocks. Run
+/// blocking work with [`tokio::task::spawn_blocking`], or use an async client: the worker
+/// stays free, the deadline's timer fires on time, and the late answer is dropped.
+///
+/// ```
+/// use std::sync::Arc;
+/// use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, Mode, Principal, PolicyFuture};
+///
+/// /// A directory reached through a synchronous client.
+/// struct Directory;
+/// impl Directory {
+///     /// Blocks on the network in real life.
+///     fn is_member(&self, subject: &str, group: &str) -> bool {
+///         subject == "alice" && group == "editors"
+///     }
+/// }
+///
+/// struct InGroup(Arc<Directory>);
+///
+/// impl Authorize for InGroup {
+///     fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a> {
+///         let directory = self.0.clone();
+///         let subject = request.principal.subject().unwrap_or_default().to_owned();
+///         Box::pin(async move {
+///             // On tokio's blocking pool: the worker stays free, the deadline can fire.
+///             let member = tokio::task::spawn_blocking(move || {
+///                 directory.is_member(&subject, "editors")
+///             })
+///             .await?;
+///             Ok(if member { Decision::Allow } else { Decision::Deny })
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let policy = custom(InGroup(Arc::new(Directory)));
+/// let alice = Principal::new("alice");
+/// let request = AccessRequest::new("edit", Mode::Write, &alice);
+/// let verdict = policy.evaluate(request, std::time::Duration::from_secs(2)).await;
+/// assert_eq!(verdict, Ok(()));
+/// # }
+/// ```
+///
 /// ```
 /// use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, PolicyFuture};
 ///
@@ -327,12 +382,26 @@ pub trait Authorize: Send + Sync + 'static {
 ///
 /// Built with [`public`], [`authenticated`], [`scopes`], [`roles`], [`all_of`], [`any_of`]
 /// and [`custom`]. Policies are built once, when the server's router is built; evaluating
-/// the built-in ones is a few comparisons and never allocates.
+/// the built-in ones is a few comparisons, never allocates and never reads the clock.
+///
+/// Two rules keep a policy from failing open however it is written:
+/// - **A late answer denies.** A policy with a [`custom`] part decides under a deadline;
+///   an allow that comes at or after it denies, measured by tokio's clock after the
+///   answer, even when the policy blocked its thread and the deadline's timer could not
+///   fire (see [`Authorize`] for what such a policy still costs).
+/// - **An empty requirement denies.** `scopes` or `roles` with no name or a blank one,
+///   and `all_of`/`any_of` with no part, deny every caller; the manifest shows them as
+///   `deny: ...`. Anyone authenticated is [`authenticated`], anyone at all is [`public`].
 ///
 /// ```
-/// use secure_tool::authz::{any_of, roles, scopes};
+/// use secure_tool::authz::{any_of, roles, scopes, Principal};
 /// let policy = any_of([roles("admin"), scopes("notes:write")]);
 /// assert_eq!(policy.to_string(), "any of (roles: admin; scopes: notes:write)");
+///
+/// let from_config: Vec<String> = Vec::new();
+/// let nobody = scopes(from_config);
+/// assert_eq!(nobody.to_string(), "deny: empty scope list");
+/// assert!(!nobody.allows_locally(&Principal::new("ada")));
 /// ```
 #[derive(Clone)]
 pub struct Policy {
@@ -783,8 +852,11 @@ impl Policy {
         }
     }
 
-    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow. A custom part that
-    /// errors, panics, abstains or misses `deadline` denies, with the cause in the `Err`.
+    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow within `deadline`.
+    /// A custom part that errors, panics, abstains or misses `deadline` denies, with the
+    /// cause in the `Err`; so does an allow that comes at or after `deadline` (measured by
+    /// tokio's clock after the answer: [`DenialCause::LateAnswer`]), and an empty
+    /// requirement ([`DenialCause::EmptyRequirement`]).
     ///
     /// ```
     /// use std::time::Duration;

@@ -29,7 +29,17 @@ from mcp import Client, StdioServerParameters, stdio_client
 
 HERE = Path(__file__).resolve().parent
 TEE_SCRIPT = HERE / "stdout_tee.py"
-FAULTS = ["error", "panic", "panic_on_call", "hang", "late_allow", "deny", "odd_answer"]
+FAULTS = [
+    "error",
+    "panic",
+    "panic_on_call",
+    "hang",
+    "late_allow",
+    "deny",
+    "odd_answer",
+    "blocking_allow",
+    "empty_requirement",
+]
 ARGUMENTS: dict[str, dict[str, Any]] = {
     "get_note": {"id": 1},
     "delete_note": {"id": 1},
