@@ -665,9 +665,11 @@ pub enum DenialCause {
     DeadlineExceeded(Duration),
     /// The policy panicked (the panic message is kept for the log).
     PolicyPanicked(String),
-    /// The policy answered, but only after its deadline: it held its thread (a synchronous
-    /// client), so the deadline's timer could not fire, and the clock read after the answer
-    /// caught it. The answer, whatever it was, is discarded.
+    /// An answer came at or after the deadline: a custom part allowed late, or failed late
+    /// inside an `any_of` whose next part could only have answered later still. Typically
+    /// the policy held its thread (a synchronous client), so the deadline's timer could not
+    /// fire; the clock read after the answer caught it. The call is denied, whatever the
+    /// answer was.
     LateAnswer {
         /// The deadline.
         deadline: Duration,
