@@ -83,6 +83,8 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
         "late_allow",
         "deny",
         "odd_answer",
+        "blocking_allow",
+        "empty_requirement",
     ];
     let mut calls = 0;
     for fault in faults {

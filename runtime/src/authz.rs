@@ -1,10 +1,13 @@
 //! Fail-closed authorization: who is calling ([`Principal`]), what a policy answers
 //! ([`Decision`]), and the policies themselves ([`Policy`] and its combinators).
 //!
-//! A tool's handler runs only when its policy answers [`Decision::Allow`]. Every other
-//! outcome denies: an explicit [`Decision::Deny`], an [`Decision::Abstain`], an error of the
-//! policy, a policy that misses its deadline, a policy that panics. The caller always sees
-//! the same generic denial; the cause goes to the audit log.
+//! A tool's handler runs only when its policy answers [`Decision::Allow`] within its
+//! deadline. Every other outcome denies: an explicit [`Decision::Deny`], an
+//! [`Decision::Abstain`], an error of the policy, a policy that misses its deadline, an
+//! allow that comes after the deadline (even from a policy that blocked its thread, so that
+//! the deadline's timer could not fire), a policy that panics, and a requirement that is
+//! empty (`scopes` or `roles` with no name or a blank one, an empty `all_of` or `any_of`).
+//! The caller always sees the same generic denial; the cause goes to the audit log.
 //!
 //! ```
 //! use secure_tool::authz::{all_of, any_of, public, roles, scopes, Principal};
@@ -289,6 +292,58 @@ pub type PolicyFuture<'a> =
 /// other than [`Decision::Allow`] denies. It is never asked about anonymous callers (they
 /// are denied before it runs); only [`public`] admits them.
 ///
+/// # A policy that blocks its thread
+///
+/// A synchronous client (an LDAP bind, a blocking HTTP request) called in `authorize`
+/// itself or in its future cannot let a call through late either: the clock is read after
+/// the answer, and an allow at or after the deadline denies
+/// ([`DenialCause::LateAnswer`]), at the top of the policy and inside `all_of` and
+/// `any_of`. What the guard cannot give back is the thread: while the policy blocks, it
+/// holds a runtime worker, so nothing else scheduled on that worker runs (on a
+/// current-thread runtime, the whole server waits), and the deadline's timer cannot cut
+/// the wait short: every call of the tool costs the full time the client blocks. Run
+/// blocking work with [`tokio::task::spawn_blocking`], or use an async client: the worker
+/// stays free, the deadline's timer fires on time, and the late answer is dropped.
+///
+/// ```
+/// use std::sync::Arc;
+/// use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, Mode, Principal, PolicyFuture};
+///
+/// /// A directory reached through a synchronous client.
+/// struct Directory;
+/// impl Directory {
+///     /// Blocks on the network in real life.
+///     fn is_member(&self, subject: &str, group: &str) -> bool {
+///         subject == "alice" && group == "editors"
+///     }
+/// }
+///
+/// struct InGroup(Arc<Directory>);
+///
+/// impl Authorize for InGroup {
+///     fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a> {
+///         let directory = self.0.clone();
+///         let subject = request.principal.subject().unwrap_or_default().to_owned();
+///         Box::pin(async move {
+///             // On tokio's blocking pool: the worker stays free, the deadline can fire.
+///             let member = tokio::task::spawn_blocking(move || {
+///                 directory.is_member(&subject, "editors")
+///             })
+///             .await?;
+///             Ok(if member { Decision::Allow } else { Decision::Deny })
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let policy = custom(InGroup(Arc::new(Directory)));
+/// let alice = Principal::new("alice");
+/// let request = AccessRequest::new("edit", Mode::Write, &alice);
+/// let verdict = policy.evaluate(request, std::time::Duration::from_secs(2)).await;
+/// assert_eq!(verdict, Ok(()));
+/// # }
+/// ```
+///
 /// ```
 /// use secure_tool::authz::{custom, AccessRequest, Authorize, Decision, PolicyFuture};
 ///
@@ -327,12 +382,26 @@ pub trait Authorize: Send + Sync + 'static {
 ///
 /// Built with [`public`], [`authenticated`], [`scopes`], [`roles`], [`all_of`], [`any_of`]
 /// and [`custom`]. Policies are built once, when the server's router is built; evaluating
-/// the built-in ones is a few comparisons and never allocates.
+/// the built-in ones is a few comparisons, never allocates and never reads the clock.
+///
+/// Two rules keep a policy from failing open however it is written:
+/// - **A late answer denies.** A policy with a [`custom`] part decides under a deadline;
+///   an allow that comes at or after it denies, measured by tokio's clock after the
+///   answer, even when the policy blocked its thread and the deadline's timer could not
+///   fire (see [`Authorize`] for what such a policy still costs).
+/// - **An empty requirement denies.** `scopes` or `roles` with no name or a blank one,
+///   and `all_of`/`any_of` with no part, deny every caller; the manifest shows them as
+///   `deny: ...`. Anyone authenticated is [`authenticated`], anyone at all is [`public`].
 ///
 /// ```
-/// use secure_tool::authz::{any_of, roles, scopes};
+/// use secure_tool::authz::{any_of, roles, scopes, Principal};
 /// let policy = any_of([roles("admin"), scopes("notes:write")]);
 /// assert_eq!(policy.to_string(), "any of (roles: admin; scopes: notes:write)");
+///
+/// let from_config: Vec<String> = Vec::new();
+/// let nobody = scopes(from_config);
+/// assert_eq!(nobody.to_string(), "deny: empty scope list");
+/// assert!(!nobody.allows_locally(&Principal::new("ada")));
 /// ```
 #[derive(Clone)]
 pub struct Policy {
@@ -351,6 +420,63 @@ enum Node {
     AllOf(Box<[Policy]>),
     AnyOf(Box<[Policy]>),
     Custom(Arc<dyn Authorize>),
+    /// A requirement no caller can meet: denies every caller it decides.
+    Empty(EmptyRequirement),
+}
+
+/// The ways a requirement can be empty, each named in the manifest as `deny: ...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EmptyRequirement {
+    NoScopes,
+    BlankScope,
+    NoRoles,
+    BlankRole,
+    NoAllOf,
+    NoAnyOf,
+}
+
+impl EmptyRequirement {
+    const fn as_str(self) -> &'static str {
+        match self {
+            EmptyRequirement::NoScopes => "empty scope list",
+            EmptyRequirement::BlankScope => "blank scope name",
+            EmptyRequirement::NoRoles => "empty role list",
+            EmptyRequirement::BlankRole => "blank role name",
+            EmptyRequirement::NoAllOf => "empty all_of list",
+            EmptyRequirement::NoAnyOf => "empty any_of list",
+        }
+    }
+}
+
+/// `scopes(..)` or `roles(..)`: every name required, or an empty requirement when there is
+/// no name or a blank one (an empty string, only whitespace). No token carries a blank
+/// name on purpose, and a list with no name must not mean "anyone".
+fn names_node(
+    names: Names,
+    required: fn(Box<[Box<str>]>) -> Node,
+    none: EmptyRequirement,
+    blank: EmptyRequirement,
+) -> Node {
+    if names.0.is_empty() {
+        Node::Empty(none)
+    } else if names.0.iter().any(|name| name.trim().is_empty()) {
+        Node::Empty(blank)
+    } else {
+        required(names.0)
+    }
+}
+
+/// `all_of(..)` or `any_of(..)`: the parts, or an empty requirement when there is none.
+fn group_node(
+    parts: Box<[Policy]>,
+    group: fn(Box<[Policy]>) -> Node,
+    none: EmptyRequirement,
+) -> Node {
+    if parts.is_empty() {
+        Node::Empty(none)
+    } else {
+        group(parts)
+    }
 }
 
 /// Lets every caller in, anonymous ones included. The only way to admit anonymous callers,
@@ -378,48 +504,88 @@ pub fn authenticated() -> Policy {
 /// Requires every one of the given scopes: `scopes("notes:read")` or
 /// `scopes(["notes:read", "notes:write"])`.
 ///
+/// An empty requirement denies every caller: no name at all (`scopes(Vec::new())`, a list
+/// from configuration that came back empty) or a blank one (`scopes("")`, `scopes([" "])`).
+/// A list with no name never means "anyone": say [`authenticated`] for that. Such a policy
+/// is shown as `deny: empty scope list` (or `deny: blank scope name`) in the manifest, is
+/// listed by [`Policy::empty_requirements`], is reported by the `testing` audit, and is
+/// logged as a warning when the server is built.
+///
 /// ```
 /// use secure_tool::authz::{scopes, Principal};
-/// let p = Principal::new("bob").with_scopes(["a", "b"]);
+/// let p = Principal::new("bob").with_scopes(["a", "b", ""]);
 /// assert!(scopes(["a", "b"]).allows_locally(&p));
 /// assert!(!scopes(["a", "c"]).allows_locally(&p));
+///
+/// let from_config: Vec<String> = Vec::new();
+/// let nobody = scopes(from_config);
+/// assert!(!nobody.allows_locally(&p));
+/// assert_eq!(nobody.to_string(), "deny: empty scope list");
+/// assert!(!scopes("").allows_locally(&p));
 /// ```
 pub fn scopes(required: impl Into<Names>) -> Policy {
-    Policy::from_node(Node::Scopes(required.into().0))
+    Policy::from_node(names_node(
+        required.into(),
+        Node::Scopes,
+        EmptyRequirement::NoScopes,
+        EmptyRequirement::BlankScope,
+    ))
 }
 
 /// Requires every one of the given roles: `roles("admin")` or `roles(["admin", "ops"])`.
+///
+/// As with [`scopes`], an empty requirement (no role, or a blank role name) denies every
+/// caller and is shown as `deny: empty role list` (or `deny: blank role name`).
 ///
 /// ```
 /// use secure_tool::authz::{roles, Principal};
 /// let p = Principal::new("root").with_roles(["admin"]);
 /// assert!(roles("admin").allows_locally(&p));
+/// assert!(!roles(Vec::<String>::new()).allows_locally(&p));
+/// assert_eq!(roles(["admin", " "]).to_string(), "deny: blank role name");
 /// ```
 pub fn roles(required: impl Into<Names>) -> Policy {
-    Policy::from_node(Node::Roles(required.into().0))
+    Policy::from_node(names_node(
+        required.into(),
+        Node::Roles,
+        EmptyRequirement::NoRoles,
+        EmptyRequirement::BlankRole,
+    ))
 }
 
-/// Allows only when every policy allows. An empty list denies.
+/// Allows only when every policy allows. An empty list denies every caller (shown as
+/// `deny: empty all_of list`).
 ///
 /// ```
 /// use secure_tool::authz::{all_of, roles, scopes, Principal};
 /// let p = Principal::new("e").with_scopes(["w"]).with_roles(["editor"]);
 /// assert!(all_of([scopes("w"), roles("editor")]).allows_locally(&p));
 /// assert!(!all_of([]).allows_locally(&p));
+/// assert_eq!(all_of([]).to_string(), "deny: empty all_of list");
 /// ```
 pub fn all_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy::from_node(Node::AllOf(policies.into_iter().collect()))
+    Policy::from_node(group_node(
+        policies.into_iter().collect(),
+        Node::AllOf,
+        EmptyRequirement::NoAllOf,
+    ))
 }
 
-/// Allows when at least one policy allows. An empty list denies.
+/// Allows when at least one policy allows. An empty list denies every caller (shown as
+/// `deny: empty any_of list`).
 ///
 /// ```
 /// use secure_tool::authz::{any_of, roles, scopes, Principal};
 /// let p = Principal::new("e").with_roles(["admin"]);
 /// assert!(any_of([scopes("w"), roles("admin")]).allows_locally(&p));
+/// assert!(!any_of([]).allows_locally(&p));
 /// ```
 pub fn any_of(policies: impl IntoIterator<Item = Policy>) -> Policy {
-    Policy::from_node(Node::AnyOf(policies.into_iter().collect()))
+    Policy::from_node(group_node(
+        policies.into_iter().collect(),
+        Node::AnyOf,
+        EmptyRequirement::NoAnyOf,
+    ))
 }
 
 /// Wraps a custom [`Authorize`] implementation into a policy.
@@ -499,6 +665,20 @@ pub enum DenialCause {
     DeadlineExceeded(Duration),
     /// The policy panicked (the panic message is kept for the log).
     PolicyPanicked(String),
+    /// An answer came at or after the deadline: a custom part allowed late, or failed late
+    /// inside an `any_of` whose next part could only have answered later still. Typically
+    /// the policy held its thread (a synchronous client), so the deadline's timer could not
+    /// fire; the clock read after the answer caught it. The call is denied, whatever the
+    /// answer was.
+    LateAnswer {
+        /// The deadline.
+        deadline: Duration,
+        /// When the answer came, measured from the start of the decision.
+        elapsed: Duration,
+    },
+    /// The policy's requirement is empty (no scope or role, a blank name, an empty
+    /// `all_of`/`any_of`): it denies every caller.
+    EmptyRequirement,
 }
 
 impl fmt::Display for DenialCause {
@@ -512,6 +692,16 @@ impl fmt::Display for DenialCause {
                 write!(f, "policy deadline of {} ms exceeded", d.as_millis())
             }
             DenialCause::PolicyPanicked(m) => write!(f, "policy panicked: {m}"),
+            DenialCause::LateAnswer { deadline, elapsed } => write!(
+                f,
+                "late answer: the policy answered after {} ms, past its deadline of {} ms \
+                 (a policy that blocks its thread keeps the deadline's timer from firing)",
+                elapsed.as_millis(),
+                deadline.as_millis()
+            ),
+            DenialCause::EmptyRequirement => {
+                f.write_str("empty requirement: the policy denies every caller")
+            }
         }
     }
 }
@@ -583,6 +773,32 @@ impl Policy {
         !self.local
     }
 
+    /// The parts of this policy whose requirement is empty (no scope or role, a blank
+    /// name, an empty `all_of`/`any_of`), in words, in the order they appear. Each denies
+    /// every caller it decides: a policy made only of such a part is a tool nobody can
+    /// call, most likely a list from configuration that came back empty. The server warns
+    /// about them when it is built, and the `testing` audit reports them.
+    ///
+    /// ```
+    /// use secure_tool::authz::{any_of, roles, scopes};
+    /// let configured: Vec<String> = Vec::new();
+    /// let policy = any_of([roles("admin"), scopes(configured)]);
+    /// assert_eq!(policy.empty_requirements(), ["empty scope list"]);
+    /// assert!(roles("admin").empty_requirements().is_empty());
+    /// ```
+    pub fn empty_requirements(&self) -> Vec<&'static str> {
+        fn walk(policy: &Policy, out: &mut Vec<&'static str>) {
+            match &policy.node {
+                Node::Empty(empty) => out.push(empty.as_str()),
+                Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().for_each(|p| walk(p, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// Whether this is exactly [`public`].
     pub fn is_public(&self) -> bool {
         matches!(self.node, Node::Public)
@@ -607,9 +823,24 @@ impl Policy {
             Node::Public | Node::Authenticated => true,
             Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
             Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
-            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.local(principal).is_ok()),
-            Node::AnyOf(ps) => ps.iter().any(|p| p.local(principal).is_ok()),
+            Node::AllOf(ps) => {
+                if ps.is_empty() {
+                    return Err(DenialCause::EmptyRequirement);
+                }
+                return ps.iter().try_for_each(|p| p.local(principal));
+            }
+            Node::AnyOf(ps) => {
+                let mut last = DenialCause::EmptyRequirement;
+                for p in ps.iter() {
+                    match p.local(principal) {
+                        Ok(()) => return Ok(()),
+                        Err(cause) => last = cause,
+                    }
+                }
+                return Err(last);
+            }
             Node::Custom(_) => false,
+            Node::Empty(_) => return Err(DenialCause::EmptyRequirement),
         };
         if ok { Ok(()) } else { Err(DenialCause::Denied) }
     }
@@ -623,8 +854,11 @@ impl Policy {
         }
     }
 
-    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow. A custom part that
-    /// errors, panics, abstains or misses `deadline` denies, with the cause in the `Err`.
+    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow within `deadline`.
+    /// A custom part that errors, panics, abstains or misses `deadline` denies, with the
+    /// cause in the `Err`; so does an allow that comes at or after `deadline` (measured by
+    /// tokio's clock after the answer: [`DenialCause::LateAnswer`]), and an empty
+    /// requirement ([`DenialCause::EmptyRequirement`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -655,30 +889,46 @@ impl Policy {
             return Either::Left(future::ready(Err(DenialCause::Anonymous)));
         }
         Either::Right(Box::pin(async move {
-            match tokio::time::timeout(deadline, self.remote(request)).await {
+            let deadline = Deadline::starting_now(deadline);
+            match tokio::time::timeout_at(deadline.expires(), self.remote(request, deadline)).await
+            {
                 Ok(verdict) => verdict,
-                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline)),
+                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline.length)),
             }
         }))
     }
 
     /// Decides a policy with a custom part. Only the parts of a combinator are boxed (the
     /// recursion needs it); the whole evaluation is one allocation at the top.
-    async fn remote(&self, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+    ///
+    /// The timer around this future fires only when the thread is free to run it: a part
+    /// that blocks its thread (a synchronous client) answers after the deadline with the
+    /// timer none the wiser. So the clock is read after every custom answer that could let
+    /// the call through: an allow ([`ask`]), and a failed part that an `any_of` would move
+    /// past. Built-in parts take no time and are never timed.
+    async fn remote(&self, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
         match &self.node {
-            Node::Custom(policy) => ask(&**policy, request).await,
-            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::Denied),
+            Node::Custom(policy) => ask(&**policy, request, deadline).await,
+            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::EmptyRequirement),
             Node::AllOf(ps) => {
                 for p in ps.iter() {
-                    p.part(request).await?;
+                    p.part(request, deadline).await?;
                 }
                 Ok(())
             }
             Node::AnyOf(ps) => {
-                let mut last = DenialCause::Denied;
-                for p in ps.iter() {
-                    match p.part(request).await {
+                let mut last = DenialCause::EmptyRequirement;
+                for (i, p) in ps.iter().enumerate() {
+                    match p.part(request, deadline).await {
                         Ok(()) => return Ok(()),
+                        // A late part: nothing after it can answer in time.
+                        Err(cause @ DenialCause::LateAnswer { .. }) => return Err(cause),
+                        // A custom part that denied (or failed) late: the parts after it
+                        // would answer after the deadline too.
+                        Err(cause) if !p.local && i + 1 < ps.len() => {
+                            deadline.check()?;
+                            last = cause;
+                        }
                         Err(cause) => last = cause,
                     }
                 }
@@ -692,11 +942,52 @@ impl Policy {
     fn part<'a>(
         &'a self,
         request: AccessRequest<'a>,
+        deadline: Deadline,
     ) -> Either<future::Ready<Verdict>, BoxedVerdict<'a>> {
         if self.local {
             Either::Left(future::ready(self.local(request.principal)))
         } else {
-            Either::Right(Box::pin(self.remote(request)))
+            Either::Right(Box::pin(self.remote(request, deadline)))
+        }
+    }
+}
+
+/// The deadline of one decision by a policy with a custom part.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// When the decision started (tokio's clock, so that paused-time tests drive it).
+    started: tokio::time::Instant,
+    /// How long it may take.
+    length: Duration,
+}
+
+impl Deadline {
+    fn starting_now(length: Duration) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            length,
+        }
+    }
+
+    /// When the timer fires (a deadline too far to represent is thirty years away, as in
+    /// `tokio::time::timeout`).
+    fn expires(self) -> tokio::time::Instant {
+        self.started
+            .checked_add(self.length)
+            .unwrap_or_else(|| self.started + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Reads the clock: `Ok` while the deadline has not passed, a [`DenialCause::LateAnswer`]
+    /// once it has (at the deadline itself, where the timer would fire, too).
+    fn check(self) -> Verdict {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.length {
+            Ok(())
+        } else {
+            Err(DenialCause::LateAnswer {
+                deadline: self.length,
+                elapsed,
+            })
         }
     }
 }
@@ -710,7 +1001,7 @@ type Verdict = Result<(), DenialCause>;
 /// A verdict still being decided by a custom policy.
 type BoxedVerdict<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
-async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
     if request.principal.is_anonymous() {
         return Err(DenialCause::Anonymous);
     }
@@ -720,7 +1011,9 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>) -> Result<(), D
         Err(panic) => return Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     };
     match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(Ok(Decision::Allow)) => Ok(()),
+        // An allow counts only if it came in time, however the policy spent its time: a
+        // policy that held its thread kept the deadline's timer from firing.
+        Ok(Ok(Decision::Allow)) => deadline.check(),
         Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
         Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
         Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
@@ -771,6 +1064,7 @@ impl fmt::Display for Policy {
             Node::AllOf(ps) => group(f, "all of", ps),
             Node::AnyOf(ps) => group(f, "any of", ps),
             Node::Custom(c) => write!(f, "custom: {}", c.describe()),
+            Node::Empty(empty) => write!(f, "deny: {}", empty.as_str()),
         }
     }
 }
@@ -810,147 +1104,4 @@ pub mod prelude {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Answer(Result<Decision, &'static str>);
-    impl Authorize for Answer {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            let answer = self.0.map_err(PolicyError::from);
-            Box::pin(async move { answer })
-        }
-    }
-    struct Hang;
-    impl Authorize for Hang {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            Box::pin(std::future::pending())
-        }
-    }
-    struct Panics {
-        early: bool,
-    }
-    impl Authorize for Panics {
-        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-            assert!(!self.early, "early policy panic");
-            Box::pin(async { panic!("late policy panic") })
-        }
-    }
-
-    fn alice() -> Principal {
-        Principal::new("alice")
-            .with_scopes(["notes:read", "notes:write"])
-            .with_roles(["editor"])
-    }
-
-    async fn decide(policy: Policy, principal: &Principal) -> Result<(), DenialCause> {
-        policy
-            .evaluate(
-                AccessRequest::new("t", Mode::Read, principal),
-                Duration::from_millis(50),
-            )
-            .await
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn only_an_explicit_allow_runs() {
-        let p = alice();
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Allow))), &p).await,
-            Ok(())
-        );
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Deny))), &p).await,
-            Err(DenialCause::Denied)
-        );
-        assert_eq!(
-            decide(custom(Answer(Ok(Decision::Abstain))), &p).await,
-            Err(DenialCause::Abstained)
-        );
-        assert_eq!(
-            decide(custom(Answer(Err("ldap down"))), &p).await,
-            Err(DenialCause::PolicyError("ldap down".into()))
-        );
-        assert_eq!(
-            decide(custom(Hang), &p).await,
-            Err(DenialCause::DeadlineExceeded(Duration::from_millis(50)))
-        );
-        assert_eq!(
-            decide(custom(Panics { early: true }), &p).await,
-            Err(DenialCause::PolicyPanicked("early policy panic".into()))
-        );
-        assert_eq!(
-            decide(custom(Panics { early: false }), &p).await,
-            Err(DenialCause::PolicyPanicked("late policy panic".into()))
-        );
-    }
-
-    #[tokio::test]
-    async fn anonymous_callers_need_public() {
-        let anon = Principal::anonymous();
-        assert_eq!(decide(public(), &anon).await, Ok(()));
-        for policy in [
-            authenticated(),
-            scopes("notes:read"),
-            roles("editor"),
-            custom(Answer(Ok(Decision::Allow))),
-            all_of([]),
-            any_of([scopes("x"), custom(Answer(Ok(Decision::Allow)))]),
-        ] {
-            assert_eq!(
-                decide(policy.clone(), &anon).await,
-                Err(DenialCause::Anonymous),
-                "{policy}"
-            );
-        }
-        assert_eq!(decide(any_of([scopes("x"), public()]), &anon).await, Ok(()));
-    }
-
-    #[tokio::test]
-    async fn combinators() {
-        let p = alice();
-        assert_eq!(
-            decide(scopes(["notes:read", "notes:write"]), &p).await,
-            Ok(())
-        );
-        assert!(decide(scopes(["notes:read", "admin"]), &p).await.is_err());
-        assert_eq!(decide(roles("editor"), &p).await, Ok(()));
-        assert!(decide(roles("admin"), &p).await.is_err());
-        assert_eq!(
-            decide(all_of([scopes("notes:read"), roles("editor")]), &p).await,
-            Ok(())
-        );
-        assert!(
-            decide(all_of([scopes("notes:read"), roles("admin")]), &p)
-                .await
-                .is_err()
-        );
-        assert!(decide(all_of([]), &p).await.is_err());
-        assert!(decide(any_of([]), &p).await.is_err());
-        assert_eq!(
-            decide(any_of([roles("admin"), roles("editor")]), &p).await,
-            Ok(())
-        );
-        // A custom part that fails inside a combinator still denies.
-        assert!(
-            decide(
-                all_of([scopes("notes:read"), custom(Answer(Err("boom")))]),
-                &p
-            )
-            .await
-            .is_err()
-        );
-        assert_eq!(
-            decide(any_of([custom(Answer(Err("boom"))), roles("editor")]), &p).await,
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn describes_itself() {
-        let policy = any_of([all_of([scopes(["b", "a"]), roles("x")]), public()]);
-        assert_eq!(
-            policy.to_string(),
-            "any of (all of (scopes: a, b; roles: x); public)"
-        );
-    }
-}
+mod tests;

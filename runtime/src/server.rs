@@ -1098,8 +1098,11 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         self
     }
 
-    /// Builds the server.
+    /// Builds the server. A policy with an empty requirement (a scope or role list read
+    /// from a configuration that came back empty) denies every caller; each one is logged
+    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest.
     pub fn build(self) -> SecureServer<S> {
+        warn_of_empty_requirements(&self.tools, self.settings.server_policy.as_ref());
         let gate = self.health.map(|monitor| WriteGate {
             monitor,
             read_tools: self
@@ -1122,6 +1125,29 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 gate,
             }),
             trusted_transport: false,
+        }
+    }
+}
+
+/// One warning per policy with an empty requirement: the tool it guards can never be used.
+fn warn_of_empty_requirements<S: Send + Sync + 'static>(
+    tools: &SecureToolRouter<S>,
+    server_policy: Option<&Policy>,
+) {
+    let policies = tools
+        .routes()
+        .into_iter()
+        .map(|route| (&*route.spec.name, &route.spec.policy))
+        .chain(server_policy.map(|policy| ("every tool (server policy)", policy)));
+    for (tool, policy) in policies {
+        let empty = policy.empty_requirements();
+        if !empty.is_empty() {
+            tracing::warn!(
+                tool,
+                %policy,
+                empty_requirement = %empty.join(", "),
+                "the policy has an empty requirement: it denies every caller"
+            );
         }
     }
 }

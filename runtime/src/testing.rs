@@ -28,12 +28,13 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //! let report = secure_tool::testing::audit(&SecureServer::new(Notes)).await;
 //! report.assert_fail_closed();
-//! assert_eq!(report.calls(), 14); // seven ways for its policy to fail, two argument shapes
+//! assert_eq!(report.calls(), 18); // nine ways for its policy to fail, two argument shapes
 //! assert_eq!(report.handler_runs(), 0);
 //! # }
 //! ```
 
 use std::fmt;
+use std::future::Future as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -70,11 +71,20 @@ pub enum PolicyFault {
     /// The policy answers something that is not an explicit allow (`Abstain`: a remote
     /// service that did not know the tool, or whose answer did not parse).
     Odd,
+    /// The policy holds its thread (a synchronous LDAP or HTTP client) for longer than the
+    /// authorization deadline, then answers `Allow`: the deadline's timer never got a
+    /// chance to fire, and only the clock can tell that the answer is late (see
+    /// [`block_thread`]).
+    BlockingAllow,
+    /// The policy requires an empty list of scopes or roles, or a blank name (a list read
+    /// from configuration that came back empty): a requirement nobody meets must not mean
+    /// "anyone".
+    EmptyRequirement,
 }
 
 impl PolicyFault {
     /// Every fault, in a fixed order.
-    pub const ALL: [PolicyFault; 7] = [
+    pub const ALL: [PolicyFault; 9] = [
         PolicyFault::Error,
         PolicyFault::Panic,
         PolicyFault::PanicOnCall,
@@ -82,6 +92,8 @@ impl PolicyFault {
         PolicyFault::LateAllow,
         PolicyFault::Deny,
         PolicyFault::Odd,
+        PolicyFault::BlockingAllow,
+        PolicyFault::EmptyRequirement,
     ];
 
     /// The fault's name, as the audit report prints it.
@@ -98,6 +110,8 @@ impl PolicyFault {
             PolicyFault::LateAllow => "late_allow",
             PolicyFault::Deny => "deny",
             PolicyFault::Odd => "odd_answer",
+            PolicyFault::BlockingAllow => "blocking_allow",
+            PolicyFault::EmptyRequirement => "empty_requirement",
         }
     }
 }
@@ -108,8 +122,13 @@ impl fmt::Display for PolicyFault {
     }
 }
 
-/// A custom policy that fails in the given way; `late` is how long [`PolicyFault::LateAllow`]
-/// waits before it allows (make it longer than the authorization deadline).
+/// A policy that fails in the given way; `late` is how long [`PolicyFault::LateAllow`]
+/// waits and [`PolicyFault::BlockingAllow`] holds its thread before they allow (make it
+/// longer than the authorization deadline). Every fault but
+/// [`PolicyFault::EmptyRequirement`] is a [`custom`](crate::authz::custom) policy; that one
+/// is made of built-in parts whose requirement is empty (`scopes(Vec::new())`,
+/// `roles(Vec::new())`, `scopes("")`, `roles(" ")`), any one of which would let a caller in
+/// if an empty requirement meant "anyone".
 ///
 /// ```
 /// use std::time::Duration;
@@ -117,16 +136,34 @@ impl fmt::Display for PolicyFault {
 /// use secure_tool::testing::{failing_policy, PolicyFault};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let policy = failing_policy(PolicyFault::LateAllow, Duration::from_secs(5));
 /// let ada = Principal::new("ada");
-/// let verdict = policy
-///     .evaluate(AccessRequest::new("t", Mode::Read, &ada), Duration::from_secs(2))
-///     .await;
-/// assert_eq!(verdict, Err(DenialCause::DeadlineExceeded(Duration::from_secs(2))));
+/// let request = AccessRequest::new("t", Mode::Read, &ada);
+/// let deadline = Duration::from_secs(2);
+/// let policy = failing_policy(PolicyFault::LateAllow, Duration::from_secs(5));
+/// let verdict = policy.evaluate(request, deadline).await;
+/// assert_eq!(verdict, Err(DenialCause::DeadlineExceeded(deadline)));
+///
+/// // Held its thread for 5 s, then allowed: the answer came too late.
+/// let policy = failing_policy(PolicyFault::BlockingAllow, Duration::from_secs(5));
+/// let verdict = policy.evaluate(request, deadline).await;
+/// assert!(matches!(verdict, Err(DenialCause::LateAnswer { .. })), "{verdict:?}");
+///
+/// let policy = failing_policy(PolicyFault::EmptyRequirement, Duration::ZERO);
+/// let verdict = policy.evaluate(request, deadline).await;
+/// assert_eq!(verdict, Err(DenialCause::EmptyRequirement));
 /// # }
 /// ```
 pub fn failing_policy(fault: PolicyFault, late: Duration) -> Policy {
-    crate::authz::custom(FailingPolicy { fault, late })
+    use crate::authz::{any_of, custom, roles, scopes};
+    match fault {
+        PolicyFault::EmptyRequirement => any_of([
+            scopes(Vec::<String>::new()),
+            roles(Vec::<String>::new()),
+            scopes(""),
+            roles(" "),
+        ]),
+        _ => custom(FailingPolicy { fault, late }),
+    }
 }
 
 struct FailingPolicy {
@@ -162,12 +199,74 @@ impl Authorize for FailingPolicy {
             }),
             PolicyFault::Deny => Box::pin(async { Ok(Decision::Deny) }),
             PolicyFault::Odd => Box::pin(async { Ok(Decision::Abstain) }),
+            PolicyFault::BlockingAllow => Box::pin(async move {
+                block_thread(late);
+                Ok(Decision::Allow)
+            }),
+            // Made of built-in parts by `failing_policy`: never asked here.
+            PolicyFault::EmptyRequirement => Box::pin(async { Ok(Decision::Deny) }),
         }
     }
 
     fn describe(&self) -> String {
         format!("failing policy ({})", self.fault)
     }
+}
+
+/// Holds the current thread for `duration` without yielding to the runtime, as a
+/// synchronous client (an LDAP bind, a blocking HTTP request) called inside an async policy
+/// or handler does: nothing else runs on that worker meanwhile, and no timer fires.
+///
+/// In real time it sleeps the thread. Under tokio's paused time
+/// (`#[tokio::test(start_paused = true)]`), where a sleeping thread would not move the
+/// clock, it moves tokio's clock forward by `duration` instead, still without yielding:
+/// the test takes no real time, and code that reads the clock afterwards sees the time
+/// gone by, as it would in production.
+///
+/// # Panics
+///
+/// Under paused time, if tokio's clock did not move (a tokio that changed how
+/// `tokio::time::advance` works): better loud than a test that proves nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use secure_tool::testing::block_thread;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let start = tokio::time::Instant::now();
+/// let timer = tokio::time::sleep(Duration::from_millis(50));
+/// block_thread(Duration::from_secs(3));
+/// assert!(start.elapsed() >= Duration::from_secs(3));
+/// timer.await; // the timer is long due, but it could not fire while the thread was held
+/// # }
+/// ```
+pub fn block_thread(duration: Duration) {
+    if !clock_is_paused() {
+        std::thread::sleep(duration);
+        return;
+    }
+    let before = tokio::time::Instant::now();
+    // `advance` moves the clock when first polled, then yields: poll it once and leave the
+    // yield undone, as a blocked thread does not yield.
+    let mut advance = std::pin::pin!(tokio::time::advance(duration));
+    let _ = advance
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert!(
+        before.elapsed() >= duration,
+        "tokio's paused clock did not move: `block_thread` cannot simulate a blocked thread"
+    );
+}
+
+/// Whether tokio's clock is paused: it does not move while real time does. (Only a
+/// current-thread runtime can be paused, so nothing else can move it meanwhile.)
+fn clock_is_paused() -> bool {
+    let clock = tokio::time::Instant::now();
+    let real = std::time::Instant::now();
+    while real.elapsed() < Duration::from_micros(10) {
+        std::hint::spin_loop();
+    }
+    tokio::time::Instant::now() == clock
 }
 
 // ---------------------------------------------------------------------------------------
@@ -345,7 +444,8 @@ pub struct Finding {
     pub fault: PolicyFault,
     /// Whether the handler ran (fail-open).
     pub reached_handler: bool,
-    /// What the caller got instead of the generic denial.
+    /// What the caller got instead of the generic denial; for an empty requirement found in
+    /// the tool's own policy, what is wrong with it.
     pub answer: String,
 }
 
@@ -364,7 +464,8 @@ impl AuditReport {
         self.calls
     }
 
-    /// The calls that reached a handler or were not answered with the generic denial.
+    /// The calls that reached a handler or were not answered with the generic denial, and
+    /// the tools whose own policy has an empty requirement.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }
@@ -433,17 +534,38 @@ impl fmt::Display for AuditReport {
 /// as a caller who holds every scope and role the real policy names, with no arguments and
 /// with an empty object; and reports every call that reached its handler or was answered
 /// anything but the generic denial. Each policy gets [`AUDIT_AUTHZ_TIMEOUT`]; under
-/// `#[tokio::test(start_paused = true)]` the whole audit takes no real time.
+/// `#[tokio::test(start_paused = true)]` the whole audit takes no real time (the policy
+/// that holds its thread moves the paused clock instead, see [`block_thread`]; in real
+/// time it holds the thread for twice the deadline).
+///
+/// It also reads each tool's own policy, and reports a part whose requirement is empty
+/// ([`Policy::empty_requirements`]: no scope or role, a blank name, an empty `all_of` or
+/// `any_of`) as a finding of the fault [`PolicyFault::EmptyRequirement`]: such a tool
+/// denies every caller, so nobody can use it, and the list behind it was most likely read
+/// from a configuration that came back empty.
 ///
 /// One line in a test suite: `secure_tool::testing::audit(&server).await.assert_fail_closed()`.
 pub async fn audit<S: Send + Sync + 'static>(server: &SecureServer<S>) -> AuditReport {
-    let late = AUDIT_AUTHZ_TIMEOUT * 10;
+    let late = AUDIT_AUTHZ_TIMEOUT * 2;
     let mut report = AuditReport {
         unguarded: server.tools().unguarded_tool_names(),
         ..AuditReport::default()
     };
     for route in server.tools().routes() {
         let policy = route.spec().policy();
+        let empty = policy.empty_requirements();
+        if !empty.is_empty() {
+            report.findings.push(Finding {
+                tool: route.spec().name().to_owned(),
+                fault: PolicyFault::EmptyRequirement,
+                reached_handler: false,
+                answer: format!(
+                    "its own policy ({policy}) has an empty requirement ({}): it denies \
+                     every caller; was its list read from a configuration that came back empty?",
+                    empty.join(", ")
+                ),
+            });
+        }
         let caller = crate::authz::Principal::new("audit")
             .with_scopes(policy.scopes())
             .with_roles(policy.roles());

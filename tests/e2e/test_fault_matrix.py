@@ -30,7 +30,17 @@ from tool_results import error_facts, rejection_by_validating_clients
 
 HERE = Path(__file__).resolve().parent
 TEE_SCRIPT = HERE / "stdout_tee.py"
-FAULTS = ["error", "panic", "panic_on_call", "hang", "late_allow", "deny", "odd_answer"]
+FAULTS = [
+    "error",
+    "panic",
+    "panic_on_call",
+    "hang",
+    "late_allow",
+    "deny",
+    "odd_answer",
+    "blocking_allow",
+    "empty_requirement",
+]
 ARGUMENTS: dict[str, dict[str, Any]] = {
     "get_note": {"id": 1},
     "delete_note": {"id": 1},
@@ -108,7 +118,7 @@ def main() -> int:
     if url:
         fault = os.environ["NOTES_MATRIX_FAULT"]
         calls, non_denials, details = anyio.run(over_http, url, os.environ["NOTES_TOKEN_ADMIN"], fault)
-        print(f"http: {fault:<14} {calls} calls: {non_denials} non-denial answers")
+        print(f"http: {fault:<17} {calls} calls: {non_denials} non-denial answers")
         for detail in details:
             print(f"FAIL {detail}")
         return 1 if details or non_denials else 0
@@ -122,7 +132,7 @@ def main() -> int:
     print("fault matrix, stdio transport (official MCP Python SDK):")
     for fault in FAULTS:
         calls, non_denials, runs, details = anyio.run(one_fault, server_bin, fault, workdir)
-        print(f"  {fault:<14} {calls} calls: {non_denials} non-denial answers, {runs} handler runs")
+        print(f"  {fault:<17} {calls} calls: {non_denials} non-denial answers, {runs} handler runs")
         total_calls += calls
         total_non_denials += non_denials
         total_runs += runs

@@ -4,9 +4,11 @@
 //! `NOTES_AUTHZ_FAULT=<fault>` makes every call's authorization fail in that way, as a
 //! server-wide policy decided before each tool's own (`SecureServerBuilder::server_policy`):
 //! `error`, `panic`, `panic_on_call`, `hang`, `late_allow` (allows, but after the
-//! deadline), `deny` or `odd_answer`. `NOTES_AUTHZ_TIMEOUT_MS` sets the authorization
-//! deadline (default 2 s), so that `hang` and `late_allow` are decided quickly. A fault
-//! can only make the server deny more.
+//! deadline), `deny`, `odd_answer`, `blocking_allow` (holds its thread past the deadline,
+//! then allows) or `empty_requirement` (requires an empty list of scopes or roles).
+//! `NOTES_AUTHZ_TIMEOUT_MS` sets the authorization deadline (default 2 s), so that `hang`,
+//! `late_allow` and `blocking_allow` are decided quickly. A fault can only make the server
+//! deny more.
 
 use secure_tool::SecureServerBuilder;
 

@@ -365,6 +365,7 @@ mod tests {
         value["is_error"] = json!(result.is_error == Some(true));
         if let Some(error) = secure_tool::sanitize::error_facts(&result) {
             value["error"] = error.clone();
+            value["degraded"] = error["degraded"].clone();
         }
         value
     }

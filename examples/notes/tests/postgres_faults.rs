@@ -153,6 +153,7 @@ impl Served {
         value["is_error"] = json!(result.is_error == Some(true));
         if let Some(error) = secure_tool::sanitize::error_facts(&result) {
             value["error"] = error.clone();
+            value["degraded"] = error["degraded"].clone();
         }
         value["text"] = json!(text);
         assert_clean(&value.to_string());
@@ -240,7 +241,7 @@ fn assert_unavailable(answer: &Answer, what: &str) {
 fn assert_degraded(answer: &Answer, what: &str) {
     assert!(answer.is_error(), "{what}: {}", answer.value);
     assert_eq!(answer.value["degraded"], true, "{what}: {}", answer.value);
-    let tools = answer.value["available_tools"].to_string();
+    let tools = answer.value["error"]["available_tools"].to_string();
     assert!(
         tools.contains("list_notes") && tools.contains("get_note"),
         "{what}: the degraded answer names the read tools: {}",

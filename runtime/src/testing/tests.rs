@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rmcp::model::{CallToolResult, ContentBlock};
 
 use super::*;
-use crate::authz::{Mode, scopes};
+use crate::authz::{Decision, Mode, scopes};
 use crate::health::{HealthMonitor, Path as HealthPath, Status};
 use crate::prelude::*;
 use crate::server::{
@@ -134,6 +134,97 @@ async fn failing_policies_fail_as_told() {
     assert_eq!(causes[4], DenialCause::DeadlineExceeded(deadline));
     assert_eq!(causes[5], DenialCause::Denied);
     assert_eq!(causes[6], DenialCause::Abstained);
+    assert_eq!(
+        causes[7],
+        DenialCause::LateAnswer {
+            deadline,
+            elapsed: Duration::from_secs(5)
+        }
+    );
+    assert_eq!(causes[8], DenialCause::EmptyRequirement);
+}
+
+/// The blocking fault is one that a deadline's timer alone lets through: the thread is
+/// held, so the timer cannot fire, and the allow arrives "in time" as far as the timer
+/// knows. Only a guard that reads the clock after the answer denies it.
+#[tokio::test(start_paused = true)]
+async fn a_timer_alone_lets_the_blocking_fault_through() {
+    use crate::authz::{AccessRequest, DenialCause};
+    let ada = Principal::new("ada");
+    let request = AccessRequest::new("t", Mode::Read, &ada);
+    let deadline = Duration::from_millis(100);
+    let blocking = FailingPolicy {
+        fault: PolicyFault::BlockingAllow,
+        late: Duration::from_millis(300),
+    };
+    let start = tokio::time::Instant::now();
+    let timer_only = tokio::time::timeout(deadline, blocking.authorize(request)).await;
+    assert!(matches!(timer_only, Ok(Ok(Decision::Allow))));
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    let verdict = failing_policy(PolicyFault::BlockingAllow, Duration::from_millis(300))
+        .evaluate(request, deadline)
+        .await;
+    assert!(
+        matches!(verdict, Err(DenialCause::LateAnswer { .. })),
+        "{verdict:?}"
+    );
+}
+
+#[derive(Clone, Default)]
+struct Configured {
+    runs: Arc<AtomicUsize>,
+}
+
+/// Scopes read from a configuration that came back empty.
+fn configured_scopes() -> Vec<String> {
+    Vec::new()
+}
+
+#[secure_tool_router]
+impl Configured {
+    /// Reads, as the configuration says.
+    #[secure_tool(authz = scopes(configured_scopes()), mode = read)]
+    async fn read_configured(&self) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Note { id: 0 })
+    }
+
+    /// Writes, as an administrator.
+    #[secure_tool(authz = crate::authz::roles("admin"), mode = write)]
+    async fn write_admin(&self) -> Result<Note, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Note { id: 0 })
+    }
+}
+
+impl rmcp::ServerHandler for Configured {}
+
+#[tokio::test(start_paused = true)]
+async fn the_audit_reports_a_tool_whose_requirement_is_empty() {
+    let configured = Configured::default();
+    let report = audit(&SecureServer::new(configured.clone())).await;
+    // Every fault still denies; the finding is the empty requirement itself.
+    assert_eq!(report.handler_runs(), 0);
+    assert_eq!(configured.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(report.findings().len(), 1, "{report}");
+    let finding = &report.findings()[0];
+    assert_eq!(finding.tool, "read_configured");
+    assert_eq!(finding.fault, PolicyFault::EmptyRequirement);
+    assert!(!finding.reached_handler);
+    assert!(
+        finding
+            .answer
+            .contains("(deny: empty scope list) has an empty requirement (empty scope list)"),
+        "{}",
+        finding.answer
+    );
+    let printed = report.to_string();
+    assert!(
+        printed.contains("read_configured with a policy that fails (empty_requirement)"),
+        "{printed}"
+    );
+    let caught = std::panic::catch_unwind(|| report.assert_fail_closed());
+    assert!(caught.is_err(), "the audit passed a tool nobody can call");
 }
 
 #[tokio::test(start_paused = true)]

@@ -37,6 +37,10 @@ try:
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import CallToolResult
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+    # The e2e suite's shared reading of tool results, one directory up.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tool_results import error_facts
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"python: error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -138,7 +142,7 @@ def structured(result: CallToolResult, what: str) -> dict[str, Any]:
 
 
 def denial(result: CallToolResult, what: str) -> str:
-    error = (result.structured_content or {}).get("error") or {}
+    error = error_facts(result)
     expect(
         result.is_error is True and error.get("category") == "denied",
         f"{what}: expected the generic denial, got {result.model_dump_json()}",
