@@ -32,7 +32,7 @@
 //! impl Counter {
 //!     /// Adds one to the counter.
 //!     #[secure_tool(authz = scopes("counter:write"), mode = write)]
-//!     async fn bump_counter(&self, access: WriteAccess) -> Result<Value, ToolError> {
+//!     async fn bump_counter(&self, access: WriteAccess<'_>) -> Result<Value, ToolError> {
 //!         Ok(Value { value: self.bump(&access) })
 //!     }
 //! }
@@ -57,7 +57,7 @@
 //! impl Counter {
 //!     /// Adds one to the counter.
 //!     #[secure_tool(authz = scopes("counter:read"), mode = read)]
-//!     async fn bump_counter(&self, access: WriteAccess) -> Result<Value, ToolError> {
+//!     async fn bump_counter(&self, access: WriteAccess<'_>) -> Result<Value, ToolError> {
 //!         Ok(Value { value: 1 })
 //!     }
 //! }

@@ -207,8 +207,8 @@ pub mod __private {
     pub use crate::resilience::{AsBreaker, Guards};
     pub use crate::sanitize::IntoToolError;
     pub use crate::server::{
-        ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute,
-        SecureToolRouter, SecureTools, ToolArguments, ToolOutput, ToolSpec, ToolTypes,
+        ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,
+        SecureTools, ToolArguments, ToolOutput, ToolSpec, ToolTypes,
     };
     pub use ::core;
     pub use ::std;

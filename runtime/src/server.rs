@@ -62,8 +62,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Outcome};
-use crate::capability::WriteAccess;
 use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::capability::WriteAccess;
 use crate::health::{HealthMonitor, Path as HealthPath, Status};
 use crate::resilience::{Guards, Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, IntoToolError, SafeError, ToolError};
@@ -193,10 +193,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The entry point of one route: runs the guarded call for one invocation. Made only by
 /// [`SecureRoute::read`] and [`SecureRoute::write`], around the guarded call.
-type RouteFn<S> =
+pub(crate) type RouteFn<S> =
     Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync>;
 
-fn route_fn<S, F>(call: F) -> RouteFn<S>
+pub(crate) fn route_fn<S, F>(call: F) -> RouteFn<S>
 where
     F: for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync + 'static,
 {
@@ -389,7 +389,8 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     ///     .with_description("How many notes there are.");
     /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
     /// let route = SecureRoute::read(spec, types, count);
-    /// let server = SecureServer::builder_with_router(Notes, SecureToolRouter::new().with_route(route)).build();
+    /// let router = SecureToolRouter::new().with_route(route);
+    /// let server = secure_tool::SecureServerBuilder::with_router(Notes, router).build();
     ///
     /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
     /// let counted = server.call("count", None, reader).await.unwrap();
@@ -414,11 +415,15 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         Self::build(
             spec,
             types,
-            route_fn(move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
-                Box::pin(invocation.run(types, || (), move |state, arguments, ()| {
-                    handler.call(state, arguments, ())
-                }))
-            }),
+            route_fn(
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                    Box::pin(invocation.run(
+                        types,
+                        || (),
+                        move |state, arguments, ()| handler.call(state, arguments, ()),
+                    ))
+                },
+            ),
         )
     }
 
@@ -450,7 +455,8 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     ///     .with_description("Deletes every note.");
     /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
     /// let route = SecureRoute::write(spec, types, wipe);
-    /// let server = SecureServer::builder_with_router(Notes, SecureToolRouter::new().with_route(route)).build();
+    /// let router = SecureToolRouter::new().with_route(route);
+    /// let server = secure_tool::SecureServerBuilder::with_router(Notes, router).build();
     /// let denied = server.call("wipe", None, Principal::new("bob")).await.unwrap();
     /// assert_eq!(denied.is_error, Some(true));
     /// # }
@@ -470,15 +476,26 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         Self::build(
             spec,
             types,
-            route_fn(move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
-                Box::pin(invocation.run(types, WriteAccess::for_call, move |state, arguments, access| {
-                    handler.call(state, arguments, access)
-                }))
-            }),
+            route_fn(
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                    Box::pin(invocation.run(
+                        types,
+                        WriteAccess::for_call,
+                        move |state, arguments, access| handler.call(state, arguments, access),
+                    ))
+                },
+            ),
         )
     }
 
-    fn build<A, T, E>(spec: ToolSpec, types: ToolTypes<A, T, E>, call: RouteFn<S>) -> Self {
+    /// A route around `call`, which must be the guarded call: only [`read`](Self::read),
+    /// [`write`](Self::write) and the crate's own tests (which build a leaky route to show
+    /// that the audit catches one) call it.
+    pub(crate) fn build<A, T, E>(
+        spec: ToolSpec,
+        types: ToolTypes<A, T, E>,
+        call: RouteFn<S>,
+    ) -> Self {
         let input_schema = (types.input_schema)().unwrap_or_else(|e| {
             panic!(
                 "the arguments of tool `{}` must be a struct with named fields: {e}",

@@ -86,8 +86,9 @@ async fn faults_deny_write_tools_too_while_writes_are_degraded() {
 
 #[tokio::test(start_paused = true)]
 async fn the_audit_catches_a_route_that_ignores_its_policy() {
-    // A route built by hand that answers without asking its policy: what a bypass looks
-    // like from outside.
+    // A route that answers without asking its policy: what a bypass would look like from
+    // outside. Only the crate itself can build one (`SecureRoute::read` and `write` always
+    // wrap the guarded call).
     let spec = ToolSpec::new("leaky", Mode::Read, scopes("secrets:read"))
         .with_description("Answers whoever asks.");
     let types = ToolTypes::new(
@@ -95,9 +96,10 @@ async fn the_audit_catches_a_route_that_ignores_its_policy() {
         OutputType::<Note>::new(),
         ErrorType::<ToolError>::new(),
     );
-    let route = SecureRoute::new(spec, types, |_invocation| {
+    let leaky = crate::server::route_fn(|_invocation| -> crate::server::BoxFuture<'_, _> {
         Box::pin(async { CallToolResult::success(vec![ContentBlock::text("the launch codes")]) })
     });
+    let route = SecureRoute::build(spec, types, leaky);
     let router = crate::SecureToolRouter::<Notes>::new().with_route(route);
     let server = crate::SecureServerBuilder::with_router(Notes::default(), router).build();
     let report = audit(&server).await;

@@ -20,7 +20,7 @@ struct Out {
 impl Server {
     /// Reads a note, but asks for the write capability.
     #[secure_tool(authz = public, mode = read)]
-    async fn get(&self, args: Args, access: WriteAccess) -> Result<Out, ToolError> {
+    async fn get(&self, args: Args, access: WriteAccess<'_>) -> Result<Out, ToolError> {
         let _ = access;
         Ok(Out { id: args.id })
     }

@@ -1,4 +1,4 @@
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use secure_tool::prelude::*;
 
@@ -15,7 +15,7 @@ impl Server {
     /// Reads, and tries to make the write capability itself.
     #[secure_tool(authz = public, mode = read)]
     async fn get(&self) -> Result<Out, ToolError> {
-        let _access = WriteAccess { _private: () };
+        let _literal = WriteAccess { _call: std::marker::PhantomData };
         Ok(Out { id: 1 })
     }
 }

@@ -19,7 +19,7 @@ struct Out {
 impl Server {
     /// Saves a note.
     #[secure_tool(authz = public, mode = write)]
-    async fn save(&self, access: WriteAccess, args: Args) -> Result<Out, ToolError> {
+    async fn save(&self, access: WriteAccess<'_>, args: Args) -> Result<Out, ToolError> {
         let _ = access;
         Ok(Out { id: args.id })
     }

@@ -19,14 +19,14 @@ struct Out {
 impl Server {
     /// Optional.
     #[secure_tool(authz = public, mode = write)]
-    async fn a(&self, args: Args, access: Option<WriteAccess>) -> Result<Out, ToolError> {
+    async fn a(&self, args: Args, access: Option<WriteAccess<'_>>) -> Result<Out, ToolError> {
         let _ = (args, access);
         Ok(Out { id: 1 })
     }
 
     /// Boxed.
     #[secure_tool(authz = public, mode = write)]
-    async fn b(&self, access: Box<WriteAccess>) -> Result<Out, ToolError> {
+    async fn b(&self, access: Box<WriteAccess<'_>>) -> Result<Out, ToolError> {
         let _ = access;
         Ok(Out { id: 1 })
     }

@@ -141,7 +141,10 @@ async fn connect(guarded: Guarded) -> RunningService<RoleClient, ()> {
         .build();
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
-        let running = server.serve(server_io).await.expect("server starts");
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
         let _ = running.waiting().await;
     });
     ().serve(client_io).await.expect("client connects")
@@ -155,8 +158,8 @@ async fn call(client: &RunningService<RoleClient, ()>, tool: &str) -> CallToolRe
 }
 
 fn is_denial(result: &CallToolResult) -> bool {
-    result.is_error == Some(true)
-        && result.structured_content.as_ref().unwrap()["error"]["category"] == "denied"
+    result.structured_content.is_none()
+        && crate::sanitize::error_facts(result).is_some_and(|facts| facts["category"] == "denied")
 }
 
 #[cfg(feature = "testing")]
