@@ -8,15 +8,18 @@
 //! #[secure_tool(authz = scopes("notes:read"), mode = read)]
 //! async fn get_note(&self, args: GetNote) -> Result<Note, StoreError> { ... }
 //! ```
-//! Output: the method unchanged, plus a hidden associated fn
-//! `__secure_tool_route_get_note()` that builds the tool's guarded route. The router that
-//! `#[secure_tool_router]` generates calls it; nothing else can reach the handler through
-//! MCP.
+//! Output: the method unchanged, plus two hidden associated fns: `__secure_tool_handler_get_note`,
+//! which calls the method with the parsed arguments and the call's capability, and
+//! `__secure_tool_route_get_note()`, which hands it to the runtime's `SecureRoute::read` (or
+//! `write`), the only constructors of a route, which wrap it in the guarded call. The
+//! router that `#[secure_tool_router]` generates calls it; nothing else can reach the
+//! handler through MCP.
 //!
-//! A handler may take, last, the write capability (`access: WriteAccess`, recognised by
-//! the last segment of its type's path). Only a `mode = write` handler may: the route
-//! then calls it with `<WriteAccess as Grant<WriteMode>>::grant()`, which exists for
-//! write mode only, so the types enforce what the syntactic check reports.
+//! A handler may take, last, the write capability (`access: WriteAccess<'_>`, recognised
+//! by the last segment of its type's path). Only a `mode = write` handler may: the runtime
+//! makes the capability inside the guarded call of a write route and passes it to the
+//! handler fn; a read route passes `()`, so the types enforce what the syntactic check
+//! reports.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
