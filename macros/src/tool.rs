@@ -1281,7 +1281,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_tool_is_granted_write_access_after_its_arguments() {
+    fn a_write_tool_is_handed_the_calls_write_access_after_its_arguments() {
         for item in [
             quote! {
                 /// Adds a note.
@@ -1294,9 +1294,12 @@ mod tests {
         ] {
             let out = expand_str(quote!(authz = public, mode = write), item);
             assert!(!out.contains("compile_error"), "{out}");
-            assert!(out.contains("Grant"), "{out}");
-            assert!(out.contains("WriteMode"), "{out}");
-            assert!(!out.contains("ReadMode"), "{out}");
+            // The runtime makes the capability: the route is a write route, whose handler
+            // is given the call's `WriteAccess` and passes it on last.
+            assert!(out.contains(":: write ("), "{out}");
+            assert!(!out.contains(":: read ("), "{out}");
+            assert!(out.contains("WriteAccess < '__secure_tool_call >"), "{out}");
+            assert!(out.contains("__secure_tool_capability)"), "{out}");
         }
     }
 

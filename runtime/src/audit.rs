@@ -140,7 +140,11 @@ impl<'a> CallEvent<'a> {
             ),
             Outcome::Failed(error) => {
                 let category = error.category().as_str();
-                if error.category().caller_fault() {
+                // The error's text runs the user's `Display` and `source()`: a panic there
+                // must not unwind through the call, nor cut the audit event short.
+                let caller_fault = error.category().caller_fault();
+                let error = logged_text(error);
+                if caller_fault {
                     tracing::info!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
                         outcome = "error", category, error = %error, latency_us = latency_us(), arguments,
@@ -164,4 +168,18 @@ impl<'a> CallEvent<'a> {
             ),
         }
     }
+}
+
+/// The text of `error` for the log. An error whose `Display` (or a `source()` in its chain)
+/// panics is logged as such instead of unwinding through the guarded call.
+fn logged_text(error: &ToolError) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string())).unwrap_or_else(
+        |panic| {
+            format!(
+                "{}: (the error's text could not be written: it panicked: {})",
+                error.category(),
+                crate::authz::panic_message(&*panic)
+            )
+        },
+    )
 }

@@ -18,6 +18,8 @@ pub mod partial;
 pub mod resilience;
 pub mod sanitize;
 pub mod server;
+#[cfg(test)]
+mod test_log;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -493,6 +493,14 @@ impl Panicked {
         }
     }
 
+    /// The error of a panic caught while the guarded call was `doing` something around the
+    /// handler (parsing its arguments, rendering its result): the message says which.
+    pub(crate) fn during(doing: &str, payload: &(dyn Any + Send)) -> Self {
+        Self {
+            message: format!("while {doing}: {}", crate::authz::panic_message(payload)),
+        }
+    }
+
     /// The panic's message.
     pub fn message(&self) -> &str {
         &self.message

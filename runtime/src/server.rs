@@ -42,6 +42,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -402,7 +403,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// ```
     pub fn read<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
     where
-        A: 'static,
+        A: Send + 'static,
         T: 'static,
         E: 'static,
         H: for<'a> Handler<'a, S, A, (), Result<T, E>>,
@@ -463,7 +464,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// ```
     pub fn write<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
     where
-        A: 'static,
+        A: Send + 'static,
         T: 'static,
         E: 'static,
         H: for<'a> Handler<'a, S, A, WriteAccess<'a>, Result<T, E>>,
@@ -1397,9 +1398,16 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             return degraded(gate, &mut event, started);
         }
 
-        let arguments = match (types.parse)(self.arguments) {
-            Ok(arguments) => arguments,
-            Err(message) => {
+        // Parsing runs the user's `Deserialize`, rendering their `Serialize`: a panic in
+        // either is caught like one in the handler, and answered the same way.
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| (types.parse)(self.arguments)));
+        let arguments = match parsed {
+            Ok(Ok(arguments)) => arguments,
+            Err(panic) => {
+                let panicked = Panicked::during("parsing the arguments", &*panic);
+                return fail(&mut event, started, ToolError::internal(panicked));
+            }
+            Ok(Err(message)) => {
                 let safe = SafeError::new(
                     ErrorCategory::InvalidInput,
                     Some(message.into()),
@@ -1428,13 +1436,23 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         }
         let call = handler(self.this, arguments, grant()).map(|result| result.map_err(into_error));
         match limits.run(call).await {
-            Ok(value) => match (types.render)(&value, self.route.structured) {
-                Ok(result) => {
-                    event.finish(started, Outcome::Ok, None);
-                    result
+            Ok(value) => {
+                let structured = self.route.structured;
+                let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    (types.render)(&value, structured)
+                }));
+                match rendered {
+                    Ok(Ok(result)) => {
+                        event.finish(started, Outcome::Ok, None);
+                        result
+                    }
+                    Ok(Err(error)) => fail(&mut event, started, ToolError::internal(error)),
+                    Err(panic) => {
+                        let panicked = Panicked::during("rendering the result", &*panic);
+                        fail(&mut event, started, ToolError::internal(panicked))
+                    }
                 }
-                Err(error) => fail(&mut event, started, ToolError::internal(error)),
-            },
+            }
             Err(error) => fail(&mut event, started, error),
         }
     }

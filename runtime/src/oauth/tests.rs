@@ -4,11 +4,12 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
-use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use crate::test_log::Log;
 
 use base64::Engine as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -1033,45 +1034,6 @@ fn algorithm_names_round_trip() {
     for alg in Algorithm::ALL {
         assert_eq!(alg.as_str().parse::<Algorithm>().unwrap(), alg);
         assert_eq!(Algorithm::from_jwt(alg.to_jwt()), Some(alg));
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A log that tests can read
-
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Log {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
-        tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .finish()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl tracing_subscriber::fmt::MakeWriter<'_> for Log {
-    type Writer = Log;
-
-    fn make_writer(&self) -> Log {
-        self.clone()
     }
 }
 

@@ -375,6 +375,7 @@ async fn unknown_tools_stay_protocol_errors() {
 mod resilience;
 
 mod degradation;
+mod panics;
 
 #[test]
 fn the_manifest_states_every_tools_posture() {

@@ -11,6 +11,8 @@ use rmcp::{RoleClient, ServiceExt};
 use super::{BLOCKED, Block, Blocks, DEADLINE};
 use crate::authz::{Decision, Policy, Principal, all_of, any_of, custom, roles, scopes};
 use crate::prelude::*;
+#[cfg(feature = "testing")]
+use crate::test_log::Log;
 
 #[derive(Clone, Default)]
 struct Guarded {
@@ -285,36 +287,4 @@ async fn the_log_names_the_late_answer_and_the_empty_requirement() {
         calls.contains("cause=empty requirement: the policy denies every caller"),
         "{calls}"
     );
-}
-
-/// A log that tests can read.
-#[cfg(feature = "testing")]
-#[derive(Clone, Default)]
-struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
-
-#[cfg(feature = "testing")]
-impl Log {
-    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
-        let log = self.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || log.clone())
-            .with_ansi(false)
-            .finish()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-#[cfg(feature = "testing")]
-impl std::io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
