@@ -138,7 +138,8 @@ def structured(result: CallToolResult, what: str) -> dict[str, Any]:
 
 
 def denial(result: CallToolResult, what: str) -> str:
-    error = (result.structured_content or {}).get("error") or {}
+    # An error result's facts are in `_meta`, never in `structuredContent`.
+    error = (result.meta or {}).get("io.github.secure-tool/error") or {}
     expect(
         result.is_error is True and error.get("category") == "denied",
         f"{what}: expected the generic denial, got {result.model_dump_json()}",
