@@ -235,19 +235,18 @@ impl Served {
             .call(tool, arguments.as_object().cloned(), caller)
             .await
             .expect("a tool call is answered with a result");
-        let value = result.structured_content.unwrap_or_default();
         if result.is_error != Some(true) {
+            let value = result.structured_content.unwrap_or_default();
             return Answer::Done(value["id"].as_i64().expect("a note has an id"));
         }
-        if value["degraded"] == true {
+        // An error result's facts are in `_meta`, never in `structuredContent`.
+        let facts = secure_tool::sanitize::error_facts(&result)
+            .cloned()
+            .unwrap_or_default();
+        if facts["degraded"] == true {
             return Answer::Degraded;
         }
-        Answer::Failed(
-            value["error"]["category"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned(),
-        )
+        Answer::Failed(facts["category"].as_str().unwrap_or("?").to_owned())
     }
 
     /// The write breaker's failures so far.
