@@ -239,7 +239,11 @@ fn assert_unavailable(answer: &Answer, what: &str) {
 
 fn assert_degraded(answer: &Answer, what: &str) {
     assert!(answer.is_error(), "{what}: {}", answer.value);
-    assert_eq!(answer.value["error"]["degraded"], true, "{what}: {}", answer.value);
+    assert_eq!(
+        answer.value["error"]["degraded"], true,
+        "{what}: {}",
+        answer.value
+    );
     let tools = answer.value["error"]["available_tools"].to_string();
     assert!(
         tools.contains("list_notes") && tools.contains("get_note"),
