@@ -18,6 +18,9 @@ pub mod partial;
 pub mod resilience;
 pub mod sanitize;
 pub mod server;
+#[cfg(feature = "stdio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stdio")))]
+pub mod stdio;
 #[cfg(test)]
 mod test_log;
 #[cfg(feature = "testing")]

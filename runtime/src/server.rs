@@ -831,7 +831,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     where
         S: ServerHandler,
     {
-        self.serve_trusted(rmcp::transport::stdio()).await
+        self.serve_trusted(crate::stdio::StdioTransport::stdio())
+            .await
     }
 
     /// Serves MCP over `transport`, whose peer is trusted to be the local caller: requests

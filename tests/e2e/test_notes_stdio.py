@@ -454,10 +454,20 @@ async def scenario(client: Client, rep: Report) -> None:
     rep.ok("get_note round-trips both created notes")
 
     async def list_notes() -> list[dict[str, Any]]:
-        listing = expect_success(await client.call_tool("list_notes", {}), "list_notes")
-        notes = listing.get("notes")
-        expect(isinstance(notes, list), f"list_notes: structuredContent.notes should be a list, got {dump(listing)}")
-        return [expect_note(note, "list_notes") for note in notes]
+        # Every page, following `next_cursor` (bounded: this test creates few notes).
+        everything: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {}
+        for _ in range(100):
+            listing = expect_success(await client.call_tool("list_notes", arguments), "list_notes")
+            notes = listing.get("notes")
+            expect(isinstance(notes, list), f"list_notes: structuredContent.notes should be a list, got {dump(listing)}")
+            everything.extend(expect_note(note, "list_notes") for note in notes)
+            cursor = listing.get("next_cursor")
+            if cursor is None:
+                return everything
+            expect(isinstance(cursor, str), f"list_notes: next_cursor should be a string, got {dump(listing)}")
+            arguments = {"cursor": cursor}
+        raise AssertionError("list_notes: more than 100 pages")
 
     notes = await list_notes()
     for note in created:

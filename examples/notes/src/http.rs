@@ -21,6 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use secure_tool::SecureServer;
 use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
 use secure_tool::rmcp::transport::streamable_http_server::{
@@ -28,6 +32,7 @@ use secure_tool::rmcp::transport::streamable_http_server::{
 };
 use tokio::net::TcpListener;
 
+use notes_server::connections::{ConnectionCap, ConnectionLimits, DeadlineBody};
 use notes_server::tools::Notes;
 
 /// Where the MCP endpoint is mounted.
@@ -35,6 +40,9 @@ pub const MCP_PATH: &str = "/mcp";
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long to wait after a failed `accept` (out of file descriptors) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The HMAC secret's variable: a shared secret, for local testing only. Never a flag, so
 /// that it does not show in `ps`.
@@ -62,6 +70,16 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
                        on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
   NOTES_OAUTH_HMAC_SECRET  instead of --jwks, for local testing only: a shared HS256 secret
                        of at least 32 bytes (an environment variable, never a flag)
+
+Slow clients (behind a reverse proxy, set these at the proxy too):
+  NOTES_HTTP_HEADER_TIMEOUT_MS  the longest a client may take to send a request's head, and
+                       the longest a kept-alive connection waits idle for its next request;
+                       then it is closed (default: 10000)
+  NOTES_HTTP_BODY_TIMEOUT_MS    the longest a client may take to send a request's body, from
+                       its head; then the request fails and the connection is closed
+                       (default: 30000)
+  NOTES_HTTP_MAX_CONNECTIONS    the most connections open at once; one more is closed at
+                       once (default: 512; keep it under the process's file descriptor limit)
 
 Without --jwks or NOTES_OAUTH_HMAC_SECRET, --http refuses to start. Scopes are the tools'
 own: notes:read for the read tools, notes:write for create_note (the protected resource
@@ -186,7 +204,9 @@ impl HttpFlags {
                 Keys::HmacSecret(_) => Algorithm::HS256,
             }],
         };
+        let limits = ConnectionLimits::from_env(&env)?;
         Ok(Some(HttpConfig {
+            limits,
             listen,
             issuer,
             audience,
@@ -216,6 +236,8 @@ impl std::fmt::Debug for Keys {
 /// Everything [`serve`] needs, checked.
 #[derive(Debug)]
 pub struct HttpConfig {
+    /// The bounds of the connections.
+    limits: ConnectionLimits,
     listen: SocketAddr,
     issuer: String,
     /// `None`: the bound loopback address's `/mcp` URL.
@@ -320,22 +342,90 @@ pub async fn serve(server: SecureServer<Notes>, config: HttpConfig) -> Result<()
     // The line a supervisor (or a test) waits for: the address is bound and served.
     eprintln!("notes-server: listening on {endpoint}");
 
-    let graceful = axum::serve(listener, app).with_graceful_shutdown({
-        let stopping = stopping.clone();
-        async move {
-            shutdown_signal().await;
-            tracing::info!("shutdown requested: closing MCP sessions and open requests");
-            // Ends every rmcp session and its SSE streams, so the connections can drain.
-            stopping.cancel();
-        }
-    });
-    let deadline = async {
-        stopping.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
+    let limits = config.limits;
+    tracing::info!(
+        header_read = ?limits.header_read,
+        body_read = ?limits.body_read,
+        max_connections = limits.max_connections,
+        "connection limits"
+    );
+    let connections = ConnectionCap::new(limits.max_connections);
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    // The header read timeout runs from the moment a connection waits for a request's
+    // head: for a new connection, and for a kept-alive one after each response.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .keep_alive(true);
+    let mut refused: u64 = 0;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors, most likely: wait a little rather than spin;
+                // connections ending free some.
+                tracing::warn!(%error, "cannot accept a connection");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Some(permit) = connections.admit() else {
+            // Over the cap: closed at once, never held. Logged at powers of two, so that
+            // a flood of connections does not flood the log.
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    refused,
+                    max_connections = limits.max_connections,
+                    "connections over the cap closed at once"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let body_read = limits.body_read;
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut app = app.clone();
+            let request =
+                request.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_read)));
+            async move {
+                std::future::poll_fn(|cx| {
+                    tower_service::Service::<hyper::Request<axum::body::Body>>::poll_ready(
+                        &mut app, cx,
+                    )
+                })
+                .await?;
+                tower_service::Service::call(&mut app, request).await
+            }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A connection that ends in an error (a timeout, a reset) is the client's
+            // business: nothing to log at the default level.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+            drop(permit);
+        });
+    }
+
+    tracing::info!(
+        open = connections.open(),
+        "shutdown requested: closing MCP sessions and open requests"
+    );
+    // Ends every rmcp session and its SSE streams, so the connections can drain.
+    stopping.cancel();
     tokio::select! {
-        served = graceful => served.map_err(|e| format!("the HTTP server failed: {e}")),
-        () = deadline => {
+        () = graceful.shutdown() => Ok(()),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period: closing them");
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! An example MCP server built with secure-tool: a small notes service on an embedded
 //! SQLite store (the default) or on PostgreSQL (`DATABASE_URL`), served over stdio.
 
+pub mod connections;
 pub mod faults;
 pub mod logging;
 pub mod policy;

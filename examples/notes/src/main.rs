@@ -87,6 +87,12 @@ environment:
                              answer {\"decision\": \"allow\"|\"deny\"}; anything else, or no
                              answer within 2 s, denies (default: none, admins only)
 
+Limits: create_note refuses a title over 200 characters and a body over 16384
+characters (invalid_input, naming the field); list_notes answers pages of at most 50
+notes and 256 KiB of text, with next_cursor for the next page; backup_notes holds 100
+notes in memory at a time. Over stdio, a line longer than 16 MiB or nested deeper than
+127 levels is answered with a JSON-RPC error for its id, when it has one.
+
 While the write breaker is open, or the write probe failed 3 times in a row, write
 tools answer a structured `degraded` error naming the read tools, `tools/list` marks
 them, and clients get notifications/tools/list_changed; 2 good probes restore writes.";

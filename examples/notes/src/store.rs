@@ -182,6 +182,22 @@ impl StoreError {
 /// Every note, oldest first: the same statement on both backends.
 const LIST: &str = "SELECT id, title, body FROM notes ORDER BY id";
 
+/// The notes after an id, oldest first, a page at a time (for `backup`'s error).
+const PAGES: &str = "SELECT id, title, body FROM notes WHERE id > ? ORDER BY id LIMIT ?";
+
+/// How many notes a backup reads and writes at a time: what it holds in memory.
+pub const BACKUP_PAGE_NOTES: usize = 100;
+
+/// One page of notes, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The notes of the page: at most the number asked for, and within the byte budget
+    /// asked for (but always at least one note when there are more).
+    pub notes: Vec<Note>,
+    /// Whether notes follow the page's last one.
+    pub more: bool,
+}
+
 /// The notes store. Cloning shares the connections.
 #[derive(Clone)]
 pub struct Store {
@@ -265,6 +281,38 @@ impl Store {
         }
     }
 
+    /// The notes whose id is greater than `after`, oldest first: at most `max_notes`, and
+    /// no more than `max_bytes` of titles and bodies in all, except that a page holds at
+    /// least one note (a note stored before a size limit may be larger than the budget).
+    /// At most `max_notes + 1` notes are read.
+    pub async fn page(
+        &self,
+        after: i64,
+        max_notes: usize,
+        max_bytes: usize,
+    ) -> Result<Page, StoreError> {
+        let limit = i64::try_from(max_notes.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut notes = match &self.backend {
+            Backend::Sqlite(db) => db.page(after, limit).await?,
+            Backend::Postgres(db) => db.page(after, limit).await?,
+        };
+        let mut more = notes.len() > max_notes;
+        notes.truncate(max_notes);
+        let mut bytes = 0usize;
+        let within = notes
+            .iter()
+            .position(|note| {
+                bytes = bytes.saturating_add(note.title.len() + note.body.len());
+                bytes > max_bytes
+            })
+            .map_or(notes.len(), |over| over.max(1));
+        if within < notes.len() {
+            notes.truncate(within);
+            more = true;
+        }
+        Ok(Page { notes, more })
+    }
+
     /// The note `id`, if it exists.
     pub async fn get(&self, id: i64) -> Result<Option<Note>, StoreError> {
         match &self.backend {
@@ -290,23 +338,73 @@ impl Store {
     }
 
     /// Writes every note as JSON lines into `dir`, returning the file and the count.
+    ///
+    /// It holds at most [`BACKUP_PAGE_NOTES`] notes in memory at a time, whatever the size
+    /// of the store: it reads a page, appends it to a file of its own, and reads the next.
+    /// The backup replaces `notes-backup.jsonl` only once it is whole (a rename), so
+    /// concurrent backups do not mix their lines and a failed one leaves the last good
+    /// backup in place.
     pub async fn backup(&self, dir: PathBuf) -> Result<(PathBuf, usize), StoreError> {
-        let notes = self.list().await?;
+        use std::io::Write;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+
         let file = dir.join("notes-backup.jsonl");
-        let mut lines = String::new();
-        for note in &notes {
-            lines.push_str(&serde_json::to_string(note).unwrap_or_default());
-            lines.push('\n');
-        }
-        let target = file.clone();
-        tokio::task::spawn_blocking(move || std::fs::write(&target, lines))
-            .await?
-            .map_err(|source| StoreError::Backup {
-                sql: LIST,
-                path: file.clone(),
+        let partial = dir.join(format!(
+            ".notes-backup.jsonl.{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let failed = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| StoreError::Backup {
+                sql: PAGES,
+                path,
                 source,
-            })?;
-        Ok((file, notes.len()))
+            }
+        };
+        let created = partial.clone();
+        let mut out = tokio::task::spawn_blocking(move || std::fs::File::create(created))
+            .await?
+            .map_err(failed(&partial))?;
+        let mut written = 0;
+        let mut after = i64::MIN;
+        let outcome = loop {
+            let page = match self.page(after, BACKUP_PAGE_NOTES, usize::MAX).await {
+                Ok(page) => page,
+                Err(error) => break Err(error),
+            };
+            let mut lines = Vec::new();
+            for note in &page.notes {
+                lines.extend(serde_json::to_vec(note).unwrap_or_default());
+                lines.push(b'\n');
+            }
+            written += page.notes.len();
+            after = page.notes.last().map_or(after, |note| note.id);
+            let appended =
+                tokio::task::spawn_blocking(move || out.write_all(&lines).map(|()| out)).await?;
+            out = match appended {
+                Ok(out) => out,
+                Err(source) => break Err(failed(&partial)(source)),
+            };
+            if !page.more {
+                break Ok(out);
+            }
+        };
+        let (partial_path, target) = (partial.clone(), file.clone());
+        let finished = match outcome {
+            Ok(out) => tokio::task::spawn_blocking(move || {
+                out.sync_all()?;
+                std::fs::rename(&partial_path, &target)
+            })
+            .await?
+            .map_err(failed(&file)),
+            Err(error) => Err(error),
+        };
+        if finished.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        finished.map(|()| (file, written))
     }
 }
 

@@ -17,6 +17,17 @@ use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::{Archive, Heartbeat, Note, Store, StoreError, Summary};
 
+/// The longest title `create_note` stores, in characters (the schema's `maxLength`).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// The longest body `create_note` stores, in characters (the schema's `maxLength`): at
+/// most 64 KiB of UTF-8.
+pub const MAX_BODY_CHARS: usize = 16 * 1024;
+/// The most notes one page of `list_notes` holds.
+pub const PAGE_NOTES: usize = 50;
+/// The most bytes of titles and bodies one page of `list_notes` holds (a page always holds
+/// at least one note).
+pub const PAGE_BYTES: usize = 256 * 1024;
+
 /// The name of the breaker of the store's reads.
 pub const READS: &str = "notes-store-reads";
 /// The name of the breaker of the store's writes: it feeds the health monitor.
@@ -132,18 +143,48 @@ pub struct NoteId {
 /// Arguments of `create_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct NewNote {
-    /// A short title; must not be empty.
+    /// A short title; must not be empty; at most 200 characters.
+    #[schemars(length(max = 200))]
     pub title: String,
-    /// The text of the note.
+    /// The text of the note; at most 16384 characters.
     #[serde(default)]
+    #[schemars(length(max = 16384))]
     pub body: String,
 }
 
-/// The result of `list_notes`.
+/// Arguments of `list_notes`.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct ListNotes {
+    /// The `next_cursor` of the previous page; absent for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// The result of `list_notes`: one page.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct NoteList {
-    /// Every note, oldest first.
+    /// The notes of this page, oldest first: at most 50, and 256 KiB of text.
     pub notes: Vec<Note>,
+    /// Present when more notes follow: pass it as `cursor` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The prefix of the cursors `list_notes` hands out: what follows is the last id of the
+/// page, in hexadecimal. Opaque to clients, who only pass it back.
+const CURSOR_PREFIX: &str = "n1.";
+
+fn cursor_after(id: i64) -> String {
+    format!("{CURSOR_PREFIX}{:x}", id.cast_unsigned())
+}
+
+/// The id a cursor goes on after, or `None` when it is not one this server hands out.
+fn after_cursor(cursor: &str) -> Option<i64> {
+    let hex = cursor.strip_prefix(CURSOR_PREFIX)?;
+    if hex.is_empty() || hex.len() > 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(u64::cast_signed)
 }
 
 /// The result of `server_info`.
@@ -187,11 +228,32 @@ impl Notes {
         })
     }
 
-    /// Lists every note, oldest first.
+    /// Lists the notes, oldest first, a page (50 notes, 256 KiB of text) at a time.
+    /// Pass a page's `next_cursor` as `cursor` for the next one.
     #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.reads, timeout = "10s")]
-    async fn list_notes(&self) -> Result<NoteList, ToolError> {
-        let notes = self.store.list().await.map_err(StoreError::classified)?;
-        Ok(NoteList { notes })
+    async fn list_notes(&self, args: ListNotes) -> Result<NoteList, ToolError> {
+        let after = match args.cursor.as_deref() {
+            None => i64::MIN,
+            Some(cursor) => after_cursor(cursor).ok_or_else(|| {
+                ToolError::invalid_input(
+                    "`cursor` is not a cursor this server handed out: pass a page's \
+                     `next_cursor` as it is, or no cursor for the first page",
+                )
+            })?,
+        };
+        let page = self
+            .store
+            .page(after, PAGE_NOTES, PAGE_BYTES)
+            .await
+            .map_err(StoreError::classified)?;
+        let next_cursor = match (page.more, page.notes.last()) {
+            (true, Some(last)) => Some(cursor_after(last.id)),
+            _ => None,
+        };
+        Ok(NoteList {
+            notes: page.notes,
+            next_cursor,
+        })
     }
 
     /// Reads one note by its id.
@@ -266,6 +328,17 @@ impl Notes {
         if args.title.trim().is_empty() {
             return Err(ToolError::invalid_input("`title` must not be empty"));
         }
+        // Counted without keeping more than the limit: the value is never echoed.
+        if args.title.chars().nth(MAX_TITLE_CHARS).is_some() {
+            return Err(ToolError::invalid_input(format!(
+                "`title` must be at most {MAX_TITLE_CHARS} characters"
+            )));
+        }
+        if args.body.chars().nth(MAX_BODY_CHARS).is_some() {
+            return Err(ToolError::invalid_input(format!(
+                "`body` must be at most {MAX_BODY_CHARS} characters"
+            )));
+        }
         self.store
             .writer(&access)
             .insert(args.title, args.body)
@@ -289,7 +362,7 @@ impl Notes {
         }
     }
 
-    /// Writes a backup of every note to the server's backup directory.
+    /// Writes a backup of every note to the server's backup directory, a page at a time.
     #[secure_tool(authz = scopes("notes:read"), mode = read)]
     async fn backup_notes(&self) -> Result<Backup, ToolError> {
         let (_file, notes) = self
@@ -391,7 +464,7 @@ mod tests {
         assert_eq!(failed["error"]["category"], "unavailable", "{failed}");
         until_writes(&monitor, Status::Degraded).await;
         let refused = call(&server, "create_note", json!({"title": "degraded"})).await;
-        assert_eq!(refused["degraded"], true, "{refused}");
+        assert_eq!(refused["error"]["degraded"], true, "{refused}");
         let listed = call(&server, "list_notes", json!({})).await;
         assert_eq!(
             listed["notes"].as_array().map(Vec::len),
@@ -409,6 +482,116 @@ mod tests {
             .await
             .expect("the write breaker closes after its trials")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn notes_past_the_size_limits_are_refused_naming_the_field_never_the_value() {
+        let (server, _monitor, _db) = server("limits");
+        let at_limit = call(
+            &server,
+            "create_note",
+            json!({"title": "t".repeat(MAX_TITLE_CHARS), "body": "é".repeat(MAX_BODY_CHARS)}),
+        )
+        .await;
+        assert_eq!(at_limit["is_error"], false, "{at_limit}");
+        for (field, arguments) in [
+            ("title", json!({"title": "T".repeat(MAX_TITLE_CHARS + 1)})),
+            (
+                "body",
+                json!({"title": "t", "body": "B".repeat(MAX_BODY_CHARS + 1)}),
+            ),
+        ] {
+            let refused = call(&server, "create_note", arguments).await;
+            let error = &refused["error"];
+            assert_eq!(error["category"], "invalid_input", "{field}: {error}");
+            let message = refused["error"]["message"].as_str().unwrap();
+            assert!(message.contains(&format!("`{field}`")), "{message}");
+            assert!(
+                !message.contains("TTT") && !message.contains("BBB"),
+                "{message}"
+            );
+        }
+        let listed = call(&server, "list_notes", json!({})).await;
+        assert_eq!(
+            listed["notes"].as_array().map(Vec::len),
+            Some(1),
+            "{listed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_notes_pages_through_every_note_with_bounded_pages() {
+        let (server, _monitor, dir) = server("pages");
+        let dir = dir.parent().unwrap().to_owned();
+        // 120 small notes, then 5 of 64 KiB each (a character of 4 bytes).
+        for n in 0..120 {
+            let created = call(&server, "create_note", json!({"title": format!("n{n}")})).await;
+            assert_eq!(created["is_error"], false, "{created}");
+        }
+        for n in 0..5 {
+            let big = json!({"title": format!("big{n}"), "body": "𝄞".repeat(MAX_BODY_CHARS)});
+            assert_eq!(call(&server, "create_note", big).await["is_error"], false);
+        }
+        let mut cursor = None;
+        let mut titles = Vec::new();
+        let mut sizes = Vec::new();
+        loop {
+            let arguments = match &cursor {
+                None => json!({}),
+                Some(cursor) => json!({ "cursor": cursor }),
+            };
+            let page = call(&server, "list_notes", arguments).await;
+            assert_eq!(page["is_error"], false, "{page}");
+            let notes = page["notes"].as_array().unwrap();
+            let bytes: usize = notes
+                .iter()
+                .map(|n| n["title"].as_str().unwrap().len() + n["body"].as_str().unwrap().len())
+                .sum();
+            assert!(
+                notes.len() <= PAGE_NOTES && bytes <= PAGE_BYTES,
+                "{} notes, {bytes} bytes",
+                notes.len()
+            );
+            sizes.push(notes.len());
+            titles.extend(
+                notes
+                    .iter()
+                    .map(|n| n["title"].as_str().unwrap().to_owned()),
+            );
+            match page.get("next_cursor").and_then(Value::as_str) {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            assert!(sizes.len() < 20, "pages do not end");
+        }
+        assert_eq!(sizes, [50, 50, 23, 2]);
+        let expected: Vec<String> = (0..120)
+            .map(|n| format!("n{n}"))
+            .chain((0..5).map(|n| format!("big{n}")))
+            .collect();
+        assert_eq!(titles, expected);
+
+        for bad in [
+            "",
+            "n1.",
+            "n1.zz",
+            "n1.00000000000000001",
+            "x1.10",
+            "canary-cursor",
+        ] {
+            let refused = call(&server, "list_notes", json!({ "cursor": bad })).await;
+            assert_eq!(
+                refused["error"]["category"], "invalid_input",
+                "{bad}: {refused}"
+            );
+            assert!(!refused.to_string().contains("canary-cursor"), "{refused}");
+        }
+
+        // The backup goes through pages too, and writes every note.
+        let backup = call(&server, "backup_notes", json!({})).await;
+        assert_eq!(backup["notes"], 125, "{backup}");
+        let written = std::fs::read_to_string(dir.join("notes-backup.jsonl")).unwrap();
+        assert_eq!(written.lines().count(), 125);
     }
 
     #[tokio::test]

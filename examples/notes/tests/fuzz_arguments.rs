@@ -79,7 +79,7 @@ fn field_name() -> impl Strategy<Value = String> {
 
 /// Nested arrays `depth` deep around a number. Up to serde_json's recursion limit (128,
 /// the envelope of the message included) the server parses them and must answer; past it,
-/// see [`messages_past_the_parsers_nesting_limit_are_dropped_and_the_session_goes_on`].
+/// see [`messages_past_the_parsers_nesting_limit_are_answered_and_the_session_goes_on`].
 fn deep(depth: usize) -> Value {
     (0..depth).fold(Value::from(1), |inner, _| Value::Array(vec![inner]))
 }
@@ -93,9 +93,8 @@ fn arguments() -> impl Strategy<Value = JsonObject> {
     ]
 }
 
-/// The example server on a fresh directory, and a client session to it whose caller may
-/// use every tool.
-async fn session(dir: &std::path::Path) -> RunningService<RoleClient, ()> {
+/// The example server on a fresh directory, whose local caller may use every tool.
+fn server(dir: &std::path::Path) -> SecureServer<Notes> {
     let settings = Settings::from_lookup(|_| None).expect("default settings");
     let (store, heartbeat) = Store::open(dir.join("notes.db"), settings.busy_timeout).unwrap();
     let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
@@ -106,11 +105,15 @@ async fn session(dir: &std::path::Path) -> RunningService<RoleClient, ()> {
     let caller = Principal::new("fuzzer")
         .with_scopes(["notes:read", "notes:write"])
         .with_roles(["admin"]);
-    let server = SecureServer::builder(notes)
+    SecureServer::builder(notes)
         .local_principal(caller)
         .health(monitor)
-        .build();
-    secure_tool::testing::client(server).await
+        .build()
+}
+
+/// A client session to [`server`].
+async fn session(dir: &std::path::Path) -> RunningService<RoleClient, ()> {
+    secure_tool::testing::client(server(dir)).await
 }
 
 #[derive(Default)]
@@ -245,26 +248,39 @@ fn arbitrary_arguments_get_valid_sanitized_answers_in_time() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// rmcp's transports drop a message they cannot parse without answering it (as the other
-/// official MCP SDKs do: there is no id to answer to, and answering garbage can start an
-/// error storm), and serde_json counts nesting past 128 levels as unparsable. So a call
-/// nested 400 deep gets no answer; what matters is that it costs the server nothing and the
-/// session goes on.
+/// A call nested past the parser's limit (400 levels) is answered with a JSON-RPC error
+/// for its id on the transport `serve_stdio` uses (`secure_tool::stdio`), where rmcp's own
+/// transports drop it unanswered; and the session goes on.
 #[test]
-fn messages_past_the_parsers_nesting_limit_are_dropped_and_the_session_goes_on() {
+fn messages_past_the_parsers_nesting_limit_are_answered_and_the_session_goes_on() {
+    use secure_tool::rmcp::ServiceExt;
+    use secure_tool::stdio::StdioTransport;
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let dir = tempdir("fuzz-deep");
-    let client = rt.block_on(session(&dir));
+    let client = rt.block_on(async {
+        let server = server(&dir);
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let (read, write) = tokio::io::split(server_io);
+        tokio::spawn(async move {
+            let running = server.serve_trusted(StdioTransport::new(read, write)).await;
+            running.unwrap().waiting().await
+        });
+        ().serve(client_io).await.unwrap()
+    });
     let arguments: JsonObject = [("id".to_owned(), deep(400))].into_iter().collect();
     let request = CallToolRequestParams::new("get_note").with_arguments(arguments);
-    let dropped = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), client.call_tool(request)).await
+    let answered = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), client.call_tool(request)).await
     });
-    assert!(dropped.is_err(), "answered: {dropped:?}");
+    match answered {
+        Ok(Err(ServiceError::McpError(error))) => assert_eq!(error.code.0, -32600, "{error:?}"),
+        other => panic!("expected a -32600 answer, got {other:?}"),
+    }
     let info = rt
         .block_on(client.call_tool(CallToolRequestParams::new("server_info")))
         .unwrap();

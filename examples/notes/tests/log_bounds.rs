@@ -166,10 +166,12 @@ fn large_client_messages_do_not_grow_the_log_beyond_its_bound() {
             "params": {"name": "create_note", "arguments": many}
         }),
     );
-    for id in [2, 3] {
-        let called = answer(&messages, id);
-        assert_eq!(called["result"]["isError"], false, "{called}");
-    }
+    // The 1 MiB title is over the example's limit: refused, naming the field only.
+    let large = answer(&messages, 2);
+    let facts = &large["result"]["_meta"]["io.github.secure-tool/error"];
+    assert_eq!(facts["category"], "invalid_input", "{facts}");
+    let many = answer(&messages, 3);
+    assert_eq!(many["result"]["isError"], false, "{many}");
 
     // Closing stdin ends the session; the server exits, its log complete.
     drop(stdin);

@@ -131,6 +131,7 @@ const SCHEMA: &str = "SELECT pg_advisory_xact_lock(7244106); \
         beats BIGINT NOT NULL
     )";
 const GET: &str = "SELECT id, title, body FROM notes WHERE id = $1";
+const PAGE: &str = "SELECT id, title, body FROM notes WHERE id > $1 ORDER BY id LIMIT $2";
 const SUMMARY: &str = "SELECT (SELECT count(*) FROM notes), \
                        ARRAY(SELECT title FROM notes ORDER BY id DESC LIMIT 5)";
 const PING: &str = "SELECT EXISTS (SELECT 1 FROM notes)";
@@ -180,6 +181,18 @@ impl Postgres {
             .await?;
         rows.iter()
             .map(|row| note(&self.reads, LIST, row))
+            .collect()
+    }
+
+    pub(super) async fn page(&self, after: i64, limit: i64) -> Result<Vec<Note>, StoreError> {
+        let rows = self
+            .reads
+            .run(PAGE, async |client| {
+                client.query(PAGE, &[&after, &limit]).await
+            })
+            .await?;
+        rows.iter()
+            .map(|row| note(&self.reads, PAGE, row))
             .collect()
     }
 

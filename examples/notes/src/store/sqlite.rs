@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS heartbeat (
     beats INTEGER NOT NULL
 )";
 const GET: &str = "SELECT id, title, body FROM notes WHERE id = ?1";
+const PAGE: &str = "SELECT id, title, body FROM notes WHERE id > ?1 ORDER BY id LIMIT ?2";
 const SUMMARY: &str = "SELECT count(*), (SELECT json_group_array(title) FROM \
                        (SELECT title FROM notes ORDER BY id DESC LIMIT 5)) FROM notes";
 const PING: &str = "SELECT count(*) FROM notes";
@@ -209,6 +210,16 @@ impl Sqlite {
             .run(LIST, |conn| {
                 let mut stmt = conn.prepare_cached(LIST)?;
                 stmt.query_map([], row_to_note)?.collect()
+            })
+            .await
+    }
+
+    pub(super) async fn page(&self, after: i64, limit: i64) -> Result<Vec<Note>, StoreError> {
+        self.reads
+            .run(PAGE, move |conn| {
+                let mut stmt = conn.prepare_cached(PAGE)?;
+                stmt.query_map(params![after, limit], row_to_note)?
+                    .collect()
             })
             .await
     }
