@@ -1211,12 +1211,29 @@ fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsRe
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
     /// Remembers a session to notify when the tool surface changes, and makes sure the
-    /// task that does it runs.
+    /// task that does it runs. A session is remembered once, however often its client
+    /// sends `notifications/initialized`, and closed sessions are forgotten here (and by
+    /// the watcher, every [`PRUNE_CLOSED_SESSIONS`]): a peer holds its client's
+    /// `initialize` parameters, which must not outlive the session.
     pub(crate) fn register_peer(&self, peer: rmcp::service::Peer<RoleServer>) {
         if let Some(gate) = &self.inner.gate {
-            lock(&gate.peers).push(peer);
+            let mut peers = lock(&gate.peers);
+            peers.retain(|known| !known.is_transport_closed());
+            if !peers.iter().any(|known| same_session(known, &peer)) {
+                peers.push(peer);
+            }
+            drop(peers);
             self.ensure_watcher(gate);
         }
+    }
+
+    /// How many sessions are remembered for `notifications/tools/list_changed`.
+    #[cfg(test)]
+    pub(crate) fn notified_sessions(&self) -> usize {
+        self.inner
+            .gate
+            .as_ref()
+            .map_or(0, |gate| lock(&gate.peers).len() + lock(&gate.sinks).len())
     }
 
     pub(crate) fn register_sink(&self, sink: rmcp::service::SubscriptionSink) {
@@ -1242,7 +1259,19 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             let mut changes = gate.monitor.changes();
             let mut writes = changes.borrow_and_update().writes;
             tokio::spawn(async move {
-                while changes.changed().await.is_ok() {
+                let mut prune = tokio::time::interval(PRUNE_CLOSED_SESSIONS);
+                prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        changed = changes.changed() => if changed.is_err() { return },
+                        _ = prune.tick() => {
+                            let Some(inner) = server.upgrade() else { return };
+                            if let Some(gate) = &inner.gate {
+                                lock(&gate.peers).retain(|peer| !peer.is_transport_closed());
+                            }
+                            continue;
+                        }
+                    }
                     let now = changes.borrow_and_update().writes;
                     if now == writes {
                         continue;
@@ -1280,6 +1309,18 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 }
             });
         });
+    }
+}
+
+/// How often the list-changed watcher forgets the sessions that closed since.
+const PRUNE_CLOSED_SESSIONS: Duration = Duration::from_secs(1);
+
+/// Whether two peers are the same session: they share the client's handshake info, which
+/// rmcp sets once per session.
+fn same_session(a: &rmcp::service::Peer<RoleServer>, b: &rmcp::service::Peer<RoleServer>) -> bool {
+    match (a.peer_info(), b.peer_info()) {
+        (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+        _ => false,
     }
 }
 

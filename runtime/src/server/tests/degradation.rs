@@ -125,3 +125,97 @@ async fn without_a_monitor_nothing_is_gated() {
     let deleted = call(&client, "delete_note", json!({"id": 1})).await;
     assert_ne!(deleted.is_error, Some(true));
 }
+
+/// A server with a health monitor (so that it remembers sessions to notify), and a
+/// `Listener` session to it.
+async fn session(
+    server: &SecureServer<Notes>,
+) -> (
+    rmcp::service::RunningService<RoleClient, Listener>,
+    mpsc::UnboundedReceiver<()>,
+) {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = server.clone();
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve_trusted(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let (tx, changed) = mpsc::unbounded_channel();
+    let client = Listener(tx)
+        .serve(client_io)
+        .await
+        .expect("client connects");
+    (client, changed)
+}
+
+/// Waits, on tokio's paused clock, until the server remembers `expected` sessions.
+async fn until_sessions(server: &SecureServer<Notes>, expected: usize) {
+    for _ in 0..100 {
+        if server.notified_sessions() == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the server remembers {} sessions, expected {expected}",
+        server.notified_sessions()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_is_remembered_once_however_often_it_says_initialized() {
+    use rmcp::model::{ClientNotification, InitializedNotification};
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor.clone())
+        .build();
+    let (client, mut changed) = session(&server).await;
+    for _ in 0..50 {
+        client
+            .send_notification(ClientNotification::InitializedNotification(
+                InitializedNotification::default(),
+            ))
+            .await
+            .unwrap();
+    }
+    // A request after the notifications: the server has handled them all.
+    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    assert_eq!(server.notified_sessions(), 1);
+    monitor.force(Path::Writes, Some(Status::Degraded));
+    changed.recv().await.expect("list_changed on degrade");
+    monitor.force(Path::Writes, Some(Status::Healthy));
+    changed.recv().await.expect("list_changed on recovery");
+    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    assert!(changed.try_recv().is_err(), "a session was notified twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_sessions_are_forgotten_with_what_their_clients_sent() {
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor)
+        .build();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(session(&server).await);
+    }
+    until_sessions(&server, 3).await;
+    for (client, _) in sessions {
+        client.cancel().await.unwrap();
+    }
+    // Forgotten by the watcher within its period, with no other session or health change.
+    until_sessions(&server, 0).await;
+    // And when the next session registers.
+    let mut more = Vec::new();
+    for _ in 0..2 {
+        more.push(session(&server).await);
+    }
+    until_sessions(&server, 2).await;
+    let (first, _) = more.remove(0);
+    first.cancel().await.unwrap();
+    let _third = session(&server).await;
+    until_sessions(&server, 2).await;
+}
