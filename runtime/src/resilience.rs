@@ -437,7 +437,7 @@ impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
     }
 }
 
-fn overloaded(full: BulkheadFull) -> ToolError {
+pub(crate) fn overloaded(full: BulkheadFull) -> ToolError {
     ToolError::hidden(ErrorCategory::Overloaded, full).with_breaker_outcome(Outcome::Ignored)
 }
 

@@ -64,6 +64,7 @@ use serde::de::DeserializeOwned;
 
 use crate::audit::{self, Outcome};
 use crate::authz::{AccessRequest, DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
 use crate::health::{HealthMonitor, Path as HealthPath, Status};
 use crate::resilience::{Guards, Limits, Panicked};
@@ -109,6 +110,8 @@ pub struct ToolSpec {
     title: Option<Cow<'static, str>>,
     description: Option<Cow<'static, str>>,
     timeout: Duration,
+    /// The cap on this tool's concurrent calls, if the tool sets its own.
+    max_concurrent: Option<usize>,
 }
 
 impl ToolSpec {
@@ -129,6 +132,7 @@ impl ToolSpec {
             title: None,
             description: None,
             timeout: crate::resilience::DEFAULT_TIMEOUT,
+            max_concurrent: None,
         }
     }
 
@@ -166,6 +170,35 @@ impl ToolSpec {
         );
         self.timeout = timeout;
         self
+    }
+
+    /// Caps this tool's concurrent calls at `max` (default: the server's
+    /// [`max_concurrent_calls`](SecureServerBuilder::max_concurrent_calls), 64): a call
+    /// over the cap is answered `overloaded` at once, without running.
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero: every call would be refused.
+    ///
+    /// ```
+    /// use secure_tool::authz::{public, Mode};
+    /// use secure_tool::server::ToolSpec;
+    /// let spec = ToolSpec::new("export", Mode::Read, public()).with_max_concurrent(2);
+    /// assert_eq!(spec.max_concurrent(), Some(2));
+    /// ```
+    pub fn with_max_concurrent(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "the concurrency cap of tool `{}` must be more than zero",
+            self.name
+        );
+        self.max_concurrent = Some(max);
+        self
+    }
+
+    /// The cap on concurrent calls this tool sets for itself, if any.
+    pub fn max_concurrent(&self) -> Option<usize> {
+        self.max_concurrent
     }
 
     /// The tool's name.
@@ -307,6 +340,8 @@ pub struct SecureRoute<S> {
     structured: bool,
     call: RouteFn<S>,
     dependency: Option<DependencyFn<S>>,
+    /// The cap on this tool's concurrent calls, whatever its dependency.
+    calls: Bulkhead,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -320,6 +355,7 @@ impl<S> Clone for SecureRoute<S> {
             structured: self.structured,
             call: self.call.clone(),
             dependency: self.dependency,
+            calls: self.calls.clone(),
         }
     }
 }
@@ -519,12 +555,17 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         if structured {
             tool = tool.with_raw_output_schema(output_schema);
         }
+        let calls = Bulkhead::new(
+            spec.name.clone().into_owned(),
+            spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+        );
         Self {
             spec: Arc::new(spec),
             tool,
             structured,
             call,
             dependency: None,
+            calls,
         }
     }
 
@@ -543,6 +584,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// The tool's spec.
     pub fn spec(&self) -> &ToolSpec {
         &self.spec
+    }
+
+    /// The cap on this tool's concurrent calls: its own, else the server's default.
+    pub fn max_concurrent(&self) -> usize {
+        self.calls.max_concurrent()
     }
 
     /// The tool as `tools/list` shows it.
@@ -1108,12 +1154,53 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     }
 
     /// Degrades to read-only when `monitor` says writes are degraded: `mode = write` tools
-    /// answer a structured "degraded" result naming the read tools that still work,
+    /// answer a "degraded" error result naming the read tools that still work,
     /// `tools/list` marks them, and clients get `notifications/tools/list_changed` on
     /// degrade and on recovery. Start the monitor's probes with
     /// [`HealthMonitor::start`].
     pub fn health(mut self, monitor: HealthMonitor) -> Self {
         self.health = Some(monitor);
+        self
+    }
+
+    /// Caps the concurrent calls of every tool that does not set its own cap
+    /// ([`ToolSpec::with_max_concurrent`]) at `max` (default 64). A call over the cap is
+    /// answered `overloaded` (retryable) at once, without running; a tool that names a
+    /// dependency is also bounded by the dependency's bulkhead. The manifest shows each
+    /// tool's cap.
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero: every call would be refused.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Reports;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Report { rows: u64 }
+    /// #[secure_tool_router]
+    /// impl Reports {
+    ///     /// Builds the monthly report.
+    ///     #[secure_tool(authz = scopes("reports:read"), mode = read)]
+    ///     async fn monthly(&self) -> Result<Report, ToolError> { Ok(Report { rows: 0 }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Reports {}
+    ///
+    /// let server = SecureServer::builder(Reports).max_concurrent_calls(4).build();
+    /// assert_eq!(server.manifest().tools[0].max_concurrent_calls, 4);
+    /// ```
+    pub fn max_concurrent_calls(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "the concurrency cap of tools must be more than zero"
+        );
+        for route in self.tools.routes.values_mut() {
+            if route.spec.max_concurrent.is_none() {
+                route.calls = Bulkhead::new(route.spec.name.clone().into_owned(), max);
+            }
+        }
         self
     }
 
@@ -1312,6 +1399,10 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     }
 }
 
+/// The default cap on each tool's concurrent calls: see
+/// [`SecureServerBuilder::max_concurrent_calls`].
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
+
 /// How often the list-changed watcher forgets the sessions that closed since.
 const PRUNE_CLOSED_SESSIONS: Duration = Duration::from_secs(1);
 
@@ -1460,6 +1551,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         };
 
+        // Every tool is bounded, whether or not it names a dependency.
+        let _slot = match self.route.calls.try_acquire() {
+            Ok(slot) => slot,
+            Err(full) => return fail(&mut event, started, crate::resilience::overloaded(full)),
+        };
         let mut limits = Limits::new(spec.timeout).with_guards(self.route.dependency(self.this));
         // When the decision took no I/O, the instant read for the audit is the start of the
         // call too (one clock read saved). A policy with a custom part may have waited on a

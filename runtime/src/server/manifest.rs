@@ -14,7 +14,7 @@ use crate::breaker;
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/1";
+pub const FORMAT: &str = "secure-tool-manifest/2";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +64,9 @@ pub struct ToolEntry {
     pub authz: AuthzEntry,
     /// The deadline of every call, in milliseconds.
     pub deadline_ms: u64,
+    /// The cap on its concurrent calls (its own, or the server's default), whatever its
+    /// dependency's bulkhead.
+    pub max_concurrent_calls: usize,
     /// The dependency it calls through, if it names one (`breaker = ...`).
     pub breaker: Option<BreakerEntry>,
     /// The JSON schema of its arguments.
@@ -258,6 +261,7 @@ impl<S: ServerHandler> SecureServer<S> {
                         custom: policy.has_custom_part(),
                     },
                     deadline_ms: millis(spec.timeout()),
+                    max_concurrent_calls: route.max_concurrent(),
                     breaker: route.dependency(&inner.state).map(|guards| BreakerEntry {
                         name: guards.breaker.name().to_owned(),
                         max_concurrent: guards.bulkhead.map(|b| b.max_concurrent()),

@@ -396,7 +396,7 @@ fn the_manifest_states_every_tools_posture() {
         .authz_timeout(std::time::Duration::from_millis(750))
         .build();
     let manifest = serde_json::to_value(server.manifest()).unwrap();
-    assert_eq!(manifest["format"], "secure-tool-manifest/1");
+    assert_eq!(manifest["format"], "secure-tool-manifest/2");
     assert_eq!(manifest["authz_timeout_ms"], 750);
     assert_eq!(manifest["server_policy"], Value::Null);
     assert_eq!(manifest["write_degradation"], false);
@@ -428,6 +428,7 @@ fn the_manifest_states_every_tools_posture() {
     };
     let delete = tool("delete_note");
     assert_eq!(delete["mode"], "write");
+    assert_eq!(delete["max_concurrent_calls"], 64);
     assert_eq!(delete["title"], "Delete a note");
     assert_eq!(
         delete["authz"],

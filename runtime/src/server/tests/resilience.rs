@@ -262,3 +262,81 @@ async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
     // 1.5 s in the policy, 0.5 s in the dependency: the dependency was not slow.
     assert_eq!((snapshot.successes, snapshot.slow), (1, 0));
 }
+
+/// A tool that names no dependency is bounded too: past the server's cap, a call is
+/// answered `overloaded` at once and never runs; a slot frees when a call ends.
+#[tokio::test(start_paused = true)]
+async fn a_tool_without_a_dependency_is_bounded_by_the_servers_cap() {
+    #[derive(Clone, Default)]
+    struct Exports {
+        started: Arc<AtomicUsize>,
+        release: Arc<tokio::sync::Notify>,
+    }
+
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Done {
+        ok: bool,
+    }
+
+    #[secure_tool_router]
+    impl Exports {
+        /// Exports everything, slowly.
+        #[secure_tool(authz = scopes("notes:read"), mode = read)]
+        async fn export(&self) -> Result<Done, ToolError> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            self.release.notified().await;
+            Ok(Done { ok: true })
+        }
+    }
+    impl rmcp::ServerHandler for Exports {}
+
+    let exports = Exports::default();
+    let server = SecureServer::builder(exports.clone())
+        .max_concurrent_calls(2)
+        .build();
+    assert_eq!(server.manifest().tools[0].max_concurrent_calls, 2);
+    let mut in_flight = Vec::new();
+    for _ in 0..2 {
+        let server = server.clone();
+        in_flight.push(tokio::spawn(async move {
+            server.call("export", None, reader()).await.unwrap()
+        }));
+    }
+    for _ in 0..100 {
+        if exports.started.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(exports.started.load(Ordering::SeqCst), 2);
+
+    let refused = server.call("export", None, reader()).await.unwrap();
+    assert_eq!(category(&refused).as_deref(), Some("overloaded"));
+    assert_eq!(
+        exports.started.load(Ordering::SeqCst),
+        2,
+        "the third call ran"
+    );
+
+    exports.release.notify_waiters();
+    for call in in_flight {
+        assert_eq!(call.await.unwrap().is_error, Some(false));
+    }
+    let next = tokio::spawn({
+        let server = server.clone();
+        async move { server.call("export", None, reader()).await.unwrap() }
+    });
+    for _ in 0..100 {
+        if exports.started.load(Ordering::SeqCst) == 3 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        exports.started.load(Ordering::SeqCst),
+        3,
+        "a freed slot is used again"
+    );
+    exports.release.notify_waiters();
+    assert_eq!(next.await.unwrap().is_error, Some(false));
+}
