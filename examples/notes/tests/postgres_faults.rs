@@ -61,17 +61,25 @@ fn settings() -> Settings {
 struct Log(Arc<Mutex<Vec<u8>>>);
 
 impl Log {
+    /// The process's log. The subscriber is global (the servers' tasks run on every
+    /// thread of the runtime), so under `cargo test`, where the tests of this file share a
+    /// process, each sees the others' lines too: every check names what is its own (its
+    /// cluster's port) or holds for all of them (no secret anywhere).
     fn install() -> Self {
-        let log = Log::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        // One test per process (nextest); under `cargo test` the first one wins.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        log
+        static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = Log::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            log
+        })
+        .clone()
     }
 
     fn text(&self) -> String {
