@@ -435,7 +435,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     ///
     /// # Panics
     ///
-    /// As [`read`](Self::read), for a tool that is not `mode = write`.
+    /// As [`read`](Self::read), for a tool that is not `mode = write`; and, naming the
+    /// tool, when its policy lets anonymous callers in through a `public()` that gives no
+    /// reason ([`Policy::admits_anonymous_without_reason`]): the server is not built rather
+    /// than let anyone change state unannounced. Write
+    /// [`public_because`](crate::authz::public_because) to say why, or require a caller.
     ///
     /// ```
     /// use secure_tool::prelude::*;
@@ -473,6 +477,13 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec.mode == Mode::Write,
             "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
             spec.name
+        );
+        assert!(
+            !spec.policy.admits_anonymous_without_reason(),
+            "write tool `{}` lets anonymous callers change state through a `public` that gives no \
+             reason (policy: {}): use `public_because(\"...\")` to say why, or require a scope",
+            spec.name,
+            spec.policy
         );
         Self::build(
             spec,
@@ -1119,9 +1130,12 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
 
     /// Builds the server. A policy with an empty requirement (a scope or role list read
     /// from a configuration that came back empty) denies every caller; each one is logged
-    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest.
+    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest. So is
+    /// each write tool open to anonymous callers, with the reason its
+    /// [`public_because`](crate::authz::public_because) gives.
     pub fn build(self) -> SecureServer<S> {
         warn_of_empty_requirements(&self.tools, self.settings.server_policy.as_ref());
+        warn_of_public_writes(&self.tools);
         let gate = self.health.map(|monitor| WriteGate {
             monitor,
             read_tools: self
@@ -1166,6 +1180,20 @@ fn warn_of_empty_requirements<S: Send + Sync + 'static>(
                 %policy,
                 empty_requirement = %empty.join(", "),
                 "the policy has an empty requirement: it denies every caller"
+            );
+        }
+    }
+}
+
+/// One warning per write tool that anonymous callers may call, with the reason given.
+fn warn_of_public_writes<S: Send + Sync + 'static>(tools: &SecureToolRouter<S>) {
+    for route in tools.routes() {
+        let (spec, policy) = (&route.spec, &route.spec.policy);
+        if spec.mode == Mode::Write && policy.admits_anonymous() {
+            tracing::warn!(
+                tool = %spec.name,
+                reason = %policy.public_reasons().join("; "),
+                "write tool open to anonymous callers"
             );
         }
     }
