@@ -37,3 +37,10 @@ pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
 /// The only argument of the `#[secure_tool]` that `#[secure_tool_router]` leaves on a
 /// method it has expanded: the attribute then returns the method as it is.
 pub const REGISTERED: &str = "__registered_by_secure_tool_router";
+
+/// The built-in policies the `authz` checks recognise by name.
+pub const PUBLIC: &str = "public";
+pub const PUBLIC_BECAUSE: &str = "public_because";
+pub const ANY_OF: &str = "any_of";
+/// The key of `public(reason = "...")`, a form that is refused with the right spelling.
+pub const REASON: &str = "reason";

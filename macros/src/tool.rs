@@ -219,6 +219,9 @@ impl<'a> Handler<'a> {
             Some(expr) => check_authz(expr, errors),
         }
         let mode = args.mode.get().copied();
+        if let (Some(expr), Some(Mode::Write)) = (authz, mode) {
+            check_public_write(expr, errors);
+        }
         if mode.is_none() && !args.mentioned(MODE) {
             errors.push_spanned(
                 attr,
@@ -1108,6 +1111,83 @@ fn check_requirements(expr: &Expr, errors: &mut Errors) {
     }
 }
 
+/// On a `mode = write` tool, a `public` that alone lets anonymous callers in (the whole
+/// `authz`, or a part of an `any_of`, nested or not) must say why: `public_because("...")`,
+/// with a reason that is not blank. Spanned at `public`, matched by name like the
+/// requirement lists above, whatever the name resolves to (a reader of the attribute sees
+/// `public`). What the tokens do not show (a policy built in a `fn` or a `static`, a
+/// `public()` inside an `all_of`) is the runtime's to refuse when the route is built.
+fn check_public_write(expr: &Expr, errors: &mut Errors) {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => {
+            if let Some(ident) = last_ident_named(&path.path, PUBLIC) {
+                errors.push_at(ident.span(), PUBLIC_WRITE);
+            }
+        }
+        Expr::Call(call) => {
+            let Expr::Path(callee) = &*call.func else {
+                return;
+            };
+            let arguments: Vec<&Expr> = call.args.iter().collect();
+            if let Some(ident) = last_ident_named(&callee.path, PUBLIC) {
+                match arguments[..] {
+                    [] => errors.push_at(ident.span(), PUBLIC_WRITE),
+                    // `public(reason = "...")`: the reason has a function of its own.
+                    [Expr::Assign(assign)] if is_named(&assign.left, REASON) => errors.push_at(
+                        ident.span(),
+                        "`public` takes no argument: give a write tool's reason with \
+                         `public_because(\"...\")`",
+                    ),
+                    _ => {}
+                }
+            } else if last_ident_named(&callee.path, PUBLIC_BECAUSE).is_some() {
+                if let [
+                    reason @ Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ] = arguments[..]
+                    && text.value().trim().is_empty()
+                {
+                    errors.push_at(
+                        reason.span(),
+                        "a blank reason says nothing: write why anyone, anonymous callers \
+                         included, may change state through this tool, or require a scope",
+                    );
+                }
+            } else if last_ident_named(&callee.path, ANY_OF).is_some()
+                && let [parts] = arguments[..]
+                && let Some(parts) = literal_list(parts)
+            {
+                parts
+                    .iter()
+                    .for_each(|part| check_public_write(part, errors));
+            }
+        }
+        Expr::Paren(p) => check_public_write(&p.expr, errors),
+        Expr::Group(g) => check_public_write(&g.expr, errors),
+        _ => {}
+    }
+}
+
+/// The error of a write tool's `public` that gives no reason.
+const PUBLIC_WRITE: &str = "a `mode = write` tool with `authz = public` lets anyone, anonymous \
+                            callers included, change state: write `authz = public_because(\"...\")` \
+                            to say why, or require a scope";
+
+/// The last segment of `path`, when it is `name`.
+fn last_ident_named<'p>(path: &'p syn::Path, name: &str) -> Option<&'p Ident> {
+    path.segments
+        .last()
+        .map(|segment| &segment.ident)
+        .filter(|ident| *ident == name)
+}
+
+/// Whether `expr` is the bare name `name`.
+fn is_named(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
 /// The elements of `[a, b]`, `&[a, b]`, `vec![a, b]`, or `Vec::new()` (none).
 fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
     match expr {
@@ -1292,7 +1372,7 @@ mod tests {
                 async fn add(&self, access: secure_tool::capability::WriteAccess) -> Result<Note, E> { todo!() }
             },
         ] {
-            let out = expand_str(quote!(authz = public, mode = write), item);
+            let out = expand_str(quote!(authz = authenticated, mode = write), item);
             assert!(!out.contains("compile_error"), "{out}");
             // The runtime makes the capability: the route is a write route, whose handler
             // is given the call's `WriteAccess` and passes it on last.
@@ -1322,7 +1402,7 @@ mod tests {
     #[test]
     fn write_access_comes_last_and_by_value() {
         let misplaced = expand_str(
-            quote!(authz = public, mode = write),
+            quote!(authz = authenticated, mode = write),
             quote! {
                 /// Adds a note.
                 async fn add(&self, access: WriteAccess, args: NewNote) -> Result<Note, E> { todo!() }
@@ -1331,7 +1411,7 @@ mod tests {
         assert!(misplaced.contains("is the last parameter"), "{misplaced}");
         assert!(!misplaced.contains("one arguments struct"), "{misplaced}");
         let borrowed = expand_str(
-            quote!(authz = public, mode = write),
+            quote!(authz = authenticated, mode = write),
             quote! {
                 /// Adds a note.
                 async fn add(&self, access: &WriteAccess) -> Result<Note, E> { todo!() }
@@ -1339,6 +1419,45 @@ mod tests {
         );
         assert!(borrowed.contains("by value"), "{borrowed}");
         assert!(!borrowed.contains("owned values"), "{borrowed}");
+    }
+
+    #[test]
+    fn a_write_tool_open_to_anyone_says_why() {
+        let item = || {
+            quote! {
+                /// Clears the notes.
+                async fn clear(&self) -> Result<(), E> { todo!() }
+            }
+        };
+        let refused = "lets anyone, anonymous callers included, change state";
+        for authz in [
+            quote!(public),
+            quote!(public()),
+            quote!(secure_tool::authz::public),
+            quote!((public())),
+            quote!(any_of([scopes("x"), public()])),
+            quote!(any_of(vec![roles("a"), any_of([public])])),
+        ] {
+            let out = expand_str(quote!(authz = #authz, mode = write), item());
+            assert!(out.contains(refused), "{authz}: {out}");
+        }
+        let out = expand_str(quote!(authz = public(reason = "x"), mode = write), item());
+        assert!(out.contains("`public` takes no argument"), "{out}");
+        let out = expand_str(quote!(authz = public_because(" "), mode = write), item());
+        assert!(out.contains("a blank reason says nothing"), "{out}");
+        for authz in [
+            quote!(public_because("a sign-up form")),
+            quote!(any_of([scopes("x"), public_because("a sign-up form")])),
+            quote!(authenticated),
+            quote!(open_policy()),
+            quote!(publicly_listed),
+        ] {
+            let out = expand_str(quote!(authz = #authz, mode = write), item());
+            assert!(!out.contains("compile_error"), "{authz}: {out}");
+        }
+        // A read tool's `public` stays as it is.
+        let out = expand_str(quote!(authz = public, mode = read), item());
+        assert!(!out.contains("compile_error"), "{out}");
     }
 
     #[test]

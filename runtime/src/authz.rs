@@ -380,8 +380,8 @@ pub trait Authorize: Send + Sync + 'static {
 
 /// An authorization policy: what `authz = ...` in `#[secure_tool]` evaluates to.
 ///
-/// Built with [`public`], [`authenticated`], [`scopes`], [`roles`], [`all_of`], [`any_of`]
-/// and [`custom`]. Policies are built once, when the server's router is built; evaluating
+/// Built with [`public`], [`public_because`], [`authenticated`], [`scopes`], [`roles`],
+/// [`all_of`], [`any_of`] and [`custom`]. Policies are built once, when the server's router is built; evaluating
 /// the built-in ones is a few comparisons, never allocates and never reads the clock.
 ///
 /// Two rules keep a policy from failing open however it is written:
@@ -413,7 +413,9 @@ pub struct Policy {
 
 #[derive(Clone)]
 enum Node {
-    Public,
+    /// Anyone, anonymous callers included; with the reason given for it, if any (never
+    /// blank: a blank reason is no reason).
+    Public(Option<Box<str>>),
     Authenticated,
     Scopes(Box<[Box<str>]>),
     Roles(Box<[Box<str>]>),
@@ -479,15 +481,49 @@ fn group_node(
     }
 }
 
-/// Lets every caller in, anonymous ones included. The only way to admit anonymous callers,
-/// and deliberately greppable: `authz = public`.
+/// Lets every caller in, anonymous ones included. With [`public_because`], the only way to
+/// admit anonymous callers, and deliberately greppable: `authz = public`.
+///
+/// For a `mode = read` tool. A `mode = write` tool that lets anonymous callers in must say
+/// why, with [`public_because`]: `authz = public` on a write tool does not compile, and a
+/// write tool whose policy (built elsewhere: a `fn`, a `static`) admits anonymous callers
+/// through a `public()` with no reason is refused when its route is built
+/// ([`Policy::admits_anonymous_without_reason`]).
 ///
 /// ```
 /// use secure_tool::authz::{public, Principal};
 /// assert!(public().allows_locally(&Principal::anonymous()));
+/// assert!(public().admits_anonymous_without_reason());
 /// ```
 pub fn public() -> Policy {
-    Policy::from_node(Node::Public)
+    Policy::from_node(Node::Public(None))
+}
+
+/// Lets every caller in, anonymous ones included, and says why: what a `mode = write` tool
+/// open to anyone must write (`authz = public_because("...")`), so that a reviewer reads
+/// the reason beside the tool. The reason is part of the policy's text in the manifest
+/// (`public (reason: ...)`), and the server logs a warning naming the tool and the reason
+/// when it is built.
+///
+/// It decides like [`public`]. A blank reason (empty, or only whitespace) is no reason:
+/// the policy is then plain `public`, which a write tool may not use.
+///
+/// ```
+/// use secure_tool::authz::{public_because, Principal};
+/// let open = public_because("anyone may report a broken link");
+/// assert!(open.allows_locally(&Principal::anonymous()));
+/// assert_eq!(open.to_string(), "public (reason: anyone may report a broken link)");
+/// assert_eq!(open.public_reasons(), ["anyone may report a broken link"]);
+/// assert!(!open.admits_anonymous_without_reason());
+///
+/// let blank = public_because("  ");
+/// assert_eq!(blank.to_string(), "public");
+/// assert!(blank.admits_anonymous_without_reason());
+/// ```
+pub fn public_because(reason: impl Into<String>) -> Policy {
+    let reason = reason.into();
+    let reason = (!reason.trim().is_empty()).then(|| reason.into_boxed_str());
+    Policy::from_node(Node::Public(reason))
 }
 
 /// Lets in every authenticated caller, whatever its scopes and roles.
@@ -799,9 +835,88 @@ impl Policy {
         out
     }
 
-    /// Whether this is exactly [`public`].
+    /// Whether this is exactly [`public`] (or [`public_because`]).
+    ///
+    /// ```
+    /// use secure_tool::authz::{any_of, public, public_because, scopes};
+    /// assert!(public().is_public() && public_because("a form anyone may fill").is_public());
+    /// assert!(!any_of([public(), scopes("x")]).is_public());
+    /// ```
     pub fn is_public(&self) -> bool {
-        matches!(self.node, Node::Public)
+        matches!(self.node, Node::Public(_))
+    }
+
+    /// Whether this policy can let an anonymous caller in: it is [`public`], or a
+    /// combinator that a `public` part decides (an `any_of` with a public part, an `all_of`
+    /// of public parts only). A [`custom`] policy never can: it is not asked about
+    /// anonymous callers.
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, authenticated, public, scopes};
+    /// assert!(public().admits_anonymous());
+    /// assert!(any_of([public(), scopes("x")]).admits_anonymous());
+    /// assert!(!all_of([public(), scopes("x")]).admits_anonymous());
+    /// assert!(!authenticated().admits_anonymous());
+    /// ```
+    pub fn admits_anonymous(&self) -> bool {
+        self.anonymous_through(|_| true)
+    }
+
+    /// Whether this policy lets anonymous callers in through a [`public`] part that gives
+    /// no reason: what a `mode = write` tool may not have. Such a tool's route is refused
+    /// (`SecureRoute::write` panics, naming the tool, so the server is never built); write
+    /// [`public_because`] to say why anyone may change state, or require a caller.
+    ///
+    /// Each `public` that lets anonymous callers in must carry the reason: in
+    /// `any_of([public(), scopes("x")])` the bare `public()` does, whatever its siblings
+    /// say. A `public()` that cannot let anyone in alone (in an `all_of` with a part that
+    /// requires a caller) needs none.
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, public, public_because, scopes};
+    /// assert!(public().admits_anonymous_without_reason());
+    /// assert!(any_of([scopes("x"), public()]).admits_anonymous_without_reason());
+    /// assert!(!any_of([scopes("x"), public_because("a sign-up form")]).admits_anonymous_without_reason());
+    /// assert!(!all_of([public(), scopes("x")]).admits_anonymous_without_reason());
+    /// ```
+    pub fn admits_anonymous_without_reason(&self) -> bool {
+        self.anonymous_through(|reason| reason.is_none())
+    }
+
+    /// The reasons given for letting anonymous callers in ([`public_because`]), in the
+    /// order they appear, for the parts through which they do get in.
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, public_because, scopes};
+    /// let policy = any_of([scopes("x"), public_because("status page")]);
+    /// assert_eq!(policy.public_reasons(), ["status page"]);
+    /// assert!(all_of([public_because("unused"), scopes("x")]).public_reasons().is_empty());
+    /// ```
+    pub fn public_reasons(&self) -> Vec<&str> {
+        fn walk<'a>(policy: &'a Policy, out: &mut Vec<&'a str>) {
+            if !policy.admits_anonymous() {
+                return;
+            }
+            match &policy.node {
+                Node::Public(Some(reason)) => out.push(reason),
+                Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().for_each(|p| walk(p, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
+    /// Whether anonymous callers get in when only the `public` parts whose reason passes
+    /// `counts` let them in.
+    fn anonymous_through(&self, counts: fn(Option<&str>) -> bool) -> bool {
+        match &self.node {
+            Node::Public(reason) => counts(reason.as_deref()),
+            Node::AnyOf(ps) => ps.iter().any(|p| p.anonymous_through(counts)),
+            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.anonymous_through(counts)),
+            _ => false,
+        }
     }
 
     /// Evaluates a policy made only of built-in combinators, without any I/O. A policy that
@@ -820,7 +935,7 @@ impl Policy {
             return Err(DenialCause::Anonymous);
         }
         let ok = match &self.node {
-            Node::Public | Node::Authenticated => true,
+            Node::Public(_) | Node::Authenticated => true,
             Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
             Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
             Node::AllOf(ps) => {
@@ -843,15 +958,6 @@ impl Policy {
             Node::Empty(_) => return Err(DenialCause::EmptyRequirement),
         };
         if ok { Ok(()) } else { Err(DenialCause::Denied) }
-    }
-
-    fn admits_anonymous(&self) -> bool {
-        match &self.node {
-            Node::Public => true,
-            Node::AnyOf(ps) => ps.iter().any(Policy::admits_anonymous),
-            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(Policy::admits_anonymous),
-            _ => false,
-        }
     }
 
     /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow within `deadline`.
@@ -1057,7 +1163,8 @@ impl fmt::Display for Policy {
             f.write_str(")")
         }
         match &self.node {
-            Node::Public => f.write_str("public"),
+            Node::Public(None) => f.write_str("public"),
+            Node::Public(Some(reason)) => write!(f, "public (reason: {reason})"),
             Node::Authenticated => f.write_str("authenticated"),
             Node::Scopes(s) => list(f, "scopes", s),
             Node::Roles(r) => list(f, "roles", r),
@@ -1079,7 +1186,7 @@ impl fmt::Debug for Policy {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an authorization policy",
     label = "`authz` expects a policy",
-    note = "use `public`, `authenticated`, `scopes(..)`, `roles(..)`, `all_of([..])`, `any_of([..])`, or a type that implements `secure_tool::authz::Authorize`"
+    note = "use `public`, `public_because(\"...\")`, `authenticated`, `scopes(..)`, `roles(..)`, `all_of([..])`, `any_of([..])`, or a type that implements `secure_tool::authz::Authorize`"
 )]
 pub trait IntoPolicy {
     /// Converts into a [`Policy`].
@@ -1100,7 +1207,7 @@ impl<A: Authorize> IntoPolicy for A {
 
 /// The names `authz = ...` can use without importing them.
 pub mod prelude {
-    pub use super::{all_of, any_of, authenticated, custom, public, roles, scopes};
+    pub use super::{all_of, any_of, authenticated, custom, public, public_because, roles, scopes};
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod testing;
 ///
 /// | Key | Required | Value |
 /// |---|---|---|
-/// | `authz` | yes | a policy: `public`, `authenticated`, `scopes("a")`, `scopes(["a", "b"])`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize); names resolve where the handler is written ([`prelude`] brings the built-in ones) |
+/// | `authz` | yes | a policy: `public` (on a `mode = write` tool: [`public_because("...")`](authz::public_because), which says why anyone may change state), `authenticated`, `scopes("a")`, `scopes(["a", "b"])`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize); names resolve where the handler is written ([`prelude`] brings the built-in ones) |
 /// | `mode` | yes | `read` or `write`: sets `readOnlyHint` / `destructiveHint` and the write gate of [read-only degradation](health) |
 /// | `breaker` | no | the dependency the tool calls: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
 /// | `timeout` | no | the deadline of every call: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
@@ -118,6 +118,30 @@ pub mod testing;
 ///        let anyone in)
 /// ```
 ///
+/// Nor does a write tool open to anonymous callers that does not say why:
+///
+/// ```compile_fail
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// Deletes every note.
+///     #[secure_tool(authz = public, mode = write)]
+///     async fn clear(&self) -> Result<(), ToolError> {
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// ```text
+/// error: a `mode = write` tool with `authz = public` lets anyone, anonymous callers
+///        included, change state: write `authz = public_because("...")` to say why, or
+///        require a scope
+/// ```
+///
 /// Each compile-time rule has a trybuild case under `tests/ui/fail/` in the repository.
 #[cfg(feature = "macros")]
 #[doc(inline)]
@@ -191,7 +215,9 @@ pub use schemars;
 /// let _ = ToolError::invalid_input("a message for the caller");
 /// ```
 pub mod prelude {
-    pub use crate::authz::{all_of, any_of, authenticated, custom, public, roles, scopes};
+    pub use crate::authz::{
+        all_of, any_of, authenticated, custom, public, public_because, roles, scopes,
+    };
     pub use crate::{
         ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, WriteAccess, schemars,
     };

@@ -672,9 +672,12 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
 
     /// Builds the server. A policy with an empty requirement (a scope or role list read
     /// from a configuration that came back empty) denies every caller; each one is logged
-    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest.
+    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest. So is
+    /// each write tool open to anonymous callers, with the reason its
+    /// [`public_because`](crate::authz::public_because) gives.
     pub fn build(self) -> SecureServer<S> {
         warn_of_empty_requirements(&self.tools, self.settings.server_policy.as_ref());
+        warn_of_public_writes(&self.tools);
         let gate = self.health.map(|monitor| WriteGate {
             monitor,
             read_tools: self
@@ -719,6 +722,20 @@ fn warn_of_empty_requirements<S: Send + Sync + 'static>(
                 %policy,
                 empty_requirement = %empty.join(", "),
                 "the policy has an empty requirement: it denies every caller"
+            );
+        }
+    }
+}
+
+/// One warning per write tool that anonymous callers may call, with the reason given.
+fn warn_of_public_writes<S: Send + Sync + 'static>(tools: &SecureToolRouter<S>) {
+    for route in tools.routes() {
+        let (spec, policy) = (&route.spec, &route.spec.policy);
+        if spec.mode == Mode::Write && policy.admits_anonymous() {
+            tracing::warn!(
+                tool = %spec.name,
+                reason = %policy.public_reasons().join("; "),
+                "write tool open to anonymous callers"
             );
         }
     }

@@ -392,4 +392,5 @@ async fn an_empty_requirement_nested_in_a_combinator_denies() {
     );
 }
 
+mod public_writes;
 mod session;

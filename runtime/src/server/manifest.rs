@@ -79,13 +79,15 @@ pub struct ToolEntry {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct AuthzEntry {
-    /// The policy in words: `scopes: notes:write`, `any of (roles: admin; scopes: x)`.
+    /// The policy in words: `scopes: notes:write`, `any of (roles: admin; scopes: x)`,
+    /// `public (reason: ...)` with the reason a tool open to anyone gives.
     pub policy: String,
     /// Every scope the policy names.
     pub scopes: Vec<String>,
     /// Every role the policy names.
     pub roles: Vec<String>,
-    /// Whether anonymous callers are let in (`authz = public`).
+    /// Whether anonymous callers are let in (`authz = public`, `public_because(..)`, or a
+    /// combinator a public part decides, such as `any_of([public(), ...])`).
     pub public: bool,
     /// Whether part of the decision is user code (a custom policy, under the deadline).
     pub custom: bool,
@@ -257,7 +259,7 @@ impl<S: ServerHandler> SecureServer<S> {
                         policy: policy.to_string(),
                         scopes: policy.scopes().into_iter().map(str::to_owned).collect(),
                         roles: policy.roles().into_iter().map(str::to_owned).collect(),
-                        public: policy.is_public(),
+                        public: policy.admits_anonymous(),
                         custom: policy.has_custom_part(),
                     },
                     deadline_ms: millis(spec.timeout()),

@@ -418,7 +418,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     ///
     /// # Panics
     ///
-    /// As [`read`](Self::read), for a tool that is not `mode = write`.
+    /// As [`read`](Self::read), for a tool that is not `mode = write`; and, naming the
+    /// tool, when its policy lets anonymous callers in through a `public()` that gives no
+    /// reason ([`Policy::admits_anonymous_without_reason`]): the server is not built rather
+    /// than let anyone change state unannounced. Write
+    /// [`public_because`](crate::authz::public_because) to say why, or require a caller.
     ///
     /// ```
     /// use secure_tool::prelude::*;
@@ -456,6 +460,13 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec.mode == Mode::Write,
             "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
             spec.name
+        );
+        assert!(
+            !spec.policy.admits_anonymous_without_reason(),
+            "write tool `{}` lets anonymous callers change state through a `public` that gives no \
+             reason (policy: {}): use `public_because(\"...\")` to say why, or require a scope",
+            spec.name,
+            spec.policy
         );
         Self::build(
             spec,

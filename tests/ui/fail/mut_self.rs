@@ -18,7 +18,7 @@ struct Out {
 #[secure_tool_router]
 impl Server {
     /// A tool.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn get(&mut self) -> Result<Out, ToolError> {
         Ok(Out { id: 1 })
     }

@@ -18,7 +18,7 @@ struct Out {
 #[secure_tool_router]
 impl Server {
     /// Saves a note.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn save(&self, access: WriteAccess<'_>, args: Args) -> Result<Out, ToolError> {
         let _ = access;
         Ok(Out { id: args.id })

@@ -18,14 +18,14 @@ struct Out {
 #[secure_tool_router]
 impl Server {
     /// Optional.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn a(&self, args: Args, access: Option<WriteAccess<'_>>) -> Result<Out, ToolError> {
         let _ = (args, access);
         Ok(Out { id: 1 })
     }
 
     /// Boxed.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn b(&self, access: Box<WriteAccess<'_>>) -> Result<Out, ToolError> {
         let _ = access;
         Ok(Out { id: 1 })

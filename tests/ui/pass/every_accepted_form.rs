@@ -92,13 +92,13 @@ impl Server {
     }
 
     /// The write capability alone.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn touch(&self, access: WriteAccess<'_>) -> Result<Out, ToolError> {
         Ok(Out { id: self.write(&access) })
     }
 
     /// Arguments, then the write capability, named by its full path.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn save(
         &self,
         args: Args,
@@ -108,7 +108,7 @@ impl Server {
     }
 
     /// The capability by any pattern: it need not be used.
-    #[secure_tool(authz = public, mode = write)]
+    #[secure_tool(authz = authenticated, mode = write)]
     async fn reset(&self, _: WriteAccess<'_>) -> Result<Out, ToolError> {
         Ok(Out { id: 0 })
     }

@@ -33,13 +33,13 @@ impl Server {
     }
 
     /// The same dependency, shared by a second tool; minutes.
-    #[secure_tool(authz = public, mode = write, breaker = self.store, timeout = "2m")]
+    #[secure_tool(authz = authenticated, mode = write, breaker = self.store, timeout = "2m")]
     async fn store_write(&self) -> Result<Out, ToolError> {
         Ok(Out { id: 2 })
     }
 
     /// A bare circuit breaker (no bulkhead), the default deadline.
-    #[secure_tool(authz = public, mode = write, breaker = self.mail)]
+    #[secure_tool(authz = authenticated, mode = write, breaker = self.mail)]
     async fn send_mail(&self) -> Result<Out, ToolError> {
         Ok(Out { id: 3 })
     }
