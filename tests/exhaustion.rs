@@ -29,14 +29,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::http_server::Server;
+use support::json_script::JsonScript;
 
 /// The longest a phase may take.
 const PHASE: Duration = Duration::from_secs(120);
@@ -80,81 +76,6 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// The attack script, its stdin (a line lets it go on) and its lines.
-struct Script {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Script {
-    fn start(server: &Server) -> Script {
-        let root = support::workspace_root();
-        let python = support::ensure_venv(
-            &support::host_python(),
-            &support::target_directory(),
-            &root.join("tests/e2e/requirements.txt"),
-        );
-        let mut command = Command::new(python);
-        command
-            .arg(root.join("tests/e2e/exhaustion.py"))
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("EXHAUSTION_SLOW_CLOSE_SECONDS", "10")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        server.configure(&mut command);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start the exhaustion script: {error}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (send, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({"unreadable": line}));
-                if send.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-        Script {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn next(&mut self) -> Value {
-        self.lines.recv_timeout(PHASE).unwrap_or_else(|error| {
-            panic!(
-                "the exhaustion script said nothing within {PHASE:?} ({error:?}; {:?})",
-                self.child.try_wait()
-            )
-        })
-    }
-
-    fn go_on(&mut self) {
-        let stdin = self.stdin.as_mut().expect("stdin is piped");
-        stdin
-            .write_all(b"next\n")
-            .and_then(|()| stdin.flush())
-            .expect("the script reads its stdin");
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_server_stays_bounded_under_sessions_large_requests_slow_clients_and_large_calls() {
     let mut server = Server::start(
@@ -167,7 +88,12 @@ fn the_server_stays_bounded_under_sessions_large_requests_slow_clients_and_large
     );
     let pid = server.child.id();
     let started = Instant::now();
-    let mut script = Script::start(&server);
+    let mut script = JsonScript::start(
+        "exhaustion",
+        "exhaustion.py",
+        &server,
+        &[("EXHAUSTION_SLOW_CLOSE_SECONDS", "10")],
+    );
 
     let mut warm = None;
     let mut rows = Vec::new();
@@ -180,7 +106,7 @@ fn the_server_stays_bounded_under_sessions_large_requests_slow_clients_and_large
     ];
     let mut failed = None;
     for name in phases {
-        let line = script.next();
+        let line = script.next(PHASE, name);
         assert_eq!(line["phase"], name, "the script said {line}");
         if let Some(failure) = line.get("failed") {
             failed = Some(format!("{name}: {failure}"));
@@ -211,7 +137,7 @@ fn the_server_stays_bounded_under_sessions_large_requests_slow_clients_and_large
         }
         script.go_on();
     }
-    let legitimate = script.next();
+    let legitimate = script.next(PHASE, "the legitimate client's figures");
     println!("legitimate client: {legitimate}");
     drop(script);
     let log = server.log();

@@ -36,15 +36,12 @@ mod pg;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use pg::Cluster;
 use serde_json::Value;
-use support::http_server::{Server, Store, wait_bounded};
+use support::http_server::{Server, Store};
+use support::json_script::JsonScript;
 
 /// The password in the connection string: it must never reach a log or a client.
 const PASSWORD: &str = "pg-load-s3cret";
@@ -374,9 +371,7 @@ fn mib(bytes: u64) -> String {
 
 /// The load script, running against the server.
 struct Load {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<Value>,
+    script: JsonScript,
     records: Vec<Record>,
     phases: Vec<(String, Tally)>,
     started: Instant,
@@ -386,40 +381,9 @@ impl Load {
     /// Starts `e2e/load_with_faults.py` against `server` and waits until its sessions are
     /// connected.
     fn start(server: &Server) -> Load {
-        let root = support::workspace_root();
-        let python = support::ensure_venv(
-            &support::host_python(),
-            &support::target_directory(),
-            &root.join("tests/e2e/requirements.txt"),
-        );
-        let mut command = Command::new(python);
-        command
-            .arg(root.join("tests/e2e/load_with_faults.py"))
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        server.configure(&mut command);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start the load script: {error}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (send, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({"unreadable": line}));
-                if send.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        let script = JsonScript::start("load", "load_with_faults.py", server, &[]);
         let mut load = Load {
-            child,
-            stdin,
-            lines,
+            script,
             records: Vec::new(),
             phases: Vec::new(),
             started: Instant::now(),
@@ -435,19 +399,7 @@ impl Load {
 
     /// The script's next line; panics if none comes within [`PHASE`].
     fn next(&mut self, what: &str) -> Value {
-        match self.lines.recv_timeout(PHASE) {
-            Ok(value) if value.get("unreadable").is_some() => {
-                panic!("the load script printed {value} while waiting for {what}")
-            }
-            Ok(value) => value,
-            Err(error) => {
-                let status = self.child.try_wait();
-                panic!(
-                    "the load script said nothing for {PHASE:?} while waiting for {what} \
-                     ({error:?}; its status: {status:?})"
-                )
-            }
-        }
+        self.script.next(PHASE, what)
     }
 
     /// Starts a phase: the answers from now on count towards it.
@@ -515,7 +467,7 @@ impl Load {
     /// returns every answer.
     fn finish(mut self) -> Vec<Record> {
         self.phase("stopping");
-        drop(self.stdin.take());
+        self.script.stop();
         let done = loop {
             let value = self.next("the load to stop");
             if value.get("done").is_some() {
@@ -523,7 +475,7 @@ impl Load {
             }
             self.take(value);
         };
-        let status = wait_bounded(&mut self.child, PHASE);
+        let status = self.script.wait(PHASE);
         assert!(
             status.is_some_and(|status| status.success()),
             "the load script did not exit cleanly: {status:?}"
@@ -534,14 +486,5 @@ impl Load {
             "the load script counted other calls than the answers it printed"
         );
         std::mem::take(&mut self.records)
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }

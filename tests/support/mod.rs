@@ -17,6 +17,8 @@ use serde_json::Value;
 
 #[path = "http_server.rs"]
 pub mod http_server;
+#[path = "json_script.rs"]
+pub mod json_script;
 #[path = "node.rs"]
 pub mod node;
 #[path = "notes_bin.rs"]
