@@ -1,0 +1,254 @@
+//! Expansion: a validated handler becomes its hidden handler method and route builder;
+//! a handler with errors becomes the fallback, which keeps the user's method as written.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, ImplItemFn, ReturnType};
+
+use crate::attr::{Errors, Mode};
+use crate::symbol::*;
+
+use super::{Handler, Timeout};
+
+impl Handler<'_> {
+    pub(super) fn expand(&self) -> TokenStream {
+        let item = self.item;
+        let method = &item.sig.ident;
+        let route_fn = route_fn_ident(method);
+        let name = &self.tool_name;
+        let description = &self.description;
+        let mode = match self.mode {
+            Mode::Read => quote!(Read),
+            Mode::Write => quote!(Write),
+        };
+        let title = self
+            .title
+            .map(|t| quote!(.with_title(#t)))
+            .unwrap_or_default();
+
+        // The expression resolves as the user wrote it, in the user's scope: no name is
+        // brought into scope for it (`public`, `scopes`... come from `secure_tool::prelude`
+        // or the user's own imports, and the user's own items shadow them as usual).
+        // A path written without a call (`authz = public`, `authz = ON_CALL`) names either
+        // a function that returns the policy (called) or the policy itself, told apart by
+        // type.
+        let authz = self.authz;
+        let policy = match authz {
+            Expr::Path(_) => quote_spanned! {authz.span()=>
+                ::secure_tool::__private::into_policy({
+                    #[allow(unused_imports)]
+                    use ::secure_tool::__private::{PolicyFunction as _, PolicyValue as _};
+                    (&mut ::secure_tool::__private::NamedPolicy::new(#authz)).policy()
+                })
+            },
+            _ => quote_spanned!(authz.span()=> ::secure_tool::__private::into_policy(#authz)),
+        };
+
+        let ok = self.ok;
+        let error = self.error;
+        // The types are named in the turbofish with the user's spans: a type that cannot be
+        // a tool's arguments, result or error is reported at the user's type, once.
+        // The handler as its route calls it: a hidden method of the same impl block, taking
+        // the call's capability (`()` for a read tool, the `WriteAccess` the runtime makes
+        // for a write tool's call once it is authorized and past the write gate) and
+        // passing it on only when the user's method asks for it. The route is built by the
+        // runtime around it: nothing here can skip the guard or make a capability.
+        let handler_fn = handler_fn_ident(method);
+        let arguments = match self.arguments {
+            Some(ty) => ty.to_token_stream(),
+            None => quote!(::secure_tool::__private::NoArguments),
+        };
+        let capability_ty = match self.mode {
+            Mode::Read => quote!(()),
+            Mode::Write => quote!(::secure_tool::__private::WriteAccess<'__secure_tool_call>),
+        };
+        let pass = match (self.arguments.is_some(), self.capability.is_some()) {
+            (true, false) => quote!(self.#method(__secure_tool_args)),
+            (true, true) => quote!(self.#method(__secure_tool_args, __secure_tool_capability)),
+            (false, false) => quote!(self.#method()),
+            (false, true) => quote!(self.#method(__secure_tool_capability)),
+        };
+        let constructor = match self.mode {
+            Mode::Read => quote!(read),
+            Mode::Write => quote!(write),
+        };
+        let output = match &item.sig.output {
+            ReturnType::Type(_, ty) => ty.to_token_stream(),
+            ReturnType::Default => quote!(()),
+        };
+        let handler = quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case, unused_variables, clippy::all, clippy::pedantic)]
+            fn #handler_fn<'__secure_tool_call>(
+                &'__secure_tool_call self,
+                __secure_tool_args: #arguments,
+                __secure_tool_capability: #capability_ty,
+            ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + '__secure_tool_call {
+                #pass
+            }
+        };
+
+        let check_arguments = match self.arguments {
+            Some(ty) => quote_spanned!(ty.span()=> ::secure_tool::__private::arguments::<#ty>()),
+            None => quote!(::secure_tool::__private::arguments::<#arguments>()),
+        };
+        let check_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::output::<#ok>());
+        // rmcp's own types are `Serialize + JsonSchema` too: refused by type, so that an
+        // alias or a container of one is caught as well.
+        let own_result = quote_spanned! {ok.span()=>
+            {
+                #[allow(unused_imports)]
+                use ::secure_tool::__private::{ProbeOwn as _, ProbeProtocol as _};
+                ::secure_tool::__private::own_result(
+                    (&::secure_tool::__private::Probe::<#ok>::new()).answer(),
+                );
+            }
+        };
+        let own_arguments = self.arguments.map(|ty| {
+            quote_spanned! {ty.span()=>
+                {
+                    #[allow(unused_imports)]
+                use ::secure_tool::__private::{ProbeOwn as _, ProbeProtocol as _};
+                    ::secure_tool::__private::own_arguments(
+                        (&::secure_tool::__private::Probe::<#ty>::new()).answer(),
+                    );
+                }
+            }
+        });
+        let check_error =
+            quote_spanned!(error.span()=> ::secure_tool::__private::error::<#error>());
+
+        let timeout = match &self.timeout {
+            None => TokenStream::new(),
+            Some(Timeout::Literal { nanos, span }) => quote_spanned! {*span=>
+                .with_timeout(::core::time::Duration::from_nanos(#nanos))
+            },
+            Some(Timeout::Expr(expr)) => quote_spanned! {expr.span()=>
+                .with_timeout(::secure_tool::__private::timeout(#expr))
+            },
+        };
+        let (dependency_fn, with_dependency) = match self.breaker {
+            None => (TokenStream::new(), TokenStream::new()),
+            Some(expr) => {
+                let dependency_fn = dependency_fn_ident(method);
+                // The user's expression is the body of a `&self` method, so it may name the
+                // server's state (`self.store`) or a `static`. A type that is not a breaker is
+                // reported at the expression.
+                let guards = if is_place(expr) {
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::guards(&(#expr)))
+                } else {
+                    // A call, a reference...: it must give a reference to a breaker that
+                    // outlives the call, and an owned one is refused by type, with words.
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_guards(::secure_tool::__private::BreakerRef(#expr)))
+                };
+                (
+                    quote! {
+                        #[doc(hidden)]
+                        #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+                        fn #dependency_fn(&self) -> ::secure_tool::__private::Guards<'_> {
+                            #guards
+                        }
+                    },
+                    quote!(.with_dependency(Self::#dependency_fn)),
+                )
+            }
+        };
+
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+            fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
+                #own_result
+                #own_arguments
+                let __secure_tool_types = ::secure_tool::__private::ToolTypes::new(
+                    #check_arguments,
+                    #check_ok,
+                    #check_error,
+                );
+                ::secure_tool::__private::SecureRoute::<Self>::#constructor(
+                    ::secure_tool::__private::ToolSpec::new(
+                        #name,
+                        ::secure_tool::__private::Mode::#mode,
+                        #policy,
+                    )
+                    .with_description(#description)
+                    #title
+                    #timeout,
+                    __secure_tool_types,
+                    Self::#handler_fn,
+                )
+                #with_dependency
+            }
+
+            #handler
+            #dependency_fn
+        }
+    }
+}
+
+/// A place expression (`self.store`, `STORE`, `*self.store`, `self.deps[0]`): borrowed
+/// where it lives.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) => true,
+        Expr::Field(f) => is_place(&f.base),
+        Expr::Index(i) => is_place(&i.expr),
+        Expr::Paren(p) => is_place(&p.expr),
+        Expr::Group(g) => is_place(&g.expr),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Deref(_)) && is_place(&u.expr),
+        _ => false,
+    }
+}
+
+/// The name of the hidden route builder of `method`.
+pub fn route_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        ROUTE_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
+/// The name of the hidden method that finds `method`'s dependency.
+fn handler_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        HANDLER_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
+fn dependency_fn_ident(method: &Ident) -> Ident {
+    let name = method.to_string();
+    format_ident!(
+        "{}{}",
+        DEPENDENCY_FN_PREFIX,
+        name.trim_start_matches("r#"),
+        span = method.span()
+    )
+}
+
+/// When the input is wrong: the user's method as written (so the rest of the crate does not
+/// cascade into errors), a route builder that never runs, and every error.
+pub(super) fn fallback(item: &ImplItemFn, errors: Errors) -> TokenStream {
+    let route_fn = route_fn_ident(&item.sig.ident);
+    let errors = errors
+        .into_result()
+        .err()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
+    quote! {
+        #errors
+        #item
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code, unreachable_code, clippy::all)]
+        fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
+            ::core::panic!("`#[secure_tool]` did not compile")
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Validation of the attribute's expressions: `authz` (no `self`, no empty or blank
+//! requirement, a reason for a write tool open to anyone), `breaker` and the tool's name.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident};
+
+use crate::attr::Errors;
+use crate::symbol::*;
+
+pub(super) fn find_self(tokens: TokenStream) -> Option<Span> {
+    tokens.into_iter().find_map(|tt| match tt {
+        TokenTree::Ident(i) if i == "self" => Some(i.span()),
+        TokenTree::Group(g) => find_self(g.stream()),
+        _ => None,
+    })
+}
+
+pub(super) fn check_authz(expr: &Expr, errors: &mut Errors) {
+    if let Some(span) = find_self(expr.to_token_stream()) {
+        errors.push_at(
+            span,
+            "`authz` is evaluated once, when the router is built, and cannot use `self`: build the \
+             policy from values available then (or implement `secure_tool::authz::Authorize`)",
+        );
+    }
+    check_requirements(expr, errors);
+}
+
+/// A requirement list written empty (`scopes([])`, `roles(vec![])`, `all_of([])`) or a
+/// blank name (`scopes("")`) is a degenerate declaration: refused in words, wherever it
+/// sits in the expression. Lists built at run time are the runtime's to refuse.
+fn check_requirements(expr: &Expr, errors: &mut Errors) {
+    match expr {
+        Expr::Call(call) => {
+            let callee = match &*call.func {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            };
+            let list = match callee.as_deref() {
+                Some("scopes") => Some((
+                    "scope",
+                    "name at least one scope, or use `authenticated` if every signed-in caller may call this tool",
+                )),
+                Some("roles") => Some((
+                    "role",
+                    "name at least one role, or use `authenticated` if every signed-in caller may call this tool",
+                )),
+                Some("all_of") => Some(("policy", "name at least one policy")),
+                Some("any_of") => Some(("policy", "name at least one policy")),
+                _ => None,
+            };
+            if let (Some((what, fix)), [argument]) =
+                (list, &call.args.iter().collect::<Vec<_>>()[..])
+            {
+                if let Some(items) = literal_list(argument) {
+                    if items.is_empty() {
+                        let message = match what {
+                            "policy" => format!(
+                                "an empty `{}([])` names no policy, and would deny every caller: {fix}",
+                                callee.as_deref().unwrap_or_default()
+                            ),
+                            _ => format!("an empty {what} list requires nothing: {fix}"),
+                        };
+                        errors.push_at(argument.span(), message);
+                    }
+                    if what != "policy" {
+                        for item in &items {
+                            check_name(item, what, errors);
+                        }
+                    }
+                } else if what != "policy" {
+                    check_name(argument, what, errors);
+                }
+            }
+            for argument in &call.args {
+                check_requirements(argument, errors);
+            }
+        }
+        Expr::Array(array) => array
+            .elems
+            .iter()
+            .for_each(|e| check_requirements(e, errors)),
+        Expr::Paren(p) => check_requirements(&p.expr, errors),
+        Expr::Group(g) => check_requirements(&g.expr, errors),
+        Expr::Reference(r) => check_requirements(&r.expr, errors),
+        Expr::MethodCall(m) => {
+            check_requirements(&m.receiver, errors);
+            m.args.iter().for_each(|e| check_requirements(e, errors));
+        }
+        Expr::Macro(_) => {
+            if let Some(items) = literal_list(expr) {
+                items.iter().for_each(|e| check_requirements(e, errors));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// On a `mode = write` tool, a `public` that alone lets anonymous callers in (the whole
+/// `authz`, or a part of an `any_of`, nested or not) must say why: `public_because("...")`,
+/// with a reason that is not blank. Spanned at `public`, matched by name like the
+/// requirement lists above, whatever the name resolves to (a reader of the attribute sees
+/// `public`). What the tokens do not show (a policy built in a `fn` or a `static`, a
+/// `public()` inside an `all_of`) is the runtime's to refuse when the route is built.
+pub(super) fn check_public_write(expr: &Expr, errors: &mut Errors) {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => {
+            if let Some(ident) = last_ident_named(&path.path, PUBLIC) {
+                errors.push_at(ident.span(), PUBLIC_WRITE);
+            }
+        }
+        Expr::Call(call) => {
+            let Expr::Path(callee) = &*call.func else {
+                return;
+            };
+            let arguments: Vec<&Expr> = call.args.iter().collect();
+            if let Some(ident) = last_ident_named(&callee.path, PUBLIC) {
+                match arguments[..] {
+                    [] => errors.push_at(ident.span(), PUBLIC_WRITE),
+                    // `public(reason = "...")`: the reason has a function of its own.
+                    [Expr::Assign(assign)] if is_named(&assign.left, REASON) => errors.push_at(
+                        ident.span(),
+                        "`public` takes no argument: give a write tool's reason with \
+                         `public_because(\"...\")`",
+                    ),
+                    _ => {}
+                }
+            } else if last_ident_named(&callee.path, PUBLIC_BECAUSE).is_some() {
+                if let [
+                    reason @ Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ] = arguments[..]
+                    && text.value().trim().is_empty()
+                {
+                    errors.push_at(
+                        reason.span(),
+                        "a blank reason says nothing: write why anyone, anonymous callers \
+                         included, may change state through this tool, or require a scope",
+                    );
+                }
+            } else if last_ident_named(&callee.path, ANY_OF).is_some()
+                && let [parts] = arguments[..]
+                && let Some(parts) = literal_list(parts)
+            {
+                parts
+                    .iter()
+                    .for_each(|part| check_public_write(part, errors));
+            }
+        }
+        Expr::Paren(p) => check_public_write(&p.expr, errors),
+        Expr::Group(g) => check_public_write(&g.expr, errors),
+        _ => {}
+    }
+}
+
+/// The error of a write tool's `public` that gives no reason.
+const PUBLIC_WRITE: &str = "a `mode = write` tool with `authz = public` lets anyone, anonymous \
+                            callers included, change state: write `authz = public_because(\"...\")` \
+                            to say why, or require a scope";
+
+/// The last segment of `path`, when it is `name`.
+fn last_ident_named<'p>(path: &'p syn::Path, name: &str) -> Option<&'p Ident> {
+    path.segments
+        .last()
+        .map(|segment| &segment.ident)
+        .filter(|ident| *ident == name)
+}
+
+/// Whether `expr` is the bare name `name`.
+fn is_named(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// The elements of `[a, b]`, `&[a, b]`, `vec![a, b]`, or `Vec::new()` (none).
+fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
+    match expr {
+        Expr::Array(array) => Some(array.elems.iter().cloned().collect()),
+        Expr::Reference(r) => literal_list(&r.expr),
+        Expr::Paren(p) => literal_list(&p.expr),
+        Expr::Group(g) => literal_list(&g.expr),
+        Expr::Macro(m) if m.mac.path.is_ident("vec") => m
+            .mac
+            .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+            .ok()
+            .map(|items| items.into_iter().collect()),
+        Expr::Call(call)
+            if call.args.is_empty()
+                && matches!(&*call.func, Expr::Path(p)
+                    if p.path.segments.len() >= 2
+                        && p.path.segments.last().is_some_and(|s| s.ident == "new")
+                        && p.path.segments[p.path.segments.len() - 2].ident == "Vec") =>
+        {
+            Some(Vec::new())
+        }
+        _ => None,
+    }
+}
+
+/// A scope or role name written blank (`""`, `"  "`).
+fn check_name(expr: &Expr, what: &str, errors: &mut Errors) {
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(name),
+        ..
+    }) = expr
+        && name.value().trim().is_empty()
+    {
+        errors.push_at(
+            name.span(),
+            format!("a blank {what} name is not a {what} anyone should hold: write the {what} the caller must have"),
+        );
+    }
+}
+
+/// `breaker = ...` must name a dependency that outlives the call; catch the usual mistakes
+/// here, where the message can say why (the compiler would only talk about a temporary).
+pub(super) fn check_breaker(expr: &Expr, errors: &mut Errors) {
+    const WHERE: &str = "name the `Dependency` (or `CircuitBreaker`) that lives as long as the server, \
+                         like `breaker = self.store` (a field of the server's state) or a `static`";
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(_),
+            ..
+        }) => errors.push_at(
+            expr.span(),
+            format!("`breaker` takes the dependency itself, not its name: {WHERE}"),
+        ),
+        Expr::Call(call)
+            if matches!(&*call.func, Expr::Path(p)
+                if p.path.segments.last().is_some_and(|s| s.ident == "new" || s.ident == "with_breaker")) =>
+        {
+            errors.push_at(
+                expr.span(),
+                format!(
+                    "a breaker built here would be a new one for every call and never open: {WHERE}"
+                ),
+            );
+        }
+        Expr::MethodCall(call) if call.method == "build" => errors.push_at(
+            expr.span(),
+            format!(
+                "a breaker built here would be a new one for every call and never open: {WHERE}"
+            ),
+        ),
+        _ => {}
+    }
+}
+
+/// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`.
+pub(super) fn check_tool_name(name: &str, span: Span, errors: &mut Errors) {
+    let valid = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        errors.push_at(
+            span,
+            "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+        );
+    }
+}

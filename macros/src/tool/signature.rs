@@ -1,0 +1,502 @@
+//! Validation of the handler's signature: receiver, arguments, the write capability,
+//! the result and error types, and the attributes next to `#[secure_tool]`.
+
+use proc_macro2::{Span, TokenTree};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{
+    Expr, FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
+};
+
+use crate::attr::{Errors, attr_name_span, is_attr};
+use crate::symbol::*;
+
+pub(super) fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
+    for attr in &item.attrs {
+        if is_attr(attr, RMCP_TOOL) {
+            errors.push_at(
+                attr_name_span(attr),
+                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
+                 would serve this handler without its guard",
+            );
+        } else if is_attr(attr, SECURE_TOOL) {
+            errors.push_at(
+                attr_name_span(attr),
+                "duplicate `#[secure_tool]`: one tool, one attribute",
+            );
+        }
+    }
+}
+
+pub(super) fn check_signature(item: &ImplItemFn, returns_future: bool, errors: &mut Errors) {
+    let sig = &item.sig;
+    if sig.asyncness.is_none() && !returns_future {
+        errors.push_at(
+            sig.fn_token.span(),
+            "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
+             with `tokio::task::spawn_blocking`)",
+        );
+    }
+    if let Some(constness) = &sig.constness {
+        errors.push_at(
+            constness.span(),
+            "`#[secure_tool]` handlers cannot be `const fn`",
+        );
+    }
+    if let Safety::Unsafe(unsafe_token) = &sig.safety {
+        errors.push_at(
+            unsafe_token.span(),
+            "`#[secure_tool]` handlers cannot be `unsafe fn`: a tool is called with untrusted input \
+             and no caller can uphold its safety contract; keep `unsafe` blocks inside a safe fn",
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push_at(
+            abi.span(),
+            "`#[secure_tool]` handlers cannot be `extern`: remove the ABI",
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push_at(
+            sig.generics.params.span(),
+            "`#[secure_tool]` handlers cannot be generic: a tool has one concrete argument type (its \
+             input schema) and one result type",
+        );
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.push_at(
+            where_clause.span(),
+            "`#[secure_tool]` handlers cannot have a `where` clause",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push_at(
+            variadic.dots.span(),
+            "`#[secure_tool]` handlers cannot be variadic",
+        );
+    }
+}
+
+/// rmcp's `#[tool]`, when it expands first, removes `async`, returns
+/// `::std::pin::Pin<Box<dyn ::std::future::Future<Output = ..> + ..>>` and wraps the body
+/// in `Box::pin(async move ..)`, all spanned at its own attribute rather than at the
+/// user's source: recognise exactly that, to say what happened. Chooses a message only.
+pub(super) fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        return false;
+    };
+    let Type::Path(path) = &**ty else {
+        return false;
+    };
+    let pin = path.path.segments.last();
+    let generated = pin.is_some_and(|pin| {
+        pin.ident == "Pin" && pin.ident.span().source_text().as_deref() != Some("Pin")
+    });
+    let boxed_body = matches!(
+        item.block.stmts.as_slice(),
+        [syn::Stmt::Expr(Expr::Call(call), None)]
+            if matches!(call.args.first(), Some(Expr::Async(_)))
+    );
+    item.sig.asyncness.is_none() && path.path.leading_colon.is_some() && generated && boxed_body
+}
+
+/// A handler written as a plain `fn` returning a future (`Pin<Box<dyn Future<..>>>`,
+/// `impl Future<..>`, `BoxFuture<..>`): one error at its return type.
+pub(super) fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        return false;
+    };
+    if item.sig.asyncness.is_some() || !mentions_future(ty) {
+        return false;
+    }
+    errors.push_spanned(
+        ty,
+        "`#[secure_tool]` handlers are `async fn` returning `Result<T, E>` itself, not a future: \
+         write `async fn name(&self, ..) -> Result<T, E>` (the guard boxes the future)",
+    );
+    true
+}
+
+/// Whether a type names `Future` (or a `BoxFuture` alias) anywhere.
+fn mentions_future(ty: &Type) -> bool {
+    ty.to_token_stream().into_iter().any(|tt| {
+        fn walk(tt: TokenTree) -> bool {
+            match tt {
+                TokenTree::Ident(i) => i == "Future" || i == "BoxFuture" || i == "LocalBoxFuture",
+                TokenTree::Group(g) => g.stream().into_iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(tt)
+    })
+}
+
+/// What a handler takes besides `&self`.
+pub(super) struct Inputs<'a> {
+    /// The arguments struct, if any.
+    pub(super) arguments: Option<&'a Type>,
+    /// The `WriteAccess` capability, if the last parameter asks for it.
+    pub(super) capability: Option<&'a Type>,
+}
+
+/// Whether `ty` asks for the write capability: a path whose last segment is `WriteAccess`
+/// (`WriteAccess`, `capability::WriteAccess`, `secure_tool::WriteAccess`). Syntax only:
+/// the types enforce (an alias is taken for the arguments and fails there, and a foreign
+/// type of that name does not match what the generated code passes).
+pub(super) fn is_write_access(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == WRITE_ACCESS && is_call_lifetime(&s.arguments))
+        }
+        Type::Paren(p) => is_write_access(&p.elem),
+        Type::Group(g) => is_write_access(&g.elem),
+        _ => false,
+    }
+}
+
+/// `WriteAccess`'s arguments: none (rustc then asks for `<'_>`), or the call's lifetime.
+fn is_call_lifetime(arguments: &syn::PathArguments) -> bool {
+    match arguments {
+        syn::PathArguments::None => true,
+        syn::PathArguments::AngleBracketed(angle) => {
+            angle.args.len() == 1
+                && matches!(angle.args.first(), Some(syn::GenericArgument::Lifetime(_)))
+        }
+        syn::PathArguments::Parenthesized(_) => false,
+    }
+}
+
+/// Checks `&self`, at most one arguments struct and an optional last `WriteAccess`.
+pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<'a>> {
+    let sig = &item.sig;
+    let mut ok = true;
+    match sig.receiver() {
+        None => {
+            errors.push_at(
+                sig.ident.span(),
+                "`#[secure_tool]` handlers are methods taking `&self`: add `&self` as the first argument",
+            );
+            ok = false;
+        }
+        Some(receiver) => match &receiver.kind {
+            ReceiverKind::Reference(_, _, Some(mutability)) => {
+                errors.push_at(
+                    mutability.span(),
+                    "`#[secure_tool]` handlers take `&self`, not `&mut self`: calls run concurrently; \
+                     keep mutable state behind a `Mutex`, an atomic or a connection pool",
+                );
+                ok = false;
+            }
+            ReceiverKind::Reference(_, _, None) => {}
+            ReceiverKind::Value | ReceiverKind::Typed(..) => {
+                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
+                ok = false;
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
+                ok = false;
+            }
+        },
+    }
+    let mut typed: Vec<_> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => Some(t),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let capability = match typed.last().copied() {
+        Some(last) if is_write_access(&last.ty) => {
+            typed.pop();
+            Some(&*last.ty)
+        }
+        _ => None,
+    };
+    // A capability anywhere else is a mistake of order or of borrowing: say so, and leave it
+    // out of the arguments checks below.
+    typed.retain(|arg| {
+        let borrowed = matches!(&*arg.ty, Type::Reference(r) if is_write_access(&r.elem));
+        if let Some(span) = find_impl_trait(&arg.ty) {
+            errors.push_at(
+                span,
+                "a tool's arguments are one concrete struct, not `impl Trait`: name a struct that \
+                 derives `serde::Deserialize` and `schemars::JsonSchema` (it is the tool's input schema)",
+            );
+        } else if let Some(name) = rmcp_extractor(&arg.ty) {
+            errors.push_spanned(
+                &arg.ty,
+                format!(
+                    "a `#[secure_tool]` handler cannot take rmcp's `{name}`: the caller is authorized \
+                     by the `authz` policy before the handler runs and the server's state is on `&self`, \
+                     so take only your arguments struct (`args: MyArgs`)"
+                ),
+            );
+        } else if borrowed {
+            errors.push_at(
+                arg.ty.span(),
+                "take `WriteAccess` by value (`access: WriteAccess`) as the last parameter: the call \
+                 owns it; lend `&access` to the store's write methods",
+            );
+        } else if is_write_access(&arg.ty) {
+            errors.push_at(
+                arg.ty.span(),
+                "`WriteAccess` is the last parameter of a handler, after the arguments struct: \
+                 `(&self, args: MyArgs, access: WriteAccess)`",
+            );
+        } else if mentions_write_access(&arg.ty) {
+            errors.push_spanned(
+                &arg.ty,
+                "a write tool takes `WriteAccess` itself, by value, as its last parameter \
+                 (`access: WriteAccess`): it is granted on every call that passed the write gate, \
+                 so it is never optional, boxed or shared",
+            );
+        } else {
+            return true;
+        }
+        ok = false;
+        false
+    });
+    for extra in typed.iter().skip(1) {
+        errors.push_at(
+            extra.span(),
+            "`#[secure_tool]` handlers take one arguments struct besides `&self` (and, last, an \
+             optional `WriteAccess`): put every field into it (it becomes the tool's input schema)",
+        );
+        ok = false;
+    }
+    let arguments = typed.first().map(|t| &*t.ty);
+    if let Some(Type::Reference(r)) = arguments {
+        errors.push_at(
+            r.and_token.span(),
+            "tool arguments are owned values: take the arguments struct by value",
+        );
+        ok = false;
+    }
+    ok.then_some(Inputs {
+        arguments,
+        capability,
+    })
+}
+
+/// Checks `-> Result<T, E>`; returns `(T, E)`.
+pub(super) fn check_output<'a>(
+    item: &'a ImplItemFn,
+    errors: &mut Errors,
+) -> Option<(&'a Type, &'a Type)> {
+    const MESSAGE: &str = "`#[secure_tool]` handlers return `Result<T, E>`: `T` is the tool's \
+                           result, `E` an error whose text is logged, never shown to the caller";
+    let ReturnType::Type(_, ty) = &item.sig.output else {
+        errors.push_at(item.sig.ident.span(), MESSAGE);
+        return None;
+    };
+    let pair = match &**ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().and_then(|seg| {
+            if seg.ident != "Result" {
+                return None;
+            }
+            let PathArguments::AngleBracketed(args) = &seg.arguments else {
+                return None;
+            };
+            let types: Vec<&Type> = args
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
+            match types[..] {
+                [ok, err] => Some((ok, err)),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    let Some((ok, err)) = pair else {
+        errors.push_at(ty.span(), MESSAGE);
+        return None;
+    };
+    let mut ok_valid = true;
+    if let Some(span) = find_impl_trait(ok) {
+        errors.push_at(
+            span,
+            "a tool's result type must be named, not `impl Trait`: return a type that derives \
+             `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output schema)",
+        );
+        ok_valid = false;
+    } else if is_json_wrapper(ok) {
+        errors.push_spanned(
+            ok,
+            "return the type inside `Json<..>` itself: a `#[secure_tool]` handler's result is \
+             always sent as structured content, with its schema as the tool's output schema",
+        );
+        ok_valid = false;
+    } else if mentions_rmcp(ok) {
+        errors.push_spanned(
+            ok,
+            "a `#[secure_tool]` handler cannot return an rmcp protocol type: return a type of your \
+             own that derives `serde::Serialize` and `schemars::JsonSchema` (secure-tool builds the \
+             `CallToolResult`, and an `Err` becomes a sanitized `isError` result)",
+        );
+        ok_valid = false;
+    }
+    if let Some(span) = find_impl_trait(err) {
+        errors.push_at(
+            span,
+            "a tool's error type must be named, not `impl Trait`: return `secure_tool::ToolError` \
+             or an error type of your own",
+        );
+        return None;
+    }
+    if is_boxed_dyn(err) {
+        errors.push_spanned(
+            err,
+            "a boxed `dyn Error` is not itself an error type a tool can return: return \
+             `secure_tool::ToolError` (`ToolError::internal(e)` logs `e`) or an error type of \
+             your own",
+        );
+        return None;
+    }
+    if let Some(what) = raw_text_error(err) {
+        errors.push_at(
+            err.span(),
+            format!(
+                "{what} cannot be a tool error: its text would reach the caller as is. Return an \
+                 error type that implements `std::error::Error` (logged, never shown), or \
+                 `secure_tool::ToolError` (`ToolError::invalid_input(..)` for a message meant for \
+                 the caller)"
+            ),
+        );
+        return None;
+    }
+    ok_valid.then_some((ok, err))
+}
+
+/// Error types that carry raw text to the client: named so the message can say which.
+fn raw_text_error(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) if p.path.is_ident("str") => Some("`&str`"),
+            _ => None,
+        },
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            match last.ident.to_string().as_str() {
+                "String" => Some("`String`"),
+                "Cow" => Some("`Cow<str>`"),
+                "ErrorData" | "McpError" => {
+                    Some("rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)")
+                }
+                "CallToolResult" | "Content" | "ContentBlock" => Some("an MCP result or content"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The first `impl Trait` inside a type.
+fn find_impl_trait(ty: &Type) -> Option<Span> {
+    match ty {
+        Type::ImplTrait(i) => Some(i.impl_token.span()),
+        Type::Reference(r) => find_impl_trait(&r.elem),
+        Type::Paren(p) => find_impl_trait(&p.elem),
+        Type::Group(g) => find_impl_trait(&g.elem),
+        Type::Slice(s) => find_impl_trait(&s.elem),
+        Type::Array(a) => find_impl_trait(&a.elem),
+        Type::Ptr(p) => find_impl_trait(&p.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
+            PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                GenericArgument::Type(t) => find_impl_trait(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// Every type inside `ty`, `ty` first.
+fn each_type<'a>(ty: &'a Type, out: &mut Vec<&'a Type>) {
+    out.push(ty);
+    match ty {
+        Type::Reference(r) => each_type(&r.elem, out),
+        Type::Paren(p) => each_type(&p.elem, out),
+        Type::Group(g) => each_type(&g.elem, out),
+        Type::Slice(s) => each_type(&s.elem, out),
+        Type::Array(a) => each_type(&a.elem, out),
+        Type::Ptr(p) => each_type(&p.elem, out),
+        Type::Tuple(t) => t.elems.iter().for_each(|e| each_type(e, out)),
+        Type::Path(p) => {
+            for segment in &p.path.segments {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let GenericArgument::Type(t) = arg {
+                            each_type(t, out);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `WriteAccess` appears inside `ty` (`Option<WriteAccess>`, `Box<WriteAccess>`).
+fn mentions_write_access(ty: &Type) -> bool {
+    let mut all = Vec::new();
+    each_type(ty, &mut all);
+    all.into_iter().any(is_write_access)
+}
+
+/// Whether `ty` holds a type named through rmcp's crate (`rmcp::model::CallToolResult`,
+/// `secure_tool::rmcp::..`). Names imported first are caught by type, in the generated
+/// code; this says it earlier, at the path.
+fn mentions_rmcp(ty: &Type) -> bool {
+    let mut all = Vec::new();
+    each_type(ty, &mut all);
+    all.into_iter()
+        .any(|t| matches!(t, Type::Path(p) if p.path.segments.iter().any(|s| s.ident == "rmcp")))
+}
+
+/// rmcp's extractors, which a tool written for rmcp's `#[tool]` takes: named with their
+/// generic arguments (`Parameters<T>`, `RequestContext<RoleServer>`), or through `rmcp::`.
+fn rmcp_extractor(ty: &Type) -> Option<String> {
+    const EXTRACTORS: &[&str] = &["Parameters", "Extension", "RequestContext", "Peer", "Json"];
+    let Type::Path(p) = ty else {
+        return None;
+    };
+    let last = p.path.segments.last()?;
+    let name = last.ident.to_string();
+    let generic = matches!(last.arguments, PathArguments::AngleBracketed(_));
+    let through_rmcp = p.path.segments.iter().any(|s| s.ident == "rmcp");
+    let known = EXTRACTORS.contains(&name.as_str());
+    (through_rmcp || (known && generic)).then(|| if generic { format!("{name}<..>") } else { name })
+}
+
+/// `Json<T>`, rmcp's structured-output wrapper (a `Json<T>` of another crate is no tool
+/// result either).
+fn is_json_wrapper(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| {
+        s.ident == "Json" && matches!(s.arguments, PathArguments::AngleBracketed(_))
+    }))
+}
+
+/// `Box<dyn ..>`: an error type that is not itself an `Error`.
+fn is_boxed_dyn(ty: &Type) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    p.path.segments.last().is_some_and(|s| {
+        s.ident == "Box"
+            && matches!(&s.arguments, PathArguments::AngleBracketed(args)
+                if matches!(args.args.first(), Some(GenericArgument::Type(Type::TraitObject(_)))))
+    })
+}
