@@ -178,7 +178,7 @@ fn logged_text(error: &ToolError) -> String {
             format!(
                 "{}: (the error's text could not be written: it panicked: {})",
                 error.category(),
-                crate::authz::panic_message(&*panic)
+                crate::util::panic_message(&*panic)
             )
         },
     )

@@ -25,7 +25,6 @@
 //! assert!(!readers.allows_locally(&Principal::anonymous()));
 //! ```
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -36,165 +35,17 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use futures::future::{self, Either};
 
+mod denial;
+mod principal;
+
+use crate::util::panic_message;
+
+pub use denial::DenialCause;
+pub use principal::Principal;
+use principal::sorted_names;
+
 /// The default deadline of a policy decision: a policy that has not answered after it denies.
 pub const DEFAULT_AUTHZ_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Who is calling a tool.
-///
-/// A principal is either anonymous or an authenticated subject with scopes and roles. Over
-/// HTTP it comes from the request (an authentication layer puts it into the request's
-/// extensions); over stdio it is the principal the server was configured with. Cloning is
-/// cheap.
-///
-/// ```
-/// use secure_tool::authz::Principal;
-///
-/// let p = Principal::new("alice").with_scopes(["notes:read"]).with_roles(["editor"]);
-/// assert_eq!(p.subject(), Some("alice"));
-/// assert!(p.has_scope("notes:read") && !p.has_scope("notes:write"));
-/// assert!(p.has_role("editor"));
-/// assert!(Principal::anonymous().is_anonymous());
-/// ```
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Principal {
-    identity: Option<Arc<Identity>>,
-}
-
-#[derive(PartialEq, Eq)]
-struct Identity {
-    subject: Box<str>,
-    scopes: Box<[Box<str>]>,
-    roles: Box<[Box<str>]>,
-}
-
-impl Principal {
-    /// The anonymous caller: no subject, no scopes, no roles. Only [`public`] lets it in.
-    pub const fn anonymous() -> Self {
-        Self { identity: None }
-    }
-
-    /// An authenticated subject with no scopes and no roles yet.
-    pub fn new(subject: impl Into<String>) -> Self {
-        Self {
-            identity: Some(Arc::new(Identity {
-                subject: subject.into().into_boxed_str(),
-                scopes: Box::default(),
-                roles: Box::default(),
-            })),
-        }
-    }
-
-    /// Replaces the scopes of this principal (an anonymous principal stays anonymous).
-    pub fn with_scopes<I, S>(self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.map_identity(|id| id.scopes = sorted_names(scopes))
-    }
-
-    /// Replaces the roles of this principal (an anonymous principal stays anonymous).
-    pub fn with_roles<I, S>(self, roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.map_identity(|id| id.roles = sorted_names(roles))
-    }
-
-    fn map_identity(self, edit: impl FnOnce(&mut Identity)) -> Self {
-        let Some(identity) = self.identity else {
-            return self;
-        };
-        let mut identity = Arc::try_unwrap(identity).unwrap_or_else(|shared| Identity {
-            subject: shared.subject.clone(),
-            scopes: shared.scopes.clone(),
-            roles: shared.roles.clone(),
-        });
-        edit(&mut identity);
-        Self {
-            identity: Some(Arc::new(identity)),
-        }
-    }
-
-    /// Whether this is the anonymous caller.
-    pub fn is_anonymous(&self) -> bool {
-        self.identity.is_none()
-    }
-
-    /// The authenticated subject, or `None` for the anonymous caller.
-    pub fn subject(&self) -> Option<&str> {
-        self.identity.as_deref().map(|id| &*id.subject)
-    }
-
-    /// Whether the principal was granted `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.identity
-            .as_deref()
-            .is_some_and(|id| contains(&id.scopes, scope))
-    }
-
-    /// Whether the principal holds `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.identity
-            .as_deref()
-            .is_some_and(|id| contains(&id.roles, role))
-    }
-
-    /// The scopes granted to the principal, sorted.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.identity
-            .as_deref()
-            .into_iter()
-            .flat_map(|id| id.scopes.iter().map(|s| &**s))
-    }
-
-    /// The roles of the principal, sorted.
-    pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.identity
-            .as_deref()
-            .into_iter()
-            .flat_map(|id| id.roles.iter().map(|s| &**s))
-    }
-}
-
-impl fmt::Debug for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.identity {
-            None => f.write_str("Principal(anonymous)"),
-            Some(id) => f
-                .debug_struct("Principal")
-                .field("subject", &id.subject)
-                .field("scopes", &id.scopes)
-                .field("roles", &id.roles)
-                .finish(),
-        }
-    }
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.subject().unwrap_or("anonymous"))
-    }
-}
-
-fn sorted_names<I, S>(names: I) -> Box<[Box<str>]>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    let mut names: Vec<Box<str>> = names
-        .into_iter()
-        .map(|s| s.into().into_boxed_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names.into_boxed_slice()
-}
-
-fn contains(sorted: &[Box<str>], name: &str) -> bool {
-    sorted.binary_search_by(|probe| (**probe).cmp(name)).is_ok()
-}
 
 /// Whether a tool reads or writes. Sets the MCP annotations and the write gate.
 ///
@@ -684,64 +535,6 @@ impl<S: Into<String>> From<Vec<S>> for Names {
     }
 }
 
-/// Why a call was denied. Written to the audit log; never sent to the caller, who always
-/// gets the same generic denial.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DenialCause {
-    /// The caller is anonymous and the policy is not [`public`].
-    Anonymous,
-    /// The policy answered [`Decision::Deny`] (or a required scope or role is missing).
-    Denied,
-    /// The policy answered [`Decision::Abstain`].
-    Abstained,
-    /// The policy returned an error (its text is kept for the log).
-    PolicyError(String),
-    /// The policy did not answer within its deadline.
-    DeadlineExceeded(Duration),
-    /// The policy panicked (the panic message is kept for the log).
-    PolicyPanicked(String),
-    /// An answer came at or after the deadline: a custom part allowed late, or failed late
-    /// inside an `any_of` whose next part could only have answered later still. Typically
-    /// the policy held its thread (a synchronous client), so the deadline's timer could not
-    /// fire; the clock read after the answer caught it. The call is denied, whatever the
-    /// answer was.
-    LateAnswer {
-        /// The deadline.
-        deadline: Duration,
-        /// When the answer came, measured from the start of the decision.
-        elapsed: Duration,
-    },
-    /// The policy's requirement is empty (no scope or role, a blank name, an empty
-    /// `all_of`/`any_of`): it denies every caller.
-    EmptyRequirement,
-}
-
-impl fmt::Display for DenialCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DenialCause::Anonymous => f.write_str("anonymous caller on a non-public tool"),
-            DenialCause::Denied => f.write_str("policy denied"),
-            DenialCause::Abstained => f.write_str("policy abstained"),
-            DenialCause::PolicyError(e) => write!(f, "policy error: {e}"),
-            DenialCause::DeadlineExceeded(d) => {
-                write!(f, "policy deadline of {} ms exceeded", d.as_millis())
-            }
-            DenialCause::PolicyPanicked(m) => write!(f, "policy panicked: {m}"),
-            DenialCause::LateAnswer { deadline, elapsed } => write!(
-                f,
-                "late answer: the policy answered after {} ms, past its deadline of {} ms \
-                 (a policy that blocks its thread keeps the deadline's timer from firing)",
-                elapsed.as_millis(),
-                deadline.as_millis()
-            ),
-            DenialCause::EmptyRequirement => {
-                f.write_str("empty requirement: the policy denies every caller")
-            }
-        }
-    }
-}
-
 impl Policy {
     fn from_node(node: Node) -> Self {
         let local = match &node {
@@ -1126,17 +919,6 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadl
             &*error,
         ))),
         Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
-    }
-}
-
-/// The message of a caught panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }
 

@@ -449,7 +449,7 @@ impl Inner {
                 Ok(Ok(Err(cause))) => Some(cause),
                 Ok(Err(panic)) => Some(format!(
                     "the probe panicked: {}",
-                    crate::authz::panic_message(&*panic)
+                    crate::util::panic_message(&*panic)
                 )),
                 Err(_) => Some(format!(
                     "the probe did not finish within {:?}",

@@ -25,6 +25,7 @@ pub mod stdio;
 mod test_log;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod util;
 
 /// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
 /// block a secure MCP tool: authorized first (fail-closed), then its arguments parsed,

@@ -489,7 +489,7 @@ impl Panicked {
     /// The error of a caught panic with this payload.
     pub fn new(payload: &(dyn Any + Send)) -> Self {
         Self {
-            message: crate::authz::panic_message(payload),
+            message: crate::util::panic_message(payload),
         }
     }
 
@@ -497,7 +497,7 @@ impl Panicked {
     /// handler (parsing its arguments, rendering its result): the message says which.
     pub(crate) fn during(doing: &str, payload: &(dyn Any + Send)) -> Self {
         Self {
-            message: format!("while {doing}: {}", crate::authz::panic_message(payload)),
+            message: format!("while {doing}: {}", crate::util::panic_message(payload)),
         }
     }
 

@@ -112,7 +112,7 @@ fn refusal(router: fn() -> SecureToolRouter<Guest>) -> Option<String> {
         SecureServerBuilder::with_router(Guest, router()).build()
     }))
     .err()
-    .map(|panic| crate::authz::panic_message(&*panic))
+    .map(|panic| crate::util::panic_message(&*panic))
 }
 
 #[test]
