@@ -1,8 +1,15 @@
 //! Tests of the circuit breaker. Time is driven by a [`ManualClock`] or tokio's paused
 //! clock; nothing sleeps.
 
+use super::config::{MAX_HALF_OPEN_PERMITS, MIN_PERIOD, WindowKind};
+use super::events::TARGET;
+use super::permit::Kind;
+use super::state_word::{ST_HALF_OPEN, w_gen, w_in_flight, w_state, w_succeeded};
 use super::*;
-use std::sync::Barrier;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
 
 const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
