@@ -78,6 +78,7 @@
 //! [MCP authorization specification]: https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
 //! [`build`]: BearerAuthBuilder::build
 //! [`SecureServer`]: crate::SecureServer
+//! [`Principal`]: crate::authz::Principal
 
 use std::error::Error as StdError;
 use std::fmt;
