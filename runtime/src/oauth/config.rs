@@ -1,0 +1,343 @@
+//! The configuration: [`BearerAuthBuilder`], and every check it makes before it builds a
+//! [`BearerAuth`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken as jwt;
+
+use super::keys::{Algorithm, VerificationKey};
+use super::layer::Challenges;
+use super::metadata::{self, Metadata};
+use super::{BearerAuth, Config, ConfigError};
+
+/// The longest `Authorization` header accepted, by default: 16 KiB. Longer headers are
+/// rejected before anything is decoded.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The clock skew tolerated on `exp` and `nbf`, by default: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// The largest clock skew [`BearerAuthBuilder::leeway`] accepts: 5 minutes.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+enum KeySource {
+    Key(VerificationKey),
+    Failed(ConfigError),
+    JwksJson(String),
+    JwksFile(PathBuf),
+}
+
+/// Configures a [`BearerAuth`]. Obtained from [`BearerAuth::builder`].
+///
+/// The issuer, the audience, at least one key and the allowed algorithms are required: a
+/// security setting has no default. Everything is checked in [`build`](Self::build).
+#[must_use = "a builder does nothing until `.build()`"]
+pub struct BearerAuthBuilder {
+    issuer: Option<String>,
+    audience: Option<String>,
+    keys: Vec<KeySource>,
+    algorithms: Vec<Algorithm>,
+    leeway: Duration,
+    scope_claim: Option<String>,
+    roles_claim: Option<String>,
+    resource_metadata_url: Option<String>,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+    required_scopes: Vec<String>,
+    max_token_len: usize,
+}
+
+impl fmt::Debug for BearerAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuthBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerAuthBuilder {
+    /// A configuration with nothing set but the defaults.
+    pub(super) fn new() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            keys: Vec::new(),
+            algorithms: Vec::new(),
+            leeway: DEFAULT_LEEWAY,
+            scope_claim: None,
+            roles_claim: None,
+            resource_metadata_url: None,
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            required_scopes: Vec::new(),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+
+    /// The issuer identifier of the authorization server (`iss`, exactly as in its tokens).
+    /// Unless [`authorization_servers`](Self::authorization_servers) says otherwise, it is
+    /// also the authorization server the metadata document advertises.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The canonical URI of this MCP server (e.g. `https://mcp.example.com/mcp`): the audience
+    /// (`aud`) tokens must be issued for (RFC 8707), and the `resource` of the metadata
+    /// document. Absolute `https` or `http`, without query or fragment.
+    pub fn audience(mut self, resource: impl Into<String>) -> Self {
+        self.audience = Some(resource.into());
+        self
+    }
+
+    /// Adds a verification key.
+    pub fn key(mut self, key: VerificationKey) -> Self {
+        self.keys.push(KeySource::Key(key));
+        self
+    }
+
+    /// Adds a PEM-encoded public key (see [`VerificationKey::public_key_pem`]).
+    pub fn public_key_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.keys.push(match VerificationKey::public_key_pem(pem) {
+            Ok(key) => KeySource::Key(key),
+            Err(err) => KeySource::Failed(err),
+        });
+        self
+    }
+
+    /// Adds a shared HMAC secret (see [`VerificationKey::hmac_secret`]).
+    pub fn hmac_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.keys.push(match VerificationKey::hmac_secret(secret) {
+            Ok(key) => KeySource::Key(key),
+            Err(err) => KeySource::Failed(err),
+        });
+        self
+    }
+
+    /// Adds the signature keys of a JWK set (RFC 7517 JSON, `{"keys": [...]}`), selected by
+    /// their `kid`. A key's own `alg`, `use` and `key_ops` are honoured.
+    pub fn jwks(mut self, json: impl Into<String>) -> Self {
+        self.keys.push(KeySource::JwksJson(json.into()));
+        self
+    }
+
+    /// Adds the signature keys of the JWK set in the file at `path`, read by
+    /// [`build`](Self::build).
+    pub fn jwks_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.keys
+            .push(KeySource::JwksFile(path.as_ref().to_owned()));
+        self
+    }
+
+    /// The signature algorithms accepted. A token whose header names another one is rejected
+    /// before any key is tried.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The clock skew tolerated on `exp` and `nbf` (whole seconds; default
+    /// [`DEFAULT_LEEWAY`], at most [`MAX_LEEWAY`]).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The claim holding the token's scopes: a space-separated string or an array of strings.
+    /// By default `scope` (RFC 9068), and `scp` when the token has no `scope`. A name starting
+    /// with `/` is a JSON pointer into the claims (RFC 6901), for nested claims.
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// The claim holding the caller's roles (none by default): a space-separated string or an
+    /// array of strings, e.g. `roles`, or `/realm_access/roles` as a JSON pointer.
+    pub fn roles_claim(mut self, claim: impl Into<String>) -> Self {
+        self.roles_claim = Some(claim.into());
+        self
+    }
+
+    /// Where clients find the protected resource metadata document. By default the
+    /// well-known URI of the [`audience`](Self::audience) (RFC 9728 §3.1), e.g.
+    /// `https://mcp.example.com/.well-known/oauth-protected-resource/mcp`.
+    pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata_url = Some(url.into());
+        self
+    }
+
+    /// The authorization servers the metadata document advertises (their issuer
+    /// identifiers). By default the [`issuer`](Self::issuer).
+    pub fn authorization_servers<I, S>(mut self, servers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.authorization_servers = servers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes the metadata document advertises (`scopes_supported`).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Scopes every request needs, whatever the tool: a valid token without one of them gets
+    /// `403 insufficient_scope`. They are also the `scope` hint of the `401` challenge. Scopes
+    /// of single tools belong in their `authz` policies, not here.
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The longest `Authorization` header accepted (default [`DEFAULT_MAX_TOKEN_LEN`]).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// Checks the configuration, reads the JWKS files, and builds the [`BearerAuth`].
+    pub fn build(self) -> Result<BearerAuth, ConfigError> {
+        let issuer = self.issuer.filter(|s| !s.is_empty()).ok_or_else(|| {
+            ConfigError::new(
+                "no issuer configured: call `.issuer(...)` with the authorization server's \
+                 issuer identifier",
+            )
+        })?;
+        let audience = self.audience.ok_or_else(|| {
+            ConfigError::new(
+                "no audience configured: call `.audience(...)` with this server's canonical \
+                 URI, e.g. `https://mcp.example.com/mcp`",
+            )
+        })?;
+        let well_known_url = metadata::well_known_url(&audience)?;
+
+        let mut keys = Vec::new();
+        for source in self.keys {
+            match source {
+                KeySource::Key(key) => keys.push(key),
+                KeySource::Failed(err) => return Err(err),
+                KeySource::JwksJson(json) => {
+                    keys.extend(VerificationKey::from_jwks(&json, "the JWKS")?);
+                }
+                KeySource::JwksFile(path) => {
+                    let origin = format!("JWKS file `{}`", path.display());
+                    let json = std::fs::read_to_string(&path)
+                        .map_err(|e| ConfigError::new(format!("cannot read {origin}: {e}")))?;
+                    keys.extend(VerificationKey::from_jwks(&json, &origin)?);
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                "no verification key configured: call `.jwks_file(...)`, `.jwks(...)`, \
+                 `.public_key_pem(...)`, `.hmac_secret(...)` or `.key(...)`",
+            ));
+        }
+
+        let mut algorithms = self.algorithms;
+        algorithms.sort_unstable_by_key(|alg| alg.as_str());
+        algorithms.dedup();
+        if algorithms.is_empty() {
+            return Err(ConfigError::new(
+                "no signature algorithm allowed: call `.algorithms([...])`, e.g. \
+                 `[Algorithm::RS256]`",
+            ));
+        }
+        if !algorithms
+            .iter()
+            .any(|&alg| keys.iter().any(|key| key.fits(alg)))
+        {
+            let names: Vec<_> = algorithms.iter().map(|alg| alg.as_str()).collect();
+            return Err(ConfigError::new(format!(
+                "none of the configured keys can verify the allowed algorithms ({})",
+                names.join(", ")
+            )));
+        }
+
+        if self.leeway > MAX_LEEWAY {
+            return Err(ConfigError::new(format!(
+                "a leeway of {}s is more than the {}s allowed",
+                self.leeway.as_secs(),
+                MAX_LEEWAY.as_secs()
+            )));
+        }
+
+        for scope in self.scopes_supported.iter().chain(&self.required_scopes) {
+            check_scope(scope)?;
+        }
+
+        let metadata_url = self.resource_metadata_url.unwrap_or(well_known_url);
+        let metadata_path = metadata::parse_metadata_url(&metadata_url)?;
+
+        let authorization_servers = if self.authorization_servers.is_empty() {
+            vec![issuer.clone()]
+        } else {
+            self.authorization_servers
+        };
+
+        let validations = algorithms
+            .iter()
+            .map(|&alg| {
+                let mut validation = jwt::Validation::new(alg.to_jwt());
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.leeway = self.leeway.as_secs();
+                validation.validate_exp = true;
+                validation.validate_nbf = true;
+                validation.validate_aud = true;
+                validation.set_issuer(&[&issuer]);
+                validation.set_audience(&[&audience]);
+                (alg, validation)
+            })
+            .collect();
+
+        let challenges = Challenges::new(&metadata_url, &self.required_scopes)?;
+
+        let metadata = Metadata::new(
+            &audience,
+            authorization_servers,
+            &self.scopes_supported,
+            metadata_path,
+        );
+
+        Ok(BearerAuth {
+            config: Arc::new(Config {
+                keys,
+                validations,
+                scope_claim: self.scope_claim,
+                roles_claim: self.roles_claim,
+                required_scopes: self.required_scopes,
+                max_token_len: self.max_token_len,
+                challenges,
+                metadata: Arc::new(metadata),
+                metadata_url,
+            }),
+        })
+    }
+}
+
+/// A scope token is 1*NQCHAR (RFC 6749 §3.3): printable ASCII but space, `"` and `\`.
+fn check_scope(scope: &str) -> Result<(), ConfigError> {
+    let nqchar = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+    if scope.is_empty() || !scope.bytes().all(nqchar) {
+        return Err(ConfigError::new(format!(
+            "`{scope}` is not a scope: a scope is printable ASCII without spaces, `\"` or `\\` \
+             (RFC 6749 §3.3)"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The tower middleware in front of the MCP service: [`RequireBearer`] lets through only
+//! authenticated requests, without their `Authorization` header, and answers the others with
+//! the `WWW-Authenticate` challenges of RFC 6750.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+
+use super::verify::Rejection;
+use super::{BearerAuth, Config, ConfigError};
+
+const INVALID_TOKEN_DESCRIPTION: &str = "The access token is not valid";
+const INVALID_REQUEST_DESCRIPTION: &str = "The request carries more than one Authorization header";
+const INSUFFICIENT_SCOPE_DESCRIPTION: &str = "The access token lacks a scope this server requires";
+
+/// The [`Service`](tower_service::Service) of [`BearerAuth`]: lets through only requests with
+/// a valid bearer token, with their [`Principal`] in the extensions and without their
+/// `Authorization` header.
+///
+/// The answers, all with an empty body and a `WWW-Authenticate` challenge naming the
+/// protected resource metadata document:
+///
+/// | request | status | challenge |
+/// |---|---|---|
+/// | no `Authorization` header, or another scheme (`Basic`) | `401` | `Bearer resource_metadata="…"` (and `scope="…"`, the required scopes, if any) |
+/// | a token that does not verify (malformed, bad signature, wrong `iss` or `aud`, expired, not yet valid, no `exp`, disallowed `alg`, unknown `kid`, bad claims) | `401` | `error="invalid_token"` with a generic `error_description` |
+/// | more than one `Authorization` header | `400` | `error="invalid_request"` |
+/// | a valid token without the [required scopes](super::BearerAuthBuilder::required_scopes) | `403` | `error="insufficient_scope"`, `scope="…"` |
+///
+/// The client learns nothing of why its token failed; the reason goes to `tracing` at
+/// `warn` (target `secure_tool::oauth`), without the token.
+///
+/// [`Principal`]: crate::authz::Principal
+pub struct RequireBearer<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> RequireBearer<S> {
+    pub(super) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S: Clone> Clone for RequireBearer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequireBearer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireBearer")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for RequireBearer<S>
+where
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.config.authenticate(request.headers()) {
+            Ok(principal) => {
+                request.headers_mut().remove(header::AUTHORIZATION);
+                request.extensions_mut().insert(principal);
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Err(rejection) => ResponseFuture::rejected(self.config.reject(rejection)),
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for BearerAuth {
+    type Service = RequireBearer<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerAuth::layer(self, inner)
+    }
+}
+
+impl Config {
+    fn reject<B: Default>(&self, rejection: Rejection) -> Response<B> {
+        let (status, challenge) = match rejection {
+            Rejection::Missing => {
+                tracing::debug!(target: "secure_tool::oauth", "request without a bearer token");
+                (StatusCode::UNAUTHORIZED, &self.challenges.missing)
+            }
+            Rejection::Ambiguous => {
+                tracing::warn!(target: "secure_tool::oauth", "rejected a request with more than one Authorization header");
+                (StatusCode::BAD_REQUEST, &self.challenges.invalid_request)
+            }
+            Rejection::InvalidToken(reason) => {
+                tracing::warn!(target: "secure_tool::oauth", %reason, "rejected a bearer token");
+                (StatusCode::UNAUTHORIZED, &self.challenges.invalid_token)
+            }
+            Rejection::InsufficientScope { subject, missing } => {
+                tracing::warn!(target: "secure_tool::oauth", %subject, %missing, "rejected a bearer token without the required scopes");
+                (StatusCode::FORBIDDEN, &self.challenges.insufficient_scope)
+            }
+        };
+        let mut response = Response::new(B::default());
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge.clone());
+        response
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequireBearer`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<B>> },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    fn inner(future: F) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
+    }
+
+    fn rejected(response: Response<B>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Rejected { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("`ResponseFuture` polled after it completed"))),
+        }
+    }
+}
+
+/// The `WWW-Authenticate` values, computed once from the configuration.
+pub(super) struct Challenges {
+    missing: HeaderValue,
+    invalid_token: HeaderValue,
+    invalid_request: HeaderValue,
+    insufficient_scope: HeaderValue,
+}
+
+impl Challenges {
+    pub(super) fn new(metadata_url: &str, required_scopes: &[String]) -> Result<Self, ConfigError> {
+        let base = format!("Bearer resource_metadata=\"{metadata_url}\"");
+        let scope = required_scopes.join(" ");
+        let scope_hint = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(", scope=\"{scope}\"")
+        };
+        let value = |text: String| {
+            HeaderValue::try_from(text).map_err(|_| {
+                ConfigError::new(format!(
+                    "the resource metadata URL `{metadata_url}` cannot go into a header"
+                ))
+            })
+        };
+        Ok(Self {
+            missing: value(format!("{base}{scope_hint}"))?,
+            invalid_token: value(format!(
+                "{base}, error=\"invalid_token\", error_description=\"{INVALID_TOKEN_DESCRIPTION}\""
+            ))?,
+            invalid_request: value(format!(
+                "{base}, error=\"invalid_request\", error_description=\"{INVALID_REQUEST_DESCRIPTION}\""
+            ))?,
+            insufficient_scope: value(format!(
+                "{base}, error=\"insufficient_scope\", scope=\"{scope}\", \
+                 error_description=\"{INSUFFICIENT_SCOPE_DESCRIPTION}\""
+            ))?,
+        })
+    }
+}
