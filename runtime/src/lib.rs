@@ -148,7 +148,7 @@ mod util;
 #[doc(inline)]
 pub use secure_tool_macros::secure_tool;
 
-/// Collects the [`#[secure_tool]`](secure_tool) methods of an impl block into the type's
+/// Collects the [`#[secure_tool]`](macro@secure_tool) methods of an impl block into the type's
 /// router, and refuses, at compile time, a plain rmcp `#[tool]` among them.
 ///
 /// On `impl T`, it implements [`SecureTools`] for `T`, which [`SecureServer`] serves. With

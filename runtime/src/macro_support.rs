@@ -211,7 +211,7 @@ impl<T: ?Sized> Default for Probe<T> {
 
 /// The answer for an rmcp protocol type. Chosen first, by autoref.
 pub trait ProbeProtocol {
-    /// [`RmcpType`].
+    /// `RmcpType`.
     type Answer;
     /// Answers.
     fn answer(&self) -> Self::Answer;
@@ -227,7 +227,7 @@ impl<T: RmcpProtocolType + ?Sized> ProbeProtocol for Probe<T> {
 
 /// The answer for any other type.
 pub trait ProbeOwn {
-    /// [`OwnType`].
+    /// `OwnType`.
     type Answer;
     /// Answers.
     fn answer(&self) -> Self::Answer;

@@ -8,11 +8,11 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DenialCause {
-    /// The caller is anonymous and the policy is not [`public`].
+    /// The caller is anonymous and the policy is not [`public`](super::public).
     Anonymous,
-    /// The policy answered [`Decision::Deny`] (or a required scope or role is missing).
+    /// The policy answered [`Decision::Deny`](super::Decision::Deny) (or a required scope or role is missing).
     Denied,
-    /// The policy answered [`Decision::Abstain`].
+    /// The policy answered [`Decision::Abstain`](super::Decision::Abstain).
     Abstained,
     /// The policy returned an error (its text is kept for the log).
     PolicyError(String),

@@ -32,7 +32,7 @@ struct Identity {
 }
 
 impl Principal {
-    /// The anonymous caller: no subject, no scopes, no roles. Only [`public`] lets it in.
+    /// The anonymous caller: no subject, no scopes, no roles. Only [`public`](super::public) lets it in.
     pub const fn anonymous() -> Self {
         Self { identity: None }
     }

@@ -120,7 +120,7 @@ impl ToolSpec {
     }
 
     /// Caps this tool's concurrent calls at `max` (default: the server's
-    /// [`max_concurrent_calls`](SecureServerBuilder::max_concurrent_calls), 64): a call
+    /// [`max_concurrent_calls`](super::SecureServerBuilder::max_concurrent_calls), 64): a call
     /// over the cap is answered `overloaded` at once, without running.
     ///
     /// # Panics
@@ -556,7 +556,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
 }
 
 /// The default cap on each tool's concurrent calls: see
-/// [`SecureServerBuilder::max_concurrent_calls`].
+/// [`SecureServerBuilder::max_concurrent_calls`](super::SecureServerBuilder::max_concurrent_calls).
 pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
 
 /// Parses tool arguments, naming the offending field and the expectation, never a Rust
