@@ -1,0 +1,3 @@
+//! What the example's integration tests share.
+
+pub mod stdio_server;
