@@ -46,6 +46,19 @@ struct SmallFs {
 impl SmallFs {
     /// Mounts a `tmpfs` of `bytes` on a new directory, or says why it cannot and returns
     /// `None` (panics instead under `CI`).
+    /// Gives the filesystem to the `postgres` user, as which the test clusters run (we
+    /// are root, or the mount would have failed).
+    fn give_to_postgres(&self) {
+        let chowned = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(self.path())
+            .status();
+        assert!(
+            chowned.is_ok_and(|s| s.success()),
+            "cannot give the tmpfs to postgres"
+        );
+    }
+
     fn mount(name: &str, bytes: u64) -> Option<SmallFs> {
         let skip = |why: String| {
             let message = format!("cannot mount a small tmpfs for the full-disk test: {why}");
@@ -520,15 +533,7 @@ async fn postgres_with_its_wal_on_a_full_disk_acknowledges_only_what_it_committe
     let Some(disk) = SmallFs::mount("pg-wal", SIZE) else {
         return;
     };
-    // The cluster runs as `postgres` (we are root, or the mount would have failed).
-    let chowned = Command::new("chown")
-        .arg("postgres:postgres")
-        .arg(disk.path())
-        .status();
-    assert!(
-        chowned.is_ok_and(|s| s.success()),
-        "cannot give the tmpfs to postgres"
-    );
+    disk.give_to_postgres();
     let waldir = disk.path().join("pg_wal");
     let Some(cluster) =
         pg::Cluster::start_with(&["--waldir", waldir.to_str().unwrap(), "--wal-segsize", "1"])
@@ -628,14 +633,7 @@ async fn postgres_with_its_tables_on_a_full_disk_acknowledges_only_what_it_commi
     let Some(disk) = SmallFs::mount("pg-tablespace", SIZE) else {
         return;
     };
-    let chowned = Command::new("chown")
-        .arg("postgres:postgres")
-        .arg(disk.path())
-        .status();
-    assert!(
-        chowned.is_ok_and(|s| s.success()),
-        "cannot give the tmpfs to postgres"
-    );
+    disk.give_to_postgres();
     let Some(cluster) = pg::Cluster::start() else {
         return;
     };
