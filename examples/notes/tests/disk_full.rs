@@ -310,6 +310,21 @@ struct Ledger {
 }
 
 impl Ledger {
+    /// Creates `count` notes of 4 KiB while the disk still has room: their ids.
+    async fn create_before_full(&mut self, served: &Served, count: u64) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let answer = self
+                .create(served, format!("before-{n}"), body(n, 4096))
+                .await;
+            let Answer::Done(id) = answer else {
+                panic!("{answer:?}")
+            };
+            ids.push(id);
+        }
+        ids
+    }
+
     async fn create(&mut self, served: &Served, title: String, body: String) -> Answer {
         let before = served.write_failures();
         let answer = served
@@ -553,16 +568,7 @@ async fn postgres_with_its_wal_on_a_full_disk_acknowledges_only_what_it_committe
 
     let (store, heartbeat) = Store::connect(&database, timeouts).await.unwrap();
     let served = serve(store, heartbeat);
-    let mut live = std::collections::VecDeque::new();
-    for n in 0..8 {
-        let answer = ledger
-            .create(&served, format!("before-{n}"), body(n, 4096))
-            .await;
-        let Answer::Done(id) = answer else {
-            panic!("{answer:?}")
-        };
-        live.push_back(id);
-    }
+    let mut live = std::collections::VecDeque::from(ledger.create_before_full(&served, 8).await);
     let filler = disk.fill();
     let mut tries = 0;
     while ledger.failures.is_empty() && tries < TRIES {
@@ -654,16 +660,7 @@ async fn postgres_with_its_tables_on_a_full_disk_acknowledges_only_what_it_commi
     // The store creates its tables in the tablespace.
     let (store, heartbeat) = Store::connect(&database, timeouts).await.unwrap();
     let served = serve(store, heartbeat);
-    let mut live = Vec::new();
-    for n in 0..8 {
-        let answer = ledger
-            .create(&served, format!("before-{n}"), body(n, 4096))
-            .await;
-        let Answer::Done(id) = answer else {
-            panic!("{answer:?}")
-        };
-        live.push(id);
-    }
+    let mut live = ledger.create_before_full(&served, 8).await;
     let filler = disk.fill();
     let mut tries = 0;
     while ledger.failures.is_empty() && tries < TRIES {
