@@ -141,9 +141,10 @@ impl<'a> CallEvent<'a> {
             Outcome::Failed(error) => {
                 let category = error.category().as_str();
                 // The error's text runs the user's `Display` and `source()`: a panic there
-                // must not unwind through the call, nor cut the audit event short.
+                // must not unwind through the call, nor cut the audit event short. Written
+                // only when someone listens.
                 let caller_fault = error.category().caller_fault();
-                let error = logged_text(error);
+                let error = PanicSafe(error);
                 if caller_fault {
                     tracing::info!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
@@ -170,16 +171,21 @@ impl<'a> CallEvent<'a> {
     }
 }
 
-/// The text of `error` for the log. An error whose `Display` (or a `source()` in its chain)
-/// panics is logged as such instead of unwinding through the guarded call.
-fn logged_text(error: &ToolError) -> String {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string())).unwrap_or_else(
-        |panic| {
-            format!(
+/// `error` as the log writes it. An error whose `Display` (or a `source()` in its chain)
+/// panics is written as such instead of unwinding through the guarded call.
+struct PanicSafe<'a>(&'a ToolError);
+
+impl std::fmt::Display for PanicSafe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let error = self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string())) {
+            Ok(text) => f.write_str(&text),
+            Err(panic) => write!(
+                f,
                 "{}: (the error's text could not be written: it panicked: {})",
                 error.category(),
                 crate::util::panic_message(&*panic)
-            )
-        },
-    )
+            ),
+        }
+    }
 }

@@ -541,6 +541,22 @@ impl SafeError {
         }
     }
 
+    /// Tells the caller to retry after `after`, rounded up to whole seconds and at least 1
+    /// ("retry after 0 s" would invite an immediate retry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::sanitize::{ErrorCategory, IncidentId, SafeError};
+    /// let e = SafeError::new(ErrorCategory::Unavailable, None, IncidentId::new())
+    ///     .retry_after(Duration::from_millis(1200));
+    /// assert_eq!(e.retry_after_secs, Some(2));
+    /// ```
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after_secs =
+            Some((after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1));
+        self
+    }
+
     /// The `isError` result a caller receives for this failure: [`Self::text`] as its
     /// content, and these facts under [`ERROR_META_KEY`] in its `_meta`.
     ///

@@ -142,10 +142,8 @@ fn degraded(
     event: &mut audit::CallEvent<'_>,
     started: tokio::time::Instant,
 ) -> CallToolResult {
-    let retry_after = gate.monitor.retry_after(HealthPath::Writes);
-    let mut safe = SafeError::new(ErrorCategory::Degraded, None, IncidentId::new());
-    safe.retry_after_secs =
-        Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1));
+    let safe = SafeError::new(ErrorCategory::Degraded, None, IncidentId::new())
+        .retry_after(gate.monitor.retry_after(HealthPath::Writes));
     event.finish(started, Outcome::Degraded, Some(safe.incident_id));
     let mut text = safe.text();
     if !gate.read_tools.is_empty() {
@@ -170,10 +168,9 @@ fn fail(
 ) -> CallToolResult {
     let public = error.public_message().to_owned();
     let mut safe = SafeError::new(error.category(), Some(public.into()), IncidentId::new());
-    safe.retry_after_secs = error.retry_after().map(|after| {
-        // Rounded up: "retry after 0 s" would invite an immediate retry.
-        (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
-    });
+    if let Some(after) = error.retry_after() {
+        safe = safe.retry_after(after);
+    }
     let panicked = error
         .source()
         .and_then(|source| source.downcast_ref::<Panicked>());
