@@ -79,7 +79,7 @@ pub fn argument_shape(arguments: Option<&JsonObject>) -> String {
 }
 
 /// How a call ended, for the audit event.
-pub(crate) enum Outcome<'a> {
+pub(crate) enum Verdict<'a> {
     Ok,
     Denied(&'a DenialCause),
     InvalidArguments,
@@ -114,7 +114,7 @@ impl<'a> CallEvent<'a> {
     pub(crate) fn finish(
         &mut self,
         started: tokio::time::Instant,
-        outcome: Outcome<'_>,
+        outcome: Verdict<'_>,
         incident: Option<IncidentId>,
     ) {
         // Fields are evaluated only when someone listens: no clock read otherwise.
@@ -125,20 +125,20 @@ impl<'a> CallEvent<'a> {
         let arguments = self.shape.as_deref().unwrap_or("");
         let incident_id = incident.map(tracing::field::display);
         match outcome {
-            Outcome::Ok => tracing::info!(
+            Verdict::Ok => tracing::info!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "ok",
                 latency_us = latency_us(), arguments, "tool call succeeded"
             ),
-            Outcome::Denied(cause) => tracing::warn!(
+            Verdict::Denied(cause) => tracing::warn!(
                 target: TARGET, tool, mode, %principal, decision = "deny", outcome = "denied",
                 %cause, latency_us = latency_us(), arguments, incident_id, "tool call denied"
             ),
-            Outcome::InvalidArguments => tracing::info!(
+            Verdict::InvalidArguments => tracing::info!(
                 target: TARGET, tool, mode, %principal, decision = "allow",
                 outcome = "invalid_arguments", latency_us = latency_us(), arguments, incident_id,
                 "tool call rejected: invalid arguments"
             ),
-            Outcome::Failed(error) => {
+            Verdict::Failed(error) => {
                 let category = error.category().as_str();
                 // The error's text runs the user's `Display` and `source()`: a panic there
                 // must not unwind through the call, nor cut the audit event short. Written
@@ -159,11 +159,11 @@ impl<'a> CallEvent<'a> {
                     );
                 }
             }
-            Outcome::Degraded => tracing::warn!(
+            Verdict::Degraded => tracing::warn!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "degraded",
                 latency_us = latency_us(), arguments, incident_id, "write tool refused: writes are degraded"
             ),
-            Outcome::Panicked(message) => tracing::error!(
+            Verdict::Panicked(message) => tracing::error!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
                 panic = message, latency_us = latency_us(), arguments, incident_id, "tool handler panicked"
             ),

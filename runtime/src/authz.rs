@@ -987,10 +987,5 @@ impl<A: Authorize> IntoPolicy for A {
     }
 }
 
-/// The names `authz = ...` can use without importing them.
-pub mod prelude {
-    pub use super::{all_of, any_of, authenticated, custom, public, public_because, roles, scopes};
-}
-
 #[cfg(test)]
 mod tests;

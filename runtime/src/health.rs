@@ -16,21 +16,21 @@
 //! ```
 //! use std::time::Duration;
 //! use secure_tool::breaker::CircuitBreaker;
-//! use secure_tool::health::{HealthMonitor, Path, Status};
+//! use secure_tool::health::{HealthMonitor, ServicePath, Status};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //! let db = CircuitBreaker::builder("db").build();
 //! let monitor = HealthMonitor::builder()
-//!     .probe(Path::Writes, "db write", Duration::from_secs(10), Duration::from_secs(2), || async {
+//!     .probe(ServicePath::Writes, "db write", Duration::from_secs(10), Duration::from_secs(2), || async {
 //!         Ok::<(), std::io::Error>(()) // e.g. `UPDATE heartbeat SET at = now()`
 //!     })
-//!     .watch_breaker(Path::Writes, &db)
+//!     .watch_breaker(ServicePath::Writes, &db)
 //!     .build();
 //! let _probes = monitor.start();
-//! assert_eq!(monitor.status(Path::Writes), Status::Healthy);
+//! assert_eq!(monitor.status(ServicePath::Writes), Status::Healthy);
 //! db.isolate();
-//! assert_eq!(monitor.status(Path::Writes), Status::Degraded);
-//! assert_eq!(monitor.status(Path::Reads), Status::Healthy);
+//! assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
+//! assert_eq!(monitor.status(ServicePath::Reads), Status::Healthy);
 //! # }
 //! ```
 
@@ -55,26 +55,26 @@ pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A path of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Path {
+pub enum ServicePath {
     /// What `mode = read` tools need.
     Reads,
     /// What `mode = write` tools need.
     Writes,
 }
 
-impl Path {
+impl ServicePath {
     fn index(self) -> usize {
         match self {
-            Path::Reads => 0,
-            Path::Writes => 1,
+            ServicePath::Reads => 0,
+            ServicePath::Writes => 1,
         }
     }
 
     /// `"reads"` or `"writes"`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Path::Reads => "reads",
-            Path::Writes => "writes",
+            ServicePath::Reads => "reads",
+            ServicePath::Writes => "writes",
         }
     }
 }
@@ -107,10 +107,10 @@ pub struct Health {
 }
 
 impl Health {
-    fn get(&self, path: Path) -> Status {
+    fn get(&self, path: ServicePath) -> Status {
         match path {
-            Path::Reads => self.reads,
-            Path::Writes => self.writes,
+            ServicePath::Reads => self.reads,
+            ServicePath::Writes => self.writes,
         }
     }
 }
@@ -119,7 +119,7 @@ type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type ProbeFn = Arc<dyn Fn() -> ProbeFuture + Send + Sync>;
 
 struct Probe {
-    path: Path,
+    path: ServicePath,
     name: String,
     interval: Duration,
     timeout: Duration,
@@ -135,7 +135,7 @@ const FORCED_DEGRADED: u8 = 2;
 
 struct Inner {
     probes: Vec<Probe>,
-    breakers: Vec<(Path, CircuitBreaker)>,
+    breakers: Vec<(ServicePath, CircuitBreaker)>,
     unhealthy_after: u32,
     healthy_after: u32,
     /// What the probes concluded, per path.
@@ -168,7 +168,7 @@ impl fmt::Debug for HealthMonitor {
 #[must_use]
 pub struct HealthMonitorBuilder {
     probes: Vec<Probe>,
-    breakers: Vec<(Path, CircuitBreaker)>,
+    breakers: Vec<(ServicePath, CircuitBreaker)>,
     unhealthy_after: u32,
     healthy_after: u32,
 }
@@ -230,7 +230,7 @@ impl HealthMonitor {
     }
 
     /// The state of `path` now: one lock-free read when nothing is forced.
-    pub fn status(&self, path: Path) -> Status {
+    pub fn status(&self, path: ServicePath) -> Status {
         self.inner.status(path)
     }
 
@@ -238,14 +238,14 @@ impl HealthMonitor {
     /// to the probes and breakers.
     ///
     /// ```
-    /// use secure_tool::health::{HealthMonitor, Path, Status};
+    /// use secure_tool::health::{HealthMonitor, ServicePath, Status};
     /// let monitor = HealthMonitor::builder().build();
-    /// monitor.force(Path::Writes, Some(Status::Degraded));
-    /// assert_eq!(monitor.status(Path::Writes), Status::Degraded);
-    /// monitor.force(Path::Writes, None);
-    /// assert_eq!(monitor.status(Path::Writes), Status::Healthy);
+    /// monitor.force(ServicePath::Writes, Some(Status::Degraded));
+    /// assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
+    /// monitor.force(ServicePath::Writes, None);
+    /// assert_eq!(monitor.status(ServicePath::Writes), Status::Healthy);
     /// ```
-    pub fn force(&self, path: Path, status: Option<Status>) {
+    pub fn force(&self, path: ServicePath, status: Option<Status>) {
         let code = match status {
             None => NOT_FORCED,
             Some(Status::Healthy) => FORCED_HEALTHY,
@@ -268,7 +268,7 @@ impl HealthMonitor {
 
     /// When a degraded `path` is worth trying again: the longest remaining open period
     /// of its watched breakers, else its shortest probe interval, else 10 s.
-    pub fn retry_after(&self, path: Path) -> Duration {
+    pub fn retry_after(&self, path: ServicePath) -> Duration {
         let breakers = self
             .inner
             .breakers
@@ -293,7 +293,7 @@ impl HealthMonitorBuilder {
     /// the read path. The first run is immediate.
     pub fn probe<F, Fut, E>(
         mut self,
-        path: Path,
+        path: ServicePath,
         name: impl Into<String>,
         interval: Duration,
         timeout: Duration,
@@ -326,7 +326,7 @@ impl HealthMonitorBuilder {
     }
 
     /// Degrades `path` at once while `breaker` is open or isolated.
-    pub fn watch_breaker(mut self, path: Path, breaker: &CircuitBreaker) -> Self {
+    pub fn watch_breaker(mut self, path: ServicePath, breaker: &CircuitBreaker) -> Self {
         self.breakers.push((path, breaker.clone()));
         self
     }
@@ -365,7 +365,7 @@ impl HealthMonitorBuilder {
 }
 
 impl Inner {
-    fn status(&self, path: Path) -> Status {
+    fn status(&self, path: ServicePath) -> Status {
         match self.forced[path.index()].load(Ordering::Acquire) {
             FORCED_HEALTHY => return Status::Healthy,
             FORCED_DEGRADED => return Status::Degraded,
@@ -387,8 +387,8 @@ impl Inner {
 
     fn health(&self) -> Health {
         Health {
-            reads: self.status(Path::Reads),
-            writes: self.status(Path::Writes),
+            reads: self.status(ServicePath::Reads),
+            writes: self.status(ServicePath::Writes),
         }
     }
 
@@ -399,7 +399,7 @@ impl Inner {
             if *seen == now {
                 return false;
             }
-            for path in [Path::Reads, Path::Writes] {
+            for path in [ServicePath::Reads, ServicePath::Writes] {
                 if seen.get(path) != now.get(path) {
                     let status = now.get(path);
                     match status {
@@ -413,7 +413,7 @@ impl Inner {
         });
     }
 
-    fn record(&self, path: Path, ok: bool) {
+    fn record(&self, path: ServicePath, ok: bool) {
         let mut streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
         let (failures, successes) = &mut streaks[path.index()];
         let slot = &self.probed[path.index()];

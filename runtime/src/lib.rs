@@ -232,11 +232,11 @@ pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
     pub use crate::macro_support::{
-        BorrowedBreaker, BreakerRef, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
-        PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_guards,
+        BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
+        PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_dependency,
         into_policy, own_arguments, own_result,
     };
-    pub use crate::resilience::{AsBreaker, Guards};
+    pub use crate::resilience::{AsDependency, DependencyRef};
     pub use crate::sanitize::IntoToolError;
     pub use crate::server::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,
@@ -265,8 +265,8 @@ pub mod __private {
 
     /// Checks, spanned at the user's expression, that `breaker = ...` names a breaker.
     #[inline]
-    pub fn guards<B: AsBreaker + ?Sized>(breaker: &B) -> Guards<'_> {
-        breaker.guards()
+    pub fn dependency<B: AsDependency + ?Sized>(breaker: &B) -> DependencyRef<'_> {
+        breaker.dependency()
     }
 
     /// Checks, spanned at the user's expression, that `timeout = ...` is a `Duration`.

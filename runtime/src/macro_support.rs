@@ -8,7 +8,7 @@
 use std::marker::PhantomData;
 
 use crate::authz::IntoPolicy;
-use crate::resilience::{AsBreaker, Guards};
+use crate::resilience::{AsDependency, DependencyRef};
 
 // -------------------------------------------------------------------------------------
 // `authz = name`: a path names a policy, or a function that returns one.
@@ -280,7 +280,7 @@ pub fn own_arguments<A: OwnArguments>(_: A) {}
 // -------------------------------------------------------------------------------------
 
 /// What a call in `breaker = ...` (a function or method call) gave.
-pub struct BreakerRef<T>(pub T);
+pub struct DependencyExpr<T>(pub T);
 
 /// A reference to a breaker that lives in the server's state (or a `static`): what a call
 /// in `breaker = ...` must give.
@@ -289,21 +289,21 @@ pub struct BreakerRef<T>(pub T);
     label = "this makes a new dependency on every call, and a breaker that starts afresh on every call never opens",
     note = "keep one `Dependency` per downstream service in a field of the server (or a `static`) and name it here, or call a method that returns a reference to it"
 )]
-pub trait BorrowedBreaker<'a> {
-    /// The guards of the breaker.
-    fn borrowed_guards(self) -> Guards<'a>;
+pub trait BorrowedDependency<'a> {
+    /// The dependency the expression borrows.
+    fn borrowed_dependency(self) -> DependencyRef<'a>;
 }
 
-impl<'a, B: AsBreaker + ?Sized> BorrowedBreaker<'a> for BreakerRef<&'a B> {
+impl<'a, B: AsDependency + ?Sized> BorrowedDependency<'a> for DependencyExpr<&'a B> {
     #[inline]
-    fn borrowed_guards(self) -> Guards<'a> {
-        self.0.guards()
+    fn borrowed_dependency(self) -> DependencyRef<'a> {
+        self.0.dependency()
     }
 }
 
 /// Checks, spanned at the user's expression, that a call in `breaker = ...` returns a
 /// reference to a breaker that outlives the call.
 #[inline]
-pub fn borrowed_guards<'a, B: BorrowedBreaker<'a>>(breaker: B) -> Guards<'a> {
-    breaker.borrowed_guards()
+pub fn borrowed_dependency<'a, B: BorrowedDependency<'a>>(breaker: B) -> DependencyRef<'a> {
+    breaker.borrowed_dependency()
 }

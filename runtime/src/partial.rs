@@ -64,7 +64,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::resilience::{AsBreaker, DEFAULT_TIMEOUT, Guards, Limits};
+use crate::resilience::{AsDependency, DEFAULT_TIMEOUT, DependencyRef, Limits};
 use crate::sanitize::{ErrorCategory, IntoToolError, ToolError, error_chain};
 
 const TARGET: &str = "secure_tool::partial";
@@ -90,7 +90,7 @@ pub struct Source<'a, T> {
     label: Cow<'static, str>,
     criticality: Criticality,
     timeout: Duration,
-    guards: Option<Guards<'a>>,
+    dependency: Option<DependencyRef<'a>>,
     future: SourceFuture<'a>,
     _output: PhantomData<fn() -> T>,
 }
@@ -105,7 +105,7 @@ impl<'a, T: Send + 'static> Source<'a, T> {
             label: label.into(),
             criticality,
             timeout: DEFAULT_TIMEOUT,
-            guards: None,
+            dependency: None,
             future: Box::pin(async move {
                 match future.await {
                     Ok(value) => Ok(Box::new(value) as Erased),
@@ -147,8 +147,8 @@ impl<'a, T: Send + 'static> Source<'a, T> {
     }
 
     /// Calls to this source go through `dependency`'s bulkhead and breaker.
-    pub fn breaker(mut self, dependency: &'a (impl AsBreaker + ?Sized)) -> Self {
-        self.guards = Some(dependency.guards());
+    pub fn dependency(mut self, dependency: &'a (impl AsDependency + ?Sized)) -> Self {
+        self.dependency = Some(dependency.dependency());
         self
     }
 }
@@ -164,7 +164,7 @@ struct Entry<'a> {
     label: Cow<'static, str>,
     criticality: Criticality,
     timeout: Duration,
-    guards: Option<Guards<'a>>,
+    dependency: Option<DependencyRef<'a>>,
     future: SourceFuture<'a>,
 }
 
@@ -187,7 +187,7 @@ impl<'a> Sources<'a> {
             label: source.label,
             criticality: source.criticality,
             timeout: source.timeout,
-            guards: source.guards,
+            dependency: source.dependency,
             future: source.future,
         });
         Slot {
@@ -208,7 +208,7 @@ impl<'a> Sources<'a> {
             .entries
             .into_iter()
             .map(|entry| {
-                let limits = Limits::new(entry.timeout).with_guards(entry.guards);
+                let limits = Limits::new(entry.timeout).with_dependency_ref(entry.dependency);
                 ((entry.label, entry.criticality), limits.run(entry.future))
             })
             .unzip();

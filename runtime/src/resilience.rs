@@ -168,73 +168,73 @@ impl Dependency {
 ///
 /// ```
 /// use std::sync::LazyLock;
-/// use secure_tool::resilience::{AsBreaker, Dependency};
+/// use secure_tool::resilience::{AsDependency, Dependency};
 ///
 /// static SEARCH: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("search"));
-/// assert_eq!(SEARCH.guards().breaker.name(), "search");
+/// assert_eq!(SEARCH.dependency().breaker.name(), "search");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a circuit breaker: `breaker = ...` names the dependency this tool calls",
     label = "expected a `secure_tool::resilience::Dependency` or a `secure_tool::breaker::CircuitBreaker`",
     note = "keep one `Dependency` per downstream service in the server's state (`breaker = self.store`) or in a `static`, and name it in every tool that calls that service"
 )]
-pub trait AsBreaker {
+pub trait AsDependency {
     /// The breaker and bulkhead guarding the dependency.
-    fn guards(&self) -> Guards<'_>;
+    fn dependency(&self) -> DependencyRef<'_>;
 }
 
-impl AsBreaker for CircuitBreaker {
-    fn guards(&self) -> Guards<'_> {
-        Guards {
+impl AsDependency for CircuitBreaker {
+    fn dependency(&self) -> DependencyRef<'_> {
+        DependencyRef {
             breaker: self,
             bulkhead: None,
         }
     }
 }
 
-impl AsBreaker for Dependency {
-    fn guards(&self) -> Guards<'_> {
-        Guards {
+impl AsDependency for Dependency {
+    fn dependency(&self) -> DependencyRef<'_> {
+        DependencyRef {
             breaker: &self.breaker,
             bulkhead: self.bulkhead.as_ref(),
         }
     }
 }
 
-impl<T: AsBreaker + ?Sized> AsBreaker for &T {
-    fn guards(&self) -> Guards<'_> {
-        (**self).guards()
+impl<T: AsDependency + ?Sized> AsDependency for &T {
+    fn dependency(&self) -> DependencyRef<'_> {
+        (**self).dependency()
     }
 }
 
-impl<T: AsBreaker + ?Sized> AsBreaker for Arc<T> {
-    fn guards(&self) -> Guards<'_> {
-        (**self).guards()
+impl<T: AsDependency + ?Sized> AsDependency for Arc<T> {
+    fn dependency(&self) -> DependencyRef<'_> {
+        (**self).dependency()
     }
 }
 
-impl<T: AsBreaker + ?Sized> AsBreaker for Box<T> {
-    fn guards(&self) -> Guards<'_> {
-        (**self).guards()
+impl<T: AsDependency + ?Sized> AsDependency for Box<T> {
+    fn dependency(&self) -> DependencyRef<'_> {
+        (**self).dependency()
     }
 }
 
-impl<T: AsBreaker, F: FnOnce() -> T> AsBreaker for LazyLock<T, F> {
-    fn guards(&self) -> Guards<'_> {
-        (**self).guards()
+impl<T: AsDependency, F: FnOnce() -> T> AsDependency for LazyLock<T, F> {
+    fn dependency(&self) -> DependencyRef<'_> {
+        (**self).dependency()
     }
 }
 
 /// The breaker and the bulkhead one call goes through.
 #[derive(Clone, Copy, Debug)]
-pub struct Guards<'a> {
+pub struct DependencyRef<'a> {
     /// The dependency's circuit breaker.
     pub breaker: &'a CircuitBreaker,
     /// Its bulkhead, if any.
     pub bulkhead: Option<&'a Bulkhead>,
 }
 
-/// The deadline and guards of one call. Built by the code `#[secure_tool]` generates;
+/// The deadline and dependency of one call. Built by the code `#[secure_tool]` generates;
 /// usable directly around any future.
 ///
 /// ```
@@ -255,7 +255,7 @@ pub struct Guards<'a> {
 pub struct Limits<'a> {
     timeout: Duration,
     start: Option<Instant>,
-    guards: Option<Guards<'a>>,
+    dependency: Option<DependencyRef<'a>>,
 }
 
 impl<'a> Limits<'a> {
@@ -264,7 +264,7 @@ impl<'a> Limits<'a> {
         Self {
             timeout,
             start: None,
-            guards: None,
+            dependency: None,
         }
     }
 
@@ -295,13 +295,13 @@ impl<'a> Limits<'a> {
     }
 
     /// The call goes through `dependency`'s bulkhead and breaker.
-    pub fn with_dependency(self, dependency: &'a (impl AsBreaker + ?Sized)) -> Self {
-        self.with_guards(Some(dependency.guards()))
+    pub fn with_dependency(self, dependency: &'a (impl AsDependency + ?Sized)) -> Self {
+        self.with_dependency_ref(Some(dependency.dependency()))
     }
 
-    /// The call goes through `guards`, if any.
-    pub fn with_guards(mut self, guards: Option<Guards<'a>>) -> Self {
-        self.guards = guards;
+    /// The call goes through `dependency`, if any.
+    pub fn with_dependency_ref(mut self, dependency: Option<DependencyRef<'a>>) -> Self {
+        self.dependency = dependency;
         self
     }
 
@@ -334,21 +334,21 @@ impl<'a> Limits<'a> {
     ) -> Result<T, ToolError> {
         let start = self.start.unwrap_or_else(Instant::now);
         let bounded = Bounded::new(call, start, self.timeout);
-        let Some(guards) = self.guards else {
+        let Some(dependency) = self.dependency else {
             return bounded.await.result;
         };
-        let _slot = match guards.bulkhead.map(Bulkhead::try_acquire) {
+        let _slot = match dependency.bulkhead.map(Bulkhead::try_acquire) {
             Some(Err(full)) => return Err(overloaded(full)),
             Some(Ok(slot)) => Some(slot),
             None => None,
         };
         // The instant read for the deadline also times the call for the breaker, unless
         // the breaker has a clock of its own (tests).
-        let shared_clock = guards.breaker.on_tokio_clock();
+        let shared_clock = dependency.breaker.on_tokio_clock();
         let admitted = if shared_clock {
-            guards.breaker.try_acquire_at(start)
+            dependency.breaker.try_acquire_at(start)
         } else {
-            guards.breaker.try_acquire()
+            dependency.breaker.try_acquire()
         };
         let permit = match admitted {
             Ok(permit) => permit,

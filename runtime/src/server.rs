@@ -65,7 +65,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use crate::audit;
 use crate::authz::{DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
-use crate::health::{HealthMonitor, Path as HealthPath, Status};
+use crate::health::{HealthMonitor, ServicePath, Status};
 use call::Invocation;
 use gate::WriteGate;
 
@@ -244,9 +244,9 @@ impl<S: Send + Sync + 'static> std::ops::Add for SecureToolRouter<S> {
     }
 }
 
-/// Settings shared by every call of a [`SecureServer`].
+/// What is shared by every call of a [`SecureServer`].
 #[derive(Clone, Debug)]
-struct Settings {
+struct CallConfig {
     local_principal: Option<Principal>,
     authz_timeout: Duration,
     /// Every call must also pass this policy, before the tool's own.
@@ -256,7 +256,7 @@ struct Settings {
 struct Inner<S> {
     state: S,
     tools: SecureToolRouter<S>,
-    settings: Settings,
+    config: CallConfig,
     gate: Option<WriteGate>,
     /// Set once a request without an identity arrived on an untrusted transport while a
     /// local principal is configured: the warning is logged once.
@@ -467,11 +467,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             route,
             arguments,
             principal,
-            authz_timeout: inner.settings.authz_timeout,
+            authz_timeout: inner.config.authz_timeout,
             gate: inner.gate.as_ref(),
             policy: &route.spec.policy,
             reached: None,
-            server_policy: inner.settings.server_policy.as_ref(),
+            server_policy: inner.config.server_policy.as_ref(),
         };
         Ok((route.call)(invocation).await)
     }
@@ -523,7 +523,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         if let Some(principal) = context.extensions.get::<Principal>() {
             return principal.clone();
         }
-        match &self.inner.settings.local_principal {
+        match &self.inner.config.local_principal {
             Some(local) if self.trusted_transport => local.clone(),
             Some(_) => {
                 if !self
@@ -548,7 +548,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
 pub struct SecureServerBuilder<S> {
     state: S,
     tools: SecureToolRouter<S>,
-    settings: Settings,
+    config: CallConfig,
     health: Option<HealthMonitor>,
 }
 
@@ -558,7 +558,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         Self {
             state,
             tools,
-            settings: Settings {
+            config: CallConfig {
                 local_principal: None,
                 authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
                 server_policy: None,
@@ -599,7 +599,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// # }
     /// ```
     pub fn server_policy(mut self, policy: impl crate::authz::IntoPolicy) -> Self {
-        self.settings.server_policy = Some(policy.into_policy());
+        self.config.server_policy = Some(policy.into_policy());
         self
     }
 
@@ -609,13 +609,13 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// requests, which must carry their own, nor to a transport served with rmcp's plain
     /// `serve` (a TCP socket's peer may be anyone): their callers are anonymous.
     pub fn local_principal(mut self, principal: Principal) -> Self {
-        self.settings.local_principal = Some(principal);
+        self.config.local_principal = Some(principal);
         self
     }
 
     /// How long a policy may take to decide before the call is denied (default 2 s).
     pub fn authz_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.authz_timeout = timeout;
+        self.config.authz_timeout = timeout;
         self
     }
 
@@ -676,7 +676,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// each write tool open to anonymous callers, with the reason its
     /// [`public_because`](crate::authz::public_because) gives.
     pub fn build(self) -> SecureServer<S> {
-        warn_of_empty_requirements(&self.tools, self.settings.server_policy.as_ref());
+        warn_of_empty_requirements(&self.tools, self.config.server_policy.as_ref());
         warn_of_public_writes(&self.tools);
         let gate = self.health.map(|monitor| WriteGate {
             monitor,
@@ -695,7 +695,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
             inner: Arc::new(Inner {
                 state: self.state,
                 tools: self.tools,
-                settings: self.settings,
+                config: self.config,
                 warned_untrusted: std::sync::atomic::AtomicBool::new(false),
                 gate,
             }),
@@ -761,7 +761,7 @@ const DEGRADED_PREFIX: &str =
 fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsResult {
     let mut tools = server.inner.tools.list();
     if let Some(gate) = &server.inner.gate
-        && gate.monitor.status(HealthPath::Writes) == Status::Degraded
+        && gate.monitor.status(ServicePath::Writes) == Status::Degraded
     {
         for tool in &mut tools {
             let write = server
@@ -806,11 +806,11 @@ async fn call_tool<S: Send + Sync + 'static>(
             route,
             arguments: request.arguments,
             principal: server.principal(&context),
-            authz_timeout: inner.settings.authz_timeout,
+            authz_timeout: inner.config.authz_timeout,
             gate: inner.gate.as_ref(),
             policy: &route.spec.policy,
             reached: None,
-            server_policy: inner.settings.server_policy.as_ref(),
+            server_policy: inner.config.server_policy.as_ref(),
         };
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker

@@ -26,7 +26,7 @@
 //! impl secure_tool::rmcp::ServerHandler for Notes {}
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-//! let report = secure_tool::testing::audit(&SecureServer::new(Notes)).await;
+//! let report = secure_tool::testing::check_fail_closed(&SecureServer::new(Notes)).await;
 //! report.assert_fail_closed();
 //! assert_eq!(report.calls(), 18); // nine ways for its policy to fail, two argument shapes
 //! assert_eq!(report.handler_runs(), 0);
@@ -452,13 +452,13 @@ pub struct Finding {
 /// What [`audit`] found.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct AuditReport {
+pub struct FailClosedReport {
     calls: usize,
     findings: Vec<Finding>,
     unguarded: Vec<String>,
 }
 
-impl AuditReport {
+impl FailClosedReport {
     /// How many calls the audit made (tools × faults × argument shapes).
     pub fn calls(&self) -> usize {
         self.calls
@@ -496,7 +496,7 @@ impl AuditReport {
     }
 }
 
-impl fmt::Display for AuditReport {
+impl fmt::Display for FailClosedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -544,12 +544,12 @@ impl fmt::Display for AuditReport {
 /// denies every caller, so nobody can use it, and the list behind it was most likely read
 /// from a configuration that came back empty.
 ///
-/// One line in a test suite: `secure_tool::testing::audit(&server).await.assert_fail_closed()`.
-pub async fn audit<S: Send + Sync + 'static>(server: &SecureServer<S>) -> AuditReport {
+/// One line in a test suite: `secure_tool::testing::check_fail_closed(&server).await.assert_fail_closed()`.
+pub async fn check_fail_closed<S: Send + Sync + 'static>(server: &SecureServer<S>) -> FailClosedReport {
     let late = AUDIT_AUTHZ_TIMEOUT * 2;
-    let mut report = AuditReport {
+    let mut report = FailClosedReport {
         unguarded: server.tools().unguarded_tool_names(),
-        ..AuditReport::default()
+        ..FailClosedReport::default()
     };
     for route in server.tools().routes() {
         let policy = route.spec().policy();

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
-use secure_tool::health::{HealthMonitor, Path as HealthPath, Status};
+use secure_tool::health::{HealthMonitor, ServicePath, Status};
 use secure_tool::partial::{Partial, Source, Sources};
 use secure_tool::prelude::*;
 use secure_tool::rmcp::transport::streamable_http_server::{
@@ -138,7 +138,7 @@ impl secure_tool::rmcp::ServerHandler for Answers {}
 /// The server, with writes degraded by an operator for as long as it runs.
 fn server() -> secure_tool::SecureServerBuilder<Answers> {
     let monitor = HealthMonitor::builder().build();
-    monitor.force(HealthPath::Writes, Some(Status::Degraded));
+    monitor.force(ServicePath::Writes, Some(Status::Degraded));
     SecureServer::builder(Answers).health(monitor)
 }
 

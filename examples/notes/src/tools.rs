@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use secure_tool::breaker::CircuitBreaker;
-use secure_tool::health::{HealthMonitor, Path};
+use secure_tool::health::{HealthMonitor, ServicePath};
 use secure_tool::partial::{Partial, Source, Sources};
 use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
@@ -98,7 +98,7 @@ impl Notes {
         let writes = self.writes.clone();
         HealthMonitor::builder()
             .probe(
-                Path::Reads,
+                ServicePath::Reads,
                 "notes store read",
                 interval,
                 timeout,
@@ -113,7 +113,7 @@ impl Notes {
                 },
             )
             .probe(
-                Path::Writes,
+                ServicePath::Writes,
                 "notes store heartbeat",
                 interval,
                 timeout,
@@ -127,8 +127,8 @@ impl Notes {
                     }
                 },
             )
-            .watch_breaker(Path::Reads, self.reads.breaker())
-            .watch_breaker(Path::Writes, self.writes.breaker())
+            .watch_breaker(ServicePath::Reads, self.reads.breaker())
+            .watch_breaker(ServicePath::Writes, self.writes.breaker())
             .build()
     }
 }
@@ -280,14 +280,14 @@ impl Notes {
             Source::critical("Notes", async {
                 self.store.summary().await.map_err(StoreError::classified)
             })
-            .breaker(&*self.reads)
+            .dependency(&*self.reads)
             .timeout(Duration::from_secs(5)),
         );
         let archived = sources.add(
             Source::optional("Archive", async {
                 self.archive.count().await.map_err(StoreError::classified)
             })
-            .breaker(&*self.archive_dependency)
+            .dependency(&*self.archive_dependency)
             .timeout(Duration::from_secs(3)),
         );
         let cached = sources.add(Source::cache("Archive cache", async {

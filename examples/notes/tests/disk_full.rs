@@ -34,7 +34,7 @@ use notes_server::store::postgres::Database;
 use notes_server::store::{Archive, Store};
 use notes_server::tools::Notes;
 use secure_tool::breaker::State;
-use secure_tool::health::{HealthMonitor, Path as HealthPath, Status};
+use secure_tool::health::{HealthMonitor, ServicePath, Status};
 use secure_tool::{Principal, SecureServer};
 use serde_json::{Value, json};
 
@@ -271,7 +271,7 @@ impl Served {
     fn writes(&self) -> (State, Status) {
         (
             self.server.state().write_dependency().breaker().state(),
-            self.monitor.status(HealthPath::Writes),
+            self.monitor.status(ServicePath::Writes),
         )
     }
 }

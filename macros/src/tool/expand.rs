@@ -135,19 +135,19 @@ impl Handler<'_> {
                 // The user's expression is the body of a `&self` method, so it may name the
                 // server's state (`self.store`) or a `static`. A type that is not a breaker is
                 // reported at the expression.
-                let guards = if is_place(expr) {
-                    quote_spanned!(expr.span()=> ::secure_tool::__private::guards(&(#expr)))
+                let dependency = if is_place(expr) {
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::dependency(&(#expr)))
                 } else {
                     // A call, a reference...: it must give a reference to a breaker that
                     // outlives the call, and an owned one is refused by type, with words.
-                    quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_guards(::secure_tool::__private::BreakerRef(#expr)))
+                    quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_dependency(::secure_tool::__private::DependencyExpr(#expr)))
                 };
                 (
                     quote! {
                         #[doc(hidden)]
                         #[allow(non_snake_case, clippy::all, clippy::pedantic)]
-                        fn #dependency_fn(&self) -> ::secure_tool::__private::Guards<'_> {
-                            #guards
+                        fn #dependency_fn(&self) -> ::secure_tool::__private::DependencyRef<'_> {
+                            #dependency
                         }
                     },
                     quote!(.with_dependency(Self::#dependency_fn)),

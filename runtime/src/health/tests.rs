@@ -14,7 +14,7 @@ fn write_probe(builder: HealthMonitorBuilder, flaky: &Flaky) -> HealthMonitorBui
     let failing = flaky.failing.clone();
     let runs = flaky.runs.clone();
     builder.probe(
-        Path::Writes,
+        ServicePath::Writes,
         "heartbeat write",
         Duration::from_secs(10),
         Duration::from_secs(2),
@@ -65,23 +65,23 @@ async fn failing_probes_degrade_after_n_and_recover_after_m() {
     let mut changes = monitor.changes();
     let _tasks = monitor.start();
     until_runs(&flaky, 1).await;
-    assert_eq!(monitor.status(Path::Writes), Status::Healthy);
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Healthy);
 
     flaky.failing.store(true, Ordering::SeqCst);
     until_runs(&flaky, 3).await;
     assert_eq!(
-        monitor.status(Path::Writes),
+        monitor.status(ServicePath::Writes),
         Status::Healthy,
         "2 failures are not enough"
     );
     until_runs(&flaky, 4).await;
     assert_eq!(
-        monitor.status(Path::Writes),
+        monitor.status(ServicePath::Writes),
         Status::Degraded,
         "3 failures degrade"
     );
     assert_eq!(
-        monitor.status(Path::Reads),
+        monitor.status(ServicePath::Reads),
         Status::Healthy,
         "reads are not affected"
     );
@@ -91,13 +91,13 @@ async fn failing_probes_degrade_after_n_and_recover_after_m() {
     flaky.failing.store(false, Ordering::SeqCst);
     until_runs(&flaky, 5).await;
     assert_eq!(
-        monitor.status(Path::Writes),
+        monitor.status(ServicePath::Writes),
         Status::Degraded,
         "1 success is not enough"
     );
     until_runs(&flaky, 6).await;
     assert_eq!(
-        monitor.status(Path::Writes),
+        monitor.status(ServicePath::Writes),
         Status::Healthy,
         "2 successes recover"
     );
@@ -108,14 +108,14 @@ async fn failing_probes_degrade_after_n_and_recover_after_m() {
 async fn a_hung_or_panicking_probe_is_a_failure() {
     let monitor = HealthMonitor::builder()
         .probe(
-            Path::Reads,
+            ServicePath::Reads,
             "hangs",
             Duration::from_secs(1),
             Duration::from_millis(200),
             std::future::pending::<Result<(), std::io::Error>>,
         )
         .probe(
-            Path::Writes,
+            ServicePath::Writes,
             "panics",
             Duration::from_secs(1),
             Duration::from_millis(200),
@@ -132,7 +132,7 @@ async fn a_hung_or_panicking_probe_is_a_failure() {
     let _tasks = monitor.start();
     tokio::time::timeout(Duration::from_secs(60), async {
         while changes.borrow_and_update().reads != Status::Degraded
-            || monitor.status(Path::Writes) != Status::Degraded
+            || monitor.status(ServicePath::Writes) != Status::Degraded
         {
             changes.changed().await.unwrap();
         }
@@ -155,7 +155,7 @@ fn write_breaker_opened() -> (
         .jitter(0.0)
         .build();
     let monitor = HealthMonitor::builder()
-        .watch_breaker(Path::Writes, &breaker)
+        .watch_breaker(ServicePath::Writes, &breaker)
         .build();
     let changes = monitor.changes();
     let tasks = monitor.start();
@@ -173,8 +173,8 @@ async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
     let (breaker, monitor, mut changes, _tasks) = write_breaker_opened();
     assert_eq!(breaker.state(), State::Open);
     // The gate reads the breaker: degraded without waiting for any probe.
-    assert_eq!(monitor.status(Path::Writes), Status::Degraded);
-    assert_eq!(monitor.retry_after(Path::Writes), Duration::from_secs(5));
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
+    assert_eq!(monitor.retry_after(ServicePath::Writes), Duration::from_secs(5));
     // And watchers hear of it.
     tokio::time::timeout(Duration::from_secs(1), changes.changed())
         .await
@@ -183,7 +183,7 @@ async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
     assert_eq!(changes.borrow_and_update().writes, Status::Degraded);
 
     breaker.reset();
-    assert_eq!(monitor.status(Path::Writes), Status::Healthy);
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Healthy);
 }
 
 #[tokio::test(start_paused = true)]
@@ -212,7 +212,7 @@ async fn the_path_comes_back_when_the_open_period_ends_so_a_trial_can_run() {
     trial.record(crate::breaker::Outcome::Failure);
     changes.changed().await.unwrap();
     assert_eq!(changes.borrow_and_update().writes, Status::Degraded);
-    assert_eq!(monitor.status(Path::Writes), Status::Degraded);
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,10 +224,10 @@ async fn operators_can_force_either_state() {
         .build();
     let _tasks = monitor.start();
     until_runs(&flaky, 1).await;
-    assert_eq!(monitor.status(Path::Writes), Status::Degraded);
-    monitor.force(Path::Writes, Some(Status::Healthy));
-    assert_eq!(monitor.status(Path::Writes), Status::Healthy);
-    monitor.force(Path::Reads, Some(Status::Degraded));
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
+    monitor.force(ServicePath::Writes, Some(Status::Healthy));
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Healthy);
+    monitor.force(ServicePath::Reads, Some(Status::Degraded));
     assert_eq!(
         monitor.health(),
         Health {
@@ -235,8 +235,8 @@ async fn operators_can_force_either_state() {
             writes: Status::Healthy
         }
     );
-    monitor.force(Path::Writes, None);
-    monitor.force(Path::Reads, None);
+    monitor.force(ServicePath::Writes, None);
+    monitor.force(ServicePath::Reads, None);
     assert_eq!(
         monitor.health(),
         Health {

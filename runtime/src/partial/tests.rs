@@ -142,7 +142,7 @@ async fn a_source_behind_an_open_breaker_is_not_called() {
             called.store(true, std::sync::atomic::Ordering::SeqCst);
             Ok::<_, ToolError>(7)
         })
-        .breaker(&breaker),
+        .dependency(&breaker),
     );
     let mut settled = sources.settle().await.unwrap();
     assert_eq!(settled.take(stats), None);

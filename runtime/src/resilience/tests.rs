@@ -336,10 +336,10 @@ fn dependencies_are_reached_through_every_kind_of_holder() {
     static STATIC: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("static"));
     let arc = Arc::new(Dependency::new("arc"));
     let boxed: Box<CircuitBreaker> = Box::new(CircuitBreaker::builder("boxed").build());
-    assert_eq!(STATIC.guards().breaker.name(), "static");
-    assert_eq!(arc.guards().breaker.name(), "arc");
-    assert!(arc.guards().bulkhead.is_some());
-    assert_eq!(boxed.guards().breaker.name(), "boxed");
-    assert!(boxed.guards().bulkhead.is_none());
-    assert_eq!((&&*arc).guards().breaker.name(), "arc");
+    assert_eq!(STATIC.dependency().breaker.name(), "static");
+    assert_eq!(arc.dependency().breaker.name(), "arc");
+    assert!(arc.dependency().bulkhead.is_some());
+    assert_eq!(boxed.dependency().breaker.name(), "boxed");
+    assert!(boxed.dependency().bulkhead.is_none());
+    assert_eq!((&&*arc).dependency().breaker.name(), "arc");
 }

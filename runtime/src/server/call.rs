@@ -8,9 +8,9 @@ use rmcp::model::{CallToolResult, JsonObject};
 
 use super::gate::WriteGate;
 use super::route::{SecureRoute, ToolTypes};
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, Mode, Policy, Principal};
-use crate::health::{Path as HealthPath, Status};
+use crate::health::{ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
 
@@ -59,13 +59,13 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         };
         if let Err(cause) = verdict {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
-            event.finish(started, Outcome::Denied(&cause), Some(safe.incident_id));
+            event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
             return safe.to_result();
         }
 
         if spec.mode == Mode::Write
             && let Some(gate) = self.gate
-            && gate.monitor.status(HealthPath::Writes) == Status::Degraded
+            && gate.monitor.status(ServicePath::Writes) == Status::Degraded
         {
             return degraded(gate, &mut event, started);
         }
@@ -85,7 +85,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     Some(message.into()),
                     IncidentId::new(),
                 );
-                event.finish(started, Outcome::InvalidArguments, Some(safe.incident_id));
+                event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
                 return safe.to_result();
             }
         };
@@ -95,7 +95,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             Ok(slot) => slot,
             Err(full) => return fail(&mut event, started, crate::resilience::overloaded(full)),
         };
-        let mut limits = Limits::new(spec.timeout).with_guards(self.route.dependency(self.this));
+        let mut limits = Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
         // When the decision took no I/O, the instant read for the audit is the start of the
         // call too (one clock read saved). A policy with a custom part may have waited on a
         // remote service: then the call is timed from now, so that the policy's slowness is
@@ -120,7 +120,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 }));
                 match rendered {
                     Ok(Ok(result)) => {
-                        event.finish(started, Outcome::Ok, None);
+                        event.finish(started, Verdict::Ok, None);
                         result
                     }
                     Ok(Err(error)) => fail(&mut event, started, ToolError::internal(error)),
@@ -143,8 +143,8 @@ fn degraded(
     started: tokio::time::Instant,
 ) -> CallToolResult {
     let safe = SafeError::new(ErrorCategory::Degraded, None, IncidentId::new())
-        .retry_after(gate.monitor.retry_after(HealthPath::Writes));
-    event.finish(started, Outcome::Degraded, Some(safe.incident_id));
+        .retry_after(gate.monitor.retry_after(ServicePath::Writes));
+    event.finish(started, Verdict::Degraded, Some(safe.incident_id));
     let mut text = safe.text();
     if !gate.read_tools.is_empty() {
         text.push_str(&format!(
@@ -175,8 +175,8 @@ fn fail(
         .source()
         .and_then(|source| source.downcast_ref::<Panicked>());
     let outcome = match panicked {
-        Some(panicked) => Outcome::Panicked(panicked.message()),
-        None => Outcome::Failed(&error),
+        Some(panicked) => Verdict::Panicked(panicked.message()),
+        None => Verdict::Failed(&error),
     };
     event.finish(started, outcome, Some(safe.incident_id));
     safe.to_result()

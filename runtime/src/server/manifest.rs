@@ -197,7 +197,7 @@ impl<S: ServerHandler> SecureServer<S> {
             .flat_map(|route| route.spec().policy().scopes())
             .map(str::to_owned)
             .collect();
-        if let Some(policy) = &inner.settings.server_policy {
+        if let Some(policy) = &inner.config.server_policy {
             scopes.extend(policy.scopes().into_iter().map(str::to_owned));
         }
         scopes.into_iter().collect()
@@ -264,10 +264,10 @@ impl<S: ServerHandler> SecureServer<S> {
                     },
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
-                    breaker: route.dependency(&inner.state).map(|guards| BreakerEntry {
-                        name: guards.breaker.name().to_owned(),
-                        max_concurrent: guards.bulkhead.map(|b| b.max_concurrent()),
-                        settings: guards.breaker.settings(),
+                    breaker: route.dependency(&inner.state).map(|dependency| BreakerEntry {
+                        name: dependency.breaker.name().to_owned(),
+                        max_concurrent: dependency.bulkhead.map(|b| b.max_concurrent()),
+                        settings: dependency.breaker.settings(),
                     }),
                     input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
                     output_schema: tool
@@ -302,9 +302,9 @@ impl<S: ServerHandler> SecureServer<S> {
                 name: info.name,
                 version: info.version,
             },
-            authz_timeout_ms: millis(inner.settings.authz_timeout),
+            authz_timeout_ms: millis(inner.config.authz_timeout),
             server_policy: inner
-                .settings
+                .config
                 .server_policy
                 .as_ref()
                 .map(ToString::to_string),

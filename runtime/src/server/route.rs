@@ -21,7 +21,7 @@ use crate::audit;
 use crate::authz::{Mode, Policy};
 use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
-use crate::resilience::Guards;
+use crate::resilience::DependencyRef;
 use crate::sanitize::{IntoToolError, ToolError};
 
 /// What the caller of a tool may send as its arguments.
@@ -292,7 +292,7 @@ pub struct SecureRoute<S> {
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
-pub type DependencyFn<S> = for<'a> fn(&'a S) -> Guards<'a>;
+pub type DependencyFn<S> = for<'a> fn(&'a S) -> DependencyRef<'a>;
 
 impl<S> Clone for SecureRoute<S> {
     fn clone(&self) -> Self {
@@ -527,7 +527,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         }
     }
 
-    /// Guards every call with the breaker and bulkhead that `dependency` finds in the
+    /// DependencyRef every call with the breaker and bulkhead that `dependency` finds in the
     /// server's state. Called by the code `#[secure_tool(breaker = ...)]` generates.
     pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
         self.dependency = Some(dependency);
@@ -535,7 +535,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     }
 
     /// The breaker and bulkhead of this tool's dependency in `state`, if it names one.
-    pub fn dependency<'a>(&self, state: &'a S) -> Option<Guards<'a>> {
+    pub fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
         self.dependency.map(|dependency| dependency(state))
     }
 

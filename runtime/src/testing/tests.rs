@@ -7,7 +7,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 
 use super::*;
 use crate::authz::{Decision, Mode, scopes};
-use crate::health::{HealthMonitor, Path as HealthPath, Status};
+use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::prelude::*;
 use crate::server::{
     ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, ToolSpec, ToolTypes,
@@ -57,7 +57,7 @@ impl rmcp::ServerHandler for Notes {}
 #[tokio::test(start_paused = true)]
 async fn every_fault_of_every_policy_denies_without_running_a_handler() {
     let notes = Notes::default();
-    let report = audit(&SecureServer::new(notes.clone())).await;
+    let report = check_fail_closed(&SecureServer::new(notes.clone())).await;
     report.assert_fail_closed();
     assert_eq!(report.calls(), 3 * PolicyFault::ALL.len() * 2);
     assert_eq!(report.handler_runs(), 0);
@@ -75,10 +75,10 @@ async fn every_fault_of_every_policy_denies_without_running_a_handler() {
 #[tokio::test(start_paused = true)]
 async fn faults_deny_write_tools_too_while_writes_are_degraded() {
     let monitor = HealthMonitor::builder().build();
-    monitor.force(HealthPath::Writes, Some(Status::Degraded));
+    monitor.force(ServicePath::Writes, Some(Status::Degraded));
     let notes = Notes::default();
     let server = SecureServer::builder(notes.clone()).health(monitor).build();
-    let report = audit(&server).await;
+    let report = check_fail_closed(&server).await;
     // A denied caller learns nothing, not even that writes are degraded.
     report.assert_fail_closed();
     assert_eq!(notes.runs.load(Ordering::SeqCst), 0);
@@ -102,7 +102,7 @@ async fn the_audit_catches_a_route_that_ignores_its_policy() {
     let route = SecureRoute::build(spec, types, leaky);
     let router = crate::SecureToolRouter::<Notes>::new().with_route(route);
     let server = crate::SecureServerBuilder::with_router(Notes::default(), router).build();
-    let report = audit(&server).await;
+    let report = check_fail_closed(&server).await;
     assert_eq!(report.findings().len(), PolicyFault::ALL.len() * 2);
     let finding = &report.findings()[0];
     assert_eq!(finding.tool, "leaky");
@@ -204,7 +204,7 @@ impl rmcp::ServerHandler for Configured {}
 #[tokio::test(start_paused = true)]
 async fn the_audit_reports_a_tool_whose_requirement_is_empty() {
     let configured = Configured::default();
-    let report = audit(&SecureServer::new(configured.clone())).await;
+    let report = check_fail_closed(&SecureServer::new(configured.clone())).await;
     // Every fault still denies; the finding is the empty requirement itself.
     assert_eq!(report.handler_runs(), 0);
     assert_eq!(configured.runs.load(Ordering::SeqCst), 0);

@@ -75,10 +75,10 @@ fn main() {
     let expect = |tool: &str, timeout: Duration, breaker: Option<&str>, bulkhead: Option<usize>| {
         let route = router.route(tool).unwrap();
         assert_eq!(route.spec().timeout(), timeout, "{tool}");
-        let guards = route.dependency(&state);
-        assert_eq!(guards.map(|g| g.breaker.name()), breaker, "{tool}");
+        let dependency = route.dependency(&state);
+        assert_eq!(dependency.map(|g| g.breaker.name()), breaker, "{tool}");
         assert_eq!(
-            guards.and_then(|g| g.bulkhead).map(|b| b.max_concurrent()),
+            dependency.and_then(|g| g.bulkhead).map(|b| b.max_concurrent()),
             bulkhead,
             "{tool}"
         );

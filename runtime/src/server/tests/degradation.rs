@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{Notes, call, category};
-use crate::health::{HealthMonitor, Path, Status};
+use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::prelude::*;
 
 /// A client that reports every `notifications/tools/list_changed`.
@@ -60,7 +60,7 @@ async fn degraded_writes_answer_a_structured_result_reads_go_on_and_clients_are_
     let deleted = call(&client, "delete_note", json!({"id": 1})).await;
     assert_ne!(deleted.is_error, Some(true), "{deleted:?}");
 
-    monitor.force(Path::Writes, Some(Status::Degraded));
+    monitor.force(ServicePath::Writes, Some(Status::Degraded));
     tokio::time::timeout(Duration::from_secs(5), changed.recv())
         .await
         .expect("list_changed on degrade")
@@ -106,7 +106,7 @@ async fn degraded_writes_answer_a_structured_result_reads_go_on_and_clients_are_
     assert_eq!(get.description.as_deref(), Some("Reads a note."));
 
     // Recovery.
-    monitor.force(Path::Writes, None);
+    monitor.force(ServicePath::Writes, None);
     tokio::time::timeout(Duration::from_secs(5), changed.recv())
         .await
         .expect("list_changed on recovery")
@@ -183,9 +183,9 @@ async fn a_session_is_remembered_once_however_often_it_says_initialized() {
     // A request after the notifications: the server has handled them all.
     let _ = call(&client, "get_note", json!({"id": 1})).await;
     assert_eq!(server.notified_sessions(), 1);
-    monitor.force(Path::Writes, Some(Status::Degraded));
+    monitor.force(ServicePath::Writes, Some(Status::Degraded));
     changed.recv().await.expect("list_changed on degrade");
-    monitor.force(Path::Writes, Some(Status::Healthy));
+    monitor.force(ServicePath::Writes, Some(Status::Healthy));
     changed.recv().await.expect("list_changed on recovery");
     let _ = call(&client, "get_note", json!({"id": 1})).await;
     assert!(changed.try_recv().is_err(), "a session was notified twice");
