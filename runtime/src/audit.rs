@@ -19,9 +19,8 @@ use std::fmt::Write as _;
 use rmcp::model::JsonObject;
 use tracing::Level;
 
-use crate::authz::{DenialCause, Principal};
+use crate::authz::{DenialCause, Mode, Principal};
 use crate::sanitize::{IncidentId, ToolError};
-use crate::server::ToolSpec;
 
 /// How many arguments [`argument_shape`] lists at most.
 pub const SHAPE_FIELDS: usize = 32;
@@ -90,14 +89,16 @@ pub(crate) enum Verdict<'a> {
 
 /// The audit record of one call, emitted by [`CallEvent::finish`].
 pub(crate) struct CallEvent<'a> {
-    spec: &'a ToolSpec,
+    tool: &'a str,
+    mode: Mode,
     principal: &'a Principal,
     shape: Option<String>,
 }
 
 impl<'a> CallEvent<'a> {
     pub(crate) fn new(
-        spec: &'a ToolSpec,
+        tool: &'a str,
+        mode: Mode,
         principal: &'a Principal,
         arguments: Option<&JsonObject>,
     ) -> Self {
@@ -105,7 +106,8 @@ impl<'a> CallEvent<'a> {
         let shape =
             tracing::enabled!(target: TARGET, Level::INFO).then(|| argument_shape(arguments));
         Self {
-            spec,
+            tool,
+            mode,
             principal,
             shape,
         }
@@ -119,8 +121,8 @@ impl<'a> CallEvent<'a> {
     ) {
         // Fields are evaluated only when someone listens: no clock read otherwise.
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let tool = self.spec.name();
-        let mode = self.spec.mode().as_str();
+        let tool = self.tool;
+        let mode = self.mode.as_str();
         let principal = self.principal;
         let arguments = self.shape.as_deref().unwrap_or("");
         let incident_id = incident.map(tracing::field::display);

@@ -10,12 +10,12 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
 pub mod health;
-mod macro_support;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod oauth;
 pub mod partial;
 pub mod resilience;
+pub mod route;
 pub mod sanitize;
 pub mod server;
 #[cfg(feature = "stdio")]
@@ -198,8 +198,9 @@ pub use secure_tool_macros::secure_tool_router;
 
 pub use authz::{Decision, Mode, Policy, Principal};
 pub use capability::WriteAccess;
+pub use route::{SecureToolRouter, SecureTools};
 pub use sanitize::{ErrorCategory, ToolError};
-pub use server::{SecureServer, SecureServerBuilder, SecureToolRouter, SecureTools};
+pub use server::{SecureServer, SecureServerBuilder};
 
 /// The MCP SDK this crate serves tools with, re-exported so that user code and generated
 /// code use the same version.
@@ -231,17 +232,17 @@ pub mod prelude {
 pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
-    pub use crate::macro_support::{
+    pub use crate::resilience::{AsDependency, DependencyRef};
+    pub use crate::route::plumbing::{
         BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
         PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_dependency,
         into_policy, own_arguments, own_result,
     };
-    pub use crate::resilience::{AsDependency, DependencyRef};
-    pub use crate::sanitize::IntoToolError;
-    pub use crate::server::{
+    pub use crate::route::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,
         SecureTools, ToolArguments, ToolOutput, ToolSpec, ToolTypes,
     };
+    pub use crate::sanitize::IntoToolError;
     pub use ::core;
     pub use ::std;
 

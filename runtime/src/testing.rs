@@ -1,6 +1,6 @@
 //! What users need to test their own secure tools (feature `testing`): policies that fail
 //! in every way a policy can, a dependency that fails on command, a fake clock, an
-//! in-process client, and [`audit`], which proves in one line of a test suite that none of
+//! in-process client, and [`check_fail_closed`], which proves in one line of a test suite that none of
 //! a server's tools is fail-open.
 //!
 //! ```
@@ -449,7 +449,7 @@ pub struct Finding {
     pub answer: String,
 }
 
-/// What [`audit`] found.
+/// What [`check_fail_closed`] found.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct FailClosedReport {
@@ -545,7 +545,9 @@ impl fmt::Display for FailClosedReport {
 /// from a configuration that came back empty.
 ///
 /// One line in a test suite: `secure_tool::testing::check_fail_closed(&server).await.assert_fail_closed()`.
-pub async fn check_fail_closed<S: Send + Sync + 'static>(server: &SecureServer<S>) -> FailClosedReport {
+pub async fn check_fail_closed<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+) -> FailClosedReport {
     let late = AUDIT_AUTHZ_TIMEOUT * 2;
     let mut report = FailClosedReport {
         unguarded: server.tools().unguarded_tool_names(),

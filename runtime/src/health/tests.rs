@@ -174,7 +174,10 @@ async fn an_open_breaker_degrades_its_path_at_once_and_notifies() {
     assert_eq!(breaker.state(), State::Open);
     // The gate reads the breaker: degraded without waiting for any probe.
     assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
-    assert_eq!(monitor.retry_after(ServicePath::Writes), Duration::from_secs(5));
+    assert_eq!(
+        monitor.retry_after(ServicePath::Writes),
+        Duration::from_secs(5)
+    );
     // And watchers hear of it.
     tokio::time::timeout(Duration::from_secs(1), changes.changed())
         .await

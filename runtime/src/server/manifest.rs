@@ -264,11 +264,13 @@ impl<S: ServerHandler> SecureServer<S> {
                     },
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
-                    breaker: route.dependency(&inner.state).map(|dependency| BreakerEntry {
-                        name: dependency.breaker.name().to_owned(),
-                        max_concurrent: dependency.bulkhead.map(|b| b.max_concurrent()),
-                        settings: dependency.breaker.settings(),
-                    }),
+                    breaker: route
+                        .dependency(&inner.state)
+                        .map(|dependency| BreakerEntry {
+                            name: dependency.breaker.name().to_owned(),
+                            max_concurrent: dependency.bulkhead.map(|b| b.max_concurrent()),
+                            settings: dependency.breaker.settings(),
+                        }),
                     input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
                     output_schema: tool
                         .output_schema
@@ -303,11 +305,7 @@ impl<S: ServerHandler> SecureServer<S> {
                 version: info.version,
             },
             authz_timeout_ms: millis(inner.config.authz_timeout),
-            server_policy: inner
-                .config
-                .server_policy
-                .as_ref()
-                .map(ToString::to_string),
+            server_policy: inner.config.server_policy.as_ref().map(ToString::to_string),
             write_degradation: inner.gate.is_some(),
             tools,
             unguarded_tools,

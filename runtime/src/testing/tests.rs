@@ -9,7 +9,7 @@ use super::*;
 use crate::authz::{Decision, Mode, scopes};
 use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::prelude::*;
-use crate::server::{
+use crate::route::{
     ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, ToolSpec, ToolTypes,
 };
 
@@ -96,7 +96,7 @@ async fn the_audit_catches_a_route_that_ignores_its_policy() {
         OutputType::<Note>::new(),
         ErrorType::<ToolError>::new(),
     );
-    let leaky = crate::server::route_fn(|_invocation| -> crate::server::BoxFuture<'_, _> {
+    let leaky = crate::route::route_fn(|_invocation| -> crate::route::BoxFuture<'_, _> {
         Box::pin(async { CallToolResult::success(vec![ContentBlock::text("the launch codes")]) })
     });
     let route = SecureRoute::build(spec, types, leaky);

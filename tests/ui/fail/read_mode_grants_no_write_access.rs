@@ -4,8 +4,8 @@
 
 use secure_tool::authz::{Mode, public};
 use secure_tool::capability::WriteAccess;
-use secure_tool::server::{ArgumentsType, ErrorType, NoArguments, OutputType};
-use secure_tool::server::{SecureRoute, ToolSpec, ToolTypes};
+use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
+use secure_tool::route::{SecureRoute, ToolSpec, ToolTypes};
 use secure_tool::ToolError;
 
 #[derive(serde::Serialize, schemars::JsonSchema)]

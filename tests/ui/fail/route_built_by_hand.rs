@@ -2,8 +2,8 @@
 //! that takes the call itself, and the call's plumbing is not reachable.
 
 use secure_tool::authz::{Mode, scopes};
-use secure_tool::server::{ArgumentsType, ErrorType, NoArguments, OutputType};
-use secure_tool::server::{SecureRoute, ToolSpec, ToolTypes};
+use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
+use secure_tool::route::{SecureRoute, ToolSpec, ToolTypes};
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
 struct Out {
@@ -23,5 +23,5 @@ fn main() {
         Box::pin(async { secure_tool::rmcp::model::CallToolResult::success(vec![]) })
     });
     let _plumbing: Option<secure_tool::__private::Invocation<'static, Server>> = None;
-    let _also: Option<secure_tool::server::Invocation<'static, Server>> = None;
+    let _also: Option<secure_tool::route::Invocation<'static, Server>> = None;
 }

@@ -3,7 +3,7 @@
 
 use secure_tool::prelude::*;
 use secure_tool::rmcp::{self, tool, tool_router};
-use secure_tool::server::SecureToolRouter;
+use secure_tool::route::SecureToolRouter;
 
 #[derive(Clone)]
 struct Server;

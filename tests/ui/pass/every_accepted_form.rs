@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
 use secure_tool::capability::WriteAccess;
 use secure_tool::prelude::*;
-use secure_tool::server::SecureToolRouter;
+use secure_tool::route::SecureToolRouter;
 
 #[derive(Clone)]
 struct Server;

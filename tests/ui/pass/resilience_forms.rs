@@ -6,7 +6,7 @@ use std::time::Duration;
 use secure_tool::breaker::CircuitBreaker;
 use secure_tool::prelude::*;
 use secure_tool::resilience::{DEFAULT_TIMEOUT, Dependency};
-use secure_tool::server::SecureToolRouter;
+use secure_tool::route::SecureToolRouter;
 
 static SEARCH: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("search").max_concurrent(4));
 

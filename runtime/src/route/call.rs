@@ -6,29 +6,87 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use rmcp::model::{CallToolResult, JsonObject};
 
-use super::gate::WriteGate;
-use super::route::{SecureRoute, ToolTypes};
+use super::secure_route::SecureRoute;
+use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, Mode, Policy, Principal};
-use crate::health::{ServicePath, Status};
+use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
 
-/// One call of one secure tool, handed by the server to the route's generated entry point.
+/// What the server gives every call, whatever the tool.
+#[derive(Clone, Copy)]
+pub(crate) struct CallContext<'a> {
+    /// The deadline of each policy's decision.
+    pub(crate) authz_timeout: Duration,
+    /// The server-wide policy, decided before the tool's own.
+    pub(crate) server_policy: Option<&'a Policy>,
+    /// Read-only degradation, when the server has it.
+    pub(crate) write_gate: Option<WriteGateView<'a>>,
+}
+
+/// What the call needs of the server's write gate.
+#[derive(Clone, Copy)]
+pub(crate) struct WriteGateView<'a> {
+    /// Whether writes are degraded, and for how long.
+    pub(crate) monitor: &'a HealthMonitor,
+    /// The read tools, named in the degraded answer of write tools.
+    pub(crate) read_tools: &'a [String],
+}
+
+/// One call of one secure tool, handed by the server to the route's entry point.
 pub(crate) struct Invocation<'a, S> {
-    pub(super) this: &'a S,
-    pub(super) route: &'a SecureRoute<S>,
-    pub(super) arguments: Option<JsonObject>,
-    pub(super) principal: Principal,
-    pub(super) authz_timeout: Duration,
-    pub(super) gate: Option<&'a WriteGate>,
-    /// The policy that decides this call: the tool's own, except in the fail-closed audit
+    this: &'a S,
+    route: &'a SecureRoute<S>,
+    arguments: Option<JsonObject>,
+    principal: Principal,
+    context: CallContext<'a>,
+    /// The policy that decides this call: the tool's own, except in the fail-closed check
     /// of `testing`, which puts failing policies in its place.
-    pub(super) policy: &'a Policy,
-    /// Counts the calls that reached the handler (the fail-closed audit only).
-    pub(super) reached: Option<&'a std::sync::atomic::AtomicUsize>,
-    /// The server-wide policy, decided first.
-    pub(super) server_policy: Option<&'a Policy>,
+    policy: &'a Policy,
+    /// Counts the calls that reached the handler (the fail-closed check only).
+    #[cfg(feature = "testing")]
+    reached: Option<&'a std::sync::atomic::AtomicUsize>,
+}
+
+impl<'a, S> Invocation<'a, S> {
+    /// A call of `route` on the server's state `this`.
+    pub(crate) fn new(
+        this: &'a S,
+        route: &'a SecureRoute<S>,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+        context: CallContext<'a>,
+    ) -> Self {
+        Self {
+            this,
+            route,
+            arguments,
+            principal,
+            context,
+            policy: &route.spec.policy,
+            #[cfg(feature = "testing")]
+            reached: None,
+        }
+    }
+
+    /// This call with `policy` in place of the tool's own and of the server's, decided
+    /// within `authz_timeout`, counting in `reached` whether the handler ran: the probe of
+    /// the fail-closed check, which only ever puts policies that never allow.
+    #[cfg(feature = "testing")]
+    pub(crate) fn probed(
+        mut self,
+        policy: &'a Policy,
+        authz_timeout: Duration,
+        reached: &'a std::sync::atomic::AtomicUsize,
+    ) -> Self {
+        self.policy = policy;
+        self.context.authz_timeout = authz_timeout;
+        // The check is about each tool's own policy failing.
+        self.context.server_policy = None;
+        self.reached = Some(reached);
+        self
+    }
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
@@ -46,15 +104,21 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     {
         let started = tokio::time::Instant::now();
         let spec = &*self.route.spec;
-        let mut event = audit::CallEvent::new(spec, &self.principal, self.arguments.as_ref());
+        let mut event = audit::CallEvent::new(
+            &spec.name,
+            spec.mode,
+            &self.principal,
+            self.arguments.as_ref(),
+        );
 
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
-        let server_verdict = match self.server_policy {
-            Some(policy) => policy.evaluate(request, self.authz_timeout).await,
+        let authz_timeout = self.context.authz_timeout;
+        let server_verdict = match self.context.server_policy {
+            Some(policy) => policy.evaluate(request, authz_timeout).await,
             None => Ok(()),
         };
         let verdict = match server_verdict {
-            Ok(()) => self.policy.evaluate(request, self.authz_timeout).await,
+            Ok(()) => self.policy.evaluate(request, authz_timeout).await,
             denied => denied,
         };
         if let Err(cause) = verdict {
@@ -64,7 +128,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         }
 
         if spec.mode == Mode::Write
-            && let Some(gate) = self.gate
+            && let Some(gate) = self.context.write_gate
             && gate.monitor.status(ServicePath::Writes) == Status::Degraded
         {
             return degraded(gate, &mut event, started);
@@ -95,19 +159,22 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             Ok(slot) => slot,
             Err(full) => return fail(&mut event, started, crate::resilience::overloaded(full)),
         };
-        let mut limits = Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
+        let mut limits =
+            Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
         // When the decision took no I/O, the instant read for the audit is the start of the
         // call too (one clock read saved). A policy with a custom part may have waited on a
         // remote service: then the call is timed from now, so that the policy's slowness is
         // not counted against the dependency's breaker as a slow call.
         let decided_locally = !self.policy.has_custom_part()
             && self
+                .context
                 .server_policy
                 .is_none_or(|policy| !policy.has_custom_part());
         if decided_locally {
             limits = limits.started_at(started);
         }
         let into_error = types.into_error;
+        #[cfg(feature = "testing")]
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -138,7 +205,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
 /// The answer of a write tool while writes are degraded: an error result the model can
 /// act on, naming the read tools that still work.
 fn degraded(
-    gate: &WriteGate,
+    gate: WriteGateView<'_>,
     event: &mut audit::CallEvent<'_>,
     started: tokio::time::Instant,
 ) -> CallToolResult {

@@ -1,10 +1,10 @@
-//! Every `ServerHandler` method that secure-tool does not own is forwarded to the user's
-//! server state: prompts, resources, completion, logging, tasks, notifications.
+//! [`SecureServer`]'s `ServerHandler` implementation, in one place: `tools/call`,
+//! `tools/list`, `get_tool` and `get_info` are answered here through the secure routes;
+//! every other method is forwarded to the user's server state: prompts, resources,
+//! completion, logging, tasks, notifications.
 //!
 //! `initialize`, `negotiate_initialize` and `discover` are not forwarded: their defaults
 //! call [`SecureServer`]'s own `get_info`, which advertises the tools capability.
-//! `call_tool`, `list_tools`, `get_tool` and `get_info` are implemented in the parent
-//! module.
 
 // Forwarding legacy methods is what keeps them working for the user's state.
 #![allow(deprecated)]
@@ -19,7 +19,12 @@ use rmcp::service::{
     MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
 };
 
-use super::{SecureServer, call_tool, get_info, get_tool, list_tools};
+use rmcp::handler::server::tool::ToolCallContext;
+
+use super::SecureServer;
+use crate::authz::Mode;
+use crate::health::{ServicePath, Status};
+use crate::route::Invocation;
 
 impl<S: ServerHandler> ServerHandler for SecureServer<S> {
     fn get_info(&self) -> ServerConfig {
@@ -262,4 +267,92 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
     {
         self.inner.state.read_resource_directory(request, context)
     }
+}
+
+fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
+    let mut info = server.inner.state.get_info();
+    let tools = info
+        .capabilities
+        .tools
+        .get_or_insert_with(ToolsCapability::default);
+    if server.inner.gate.is_some() {
+        // Write tools change when writes degrade and recover.
+        tools.list_changed = Some(true);
+    }
+    info
+}
+
+/// What `tools/list` shows of a write tool while writes are degraded.
+const DEGRADED_PREFIX: &str =
+    "[Temporarily unavailable: writes are degraded; read tools still work.] ";
+
+fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsResult {
+    let mut tools = server.inner.tools.list();
+    if let Some(gate) = &server.inner.gate
+        && gate.monitor.status(ServicePath::Writes) == Status::Degraded
+    {
+        for tool in &mut tools {
+            let write = server
+                .inner
+                .tools
+                .routes
+                .get(tool.name.as_ref())
+                .is_some_and(|route| route.spec.mode == Mode::Write);
+            if write {
+                let description = tool.description.as_deref().unwrap_or_default();
+                tool.description = Some(format!("{DEGRADED_PREFIX}{description}").into());
+            }
+        }
+    }
+    ListToolsResult::with_all_items(tools)
+}
+
+fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
+    server
+        .inner
+        .tools
+        .list()
+        .into_iter()
+        .find(|t| t.name == name)
+}
+
+async fn call_tool<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    request: CallToolRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let inner = &*server.inner;
+    if let Some(route) = inner.tools.routes.get(request.name.as_ref()) {
+        let invocation = Invocation::new(
+            &inner.state,
+            route,
+            request.arguments,
+            server.principal(&context),
+            server.call_context(),
+        );
+        // rmcp only signals a client's `notifications/cancelled` through the token and keeps
+        // polling the handler: drop the call instead, so that it releases its breaker
+        // permit and bulkhead slot now rather than at its deadline.
+        return tokio::select! {
+            biased;
+            result = (route.call)(invocation) => Ok(result.into()),
+            () = context.ct.cancelled() => {
+                tracing::info!(
+                    target: "secure_tool::audit",
+                    tool = %request.name,
+                    outcome = "cancelled",
+                    "tool call cancelled by the client"
+                );
+                Err(McpError::invalid_request("request cancelled", None))
+            }
+        };
+    }
+    if let Some((unguarded, _)) = &inner.tools.unguarded
+        && unguarded.has_route(&request.name)
+    {
+        return unguarded
+            .call(ToolCallContext::new(&inner.state, request, context))
+            .await;
+    }
+    Err(McpError::invalid_params("tool not found", None))
 }

@@ -1,0 +1,56 @@
+//! What `#[secure_tool]` expands against: a tool's static [`ToolSpec`], the
+//! [`ToolTypes`] of its arguments, result and error, the [`SecureRoute`] that wraps its
+//! handler in the guarded call, and the [`SecureToolRouter`] that collects a type's routes.
+//!
+//! The guarded call itself (authorize, pass the write gate, parse, bound, run, render, one
+//! audit event) is crate-private: a route is made only by [`SecureRoute::read`] and
+//! [`SecureRoute::write`], and both put the handler behind it, so no route can skip its
+//! policy. [`SecureServer`](crate::SecureServer) serves the routes.
+//!
+//! | file | job |
+//! |---|---|
+//! | `route/spec.rs` | [`ToolSpec`]: name, mode, policy, deadline, cap |
+//! | `route/types.rs` | [`ToolTypes`]: what the call needs of the user's types, checked at them |
+//! | `route/arguments.rs` | JSON arguments to the handler's type, errors without Rust paths |
+//! | `route/render.rs` | the handler's value as an MCP result |
+//! | `route/schema.rs` | the published schemas, with only the formats clients know |
+//! | `route/secure_route.rs` | [`SecureRoute`]: a tool's description and guarded entry point |
+//! | `route/router.rs` | [`SecureToolRouter`] and [`SecureTools`] |
+//! | `route/call.rs` | the guarded call, in order (crate-private) |
+//! | `route/plumbing.rs` | compile-time checks the generated code names (not public API) |
+//!
+//! ```
+//! use secure_tool::prelude::*;
+//! use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
+//! use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+//!
+//! struct Clock;
+//! async fn ticks(_: &Clock, _: NoArguments, _: ()) -> Result<u64, ToolError> {
+//!     Ok(42)
+//! }
+//!
+//! let spec = ToolSpec::new("ticks", Mode::Read, public()).with_description("The ticks.");
+//! let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
+//! let router = SecureToolRouter::new().with_route(SecureRoute::read(spec, types, ticks));
+//! assert_eq!(router.tool_names(), ["ticks"]);
+//! ```
+
+mod arguments;
+pub(crate) mod call;
+pub(crate) mod plumbing;
+mod render;
+mod router;
+mod schema;
+mod secure_route;
+mod spec;
+mod types;
+
+pub(crate) use call::{CallContext, Invocation};
+pub use router::{SecureToolRouter, SecureTools};
+#[cfg(all(test, feature = "testing"))]
+pub(crate) use secure_route::route_fn;
+pub use secure_route::{BoxFuture, DependencyFn, Handler, SecureRoute};
+pub use spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
+pub use types::{
+    ArgumentsType, ErrorType, NoArguments, OutputType, ToolArguments, ToolOutput, ToolTypes,
+};

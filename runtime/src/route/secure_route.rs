@@ -1,0 +1,308 @@
+//! A tool's route: its spec, its MCP description and its guarded entry point, made only
+//! by [`SecureRoute::read`] and [`SecureRoute::write`], around the guarded call.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+
+use super::call::Invocation;
+use super::schema;
+use super::spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
+use super::types::ToolTypes;
+use crate::authz::Mode;
+use crate::bulkhead::Bulkhead;
+use crate::capability::WriteAccess;
+use crate::resilience::DependencyRef;
+
+/// A boxed future, as stored in routes.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The entry point of one route: runs the guarded call for one invocation. Made only by
+/// [`SecureRoute::read`] and [`SecureRoute::write`], around the guarded call.
+pub(crate) type RouteFn<S> =
+    Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync>;
+
+pub(crate) fn route_fn<S, F>(call: F) -> RouteFn<S>
+where
+    F: for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync + 'static,
+{
+    Arc::new(call)
+}
+
+/// One secure tool: its spec, its MCP description and its guarded entry point.
+pub struct SecureRoute<S> {
+    pub(crate) spec: Arc<ToolSpec>,
+    pub(crate) tool: Tool,
+    pub(crate) structured: bool,
+    pub(crate) call: RouteFn<S>,
+    pub(crate) dependency: Option<DependencyFn<S>>,
+    /// The cap on this tool's concurrent calls, whatever its dependency.
+    pub(crate) calls: Bulkhead,
+}
+
+/// Where a tool's dependency lives in the server's state (`breaker = ...`).
+pub type DependencyFn<S> = for<'a> fn(&'a S) -> DependencyRef<'a>;
+
+impl<S> Clone for SecureRoute<S> {
+    fn clone(&self) -> Self {
+        Self {
+            spec: self.spec.clone(),
+            tool: self.tool.clone(),
+            structured: self.structured,
+            call: self.call.clone(),
+            dependency: self.dependency,
+            calls: self.calls.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for SecureRoute<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureRoute")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A tool's handler as its route calls it: the server's state, the parsed arguments, and
+/// the capability of the call (`()` for a read tool, the call's [`WriteAccess`] for a write
+/// tool), borrowed for the call. Implemented by every `Copy` function of that shape (the
+/// `#[secure_tool]` macro passes a function item); see [`SecureRoute::read`].
+///
+/// [`WriteAccess`]: crate::capability::WriteAccess
+pub trait Handler<'a, S: 'a, A, C, Out>: Copy + Send + Sync + 'static {
+    /// The handler's future.
+    type Future: Future<Output = Out> + Send + 'a;
+
+    /// Calls the handler.
+    fn call(self, state: &'a S, arguments: A, capability: C) -> Self::Future;
+}
+
+impl<'a, S: 'a, A, C, Out, F, Fut> Handler<'a, S, A, C, Out> for F
+where
+    F: Fn(&'a S, A, C) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Out> + Send + 'a,
+{
+    type Future = Fut;
+
+    #[inline]
+    fn call(self, state: &'a S, arguments: A, capability: C) -> Fut {
+        self(state, arguments, capability)
+    }
+}
+
+impl<S: Send + Sync + 'static> SecureRoute<S> {
+    /// The route of a `mode = read` tool taking `A` and returning `Result<T, E>`: every call
+    /// goes through the guarded path (authorization first, then the arguments, the
+    /// deadline, the dependency's breaker and bulkhead, panics caught, error hygiene, one
+    /// audit event), and `handler` runs only when it lets the call through. Nothing else
+    /// makes a route: there is no way to build one whose calls skip their policy.
+    ///
+    /// # Panics
+    ///
+    /// If `spec` is not a `mode = read` tool, or the schema of `A` is not an object schema
+    /// (MCP requires tool arguments to be a JSON object): use a struct with named fields.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::scopes;
+    /// use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
+    /// use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Count { notes: u64 }
+    ///
+    /// struct Notes;
+    /// async fn count(_: &Notes, _: NoArguments, _: ()) -> Result<Count, ToolError> {
+    ///     Ok(Count { notes: 3 })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let spec = ToolSpec::new("count", Mode::Read, scopes("notes:read"))
+    ///     .with_description("How many notes there are.");
+    /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
+    /// let route = SecureRoute::read(spec, types, count);
+    /// let router = SecureToolRouter::new().with_route(route);
+    /// let server = secure_tool::SecureServerBuilder::with_router(Notes, router).build();
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// let counted = server.call("count", None, reader).await.unwrap();
+    /// assert_eq!(counted.structured_content.unwrap()["notes"], 3);
+    /// // The policy is part of the route: a caller without the scope is denied.
+    /// let denied = server.call("count", None, Principal::new("bob")).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// # }
+    /// ```
+    pub fn read<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
+    where
+        A: Send + 'static,
+        T: 'static,
+        E: 'static,
+        H: for<'a> Handler<'a, S, A, (), Result<T, E>>,
+    {
+        assert!(
+            spec.mode == Mode::Read,
+            "SecureRoute::read needs a `mode = read` tool; `{}` is a write tool: use SecureRoute::write",
+            spec.name
+        );
+        Self::build(
+            spec,
+            types,
+            route_fn(
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                    Box::pin(invocation.run(
+                        types,
+                        || (),
+                        move |state, arguments, ()| handler.call(state, arguments, ()),
+                    ))
+                },
+            ),
+        )
+    }
+
+    /// The route of a `mode = write` tool: as [`read`](Self::read), and the handler is
+    /// given the call's [`WriteAccess`](crate::capability::WriteAccess), made by the runtime
+    /// only once authorization and the write gate let the call through, and bound to the
+    /// call by its lifetime.
+    ///
+    /// # Panics
+    ///
+    /// As [`read`](Self::read), for a tool that is not `mode = write`; and, naming the
+    /// tool, when its policy lets anonymous callers in through a `public()` that gives no
+    /// reason ([`Policy::admits_anonymous_without_reason`](crate::authz::Policy::admits_anonymous_without_reason)): the server is not built rather
+    /// than let anyone change state unannounced. Write
+    /// [`public_because`](crate::authz::public_because) to say why, or require a caller.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::scopes;
+    /// use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
+    /// use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    ///
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Done { ok: bool }
+    ///
+    /// struct Notes;
+    /// async fn wipe(_: &Notes, _: NoArguments, _access: WriteAccess<'_>) -> Result<Done, ToolError> {
+    ///     Ok(Done { ok: true })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let spec = ToolSpec::new("wipe", Mode::Write, scopes("notes:admin"))
+    ///     .with_description("Deletes every note.");
+    /// let types = ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());
+    /// let route = SecureRoute::write(spec, types, wipe);
+    /// let router = SecureToolRouter::new().with_route(route);
+    /// let server = secure_tool::SecureServerBuilder::with_router(Notes, router).build();
+    /// let denied = server.call("wipe", None, Principal::new("bob")).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// # }
+    /// ```
+    pub fn write<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
+    where
+        A: Send + 'static,
+        T: 'static,
+        E: 'static,
+        H: for<'a> Handler<'a, S, A, WriteAccess<'a>, Result<T, E>>,
+    {
+        assert!(
+            spec.mode == Mode::Write,
+            "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
+            spec.name
+        );
+        assert!(
+            !spec.policy.admits_anonymous_without_reason(),
+            "write tool `{}` lets anonymous callers change state through a `public` that gives no \
+             reason (policy: {}): use `public_because(\"...\")` to say why, or require a scope",
+            spec.name,
+            spec.policy
+        );
+        Self::build(
+            spec,
+            types,
+            route_fn(
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                    Box::pin(invocation.run(
+                        types,
+                        WriteAccess::for_call,
+                        move |state, arguments, access| handler.call(state, arguments, access),
+                    ))
+                },
+            ),
+        )
+    }
+
+    /// A route around `call`, which must be the guarded call: only [`read`](Self::read),
+    /// [`write`](Self::write) and the crate's own tests (which build a leaky route to show
+    /// that the audit catches one) call it.
+    pub(crate) fn build<A, T, E>(
+        spec: ToolSpec,
+        types: ToolTypes<A, T, E>,
+        call: RouteFn<S>,
+    ) -> Self {
+        let input_schema = (types.input_schema)().unwrap_or_else(|e| {
+            panic!(
+                "the arguments of tool `{}` must be a struct with named fields: {e}",
+                spec.name
+            )
+        });
+        let input_schema = schema::with_known_formats(&input_schema);
+        let output_schema = schema::with_known_formats(&(types.output_schema)());
+        let structured = output_schema.get("type").and_then(|t| t.as_str()) == Some("object");
+        let annotations = match spec.mode {
+            Mode::Read => ToolAnnotations::new().read_only(true).destructive(false),
+            Mode::Write => ToolAnnotations::new().read_only(false).destructive(true),
+        };
+        let mut tool =
+            Tool::new_with_raw(spec.name.clone(), spec.description.clone(), input_schema)
+                .with_annotations(annotations);
+        if let Some(title) = &spec.title {
+            tool = tool.with_title(title.to_string());
+        }
+        if structured {
+            tool = tool.with_raw_output_schema(output_schema);
+        }
+        let calls = Bulkhead::new(
+            spec.name.clone().into_owned(),
+            spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+        );
+        Self {
+            spec: Arc::new(spec),
+            tool,
+            structured,
+            call,
+            dependency: None,
+            calls,
+        }
+    }
+
+    /// DependencyRef every call with the breaker and bulkhead that `dependency` finds in the
+    /// server's state. Called by the code `#[secure_tool(breaker = ...)]` generates.
+    pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
+        self.dependency = Some(dependency);
+        self
+    }
+
+    /// The breaker and bulkhead of this tool's dependency in `state`, if it names one.
+    pub fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
+        self.dependency.map(|dependency| dependency(state))
+    }
+
+    /// The tool's spec.
+    pub fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    /// The cap on this tool's concurrent calls: its own, else the server's default.
+    pub fn max_concurrent(&self) -> usize {
+        self.calls.max_concurrent()
+    }
+
+    /// The tool as `tools/list` shows it.
+    pub fn tool(&self) -> &Tool {
+        &self.tool
+    }
+}

@@ -1,0 +1,132 @@
+//! A tool's static spec: its name, mode, policy, deadline and cap, as `#[secure_tool]`
+//! writes them.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::authz::{Mode, Policy};
+
+/// The static description of one secure tool, produced by `#[secure_tool]`.
+#[derive(Clone, Debug)]
+pub struct ToolSpec {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) mode: Mode,
+    pub(crate) policy: Policy,
+    pub(crate) title: Option<Cow<'static, str>>,
+    pub(crate) description: Option<Cow<'static, str>>,
+    pub(crate) timeout: Duration,
+    /// The cap on this tool's concurrent calls, if the tool sets its own.
+    pub(crate) max_concurrent: Option<usize>,
+}
+
+impl ToolSpec {
+    /// A tool named `name`, in `mode`, guarded by `policy`.
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Mode};
+    /// use secure_tool::route::ToolSpec;
+    /// let spec = ToolSpec::new("get_note", Mode::Read, scopes("notes:read"))
+    ///     .with_description("Reads a note.");
+    /// assert_eq!(spec.name(), "get_note");
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>, mode: Mode, policy: Policy) -> Self {
+        Self {
+            name: name.into(),
+            mode,
+            policy,
+            title: None,
+            description: None,
+            timeout: crate::resilience::DEFAULT_TIMEOUT,
+            max_concurrent: None,
+        }
+    }
+
+    /// Sets the human-readable title.
+    pub fn with_title(mut self, title: impl Into<Cow<'static, str>>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the description shown to the model.
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets the deadline of every call (default
+    /// [`DEFAULT_TIMEOUT`](crate::resilience::DEFAULT_TIMEOUT), 30 s).
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero: every call would time out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::authz::{public, Mode};
+    /// use secure_tool::route::ToolSpec;
+    /// let spec = ToolSpec::new("ping", Mode::Read, public()).with_timeout(Duration::from_secs(2));
+    /// assert_eq!(spec.timeout(), Duration::from_secs(2));
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        assert!(
+            !timeout.is_zero(),
+            "the timeout of tool `{}` must be more than zero",
+            self.name
+        );
+        self.timeout = timeout;
+        self
+    }
+
+    /// Caps this tool's concurrent calls at `max` (default: the server's
+    /// [`max_concurrent_calls`](crate::SecureServerBuilder::max_concurrent_calls), 64): a call
+    /// over the cap is answered `overloaded` at once, without running.
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero: every call would be refused.
+    ///
+    /// ```
+    /// use secure_tool::authz::{public, Mode};
+    /// use secure_tool::route::ToolSpec;
+    /// let spec = ToolSpec::new("export", Mode::Read, public()).with_max_concurrent(2);
+    /// assert_eq!(spec.max_concurrent(), Some(2));
+    /// ```
+    pub fn with_max_concurrent(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "the concurrency cap of tool `{}` must be more than zero",
+            self.name
+        );
+        self.max_concurrent = Some(max);
+        self
+    }
+
+    /// The cap on concurrent calls this tool sets for itself, if any.
+    pub fn max_concurrent(&self) -> Option<usize> {
+        self.max_concurrent
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The deadline of every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The tool's mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The tool's authorization policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+/// The default cap on each tool's concurrent calls: see
+/// [`SecureServerBuilder::max_concurrent_calls`](crate::SecureServerBuilder::max_concurrent_calls).
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;

@@ -1,0 +1,134 @@
+//! What the guarded call needs of a tool's argument, result and error types, captured
+//! once, where the trait bounds are checked at the user's types.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::tool::{schema_for_input, schema_for_output};
+use rmcp::model::{CallToolResult, JsonObject};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::arguments::parse_arguments;
+use super::render::success_result;
+use crate::sanitize::{IntoToolError, ToolError};
+
+/// What the caller of a tool may send as its arguments.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the arguments of a `#[secure_tool]` handler",
+    label = "tool arguments must implement `serde::Deserialize` and `schemars::JsonSchema`",
+    note = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to the arguments struct: the schema is what `tools/list` advertises and the only shape accepted"
+)]
+pub trait ToolArguments: DeserializeOwned + JsonSchema + Send + 'static {}
+
+impl<T: DeserializeOwned + JsonSchema + Send + 'static> ToolArguments for T {}
+
+/// What a tool may return on success.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a `#[secure_tool]` handler",
+    label = "tool results must implement `serde::Serialize` and `schemars::JsonSchema`",
+    note = "add `#[derive(serde::Serialize, schemars::JsonSchema)]`: the schema is advertised as the tool's output schema"
+)]
+pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {}
+
+impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for T {}
+
+/// The arguments of a tool that takes none: an empty object (extra fields are ignored).
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, JsonSchema)]
+pub struct NoArguments {}
+
+/// What the guarded call needs to know of a tool's argument, result and error types,
+/// captured where the trait bounds are checked: once, at the user's types.
+pub struct ToolTypes<A, T, E> {
+    pub(crate) parse: fn(Option<JsonObject>) -> Result<A, String>,
+    pub(crate) render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    pub(crate) into_error: fn(E) -> ToolError,
+    pub(crate) input_schema: fn() -> Result<Arc<JsonObject>, String>,
+    pub(crate) output_schema: fn() -> Arc<JsonObject>,
+}
+
+impl<A, T, E> Clone for ToolTypes<A, T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, T, E> Copy for ToolTypes<A, T, E> {}
+
+impl<A, T, E> ToolTypes<A, T, E> {
+    /// The types of a tool taking `A` and returning `Result<T, E>`, from their parts (each
+    /// checked on its own, so that a wrong type is reported once, at the type).
+    pub fn new(arguments: ArgumentsType<A>, output: OutputType<T>, error: ErrorType<E>) -> Self {
+        Self {
+            parse: arguments.parse,
+            render: output.render,
+            into_error: error.into_error,
+            input_schema: arguments.schema,
+            output_schema: output.schema,
+        }
+    }
+}
+
+/// Proof that `A` can be a tool's arguments, with what the guarded call needs of it.
+pub struct ArgumentsType<A> {
+    parse: fn(Option<JsonObject>) -> Result<A, String>,
+    schema: fn() -> Result<Arc<JsonObject>, String>,
+}
+
+impl<A: ToolArguments> Default for ArgumentsType<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A: ToolArguments> ArgumentsType<A> {
+    /// The arguments type `A`.
+    pub fn new() -> Self {
+        Self {
+            parse: parse_arguments::<A>,
+            schema: schema_for_input::<A>,
+        }
+    }
+}
+
+/// Proof that `T` can be a tool's result, with what the guarded call needs of it.
+pub struct OutputType<T> {
+    render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    schema: fn() -> Arc<JsonObject>,
+}
+
+impl<T: ToolOutput> Default for OutputType<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: ToolOutput> OutputType<T> {
+    /// The result type `T`.
+    pub fn new() -> Self {
+        Self {
+            render: success_result::<T>,
+            schema: schema_for_output::<T>,
+        }
+    }
+}
+
+/// Proof that `E` can be a tool's error, with what the guarded call needs of it.
+pub struct ErrorType<E> {
+    into_error: fn(E) -> ToolError,
+}
+
+impl<E: IntoToolError> Default for ErrorType<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E: IntoToolError> ErrorType<E> {
+    /// The error type `E`.
+    pub fn new() -> Self {
+        Self {
+            into_error: E::into_tool_error,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! [`SecureServerBuilder`]: a server's state, its router and what every call shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::gate::WriteGate;
+use super::{CallConfig, Inner, SecureServer};
+use crate::authz::{DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
+use crate::bulkhead::Bulkhead;
+use crate::health::HealthMonitor;
+use crate::route::SecureToolRouter;
+
+/// Configures a [`SecureServer`].
+pub struct SecureServerBuilder<S> {
+    state: S,
+    tools: SecureToolRouter<S>,
+    config: CallConfig,
+    health: Option<HealthMonitor>,
+}
+
+impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
+    /// A builder serving `tools` (for routers built by hand or combined with `+`).
+    pub fn with_router(state: S, tools: SecureToolRouter<S>) -> Self {
+        Self {
+            state,
+            tools,
+            config: CallConfig {
+                local_principal: None,
+                authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
+                server_policy: None,
+            },
+            health: None,
+        }
+    }
+
+    /// Every call of every secure tool must also pass `policy`, decided before the tool's
+    /// own policy and under the same deadline and fail-closed rules: a lockout during an
+    /// incident, a tenant allowlist, or a failing policy in a fault-injection test. It can
+    /// only deny more: a call runs when both policies allow.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::authz::roles;
+    ///
+    /// #[derive(Clone)]
+    /// struct Echo;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Pong { ok: bool }
+    /// #[secure_tool_router]
+    /// impl Echo {
+    ///     /// Answers.
+    ///     #[secure_tool(authz = public, mode = read)]
+    ///     async fn ping(&self) -> Result<Pong, ToolError> { Ok(Pong { ok: true }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Echo {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // During an incident, only on-call engineers may use any tool.
+    /// let server = SecureServer::builder(Echo).server_policy(roles("on-call")).build();
+    /// let anyone = Principal::new("ada");
+    /// let denied = server.call("ping", None, anyone).await.unwrap();
+    /// assert_eq!(denied.is_error, Some(true));
+    /// let on_call = Principal::new("bob").with_roles(["on-call"]);
+    /// assert_eq!(server.call("ping", None, on_call).await.unwrap().is_error, Some(false));
+    /// # }
+    /// ```
+    pub fn server_policy(mut self, policy: impl crate::authz::IntoPolicy) -> Self {
+        self.config.server_policy = Some(policy.into_policy());
+        self
+    }
+
+    /// The principal of the local caller, whoever started the server: handed only to
+    /// requests without an identity of their own on a transport served with
+    /// [`SecureServer::serve_stdio`] or [`SecureServer::serve_trusted`]. Never to HTTP
+    /// requests, which must carry their own, nor to a transport served with rmcp's plain
+    /// `serve` (a TCP socket's peer may be anyone): their callers are anonymous.
+    pub fn local_principal(mut self, principal: Principal) -> Self {
+        self.config.local_principal = Some(principal);
+        self
+    }
+
+    /// How long a policy may take to decide before the call is denied (default 2 s).
+    pub fn authz_timeout(mut self, timeout: Duration) -> Self {
+        self.config.authz_timeout = timeout;
+        self
+    }
+
+    /// Degrades to read-only when `monitor` says writes are degraded: `mode = write` tools
+    /// answer a "degraded" error result naming the read tools that still work,
+    /// `tools/list` marks them, and clients get `notifications/tools/list_changed` on
+    /// degrade and on recovery. Start the monitor's probes with
+    /// [`HealthMonitor::start`].
+    pub fn health(mut self, monitor: HealthMonitor) -> Self {
+        self.health = Some(monitor);
+        self
+    }
+
+    /// Caps the concurrent calls of every tool that does not set its own cap
+    /// ([`ToolSpec::with_max_concurrent`](crate::route::ToolSpec::with_max_concurrent)) at `max` (default 64). A call over the cap is
+    /// answered `overloaded` (retryable) at once, without running; a tool that names a
+    /// dependency is also bounded by the dependency's bulkhead. The manifest shows each
+    /// tool's cap.
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero: every call would be refused.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Reports;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Report { rows: u64 }
+    /// #[secure_tool_router]
+    /// impl Reports {
+    ///     /// Builds the monthly report.
+    ///     #[secure_tool(authz = scopes("reports:read"), mode = read)]
+    ///     async fn monthly(&self) -> Result<Report, ToolError> { Ok(Report { rows: 0 }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Reports {}
+    ///
+    /// let server = SecureServer::builder(Reports).max_concurrent_calls(4).build();
+    /// assert_eq!(server.manifest().tools[0].max_concurrent_calls, 4);
+    /// ```
+    pub fn max_concurrent_calls(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "the concurrency cap of tools must be more than zero"
+        );
+        for route in self.tools.routes.values_mut() {
+            if route.spec.max_concurrent.is_none() {
+                route.calls = Bulkhead::new(route.spec.name.clone().into_owned(), max);
+            }
+        }
+        self
+    }
+
+    /// Builds the server. A policy with an empty requirement (a scope or role list read
+    /// from a configuration that came back empty) denies every caller; each one is logged
+    /// here as a warning naming its tool, and shown as `deny: ...` in the manifest. So is
+    /// each write tool open to anonymous callers, with the reason its
+    /// [`public_because`](crate::authz::public_because) gives.
+    pub fn build(self) -> SecureServer<S> {
+        warn_of_empty_requirements(&self.tools, self.config.server_policy.as_ref());
+        warn_of_public_writes(&self.tools);
+        let gate = self.health.map(|monitor| WriteGate {
+            monitor,
+            read_tools: self
+                .tools
+                .routes()
+                .into_iter()
+                .filter(|route| route.spec.mode == Mode::Read)
+                .map(|route| route.spec.name.to_string())
+                .collect(),
+            peers: Default::default(),
+            sinks: Default::default(),
+            watcher: Default::default(),
+        });
+        SecureServer {
+            inner: Arc::new(Inner {
+                state: self.state,
+                tools: self.tools,
+                config: self.config,
+                warned_untrusted: std::sync::atomic::AtomicBool::new(false),
+                gate,
+            }),
+            trusted_transport: false,
+        }
+    }
+}
+
+/// One warning per policy with an empty requirement: the tool it guards can never be used.
+fn warn_of_empty_requirements<S: Send + Sync + 'static>(
+    tools: &SecureToolRouter<S>,
+    server_policy: Option<&Policy>,
+) {
+    let policies = tools
+        .routes()
+        .into_iter()
+        .map(|route| (&*route.spec.name, &route.spec.policy))
+        .chain(server_policy.map(|policy| ("every tool (server policy)", policy)));
+    for (tool, policy) in policies {
+        let empty = policy.empty_requirements();
+        if !empty.is_empty() {
+            tracing::warn!(
+                tool,
+                %policy,
+                empty_requirement = %empty.join(", "),
+                "the policy has an empty requirement: it denies every caller"
+            );
+        }
+    }
+}
+
+/// One warning per write tool that anonymous callers may call, with the reason given.
+fn warn_of_public_writes<S: Send + Sync + 'static>(tools: &SecureToolRouter<S>) {
+    for route in tools.routes() {
+        let (spec, policy) = (&route.spec, &route.spec.policy);
+        if spec.mode == Mode::Write && policy.admits_anonymous() {
+            tracing::warn!(
+                tool = %spec.name,
+                reason = %policy.public_reasons().join("; "),
+                "write tool open to anonymous callers"
+            );
+        }
+    }
+}
