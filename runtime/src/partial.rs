@@ -321,7 +321,11 @@ pub enum WarningReason {
 }
 
 impl Warning {
-    fn new(source: Cow<'static, str>, criticality: Criticality, error: &ToolError) -> Self {
+    pub(crate) fn new(
+        source: Cow<'static, str>,
+        criticality: Criticality,
+        error: &ToolError,
+    ) -> Self {
         let (reason, message) = match error.category() {
             ErrorCategory::Timeout => (
                 WarningReason::Timeout,
@@ -363,6 +367,15 @@ pub struct Partial<T> {
     pub value: T,
     /// What is missing from the answer, in safe words; empty when complete.
     pub warnings: Vec<Warning>,
+}
+
+/// The start of the schema id of every `Partial<T>`: schemars' derive names a type by
+/// its module path, so no type of the user's has it.
+const PARTIAL_SCHEMA_ID: &str = concat!(module_path!(), "::Partial<");
+
+/// Whether `T` is a [`Partial`] (through any alias): decided once per route, by the type.
+pub(crate) fn is_partial<T: JsonSchema + ?Sized>() -> bool {
+    T::schema_id().starts_with(PARTIAL_SCHEMA_ID)
 }
 
 /// The warnings of a result value in words, for the text content of a tool result.

@@ -183,3 +183,24 @@ fn the_schema_and_the_text_carry_the_warnings() {
     let complete = serde_json::json!({"notes": 2, "warnings": []});
     assert_eq!(warnings_text(&complete), None);
 }
+
+#[test]
+fn a_partial_is_known_by_its_type() {
+    #[derive(Serialize, JsonSchema)]
+    struct Count {
+        notes: u32,
+    }
+    /// The user's own type of the same name and shape.
+    #[derive(Serialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Partial {
+        notes: u32,
+        warnings: Vec<Warning>,
+    }
+    type Answer = super::Partial<Count>;
+    assert!(is_partial::<super::Partial<Count>>());
+    assert!(is_partial::<Answer>());
+    assert!(is_partial::<super::Partial<super::Partial<Count>>>());
+    assert!(!is_partial::<Count>());
+    assert!(!is_partial::<Partial>());
+}

@@ -181,9 +181,9 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let call = handler(self.this, arguments, grant()).map(|result| result.map_err(into_error));
         match limits.run(call).await {
             Ok(value) => {
-                let structured = self.route.structured;
+                let rendering = self.route.rendering;
                 let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    (types.render)(&value, structured)
+                    (types.render)(&value, rendering)
                 }));
                 match rendered {
                     Ok(Ok(result)) => {

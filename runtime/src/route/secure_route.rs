@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 
 use super::call::Invocation;
+use super::render::Rendering;
 use super::schema;
 use super::spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
 use super::types::ToolTypes;
@@ -36,7 +37,7 @@ where
 pub struct SecureRoute<S> {
     pub(crate) spec: Arc<ToolSpec>,
     pub(crate) tool: Tool,
-    pub(crate) structured: bool,
+    pub(crate) rendering: Rendering,
     pub(crate) call: RouteFn<S>,
     pub(crate) dependency: Option<DependencyFn<S>>,
     /// The cap on this tool's concurrent calls, whatever its dependency.
@@ -51,7 +52,7 @@ impl<S> Clone for SecureRoute<S> {
         Self {
             spec: self.spec.clone(),
             tool: self.tool.clone(),
-            structured: self.structured,
+            rendering: self.rendering,
             call: self.call.clone(),
             dependency: self.dependency,
             calls: self.calls.clone(),
@@ -272,7 +273,10 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         Self {
             spec: Arc::new(spec),
             tool,
-            structured,
+            rendering: Rendering {
+                structured,
+                partial: (types.is_partial)(),
+            },
             call,
             dependency: None,
             calls,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::arguments::parse_arguments;
-use super::render::success_result;
+use super::render::{Rendering, success_result};
 use crate::sanitize::{IntoToolError, ToolError};
 
 /// What the caller of a tool may send as its arguments.
@@ -41,10 +41,11 @@ pub struct NoArguments {}
 /// captured where the trait bounds are checked: once, at the user's types.
 pub struct ToolTypes<A, T, E> {
     pub(crate) parse: fn(Option<JsonObject>) -> Result<A, String>,
-    pub(crate) render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    pub(crate) render: fn(&T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     pub(crate) into_error: fn(E) -> ToolError,
     pub(crate) input_schema: fn() -> Result<Arc<JsonObject>, String>,
     pub(crate) output_schema: fn() -> Arc<JsonObject>,
+    pub(crate) is_partial: fn() -> bool,
 }
 
 impl<A, T, E> Clone for ToolTypes<A, T, E> {
@@ -65,6 +66,7 @@ impl<A, T, E> ToolTypes<A, T, E> {
             into_error: error.into_error,
             input_schema: arguments.schema,
             output_schema: output.schema,
+            is_partial: output.is_partial,
         }
     }
 }
@@ -93,8 +95,9 @@ impl<A: ToolArguments> ArgumentsType<A> {
 
 /// Proof that `T` can be a tool's result, with what the guarded call needs of it.
 pub struct OutputType<T> {
-    render: fn(&T, bool) -> Result<CallToolResult, serde_json::Error>,
+    render: fn(&T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     schema: fn() -> Arc<JsonObject>,
+    is_partial: fn() -> bool,
 }
 
 impl<T: ToolOutput> Default for OutputType<T> {
@@ -109,6 +112,7 @@ impl<T: ToolOutput> OutputType<T> {
         Self {
             render: success_result::<T>,
             schema: schema_for_output::<T>,
+            is_partial: crate::partial::is_partial::<T>,
         }
     }
 }

@@ -523,3 +523,88 @@ async fn a_tcp_client_is_anonymous_unless_the_transport_is_served_as_trusted() {
         assert_eq!(runs.load(Ordering::SeqCst), if trusted { 2 } else { 0 });
     }
 }
+
+/// The "Partial result" sentence is said for `Partial<T>` (through an alias too), and
+/// never for a tool's own output that happens to have a `warnings: [{message}]` field.
+#[tokio::test]
+async fn only_a_partial_output_gets_the_partial_result_sentence() {
+    use crate::partial::{Criticality, Partial, Warning};
+
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Count {
+        notes: u32,
+    }
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Lint {
+        message: String,
+    }
+    /// A linter's answer: its warnings are its data, not missing parts.
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Report {
+        warnings: Vec<Lint>,
+    }
+    type Answer = Partial<Count>;
+
+    #[derive(Clone)]
+    struct Shapes;
+
+    #[secure_tool_router]
+    impl Shapes {
+        /// An answer with a missing part.
+        #[secure_tool(authz = public, mode = read)]
+        async fn partial(&self) -> Result<Answer, ToolError> {
+            let missing = ToolError::unavailable(std::io::Error::other("down"));
+            Ok(Partial {
+                value: Count { notes: 2 },
+                warnings: vec![Warning::new(
+                    "Statistics".into(),
+                    Criticality::Optional,
+                    &missing,
+                )],
+            })
+        }
+
+        /// A report whose warnings are its data.
+        #[secure_tool(authz = public, mode = read)]
+        async fn lint(&self) -> Result<Report, ToolError> {
+            Ok(Report {
+                warnings: vec![Lint {
+                    message: "line 3 is long".into(),
+                }],
+            })
+        }
+    }
+    impl rmcp::ServerHandler for Shapes {}
+
+    let server = SecureServer::new(Shapes);
+    let texts = |result: CallToolResult| -> Vec<String> {
+        result
+            .content
+            .iter()
+            .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+            .collect()
+    };
+    let partial = texts(
+        server
+            .call("partial", None, Principal::anonymous())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(partial.len(), 2, "{partial:?}");
+    assert!(
+        partial[1].starts_with("Partial result. Warnings: "),
+        "{partial:?}"
+    );
+
+    let lint = texts(
+        server
+            .call("lint", None, Principal::anonymous())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(lint.len(), 1, "{lint:?}");
+    assert!(
+        !lint.iter().any(|text| text.contains("Partial result")),
+        "{lint:?}"
+    );
+}
