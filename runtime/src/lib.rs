@@ -1,4 +1,27 @@
 #![doc = include_str!("../../README.md")]
+//!
+//! # Where each guarantee lives
+//!
+//! The public API is what the crate root and [`prelude`] export, and the modules below;
+//! `__private` holds what the macros' generated code names, and is not API.
+//!
+//! | guarantee | module | files |
+//! |---|---|---|
+//! | the attribute's rules, at compile time | `secure-tool-macros` | `macros/src/{attr,router,tool/*}.rs` |
+//! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
+//! | authorize first, fail-closed, late answers denied | [`authz`] | `authz.rs`, `authz/{principal,denial}.rs` |
+//! | writes only with a `mode = write` call's capability | [`capability`] | `capability.rs` |
+//! | arguments parsed without echoing Rust paths | [`route`] | `route/arguments.rs` |
+//! | a safe message and an incident id, never internals | [`sanitize`] | `sanitize.rs` |
+//! | deadline, panics caught, per-dependency breaker and bulkhead | [`resilience`], [`breaker`], [`bulkhead`] | `resilience.rs`, `breaker/*.rs`, `bulkhead.rs` |
+//! | partial results with warnings | [`partial`] | `partial.rs`, `route/render.rs` |
+//! | read-only degradation, told to the model | [`health`], [`server`] | `health.rs`, `server/gate.rs`, `route/call.rs` |
+//! | one audit event per call | [`audit`] | `audit.rs` |
+//! | published schemas clients accept | [`route`] | `route/schema.rs` |
+//! | serving: tools through routes, the rest forwarded; the manifest | [`server`] | `server.rs`, `server/{builder,handler,manifest}.rs` |
+//! | bearer tokens to principals over HTTP, sessions bound | `oauth` (feature) | `oauth.rs`, `oauth/*.rs` |
+//! | every stdio request answered, within bounds | `stdio` (feature) | `stdio.rs` |
+//! | proof that no tool is fail-open, in one line of a test | `testing` (feature) | `testing.rs` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets this crate's own tests and doctests use the macros, which name `::secure_tool`.
