@@ -2,8 +2,16 @@
 //!
 //! Each event has the tool, its mode, the principal, the decision, the outcome, the latency
 //! in microseconds, the incident id (for failures) and the *shape* of the arguments (their
-//! names and JSON types, never their values). Denials carry their cause, failures their full
-//! error chain: this is where the operator finds what the caller was not told.
+//! names and JSON types, never their values). Denials carry their cause, failures their
+//! internal error chain: this is where the operator finds what the caller was not told.
+//!
+//! Nothing of the caller's reaches an event verbatim. Text from outside (the principal's
+//! subject, argument names, error texts, panic messages) is escaped and cut, so that a
+//! subject such as `"ada\n… INFO secure_tool::audit: …"` cannot forge a line; and a
+//! failure's public message is logged as written only when it is a literal of the code
+//! (`ToolError::not_found("no such note")`): one built at run time (`format!("no note with
+//! id {id}")`) may hold the caller's data, and is logged as a digest (`public_message_digest`),
+//! equal for equal messages within one process and not reversible.
 //!
 //! ```
 //! use secure_tool::audit::argument_shape;
@@ -14,13 +22,22 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::hash::BuildHasher as _;
+use std::sync::LazyLock;
 
 use rmcp::model::JsonObject;
 use tracing::Level;
 
 use crate::authz::{DenialCause, Mode, Principal};
-use crate::sanitize::{IncidentId, ToolError};
+use crate::sanitize::{IncidentId, ToolError, error_chain};
+use crate::util::LogSafe;
+
+/// How much of a principal's subject an event writes.
+const SUBJECT_LIMIT: usize = 256;
+/// How much of an error chain, a denial's cause or a panic message an event writes.
+const TEXT_LIMIT: usize = 2048;
 
 /// How many arguments [`argument_shape`] lists at most.
 pub const SHAPE_FIELDS: usize = 32;
@@ -66,9 +83,8 @@ pub fn argument_shape(arguments: Option<&JsonObject>) -> String {
         if i > 0 {
             shape.push_str(", ");
         }
-        // Argument names come from the caller: cut absurdly long ones.
-        let name: String = name.chars().take(64).collect();
-        let _ = write!(shape, "{name}: {kind}");
+        // Argument names come from the caller: escaped, and cut when absurdly long.
+        let _ = write!(shape, "{}: {kind}", LogSafe::new(name, 64));
     }
     if more > 0 {
         let _ = write!(shape, ", … {more} more");
@@ -123,7 +139,7 @@ impl<'a> CallEvent<'a> {
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let tool = self.tool;
         let mode = self.mode.as_str();
-        let principal = self.principal;
+        let principal = LogSafe::new(self.principal, SUBJECT_LIMIT);
         let arguments = self.shape.as_deref().unwrap_or("");
         let incident_id = incident.map(tracing::field::display);
         match outcome {
@@ -133,7 +149,7 @@ impl<'a> CallEvent<'a> {
             ),
             Verdict::Denied(cause) => tracing::warn!(
                 target: TARGET, tool, mode, %principal, decision = "deny", outcome = "denied",
-                %cause, latency_us = latency_us(), arguments, incident_id, "tool call denied"
+                cause = %LogSafe::new(cause, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "tool call denied"
             ),
             Verdict::InvalidArguments => tracing::info!(
                 target: TARGET, tool, mode, %principal, decision = "allow",
@@ -146,18 +162,31 @@ impl<'a> CallEvent<'a> {
                 // must not unwind through the call, nor cut the audit event short. Written
                 // only when someone listens.
                 let caller_fault = error.category().caller_fault();
-                let error = PanicSafe(error);
+                // Written only when someone listens: nothing is formatted otherwise.
+                let (public_message, public_message_digest) = match error.written_message() {
+                    Some(Cow::Borrowed(literal)) => {
+                        (Some(LogSafe::new(*literal, TEXT_LIMIT)), None)
+                    }
+                    Some(Cow::Owned(built)) => (None, Some(Digest(built))),
+                    None => (None, None),
+                };
+                let public_message = public_message.map(tracing::field::display);
+                let public_message_digest = public_message_digest.map(tracing::field::display);
+                let cause = error.source().map(|_| {
+                    tracing::field::display(LogSafe::new(InternalCause(error), TEXT_LIMIT))
+                });
                 if caller_fault {
                     tracing::info!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
-                        outcome = "error", category, error = %error, latency_us = latency_us(), arguments,
-                        incident_id, "tool call failed (caller's fault)"
+                        outcome = "error", category, public_message, public_message_digest, error = cause,
+                        latency_us = latency_us(), arguments, incident_id,
+                        "tool call failed (caller's fault)"
                     );
                 } else {
                     tracing::error!(
                         target: TARGET, tool, mode, %principal, decision = "allow",
-                        outcome = "error", category, error = %error, latency_us = latency_us(), arguments,
-                        incident_id, "tool call failed"
+                        outcome = "error", category, public_message, public_message_digest, error = cause,
+                        latency_us = latency_us(), arguments, incident_id, "tool call failed"
                     );
                 }
             }
@@ -167,27 +196,45 @@ impl<'a> CallEvent<'a> {
             ),
             Verdict::Panicked(message) => tracing::error!(
                 target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
-                panic = message, latency_us = latency_us(), arguments, incident_id, "tool handler panicked"
+                panic = %LogSafe::new(message, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "tool handler panicked"
             ),
         }
     }
 }
 
-/// `error` as the log writes it. An error whose `Display` (or a `source()` in its chain)
-/// panics is written as such instead of unwinding through the guarded call.
-struct PanicSafe<'a>(&'a ToolError);
+/// The internal cause of a failure (its source chain) as the log writes it. A cause
+/// whose `Display` (or a `source()` in its chain) panics is written as such instead of
+/// unwinding through the guarded call.
+struct InternalCause<'a>(&'a ToolError);
 
-impl std::fmt::Display for PanicSafe<'_> {
+impl std::fmt::Display for InternalCause<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let error = self.0;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string())) {
+        let Some(source) = self.0.source() else {
+            return Ok(());
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error_chain(source))) {
             Ok(text) => f.write_str(&text),
             Err(panic) => write!(
                 f,
-                "{}: (the error's text could not be written: it panicked: {})",
-                error.category(),
+                "(the error's text could not be written: it panicked: {})",
                 crate::util::panic_message(&*panic)
             ),
         }
     }
 }
+
+/// A digest of a message built at run time: equal for equal messages within this process,
+/// and keyed with a key drawn at start, so that a short value in it (an id) cannot be
+/// found by hashing candidates.
+struct Digest<'a>(&'a str);
+
+impl std::fmt::Display for Digest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        static KEY: LazyLock<std::collections::hash_map::RandomState> =
+            LazyLock::new(std::collections::hash_map::RandomState::new);
+        write!(f, "{:016x}", KEY.hash_one(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -317,6 +317,12 @@ impl ToolError {
         self.public.as_deref().unwrap_or(self.category.message())
     }
 
+    /// The message written for the caller, if the handler wrote one: borrowed when it is a
+    /// literal of the code, owned when it was built at run time.
+    pub(crate) fn written_message(&self) -> Option<&Cow<'static, str>> {
+        self.public.as_ref()
+    }
+
     /// The internal cause, if any (for logs and tests; never sent to the caller).
     pub fn source(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
         self.source.as_deref()

@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 
 use super::verify::Rejection;
 use super::{BearerAuth, Config, ConfigError};
+use crate::util::LogSafe;
 
 const INVALID_TOKEN_DESCRIPTION: &str = "The access token is not valid";
 const INVALID_REQUEST_DESCRIPTION: &str = "The request carries more than one Authorization header";
@@ -109,11 +110,16 @@ impl Config {
                 (StatusCode::BAD_REQUEST, &self.challenges.invalid_request)
             }
             Rejection::InvalidToken(reason) => {
-                tracing::warn!(target: "secure_tool::oauth", %reason, "rejected a bearer token");
+                tracing::warn!(target: "secure_tool::oauth", reason = %LogSafe::new(&reason, 512), "rejected a bearer token");
                 (StatusCode::UNAUTHORIZED, &self.challenges.invalid_token)
             }
             Rejection::InsufficientScope { subject, missing } => {
-                tracing::warn!(target: "secure_tool::oauth", %subject, %missing, "rejected a bearer token without the required scopes");
+                tracing::warn!(
+                    target: "secure_tool::oauth",
+                    subject = %LogSafe::new(&subject, 256),
+                    %missing,
+                    "rejected a bearer token without the required scopes"
+                );
                 (StatusCode::FORBIDDEN, &self.challenges.insufficient_scope)
             }
         };

@@ -14,6 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use rmcp::transport::streamable_http_server::session::SessionManager;
 
 use crate::authz::Principal;
+use crate::util::LogSafe;
 
 /// The header that names a request's MCP session.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -234,7 +235,11 @@ where
         if let Some(session) = &session {
             let owner = self.owners.subjects().get(session).cloned();
             if let Some(owner) = owner.filter(|owner| *owner != subject) {
-                tracing::warn!(%subject, %owner, "refused a request for another subject's MCP session");
+                tracing::warn!(
+                    subject = %LogSafe::new(&subject, 256),
+                    owner = %LogSafe::new(&owner, 256),
+                    "refused a request for another subject's MCP session"
+                );
                 return answer(StatusCode::NOT_FOUND);
             }
         }
