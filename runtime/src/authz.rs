@@ -723,6 +723,46 @@ impl Policy {
         self.local && self.local(principal) == Ok(())
     }
 
+    /// Whether `principal` may be let in, as far as can be told without asking a
+    /// [`custom`] part (which could say yes): `false` only when the built-in parts alone
+    /// deny, whatever a custom part would answer. What a caller-specific tool list
+    /// ([`SecureServerBuilder::per_caller_tool_lists`](crate::SecureServerBuilder::per_caller_tool_lists))
+    /// shows; the call itself is still decided by [`evaluate`](Self::evaluate).
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, custom, scopes, Principal};
+    /// # use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
+    /// # struct OnShift;
+    /// # impl Authorize for OnShift {
+    /// #     fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+    /// #         Box::pin(async { Ok(Decision::Allow) })
+    /// #     }
+    /// # }
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// assert!(scopes("notes:read").may_admit(&reader));
+    /// assert!(!scopes("notes:write").may_admit(&reader));
+    /// let ask = custom(OnShift);
+    /// // The custom part could let the caller in: the tool stays visible.
+    /// assert!(any_of([scopes("notes:write"), ask.clone()]).may_admit(&reader));
+    /// // No answer of the custom part can make up for the missing scope.
+    /// assert!(!all_of([scopes("notes:write"), ask]).may_admit(&reader));
+    /// ```
+    pub fn may_admit(&self, principal: &Principal) -> bool {
+        if self.local {
+            return self.local(principal).is_ok();
+        }
+        if principal.is_anonymous() && !self.admits_anonymous() {
+            return false;
+        }
+        match &self.node {
+            Node::Custom(_) => true,
+            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.may_admit(principal)),
+            Node::AnyOf(ps) => ps.iter().any(|p| p.may_admit(principal)),
+            _ => self.local(principal).is_ok(),
+        }
+    }
+
     fn local(&self, principal: &Principal) -> Result<(), DenialCause> {
         if principal.is_anonymous() && !self.admits_anonymous() {
             return Err(DenialCause::Anonymous);

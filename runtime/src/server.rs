@@ -69,6 +69,23 @@ struct CallConfig {
     authz_timeout: Duration,
     /// Every call must also pass this policy, before the tool's own.
     server_policy: Option<Policy>,
+    tool_lists: ToolLists,
+}
+
+/// Which tools `tools/list` shows each caller: see
+/// [`SecureServerBuilder::tool_lists`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolLists {
+    /// Every tool, to every caller (the default). A call the caller may not make is
+    /// denied by the tool's policy, with the generic denial.
+    #[default]
+    All,
+    /// Each caller sees only the tools whose policies (and the server's) its scopes and
+    /// roles can satisfy ([`Policy::may_admit`]); a tool with a custom part that could
+    /// let it in stays visible. Calling a hidden tool is answered exactly as calling one
+    /// that does not exist. The list is marked `cacheScope: "private"`.
+    PerCaller,
 }
 
 struct Inner<S> {
@@ -279,7 +296,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             .tools
             .routes
             .get(name)
-            .ok_or_else(|| McpError::invalid_params("tool not found", None))?;
+            .filter(|route| self.shows(route, &principal))
+            .ok_or_else(unknown_tool)?;
         let invocation = Invocation::new(
             &inner.state,
             route,
@@ -322,6 +340,40 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// configured local principal, else anonymous. The local principal is never handed to
     /// HTTP requests, nor to a transport served with rmcp's plain `serve` (a TCP socket,
     /// say), whose peer may be anyone.
+    /// The names of the tools `principal` is shown by `tools/list`, sorted: every tool,
+    /// unless the server has [per-caller lists](SecureServerBuilder::tool_lists).
+    pub fn tool_names_for(&self, principal: &Principal) -> Vec<String> {
+        self.tools_for(principal)
+            .into_iter()
+            .map(|tool| tool.name.into_owned())
+            .collect()
+    }
+
+    /// The tools `principal` is shown, sorted by name; rmcp tools served through the
+    /// escape hatch are shown to everyone.
+    fn tools_for(&self, principal: &Principal) -> Vec<rmcp::model::Tool> {
+        let tools = &self.inner.tools;
+        let mut shown = tools.list();
+        shown.retain(|tool| {
+            tools
+                .routes
+                .get(tool.name.as_ref())
+                .is_none_or(|route| self.shows(route, principal))
+        });
+        shown
+    }
+
+    /// Whether `principal` may see `route` in its tool list (and call it by name).
+    fn shows(&self, route: &SecureRoute<S>, principal: &Principal) -> bool {
+        let config = &self.inner.config;
+        config.tool_lists == ToolLists::All
+            || (config
+                .server_policy
+                .as_ref()
+                .is_none_or(|policy| policy.may_admit(principal))
+                && route.spec.policy.may_admit(principal))
+    }
+
     fn call_context(&self) -> CallContext<'_> {
         CallContext {
             authz_timeout: self.inner.config.authz_timeout,
@@ -363,6 +415,12 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             None => Principal::anonymous(),
         }
     }
+}
+
+/// The answer to a call of a tool that does not exist, or that the caller may not see:
+/// the same, so that the answer does not tell them apart. The name is not repeated.
+pub(crate) fn unknown_tool() -> McpError {
+    McpError::invalid_params("tool not found", None)
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::gate::WriteGate;
-use super::{CallConfig, Inner, SecureServer};
+use super::{CallConfig, Inner, SecureServer, ToolLists};
 use crate::authz::{DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
 use crate::health::HealthMonitor;
@@ -27,6 +27,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
             config: CallConfig {
                 local_principal: None,
                 authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
+                tool_lists: ToolLists::All,
                 server_policy: None,
             },
             health: None,
@@ -76,6 +77,53 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// `serve` (a TCP socket's peer may be anyone): their callers are anonymous.
     pub fn local_principal(mut self, principal: Principal) -> Self {
         self.config.local_principal = Some(principal);
+        self
+    }
+
+    /// Which tools `tools/list` shows each caller: all of them (the default), or only
+    /// those the caller's scopes and roles can satisfy ([`ToolLists::PerCaller`]), on
+    /// every transport.
+    ///
+    /// The default shows every tool because a model that cannot see a tool cannot ask
+    /// for the permission it lacks, nor tell its user why a task is out of reach; a
+    /// denied call reveals nothing but the denial. Turn per-caller lists on when the
+    /// names and descriptions of tools are themselves sensitive (an admin surface on a
+    /// server that anyone with a token can list), typically over HTTP, where callers
+    /// differ; on stdio the one local caller gains nothing from it. With per-caller lists
+    /// the list differs by caller: it is marked `cacheScope: "private"`, and clients of
+    /// protocol versions before 2026-07-28, which do not know the mark, list again per
+    /// session.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::server::ToolLists;
+    ///
+    /// #[derive(Clone)]
+    /// struct Admin;
+    ///
+    /// #[secure_tool_router]
+    /// impl Admin {
+    ///     /// Lists the users.
+    ///     #[secure_tool(authz = roles("admin"), mode = read)]
+    ///     async fn users(&self) -> Result<Vec<String>, ToolError> {
+    ///         Ok(vec!["ada".into()])
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Admin {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = SecureServer::builder(Admin).tool_lists(ToolLists::PerCaller).build();
+    /// let admin = Principal::new("root").with_roles(["admin"]);
+    /// assert_eq!(server.tool_names_for(&admin), ["users"]);
+    /// assert!(server.tool_names_for(&Principal::new("bob")).is_empty());
+    /// // Calling a tool one cannot see is calling a tool that does not exist.
+    /// let hidden = server.call("users", None, Principal::new("bob")).await.unwrap_err();
+    /// let missing = server.call("nothing", None, Principal::new("bob")).await.unwrap_err();
+    /// assert_eq!(hidden, missing);
+    /// # }
+    /// ```
+    pub fn tool_lists(mut self, lists: ToolLists) -> Self {
+        self.config.tool_lists = lists;
         self
     }
 

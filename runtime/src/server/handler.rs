@@ -21,8 +21,9 @@ use rmcp::service::{
 
 use rmcp::handler::server::tool::ToolCallContext;
 
-use super::SecureServer;
+use super::{SecureServer, ToolLists, unknown_tool};
 use crate::authz::Mode;
+use crate::authz::Principal;
 use crate::health::{ServicePath, Status};
 use crate::route::Invocation;
 
@@ -44,8 +45,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
-        let _ = (request, context);
-        std::future::ready(Ok(list_tools(self)))
+        let _ = request;
+        std::future::ready(Ok(list_tools(self, &self.principal(&context))))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -286,8 +287,11 @@ fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
 const DEGRADED_PREFIX: &str =
     "[Temporarily unavailable: writes are degraded; read tools still work.] ";
 
-fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsResult {
-    let mut tools = server.inner.tools.list();
+fn list_tools<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    principal: &Principal,
+) -> ListToolsResult {
+    let mut tools = server.tools_for(principal);
     if let Some(gate) = &server.inner.gate
         && gate.monitor.status(ServicePath::Writes) == Status::Degraded
     {
@@ -304,7 +308,12 @@ fn list_tools<S: Send + Sync + 'static>(server: &SecureServer<S>) -> ListToolsRe
             }
         }
     }
-    ListToolsResult::with_all_items(tools)
+    let mut result = ListToolsResult::with_all_items(tools);
+    if server.inner.config.tool_lists == ToolLists::PerCaller {
+        // The list is this caller's: no one else may be served it from a cache.
+        result.cache_scope = Some(CacheScope::Private);
+    }
+    result
 }
 
 fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
@@ -323,11 +332,15 @@ async fn call_tool<S: Send + Sync + 'static>(
 ) -> Result<CallToolResponse, McpError> {
     let inner = &*server.inner;
     if let Some(route) = inner.tools.routes.get(request.name.as_ref()) {
+        let principal = server.principal(&context);
+        if !server.shows(route, &principal) {
+            return Err(unknown_tool());
+        }
         let invocation = Invocation::new(
             &inner.state,
             route,
             request.arguments,
-            server.principal(&context),
+            principal,
             server.call_context(),
         );
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
@@ -354,5 +367,5 @@ async fn call_tool<S: Send + Sync + 'static>(
             .call(ToolCallContext::new(&inner.state, request, context))
             .await;
     }
-    Err(McpError::invalid_params("tool not found", None))
+    Err(unknown_tool())
 }

@@ -608,3 +608,49 @@ async fn only_a_partial_output_gets_the_partial_result_sentence() {
         "{lint:?}"
     );
 }
+
+/// A client of a server with per-caller tool lists, calling as `principal`.
+async fn connect_per_caller(principal: Principal) -> RunningService<RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(principal)
+        .tool_lists(crate::server::ToolLists::PerCaller)
+        .build();
+    tokio::spawn(async move {
+        let running = server.serve_trusted(server_io).await.unwrap();
+        let _ = running.waiting().await;
+    });
+    ().serve(client_io).await.unwrap()
+}
+
+#[tokio::test]
+async fn per_caller_lists_show_what_the_caller_can_use_and_hide_the_rest_as_missing() {
+    let client = connect_per_caller(reader()).await;
+    let listed = client.list_tools(None).await.unwrap();
+    let names: Vec<&str> = listed.tools.iter().map(|t| t.name.as_ref()).collect();
+    // `hangs()` is a custom policy: it could let the reader in, so it stays visible.
+    assert_eq!(
+        names,
+        ["explode", "get_note", "ping", "slow_policy", "sync"]
+    );
+    assert_eq!(listed.cache_scope, Some(rmcp::model::CacheScope::Private));
+
+    // The admin's tool, hidden, is answered as a tool that does not exist: same error.
+    let call = |name: &str| {
+        let args: JsonObject = serde_json::from_value(json!({"id": 1})).unwrap();
+        client.call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args))
+    };
+    let hidden = call("delete_note").await.unwrap_err();
+    let missing = call("no_such_tool").await.unwrap_err();
+    assert_eq!(hidden.to_string(), missing.to_string());
+    assert!(!hidden.to_string().contains("delete_note"), "{hidden}");
+
+    let admin = connect_per_caller(Principal::new("root").with_roles(["admin"])).await;
+    let listed = admin.list_tools(None).await.unwrap();
+    assert!(listed.tools.iter().any(|t| t.name == "delete_note"));
+    // Without per-caller lists, everyone sees every tool and the list may be shared.
+    let shared = connect(Notes::default(), Some(reader())).await;
+    let listed = shared.list_tools(None).await.unwrap();
+    assert!(listed.tools.iter().any(|t| t.name == "delete_note"));
+    assert_eq!(listed.cache_scope, None);
+}
