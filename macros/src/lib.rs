@@ -2,6 +2,7 @@
 //! `secure-tool` crate, which re-exports them; this crate is an implementation detail.
 
 mod attr;
+mod errors;
 mod router;
 mod symbol;
 mod tool;

@@ -32,7 +32,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Token};
 
-use crate::attr::{Errors, ToolArgs, attr_name_span, is_attr, unknown_key};
+use crate::attr::{ToolArgs, attr_name_span, is_attr, unknown_key};
+use crate::errors::Errors;
 use crate::symbol::*;
 use crate::tool::route_fn_ident;
 

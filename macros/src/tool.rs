@@ -26,7 +26,8 @@ use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItemFn, LitStr, Type};
 
-use crate::attr::{Errors, Mode, ToolArgs, is_attr};
+use crate::attr::{Mode, ToolArgs, is_attr};
+use crate::errors::Errors;
 use crate::symbol::*;
 
 mod expand;

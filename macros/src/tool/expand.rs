@@ -6,7 +6,8 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ImplItemFn, ReturnType};
 
-use crate::attr::{Errors, Mode};
+use crate::attr::Mode;
+use crate::errors::Errors;
 use crate::symbol::*;
 
 use super::{Handler, Timeout};

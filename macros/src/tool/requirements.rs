@@ -6,7 +6,7 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
-use crate::attr::Errors;
+use crate::errors::Errors;
 use crate::symbol::*;
 
 pub(super) fn find_self(tokens: TokenStream) -> Option<Span> {

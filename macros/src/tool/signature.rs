@@ -8,7 +8,8 @@ use syn::{
     Expr, FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
 };
 
-use crate::attr::{Errors, attr_name_span, is_attr};
+use crate::attr::{attr_name_span, is_attr};
+use crate::errors::Errors;
 use crate::symbol::*;
 
 pub(super) fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
