@@ -32,7 +32,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Token};
 
-use crate::attr::{ToolArgs, attr_name_span, is_attr, unknown_key};
+use crate::attr::{attr_name_span, is_attr, unknown_key};
 use crate::errors::Errors;
 use crate::symbol::*;
 use crate::tool::route_fn_ident;
@@ -70,58 +70,28 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     }
 
-    let mut routes = Vec::new();
-    let mut names: HashMap<String, Span> = HashMap::new();
     for impl_item in &item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        let secure = method.attrs.iter().find(|a| is_attr(a, SECURE_TOOL));
-        let plain = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL));
-        match (secure, plain) {
-            (None, Some(plain)) => errors.push_at(
+        // Beside a `#[secure_tool]`, the tool's own checks refuse `#[tool]`.
+        if !method.attrs.iter().any(|a| is_attr(a, SECURE_TOOL))
+            && let Some(plain) = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL))
+        {
+            errors.push_at(
                 attr_name_span(plain),
                 "a plain rmcp `#[tool]` is served without authorization or error hygiene: use \
                  `#[secure_tool(authz = .., mode = ..)]`, or move it to a separate `#[tool_router]` \
                  impl and serve it through `SecureToolRouter::with_unguarded_tools`",
-            ),
-            (Some(_), Some(plain)) => errors.push_at(
-                attr_name_span(plain),
-                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
-                 would serve this handler without its guard",
-            ),
-            (Some(secure), None) => {
-                // Tool names must be unique; `#[secure_tool]` reports its own argument errors.
-                let name = secure
-                    .meta
-                    .require_list()
-                    .ok()
-                    .and_then(|list| {
-                        let mut ignored = Errors::default();
-                        ToolArgs::parse(list.tokens.clone(), &mut ignored)
-                            .name
-                            .get()
-                            .map(|lit| (lit.value(), lit.span()))
-                    })
-                    .unwrap_or_else(|| {
-                        let ident = method.sig.ident.to_string();
-                        (ident.trim_start_matches("r#").to_owned(), method.sig.ident.span())
-                    });
-                if names.insert(name.0.clone(), name.1).is_some() {
-                    errors.push_at(
-                        name.1,
-                        format!("two secure tools of this impl are named `{}`", name.0),
-                    );
-                }
-                routes.push(route_fn_ident(&method.sig.ident));
-            }
-            (None, None) => {}
+            );
         }
     }
     // Reported above; removed so that rmcp's router does not pile its own errors on top.
     item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
     // Each `#[secure_tool]` is expanded here, its attribute taken off: one that reaches the
     // compiler on its own was outside any secure router, and says so.
+    let mut routes = Vec::new();
+    let mut names: HashMap<String, Span> = HashMap::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -151,7 +121,18 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }),
             ..attr
         };
-        *impl_item = ImplItem::Verbatim(crate::tool::expand(&original, args, method, registered));
+        let route = route_fn_ident(&method.sig.ident);
+        let tool = crate::tool::expand(&original, args, method, registered);
+        // Tool names must be unique; each tool reports its own argument errors.
+        let name = tool.name;
+        if names.insert(name.value.clone(), name.span).is_some() {
+            errors.push_at(
+                name.span,
+                format!("two secure tools of this impl are named `{}`", name.value),
+            );
+        }
+        routes.push(route);
+        *impl_item = ImplItem::Verbatim(tool.tokens);
     }
     if routes.is_empty() && errors.is_empty() {
         errors.push_at(

@@ -23,6 +23,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItemFn, LitStr, Type};
 
@@ -73,19 +74,28 @@ pub fn expand_standalone(args: TokenStream, input: TokenStream) -> TokenStream {
     out
 }
 
+/// A tool expanded by its router: the impl items, and the tool's name, which the router
+/// needs to check that no two of its tools share one.
+pub struct Expanded {
+    pub tokens: TokenStream,
+    pub name: ToolName,
+}
+
 /// `#[secure_tool(args)]` on `item`, a method of a `#[secure_tool_router]` impl block: the
 /// router has taken the attribute off, and calls this with the attribute to leave on the
-/// method in its place (`#[secure_tool(registered)]`). Returns impl items.
+/// method in its place (`#[secure_tool(registered)]`). The tokens are impl items.
 pub fn expand(
     attr: &syn::Attribute,
     args: TokenStream,
     item: &ImplItemFn,
     registered: syn::Attribute,
-) -> TokenStream {
+) -> Expanded {
     let mut errors = Errors::default();
     let args = ToolArgs::parse(args, &mut errors);
+    let name = ToolName::new(&args, item);
+    let handler = Handler::analyze(item, attr, &args, &name, &mut errors);
     let mut item = item.clone();
-    match Handler::analyze(&item, attr, &args, &mut errors) {
+    let tokens = match handler {
         Some(handler) if errors.is_empty() => {
             let out = handler.expand();
             item.attrs.insert(0, registered);
@@ -98,13 +108,56 @@ pub fn expand(
             item.attrs.insert(0, registered);
             fallback(&item, errors)
         }
+    };
+    Expanded { tokens, name }
+}
+
+/// A tool's name as MCP clients see it: `name = "..."` when given, else the method's name
+/// without `r#`. The one place that says what a tool's name is and may be.
+pub struct ToolName {
+    pub value: String,
+    /// Where errors about the name belong: the `name = "..."` literal, or the method's name.
+    pub span: Span,
+    /// Given with `name = "..."`: such a name is checked against MCP's rule.
+    explicit: bool,
+}
+
+impl ToolName {
+    fn new(args: &ToolArgs, item: &ImplItemFn) -> Self {
+        match args.name.get() {
+            Some(lit) => ToolName {
+                value: lit.value(),
+                span: lit.span(),
+                explicit: true,
+            },
+            None => ToolName {
+                value: item.sig.ident.unraw().to_string(),
+                span: item.sig.ident.span(),
+                explicit: false,
+            },
+        }
+    }
+
+    /// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`.
+    fn check(&self, errors: &mut Errors) {
+        let valid = (1..=128).contains(&self.value.len())
+            && self
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if self.explicit && !valid {
+            errors.push_at(
+                self.span,
+                "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+            );
+        }
     }
 }
 
 /// The handler as the expansion needs it, with references to the user's tokens for spans.
 struct Handler<'a> {
     item: &'a ImplItemFn,
-    tool_name: String,
+    tool_name: &'a str,
     mode: Mode,
     authz: &'a Expr,
     arguments: Option<&'a Type>,
@@ -203,6 +256,7 @@ impl<'a> Handler<'a> {
         item: &'a ImplItemFn,
         attr: &syn::Attribute,
         args: &'a ToolArgs,
+        name: &'a ToolName,
         errors: &mut Errors,
     ) -> Option<Self> {
         check_attributes(item, errors);
@@ -258,19 +312,7 @@ impl<'a> Handler<'a> {
             check_breaker(expr, errors);
         }
 
-        let tool_name = match args.name.get() {
-            Some(lit) => {
-                let name = lit.value();
-                check_tool_name(&name, lit.span(), errors);
-                name
-            }
-            None => item
-                .sig
-                .ident
-                .to_string()
-                .trim_start_matches("r#")
-                .to_owned(),
-        };
+        name.check(errors);
         let description = match args.description.get() {
             Some(lit) => lit.value(),
             None => doc_comment(item),
@@ -287,7 +329,7 @@ impl<'a> Handler<'a> {
         let inputs = inputs?;
         Some(Handler {
             item,
-            tool_name,
+            tool_name: &name.value,
             mode: mode?,
             authz: authz?,
             arguments: inputs.arguments,
@@ -347,7 +389,9 @@ mod tests {
     fn expand_str(args: TokenStream, item: TokenStream) -> String {
         let item: ImplItemFn = syn::parse2(item).unwrap();
         let registered: syn::Attribute = syn::parse_quote!(#[secure_tool(registered)]);
-        expand(&registered, args, &item, registered.clone()).to_string()
+        expand(&registered, args, &item, registered.clone())
+            .tokens
+            .to_string()
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Validation of the attribute's expressions: `authz` (no `self`, no empty or blank
-//! requirement, a reason for a write tool open to anyone), `breaker` and the tool's name.
+//! requirement, a reason for a write tool open to anyone) and `breaker`.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
@@ -246,19 +246,5 @@ pub(super) fn check_breaker(expr: &Expr, errors: &mut Errors) {
             ),
         ),
         _ => {}
-    }
-}
-
-/// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`.
-pub(super) fn check_tool_name(name: &str, span: Span, errors: &mut Errors) {
-    let valid = (1..=128).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !valid {
-        errors.push_at(
-            span,
-            "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
-        );
     }
 }
