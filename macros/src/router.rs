@@ -38,8 +38,6 @@ use crate::symbol::*;
 use crate::tool::route_fn_ident;
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let router_fn = parse_args(args, &mut errors);
     let mut item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
@@ -52,6 +50,8 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             return out;
         }
     };
+    let mut errors = Errors::default();
+    let router_fn = parse_args(args, &mut errors);
     if let Some((path, _)) = &item.trait_ {
         errors.push_at(
             path.span(),
@@ -141,11 +141,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         );
     }
 
-    let errors = errors
-        .into_result()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
+    let errors = errors.into_compile_error();
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let self_ty = &item.self_ty;
     let body = quote! {
@@ -206,4 +202,141 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Ident> {
         errors.push(e);
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, input: TokenStream) -> String {
+        expand(args, input).to_string()
+    }
+
+    #[test]
+    fn routes_every_secure_tool() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// Reads.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn read(&self) -> Result<Out, E> { todo!() }
+                    /// Writes.
+                    #[secure_tool(authz = scopes("w"), mode = write, name = "write-note")]
+                    async fn write(&self) -> Result<Out, E> { todo!() }
+                    fn helper(&self) {}
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("SecureTools for Notes"), "{out}");
+        assert!(
+            out.contains(". with_route (Self :: __secure_tool_route_read ())"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". with_route (Self :: __secure_tool_route_write ())"),
+            "{out}"
+        );
+        assert!(out.contains("\"write-note\""), "{out}");
+        // The expanded methods keep the attribute, marked as registered.
+        assert_eq!(out.matches(REGISTERED).count(), 2, "{out}");
+    }
+
+    #[test]
+    fn two_tools_of_one_name_are_refused_whatever_else_is_wrong() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// One.
+                    #[secure_tool(authz = public, mode = read, colour = 1, name = "same")]
+                    async fn one(&self) -> Result<Out, E> { todo!() }
+                    /// Two.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn same(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert!(
+            out.contains("two secure tools of this impl are named `same`"),
+            "{out}"
+        );
+        assert!(out.contains("unknown key `colour`"), "{out}");
+    }
+
+    #[test]
+    fn a_raw_method_name_is_the_tool_name_without_r_hash() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// One.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn r#type(&self) -> Result<Out, E> { todo!() }
+                    /// Two.
+                    #[secure_tool(authz = public, mode = read, name = "type")]
+                    async fn other(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert!(
+            out.contains("two secure tools of this impl are named `type`"),
+            "{out}"
+        );
+        assert!(out.contains("__secure_tool_route_type"), "{out}");
+    }
+
+    #[test]
+    fn rmcp_tool_beside_secure_tool_is_reported_once() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A tool.
+                    #[secure_tool(authz = public, mode = read)]
+                    #[rmcp::tool]
+                    async fn get(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert_eq!(out.matches("remove `#[tool]`").count(), 1, "{out}");
+        assert!(!out.contains("found no"), "{out}");
+    }
+
+    #[test]
+    fn a_plain_rmcp_tool_is_refused() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A tool.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn get(&self) -> Result<Out, E> { todo!() }
+                    #[tool]
+                    fn raw(&self) -> String { todo!() }
+                }
+            },
+        );
+        assert!(out.contains("a plain rmcp `#[tool]`"), "{out}");
+    }
+
+    #[test]
+    fn an_impl_without_tools_or_not_an_impl_is_refused() {
+        let out = expand_str(TokenStream::new(), quote!(impl Notes {}));
+        assert!(out.contains("found no `#[secure_tool]` method"), "{out}");
+        let out = expand_str(
+            quote!(colour = 1),
+            quote!(
+                struct Notes;
+            ),
+        );
+        assert!(out.contains("goes on the inherent `impl` block"), "{out}");
+        let out = expand_str(
+            quote!(router = a, colour = 1, router = b),
+            quote!(impl Notes {}),
+        );
+        assert!(out.contains("unknown key `colour`"), "{out}");
+        assert!(out.contains("duplicate `router`"), "{out}");
+    }
 }

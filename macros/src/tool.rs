@@ -95,19 +95,23 @@ pub fn expand(
     let name = ToolName::new(&args, item);
     let handler = Handler::analyze(item, attr, &args, &name, &mut errors);
     let mut item = item.clone();
-    let tokens = match handler {
-        Some(handler) if errors.is_empty() => {
+    let tokens = match (handler, errors.into_result()) {
+        (Some(handler), Ok(())) => {
             let out = handler.expand();
             item.attrs.insert(0, registered);
             quote!(#item #out)
         }
-        _ => {
+        (_, Err(error)) => {
             // A second `#[secure_tool]` was reported as a duplicate: it must not expand on
             // its own.
             item.attrs.retain(|a| !is_attr(a, SECURE_TOOL));
             item.attrs.insert(0, registered);
-            fallback(&item, errors)
+            fallback(&item, error)
         }
+        (None, Ok(())) => panic!(
+            "secure-tool-macros: `{}` was refused without an error saying why",
+            item.sig.ident
+        ),
     };
     Expanded { tokens, name }
 }

@@ -7,7 +7,6 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, ImplItemFn, ReturnType};
 
 use crate::attr::Mode;
-use crate::errors::Errors;
 use crate::symbol::*;
 
 use super::{Handler, Timeout};
@@ -236,13 +235,9 @@ fn dependency_fn_ident(method: &Ident) -> Ident {
 
 /// When the input is wrong: the user's method as written (so the rest of the crate does not
 /// cascade into errors), a route builder that never runs, and every error.
-pub(super) fn fallback(item: &ImplItemFn, errors: Errors) -> TokenStream {
+pub(super) fn fallback(item: &ImplItemFn, error: syn::Error) -> TokenStream {
     let route_fn = route_fn_ident(&item.sig.ident);
-    let errors = errors
-        .into_result()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
+    let errors = error.to_compile_error();
     quote! {
         #errors
         #item
