@@ -353,7 +353,7 @@ fn doc_comment(item: &ImplItemFn) -> String {
     let lines: Vec<String> = item
         .attrs
         .iter()
-        .filter(|a| a.path().is_ident("doc"))
+        .filter(|a| a.path().is_ident(DOC))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
                 Expr::Lit(syn::ExprLit {

@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ImplItemFn, ReturnType};
 
@@ -203,34 +204,22 @@ fn is_place(expr: &Expr) -> bool {
 
 /// The name of the hidden route builder of `method`.
 pub fn route_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        ROUTE_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
+    generated_ident(ROUTE_FN_PREFIX, method)
+}
+
+/// The name of the hidden method through which the route calls `method`.
+fn handler_fn_ident(method: &Ident) -> Ident {
+    generated_ident(HANDLER_FN_PREFIX, method)
 }
 
 /// The name of the hidden method that finds `method`'s dependency.
-fn handler_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        HANDLER_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
+fn dependency_fn_ident(method: &Ident) -> Ident {
+    generated_ident(DEPENDENCY_FN_PREFIX, method)
 }
 
-fn dependency_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        DEPENDENCY_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
+/// `prefix` and the method's name without `r#`, spanned at the method's name.
+fn generated_ident(prefix: &str, method: &Ident) -> Ident {
+    format_ident!("{}{}", prefix, method.unraw(), span = method.span())
 }
 
 /// When the input is wrong: the user's method as written (so the rest of the crate does not

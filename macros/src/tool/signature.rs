@@ -91,7 +91,7 @@ pub(super) fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
     };
     let pin = path.path.segments.last();
     let generated = pin.is_some_and(|pin| {
-        pin.ident == "Pin" && pin.ident.span().source_text().as_deref() != Some("Pin")
+        pin.ident == PIN && pin.ident.span().source_text().as_deref() != Some(PIN)
     });
     let boxed_body = matches!(
         item.block.stmts.as_slice(),
@@ -123,7 +123,7 @@ fn mentions_future(ty: &Type) -> bool {
     ty.to_token_stream().into_iter().any(|tt| {
         fn walk(tt: TokenTree) -> bool {
             match tt {
-                TokenTree::Ident(i) => i == "Future" || i == "BoxFuture" || i == "LocalBoxFuture",
+                TokenTree::Ident(i) => FUTURES.iter().any(|future| i == future),
                 TokenTree::Group(g) => g.stream().into_iter().any(walk),
                 _ => false,
             }
@@ -298,7 +298,7 @@ pub(super) fn check_output<'a>(
     };
     let pair = match &**ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last().and_then(|seg| {
-            if seg.ident != "Result" {
+            if seg.ident != RESULT {
                 return None;
             }
             let PathArguments::AngleBracketed(args) = &seg.arguments else {
@@ -383,18 +383,18 @@ pub(super) fn check_output<'a>(
 fn raw_text_error(ty: &Type) -> Option<&'static str> {
     match ty {
         Type::Reference(r) => match &*r.elem {
-            Type::Path(p) if p.path.is_ident("str") => Some("`&str`"),
+            Type::Path(p) if p.path.is_ident(STR) => Some("`&str`"),
             _ => None,
         },
         Type::Path(p) => {
             let last = p.path.segments.last()?;
             match last.ident.to_string().as_str() {
-                "String" => Some("`String`"),
-                "Cow" => Some("`Cow<str>`"),
-                "ErrorData" | "McpError" => {
+                STRING => Some("`String`"),
+                COW => Some("`Cow<str>`"),
+                ERROR_DATA | MCP_ERROR => {
                     Some("rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)")
                 }
-                "CallToolResult" | "Content" | "ContentBlock" => Some("an MCP result or content"),
+                CALL_TOOL_RESULT | CONTENT | CONTENT_BLOCK => Some("an MCP result or content"),
                 _ => None,
             }
         }
@@ -464,21 +464,20 @@ fn mentions_rmcp(ty: &Type) -> bool {
     let mut all = Vec::new();
     each_type(ty, &mut all);
     all.into_iter()
-        .any(|t| matches!(t, Type::Path(p) if p.path.segments.iter().any(|s| s.ident == "rmcp")))
+        .any(|t| matches!(t, Type::Path(p) if p.path.segments.iter().any(|s| s.ident == RMCP)))
 }
 
 /// rmcp's extractors, which a tool written for rmcp's `#[tool]` takes: named with their
 /// generic arguments (`Parameters<T>`, `RequestContext<RoleServer>`), or through `rmcp::`.
 fn rmcp_extractor(ty: &Type) -> Option<String> {
-    const EXTRACTORS: &[&str] = &["Parameters", "Extension", "RequestContext", "Peer", "Json"];
     let Type::Path(p) = ty else {
         return None;
     };
     let last = p.path.segments.last()?;
     let name = last.ident.to_string();
     let generic = matches!(last.arguments, PathArguments::AngleBracketed(_));
-    let through_rmcp = p.path.segments.iter().any(|s| s.ident == "rmcp");
-    let known = EXTRACTORS.contains(&name.as_str());
+    let through_rmcp = p.path.segments.iter().any(|s| s.ident == RMCP);
+    let known = RMCP_EXTRACTORS.contains(&name.as_str());
     (through_rmcp || (known && generic)).then(|| if generic { format!("{name}<..>") } else { name })
 }
 
@@ -486,7 +485,7 @@ fn rmcp_extractor(ty: &Type) -> Option<String> {
 /// result either).
 fn is_json_wrapper(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| {
-        s.ident == "Json" && matches!(s.arguments, PathArguments::AngleBracketed(_))
+        s.ident == JSON && matches!(s.arguments, PathArguments::AngleBracketed(_))
     }))
 }
 
@@ -496,7 +495,7 @@ fn is_boxed_dyn(ty: &Type) -> bool {
         return false;
     };
     p.path.segments.last().is_some_and(|s| {
-        s.ident == "Box"
+        s.ident == BOX
             && matches!(&s.arguments, PathArguments::AngleBracketed(args)
                 if matches!(args.args.first(), Some(GenericArgument::Type(Type::TraitObject(_)))))
     })
