@@ -1,7 +1,13 @@
 //! Procedural macros of [secure-tool](https://docs.rs/secure-tool). Depend on the
 //! `secure-tool` crate, which re-exports them; this crate is an implementation detail.
+//!
+//! One module per job: `errors` collects every error of one expansion, `symbol` holds every
+//! name the macros recognise, `attr` parses `#[secure_tool(...)]`, `tool` takes one
+//! handler through its phases (parsed form, validation, expansion, fallback) and `router`
+//! expands `#[secure_tool_router]`, which owns the handlers of its impl block.
 
 mod attr;
+mod errors;
 mod router;
 mod symbol;
 mod tool;

@@ -32,13 +32,12 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Token};
 
-use crate::attr::{Errors, ToolArgs, attr_name_span, is_attr, unknown_key};
+use crate::attr::{attr_name_span, is_attr, unknown_key};
+use crate::errors::Errors;
 use crate::symbol::*;
 use crate::tool::route_fn_ident;
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let router_fn = parse_args(args, &mut errors);
     let mut item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
@@ -51,6 +50,8 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             return out;
         }
     };
+    let mut errors = Errors::default();
+    let router_fn = parse_args(args, &mut errors);
     if let Some((path, _)) = &item.trait_ {
         errors.push_at(
             path.span(),
@@ -69,58 +70,28 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     }
 
-    let mut routes = Vec::new();
-    let mut names: HashMap<String, Span> = HashMap::new();
     for impl_item in &item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        let secure = method.attrs.iter().find(|a| is_attr(a, SECURE_TOOL));
-        let plain = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL));
-        match (secure, plain) {
-            (None, Some(plain)) => errors.push_at(
+        // Beside a `#[secure_tool]`, the tool's own checks refuse `#[tool]`.
+        if !method.attrs.iter().any(|a| is_attr(a, SECURE_TOOL))
+            && let Some(plain) = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL))
+        {
+            errors.push_at(
                 attr_name_span(plain),
                 "a plain rmcp `#[tool]` is served without authorization or error hygiene: use \
                  `#[secure_tool(authz = .., mode = ..)]`, or move it to a separate `#[tool_router]` \
                  impl and serve it through `SecureToolRouter::with_unguarded_tools`",
-            ),
-            (Some(_), Some(plain)) => errors.push_at(
-                attr_name_span(plain),
-                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
-                 would serve this handler without its guard",
-            ),
-            (Some(secure), None) => {
-                // Tool names must be unique; `#[secure_tool]` reports its own argument errors.
-                let name = secure
-                    .meta
-                    .require_list()
-                    .ok()
-                    .and_then(|list| {
-                        let mut ignored = Errors::default();
-                        ToolArgs::parse(list.tokens.clone(), &mut ignored)
-                            .name
-                            .get()
-                            .map(|lit| (lit.value(), lit.span()))
-                    })
-                    .unwrap_or_else(|| {
-                        let ident = method.sig.ident.to_string();
-                        (ident.trim_start_matches("r#").to_owned(), method.sig.ident.span())
-                    });
-                if names.insert(name.0.clone(), name.1).is_some() {
-                    errors.push_at(
-                        name.1,
-                        format!("two secure tools of this impl are named `{}`", name.0),
-                    );
-                }
-                routes.push(route_fn_ident(&method.sig.ident));
-            }
-            (None, None) => {}
+            );
         }
     }
     // Reported above; removed so that rmcp's router does not pile its own errors on top.
     item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
     // Each `#[secure_tool]` is expanded here, its attribute taken off: one that reaches the
     // compiler on its own was outside any secure router, and says so.
+    let mut routes = Vec::new();
+    let mut names: HashMap<String, Span> = HashMap::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -150,7 +121,18 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }),
             ..attr
         };
-        *impl_item = ImplItem::Verbatim(crate::tool::expand(&original, args, method, registered));
+        let route = route_fn_ident(&method.sig.ident);
+        let tool = crate::tool::expand(&original, args, method, registered);
+        // Tool names must be unique; each tool reports its own argument errors.
+        let name = tool.name;
+        if names.insert(name.value.clone(), name.span).is_some() {
+            errors.push_at(
+                name.span,
+                format!("two secure tools of this impl are named `{}`", name.value),
+            );
+        }
+        routes.push(route);
+        *impl_item = ImplItem::Verbatim(tool.tokens);
     }
     if routes.is_empty() && errors.is_empty() {
         errors.push_at(
@@ -159,11 +141,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         );
     }
 
-    let errors = errors
-        .into_result()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
+    let errors = errors.into_compile_error();
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let self_ty = &item.self_ty;
     let body = quote! {
@@ -224,4 +202,141 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Ident> {
         errors.push(e);
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, input: TokenStream) -> String {
+        expand(args, input).to_string()
+    }
+
+    #[test]
+    fn routes_every_secure_tool() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// Reads.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn read(&self) -> Result<Out, E> { todo!() }
+                    /// Writes.
+                    #[secure_tool(authz = scopes("w"), mode = write, name = "write-note")]
+                    async fn write(&self) -> Result<Out, E> { todo!() }
+                    fn helper(&self) {}
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("SecureTools for Notes"), "{out}");
+        assert!(
+            out.contains(". with_route (Self :: __secure_tool_route_read ())"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". with_route (Self :: __secure_tool_route_write ())"),
+            "{out}"
+        );
+        assert!(out.contains("\"write-note\""), "{out}");
+        // The expanded methods keep the attribute, marked as registered.
+        assert_eq!(out.matches(REGISTERED).count(), 2, "{out}");
+    }
+
+    #[test]
+    fn two_tools_of_one_name_are_refused_whatever_else_is_wrong() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// One.
+                    #[secure_tool(authz = public, mode = read, colour = 1, name = "same")]
+                    async fn one(&self) -> Result<Out, E> { todo!() }
+                    /// Two.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn same(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert!(
+            out.contains("two secure tools of this impl are named `same`"),
+            "{out}"
+        );
+        assert!(out.contains("unknown key `colour`"), "{out}");
+    }
+
+    #[test]
+    fn a_raw_method_name_is_the_tool_name_without_r_hash() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// One.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn r#type(&self) -> Result<Out, E> { todo!() }
+                    /// Two.
+                    #[secure_tool(authz = public, mode = read, name = "type")]
+                    async fn other(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert!(
+            out.contains("two secure tools of this impl are named `type`"),
+            "{out}"
+        );
+        assert!(out.contains("__secure_tool_route_type"), "{out}");
+    }
+
+    #[test]
+    fn rmcp_tool_beside_secure_tool_is_reported_once() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A tool.
+                    #[secure_tool(authz = public, mode = read)]
+                    #[rmcp::tool]
+                    async fn get(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert_eq!(out.matches("remove `#[tool]`").count(), 1, "{out}");
+        assert!(!out.contains("found no"), "{out}");
+    }
+
+    #[test]
+    fn a_plain_rmcp_tool_is_refused() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A tool.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn get(&self) -> Result<Out, E> { todo!() }
+                    #[tool]
+                    fn raw(&self) -> String { todo!() }
+                }
+            },
+        );
+        assert!(out.contains("a plain rmcp `#[tool]`"), "{out}");
+    }
+
+    #[test]
+    fn an_impl_without_tools_or_not_an_impl_is_refused() {
+        let out = expand_str(TokenStream::new(), quote!(impl Notes {}));
+        assert!(out.contains("found no `#[secure_tool]` method"), "{out}");
+        let out = expand_str(
+            quote!(colour = 1),
+            quote!(
+                struct Notes;
+            ),
+        );
+        assert!(out.contains("goes on the inherent `impl` block"), "{out}");
+        let out = expand_str(
+            quote!(router = a, colour = 1, router = b),
+            quote!(impl Notes {}),
+        );
+        assert!(out.contains("unknown key `colour`"), "{out}");
+        assert!(out.contains("duplicate `router`"), "{out}");
+    }
 }

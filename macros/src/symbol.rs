@@ -44,3 +44,48 @@ pub const PUBLIC_BECAUSE: &str = "public_because";
 pub const ANY_OF: &str = "any_of";
 /// The key of `public(reason = "...")`, a form that is refused with the right spelling.
 pub const REASON: &str = "reason";
+
+/// `self`, which the expressions read when the router is built cannot use.
+pub const SELF: &str = "self";
+/// The attribute a doc comment becomes.
+pub const DOC: &str = "doc";
+
+/// The requirement lists of `authz` (with [`ANY_OF`]), whose literal forms are checked.
+pub const SCOPES: &str = "scopes";
+pub const ROLES: &str = "roles";
+pub const ALL_OF: &str = "all_of";
+/// The literal lists: `vec![..]` and `Vec::new()`.
+pub const VEC_MACRO: &str = "vec";
+pub const VEC: &str = "Vec";
+pub const NEW: &str = "new";
+/// A breaker built in the attribute: `Dependency::new(..)`, `with_breaker(..)`, `.build()`.
+pub const WITH_BREAKER: &str = "with_breaker";
+pub const BUILD: &str = "build";
+
+/// The type a handler returns.
+pub const RESULT: &str = "Result";
+/// `Box<dyn Error>`, which is not itself an error type.
+pub const BOX: &str = "Box";
+/// Error types whose text would reach the caller as is.
+pub const STR: &str = "str";
+pub const STRING: &str = "String";
+pub const COW: &str = "Cow";
+
+/// rmcp's crate, through which its protocol types are named.
+pub const RMCP: &str = "rmcp";
+/// rmcp's JSON-RPC error, and the alias rmcp gives it.
+pub const ERROR_DATA: &str = "ErrorData";
+pub const MCP_ERROR: &str = "McpError";
+/// rmcp's result and content types.
+pub const CALL_TOOL_RESULT: &str = "CallToolResult";
+pub const CONTENT: &str = "Content";
+pub const CONTENT_BLOCK: &str = "ContentBlock";
+/// rmcp's structured-output wrapper, also one of its extractors.
+pub const JSON: &str = "Json";
+/// rmcp's extractors, which a handler written for rmcp's `#[tool]` takes.
+pub const RMCP_EXTRACTORS: &[&str] = &["Parameters", "Extension", "RequestContext", "Peer", JSON];
+
+/// A handler written to return a future: `Pin<Box<dyn Future<..>>>`, `impl Future<..>`,
+/// `BoxFuture<..>`, `LocalBoxFuture<..>`.
+pub const PIN: &str = "Pin";
+pub const FUTURES: &[&str] = &["Future", "BoxFuture", "LocalBoxFuture"];

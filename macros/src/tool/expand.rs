@@ -1,15 +1,17 @@
-//! Expansion: a validated handler becomes its hidden handler method and route builder;
-//! a handler with errors becomes the fallback, which keeps the user's method as written.
+//! Expansion: a validated handler becomes its hidden handler method and route builder,
+//! written from the handler IR alone (nothing is parsed or checked again here). The
+//! names of the generated items are made here too.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, ImplItemFn, ReturnType};
+use syn::{Expr, Ident, ReturnType};
 
-use crate::attr::{Errors, Mode};
+use crate::attr::Mode;
 use crate::symbol::*;
 
-use super::{Handler, Timeout};
+use super::ast::{Handler, Timeout};
 
 impl Handler<'_> {
     pub(super) fn expand(&self) -> TokenStream {
@@ -203,52 +205,20 @@ fn is_place(expr: &Expr) -> bool {
 
 /// The name of the hidden route builder of `method`.
 pub fn route_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        ROUTE_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
+    generated_ident(ROUTE_FN_PREFIX, method)
+}
+
+/// The name of the hidden method through which the route calls `method`.
+fn handler_fn_ident(method: &Ident) -> Ident {
+    generated_ident(HANDLER_FN_PREFIX, method)
 }
 
 /// The name of the hidden method that finds `method`'s dependency.
-fn handler_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        HANDLER_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
-}
-
 fn dependency_fn_ident(method: &Ident) -> Ident {
-    let name = method.to_string();
-    format_ident!(
-        "{}{}",
-        DEPENDENCY_FN_PREFIX,
-        name.trim_start_matches("r#"),
-        span = method.span()
-    )
+    generated_ident(DEPENDENCY_FN_PREFIX, method)
 }
 
-/// When the input is wrong: the user's method as written (so the rest of the crate does not
-/// cascade into errors), a route builder that never runs, and every error.
-pub(super) fn fallback(item: &ImplItemFn, errors: Errors) -> TokenStream {
-    let route_fn = route_fn_ident(&item.sig.ident);
-    let errors = errors
-        .into_result()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
-    quote! {
-        #errors
-        #item
-        #[doc(hidden)]
-        #[allow(non_snake_case, dead_code, unreachable_code, clippy::all)]
-        fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
-            ::core::panic!("`#[secure_tool]` did not compile")
-        }
-    }
+/// `prefix` and the method's name without `r#`, spanned at the method's name.
+fn generated_ident(prefix: &str, method: &Ident) -> Ident {
+    format_ident!("{}{}", prefix, method.unraw(), span = method.span())
 }

@@ -1,17 +1,17 @@
 //! Validation of the attribute's expressions: `authz` (no `self`, no empty or blank
-//! requirement, a reason for a write tool open to anyone), `breaker` and the tool's name.
+//! requirement, a reason for a write tool open to anyone) and `breaker`.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
-use crate::attr::Errors;
+use crate::errors::Errors;
 use crate::symbol::*;
 
 pub(super) fn find_self(tokens: TokenStream) -> Option<Span> {
     tokens.into_iter().find_map(|tt| match tt {
-        TokenTree::Ident(i) if i == "self" => Some(i.span()),
+        TokenTree::Ident(i) if i == SELF => Some(i.span()),
         TokenTree::Group(g) => find_self(g.stream()),
         _ => None,
     })
@@ -35,43 +35,26 @@ fn check_requirements(expr: &Expr, errors: &mut Errors) {
     match expr {
         Expr::Call(call) => {
             let callee = match &*call.func {
-                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                Expr::Path(p) => p.path.segments.last().map(|s| &s.ident),
                 _ => None,
             };
-            let list = match callee.as_deref() {
-                Some("scopes") => Some((
-                    "scope",
-                    "name at least one scope, or use `authenticated` if every signed-in caller may call this tool",
-                )),
-                Some("roles") => Some((
-                    "role",
-                    "name at least one role, or use `authenticated` if every signed-in caller may call this tool",
-                )),
-                Some("all_of") => Some(("policy", "name at least one policy")),
-                Some("any_of") => Some(("policy", "name at least one policy")),
-                _ => None,
-            };
-            if let (Some((what, fix)), [argument]) =
-                (list, &call.args.iter().collect::<Vec<_>>()[..])
+            if let (Some(callee), [argument]) = (callee, &call.args.iter().collect::<Vec<_>>()[..])
             {
-                if let Some(items) = literal_list(argument) {
-                    if items.is_empty() {
-                        let message = match what {
-                            "policy" => format!(
-                                "an empty `{}([])` names no policy, and would deny every caller: {fix}",
-                                callee.as_deref().unwrap_or_default()
+                match callee.to_string().as_str() {
+                    SCOPES => check_name_list(argument, "scope", errors),
+                    ROLES => check_name_list(argument, "role", errors),
+                    ALL_OF | ANY_OF
+                        if literal_list(argument).is_some_and(|items| items.is_empty()) =>
+                    {
+                        errors.push_at(
+                            argument.span(),
+                            format!(
+                                "an empty `{callee}([])` names no policy, and would deny every \
+                                 caller: name at least one policy"
                             ),
-                            _ => format!("an empty {what} list requires nothing: {fix}"),
-                        };
-                        errors.push_at(argument.span(), message);
+                        );
                     }
-                    if what != "policy" {
-                        for item in &items {
-                            check_name(item, what, errors);
-                        }
-                    }
-                } else if what != "policy" {
-                    check_name(argument, what, errors);
+                    _ => {}
                 }
             }
             for argument in &call.args {
@@ -182,7 +165,7 @@ fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
         Expr::Reference(r) => literal_list(&r.expr),
         Expr::Paren(p) => literal_list(&p.expr),
         Expr::Group(g) => literal_list(&g.expr),
-        Expr::Macro(m) if m.mac.path.is_ident("vec") => m
+        Expr::Macro(m) if m.mac.path.is_ident(VEC_MACRO) => m
             .mac
             .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
             .ok()
@@ -191,12 +174,33 @@ fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
             if call.args.is_empty()
                 && matches!(&*call.func, Expr::Path(p)
                     if p.path.segments.len() >= 2
-                        && p.path.segments.last().is_some_and(|s| s.ident == "new")
-                        && p.path.segments[p.path.segments.len() - 2].ident == "Vec") =>
+                        && p.path.segments.last().is_some_and(|s| s.ident == NEW)
+                        && p.path.segments[p.path.segments.len() - 2].ident == VEC) =>
         {
             Some(Vec::new())
         }
         _ => None,
+    }
+}
+
+/// The argument of `scopes(..)` or `roles(..)`: a literal list that is not empty, of
+/// names that are not blank, or one name that is not blank.
+fn check_name_list(argument: &Expr, what: &str, errors: &mut Errors) {
+    let Some(items) = literal_list(argument) else {
+        check_name(argument, what, errors);
+        return;
+    };
+    if items.is_empty() {
+        errors.push_at(
+            argument.span(),
+            format!(
+                "an empty {what} list requires nothing: name at least one {what}, or use \
+                 `authenticated` if every signed-in caller may call this tool"
+            ),
+        );
+    }
+    for item in &items {
+        check_name(item, what, errors);
     }
 }
 
@@ -230,7 +234,7 @@ pub(super) fn check_breaker(expr: &Expr, errors: &mut Errors) {
         ),
         Expr::Call(call)
             if matches!(&*call.func, Expr::Path(p)
-                if p.path.segments.last().is_some_and(|s| s.ident == "new" || s.ident == "with_breaker")) =>
+                if p.path.segments.last().is_some_and(|s| s.ident == NEW || s.ident == WITH_BREAKER)) =>
         {
             errors.push_at(
                 expr.span(),
@@ -239,26 +243,12 @@ pub(super) fn check_breaker(expr: &Expr, errors: &mut Errors) {
                 ),
             );
         }
-        Expr::MethodCall(call) if call.method == "build" => errors.push_at(
+        Expr::MethodCall(call) if call.method == BUILD => errors.push_at(
             expr.span(),
             format!(
                 "a breaker built here would be a new one for every call and never open: {WHERE}"
             ),
         ),
         _ => {}
-    }
-}
-
-/// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`.
-pub(super) fn check_tool_name(name: &str, span: Span, errors: &mut Errors) {
-    let valid = (1..=128).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !valid {
-        errors.push_at(
-            span,
-            "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
-        );
     }
 }

@@ -1,16 +1,20 @@
 //! Validation of the handler's signature: receiver, arguments, the write capability,
 //! the result and error types, and the attributes next to `#[secure_tool]`.
 
-use proc_macro2::{Span, TokenTree};
-use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{
-    Expr, FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
+    FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
 };
 
-use crate::attr::{Errors, attr_name_span, is_attr};
+use crate::attr::{attr_name_span, is_attr};
+use crate::errors::Errors;
 use crate::symbol::*;
 
+use super::types::*;
+
+/// The attributes beside `#[secure_tool]`: rmcp's `#[tool]` (refused here alone; the
+/// router refuses a plain `#[tool]`, on a method without `#[secure_tool]`) and a second
+/// `#[secure_tool]`.
 pub(super) fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
     for attr in &item.attrs {
         if is_attr(attr, RMCP_TOOL) {
@@ -77,29 +81,6 @@ pub(super) fn check_signature(item: &ImplItemFn, returns_future: bool, errors: &
     }
 }
 
-/// rmcp's `#[tool]`, when it expands first, removes `async`, returns
-/// `::std::pin::Pin<Box<dyn ::std::future::Future<Output = ..> + ..>>` and wraps the body
-/// in `Box::pin(async move ..)`, all spanned at its own attribute rather than at the
-/// user's source: recognise exactly that, to say what happened. Chooses a message only.
-pub(super) fn rewritten_by_rmcp_tool(item: &ImplItemFn) -> bool {
-    let ReturnType::Type(_, ty) = &item.sig.output else {
-        return false;
-    };
-    let Type::Path(path) = &**ty else {
-        return false;
-    };
-    let pin = path.path.segments.last();
-    let generated = pin.is_some_and(|pin| {
-        pin.ident == "Pin" && pin.ident.span().source_text().as_deref() != Some("Pin")
-    });
-    let boxed_body = matches!(
-        item.block.stmts.as_slice(),
-        [syn::Stmt::Expr(Expr::Call(call), None)]
-            if matches!(call.args.first(), Some(Expr::Async(_)))
-    );
-    item.sig.asyncness.is_none() && path.path.leading_colon.is_some() && generated && boxed_body
-}
-
 /// A handler written as a plain `fn` returning a future (`Pin<Box<dyn Future<..>>>`,
 /// `impl Future<..>`, `BoxFuture<..>`): one error at its return type.
 pub(super) fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
@@ -117,57 +98,12 @@ pub(super) fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
     true
 }
 
-/// Whether a type names `Future` (or a `BoxFuture` alias) anywhere.
-fn mentions_future(ty: &Type) -> bool {
-    ty.to_token_stream().into_iter().any(|tt| {
-        fn walk(tt: TokenTree) -> bool {
-            match tt {
-                TokenTree::Ident(i) => i == "Future" || i == "BoxFuture" || i == "LocalBoxFuture",
-                TokenTree::Group(g) => g.stream().into_iter().any(walk),
-                _ => false,
-            }
-        }
-        walk(tt)
-    })
-}
-
 /// What a handler takes besides `&self`.
 pub(super) struct Inputs<'a> {
     /// The arguments struct, if any.
     pub(super) arguments: Option<&'a Type>,
     /// The `WriteAccess` capability, if the last parameter asks for it.
     pub(super) capability: Option<&'a Type>,
-}
-
-/// Whether `ty` asks for the write capability: a path whose last segment is `WriteAccess`
-/// (`WriteAccess`, `capability::WriteAccess`, `secure_tool::WriteAccess`). Syntax only:
-/// the types enforce (an alias is taken for the arguments and fails there, and a foreign
-/// type of that name does not match what the generated code passes).
-pub(super) fn is_write_access(ty: &Type) -> bool {
-    match ty {
-        Type::Path(p) => {
-            p.qself.is_none()
-                && p.path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == WRITE_ACCESS && is_call_lifetime(&s.arguments))
-        }
-        Type::Paren(p) => is_write_access(&p.elem),
-        Type::Group(g) => is_write_access(&g.elem),
-        _ => false,
-    }
-}
-
-/// `WriteAccess`'s arguments: none (rustc then asks for `<'_>`), or the call's lifetime.
-fn is_call_lifetime(arguments: &syn::PathArguments) -> bool {
-    match arguments {
-        syn::PathArguments::None => true,
-        syn::PathArguments::AngleBracketed(angle) => {
-            angle.args.len() == 1
-                && matches!(angle.args.first(), Some(syn::GenericArgument::Lifetime(_)))
-        }
-        syn::PathArguments::Parenthesized(_) => false,
-    }
 }
 
 /// Checks `&self`, at most one arguments struct and an optional last `WriteAccess`.
@@ -297,7 +233,7 @@ pub(super) fn check_output<'a>(
     };
     let pair = match &**ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last().and_then(|seg| {
-            if seg.ident != "Result" {
+            if seg.ident != RESULT {
                 return None;
             }
             let PathArguments::AngleBracketed(args) = &seg.arguments else {
@@ -376,127 +312,4 @@ pub(super) fn check_output<'a>(
         return None;
     }
     ok_valid.then_some((ok, err))
-}
-
-/// Error types that carry raw text to the client: named so the message can say which.
-fn raw_text_error(ty: &Type) -> Option<&'static str> {
-    match ty {
-        Type::Reference(r) => match &*r.elem {
-            Type::Path(p) if p.path.is_ident("str") => Some("`&str`"),
-            _ => None,
-        },
-        Type::Path(p) => {
-            let last = p.path.segments.last()?;
-            match last.ident.to_string().as_str() {
-                "String" => Some("`String`"),
-                "Cow" => Some("`Cow<str>`"),
-                "ErrorData" | "McpError" => {
-                    Some("rmcp's `ErrorData` (sent to the client verbatim as a JSON-RPC error)")
-                }
-                "CallToolResult" | "Content" | "ContentBlock" => Some("an MCP result or content"),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// The first `impl Trait` inside a type.
-fn find_impl_trait(ty: &Type) -> Option<Span> {
-    match ty {
-        Type::ImplTrait(i) => Some(i.impl_token.span()),
-        Type::Reference(r) => find_impl_trait(&r.elem),
-        Type::Paren(p) => find_impl_trait(&p.elem),
-        Type::Group(g) => find_impl_trait(&g.elem),
-        Type::Slice(s) => find_impl_trait(&s.elem),
-        Type::Array(a) => find_impl_trait(&a.elem),
-        Type::Ptr(p) => find_impl_trait(&p.elem),
-        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
-        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
-            PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-                GenericArgument::Type(t) => find_impl_trait(t),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
-    }
-}
-
-/// Every type inside `ty`, `ty` first.
-fn each_type<'a>(ty: &'a Type, out: &mut Vec<&'a Type>) {
-    out.push(ty);
-    match ty {
-        Type::Reference(r) => each_type(&r.elem, out),
-        Type::Paren(p) => each_type(&p.elem, out),
-        Type::Group(g) => each_type(&g.elem, out),
-        Type::Slice(s) => each_type(&s.elem, out),
-        Type::Array(a) => each_type(&a.elem, out),
-        Type::Ptr(p) => each_type(&p.elem, out),
-        Type::Tuple(t) => t.elems.iter().for_each(|e| each_type(e, out)),
-        Type::Path(p) => {
-            for segment in &p.path.segments {
-                if let PathArguments::AngleBracketed(args) = &segment.arguments {
-                    for arg in &args.args {
-                        if let GenericArgument::Type(t) = arg {
-                            each_type(t, out);
-                        }
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Whether `WriteAccess` appears inside `ty` (`Option<WriteAccess>`, `Box<WriteAccess>`).
-fn mentions_write_access(ty: &Type) -> bool {
-    let mut all = Vec::new();
-    each_type(ty, &mut all);
-    all.into_iter().any(is_write_access)
-}
-
-/// Whether `ty` holds a type named through rmcp's crate (`rmcp::model::CallToolResult`,
-/// `secure_tool::rmcp::..`). Names imported first are caught by type, in the generated
-/// code; this says it earlier, at the path.
-fn mentions_rmcp(ty: &Type) -> bool {
-    let mut all = Vec::new();
-    each_type(ty, &mut all);
-    all.into_iter()
-        .any(|t| matches!(t, Type::Path(p) if p.path.segments.iter().any(|s| s.ident == "rmcp")))
-}
-
-/// rmcp's extractors, which a tool written for rmcp's `#[tool]` takes: named with their
-/// generic arguments (`Parameters<T>`, `RequestContext<RoleServer>`), or through `rmcp::`.
-fn rmcp_extractor(ty: &Type) -> Option<String> {
-    const EXTRACTORS: &[&str] = &["Parameters", "Extension", "RequestContext", "Peer", "Json"];
-    let Type::Path(p) = ty else {
-        return None;
-    };
-    let last = p.path.segments.last()?;
-    let name = last.ident.to_string();
-    let generic = matches!(last.arguments, PathArguments::AngleBracketed(_));
-    let through_rmcp = p.path.segments.iter().any(|s| s.ident == "rmcp");
-    let known = EXTRACTORS.contains(&name.as_str());
-    (through_rmcp || (known && generic)).then(|| if generic { format!("{name}<..>") } else { name })
-}
-
-/// `Json<T>`, rmcp's structured-output wrapper (a `Json<T>` of another crate is no tool
-/// result either).
-fn is_json_wrapper(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| {
-        s.ident == "Json" && matches!(s.arguments, PathArguments::AngleBracketed(_))
-    }))
-}
-
-/// `Box<dyn ..>`: an error type that is not itself an `Error`.
-fn is_boxed_dyn(ty: &Type) -> bool {
-    let Type::Path(p) = ty else {
-        return false;
-    };
-    p.path.segments.last().is_some_and(|s| {
-        s.ident == "Box"
-            && matches!(&s.arguments, PathArguments::AngleBracketed(args)
-                if matches!(args.args.first(), Some(GenericArgument::Type(Type::TraitObject(_)))))
-    })
 }

@@ -1,0 +1,373 @@
+//! The parsed form of a tool: the handler IR that the expansion reads, built from the
+//! attribute's arguments and the user's method while every check runs, and the tool's
+//! name, whose rule is written here alone.
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Expr, ImplItemFn, LitStr, Type};
+
+use crate::attr::{Mode, ToolArgs};
+use crate::errors::Errors;
+use crate::symbol::*;
+
+use super::requirements::*;
+use super::signature::*;
+
+/// A tool's name as MCP clients see it: `name = "..."` when given, else the method's name
+/// without `r#`. The one place that says what a tool's name is and may be.
+pub struct ToolName {
+    pub value: String,
+    /// Where errors about the name belong: the `name = "..."` literal, or the method's name.
+    pub span: Span,
+    /// Given with `name = "..."`: such a name is checked against MCP's rule.
+    explicit: bool,
+}
+
+impl ToolName {
+    pub(super) fn new(args: &ToolArgs, item: &ImplItemFn) -> Self {
+        match args.name.get() {
+            Some(lit) => ToolName {
+                value: lit.value(),
+                span: lit.span(),
+                explicit: true,
+            },
+            None => ToolName {
+                value: item.sig.ident.unraw().to_string(),
+                span: item.sig.ident.span(),
+                explicit: false,
+            },
+        }
+    }
+
+    /// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`. A method's name is taken as it is.
+    fn check(&self, errors: &mut Errors) {
+        if !self.explicit {
+            return;
+        }
+        let valid = (1..=128).contains(&self.value.len())
+            && self
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            errors.push_at(
+                self.span,
+                "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+            );
+        }
+    }
+}
+
+/// The handler as the expansion needs it, with references to the user's tokens for spans.
+pub(super) struct Handler<'a> {
+    pub(super) item: &'a ImplItemFn,
+    pub(super) tool_name: &'a str,
+    pub(super) mode: Mode,
+    pub(super) authz: &'a Expr,
+    pub(super) arguments: Option<&'a Type>,
+    /// The type of the last parameter when it is the `WriteAccess` capability.
+    pub(super) capability: Option<&'a Type>,
+    pub(super) ok: &'a Type,
+    pub(super) error: &'a Type,
+    pub(super) description: String,
+    pub(super) title: Option<&'a LitStr>,
+    pub(super) timeout: Option<Timeout<'a>>,
+    pub(super) breaker: Option<&'a Expr>,
+}
+
+/// `timeout = "5s"` (checked here) or `timeout = <expression of type Duration>`.
+pub(super) enum Timeout<'a> {
+    Literal { nanos: u64, span: Span },
+    Expr(&'a Expr),
+}
+
+impl<'a> Timeout<'a> {
+    fn parse(expr: &'a Expr, errors: &mut Errors) -> Option<Self> {
+        const FORMS: &str = "write it with its unit, like `timeout = \"500ms\"`, `\"5s\"`, `\"2m\"`, \
+                             or give a `std::time::Duration`";
+        match expr {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => match parse_duration(&lit.value()) {
+                Ok(nanos) => Some(Timeout::Literal {
+                    nanos,
+                    span: lit.span(),
+                }),
+                Err(problem) => {
+                    errors.push_at(lit.span(), format!("invalid `timeout`: {problem}; {FORMS}"));
+                    None
+                }
+            },
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(_) | syn::Lit::Float(_),
+                ..
+            }) => {
+                errors.push_at(expr.span(), format!("`timeout` needs a unit: {FORMS}"));
+                None
+            }
+            _ => match find_self(expr.to_token_stream()) {
+                Some(span) => {
+                    errors.push_at(
+                        span,
+                        "`timeout` is read once, when the router is built, and cannot use `self`: \
+                         use a literal like `\"5s\"` or a constant `Duration`",
+                    );
+                    None
+                }
+                None => Some(Timeout::Expr(expr)),
+            },
+        }
+    }
+}
+
+/// `"250ms"`, `"5s"`, `"2m"`, `"1h"` → nanoseconds, more than zero.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(format!("`{text}` does not start with a whole number"));
+    }
+    let unit_nanos: u64 = match unit.trim() {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => return Err(format!("`{text}` has no unit")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` (use `ms`, `s`, `m` or `h`)"
+            ));
+        }
+    };
+    let nanos = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_nanos))
+        .ok_or_else(|| format!("`{text}` is too long a deadline"))?;
+    if nanos == 0 {
+        return Err("a zero deadline would time out every call".to_owned());
+    }
+    Ok(nanos)
+}
+
+impl<'a> Handler<'a> {
+    /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
+    pub(super) fn analyze(
+        item: &'a ImplItemFn,
+        attr: &syn::Attribute,
+        args: &'a ToolArgs,
+        name: &'a ToolName,
+        errors: &mut Errors,
+    ) -> Option<Self> {
+        check_attributes(item, errors);
+        let returns_future = returns_a_future(item, errors);
+        check_signature(item, returns_future, errors);
+        let inputs = check_inputs(item, errors);
+        let output = if returns_future {
+            None
+        } else {
+            check_output(item, errors)
+        };
+
+        let authz = args.authz.get();
+        match authz {
+            None if args.mentioned(AUTHZ) => {}
+            None => errors.push_spanned(
+                attr,
+                "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
+                 (for example `authz = scopes(\"notes:read\")`, or `authz = public` to let anyone in)",
+            ),
+            Some(expr) => check_authz(expr, errors),
+        }
+        let mode = args.mode.get().copied();
+        if let (Some(expr), Some(Mode::Write)) = (authz, mode) {
+            check_public_write(expr, errors);
+        }
+        if mode.is_none() && !args.mentioned(MODE) {
+            errors.push_spanned(
+                attr,
+                "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
+                 tool escapes the degradation gate and is advertised as read-only",
+            );
+        }
+        if mode == Some(Mode::Read)
+            && let Some(Inputs {
+                capability: Some(capability),
+                ..
+            }) = &inputs
+        {
+            errors.push_at(
+                capability.span(),
+                "a `mode = read` tool cannot take `WriteAccess`: declare `mode = write` if this tool \
+                 changes state (it is then also behind the read-only degradation gate and advertised \
+                 as destructive), or read through methods that need no capability",
+            );
+        }
+        let timeout = args
+            .timeout
+            .get()
+            .and_then(|expr| Timeout::parse(expr, errors));
+        let breaker = args.breaker.get();
+        if let Some(expr) = breaker {
+            check_breaker(expr, errors);
+        }
+
+        name.check(errors);
+        let description = match args.description.get() {
+            Some(lit) => lit.value(),
+            None => doc_comment(item),
+        };
+        if description.trim().is_empty() {
+            errors.push_at(
+                item.sig.ident.span(),
+                "a `#[secure_tool]` needs a description: add a doc comment (`/// ...`) or \
+                 `description = \"...\"`; the model chooses tools by their description",
+            );
+        }
+
+        let (ok, error) = output?;
+        let inputs = inputs?;
+        Some(Handler {
+            item,
+            tool_name: &name.value,
+            mode: mode?,
+            authz: authz?,
+            arguments: inputs.arguments,
+            capability: inputs.capability,
+            ok,
+            error,
+            description,
+            title: args.title.get(),
+            timeout,
+            breaker,
+        })
+    }
+}
+
+/// The doc comment of the method, lines joined, common indentation removed.
+fn doc_comment(item: &ImplItemFn) -> String {
+    let lines: Vec<String> = item
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident(DOC))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        // `split`, not `lines`: an empty `///` line is an empty string, and a paragraph break.
+        .flat_map(|s| {
+            s.split('\n')
+                .map(|l| l.trim_end_matches('\r').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    #[test]
+    fn doc_comments_become_the_description() {
+        let item: ImplItemFn = syn::parse2(quote! {
+            /// First line.
+            ///
+            ///   Indented.
+            async fn f(&self) -> Result<(), E> {}
+        })
+        .unwrap();
+        assert_eq!(doc_comment(&item), "First line.\n\n  Indented.");
+    }
+
+    fn tool_name(args: TokenStream, item: TokenStream) -> (ToolName, syn::Result<()>) {
+        let item: ImplItemFn = syn::parse2(item).unwrap();
+        let mut errors = Errors::default();
+        let args = ToolArgs::parse(args, &mut errors);
+        let name = ToolName::new(&args, &item);
+        name.check(&mut errors);
+        (name, errors.into_result())
+    }
+
+    #[test]
+    fn a_tool_is_named_by_its_name_key_or_its_method() {
+        let (name, checked) = tool_name(
+            quote!(name = "remove-note"),
+            quote!(
+                async fn f(&self) {}
+            ),
+        );
+        assert_eq!(name.value, "remove-note");
+        assert!(checked.is_ok());
+        let (name, checked) = tool_name(
+            quote!(),
+            quote!(
+                async fn r#type(&self) {}
+            ),
+        );
+        assert_eq!(name.value, "type");
+        assert!(checked.is_ok());
+    }
+
+    #[test]
+    fn a_name_key_follows_the_mcp_rule() {
+        let long = "x".repeat(129);
+        for bad in ["", "two words", "caf\u{e9}", "a/b", &long] {
+            let (_, checked) = tool_name(
+                quote!(name = #bad),
+                quote!(
+                    async fn f(&self) {}
+                ),
+            );
+            assert!(checked.is_err(), "{bad:?}");
+        }
+        let longest = "x".repeat(128);
+        for good in ["a", "notes.get-one_2", "A", &longest] {
+            let (_, checked) = tool_name(
+                quote!(name = #good),
+                quote!(
+                    async fn f(&self) {}
+                ),
+            );
+            assert!(checked.is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn deadlines_are_whole_numbers_with_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration(" 5s "), Ok(5_000_000_000));
+        assert_eq!(parse_duration("2m"), Ok(120_000_000_000));
+        assert_eq!(parse_duration("2min"), Ok(120_000_000_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
+        for bad in ["5", "s", "1.5s", "0ms", "5 parsecs", "99999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}
