@@ -9,14 +9,15 @@
 //! |---|---|---|
 //! | the attribute's rules, at compile time | `secure-tool-macros` | `macros/src/{attr,router,tool/*}.rs` |
 //! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
-//! | authorize first, fail-closed, late answers denied | [`authz`] | `authz.rs`, `authz/{principal,denial}.rs` |
+//! | authorize first, fail-closed, late answers denied | [`authz`] | `authz/evaluate.rs`; the policies in `authz/policy.rs`, the caller in `authz/principal.rs`, causes in `authz/denial.rs` |
+//! | the audit trail: one event per call, nothing of the caller verbatim | [`audit`] | `audit.rs`, `util.rs` (`LogSafe`) |
+//! | per-caller tool lists, a hidden tool answered as a missing one | [`server`] | `server.rs` (`shows`), `server/handler.rs` |
 //! | writes only with a `mode = write` call's capability | [`capability`] | `capability.rs` |
 //! | arguments parsed without echoing Rust paths | [`route`] | `route/arguments.rs` |
 //! | a safe message and an incident id, never internals | [`sanitize`] | `sanitize.rs` |
 //! | deadline, panics caught, per-dependency breaker and bulkhead | [`resilience`], [`breaker`], [`bulkhead`] | `resilience.rs`, `breaker/*.rs`, `bulkhead.rs` |
 //! | partial results with warnings | [`partial`] | `partial.rs`, `route/render.rs` |
 //! | read-only degradation, told to the model | [`health`], [`server`] | `health.rs`, `server/gate.rs`, `route/call.rs` |
-//! | one audit event per call | [`audit`] | `audit.rs` |
 //! | published schemas clients accept | [`route`] | `route/schema.rs` |
 //! | serving: tools through routes, the rest forwarded; the manifest | [`server`] | `server.rs`, `server/{builder,handler,manifest}.rs` |
 //! | bearer tokens to principals over HTTP, sessions bound | `oauth` (feature) | `oauth.rs`, `oauth/*.rs` |

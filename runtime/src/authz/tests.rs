@@ -1,5 +1,8 @@
 //! Policies decide fail-closed: only an explicit, timely allow lets a call through.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::*;
 
 struct Answer(Result<Decision, &'static str>);

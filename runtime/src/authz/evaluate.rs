@@ -1,0 +1,262 @@
+//! Deciding a policy, fail-closed: built-in parts here and now, custom parts under a
+//! deadline, with every late, failed, panicking or abstaining answer a denial.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::{self, Either};
+
+use super::policy::Node;
+use super::{AccessRequest, Authorize, Decision, DenialCause, Policy, Principal};
+use crate::util::panic_message;
+
+impl Policy {
+    /// Evaluates a policy made only of built-in combinators, without any I/O. A policy that
+    /// contains a [`custom`](super::custom) part answers `false` here: use [`Policy::evaluate`].
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Principal};
+    /// assert!(scopes("x").allows_locally(&Principal::new("a").with_scopes(["x"])));
+    /// ```
+    pub fn allows_locally(&self, principal: &Principal) -> bool {
+        self.local && self.local(principal) == Ok(())
+    }
+
+    /// Whether `principal` may be let in, as far as can be told without asking a
+    /// [`custom`](super::custom) part (which could say yes): `false` only when the built-in parts alone
+    /// deny, whatever a custom part would answer. What a caller-specific tool list
+    /// ([`SecureServerBuilder::tool_lists`](crate::SecureServerBuilder::tool_lists))
+    /// shows; the call itself is still decided by [`evaluate`](Self::evaluate).
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, custom, scopes, Principal};
+    /// # use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
+    /// # struct OnShift;
+    /// # impl Authorize for OnShift {
+    /// #     fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+    /// #         Box::pin(async { Ok(Decision::Allow) })
+    /// #     }
+    /// # }
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// assert!(scopes("notes:read").may_admit(&reader));
+    /// assert!(!scopes("notes:write").may_admit(&reader));
+    /// let ask = custom(OnShift);
+    /// // The custom part could let the caller in: the tool stays visible.
+    /// assert!(any_of([scopes("notes:write"), ask.clone()]).may_admit(&reader));
+    /// // No answer of the custom part can make up for the missing scope.
+    /// assert!(!all_of([scopes("notes:write"), ask]).may_admit(&reader));
+    /// ```
+    pub fn may_admit(&self, principal: &Principal) -> bool {
+        if self.local {
+            return self.local(principal).is_ok();
+        }
+        if principal.is_anonymous() && !self.admits_anonymous() {
+            return false;
+        }
+        match &self.node {
+            Node::Custom(_) => true,
+            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.may_admit(principal)),
+            Node::AnyOf(ps) => ps.iter().any(|p| p.may_admit(principal)),
+            _ => self.local(principal).is_ok(),
+        }
+    }
+
+    fn local(&self, principal: &Principal) -> Result<(), DenialCause> {
+        if principal.is_anonymous() && !self.admits_anonymous() {
+            return Err(DenialCause::Anonymous);
+        }
+        let ok = match &self.node {
+            Node::Public(_) | Node::Authenticated => true,
+            Node::Scopes(required) => required.iter().all(|s| principal.has_scope(s)),
+            Node::Roles(required) => required.iter().all(|r| principal.has_role(r)),
+            Node::AllOf(ps) => {
+                if ps.is_empty() {
+                    return Err(DenialCause::EmptyRequirement);
+                }
+                return ps.iter().try_for_each(|p| p.local(principal));
+            }
+            Node::AnyOf(ps) => {
+                let mut last = DenialCause::EmptyRequirement;
+                for p in ps.iter() {
+                    match p.local(principal) {
+                        Ok(()) => return Ok(()),
+                        Err(cause) => last = cause,
+                    }
+                }
+                return Err(last);
+            }
+            Node::Custom(_) => false,
+            Node::Empty(_) => return Err(DenialCause::EmptyRequirement),
+        };
+        if ok { Ok(()) } else { Err(DenialCause::Denied) }
+    }
+
+    /// Decides `request`, fail-closed: `Ok(())` only on an explicit allow within `deadline`.
+    /// A custom part that errors, panics, abstains or misses `deadline` denies, with the
+    /// cause in the `Err`; so does an allow that comes at or after `deadline` (measured by
+    /// tokio's clock after the answer: [`DenialCause::LateAnswer`]), and an empty
+    /// requirement ([`DenialCause::EmptyRequirement`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::authz::{scopes, AccessRequest, DenialCause, Mode, Principal};
+    ///
+    /// # tokio_test_block_on(async {
+    /// let p = Principal::new("a");
+    /// let verdict = scopes("x")
+    ///     .evaluate(AccessRequest::new("t", Mode::Read, &p), Duration::from_secs(2))
+    ///     .await;
+    /// assert_eq!(verdict, Err(DenialCause::Denied));
+    /// # });
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub fn evaluate<'a>(
+        &'a self,
+        request: AccessRequest<'a>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<(), DenialCause>> + Send + 'a {
+        // Built-in policies are decided here and now: a ready future of a few bytes, no
+        // timer and no allocation on the per-call path.
+        if self.local {
+            return Either::Left(future::ready(self.local(request.principal)));
+        }
+        if request.principal.is_anonymous() && !self.admits_anonymous() {
+            return Either::Left(future::ready(Err(DenialCause::Anonymous)));
+        }
+        Either::Right(Box::pin(async move {
+            let deadline = Deadline::starting_now(deadline);
+            match tokio::time::timeout_at(deadline.expires(), self.remote(request, deadline)).await
+            {
+                Ok(verdict) => verdict,
+                Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline.length)),
+            }
+        }))
+    }
+
+    /// Decides a policy with a custom part. Only the parts of a combinator are boxed (the
+    /// recursion needs it); the whole evaluation is one allocation at the top.
+    ///
+    /// The timer around this future fires only when the thread is free to run it: a part
+    /// that blocks its thread (a synchronous client) answers after the deadline with the
+    /// timer none the wiser. So the clock is read after every custom answer that could let
+    /// the call through: an allow ([`ask`]), and a failed part that an `any_of` would move
+    /// past. Built-in parts take no time and are never timed.
+    async fn remote(&self, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
+        match &self.node {
+            Node::Custom(policy) => ask(&**policy, request, deadline).await,
+            Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::EmptyRequirement),
+            Node::AllOf(ps) => {
+                for p in ps.iter() {
+                    p.part(request, deadline).await?;
+                }
+                Ok(())
+            }
+            Node::AnyOf(ps) => {
+                let mut last = DenialCause::EmptyRequirement;
+                for (i, p) in ps.iter().enumerate() {
+                    match p.part(request, deadline).await {
+                        Ok(()) => return Ok(()),
+                        // A late part: nothing after it can answer in time.
+                        Err(cause @ DenialCause::LateAnswer { .. }) => return Err(cause),
+                        // A custom part that denied (or failed) late: the parts after it
+                        // would answer after the deadline too.
+                        Err(cause) if !p.local && i + 1 < ps.len() => {
+                            deadline.check()?;
+                            last = cause;
+                        }
+                        Err(cause) => last = cause,
+                    }
+                }
+                Err(last)
+            }
+            _ => self.local(request.principal),
+        }
+    }
+
+    /// One part of a combinator: built-in parts are decided at once, custom ones boxed.
+    fn part<'a>(
+        &'a self,
+        request: AccessRequest<'a>,
+        deadline: Deadline,
+    ) -> Either<future::Ready<Verdict>, BoxedVerdict<'a>> {
+        if self.local {
+            Either::Left(future::ready(self.local(request.principal)))
+        } else {
+            Either::Right(Box::pin(self.remote(request, deadline)))
+        }
+    }
+}
+
+/// The deadline of one decision by a policy with a custom part.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    /// When the decision started (tokio's clock, so that paused-time tests drive it).
+    started: tokio::time::Instant,
+    /// How long it may take.
+    length: Duration,
+}
+
+impl Deadline {
+    fn starting_now(length: Duration) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            length,
+        }
+    }
+
+    /// When the timer fires (a deadline too far to represent is thirty years away, as in
+    /// `tokio::time::timeout`).
+    fn expires(self) -> tokio::time::Instant {
+        self.started
+            .checked_add(self.length)
+            .unwrap_or_else(|| self.started + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Reads the clock: `Ok` while the deadline has not passed, a [`DenialCause::LateAnswer`]
+    /// once it has (at the deadline itself, where the timer would fire, too).
+    fn check(self) -> Verdict {
+        let elapsed = self.started.elapsed();
+        if elapsed < self.length {
+            Ok(())
+        } else {
+            Err(DenialCause::LateAnswer {
+                deadline: self.length,
+                elapsed,
+            })
+        }
+    }
+}
+
+/// The answer of a policy: `Ok(())` allows, anything else denies.
+type Verdict = Result<(), DenialCause>;
+
+/// A verdict still being decided by a custom policy.
+type BoxedVerdict<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
+
+async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
+    if request.principal.is_anonymous() {
+        return Err(DenialCause::Anonymous);
+    }
+    // Building the future may panic too: catch both.
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| policy.authorize(request))) {
+        Ok(future) => future,
+        Err(panic) => return Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
+    };
+    match AssertUnwindSafe(future).catch_unwind().await {
+        // An allow counts only if it came in time, however the policy spent its time: a
+        // policy that held its thread kept the deadline's timer from firing.
+        Ok(Ok(Decision::Allow)) => deadline.check(),
+        Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
+        Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
+        Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
+            &*error,
+        ))),
+        Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
+    }
+}
