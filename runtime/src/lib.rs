@@ -7,7 +7,7 @@
 //!
 //! | guarantee | module | files |
 //! |---|---|---|
-//! | the attribute's rules, at compile time | `secure-tool-macros` | `macros/src/{attr,router,tool/*}.rs` |
+//! | the attribute's rules, at compile time | `secure-tool-macros` | `macros/src/tool/{ast,signature,requirements}.rs` (parse, check), `tool/expand.rs` (expand), `router.rs` |
 //! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
 //! | authorize first, fail-closed, late answers denied | [`authz`] | `authz/evaluate.rs`; the policies in `authz/policy.rs`, the caller in `authz/principal.rs`, causes in `authz/denial.rs` |
 //! | the audit trail: one event per call, nothing of the caller verbatim | [`audit`] | `audit.rs`, `util.rs` (`LogSafe`) |
