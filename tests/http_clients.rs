@@ -18,14 +18,13 @@
 //! `CI`, where it fails.
 //! The Python test needs what `python_client.rs` needs.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::http_server::{Server, wait_bounded};
+use secure_tool_tests::support;
+use secure_tool_tests::support::http_server::{Server, wait_bounded};
 
 /// How long one client script may run.
 const CLIENT_RUN: Duration = Duration::from_secs(180);

@@ -18,10 +18,10 @@
 //! `NOTES_E2E_PYTHON`, and network access to PyPI the first time (the virtualenv is
 //! kept in `<target-dir>/e2e-venv` and rebuilt when the requirements change).
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use secure_tool_tests::support;
 
 /// The Python scripts and their requirements, relative to this package.
 const SCRIPT: &str = "e2e/test_notes_stdio.py";

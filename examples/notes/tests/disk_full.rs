@@ -17,9 +17,6 @@
 //! and passes, unless `CI` is set, where it fails. The filesystem is unmounted and its
 //! directory removed on drop, a failing test included.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -36,6 +33,7 @@ use notes_server::tools::Notes;
 use secure_tool::breaker::State;
 use secure_tool::health::{HealthMonitor, Path as HealthPath, Status};
 use secure_tool::{Principal, SecureServer};
+use secure_tool_tests::support::pg;
 use serde_json::{Value, json};
 
 /// A size-limited `tmpfs`, unmounted and removed on drop.
