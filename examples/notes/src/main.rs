@@ -57,8 +57,9 @@ options:
                      created if missing; no TLS (a loopback or Unix-socket server)
   --archive PATH     the SQLite archive of old notes, read by notes_overview (created if
                      missing; default: notes-archive.db)
-  --backup-dir DIR   where backup_notes writes (default: $NOTES_BACKUP_DIR, else
-                     /nonexistent/notes-backups/secret-canary-dir, which fails on purpose)
+  --backup-dir DIR   where backup_notes writes notes-backup.jsonl (default:
+                     $NOTES_BACKUP_DIR; without either, backup_notes answers that
+                     backups are not configured)
   --print-manifest   print the tool manifest (each tool's schemas, mode, policy,
                      breaker and deadline, as JSON) and exit, touching no database
   -h, --help         this help
@@ -106,7 +107,7 @@ enum Backend {
 struct Options {
     backend: Backend,
     archive: PathBuf,
-    backup_dir: PathBuf,
+    backup_dir: Option<PathBuf>,
     print_manifest: bool,
     http: http::HttpFlags,
 }
@@ -140,8 +141,8 @@ fn parse_options() -> Result<Options, Refusal> {
     let mut http = http::HttpFlags::default();
     let mut archive = PathBuf::from("notes-archive.db");
     let mut backup_dir = std::env::var_os("NOTES_BACKUP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/nonexistent/notes-backups/secret-canary-dir"));
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -160,7 +161,7 @@ fn parse_options() -> Result<Options, Refusal> {
             Some("--print-manifest") => print_manifest = true,
             Some("--archive") => archive = args.next().ok_or("--archive needs a path")?.into(),
             Some("--backup-dir") => {
-                backup_dir = args.next().ok_or("--backup-dir needs a directory")?.into();
+                backup_dir = Some(args.next().ok_or("--backup-dir needs a directory")?.into());
             }
             _ => return Err(Refusal::Usage(format!("unexpected argument {arg:?}"))),
         }
@@ -235,7 +236,7 @@ fn secure_server(notes: Notes, monitor: HealthMonitor) -> SecureServerBuilder<No
 
 /// Prints the manifest of the server that `settings` configure. The tools and their
 /// posture do not depend on the backend: an empty store in memory stands in for it.
-fn print_manifest(backup_dir: PathBuf, settings: &Settings) -> ExitCode {
+fn print_manifest(backup_dir: Option<PathBuf>, settings: &Settings) -> ExitCode {
     let opened = Store::in_memory().and_then(|opened| Ok((opened, Archive::in_memory()?)));
     let ((store, heartbeat), archive) = match opened {
         Ok(opened) => opened,

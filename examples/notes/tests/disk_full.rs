@@ -213,12 +213,7 @@ struct Served {
 
 fn serve(store: Store, heartbeat: notes_server::store::Heartbeat) -> Served {
     let settings = settings();
-    let notes = Notes::new(
-        store,
-        Archive::in_memory().unwrap(),
-        std::env::temp_dir(),
-        &settings,
-    );
+    let notes = Notes::new(store, Archive::in_memory().unwrap(), None, &settings);
     // Built but never started: only the write breaker can degrade writes here.
     let monitor = notes.health_monitor(heartbeat, &settings);
     let server = SecureServer::builder(notes).health(monitor.clone()).build();

@@ -111,7 +111,7 @@ async fn serve(cluster: &Cluster, settings: Settings) -> Served {
         .unwrap();
     assert_eq!(store.backend(), "postgres");
     let archive = Archive::in_memory().unwrap();
-    let notes = Notes::new(store, archive, std::env::temp_dir(), &settings);
+    let notes = Notes::new(store, archive, None, &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     let probes = monitor.start();
     let server = SecureServer::builder(notes).health(monitor.clone()).build();
