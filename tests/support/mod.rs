@@ -40,7 +40,7 @@ pub fn workspace_root() -> &'static Path {
         .expect("the tests package lives inside the workspace")
 }
 
-/// The `notes-server` binary, built with the features every test builds it with.
+/// The `notes-server` binary, built by cargo.
 pub fn build_notes_server() -> PathBuf {
     notes_bin::notes_server()
 }
