@@ -21,8 +21,6 @@
 //! The Node.js tests need what `http_clients.rs` needs; the Python one what
 //! `python_client.rs` needs.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,8 +31,9 @@ use std::time::Duration;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
+use secure_tool_tests::support;
+use secure_tool_tests::support::http_server::wait_bounded;
 use serde_json::Value;
-use support::http_server::wait_bounded;
 
 /// How long one client run may take.
 const CLIENT_RUN: Duration = Duration::from_secs(180);

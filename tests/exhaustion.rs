@@ -27,12 +27,10 @@
 //! phase takes seconds. The filled disk part of the issue is
 //! `examples/notes/tests/disk_full.rs`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::http_server::Server;
-use support::json_script::JsonScript;
+use secure_tool_tests::support::http_server::Server;
+use secure_tool_tests::support::json_script::JsonScript;
 
 /// The longest a phase may take.
 const PHASE: Duration = Duration::from_secs(120);

@@ -18,14 +18,13 @@
 //! `CI`, where it fails.
 //! The Python test needs what `python_client.rs` needs.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::http_server::{Server, wait_bounded};
+use secure_tool_tests::support;
+use secure_tool_tests::support::http_server::{Server, wait_bounded};
 
 /// How long one client script may run.
 const CLIENT_RUN: Duration = Duration::from_secs(180);
@@ -61,9 +60,10 @@ fn python_sdk_over_streamable_http_with_bearer_tokens() {
     run_client(server, "python", client);
 }
 
-/// The fault matrix over streamable HTTP: for each way an authorization can fail, the
-/// server is started with that fault injected (`NOTES_AUTHZ_FAULT`, feature
-/// `fault-injection`), and the Python SDK calls every tool with an administrator's token
+/// The fault matrix over streamable HTTP: for each way an authorization can fail,
+/// `notes-fault-server` (the example's server with that fault injected in every
+/// authorization, `tests/notes-fault-server`) is started, and the Python SDK calls every
+/// tool with an administrator's token
 /// holding every scope (`e2e/test_fault_matrix.py` in HTTP mode). 0 answers other than
 /// the generic denial, and 0 calls let through in the server's audit log.
 #[test]
@@ -88,13 +88,7 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
     ];
     let mut calls = 0;
     for fault in faults {
-        let server = Server::start(
-            "matrix",
-            &[
-                ("NOTES_AUTHZ_FAULT", fault),
-                ("NOTES_AUTHZ_TIMEOUT_MS", "200"),
-            ],
-        );
+        let server = Server::start_with_fault("matrix", fault);
         let mut client = Command::new(&python);
         client
             .arg(&script)

@@ -12,13 +12,11 @@
 //! are still open at their deadline); without the cap, the last one (the connection over
 //! the cap is held).
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::http_server::Server;
+use secure_tool_tests::support::http_server::Server;
 
 /// The server's header read timeout in this test.
 const HEADER: Duration = Duration::from_millis(1000);

@@ -31,17 +31,13 @@
 //! Needs PostgreSQL (as `postgres.rs`) and what `python_client.rs` needs; without
 //! PostgreSQL it prints `SKIP: ...` and passes, except under `CI`.
 
-#[path = "support/pg.rs"]
-mod pg;
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use pg::Cluster;
+use secure_tool_tests::support::http_server::{Server, Store};
+use secure_tool_tests::support::json_script::JsonScript;
+use secure_tool_tests::support::pg::Cluster;
 use serde_json::Value;
-use support::http_server::{Server, Store};
-use support::json_script::JsonScript;
 
 /// The password in the connection string: it must never reach a log or a client.
 const PASSWORD: &str = "pg-load-s3cret";

@@ -8,12 +8,10 @@
 //! UPDATE_MANIFEST=1 cargo nextest run -p secure-tool-tests --test manifest
 //! ```
 
-#[path = "support/notes_bin.rs"]
-mod notes_bin;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
+use secure_tool_tests::support::notes_bin;
 use serde_json::Value;
 
 const FIXTURE: &str = "fixtures/notes-server.manifest.json";

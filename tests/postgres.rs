@@ -7,14 +7,10 @@
 //!
 //! Without PostgreSQL installed, the test that needs it prints `SKIP: ...` and passes.
 
-#[path = "support/notes_bin.rs"]
-mod notes_bin;
-#[path = "support/pg.rs"]
-mod pg;
-
 use std::time::Duration;
 
-use pg::Cluster;
+use secure_tool_tests::support::notes_bin;
+use secure_tool_tests::support::pg::Cluster;
 use serde_json::{Value, json};
 
 /// The password in the connection string: it must never reach a log or a client.

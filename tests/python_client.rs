@@ -1,7 +1,6 @@
 //! End to end with the official MCP Python SDK, over stdio (and over streamable HTTP for the
-//! leak canaries). Builds `notes-server` (with its `fault-injection` feature, inert unless a
-//! test sets `NOTES_AUTHZ_FAULT`), prepares a virtualenv with `e2e/requirements.txt`, and
-//! runs:
+//! leak canaries). Builds `notes-server` (and, for the fault matrix, `notes-fault-server`),
+//! prepares a virtualenv with `e2e/requirements.txt`, and runs:
 //!
 //! - `e2e/test_notes_stdio.py`: the fail-secure behaviour of the example from the client's
 //!   side (default and `legacy` handshakes), then a real fault (the test holds the SQLite
@@ -12,16 +11,18 @@
 //!   proxy in front of it, scans every byte the client received (status lines, headers and
 //!   bodies, raw and decoded, the `401`s included), and stops the server; each of its waits
 //!   is bounded;
-//! - `e2e/test_fault_matrix.py`: every tool × every authorization fault.
+//! - `e2e/test_fault_matrix.py`: every tool × every authorization fault, injected by
+//!   `notes-fault-server` (`tests/notes-fault-server`).
 //!
 //! Needs `python3` (3.10 or newer, with the `venv` module) on `PATH`, or its path in
 //! `NOTES_E2E_PYTHON`, and network access to PyPI the first time (the virtualenv is
 //! kept in `<target-dir>/e2e-venv` and rebuilt when the requirements change).
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use secure_tool_tests::support;
+use secure_tool_tests::support::notes_bin;
 
 /// The Python scripts and their requirements, relative to this package.
 const SCRIPT: &str = "e2e/test_notes_stdio.py";
@@ -75,7 +76,7 @@ fn python_sdk_over_http_receives_no_canary_and_the_log_has_them_all() {
 /// can fail (`e2e/test_fault_matrix.py`): 0 non-denial answers, 0 handler runs.
 #[test]
 fn python_sdk_fault_matrix_over_stdio_is_all_denials() {
-    let server = support::build_notes_server();
+    let server = notes_bin::notes_fault_server();
     run_script(
         MATRIX_SCRIPT,
         "NOTES_SERVER_BIN",

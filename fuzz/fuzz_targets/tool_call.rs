@@ -43,7 +43,12 @@ fn harness() -> &'static Harness {
             Store::open(dir.join("notes.db"), settings.busy_timeout).expect("the store");
         let archive =
             Archive::open(dir.join("archive.db"), settings.busy_timeout).expect("the archive");
-        let server = SecureServer::new(Notes::new(store, archive, dir.join("backups"), &settings));
+        let server = SecureServer::new(Notes::new(
+            store,
+            archive,
+            Some(dir.join("backups")),
+            &settings,
+        ));
         let tools = server.tools().tool_names();
         let caller = Principal::new("fuzzer")
             .with_scopes(["notes:read", "notes:write"])

@@ -1,14 +1,16 @@
 """The fault matrix over stdio, with the official MCP Python SDK.
 
 For each way an authorization can fail (error, panic, panic before deciding, no answer,
-an allow after the deadline, a deny, an answer that is not an allow), the example server
-(built with its `fault-injection` feature) is started with NOTES_AUTHZ_FAULT set, so that
-every call's authorization fails that way, as a caller holding every scope and role. Every
+an allow after the deadline, a deny, an answer that is not an allow), the example's server
+is started as `notes-fault-server` (tests/notes-fault-server: notes-server with a failing
+server-wide policy) with NOTES_AUTHZ_FAULT set, so that every call's authorization fails
+that way, as a caller holding every scope and role. Every
 tool is called with plausible arguments. Counted: answers that are not the generic denial
 (from the client's side) and calls the server let through to a handler (audit events with
 `decision="allow"` in its log). Both must be 0.
 
-Usage: NOTES_SERVER_BIN=target/debug/notes-server python test_fault_matrix.py
+Usage: cargo build -p notes-fault-server &&
+    NOTES_SERVER_BIN=target/debug/notes-fault-server python test_fault_matrix.py
 
 Over streamable HTTP (tests/http_clients.rs starts one server per fault and runs this
 script once per server): NOTES_MCP_URL, NOTES_TOKEN_ADMIN (every scope, the admin role)
@@ -124,7 +126,7 @@ def main() -> int:
         return 1 if details or non_denials else 0
     server_bin = os.environ.get("NOTES_SERVER_BIN", "")
     if not server_bin or not os.access(server_bin, os.X_OK):
-        print("error: set NOTES_SERVER_BIN to a notes-server built with --features fault-injection", file=sys.stderr)
+        print("error: set NOTES_SERVER_BIN to notes-fault-server (cargo build -p notes-fault-server)", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="fault-matrix-"))
     total_calls = total_non_denials = total_runs = 0

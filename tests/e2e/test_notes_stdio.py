@@ -10,9 +10,11 @@ spoken to over stdio with the SDK's `stdio_client` transport and the 2.x
   * "legacy":  `Client(..., mode="legacy")`, the classic `initialize` handshake.
 
 Every byte the server writes to stdout is recorded (stdout_tee.py sits between
-the SDK and the server) and scanned for the internal details the server plants
-in its failing `backup_notes` tool; the server's stderr (its log) is captured
-to a file and must contain the incident id together with those details.
+the SDK and the server) and scanned for internal details: this test starts the
+server with a backup directory that cannot exist (BACKUP_CANARY_DIR), so that
+its `backup_notes` tool fails with them in its error chain; the server's stderr
+(its log) is captured to a file and must contain the incident id together with
+those details.
 
 After those checks, in the same session, a real fault: this process takes the
 SQLite write lock of the server's WAL database from its own connection
@@ -90,7 +92,7 @@ RESILIENCE_ENV = {
 # How long to wait for an event the fault should cause.
 FAULT_EVENT_TIMEOUT_SECONDS = 15.0
 WRITE_BREAKER = "notes-store-writes"
-WRITE_TOOLS = ("create_note", "delete_note")
+WRITE_TOOLS = ("create_note", "delete_note", "backup_notes")
 READ_TOOLS = ("get_note", "list_notes", "notes_overview")
 
 
@@ -107,13 +109,16 @@ EXPECTED_TOOLS: dict[str, ToolSpec] = {
     "get_note": ToolSpec(read_only=True, structured=True),
     "create_note": ToolSpec(read_only=False, structured=True),
     "delete_note": ToolSpec(read_only=False, structured=None),
-    "backup_notes": ToolSpec(read_only=True, structured=None),
+    "backup_notes": ToolSpec(read_only=False, structured=None),
     "notes_overview": ToolSpec(read_only=True, structured=True),
 }
 
-# Internal details the server's failing `backup_notes` tool puts into its
-# error chain. None of them may ever reach the client. Matched
-# case-insensitively, on the raw bytes and on every JSON-decoded string.
+# The backup directory the server is given: it cannot exist, so `backup_notes`
+# fails with it (and the statement it was backing up) in its error chain.
+BACKUP_CANARY_DIR = "/nonexistent/notes-backups/secret-canary-dir"
+# Internal details of that failure, and of the store's errors. None of them may
+# ever reach the client. Matched case-insensitively, on the raw bytes and on
+# every JSON-decoded string.
 PLANTED_SECRETS = (
     "secret-canary-dir",
     "/nonexistent",
@@ -888,9 +893,9 @@ def read_exit_status(rep: Report) -> None:
 def server_environment() -> dict[str, str]:
     """Extra environment for the server; the SDK only inherits HOME, PATH, USER, ... on top.
 
-    The identity and backup NOTES_* variables are deliberately left unset: the
-    scenario runs as the default principal with the default backup directory.
-    Only the resilience timings are shortened.
+    The identity NOTES_* variables are deliberately left unset: the scenario
+    runs as the default principal. Only the resilience timings are shortened;
+    the backup directory is an argument (BACKUP_CANARY_DIR).
     """
     env = {"NO_COLOR": "1", "RUST_BACKTRACE": "1", **RESILIENCE_ENV}
     for name in ("RUST_LOG", "LLVM_PROFILE_FILE"):
@@ -958,6 +963,8 @@ async def run_mode(mode: str, server_bin: str, workdir: Path) -> Report:
             str(rep.db_path),
             "--archive",
             str(rep.archive_path),
+            "--backup-dir",
+            BACKUP_CANARY_DIR,
         ],
         env=server_environment(),
         cwd=str(workdir),

@@ -1,6 +1,6 @@
 //! The real `notes-server` binary over streamable HTTP, as an OAuth resource server, for
 //! the tests that drive it with the official MCP SDKs (`http_clients.rs`,
-//! `load_faults.rs`).
+//! `load_faults.rs`), and `notes-fault-server` for the fault matrix.
 //!
 //! [`Server::start`] runs it with `--http 127.0.0.1:0`, verifying RS256 tokens with the
 //! runtime's test-only JWKS, waits (bounded) for its `listening on` line, and mints the
@@ -8,6 +8,7 @@
 //! log is kept; [`Server::stop`] sends SIGTERM and requires a clean exit.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,7 +60,20 @@ impl Server {
 
     /// [`start`](Self::start) on the given store.
     pub fn start_on(client: &str, store: Store, env: &[(&str, &str)]) -> Self {
-        let binary = notes_bin::notes_server();
+        Self::launch(notes_bin::notes_server(), client, store, env)
+    }
+
+    /// `notes-fault-server` on SQLite, every authorization failing as `fault` says (with a
+    /// deadline of 200 ms), for the fault matrix.
+    pub fn start_with_fault(client: &str, fault: &str) -> Self {
+        let env = [
+            ("NOTES_AUTHZ_FAULT", fault),
+            ("NOTES_AUTHZ_TIMEOUT_MS", "200"),
+        ];
+        Self::launch(notes_bin::notes_fault_server(), client, Store::Sqlite, &env)
+    }
+
+    fn launch(binary: PathBuf, client: &str, store: Store, env: &[(&str, &str)]) -> Self {
         let root = notes_bin::workspace_root();
         let dir = notes_bin::empty_dir(&format!("http-{client}"));
         let mut command = notes_bin::command(&binary, dir.path());

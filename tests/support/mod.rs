@@ -1,10 +1,9 @@
 //! What the end-to-end tests share: building `notes-server` and running it over HTTP,
-//! finding the target directory, and the virtualenv of the official MCP Python SDK.
+//! finding the target directory, the virtualenv of the official MCP Python SDK, Node.js,
+//! and disposable PostgreSQL clusters.
 //!
 //! The virtualenv is built once in the target directory and reused by every test (the
 //! Python tests share a nextest test group of one, so it is never built twice at once).
-
-#![allow(dead_code)]
 
 use std::env;
 use std::fs;
@@ -15,14 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-#[path = "http_server.rs"]
 pub mod http_server;
-#[path = "json_script.rs"]
 pub mod json_script;
-#[path = "node.rs"]
 pub mod node;
-#[path = "notes_bin.rs"]
 pub mod notes_bin;
+pub mod pg;
 
 /// The virtualenv's directory name inside the target directory.
 const VENV: &str = "e2e-venv";
@@ -44,7 +40,7 @@ pub fn workspace_root() -> &'static Path {
         .expect("the tests package lives inside the workspace")
 }
 
-/// The `notes-server` binary, built with the features every test builds it with.
+/// The `notes-server` binary, built by cargo.
 pub fn build_notes_server() -> PathBuf {
     notes_bin::notes_server()
 }

@@ -1,46 +1,52 @@
-//! The `notes-server` binary, built by cargo for the tests that run it.
+//! The `notes-server` binary, and `notes-fault-server`, built by cargo for the tests that
+//! run them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// `cargo build -p notes-server --bin notes-server --features fault-injection`, returning
-/// the binary's path as cargo reports it (whatever the target directory).
+/// `cargo build -p notes-server --bin notes-server`, returning the binary's path as cargo
+/// reports it (whatever the target directory).
 pub fn notes_server() -> PathBuf {
+    build_bin("notes-server")
+}
+
+/// `cargo build -p notes-fault-server`: `notes-server` with the authorization fault named
+/// by `NOTES_AUTHZ_FAULT` (`tests/notes-fault-server`), for the fault-matrix tests.
+pub fn notes_fault_server() -> PathBuf {
+    build_bin("notes-fault-server")
+}
+
+/// Builds the binary `name` of the package of the same name, returning its path.
+fn build_bin(name: &str) -> PathBuf {
     let workspace_root = workspace_root();
     let output = Command::new(env!("CARGO"))
         .args([
             "build",
             "-q",
             "-p",
-            "notes-server",
+            name,
             "--bin",
-            "notes-server",
-            // The features `python_client.rs` builds it with: another set would rebuild
-            // the same `target/debug/notes-server` under its running tests. Fault
-            // injection is off unless `NOTES_AUTHZ_FAULT` is set, which `command`
-            // removes.
-            "--features",
-            "fault-injection",
+            name,
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(&workspace_root)
         .stderr(Stdio::inherit())
         .output()
-        .expect("cannot run cargo to build notes-server");
+        .unwrap_or_else(|error| panic!("cannot run cargo to build {name}: {error}"));
     assert!(
         output.status.success(),
-        "`cargo build -p notes-server` failed ({}); see the diagnostics above",
+        "`cargo build -p {name}` failed ({}); see the diagnostics above",
         output.status
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "notes-server")
+        .filter(|message| message["target"]["name"] == name)
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo built notes-server but reported no executable for it")
+        .unwrap_or_else(|| panic!("cargo built {name} but reported no executable for it"))
 }
 
 /// The workspace's root directory.

@@ -12,9 +12,8 @@
 //! `None` (under `CI`, where `.ci/run` installs it, it panics instead: a skipped test
 //! there would hide a missing install step). `PG_BIN` points at another `bin` directory.
 //!
-//! Included with `#[path]` by `tests/postgres.rs` and by the example's
-//! `examples/notes/tests/postgres_faults.rs`, which each use a part of it.
-#![allow(dead_code, reason = "each test target that includes it uses a part")]
+//! Used by `tests/postgres.rs` and `tests/load_faults.rs`, and by the example's
+//! `examples/notes/tests/postgres_faults.rs` and `disk_full.rs`.
 
 use std::fs;
 use std::net::TcpListener;

@@ -11,7 +11,7 @@
 //! session is bound to the subject that created it ([`BindSessions`]).
 //!
 //! There is no way to start the HTTP server without verification keys: [`HttpFlags::resolve`]
-//! refuses, and `main` prints that one line.
+//! refuses, and [`crate::cli::run`] prints that one line.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -32,8 +32,8 @@ use secure_tool::rmcp::transport::streamable_http_server::{
 };
 use tokio::net::TcpListener;
 
-use notes_server::connections::{ConnectionCap, ConnectionLimits, DeadlineBody};
-use notes_server::tools::Notes;
+use crate::connections::{ConnectionCap, ConnectionLimits, DeadlineBody};
+use crate::tools::Notes;
 
 /// Where the MCP endpoint is mounted.
 pub const MCP_PATH: &str = "/mcp";

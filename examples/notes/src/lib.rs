@@ -1,8 +1,9 @@
 //! An example MCP server built with secure-tool: a small notes service on an embedded
 //! SQLite store (the default) or on PostgreSQL (`DATABASE_URL`), served over stdio.
 
+pub mod cli;
 pub mod connections;
-pub mod faults;
+mod http;
 pub mod logging;
 pub mod policy;
 pub mod settings;

@@ -336,8 +336,33 @@ impl Store {
             Backend::Postgres(db) => db.ping().await,
         }
     }
+}
 
-    /// Writes every note as JSON lines into `dir`, returning the file and the count.
+/// The writes of the store, and its backups, opened by [`Store::writer`] with a
+/// [`WriteAccess`].
+pub struct Writer<'a> {
+    store: &'a Store,
+}
+
+impl Writer<'_> {
+    /// Adds a note.
+    pub async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(db) => db.insert(title, body).await,
+            Backend::Postgres(db) => db.insert(title, body).await,
+        }
+    }
+
+    /// Deletes the note `id`, returning it if it existed.
+    pub async fn delete(&self, id: i64) -> Result<Option<Note>, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(db) => db.delete(id).await,
+            Backend::Postgres(db) => db.delete(id).await,
+        }
+    }
+
+    /// Writes every note as JSON lines into `dir`, returning the file and the count: a
+    /// write (of files, not of the store), so it too needs the [`WriteAccess`].
     ///
     /// It holds at most [`BACKUP_PAGE_NOTES`] notes in memory at a time, whatever the size
     /// of the store: it reads a page, appends it to a file of its own, and reads the next.
@@ -370,7 +395,7 @@ impl Store {
         let mut written = 0;
         let mut after = i64::MIN;
         let outcome = loop {
-            let page = match self.page(after, BACKUP_PAGE_NOTES, usize::MAX).await {
+            let page = match self.store.page(after, BACKUP_PAGE_NOTES, usize::MAX).await {
                 Ok(page) => page,
                 Err(error) => break Err(error),
             };
@@ -405,29 +430,6 @@ impl Store {
             let _ = std::fs::remove_file(&partial);
         }
         finished.map(|()| (file, written))
-    }
-}
-
-/// The writes of the store, opened by [`Store::writer`] with a [`WriteAccess`].
-pub struct Writer<'a> {
-    store: &'a Store,
-}
-
-impl Writer<'_> {
-    /// Adds a note.
-    pub async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
-        match &self.store.backend {
-            Backend::Sqlite(db) => db.insert(title, body).await,
-            Backend::Postgres(db) => db.insert(title, body).await,
-        }
-    }
-
-    /// Deletes the note `id`, returning it if it existed.
-    pub async fn delete(&self, id: i64) -> Result<Option<Note>, StoreError> {
-        match &self.store.backend {
-            Backend::Sqlite(db) => db.delete(id).await,
-            Backend::Postgres(db) => db.delete(id).await,
-        }
     }
 }
 

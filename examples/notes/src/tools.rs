@@ -40,7 +40,8 @@ pub const ARCHIVE: &str = "notes-archive";
 pub struct Notes {
     store: Store,
     archive: Archive,
-    backup_dir: PathBuf,
+    /// Where `backup_notes` writes; `None`: backups are not configured.
+    backup_dir: Option<PathBuf>,
     /// The store's reads: one connection, its own breaker and bulkhead.
     reads: Arc<Dependency>,
     /// The store's writes: the write connection. Its breaker opening degrades writes.
@@ -52,9 +53,15 @@ pub struct Notes {
 }
 
 impl Notes {
-    /// A service on `store` and `archive`, writing backups into `backup_dir`, with
-    /// breakers configured by `settings`.
-    pub fn new(store: Store, archive: Archive, backup_dir: PathBuf, settings: &Settings) -> Self {
+    /// A service on `store` and `archive`, writing backups into `backup_dir` (none: the
+    /// `backup_notes` tool answers that backups are not configured), with breakers
+    /// configured by `settings`.
+    pub fn new(
+        store: Store,
+        archive: Archive,
+        backup_dir: Option<PathBuf>,
+        settings: &Settings,
+    ) -> Self {
         let dependency = |name: &'static str| {
             Arc::new(Dependency::with_breaker(
                 CircuitBreaker::builder(name)
@@ -363,11 +370,18 @@ impl Notes {
     }
 
     /// Writes a backup of every note to the server's backup directory, a page at a time.
-    #[secure_tool(authz = scopes("notes:read"), mode = read)]
-    async fn backup_notes(&self) -> Result<Backup, ToolError> {
+    #[secure_tool(authz = scopes("notes:write"), mode = write)]
+    async fn backup_notes(&self, access: WriteAccess<'_>) -> Result<Backup, ToolError> {
+        let Some(dir) = &self.backup_dir else {
+            return Err(ToolError::public(
+                ErrorCategory::Internal,
+                "Backups are not configured on this server",
+            ));
+        };
         let (_file, notes) = self
             .store
-            .backup(self.backup_dir.clone())
+            .writer(&access)
+            .backup(dir.clone())
             .await
             // The directory is the server's business, not the caller's: internal, whatever
             // the I/O error says.
@@ -385,9 +399,10 @@ impl secure_tool::rmcp::ServerHandler for Notes {
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(
-                "A notes service. Read tools need the notes:read scope, create_note needs \
-                 notes:write, delete_note the admin role or the policy service's allow. While \
-                 writes are degraded, write tools say so and read tools keep working.",
+                "A notes service. Read tools need the notes:read scope, create_note and \
+                 backup_notes need notes:write, delete_note the admin role or the policy \
+                 service's allow. While writes are degraded, write tools say so and read \
+                 tools keep working.",
             )
     }
 }
@@ -422,7 +437,7 @@ mod tests {
         let db = dir.join("notes.db");
         let (store, heartbeat) = Store::open(&db, settings.busy_timeout).unwrap();
         let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
-        let notes = Notes::new(store, archive, dir.clone(), &settings);
+        let notes = Notes::new(store, archive, Some(dir.clone()), &settings);
         let monitor = notes.health_monitor(heartbeat, &settings);
         let server = SecureServer::builder(notes).health(monitor.clone()).build();
         (server, monitor, db)
@@ -592,6 +607,29 @@ mod tests {
         assert_eq!(backup["notes"], 125, "{backup}");
         let written = std::fs::read_to_string(dir.join("notes-backup.jsonl")).unwrap();
         assert_eq!(written.lines().count(), 125);
+    }
+
+    #[tokio::test]
+    async fn backups_need_notes_write_and_a_configured_directory() {
+        let (store, _heartbeat) = Store::in_memory().unwrap();
+        let notes = Notes::new(
+            store,
+            Archive::in_memory().unwrap(),
+            None,
+            &Settings::default(),
+        );
+        let server = SecureServer::new(notes);
+        let refused = call(&server, "backup_notes", json!({})).await;
+        assert_eq!(refused["error"]["category"], "internal", "{refused}");
+        assert_eq!(
+            refused["error"]["message"], "Backups are not configured on this server",
+            "{refused}"
+        );
+
+        let reader = Principal::new("bob").with_scopes(["notes:read"]);
+        let denied = server.call("backup_notes", None, reader).await.unwrap();
+        let facts = secure_tool::sanitize::error_facts(&denied).unwrap();
+        assert_eq!(facts["category"], "denied", "{facts}");
     }
 
     #[tokio::test]

@@ -17,9 +17,6 @@
 //! and passes, unless `CI` is set, where it fails. The filesystem is unmounted and its
 //! directory removed on drop, a failing test included.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -36,6 +33,7 @@ use notes_server::tools::Notes;
 use secure_tool::breaker::State;
 use secure_tool::health::{HealthMonitor, ServicePath, Status};
 use secure_tool::{Principal, SecureServer};
+use secure_tool_tests::support::pg;
 use serde_json::{Value, json};
 
 /// A size-limited `tmpfs`, unmounted and removed on drop.
@@ -215,12 +213,7 @@ struct Served {
 
 fn serve(store: Store, heartbeat: notes_server::store::Heartbeat) -> Served {
     let settings = settings();
-    let notes = Notes::new(
-        store,
-        Archive::in_memory().unwrap(),
-        std::env::temp_dir(),
-        &settings,
-    );
+    let notes = Notes::new(store, Archive::in_memory().unwrap(), None, &settings);
     // Built but never started: only the write breaker can degrade writes here.
     let monitor = notes.health_monitor(heartbeat, &settings);
     let server = SecureServer::builder(notes).health(monitor.clone()).build();

@@ -100,7 +100,7 @@ fn server(dir: &std::path::Path) -> SecureServer<Notes> {
     let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
     let backups = dir.join("backups");
     std::fs::create_dir_all(&backups).unwrap();
-    let notes = Notes::new(store, archive, backups, &settings);
+    let notes = Notes::new(store, archive, Some(backups), &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     let caller = Principal::new("fuzzer")
         .with_scopes(["notes:read", "notes:write"])

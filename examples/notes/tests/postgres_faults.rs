@@ -1,8 +1,8 @@
 //! The notes server on a real PostgreSQL, with real faults.
 //!
-//! Each test starts its own disposable cluster (`tests/support/pg.rs` at the workspace's
-//! root: `initdb` + `pg_ctl` from the distribution's packages, on a free loopback port,
-//! removed at the end) and serves the example's tools in-process through
+//! Each test starts its own disposable cluster (`secure_tool_tests::support::pg`, the
+//! workspace's test support: `initdb` + `pg_ctl` from the distribution's packages, on a
+//! free loopback port, removed at the end) and serves the example's tools in-process through
 //! `SecureServer::call`, the guarded path of `tools/call`, with the health probes
 //! running. The faults are the server's own:
 //!
@@ -19,9 +19,6 @@
 //!
 //! Without PostgreSQL installed, each test prints `SKIP: ...` and passes.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,10 +26,10 @@ use notes_server::settings::Settings;
 use notes_server::store::postgres::Database;
 use notes_server::store::{Archive, Store};
 use notes_server::tools::Notes;
-use pg::Cluster;
 use secure_tool::breaker::State;
 use secure_tool::health::{HealthMonitor, ProbeTasks, Status};
 use secure_tool::{Principal, SecureServer};
+use secure_tool_tests::support::pg::{self, Cluster};
 use serde_json::{Value, json};
 
 /// The password in the connection string: it must never reach a log or a client.
@@ -114,7 +111,7 @@ async fn serve(cluster: &Cluster, settings: Settings) -> Served {
         .unwrap();
     assert_eq!(store.backend(), "postgres");
     let archive = Archive::in_memory().unwrap();
-    let notes = Notes::new(store, archive, std::env::temp_dir(), &settings);
+    let notes = Notes::new(store, archive, None, &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     let probes = monitor.start();
     let server = SecureServer::builder(notes).health(monitor.clone()).build();
