@@ -69,8 +69,5 @@ pub use permit::{Outcome, Permit};
 pub use snapshot::Snapshot;
 pub use state::State;
 
-/// Also the jitter of the health probes (`crate::health`).
-pub(crate) use backoff::splitmix64;
-
 #[cfg(test)]
 mod tests;

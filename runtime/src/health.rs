@@ -462,7 +462,7 @@ impl Inner {
             self.record(probe.path, failure.is_none());
 
             // ±20 % jitter, so that replicas do not probe in lock-step.
-            seed = crate::breaker::splitmix64(seed);
+            seed = crate::util::splitmix64(seed);
             let unit = (seed >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
             let wait = probe.interval.mul_f64(0.8 + 0.4 * unit);
             tokio::time::sleep(wait).await;

@@ -2,6 +2,15 @@
 
 use std::any::Any;
 
+/// splitmix64: a cheap, well-mixed 64-bit hash, for the jitter of the breakers' open
+/// periods and of the health probes.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// The message of a caught panic payload: the `&str` or `String` it was raised with, or
 /// a placeholder for any other payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -5,14 +5,7 @@ use std::time::Duration;
 
 use super::config::MIN_PERIOD;
 use super::inner::Inner;
-
-/// splitmix64: a cheap, well-mixed 64-bit hash, used for jitter.
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::util::splitmix64;
 
 impl Inner {
     /// Jitter factor in `[-1, 1)`.

@@ -1047,7 +1047,7 @@ struct Rng(u64);
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        splitmix64(self.0) % n
+        crate::util::splitmix64(self.0) % n
     }
 }
 
