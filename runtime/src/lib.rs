@@ -11,7 +11,9 @@
 //! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
 //! | authorize first, fail-closed, late answers denied | [`authz`] | `authz.rs`, `authz/{principal,denial}.rs` |
 //! | writes only with a `mode = write` call's capability | [`capability`] | `capability.rs` |
-//! | arguments parsed without echoing Rust paths | [`route`] | `route/arguments.rs` |
+//! | arguments within size limits, every tool (checked first) | [`route`] | `route/limits.rs` |
+//! | arguments conform to the published input schema, before the handler | [`route`] | `route/validate.rs`, `route/schema.rs` |
+//! | arguments parsed without echoing the caller's values or keys, or Rust paths | [`route`] | `route/arguments.rs`, `route/field_path.rs` |
 //! | a safe message and an incident id, never internals | [`sanitize`] | `sanitize.rs` |
 //! | deadline, panics caught, per-dependency breaker and bulkhead | [`resilience`], [`breaker`], [`bulkhead`] | `resilience.rs`, `breaker/*.rs`, `bulkhead.rs` |
 //! | partial results with warnings | [`partial`] | `partial.rs`, `route/render.rs` |
@@ -51,8 +53,8 @@ pub mod testing;
 mod util;
 
 /// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
-/// block a secure MCP tool: authorized first (fail-closed), then its arguments parsed,
-/// then run under its deadline, bulkhead and breaker, its errors sanitized, one audit
+/// block a secure MCP tool: authorized first (fail-closed), then its arguments checked
+/// (size limits, the published input schema) and parsed, then run under its deadline, bulkhead and breaker, its errors sanitized, one audit
 /// event per call.
 ///
 /// | Key | Required | Value |
