@@ -114,6 +114,8 @@ struct Handler<'a> {
     description: String,
     title: Option<&'a LitStr>,
     timeout: Option<Timeout<'a>>,
+    /// `argument_limits = <expression of type ArgumentLimits>`.
+    argument_limits: Option<&'a Expr>,
     breaker: Option<&'a Expr>,
 }
 
@@ -252,6 +254,18 @@ impl<'a> Handler<'a> {
             .timeout
             .get()
             .and_then(|expr| Timeout::parse(expr, errors));
+        let argument_limits = args.argument_limits.get().filter(|expr| {
+            let uses_self = find_self(expr.to_token_stream());
+            if let Some(span) = uses_self {
+                errors.push_at(
+                    span,
+                    "`argument_limits` is read once, when the router is built, and cannot use \
+                     `self`: use an expression like `ArgumentLimits::default().with_max_bytes(..)` \
+                     or a constant",
+                );
+            }
+            uses_self.is_none()
+        });
         let breaker = args.breaker.get();
         if let Some(expr) = breaker {
             check_breaker(expr, errors);
@@ -296,6 +310,7 @@ impl<'a> Handler<'a> {
             description,
             title: args.title.get(),
             timeout,
+            argument_limits,
             breaker,
         })
     }

@@ -63,6 +63,7 @@ mod util;
 /// | `mode` | yes | `read` or `write`: sets `readOnlyHint` / `destructiveHint` and the write gate of [read-only degradation](health) |
 /// | `breaker` | no | the dependency the tool calls: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
 /// | `timeout` | no | the deadline of every call: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
+/// | `argument_limits` | no | the size caps of the tool's arguments, an [`ArgumentLimits`](route::ArgumentLimits) expression (default: the server's, else [`ArgumentLimits::DEFAULT`](route::ArgumentLimits::DEFAULT)) |
 /// | `name` | no | the tool's name (default: the function's name) |
 /// | `description` | no | the tool's description (default: the doc comment, which is then required) |
 /// | `title` | no | a human-readable title |
@@ -299,5 +300,12 @@ pub mod __private {
     #[inline]
     pub fn timeout(timeout: ::core::time::Duration) -> ::core::time::Duration {
         timeout
+    }
+
+    /// Checks, spanned at the user's expression, that `argument_limits = ...` is an
+    /// [`ArgumentLimits`](crate::route::ArgumentLimits).
+    #[inline]
+    pub fn argument_limits(limits: crate::route::ArgumentLimits) -> crate::route::ArgumentLimits {
+        limits
     }
 }

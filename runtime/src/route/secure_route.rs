@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 
 use super::arguments::integral_floats_as_integers;
 use super::call::Invocation;
@@ -51,8 +51,6 @@ pub struct SecureRoute<S> {
     /// The size caps of the arguments: the tool's own, else the server's, else the
     /// defaults.
     pub(crate) argument_limits: ArgumentLimits,
-    /// Whether arguments parse into the handler's type.
-    parse_only: fn(serde_json::Value, &DeclaredNames) -> Result<(), Problem>,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -69,7 +67,6 @@ impl<S> Clone for SecureRoute<S> {
             calls: self.calls.clone(),
             input: self.input.clone(),
             argument_limits: self.argument_limits,
-            parse_only: self.parse_only,
         }
     }
 }
@@ -302,7 +299,6 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             calls,
             input,
             argument_limits,
-            parse_only: types.parses,
         }
     }
 
@@ -341,11 +337,12 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         self.argument_limits
     }
 
-    /// What a call's `arguments` would be answered before the handler runs: `Ok` if they
-    /// are within the tool's [size limits](Self::argument_limits), conform to its published
-    /// input schema and parse into its arguments type, else the `invalid_input` message
-    /// the caller would read (it names fields and constraints, never the values). For tests
-    /// and benchmarks: it authorizes nothing and runs nothing.
+    /// Whether `arguments` are within this tool's [size limits](Self::argument_limits) and
+    /// conform to its published input schema: `Ok`, or the `invalid_input` message a caller
+    /// would read (it names fields and constraints, never the values). The guarded call
+    /// makes these checks before it parses the arguments into the handler's type (which
+    /// may refuse them too: a custom `Deserialize`). For tests and benchmarks: it
+    /// authorizes nothing and runs nothing.
     ///
     /// ```
     /// use secure_tool::prelude::*;
@@ -371,17 +368,18 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     ///
     /// let server = SecureServer::new(Notes);
     /// let route = server.tools().route("create_note").unwrap();
-    /// let ok = serde_json::json!({ "title": "groceries" });
-    /// assert_eq!(route.check_arguments(ok.as_object().unwrap()), Ok(()));
+    /// assert_eq!(route.check_arguments(&serde_json::json!({ "title": "groceries" })), Ok(()));
     /// let long = serde_json::json!({ "title": "x".repeat(201) });
     /// assert_eq!(
-    ///     route.check_arguments(long.as_object().unwrap()),
+    ///     route.check_arguments(&long),
     ///     Err("Invalid arguments: `title`: at most 200 characters".to_owned())
     /// );
     /// ```
-    pub fn check_arguments(&self, arguments: &JsonObject) -> Result<(), String> {
-        let arguments = serde_json::Value::Object(arguments.clone());
-        self.checked_arguments(arguments, self.parse_only)
+    pub fn check_arguments(&self, arguments: &serde_json::Value) -> Result<(), String> {
+        self.argument_limits
+            .check(arguments, self.input.names())
+            .map_err(|problem| vec![problem])
+            .and_then(|_| self.input.check(arguments))
             .map_err(invalid_arguments)
     }
 

@@ -42,8 +42,6 @@ pub struct NoArguments {}
 /// captured where the trait bounds are checked: once, at the user's types.
 pub struct ToolTypes<A, T, E> {
     pub(crate) parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
-    /// Whether arguments parse, the value dropped (for `SecureRoute::check_arguments`).
-    pub(crate) parses: fn(serde_json::Value, &DeclaredNames) -> Result<(), Problem>,
     pub(crate) render: fn(&T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     pub(crate) into_error: fn(E) -> ToolError,
     pub(crate) input_schema: fn() -> Result<Arc<JsonObject>, String>,
@@ -65,7 +63,6 @@ impl<A, T, E> ToolTypes<A, T, E> {
     pub fn new(arguments: ArgumentsType<A>, output: OutputType<T>, error: ErrorType<E>) -> Self {
         Self {
             parse: arguments.parse,
-            parses: arguments.parses,
             render: output.render,
             into_error: error.into_error,
             input_schema: arguments.schema,
@@ -78,7 +75,6 @@ impl<A, T, E> ToolTypes<A, T, E> {
 /// Proof that `A` can be a tool's arguments, with what the guarded call needs of it.
 pub struct ArgumentsType<A> {
     parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
-    parses: fn(serde_json::Value, &DeclaredNames) -> Result<(), Problem>,
     schema: fn() -> Result<Arc<JsonObject>, String>,
 }
 
@@ -93,7 +89,6 @@ impl<A: ToolArguments> ArgumentsType<A> {
     pub fn new() -> Self {
         Self {
             parse: parse_arguments::<A>,
-            parses: |arguments, names| parse_arguments::<A>(arguments, names).map(drop),
             schema: schema_for_input::<A>,
         }
     }

@@ -601,12 +601,7 @@ fn what_the_checks_accept_parses_and_what_they_refuse_never_runs() {
     runner
         .run(&arguments(), |arguments| {
             let value = Value::Object(arguments.clone());
-            let names = route.input.names();
-            let checks = route
-                .argument_limits
-                .check(&value, names)
-                .map_err(|problem| vec![problem])
-                .and_then(|_| route.input.check(&value));
+            let checks = route.check_arguments(&value);
             let runs = boundary.runs.load(Ordering::SeqCst);
             let answer = rt
                 .block_on(server.call("strict", Some(arguments.clone()), Principal::anonymous()))
