@@ -277,9 +277,19 @@ async fn no_answer_echoes_a_value_or_key_the_caller_sent() {
             "{tool}: only accepted calls ran"
         );
     }
+    // A tool name that is no tool's: the JSON-RPC error does not repeat it.
+    let unknown = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(format!(
+            "{MARK}-tool"
+        )))
+        .await
+        .expect_err("no such tool");
+    let unknown = format!("{unknown:?} {unknown}");
+    assert!(unknown.contains("tool not found"), "{unknown}");
+    assert!(!unknown.contains("7f3a"), "{unknown}");
     println!(
         "planted {MARK} in {} calls: {refused} refused ({by_category:?}), {accepted} accepted \
-         (a free-form string or a map key), 0 echoes",
+         (a free-form string or a map key), 0 echoes; and an unknown tool's name: not echoed",
         refused + accepted
     );
     assert_eq!(by_category.keys().collect::<Vec<_>>(), ["invalid_input"]);
