@@ -137,13 +137,18 @@ impl ArgumentLimits {
 
     /// The first cap `arguments` breaks, if any, as the caller's message names it. The
     /// walk is iterative (no recursion on the caller's nesting) and stops at the first
-    /// problem; the size is counted only once the nesting is known to be bounded.
+    /// problem. The walk also bounds the size from above (every string as if each of its
+    /// bytes were escaped): only when that bound passes the limit is the size counted
+    /// exactly, by serializing, once the nesting is known to be bounded.
     pub(crate) fn check(
         &self,
         arguments: &Value,
         names: &DeclaredNames,
     ) -> Result<Walked, Problem> {
         let walked = self.check_shape(arguments, names)?;
+        if walked.most_bytes <= self.max_bytes {
+            return Ok(walked);
+        }
         let mut counter = ByteCounter {
             left: self.max_bytes,
         };
@@ -195,6 +200,24 @@ impl ArgumentLimits {
         let mut next: Option<(Option<Segment<'_>>, &Value)> = Some((None, arguments));
         loop {
             if let Some((segment, value)) = next.take() {
+                // The most bytes `value` takes as JSON, its members' and items' aside: an
+                // escape is at most 6 bytes (`\u001f`) a byte, a number at most 24
+                // (`-1.7976931348623157e+308`); a member adds its key, `:` and `,`.
+                let own = match value {
+                    Value::String(text) => text.len().saturating_mul(6).saturating_add(2),
+                    Value::Number(_) => 24,
+                    Value::Bool(_) | Value::Null => 5,
+                    Value::Array(_) | Value::Object(_) => 2,
+                };
+                let key = match segment {
+                    Some(Segment::Key(key)) => key.len().saturating_mul(6).saturating_add(3),
+                    _ => 0,
+                };
+                walked.most_bytes = walked
+                    .most_bytes
+                    .saturating_add(own)
+                    .saturating_add(key)
+                    .saturating_add(1);
                 let children = match value {
                     Value::String(text) if too_long(text) => {
                         return Err(Problem::new(
@@ -282,6 +305,8 @@ pub(crate) struct Walked {
     /// Schema counts it an integer, serde's integer types do not take it, see
     /// [`integral_floats_as_integers`](super::arguments::integral_floats_as_integers).
     pub(crate) integral_floats: bool,
+    /// At least as many bytes as the arguments take as JSON.
+    pub(crate) most_bytes: usize,
 }
 
 /// Counts the bytes written to it, and fails once they pass the limit (which stops
@@ -342,6 +367,8 @@ mod tests {
         });
         assert!(SMALL.check(&at_the_caps, &names()).is_ok());
         let bytes = serde_json::to_vec(&at_the_caps).unwrap().len();
+        let bound = SMALL.check(&at_the_caps, &names()).unwrap().most_bytes;
+        assert!(bound >= bytes, "{bound} < {bytes}");
         let exact = SMALL.with_max_bytes(bytes);
         assert!(exact.check(&at_the_caps, &names()).is_ok());
         assert!(
@@ -389,6 +416,30 @@ mod tests {
         let long = json!({"title": "x".repeat(150), "tags": ["y".repeat(100)]});
         let wide = SMALL.with_max_string_chars(1000);
         assert_eq!(refusal(wide, &long), ": at most 200 bytes of JSON in all");
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_size() {
+        let escapes = "\u{1f}\"\\\n\u{7f}é𝄞";
+        for arguments in [
+            json!({}),
+            json!({"a": null, "b": true, "c": false}),
+            json!({"n": [u64::MAX, i64::MIN, -1.797_693_134_862_315_7e308, 5e-324, 0.1]}),
+            json!({escapes: [escapes, {escapes: escapes}], "": [[], {}]}),
+        ] {
+            let bytes = serde_json::to_vec(&arguments).unwrap().len();
+            let walked = ArgumentLimits::DEFAULT.check(&arguments, &names()).unwrap();
+            assert!(
+                walked.most_bytes >= bytes,
+                "{} < {bytes}: {arguments}",
+                walked.most_bytes
+            );
+            // At the exact size, the bound passes the limit and the size is counted.
+            let exact = ArgumentLimits::DEFAULT.with_max_bytes(bytes);
+            assert!(exact.check(&arguments, &names()).is_ok(), "{arguments}");
+            let under = ArgumentLimits::DEFAULT.with_max_bytes(bytes - 1);
+            assert!(under.check(&arguments, &names()).is_err(), "{arguments}");
+        }
     }
 
     #[test]
