@@ -92,8 +92,9 @@ impl<'a, S> Invocation<'a, S> {
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// The guarded call: authorize (fail-closed), pass the write gate, check the arguments
-    /// (size limits, input schema) and parse them, make the call's capability with `grant` (only then), run `handler` with panics
-    /// caught, and turn its result into a sanitized MCP result. One audit event.
+    /// (size limits, input schema) and parse them, make the call's capability with `grant`
+    /// (only then), run `handler` with panics caught, and turn its result into a sanitized
+    /// MCP result. One audit event.
     pub(super) async fn run<A, T, E, C, Fut>(
         self,
         types: ToolTypes<A, T, E>,
