@@ -1,6 +1,6 @@
 //! The tool manifest of the example server is pinned: `notes-server --print-manifest`
 //! must print `fixtures/notes-server.manifest.json` byte for byte. A change of a tool's
-//! schema, policy, mode, breaker or deadline shows up here as a diff to review.
+//! schema, policy, mode, breaker, deadline or argument limits shows up here as a diff to review.
 //!
 //! To accept a change, regenerate the file and review its diff:
 //!
@@ -71,7 +71,7 @@ fn the_printed_manifest_matches_the_committed_one() {
 #[test]
 fn the_manifest_states_every_tool_and_its_posture() {
     let manifest: Value = serde_json::from_str(&print_manifest()).expect("the manifest is JSON");
-    assert_eq!(manifest["format"], "secure-tool-manifest/2");
+    assert_eq!(manifest["format"], "secure-tool-manifest/3");
     assert_eq!(manifest["write_degradation"], true);
     let tools = manifest["tools"].as_array().expect("a list of tools");
     let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
@@ -90,6 +90,14 @@ fn the_manifest_states_every_tool_and_its_posture() {
     assert_eq!(create["breaker"]["name"], "notes-store-writes");
     assert_eq!(create["deadline_ms"], 10_000);
     assert_eq!(create["annotations"]["readOnlyHint"], false);
+    // Every tool is bounded, whether or not its schema says so.
+    for tool in tools {
+        assert_eq!(
+            tool["argument_limits"]["max_bytes"], 262_144,
+            "{}",
+            tool["name"]
+        );
+    }
     assert_eq!(
         tool("delete_note")["authz"]["roles"],
         serde_json::json!(["admin"])

@@ -10,6 +10,10 @@
 //!   written with rmcp's own `#[tool_router]`/`#[tool_handler]`, both called by rmcp's
 //!   client over an in-memory duplex pipe. Target: ≤ 5 % slower. Plus `SecureServer::call`
 //!   (the guarded path without a transport) against the same work done by hand.
+//! - **argument check**: what checking the arguments against the tool's size limits and
+//!   published input schema (`SecureRoute::check_arguments`, the check the guarded call
+//!   makes before parsing) adds to the call by hand, for a one-field object and a ~6 KiB
+//!   one with nested items and every kind of constraint.
 //!
 //! `cargo bench -p secure-tool-benches --bench overhead` runs divan's benchmarks, then the
 //! interleaved comparisons that print each figure against its baseline with the verdict.
@@ -285,6 +289,105 @@ fn record(id: u64) -> Record {
     }
 }
 
+/// A large argument object: every kind of constraint schemars emits, 50 nested items.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    #[schemars(length(min = 1, max = 200))]
+    title: String,
+    #[schemars(length(max = 4096))]
+    body: String,
+    #[schemars(range(min = 1, max = 1000))]
+    limit: u32,
+    kind: Kind,
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
+    slug: String,
+    #[schemars(length(max = 100))]
+    items: Vec<Item>,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Full,
+    Delta,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Item {
+    id: u64,
+    #[schemars(length(max = 64))]
+    name: String,
+    #[schemars(length(max = 8))]
+    tags: Vec<String>,
+    weight: f64,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+struct Imported {
+    items: usize,
+    delta: bool,
+}
+
+fn imported(batch: &Batch) -> Imported {
+    Imported {
+        items: batch
+            .items
+            .iter()
+            .filter(|item| item.id > 0 && !item.name.is_empty() && item.weight >= 0.0)
+            .map(|item| item.tags.len())
+            .sum::<usize>()
+            + batch.labels.len()
+            + batch.title.len()
+            + batch.slug.len(),
+        delta: matches!(batch.kind, Kind::Delta) && batch.limit > 0 && !batch.body.is_empty(),
+    }
+}
+
+/// About 6 KiB of JSON: 50 items of 3 tags, a 2 KiB body, 10 labels.
+fn large_arguments() -> JsonObject {
+    let items: Vec<serde_json::Value> = (0..50)
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "name": format!("item number {id}"),
+                "tags": ["red", "green", "blue"],
+                "weight": f64::from(id) * 0.5,
+            })
+        })
+        .collect();
+    let labels: serde_json::Map<String, serde_json::Value> = (0..10)
+        .map(|n| (format!("label-{n}"), format!("value {n}").into()))
+        .collect();
+    let serde_json::Value::Object(object) = serde_json::json!({
+        "title": "the weekly import",
+        "body": "lorem ipsum dolor sit amet ".repeat(76),
+        "limit": 500,
+        "kind": "delta",
+        "slug": "weekly-import-42",
+        "items": items,
+        "labels": labels,
+    }) else {
+        unreachable!()
+    };
+    object
+}
+
+/// [`by_hand`] for the large tool: parse, handler, render, without any guard.
+async fn by_hand_large(arguments: Option<JsonObject>) -> Result<CallToolResult, ErrorData> {
+    let value = serde_json::Value::Object(arguments.unwrap_or_default());
+    let args: Batch = serde_json::from_value(value)
+        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+    let out = async { Ok::<_, ToolError>(imported(&args)) }
+        .await
+        .map_err(|_| ErrorData::internal_error("failed", None))?;
+    let value =
+        serde_json::to_value(out).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    Ok(CallToolResult::structured(value))
+}
+
 #[derive(Clone)]
 struct Secured {
     store: Dependency,
@@ -296,6 +399,12 @@ impl Secured {
     #[secure_tool(authz = scopes("records:read"), mode = read, breaker = self.store, timeout = "5s")]
     async fn lookup(&self, args: Lookup) -> Result<Record, ToolError> {
         Ok(record(args.id))
+    }
+
+    /// Imports a batch.
+    #[secure_tool(authz = scopes("records:read"), mode = read, timeout = "5s")]
+    async fn import(&self, args: Batch) -> Result<Imported, ToolError> {
+        Ok(imported(&args))
     }
 }
 
@@ -509,6 +618,53 @@ fn comparisons() {
                 drop(black_box(block_on(server.call(
                     "lookup",
                     Some(args.clone()),
+                    principal.clone(),
+                ))))
+            },
+        ));
+        // What checking the arguments (size limits, then the published input schema)
+        // adds to a call: the unguarded call by hand, against the same with the check that
+        // `SecureServer::call` makes first.
+        let lookup = server.tools().route("lookup").expect("the lookup tool");
+        let small = serde_json::Value::Object(args.clone());
+        assert_eq!(lookup.check_arguments(&small), Ok(()));
+        rows.push(compare(
+            "argument check, small object (1 field)",
+            "the call by hand",
+            Target::None,
+            || drop(black_box(block_on(by_hand(Some(args.clone()))))),
+            || {
+                drop(black_box(lookup.check_arguments(black_box(&small))));
+                drop(black_box(block_on(by_hand(Some(args.clone())))));
+            },
+        ));
+        let import = server.tools().route("import").expect("the import tool");
+        let large_args = large_arguments();
+        let large = serde_json::Value::Object(large_args.clone());
+        assert_eq!(import.check_arguments(&large), Ok(()));
+        println!(
+            "large argument object: {} bytes of JSON",
+            serde_json::to_vec(&large).map_or(0, |json| json.len())
+        );
+        rows.push(compare(
+            "argument check, large object (~6 KiB)",
+            "the call by hand",
+            Target::None,
+            || drop(black_box(block_on(by_hand_large(Some(large_args.clone()))))),
+            || {
+                drop(black_box(import.check_arguments(black_box(&large))));
+                drop(black_box(block_on(by_hand_large(Some(large_args.clone())))));
+            },
+        ));
+        rows.push(compare(
+            "SecureServer::call, large object",
+            "the call by hand",
+            Target::None,
+            || drop(black_box(block_on(by_hand_large(Some(large_args.clone()))))),
+            || {
+                drop(black_box(block_on(server.call(
+                    "import",
+                    Some(large_args.clone()),
                     principal.clone(),
                 ))))
             },

@@ -4,12 +4,22 @@ pub const AUTHZ: &str = "authz";
 pub const MODE: &str = "mode";
 pub const BREAKER: &str = "breaker";
 pub const TIMEOUT: &str = "timeout";
+pub const ARGUMENT_LIMITS: &str = "argument_limits";
 pub const NAME: &str = "name";
 pub const DESCRIPTION: &str = "description";
 pub const TITLE: &str = "title";
 
 /// Every key of `#[secure_tool(...)]`, in the order the docs list them.
-pub const TOOL_KEYS: &[&str] = &[AUTHZ, MODE, BREAKER, TIMEOUT, NAME, DESCRIPTION, TITLE];
+pub const TOOL_KEYS: &[&str] = &[
+    AUTHZ,
+    MODE,
+    BREAKER,
+    TIMEOUT,
+    ARGUMENT_LIMITS,
+    NAME,
+    DESCRIPTION,
+    TITLE,
+];
 
 pub const READ: &str = "read";
 pub const WRITE: &str = "write";

@@ -13,7 +13,9 @@
 //! | the audit trail: one event per call, nothing of the caller verbatim | [`audit`] | `audit.rs`, `util.rs` (`LogSafe`) |
 //! | per-caller tool lists, a hidden tool answered as a missing one | [`server`] | `server.rs` (`shows`), `server/handler.rs` |
 //! | writes only with a `mode = write` call's capability | [`capability`] | `capability.rs` |
-//! | arguments parsed without echoing Rust paths | [`route`] | `route/arguments.rs` |
+//! | arguments within size limits, every tool (checked first) | [`route`] | `route/limits.rs` |
+//! | arguments conform to the published input schema, before the handler | [`route`] | `route/validate.rs`, `route/schema.rs` |
+//! | arguments parsed without echoing the caller's values or keys, or Rust paths | [`route`] | `route/arguments.rs`, `route/field_path.rs` |
 //! | a safe message and an incident id, never internals | [`sanitize`] | `sanitize.rs` |
 //! | deadline, panics caught, per-dependency breaker and bulkhead | [`resilience`], [`breaker`], [`bulkhead`] | `resilience.rs`, `breaker/*.rs`, `bulkhead.rs` |
 //! | partial results with warnings | [`partial`] | `partial.rs`, `route/render.rs` |
@@ -52,8 +54,8 @@ pub mod testing;
 mod util;
 
 /// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
-/// block a secure MCP tool: authorized first (fail-closed), then its arguments parsed,
-/// then run under its deadline, bulkhead and breaker, its errors sanitized, one audit
+/// block a secure MCP tool: authorized first (fail-closed), then its arguments checked
+/// (size limits, the published input schema) and parsed, then run under its deadline, bulkhead and breaker, its errors sanitized, one audit
 /// event per call.
 ///
 /// | Key | Required | Value |
@@ -62,6 +64,7 @@ mod util;
 /// | `mode` | yes | `read` or `write`: sets `readOnlyHint` / `destructiveHint` and the write gate of [read-only degradation](health) |
 /// | `breaker` | no | the dependency the tool calls: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
 /// | `timeout` | no | the deadline of every call: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
+/// | `argument_limits` | no | the size caps of the tool's arguments, an [`ArgumentLimits`](route::ArgumentLimits) expression (default: the server's, else [`ArgumentLimits::DEFAULT`](route::ArgumentLimits::DEFAULT)) |
 /// | `name` | no | the tool's name (default: the function's name) |
 /// | `description` | no | the tool's description (default: the doc comment, which is then required) |
 /// | `title` | no | a human-readable title |
@@ -298,5 +301,12 @@ pub mod __private {
     #[inline]
     pub fn timeout(timeout: ::core::time::Duration) -> ::core::time::Duration {
         timeout
+    }
+
+    /// Checks, spanned at the user's expression, that `argument_limits = ...` is an
+    /// [`ArgumentLimits`](crate::route::ArgumentLimits).
+    #[inline]
+    pub fn argument_limits(limits: crate::route::ArgumentLimits) -> crate::route::ArgumentLimits {
+        limits
     }
 }

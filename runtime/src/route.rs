@@ -2,16 +2,20 @@
 //! [`ToolTypes`] of its arguments, result and error, the [`SecureRoute`] that wraps its
 //! handler in the guarded call, and the [`SecureToolRouter`] that collects a type's routes.
 //!
-//! The guarded call itself (authorize, pass the write gate, parse, bound, run, render, one
+//! The guarded call itself (authorize, pass the write gate, check the arguments against
+//! their [`ArgumentLimits`] and the published input schema, parse, bound, run, render, one
 //! audit event) is crate-private: a route is made only by [`SecureRoute::read`] and
 //! [`SecureRoute::write`], and both put the handler behind it, so no route can skip its
 //! policy. [`SecureServer`](crate::SecureServer) serves the routes.
 //!
 //! | file | job |
 //! |---|---|
-//! | `route/spec.rs` | [`ToolSpec`]: name, mode, policy, deadline, cap |
+//! | `route/spec.rs` | [`ToolSpec`]: name, mode, policy, deadline, caps |
 //! | `route/types.rs` | [`ToolTypes`]: what the call needs of the user's types, checked at them |
-//! | `route/arguments.rs` | JSON arguments to the handler's type, errors without Rust paths |
+//! | `route/limits.rs` | [`ArgumentLimits`]: the size caps of every tool's arguments, checked first |
+//! | `route/validate.rs` | the published input schema, compiled once per tool, enforced on every call |
+//! | `route/arguments.rs` | JSON arguments to the handler's type, errors without the caller's values or Rust paths |
+//! | `route/field_path.rs` | how a refusal names a field (declared names only) and is worded |
 //! | `route/render.rs` | the handler's value as an MCP result |
 //! | `route/schema.rs` | the published schemas, with only the formats clients know |
 //! | `route/secure_route.rs` | [`SecureRoute`]: a tool's description and guarded entry point |
@@ -35,8 +39,10 @@
 //! assert_eq!(router.tool_names(), ["ticks"]);
 //! ```
 
-mod arguments;
+pub(crate) mod arguments;
 pub(crate) mod call;
+mod field_path;
+mod limits;
 pub(crate) mod plumbing;
 mod render;
 mod router;
@@ -44,8 +50,10 @@ mod schema;
 mod secure_route;
 mod spec;
 mod types;
+mod validate;
 
 pub(crate) use call::{CallContext, Invocation};
+pub use limits::ArgumentLimits;
 pub use router::{SecureToolRouter, SecureTools};
 #[cfg(all(test, feature = "testing"))]
 pub(crate) use secure_route::route_fn;

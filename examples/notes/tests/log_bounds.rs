@@ -87,8 +87,16 @@ fn large_client_messages_do_not_grow_the_log_beyond_its_bound() {
     let large = answer(&server, 2);
     let facts = &large["result"]["_meta"]["io.github.secure-tool/error"];
     assert_eq!(facts["category"], "invalid_input", "{facts}");
+    // 20,000 members are past the argument limit of 256 properties: refused before the
+    // schema, naming the limit only. The audit event still records the call's shape,
+    // bounded.
     let many = answer(&server, 3);
-    assert_eq!(many["result"]["isError"], false, "{many}");
+    let facts = &many["result"]["_meta"]["io.github.secure-tool/error"];
+    assert_eq!(facts["category"], "invalid_input", "{facts}");
+    assert_eq!(
+        facts["message"], "Invalid arguments: at most 256 properties",
+        "{facts}"
+    );
 
     // Closing stdin ends the session; the server exits, its log complete.
     server.close(WAIT);

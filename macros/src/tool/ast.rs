@@ -74,6 +74,8 @@ pub(super) struct Handler<'a> {
     pub(super) description: String,
     pub(super) title: Option<&'a LitStr>,
     pub(super) timeout: Option<Timeout<'a>>,
+    /// `argument_limits = <expression of type ArgumentLimits>`.
+    pub(super) argument_limits: Option<&'a Expr>,
     pub(super) breaker: Option<&'a Expr>,
 }
 
@@ -213,6 +215,18 @@ impl<'a> Handler<'a> {
             .timeout
             .get()
             .and_then(|expr| Timeout::parse(expr, errors));
+        let argument_limits = args.argument_limits.get().filter(|expr| {
+            let uses_self = find_self(expr.to_token_stream());
+            if let Some(span) = uses_self {
+                errors.push_at(
+                    span,
+                    "`argument_limits` is read once, when the router is built, and cannot use \
+                     `self`: use an expression like `ArgumentLimits::default().with_max_bytes(..)` \
+                     or a constant",
+                );
+            }
+            uses_self.is_none()
+        });
         let breaker = args.breaker.get();
         if let Some(expr) = breaker {
             check_breaker(expr, errors);
@@ -245,6 +259,7 @@ impl<'a> Handler<'a> {
             description,
             title: args.title.get(),
             timeout,
+            argument_limits,
             breaker,
         })
     }

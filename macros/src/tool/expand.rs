@@ -130,6 +130,11 @@ impl Handler<'_> {
                 .with_timeout(::secure_tool::__private::timeout(#expr))
             },
         };
+        let argument_limits = self.argument_limits.map(|expr| {
+            quote_spanned! {expr.span()=>
+                .with_argument_limits(::secure_tool::__private::argument_limits(#expr))
+            }
+        });
         let (dependency_fn, with_dependency) = match self.breaker {
             None => (TokenStream::new(), TokenStream::new()),
             Some(expr) => {
@@ -176,7 +181,8 @@ impl Handler<'_> {
                     )
                     .with_description(#description)
                     #title
-                    #timeout,
+                    #timeout
+                    #argument_limits,
                     __secure_tool_types,
                     Self::#handler_fn,
                 )

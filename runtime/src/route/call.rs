@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use rmcp::model::{CallToolResult, JsonObject};
 
+use super::field_path::invalid_arguments;
 use super::secure_route::SecureRoute;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
@@ -90,9 +91,10 @@ impl<'a, S> Invocation<'a, S> {
 }
 
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
-    /// The guarded call: authorize (fail-closed), pass the write gate, parse the arguments,
-    /// make the call's capability with `grant` (only then), run `handler` with panics
-    /// caught, and turn its result into a sanitized MCP result. One audit event.
+    /// The guarded call: authorize (fail-closed), pass the write gate, check the arguments
+    /// (size limits, input schema) and parse them, make the call's capability with `grant`
+    /// (only then), run `handler` with panics caught, and turn its result into a sanitized
+    /// MCP result. One audit event.
     pub(super) async fn run<A, T, E, C, Fut>(
         self,
         types: ToolTypes<A, T, E>,
@@ -134,16 +136,24 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             return degraded(gate, &mut event, started);
         }
 
-        // Parsing runs the user's `Deserialize`, rendering their `Serialize`: a panic in
-        // either is caught like one in the handler, and answered the same way.
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| (types.parse)(self.arguments)));
+        // The arguments, checked before the handler's type sees them: the size limits
+        // first (cheap, and they bound the rest), then the published input schema, then
+        // parsing. Parsing runs the user's `Deserialize`, rendering their `Serialize`: a
+        // panic in either (or in the checks) is caught like one in the handler, and
+        // answered the same way.
+        let route = self.route;
+        let arguments = serde_json::Value::Object(self.arguments.unwrap_or_default());
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            route.checked_arguments(arguments, types.parse)
+        }));
         let arguments = match parsed {
             Ok(Ok(arguments)) => arguments,
             Err(panic) => {
                 let panicked = Panicked::during("parsing the arguments", &*panic);
                 return fail(&mut event, started, ToolError::internal(panicked));
             }
-            Ok(Err(message)) => {
+            Ok(Err(problems)) => {
+                let message = invalid_arguments(problems);
                 let safe = SafeError::new(
                     ErrorCategory::InvalidInput,
                     Some(message.into()),

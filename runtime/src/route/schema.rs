@@ -5,8 +5,11 @@
 //! `"int64"`, `"double"`, ...) and an IP address as `"ip"`. None of them is a format of JSON
 //! Schema 2020-12: a client's validator ignores them with a warning per tool (Ajv, inside the
 //! official TypeScript SDK, prints `unknown format "uint" ignored in schema`), and a strict
-//! one rejects the schema. The range they stand for is kept: schemars also writes
-//! `minimum: 0` for unsigned integers and both bounds for the small ones.
+//! one rejects the schema. The range they stand for is kept: schemars writes both bounds
+//! for the small integers and `minimum: 0` for the other unsigned ones, and the bounds it
+//! leaves to the format (the maximum of `u32` and `u64`, both of `i32` and `i64`) are
+//! written here in its place, so that the published schema, which every call is checked
+//! against, refuses what the type would.
 
 use std::sync::Arc;
 
@@ -51,14 +54,41 @@ pub(crate) fn with_known_formats(schema: &JsonObject) -> Arc<JsonObject> {
 
 struct KnownFormats;
 
+/// The range of the Rust integer type a schemars `format` names, for the types whose
+/// range JSON can hold (not `i128` / `u128`).
+fn integer_range(format: &str) -> Option<(serde_json::Value, serde_json::Value)> {
+    let signed = |min: i64, max: i64| Some((min.into(), max.into()));
+    let unsigned = |max: u64| Some((0.into(), max.into()));
+    match format {
+        "int8" => signed(i8::MIN.into(), i8::MAX.into()),
+        "int16" => signed(i16::MIN.into(), i16::MAX.into()),
+        "int32" => signed(i32::MIN.into(), i32::MAX.into()),
+        "int64" => signed(i64::MIN, i64::MAX),
+        "int" => signed(isize::MIN as i64, isize::MAX as i64),
+        "uint8" => unsigned(u8::MAX.into()),
+        "uint16" => unsigned(u16::MAX.into()),
+        "uint32" => unsigned(u32::MAX.into()),
+        "uint64" => unsigned(u64::MAX),
+        "uint" => unsigned(usize::MAX as u64),
+        _ => None,
+    }
+}
+
 impl Transform for KnownFormats {
     fn transform(&mut self, schema: &mut Schema) {
         let unknown = schema
             .get("format")
             .and_then(|format| format.as_str())
             .is_some_and(|format| !KNOWN_FORMATS.contains(&format));
-        if unknown {
-            schema.remove("format");
+        if unknown
+            && let Some(serde_json::Value::String(format)) = schema.remove("format")
+            && let Some((min, max)) = integer_range(&format)
+        {
+            for (keyword, bound) in [("minimum", min), ("maximum", max)] {
+                if schema.get(keyword).is_none() {
+                    schema.insert(keyword.to_owned(), bound);
+                }
+            }
         }
         // Subschema keywords that schemars' walk does not visit.
         if let Some(serde_json::Value::Object(map)) = schema.get_mut("dependentSchemas") {
@@ -118,7 +148,14 @@ mod tests {
         }
         assert_eq!(schema["properties"]["at"]["format"], "date-time");
         assert_eq!(schema["properties"]["id"]["minimum"], 0);
+        assert_eq!(schema["properties"]["id"]["maximum"], u64::MAX);
         assert_eq!(schema["$defs"]["Small"]["maximum"], 65535);
+        let item = &schema["properties"]["tags"]["items"];
+        assert_eq!(
+            (&item["minimum"], &item["maximum"]),
+            (&json!(i32::MIN), &json!(i32::MAX))
+        );
+        assert_eq!(schema["properties"]["ratio"].get("maximum"), None);
     }
 
     #[test]

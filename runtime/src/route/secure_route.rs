@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
 
+use super::arguments::integral_floats_as_integers;
 use super::call::Invocation;
+use super::field_path::{DeclaredNames, Problem, invalid_arguments};
+use super::limits::ArgumentLimits;
 use super::render::Rendering;
 use super::schema;
 use super::spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
 use super::types::ToolTypes;
+use super::validate::InputSchema;
 use crate::authz::Mode;
 use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
@@ -42,6 +46,11 @@ pub struct SecureRoute<S> {
     pub(crate) dependency: Option<DependencyFn<S>>,
     /// The cap on this tool's concurrent calls, whatever its dependency.
     pub(crate) calls: Bulkhead,
+    /// The published input schema, compiled once.
+    pub(crate) input: Arc<InputSchema>,
+    /// The size caps of the arguments: the tool's own, else the server's, else the
+    /// defaults.
+    pub(crate) argument_limits: ArgumentLimits,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -56,6 +65,8 @@ impl<S> Clone for SecureRoute<S> {
             call: self.call.clone(),
             dependency: self.dependency,
             calls: self.calls.clone(),
+            input: self.input.clone(),
+            argument_limits: self.argument_limits,
         }
     }
 }
@@ -105,7 +116,10 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// # Panics
     ///
     /// If `spec` is not a `mode = read` tool, or the schema of `A` is not an object schema
-    /// (MCP requires tool arguments to be a JSON object): use a struct with named fields.
+    /// (MCP requires tool arguments to be a JSON object): use a struct with named fields;
+    /// or if that schema does not compile (a `pattern` that is not a regular expression, a
+    /// keyword of the wrong type, a reference outside the schema): it is the server's own,
+    /// and every call is checked against it.
     ///
     /// ```
     /// use secure_tool::prelude::*;
@@ -251,6 +265,8 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             )
         });
         let input_schema = schema::with_known_formats(&input_schema);
+        // Calls are checked against exactly the schema `tools/list` publishes.
+        let input = Arc::new(InputSchema::compile(&spec.name, &input_schema));
         let output_schema = schema::with_known_formats(&(types.output_schema)());
         let structured = output_schema.get("type").and_then(|t| t.as_str()) == Some("object");
         let annotations = match spec.mode {
@@ -270,6 +286,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec.name.clone().into_owned(),
             spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
         );
+        let argument_limits = spec.argument_limits.unwrap_or_default();
         Self {
             spec: Arc::new(spec),
             tool,
@@ -280,6 +297,8 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             call,
             dependency: None,
             calls,
+            input,
+            argument_limits,
         }
     }
 
@@ -308,5 +327,78 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// The tool as `tools/list` shows it.
     pub fn tool(&self) -> &Tool {
         &self.tool
+    }
+
+    /// The size caps of this tool's arguments: its own
+    /// ([`ToolSpec::with_argument_limits`]), else the server's
+    /// ([`SecureServerBuilder::argument_limits`](crate::SecureServerBuilder::argument_limits)),
+    /// else [`ArgumentLimits::DEFAULT`].
+    pub fn argument_limits(&self) -> ArgumentLimits {
+        self.argument_limits
+    }
+
+    /// Whether `arguments` are within this tool's [size limits](Self::argument_limits) and
+    /// conform to its published input schema: `Ok`, or the `invalid_input` message a caller
+    /// would read (it names fields and constraints, never the values). The guarded call
+    /// makes these checks before it parses the arguments into the handler's type (which
+    /// may refuse them too: a custom `Deserialize`). For tests and benchmarks: it
+    /// authorizes nothing and runs nothing.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Notes;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct NewNote {
+    ///     #[schemars(length(min = 1, max = 200))]
+    ///     title: String,
+    /// }
+    ///
+    /// #[secure_tool_router]
+    /// impl Notes {
+    ///     /// Creates a note.
+    ///     #[secure_tool(authz = scopes("notes:write"), mode = write)]
+    ///     async fn create_note(&self, args: NewNote) -> Result<String, ToolError> {
+    ///         Ok(args.title)
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Notes {}
+    ///
+    /// let server = SecureServer::new(Notes);
+    /// let route = server.tools().route("create_note").unwrap();
+    /// assert_eq!(route.check_arguments(&serde_json::json!({ "title": "groceries" })), Ok(()));
+    /// let long = serde_json::json!({ "title": "x".repeat(201) });
+    /// assert_eq!(
+    ///     route.check_arguments(&long),
+    ///     Err("Invalid arguments: `title`: at most 200 characters".to_owned())
+    /// );
+    /// ```
+    pub fn check_arguments(&self, arguments: &serde_json::Value) -> Result<(), String> {
+        self.argument_limits
+            .check(arguments, self.input.names())
+            .map_err(|problem| vec![problem])
+            .and_then(|_| self.input.check(arguments))
+            .map_err(invalid_arguments)
+    }
+
+    /// `arguments` checked against the size limits, then the published input schema, then
+    /// parsed with `parse`: what the guarded call does before the handler runs.
+    pub(crate) fn checked_arguments<A>(
+        &self,
+        mut arguments: serde_json::Value,
+        parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+    ) -> Result<A, Vec<Problem>> {
+        let names = self.input.names();
+        let walked = self
+            .argument_limits
+            .check(&arguments, names)
+            .map_err(|problem| vec![problem])?;
+        self.input.check(&arguments)?;
+        if walked.integral_floats {
+            integral_floats_as_integers(&mut arguments);
+        }
+        parse(arguments, names).map_err(|problem| vec![problem])
     }
 }

@@ -1,9 +1,10 @@
-//! A tool's static spec: its name, mode, policy, deadline and cap, as `#[secure_tool]`
-//! writes them.
+//! A tool's static spec: its name, mode, policy, deadline, caps and argument limits, as
+//! `#[secure_tool]` writes them.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
+use super::limits::ArgumentLimits;
 use crate::authz::{Mode, Policy};
 
 /// The static description of one secure tool, produced by `#[secure_tool]`.
@@ -17,6 +18,8 @@ pub struct ToolSpec {
     pub(crate) timeout: Duration,
     /// The cap on this tool's concurrent calls, if the tool sets its own.
     pub(crate) max_concurrent: Option<usize>,
+    /// The size caps of its arguments, if the tool sets its own.
+    pub(crate) argument_limits: Option<ArgumentLimits>,
 }
 
 impl ToolSpec {
@@ -38,6 +41,7 @@ impl ToolSpec {
             description: None,
             timeout: crate::resilience::DEFAULT_TIMEOUT,
             max_concurrent: None,
+            argument_limits: None,
         }
     }
 
@@ -99,6 +103,33 @@ impl ToolSpec {
         );
         self.max_concurrent = Some(max);
         self
+    }
+
+    /// Holds this tool's arguments to `limits` (default: the server's
+    /// [`argument_limits`](crate::SecureServerBuilder::argument_limits), else
+    /// [`ArgumentLimits::DEFAULT`]): a call past one is answered `invalid_input` naming the
+    /// field and the limit, without running. The tool's own limits replace the server's
+    /// whole.
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Mode};
+    /// use secure_tool::route::{ArgumentLimits, ToolSpec};
+    /// // Documents of up to 200,000 characters.
+    /// let limits = ArgumentLimits::default()
+    ///     .with_max_string_chars(200_000)
+    ///     .with_max_bytes(1024 * 1024);
+    /// let spec = ToolSpec::new("import", Mode::Write, scopes("docs:write"))
+    ///     .with_argument_limits(limits);
+    /// assert_eq!(spec.argument_limits(), Some(limits));
+    /// ```
+    pub fn with_argument_limits(mut self, limits: ArgumentLimits) -> Self {
+        self.argument_limits = Some(limits);
+        self
+    }
+
+    /// The size caps this tool sets for its own arguments, if any.
+    pub fn argument_limits(&self) -> Option<ArgumentLimits> {
+        self.argument_limits
     }
 
     /// The cap on concurrent calls this tool sets for itself, if any.

@@ -8,7 +8,7 @@ use super::{CallConfig, Inner, SecureServer, ToolLists};
 use crate::authz::{DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
 use crate::health::HealthMonitor;
-use crate::route::SecureToolRouter;
+use crate::route::{ArgumentLimits, SecureToolRouter};
 
 /// Configures a [`SecureServer`].
 pub struct SecureServerBuilder<S> {
@@ -179,6 +179,53 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         for route in self.tools.routes.values_mut() {
             if route.spec.max_concurrent.is_none() {
                 route.calls = Bulkhead::new(route.spec.name.clone().into_owned(), max);
+            }
+        }
+        self
+    }
+
+    /// Holds the arguments of every tool that does not set its own limits
+    /// ([`ToolSpec::with_argument_limits`](crate::route::ToolSpec::with_argument_limits),
+    /// `#[secure_tool(argument_limits = ...)]`) to `limits` (default
+    /// [`ArgumentLimits::DEFAULT`]: 256 KiB of JSON, strings of 32,768 characters, arrays of
+    /// 1,024 items, 32 levels, 256 properties an object). A call past one is answered
+    /// `invalid_input`, naming the field and the limit, before its schema is checked and
+    /// without running. The manifest shows each tool's limits.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::route::ArgumentLimits;
+    ///
+    /// #[derive(Clone)]
+    /// struct Search;
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Query { text: String }
+    /// #[secure_tool_router]
+    /// impl Search {
+    ///     /// Searches.
+    ///     #[secure_tool(authz = public, mode = read)]
+    ///     async fn search(&self, args: Query) -> Result<Vec<String>, ToolError> {
+    ///         Ok(vec![args.text])
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Search {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let limits = ArgumentLimits::default().with_max_string_chars(100);
+    /// let server = SecureServer::builder(Search).argument_limits(limits).build();
+    /// assert_eq!(server.manifest().tools[0].argument_limits.max_string_chars(), 100);
+    ///
+    /// let long = serde_json::json!({ "text": "x".repeat(101) }).as_object().cloned();
+    /// let refused = server.call("search", long, Principal::anonymous()).await.unwrap();
+    /// let facts = secure_tool::sanitize::error_facts(&refused).unwrap();
+    /// assert_eq!(facts["category"], "invalid_input");
+    /// assert_eq!(facts["message"], "Invalid arguments: `text`: at most 100 characters");
+    /// # }
+    /// ```
+    pub fn argument_limits(mut self, limits: ArgumentLimits) -> Self {
+        for route in self.tools.routes.values_mut() {
+            if route.spec.argument_limits.is_none() {
+                route.argument_limits = limits;
             }
         }
         self

@@ -1,5 +1,5 @@
 //! The tool manifest: every tool of a server with its schemas and its security posture
-//! (mode, policy in words, breaker, deadline), as JSON that a reviewer reads and a CI check
+//! (mode, policy in words, breaker, deadline, argument limits), as JSON that a reviewer reads and a CI check
 //! diffs.
 //!
 //! The document is stable: tools are sorted by name, every field is always present (`null`
@@ -10,11 +10,12 @@ use rmcp::ServerHandler;
 use serde::Serialize;
 
 use crate::breaker;
+use crate::route::ArgumentLimits;
 
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/2";
+pub const FORMAT: &str = "secure-tool-manifest/3";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +68,9 @@ pub struct ToolEntry {
     /// The cap on its concurrent calls (its own, or the server's default), whatever its
     /// dependency's bulkhead.
     pub max_concurrent_calls: usize,
+    /// The size caps its arguments are held to before the schema is checked (its own, or
+    /// the server's, or the defaults).
+    pub argument_limits: ArgumentLimits,
     /// The dependency it calls through, if it names one (`breaker = ...`).
     pub breaker: Option<BreakerEntry>,
     /// The JSON schema of its arguments.
@@ -264,6 +268,7 @@ impl<S: ServerHandler> SecureServer<S> {
                     },
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
+                    argument_limits: route.argument_limits(),
                     breaker: route
                         .dependency(&inner.state)
                         .map(|dependency| BreakerEntry {

@@ -255,22 +255,39 @@ async fn a_policy_that_never_answers_denies_after_its_deadline() {
 }
 
 #[tokio::test]
-async fn bad_arguments_name_the_field() {
-    let client = connect(Notes::default(), Some(reader())).await;
+async fn bad_arguments_name_the_field_and_the_expectation_never_the_value() {
+    let notes = Notes::default();
+    let client = connect(notes.clone(), Some(reader())).await;
     let result = call(&client, "get_note", json!({"id": "seven"})).await;
     assert_eq!(category(&result).as_deref(), Some("invalid_input"));
     let message = text(&result);
-    assert!(message.contains("`id`"), "{message}");
-    assert!(message.contains("expected u64"), "{message}");
     assert!(
-        !message.contains("GetNote") && !message.contains("::"),
+        message.starts_with("Invalid arguments: `id`: expected an integer"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("seven") && !message.contains("GetNote") && !message.contains("::"),
         "{message}"
     );
     let result = call(&client, "get_note", json!({})).await;
     assert!(
-        text(&result).contains("missing field `id`"),
+        text(&result).starts_with("Invalid arguments: `id`: required"),
         "{}",
         text(&result)
+    );
+    // Past `u64`: the published schema says so (`maximum`), and refuses it.
+    let result = call(&client, "get_note", json!({"id": 1e30})).await;
+    assert!(
+        text(&result).starts_with("Invalid arguments: `id`: at most 18446744073709551615"),
+        "{}",
+        text(&result)
+    );
+    assert_eq!(notes.runs.load(Ordering::SeqCst), 0, "no refused call ran");
+    // `1.0` is an integer to JSON Schema: the handler gets it as `1`.
+    let result = call(&client, "get_note", json!({"id": 1.0})).await;
+    assert_eq!(
+        result.structured_content,
+        Some(json!({"id": 1, "title": "first"}))
     );
 }
 
@@ -374,6 +391,7 @@ async fn unknown_tools_stay_protocol_errors() {
 
 mod resilience;
 
+mod boundary;
 mod degradation;
 mod panics;
 
@@ -396,7 +414,7 @@ fn the_manifest_states_every_tools_posture() {
         .authz_timeout(std::time::Duration::from_millis(750))
         .build();
     let manifest = serde_json::to_value(server.manifest()).unwrap();
-    assert_eq!(manifest["format"], "secure-tool-manifest/2");
+    assert_eq!(manifest["format"], "secure-tool-manifest/3");
     assert_eq!(manifest["authz_timeout_ms"], 750);
     assert_eq!(manifest["server_policy"], Value::Null);
     assert_eq!(manifest["write_degradation"], false);
@@ -437,6 +455,16 @@ fn the_manifest_states_every_tools_posture() {
     assert_eq!(delete["annotations"]["destructiveHint"], true);
     assert_eq!(delete["deadline_ms"], 30_000);
     assert_eq!(delete["breaker"], Value::Null);
+    assert_eq!(
+        delete["argument_limits"],
+        json!({
+            "max_bytes": 262_144,
+            "max_string_chars": 32_768,
+            "max_array_items": 1024,
+            "max_depth": 32,
+            "max_properties": 256,
+        })
+    );
     assert_eq!(
         delete["input_schema"]["properties"]["id"]["type"],
         "integer"

@@ -1,0 +1,405 @@
+//! The published input schema, enforced: a tool's arguments are checked against exactly
+//! the schema `tools/list` shows (JSON Schema 2020-12, formats included), compiled once
+//! when the route is built, and a refusal names the field and the constraint, never the
+//! caller's value or key.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use jsonschema::error::{TypeKind, ValidationError, ValidationErrorKind};
+use jsonschema::paths::{Location, LocationSegment};
+use jsonschema::{Draft, JsonType, Validator};
+use rmcp::model::JsonObject;
+use serde_json::Value;
+
+use super::field_path::{DeclaredNames, FieldPath, Problem, count};
+use crate::audit;
+
+/// At most this many errors are read from the validator for one call (the caller is shown
+/// the first few of them, sorted).
+const MAX_ERRORS: usize = 32;
+/// At most this many names or values are listed in one message (`one of ...`).
+const MAX_LISTED: usize = 12;
+
+/// A tool's input schema, compiled, and the names it declares.
+pub(crate) struct InputSchema {
+    validator: Validator,
+    schema: Value,
+    names: DeclaredNames,
+}
+
+impl std::fmt::Debug for InputSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputSchema").finish_non_exhaustive()
+    }
+}
+
+impl InputSchema {
+    /// Compiles the published input schema of tool `tool`, offline (it is self-contained:
+    /// its references point into its own `$defs`).
+    ///
+    /// # Panics
+    ///
+    /// If the schema does not compile (an invalid regular expression in a `pattern`, a
+    /// keyword of the wrong type, a reference to anything outside the schema): the schema
+    /// is the server's own, so this is a bug of the server, found when it is built.
+    pub(crate) fn compile(tool: &str, schema: &Arc<JsonObject>) -> Self {
+        let schema = Value::Object((**schema).clone());
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .should_validate_formats(true)
+            .offline()
+            .build(&schema)
+            .unwrap_or_else(|error| {
+                panic!(
+                    "the input schema of tool `{tool}` does not compile: {error} (at `{}`); \
+                     check the `#[schemars(...)]` attributes or the `JsonSchema` implementation \
+                     of its arguments",
+                    error.schema_path()
+                )
+            });
+        let names = match &schema {
+            Value::Object(object) => DeclaredNames::of(object),
+            _ => DeclaredNames::default(),
+        };
+        Self {
+            validator,
+            schema,
+            names,
+        }
+    }
+
+    /// The names the schema declares, which messages may show.
+    pub(crate) fn names(&self) -> &DeclaredNames {
+        &self.names
+    }
+
+    /// Whether `arguments` conform to the schema; if not, what is wrong, each problem
+    /// naming its place and the constraint (at most [`MAX_ERRORS`] read).
+    pub(crate) fn check(&self, arguments: &Value) -> Result<(), Vec<Problem>> {
+        if self.validator.is_valid(arguments) {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        for error in self.validator.iter_errors(arguments).take(MAX_ERRORS) {
+            self.describe(&error, arguments, &mut problems);
+        }
+        if problems.is_empty() {
+            // `is_valid` and `iter_errors` disagree: refuse all the same.
+            problems.push(Problem::new(
+                FieldPath::root(),
+                "do not match the tool's input schema",
+            ));
+        }
+        Err(problems)
+    }
+
+    /// Adds what `error` says to `problems`.
+    fn describe(
+        &self,
+        error: &ValidationError<'_>,
+        arguments: &Value,
+        problems: &mut Vec<Problem>,
+    ) {
+        let path = self.path(error.instance_path(), arguments);
+        let expected: Cow<'static, str> = match error.kind() {
+            ValidationErrorKind::AnyOf { context }
+            | ValidationErrorKind::OneOfNotValid { context } => {
+                return self.describe_alternatives(path, context, arguments, problems);
+            }
+            ValidationErrorKind::Required { property } => {
+                let mut path = path;
+                path.push_declared(property.as_str().unwrap_or("?"));
+                problems.push(Problem::new(path, "required"));
+                return;
+            }
+            ValidationErrorKind::AdditionalProperties { .. }
+            | ValidationErrorKind::UnevaluatedProperties { .. } => self.unknown_field(error).into(),
+            ValidationErrorKind::Type { kind } => format!("expected {}", types(kind)).into(),
+            ValidationErrorKind::Enum { options } => one_of(options).into(),
+            ValidationErrorKind::Constant { expected_value } => {
+                format!("must be {}", listed(expected_value)).into()
+            }
+            ValidationErrorKind::MaxLength { limit } => {
+                format!("at most {}", count(*limit, "character", "characters")).into()
+            }
+            ValidationErrorKind::MinLength { limit } => {
+                format!("at least {}", count(*limit, "character", "characters")).into()
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                format!("must match the pattern `{pattern}`").into()
+            }
+            ValidationErrorKind::BacktrackLimitExceeded { .. }
+            | ValidationErrorKind::RegexEngineFailure { .. } => {
+                "could not be matched against its pattern".into()
+            }
+            ValidationErrorKind::Format { format } => format!("must be a valid `{format}`").into(),
+            ValidationErrorKind::Minimum { limit } => format!("at least {limit}").into(),
+            ValidationErrorKind::Maximum { limit } => format!("at most {limit}").into(),
+            ValidationErrorKind::ExclusiveMinimum { limit } => {
+                format!("must be more than {limit}").into()
+            }
+            ValidationErrorKind::ExclusiveMaximum { limit } => {
+                format!("must be less than {limit}").into()
+            }
+            ValidationErrorKind::MultipleOf { multiple_of } => {
+                format!("must be a multiple of {multiple_of}").into()
+            }
+            ValidationErrorKind::MaxItems { limit } => {
+                format!("at most {}", count(*limit, "item", "items")).into()
+            }
+            ValidationErrorKind::AdditionalItems { limit } => {
+                format!("at most {}", count(*limit, "item", "items")).into()
+            }
+            ValidationErrorKind::MinItems { limit } => {
+                format!("at least {}", count(*limit, "item", "items")).into()
+            }
+            ValidationErrorKind::UniqueItems => "items must be unique".into(),
+            ValidationErrorKind::Contains => "must contain an item of the expected form".into(),
+            ValidationErrorKind::UnevaluatedItems { .. } => "has more items than allowed".into(),
+            ValidationErrorKind::MaxProperties { limit } => {
+                format!("at most {}", count(*limit, "property", "properties")).into()
+            }
+            ValidationErrorKind::MinProperties { limit } => {
+                format!("at least {}", count(*limit, "property", "properties")).into()
+            }
+            ValidationErrorKind::PropertyNames { .. } => "a property name is not allowed".into(),
+            ValidationErrorKind::OneOfMultipleValid { .. } => {
+                "matches more than one of the allowed forms".into()
+            }
+            ValidationErrorKind::Not { .. } => "matches a form that is not allowed".into(),
+            ValidationErrorKind::FalseSchema => "not allowed".into(),
+            ValidationErrorKind::ContentEncoding { content_encoding } => {
+                format!("must be `{content_encoding}`-encoded").into()
+            }
+            ValidationErrorKind::ContentMediaType { content_media_type } => {
+                format!("must be `{content_media_type}`").into()
+            }
+            ValidationErrorKind::FromUtf8 { .. } => "must decode to UTF-8 text".into(),
+            ValidationErrorKind::Custom { keyword, .. } => {
+                format!("does not satisfy `{keyword}`").into()
+            }
+            ValidationErrorKind::Referencing(error) => {
+                tracing::warn!(
+                    target: audit::TARGET,
+                    %error,
+                    "a reference of a tool's input schema could not be resolved"
+                );
+                "could not be checked".into()
+            }
+        };
+        problems.push(Problem::new(path, expected));
+    }
+
+    /// An `anyOf` / `oneOf` no branch of which matched: the problems of the branch that got
+    /// furthest into the arguments; when several got as far, what each expected there.
+    fn describe_alternatives(
+        &self,
+        path: FieldPath,
+        branches: &[Vec<ValidationError<'static>>],
+        arguments: &Value,
+        problems: &mut Vec<Problem>,
+    ) {
+        let reach = |errors: &[ValidationError<'_>]| {
+            errors
+                .iter()
+                .map(|error| {
+                    // A missing or unknown member is a problem one level down.
+                    let own = matches!(
+                        error.kind(),
+                        ValidationErrorKind::Required { .. }
+                            | ValidationErrorKind::AdditionalProperties { .. }
+                            | ValidationErrorKind::UnevaluatedProperties { .. }
+                    );
+                    error.instance_path().segments().count() + usize::from(own)
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let furthest = branches
+            .iter()
+            .map(|errors| reach(errors))
+            .max()
+            .unwrap_or(0);
+        let leaders: Vec<&Vec<ValidationError<'static>>> = branches
+            .iter()
+            .filter(|errors| reach(errors) == furthest)
+            .collect();
+        if let [only] = leaders.as_slice() {
+            for error in only.iter() {
+                self.describe(error, arguments, problems);
+            }
+            return;
+        }
+        // Several branches failed at this very place: say what each wanted here (its
+        // values if it lists them, else its type), when each says it simply.
+        let mut wanted: Vec<String> = Vec::new();
+        for errors in &leaders {
+            let here = |error: &&ValidationError<'_>| {
+                error.instance_path().segments().count() == furthest
+                    || matches!(error.kind(), ValidationErrorKind::Required { .. })
+            };
+            let values = errors
+                .iter()
+                .filter(here)
+                .find_map(|error| match error.kind() {
+                    ValidationErrorKind::Enum { options } => Some(list_values(options)),
+                    ValidationErrorKind::Constant { expected_value } => {
+                        Some(vec![listed(expected_value)])
+                    }
+                    _ => None,
+                });
+            let simple = values.or_else(|| {
+                errors
+                    .iter()
+                    .filter(here)
+                    .find_map(|error| match error.kind() {
+                        ValidationErrorKind::Type { kind } => Some(vec![types(kind)]),
+                        _ => None,
+                    })
+            });
+            match simple {
+                Some(values) => wanted.extend(values),
+                None => {
+                    problems.push(Problem::new(
+                        path,
+                        "does not match any of the allowed forms",
+                    ));
+                    return;
+                }
+            }
+        }
+        wanted.dedup();
+        problems.push(Problem::new(path, format!("expected {}", or_list(&wanted))));
+    }
+
+    /// "unknown field (allowed: `id`, `title`)", the names from the schema object that
+    /// refused it (the unknown names themselves are the caller's, and not shown).
+    fn unknown_field(&self, error: &ValidationError<'_>) -> String {
+        let owner = error
+            .schema_path()
+            .as_str()
+            .rsplit_once('/')
+            .and_then(|(owner, _keyword)| self.schema.pointer(owner));
+        let allowed: Vec<String> = owner
+            .and_then(|schema| schema.get("properties"))
+            .and_then(Value::as_object)
+            .map(|properties| properties.keys().map(|name| format!("`{name}`")).collect())
+            .unwrap_or_default();
+        if allowed.is_empty() {
+            "unknown field".to_owned()
+        } else {
+            format!("unknown field (allowed: {})", cut_list(&allowed).join(", "))
+        }
+    }
+
+    /// The place `location` names in `arguments`: indices where the value is an array,
+    /// declared names where it is an object, `*` for the caller's own keys.
+    fn path(&self, location: &Location, arguments: &Value) -> FieldPath {
+        let mut path = FieldPath::root();
+        let mut value = Some(arguments);
+        for segment in location.segments() {
+            let key: Cow<'_, str> = match segment {
+                LocationSegment::Property(key) => key,
+                LocationSegment::Index(index) => index.to_string().into(),
+            };
+            value = match value {
+                Some(Value::Array(items)) => {
+                    let index = key.parse::<usize>().ok();
+                    match index {
+                        Some(index) => path.push_index(index),
+                        None => path.push_declared("*"),
+                    }
+                    index.and_then(|index| items.get(index))
+                }
+                Some(Value::Object(members)) => {
+                    path.push_key(&key, &self.names);
+                    members.get(&*key)
+                }
+                _ => {
+                    path.push_declared("*");
+                    None
+                }
+            };
+        }
+        path
+    }
+}
+
+/// "an integer", "a string or null".
+fn types(kind: &TypeKind) -> String {
+    let one = |json_type: JsonType| -> &'static str {
+        match json_type {
+            JsonType::Array => "an array",
+            JsonType::Boolean => "a boolean",
+            JsonType::Integer => "an integer",
+            JsonType::Null => "null",
+            JsonType::Number => "a number",
+            JsonType::Object => "an object",
+            JsonType::String => "a string",
+        }
+    };
+    match kind {
+        TypeKind::Single(json_type) => one(*json_type).to_owned(),
+        TypeKind::Multiple(set) => {
+            // `null` last: "a string or null".
+            let (nulls, others): (Vec<JsonType>, Vec<JsonType>) = set
+                .iter()
+                .partition(|json_type| *json_type == JsonType::Null);
+            let names: Vec<String> = others
+                .into_iter()
+                .chain(nulls)
+                .map(|json_type| one(json_type).to_owned())
+                .collect();
+            or_list(&names)
+        }
+    }
+}
+
+/// "must be one of \"a\", \"b\"" for an `enum` of the schema.
+fn one_of(options: &Value) -> String {
+    let values = list_values(options);
+    match values.as_slice() {
+        [only] => format!("must be {only}"),
+        _ => format!("must be one of {}", cut_list(&values).join(", ")),
+    }
+}
+
+fn list_values(options: &Value) -> Vec<String> {
+    match options {
+        Value::Array(values) => values.iter().map(listed).collect(),
+        other => vec![listed(other)],
+    }
+}
+
+/// A value of the schema, as JSON, cut if long.
+fn listed(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 64 {
+        return text;
+    }
+    let cut: String = text.chars().take(63).collect();
+    format!("{cut}…")
+}
+
+/// The first [`MAX_LISTED`] items, and `…` if there were more.
+fn cut_list(items: &[String]) -> Vec<String> {
+    let mut shown: Vec<String> = items.iter().take(MAX_LISTED).cloned().collect();
+    if items.len() > MAX_LISTED {
+        shown.push("…".to_owned());
+    }
+    shown
+}
+
+/// "a", "a or b", "a, b or c".
+fn or_list(items: &[String]) -> String {
+    let items = cut_list(items);
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
