@@ -17,6 +17,7 @@
 //! | `route/arguments.rs` | JSON arguments to the handler's type, errors without the caller's values or Rust paths |
 //! | `route/field_path.rs` | how a refusal names a field (declared names only) and is worded |
 //! | `route/render.rs` | the handler's value as an MCP result |
+//! | `route/output.rs` | the published output schema, checked when the server asks |
 //! | `route/schema.rs` | the published schemas, with only the formats clients know |
 //! | `route/secure_route.rs` | [`SecureRoute`]: a tool's description and guarded entry point |
 //! | `route/router.rs` | [`SecureToolRouter`] and [`SecureTools`] |
@@ -43,6 +44,7 @@ pub(crate) mod arguments;
 pub(crate) mod call;
 mod field_path;
 mod limits;
+mod output;
 pub(crate) mod plumbing;
 mod render;
 mod router;
@@ -54,6 +56,7 @@ mod validate;
 
 pub(crate) use call::{CallContext, Invocation};
 pub use limits::ArgumentLimits;
+pub use output::OutputViolation;
 pub use router::{SecureToolRouter, SecureTools};
 #[cfg(all(test, feature = "testing"))]
 pub(crate) use secure_route::route_fn;

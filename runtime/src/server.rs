@@ -70,6 +70,8 @@ struct CallConfig {
     /// Every call must also pass this policy, before the tool's own.
     server_policy: Option<Policy>,
     tool_lists: ToolLists,
+    /// Whether each structured output is checked against its tool's output schema.
+    check_outputs: bool,
 }
 
 /// Which tools `tools/list` shows each caller: see
@@ -382,6 +384,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 monitor: &gate.monitor,
                 read_tools: &gate.read_tools,
             }),
+            check_outputs: self.inner.config.check_outputs,
         }
     }
 

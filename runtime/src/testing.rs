@@ -46,6 +46,10 @@ use rmcp::{RoleClient, ServerHandler, ServiceExt};
 use crate::authz::{AccessRequest, Authorize, Decision, Policy, PolicyError, PolicyFuture};
 use crate::server::SecureServer;
 
+mod outputs;
+
+pub use outputs::{OutputReport, check_outputs};
+
 pub use crate::breaker::ManualClock;
 
 // ---------------------------------------------------------------------------------------

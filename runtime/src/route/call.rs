@@ -24,6 +24,8 @@ pub(crate) struct CallContext<'a> {
     pub(crate) server_policy: Option<&'a Policy>,
     /// Read-only degradation, when the server has it.
     pub(crate) write_gate: Option<WriteGateView<'a>>,
+    /// Whether each structured output is checked against the tool's output schema.
+    pub(crate) check_outputs: bool,
 }
 
 /// What the call needs of the server's write gate.
@@ -197,6 +199,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 }));
                 match rendered {
                     Ok(Ok(result)) => {
+                        if self.context.check_outputs
+                            && let Err(violation) = self.route.check_output(&result)
+                        {
+                            return fail(&mut event, started, ToolError::internal(violation));
+                        }
                         event.finish(started, Verdict::Ok, None);
                         result
                     }

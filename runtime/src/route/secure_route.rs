@@ -12,6 +12,7 @@ use super::arguments::integral_floats_as_integers;
 use super::call::Invocation;
 use super::field_path::{DeclaredNames, Problem, invalid_arguments};
 use super::limits::ArgumentLimits;
+use super::output::{OutputSchema, OutputViolation};
 use super::render::Rendering;
 use super::schema;
 use super::spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
@@ -51,6 +52,8 @@ pub struct SecureRoute<S> {
     /// The size caps of the arguments: the tool's own, else the server's, else the
     /// defaults.
     pub(crate) argument_limits: ArgumentLimits,
+    /// The published output schema, compiled when first checked.
+    pub(crate) output: OutputSchema,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -67,6 +70,7 @@ impl<S> Clone for SecureRoute<S> {
             calls: self.calls.clone(),
             input: self.input.clone(),
             argument_limits: self.argument_limits,
+            output: self.output.clone(),
         }
     }
 }
@@ -299,6 +303,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             calls,
             input,
             argument_limits,
+            output: OutputSchema::default(),
         }
     }
 
@@ -327,6 +332,50 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// The tool as `tools/list` shows it.
     pub fn tool(&self) -> &Tool {
         &self.tool
+    }
+
+    /// Whether a success `result` of this tool conforms to its published output schema, as
+    /// MCP requires of structured content (a tool without an output schema, and an error
+    /// result, have nothing to check). The schema is compiled on the first check.
+    ///
+    /// # Errors
+    ///
+    /// The violations: where in the output, and which constraint.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::rmcp::model::CallToolResult;
+    ///
+    /// #[derive(Clone)]
+    /// struct Counter;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Count { notes: u32 }
+    ///
+    /// #[secure_tool_router]
+    /// impl Counter {
+    ///     /// Counts.
+    ///     #[secure_tool(authz = public, mode = read)]
+    ///     async fn count(&self) -> Result<Count, ToolError> {
+    ///         Ok(Count { notes: 3 })
+    ///     }
+    /// }
+    ///
+    /// let router = Counter::secure_tool_router();
+    /// let route = router.route("count").unwrap();
+    /// let good = CallToolResult::structured(serde_json::json!({"notes": 3}));
+    /// assert!(route.check_output(&good).is_ok());
+    /// let bad = CallToolResult::structured(serde_json::json!({"notes": "three"}));
+    /// assert!(route.check_output(&bad).unwrap_err().to_string().contains("notes"));
+    /// ```
+    pub fn check_output(&self, result: &CallToolResult) -> Result<(), OutputViolation> {
+        let (Some(schema), Some(value)) = (&self.tool.output_schema, &result.structured_content)
+        else {
+            return Ok(());
+        };
+        if result.is_error == Some(true) {
+            return Ok(());
+        }
+        self.output.check(schema, value)
     }
 
     /// The size caps of this tool's arguments: its own

@@ -28,6 +28,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 local_principal: None,
                 authz_timeout: DEFAULT_AUTHZ_TIMEOUT,
                 tool_lists: ToolLists::All,
+                check_outputs: false,
                 server_policy: None,
             },
             health: None,
@@ -124,6 +125,59 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// ```
     pub fn tool_lists(mut self, lists: ToolLists) -> Self {
         self.config.tool_lists = lists;
+        self
+    }
+
+    /// Checks every success result's structured content against the tool's output schema
+    /// before it is sent (off by default): one that does not conform is answered as the
+    /// sanitized internal error, and logged with the violation. MCP requires structured
+    /// content to conform, and clients reject a result that does not; with the check on, a
+    /// handler whose output drifted from its schema (a hand-written `JsonSchema`, a
+    /// `#[serde(flatten)]` the schema does not follow) fails on the server, with an
+    /// incident id, rather than in every client. It costs one validation of each output;
+    /// the testing kit's `check_outputs` runs the same check in a test suite.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(Clone)]
+    /// struct Drifted;
+    ///
+    /// /// The schema says `notes` is a number; the serializer below writes a string.
+    /// #[derive(schemars::JsonSchema)]
+    /// struct Count { notes: u32 }
+    /// impl serde::Serialize for Count {
+    ///     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    ///         use serde::ser::SerializeStruct;
+    ///         let mut out = s.serialize_struct("Count", 1)?;
+    ///         out.serialize_field("notes", &self.notes.to_string())?;
+    ///         out.end()
+    ///     }
+    /// }
+    ///
+    /// #[secure_tool_router]
+    /// impl Drifted {
+    ///     /// Counts.
+    ///     #[secure_tool(authz = public, mode = read)]
+    ///     async fn count(&self) -> Result<Count, ToolError> {
+    ///         Ok(Count { notes: 3 })
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Drifted {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let unchecked = SecureServer::new(Drifted);
+    /// let sent = unchecked.call("count", None, Principal::anonymous()).await.unwrap();
+    /// assert_eq!(sent.structured_content.unwrap()["notes"], "3");
+    ///
+    /// let checked = SecureServer::builder(Drifted).check_outputs(true).build();
+    /// let refused = checked.call("count", None, Principal::anonymous()).await.unwrap();
+    /// let facts = secure_tool::sanitize::error_facts(&refused).unwrap();
+    /// assert_eq!(facts["category"], "internal");
+    /// # }
+    /// ```
+    pub fn check_outputs(mut self, check: bool) -> Self {
+        self.config.check_outputs = check;
         self
     }
 

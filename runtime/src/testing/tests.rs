@@ -247,3 +247,119 @@ async fn a_faulty_dependency_slows_hangs_and_panics_on_command() {
     db.inject().await.unwrap();
     assert_eq!(db.calls(), 4);
 }
+
+mod outputs {
+    use crate::prelude::*;
+    use crate::testing::check_outputs;
+
+    #[derive(Clone)]
+    struct Shapes;
+
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Count {
+        notes: u32,
+    }
+
+    /// Its schema says `notes` is a number; its serializer writes a string.
+    #[derive(schemars::JsonSchema)]
+    struct Drifted {
+        notes: u32,
+    }
+    impl serde::Serialize for Drifted {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let mut out = s.serialize_struct("Drifted", 1)?;
+            out.serialize_field("notes", &self.notes.to_string())?;
+            out.end()
+        }
+    }
+
+    #[secure_tool_router]
+    impl Shapes {
+        /// Counts, as its schema says.
+        #[secure_tool(authz = public, mode = read)]
+        async fn count(&self) -> Result<Count, ToolError> {
+            Ok(Count { notes: 3 })
+        }
+
+        /// Counts, in a shape its schema does not allow.
+        #[secure_tool(authz = public, mode = read)]
+        async fn drifted(&self) -> Result<Drifted, ToolError> {
+            Ok(Drifted { notes: 3 })
+        }
+
+        /// Never sampled.
+        #[secure_tool(authz = public, mode = read)]
+        async fn forgotten(&self) -> Result<Count, ToolError> {
+            Ok(Count { notes: 0 })
+        }
+
+        /// Has no output schema (a string): nothing to check.
+        #[secure_tool(authz = public, mode = read)]
+        async fn hello(&self) -> Result<String, ToolError> {
+            Ok("hello".into())
+        }
+    }
+    impl rmcp::ServerHandler for Shapes {}
+
+    #[tokio::test]
+    async fn the_output_check_finds_drift_and_tools_left_unchecked() {
+        let server = SecureServer::new(Shapes);
+        let anyone = Principal::anonymous();
+        let empty = serde_json::json!({});
+        let samples = [
+            ("count", empty.clone()),
+            ("drifted", empty.clone()),
+            ("hello", empty),
+        ];
+        let report = check_outputs(&server, &anyone, samples).await;
+        assert_eq!(report.conforming(), ["count"]);
+        assert_eq!(report.violations().len(), 1, "{report}");
+        assert_eq!(report.violations()[0].0, "drifted");
+        assert!(report.violations()[0].1.contains("/notes"), "{report}");
+        assert_eq!(report.unchecked(), ["forgotten"]);
+        let caught = std::panic::catch_unwind(|| report.assert_conforming());
+        assert!(caught.is_err(), "the check passed a drifted output");
+
+        let good = [
+            ("count", serde_json::json!({})),
+            ("forgotten", serde_json::json!({})),
+        ];
+        let report = check_outputs(&server, &anyone, good).await;
+        assert_eq!(report.conforming(), ["count", "forgotten"]);
+        assert!(report.violations().is_empty(), "{report}");
+        // The drifted tool was not sampled: it is reported, and the assertion fails.
+        assert_eq!(report.unchecked(), ["drifted"]);
+        assert!(std::panic::catch_unwind(|| report.assert_conforming()).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_checks_outputs_answers_drift_as_an_internal_error() {
+        let log = crate::test_log::Log::default();
+        let _default = tracing::subscriber::set_default(log.subscriber());
+        let server = SecureServer::builder(Shapes).check_outputs(true).build();
+        let anyone = Principal::anonymous();
+
+        let drifted = server.call("drifted", None, anyone.clone()).await.unwrap();
+        let facts = crate::sanitize::error_facts(&drifted).unwrap();
+        assert_eq!(facts["category"], "internal");
+        assert!(drifted.structured_content.is_none());
+        let wire = serde_json::to_string(&drifted).unwrap();
+        assert!(
+            !wire.contains("\"3\""),
+            "the drifted output reached the caller: {wire}"
+        );
+        // The operator reads what drifted, under the incident id the caller got.
+        let incident = facts["incident_id"].as_str().unwrap();
+        let text = log.text();
+        let event = text.lines().find(|line| line.contains(incident)).unwrap();
+        assert!(
+            event.contains("output schema") && event.contains("/notes"),
+            "{event}"
+        );
+
+        // Conforming outputs go through unchanged.
+        let count = server.call("count", None, anyone).await.unwrap();
+        assert_eq!(count.structured_content.unwrap()["notes"], 3);
+    }
+}
