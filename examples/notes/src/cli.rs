@@ -30,6 +30,7 @@ use std::process::ExitCode;
 
 use secure_tool::Principal;
 use secure_tool::health::HealthMonitor;
+use secure_tool::server::ToolLists;
 use secure_tool::{SecureServer, SecureServerBuilder};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -68,6 +69,9 @@ environment:
   NOTES_SUBJECT              the caller's subject (default: local-user)
   NOTES_SCOPES               its scopes, comma-separated (default: notes:read,notes:write)
   NOTES_ROLES                its roles, comma-separated (default: none)
+  NOTES_TOOL_LISTS           `per-caller`: each caller lists only the tools its scopes and
+                             roles allow, and a hidden tool is answered as a missing one
+                             (default: every tool to every caller)
   NOTES_LOG                  log filter for stderr (default: info,rmcp=warn; rmcp
                              logs client data whole at info); lines are cut at 8 KiB
   NOTES_BUSY_TIMEOUT_MS      how long a statement waits for a lock held by another
@@ -229,9 +233,17 @@ async fn open(
     Ok((store, heartbeat, archive))
 }
 
-/// The server as it is served: the tools, and write degradation by `monitor`.
+/// The server as it is served: the tools, write degradation by `monitor`, every output
+/// checked against its schema, and per-caller tool lists if `NOTES_TOOL_LISTS=per-caller`.
 fn secure_server(notes: Notes, monitor: HealthMonitor) -> SecureServerBuilder<Notes> {
-    SecureServer::builder(notes).health(monitor)
+    let lists = match std::env::var("NOTES_TOOL_LISTS").as_deref() {
+        Ok("per-caller") => ToolLists::PerCaller,
+        _ => ToolLists::All,
+    };
+    SecureServer::builder(notes)
+        .health(monitor)
+        .check_outputs(true)
+        .tool_lists(lists)
 }
 
 /// Prints the manifest of the server that `settings` configure. The tools and their

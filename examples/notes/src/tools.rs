@@ -143,19 +143,20 @@ impl Notes {
 /// Arguments of `get_note` and `delete_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct NoteId {
-    /// The note's identifier.
+    /// The note's identifier: a positive number, as `create_note` returned it.
+    #[schemars(range(min = 1))]
     pub id: i64,
 }
 
 /// Arguments of `create_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct NewNote {
-    /// A short title; must not be empty; at most 200 characters.
-    #[schemars(length(max = 200))]
+    /// A short title: 1 to 200 characters, not only spaces.
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
     pub title: String,
-    /// The text of the note; at most 16384 characters.
+    /// The text of the note: at most 16384 characters.
     #[serde(default)]
-    #[schemars(length(max = 16384))]
+    #[schemars(length(max = MAX_BODY_CHARS))]
     pub body: String,
 }
 
@@ -164,6 +165,7 @@ pub struct NewNote {
 pub struct ListNotes {
     /// The `next_cursor` of the previous page; absent for the first page.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^n1\.[0-9a-f]{1,16}$"))]
     pub cursor: Option<String>,
 }
 
@@ -332,19 +334,10 @@ impl Notes {
     /// Creates a note and returns it with its id.
     #[secure_tool(authz = scopes("notes:write"), mode = write, breaker = self.writes, timeout = "10s")]
     async fn create_note(&self, args: NewNote, access: WriteAccess<'_>) -> Result<Note, ToolError> {
+        // The lengths are checked against the input schema before the handler runs; what
+        // a schema cannot say is checked here.
         if args.title.trim().is_empty() {
-            return Err(ToolError::invalid_input("`title` must not be empty"));
-        }
-        // Counted without keeping more than the limit: the value is never echoed.
-        if args.title.chars().nth(MAX_TITLE_CHARS).is_some() {
-            return Err(ToolError::invalid_input(format!(
-                "`title` must be at most {MAX_TITLE_CHARS} characters"
-            )));
-        }
-        if args.body.chars().nth(MAX_BODY_CHARS).is_some() {
-            return Err(ToolError::invalid_input(format!(
-                "`body` must be at most {MAX_BODY_CHARS} characters"
-            )));
+            return Err(ToolError::invalid_input("`title` must not be only spaces"));
         }
         self.store
             .writer(&access)
@@ -464,6 +457,31 @@ mod tests {
             .await
             .unwrap_or_else(|_| panic!("writes did not become {status} within {WAIT:?}"))
             .unwrap();
+    }
+
+    /// Every tool's output, from a successful call of each, matches its published output
+    /// schema: what MCP requires, and what the server checks again on every call.
+    #[tokio::test]
+    async fn every_tool_answers_as_its_output_schema_says() {
+        let (server, _monitor, _db) = server("outputs");
+        let admin = Principal::new("root")
+            .with_scopes(["notes:read", "notes:write"])
+            .with_roles(["admin"]);
+        let created = call(&server, "create_note", json!({"title": "kept"})).await;
+        let id = created["id"].clone();
+        let doomed = call(&server, "create_note", json!({"title": "doomed"})).await;
+        let samples = [
+            ("server_info", json!({})),
+            ("list_notes", json!({})),
+            ("get_note", json!({ "id": id })),
+            ("notes_overview", json!({})),
+            ("create_note", json!({"title": "a title", "body": "a body"})),
+            ("backup_notes", json!({})),
+            ("delete_note", json!({ "id": doomed["id"] })),
+        ];
+        let report = secure_tool::testing::check_outputs(&server, &admin, samples).await;
+        report.assert_conforming();
+        assert_eq!(report.conforming().len(), 7, "{report}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
