@@ -29,6 +29,7 @@ const SCRIPT: &str = "e2e/test_notes_stdio.py";
 const CANARY_SCRIPT: &str = "e2e/test_canaries_stdio.py";
 const CANARY_HTTP_SCRIPT: &str = "e2e/test_canaries_http.py";
 const MATRIX_SCRIPT: &str = "e2e/test_fault_matrix.py";
+const BOUNDARY_SCRIPT: &str = "e2e/test_boundary.py";
 const REQUIREMENTS: &str = "e2e/requirements.txt";
 
 #[test]
@@ -39,6 +40,22 @@ fn python_sdk_drives_notes_server_over_stdio() {
         "NOTES_SERVER_BIN",
         &server,
         "the MCP Python SDK end-to-end scenario",
+    );
+}
+
+/// What crosses the boundary: `e2e/test_boundary.py` lists the example's tools with the
+/// Python SDK, then sends arguments that break the published input schema (sizes, ranges,
+/// types, patterns, unknown fields), each refused with the field and the constraint and
+/// no marked value echoed; and a tool hidden from the caller by per-caller lists gets the
+/// answer of a tool that does not exist.
+#[test]
+fn python_sdk_gets_field_errors_without_echo_and_hidden_tools_look_missing() {
+    let server = support::build_notes_server();
+    run_script(
+        BOUNDARY_SCRIPT,
+        "NOTES_SERVER_BIN",
+        &server,
+        "the input boundary scenario",
     );
 }
 

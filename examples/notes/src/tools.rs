@@ -142,6 +142,7 @@ impl Notes {
 
 /// Arguments of `get_note` and `delete_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteId {
     /// The note's identifier: a positive number, as `create_note` returned it.
     #[schemars(range(min = 1))]
@@ -150,6 +151,7 @@ pub struct NoteId {
 
 /// Arguments of `create_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewNote {
     /// A short title: 1 to 200 characters, not only spaces.
     #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
@@ -162,6 +164,7 @@ pub struct NewNote {
 
 /// Arguments of `list_notes`.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListNotes {
     /// The `next_cursor` of the previous page; absent for the first page.
     #[serde(default)]
