@@ -28,6 +28,12 @@ pub(super) fn parse_arguments<A: DeserializeOwned>(
     arguments: Value,
     names: &DeclaredNames,
 ) -> Result<A, Problem> {
+    // The common case, a parse that succeeds, tracks no path: `serde_path_to_error` keeps
+    // every key it reads (an allocation each). Only a refused parse runs again with the
+    // path, for its message.
+    if let Ok(parsed) = A::deserialize(&arguments) {
+        return Ok(parsed);
+    }
     serde_path_to_error::deserialize::<_, A>(arguments).map_err(|error| {
         let mut path = FieldPath::root();
         for segment in error.path() {
