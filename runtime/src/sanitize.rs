@@ -642,6 +642,29 @@ mod tests {
     use super::*;
     use std::io::{Error, ErrorKind};
 
+    /// What the caller is told to do, per category: retry later, or fix its own call. A
+    /// flip in either column changes what a model does next, and what a breaker counts.
+    #[test]
+    fn each_category_says_whether_to_retry_and_whose_fault_it_is() {
+        use ErrorCategory::*;
+        let table = [
+            (InvalidInput, false, true),
+            (NotFound, false, true),
+            (Conflict, false, true),
+            (Denied, false, true),
+            (Unavailable, true, false),
+            (Timeout, true, false),
+            (Overloaded, true, false),
+            (Degraded, true, false),
+            (Internal, false, false),
+        ];
+        for (category, retryable, caller_fault) in table {
+            assert_eq!(category.retryable(), retryable, "{category:?}");
+            assert_eq!(category.caller_fault(), caller_fault, "{category:?}");
+            assert!(!category.message().is_empty() && !category.advice().is_empty());
+        }
+    }
+
     #[derive(Debug)]
     struct Wrapped(Error);
     impl fmt::Display for Wrapped {

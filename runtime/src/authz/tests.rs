@@ -395,5 +395,6 @@ async fn an_empty_requirement_nested_in_a_combinator_denies() {
     );
 }
 
+mod gaps;
 mod public_writes;
 mod session;
