@@ -59,7 +59,9 @@ fn main() {
     } else {
         "MISSED"
     };
-    println!("== compile time of {tools} tools (dev, non-incremental, medians of {rounds} rounds) ==");
+    println!(
+        "== compile time of {tools} tools (dev, non-incremental, medians of {rounds} rounds) =="
+    );
     println!("rmcp #[tool]          {:>8.2} s", rmcp.as_secs_f64());
     println!("#[secure_tool]        {:>8.2} s", secure.as_secs_f64());
     println!("ratio                 {ratio:>8.2}×   target ≤ {TARGET_RATIO}×   {verdict}");
@@ -136,8 +138,7 @@ fn generate(dir: &Path, workspace: &Path, tools: usize) {
         ),
     );
     // The versions built here, so that nothing is resolved or fetched.
-    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock"))
-        .expect("copy Cargo.lock");
+    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
 
     let mut rmcp = String::from(
         "#![allow(missing_docs, dead_code)]\n\
@@ -149,11 +150,11 @@ fn generate(dir: &Path, workspace: &Path, tools: usize) {
     rmcp.push_str(
         "\n#[derive(Clone)]\npub struct Tools { tool_router: ToolRouter<Self> }\n\n#[tool_router]\nimpl Tools {\n",
     );
-    let mut secure = String::from(
-        "#![allow(missing_docs, dead_code)]\nuse secure_tool::prelude::*;\n",
-    );
+    let mut secure =
+        String::from("#![allow(missing_docs, dead_code)]\nuse secure_tool::prelude::*;\n");
     secure.push_str(TYPES);
-    secure.push_str("\n#[derive(Clone)]\npub struct Tools;\n\n#[secure_tool_router]\nimpl Tools {\n");
+    secure
+        .push_str("\n#[derive(Clone)]\npub struct Tools;\n\n#[secure_tool_router]\nimpl Tools {\n");
     for i in 0..tools {
         let _ = write!(
             rmcp,
