@@ -316,13 +316,18 @@ fn list_tools<S: Send + Sync + 'static>(
     result
 }
 
+/// A tool by name, asked without a caller (rmcp's HTTP transport checks a call's
+/// `Mcp-Param-*` headers against the tool's input schema with it). With per-caller lists,
+/// only the tools every caller sees are answered: a schema check that ran for a hidden
+/// tool and not for a missing one would tell them apart.
 fn get_tool<S: Send + Sync + 'static>(server: &SecureServer<S>, name: &str) -> Option<Tool> {
-    server
-        .inner
-        .tools
-        .list()
-        .into_iter()
-        .find(|t| t.name == name)
+    let tools = &server.inner.tools;
+    if let Some(route) = tools.routes.get(name) {
+        return server
+            .shows(route, &Principal::anonymous())
+            .then(|| route.tool().clone());
+    }
+    tools.list().into_iter().find(|t| t.name == name)
 }
 
 async fn call_tool<S: Send + Sync + 'static>(

@@ -682,3 +682,22 @@ async fn per_caller_lists_show_what_the_caller_can_use_and_hide_the_rest_as_miss
     assert!(listed.tools.iter().any(|t| t.name == "delete_note"));
     assert_eq!(listed.cache_scope, None);
 }
+
+/// rmcp's HTTP transport looks tools up by name without a caller, to check `Mcp-Param-*`
+/// headers: with per-caller lists it finds only the tools everyone sees, so that a hidden
+/// tool and a missing one are checked alike.
+#[test]
+fn a_tool_looked_up_without_a_caller_is_found_only_if_everyone_sees_it() {
+    use rmcp::ServerHandler as _;
+    let per_caller = SecureServer::builder(Notes::default())
+        .tool_lists(crate::server::ToolLists::PerCaller)
+        .build();
+    assert!(per_caller.get_tool("ping").is_some(), "a public tool");
+    assert!(
+        per_caller.get_tool("get_note").is_none(),
+        "a tool that needs a scope"
+    );
+    assert!(per_caller.get_tool("no_such_tool").is_none());
+    let shared = SecureServer::new(Notes::default());
+    assert!(shared.get_tool("get_note").is_some());
+}
