@@ -59,7 +59,8 @@ impl Policy {
         }
         match &self.node {
             Node::Custom(_) => true,
-            Node::AllOf(ps) => !ps.is_empty() && ps.iter().all(|p| p.may_admit(principal)),
+            // A policy with a custom part that is an `all_of` has that part: never empty.
+            Node::AllOf(ps) => ps.iter().all(|p| p.may_admit(principal)),
             Node::AnyOf(ps) => ps.iter().any(|p| p.may_admit(principal)),
             _ => self.local(principal).is_ok(),
         }

@@ -142,3 +142,28 @@ fn every_denial_cause_says_what_happened_in_its_own_words() {
     assert_eq!(distinct.len(), texts.len(), "{texts:?}");
     assert!(texts[3].contains("connection refused") && texts[5].contains("boom"));
 }
+
+/// What a caller-specific tool list shows: a policy with a custom part is visible to a
+/// caller whose built-in parts allow it, whatever the custom part would say; never to an
+/// anonymous caller unless a `public` part lets one in.
+#[test]
+fn may_admit_asks_no_custom_part_and_keeps_its_tools_visible() {
+    let (allow, asked) = counted(Decision::Deny);
+    assert!(allow.may_admit(&ada()), "a custom part alone could say yes");
+    assert!(
+        !allow.may_admit(&Principal::anonymous()),
+        "not to an anonymous caller"
+    );
+    assert!(any_of([public(), allow.clone()]).may_admit(&Principal::anonymous()));
+
+    assert!(all_of([scopes("notes:read"), allow.clone()]).may_admit(&ada()));
+    assert!(!all_of([scopes("notes:write"), allow.clone()]).may_admit(&ada()));
+    assert!(any_of([scopes("notes:write"), allow.clone()]).may_admit(&ada()));
+    assert!(!any_of([all_of([scopes("notes:write"), allow.clone()])]).may_admit(&ada()));
+    assert!(!any_of([scopes("notes:write"), allow]).may_admit(&Principal::anonymous()));
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "deciding visibility asks no custom part"
+    );
+}
