@@ -46,7 +46,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
         let _ = request;
-        std::future::ready(Ok(list_tools(self, &self.principal(&context))))
+        std::future::ready(Ok(list_tools(self, &context)))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -289,9 +289,13 @@ const DEGRADED_PREFIX: &str =
 
 fn list_tools<S: Send + Sync + 'static>(
     server: &SecureServer<S>,
-    principal: &Principal,
+    context: &RequestContext<RoleServer>,
 ) -> ListToolsResult {
-    let mut tools = server.tools_for(principal);
+    // The caller is resolved only when the list depends on it.
+    let mut tools = match server.inner.config.tool_lists {
+        ToolLists::All => server.inner.tools.list(),
+        ToolLists::PerCaller => server.tools_for(&server.principal(context)),
+    };
     if let Some(gate) = &server.inner.gate
         && gate.monitor.status(ServicePath::Writes) == Status::Degraded
     {
