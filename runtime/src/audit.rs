@@ -103,9 +103,36 @@ pub(crate) enum Verdict<'a> {
     Degraded,
 }
 
+/// What a call was of: the field that names it, and the words of its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// `tools/call`: the event names the `tool`.
+    Tool,
+    /// `resources/read`: the event names the `resource` (never the URI read, which may
+    /// hold the caller's data: its variables are the `arguments`' shape).
+    Resource,
+}
+
+impl Surface {
+    fn what(self) -> &'static str {
+        match self {
+            Self::Tool => "tool call",
+            Self::Resource => "resource read",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Tool => "tool",
+            Self::Resource => "resource",
+        }
+    }
+}
+
 /// The audit record of one call, emitted by [`CallEvent::finish`].
 pub(crate) struct CallEvent<'a> {
-    tool: &'a str,
+    surface: Surface,
+    name: &'a str,
     mode: Mode,
     principal: &'a Principal,
     shape: Option<String>,
@@ -118,11 +145,22 @@ impl<'a> CallEvent<'a> {
         principal: &'a Principal,
         arguments: Option<&JsonObject>,
     ) -> Self {
+        Self::of(Surface::Tool, tool, mode, principal, arguments)
+    }
+
+    pub(crate) fn of(
+        surface: Surface,
+        name: &'a str,
+        mode: Mode,
+        principal: &'a Principal,
+        arguments: Option<&JsonObject>,
+    ) -> Self {
         // The shape costs an allocation: only build it when someone listens.
         let shape =
             tracing::enabled!(target: TARGET, Level::INFO).then(|| argument_shape(arguments));
         Self {
-            tool,
+            surface,
+            name,
             mode,
             principal,
             shape,
@@ -137,24 +175,29 @@ impl<'a> CallEvent<'a> {
     ) {
         // Fields are evaluated only when someone listens: no clock read otherwise.
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let tool = self.tool;
+        let (tool, resource) = match self.surface {
+            Surface::Tool => (Some(self.name), None),
+            Surface::Resource => (None, Some(self.name)),
+        };
+        let what = self.surface.what();
+        let noun = self.surface.noun();
         let mode = self.mode.as_str();
         let principal = LogSafe::new(self.principal, SUBJECT_LIMIT);
         let arguments = self.shape.as_deref().unwrap_or("");
         let incident_id = incident.map(tracing::field::display);
         match outcome {
             Verdict::Ok => tracing::info!(
-                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "ok",
-                latency_us = latency_us(), arguments, "tool call succeeded"
+                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "ok",
+                latency_us = latency_us(), arguments, "{what} succeeded"
             ),
             Verdict::Denied(cause) => tracing::warn!(
-                target: TARGET, tool, mode, %principal, decision = "deny", outcome = "denied",
-                cause = %LogSafe::new(cause, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "tool call denied"
+                target: TARGET, tool, resource, mode, %principal, decision = "deny", outcome = "denied",
+                cause = %LogSafe::new(cause, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "{what} denied"
             ),
             Verdict::InvalidArguments => tracing::info!(
-                target: TARGET, tool, mode, %principal, decision = "allow",
+                target: TARGET, tool, resource, mode, %principal, decision = "allow",
                 outcome = "invalid_arguments", latency_us = latency_us(), arguments, incident_id,
-                "tool call rejected: invalid arguments"
+                "{what} rejected: invalid arguments"
             ),
             Verdict::Failed(error) => {
                 let category = error.category().as_str();
@@ -177,26 +220,26 @@ impl<'a> CallEvent<'a> {
                 });
                 if caller_fault {
                     tracing::info!(
-                        target: TARGET, tool, mode, %principal, decision = "allow",
+                        target: TARGET, tool, resource, mode, %principal, decision = "allow",
                         outcome = "error", category, public_message, public_message_digest, error = cause,
                         latency_us = latency_us(), arguments, incident_id,
-                        "tool call failed (caller's fault)"
+                        "{what} failed (caller's fault)"
                     );
                 } else {
                     tracing::error!(
-                        target: TARGET, tool, mode, %principal, decision = "allow",
+                        target: TARGET, tool, resource, mode, %principal, decision = "allow",
                         outcome = "error", category, public_message, public_message_digest, error = cause,
-                        latency_us = latency_us(), arguments, incident_id, "tool call failed"
+                        latency_us = latency_us(), arguments, incident_id, "{what} failed"
                     );
                 }
             }
             Verdict::Degraded => tracing::warn!(
-                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "degraded",
+                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "degraded",
                 latency_us = latency_us(), arguments, incident_id, "write tool refused: writes are degraded"
             ),
             Verdict::Panicked(message) => tracing::error!(
-                target: TARGET, tool, mode, %principal, decision = "allow", outcome = "panic",
-                panic = %LogSafe::new(message, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "tool handler panicked"
+                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "panic",
+                panic = %LogSafe::new(message, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "{noun} handler panicked"
             ),
         }
     }

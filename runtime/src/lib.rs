@@ -41,6 +41,7 @@ pub mod health;
 pub mod oauth;
 pub mod partial;
 pub mod resilience;
+pub mod resource;
 pub mod route;
 pub mod sanitize;
 pub mod server;
@@ -260,6 +261,7 @@ pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
     pub use crate::resilience::{AsDependency, DependencyRef};
+    pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
     pub use crate::route::plumbing::{
         BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
         PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_dependency,
@@ -276,6 +278,12 @@ pub mod __private {
     /// Checks, spanned at the user's type, that it can be a tool's arguments.
     #[inline]
     pub fn arguments<A: ToolArguments>() -> ArgumentsType<A> {
+        ArgumentsType::new()
+    }
+
+    /// Checks, spanned at the user's type, that it can be a resource's parameters.
+    #[inline]
+    pub fn resource_params<P: crate::resource::ResourceParams>() -> ArgumentsType<P> {
         ArgumentsType::new()
     }
 

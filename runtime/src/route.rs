@@ -42,17 +42,17 @@
 
 pub(crate) mod arguments;
 pub(crate) mod call;
-mod field_path;
+pub(crate) mod field_path;
 mod limits;
 mod output;
 pub(crate) mod plumbing;
 mod render;
 mod router;
-mod schema;
-mod secure_route;
-mod spec;
+pub(crate) mod schema;
+pub(crate) mod secure_route;
+pub(crate) mod spec;
 mod types;
-mod validate;
+pub(crate) mod validate;
 
 pub(crate) use call::{CallContext, Invocation};
 pub use limits::ArgumentLimits;

@@ -597,6 +597,27 @@ impl SafeError {
         result
     }
 
+    /// The JSON-RPC error a caller receives for this failure where the protocol answers
+    /// with an error rather than a result (`resources/read`, `prompts/get`): [`Self::text`]
+    /// as its message and these facts as its `data`; `-32602` (invalid params) when the
+    /// caller is at fault, `-32603` (internal error) otherwise.
+    ///
+    /// ```
+    /// use secure_tool::sanitize::{ErrorCategory, IncidentId, SafeError};
+    /// let e = SafeError::new(ErrorCategory::Unavailable, None, IncidentId::new());
+    /// let error = e.to_error_data();
+    /// assert_eq!(error.code.0, -32603);
+    /// assert_eq!(error.data.unwrap()["category"], "unavailable");
+    /// ```
+    pub fn to_error_data(&self) -> rmcp::ErrorData {
+        let data = serde_json::to_value(self).ok();
+        if self.caller_fault {
+            rmcp::ErrorData::invalid_params(self.text(), data)
+        } else {
+            rmcp::ErrorData::internal_error(self.text(), data)
+        }
+    }
+
     /// The text content: what the model reads of the failure.
     pub fn text(&self) -> String {
         let mut text = self.message.trim_end_matches('.').to_owned();

@@ -44,6 +44,7 @@ mod builder;
 mod gate;
 mod handler;
 pub mod manifest;
+mod resources;
 
 pub use builder::SecureServerBuilder;
 pub use manifest::Manifest;
@@ -72,6 +73,60 @@ struct CallConfig {
     tool_lists: ToolLists,
     /// Whether each structured output is checked against its tool's output schema.
     check_outputs: bool,
+    /// The surfaces forwarded to the state's own handler, with the reason given for each.
+    unguarded: Vec<(Unguarded, std::borrow::Cow<'static, str>)>,
+}
+
+impl CallConfig {
+    /// Whether `surface` is forwarded to the state's own handler.
+    fn forwards(&self, surface: Unguarded) -> bool {
+        self.unguarded.iter().any(|(s, _)| *s == surface)
+    }
+}
+
+/// A part of the protocol that secure-tool does not guard, which the server forwards to
+/// its state's own [`ServerHandler`] only when named with
+/// [`SecureServerBuilder::with_unguarded`]: without it, the method answers "method not
+/// found" and `initialize` does not advertise the capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Unguarded {
+    /// `resources/list`, `resources/templates/list` and `resources/read` beyond the secure
+    /// resources (which are always served first), `resources/subscribe` and
+    /// `resources/unsubscribe`, and resource notifications on `subscriptions/listen`.
+    Resources,
+    /// `prompts/list`, `prompts/get`, and prompt notifications.
+    Prompts,
+    /// `completion/complete`.
+    Completions,
+    /// `logging/setLevel`.
+    Logging,
+    /// The tasks extension: `tasks/get`, `tasks/update`, `tasks/cancel`.
+    Tasks,
+    /// The skills extension: `skills/list`, `skills/get`, `resources/directory/read`.
+    Skills,
+    /// Requests of methods the protocol does not define.
+    CustomRequests,
+}
+
+impl Unguarded {
+    /// The surface's name, as the manifest and the startup warning write it.
+    ///
+    /// ```
+    /// use secure_tool::server::Unguarded;
+    /// assert_eq!(Unguarded::Prompts.as_str(), "prompts");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Resources => "resources",
+            Self::Prompts => "prompts",
+            Self::Completions => "completions",
+            Self::Logging => "logging",
+            Self::Tasks => "tasks",
+            Self::Skills => "skills",
+            Self::CustomRequests => "custom_requests",
+        }
+    }
 }
 
 /// Which tools `tools/list` shows each caller: see
@@ -100,8 +155,10 @@ struct Inner<S> {
     warned_untrusted: std::sync::atomic::AtomicBool,
 }
 
-/// An rmcp server that serves the secure tools of `S` and forwards everything else
-/// (prompts, resources, ...) to `S`'s own [`ServerHandler`] implementation.
+/// An rmcp server that serves the secure tools and resources of `S`. The rest of the
+/// protocol (prompts, completions, logging, ...) is forwarded to `S`'s own
+/// [`ServerHandler`] implementation only where the builder names it
+/// ([`SecureServerBuilder::with_unguarded`]).
 ///
 /// Cloning is cheap (one `Arc`), so it can be handed to rmcp's streamable HTTP service
 /// factory.

@@ -10,7 +10,7 @@ use super::field_path::invalid_arguments;
 use super::secure_route::SecureRoute;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
-use crate::authz::{AccessRequest, Mode, Policy, Principal};
+use crate::authz::{AccessRequest, DenialCause, Mode, Policy, Principal};
 use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
@@ -26,6 +26,33 @@ pub(crate) struct CallContext<'a> {
     pub(crate) write_gate: Option<WriteGateView<'a>>,
     /// Whether each structured output is checked against the tool's output schema.
     pub(crate) check_outputs: bool,
+}
+
+impl CallContext<'_> {
+    /// The server's policy, then `policy`, each decided within the deadline: fail-closed,
+    /// the first denial is the answer.
+    pub(crate) async fn authorize(
+        &self,
+        policy: &Policy,
+        request: AccessRequest<'_>,
+    ) -> Result<(), DenialCause> {
+        if let Some(server) = self.server_policy {
+            server.evaluate(request, self.authz_timeout).await?;
+        }
+        policy.evaluate(request, self.authz_timeout).await
+    }
+
+    /// Whether deciding `policy` (and the server's) took no I/O. When it did not, the
+    /// instant read for the audit is the start of the call too (one clock read saved). A
+    /// policy with a custom part may have waited on a remote service: then the call is
+    /// timed from after the decision, so that the policy's slowness is not counted against
+    /// the dependency's breaker as a slow call.
+    pub(crate) fn decided_locally(&self, policy: &Policy) -> bool {
+        !policy.has_custom_part()
+            && self
+                .server_policy
+                .is_none_or(|policy| !policy.has_custom_part())
+    }
 }
 
 /// What the call needs of the server's write gate.
@@ -116,16 +143,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         );
 
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
-        let authz_timeout = self.context.authz_timeout;
-        let server_verdict = match self.context.server_policy {
-            Some(policy) => policy.evaluate(request, authz_timeout).await,
-            None => Ok(()),
-        };
-        let verdict = match server_verdict {
-            Ok(()) => self.policy.evaluate(request, authz_timeout).await,
-            denied => denied,
-        };
-        if let Err(cause) = verdict {
+        if let Err(cause) = self.context.authorize(self.policy, request).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
             return safe.to_result();
@@ -173,16 +191,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         };
         let mut limits =
             Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
-        // When the decision took no I/O, the instant read for the audit is the start of the
-        // call too (one clock read saved). A policy with a custom part may have waited on a
-        // remote service: then the call is timed from now, so that the policy's slowness is
-        // not counted against the dependency's breaker as a slow call.
-        let decided_locally = !self.policy.has_custom_part()
-            && self
-                .context
-                .server_policy
-                .is_none_or(|policy| !policy.has_custom_part());
-        if decided_locally {
+        if self.context.decided_locally(self.policy) {
             limits = limits.started_at(started);
         }
         let into_error = types.into_error;
@@ -250,6 +259,16 @@ fn fail(
     started: tokio::time::Instant,
     error: ToolError,
 ) -> CallToolResult {
+    failed(event, started, &error).to_result()
+}
+
+/// The caller's view of `error`, under a fresh incident id; the event records the whole
+/// error (its internal chain, or the panic) under that id.
+pub(crate) fn failed(
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+    error: &ToolError,
+) -> SafeError {
     let public = error.public_message().to_owned();
     let mut safe = SafeError::new(error.category(), Some(public.into()), IncidentId::new());
     if let Some(after) = error.retry_after() {
@@ -260,8 +279,8 @@ fn fail(
         .and_then(|source| source.downcast_ref::<Panicked>());
     let outcome = match panicked {
         Some(panicked) => Verdict::Panicked(panicked.message()),
-        None => Verdict::Failed(&error),
+        None => Verdict::Failed(error),
     };
     event.finish(started, outcome, Some(safe.incident_id));
-    safe.to_result()
+    safe
 }

@@ -9,6 +9,7 @@ use rmcp::handler::server::tool::ToolRouter;
 use rmcp::model::Tool;
 
 use super::secure_route::SecureRoute;
+use crate::resource::ResourceRoute;
 
 /// A server type whose tools are all secure tools: implemented by
 /// `#[secure_tool_router]` on the `impl` block that holds the `#[secure_tool]` handlers.
@@ -24,6 +25,9 @@ pub trait SecureTools: Sized + Send + Sync + 'static {
 pub struct SecureToolRouter<S> {
     pub(crate) routes: HashMap<Cow<'static, str>, SecureRoute<S>>,
     pub(crate) unguarded: Option<(ToolRouter<S>, Cow<'static, str>)>,
+    /// The secure resources, in the order they were added: a read's URI is matched
+    /// against the fixed URIs first, then the templates in this order.
+    pub(crate) resources: Vec<ResourceRoute<S>>,
 }
 
 impl<S> Default for SecureToolRouter<S> {
@@ -31,6 +35,7 @@ impl<S> Default for SecureToolRouter<S> {
         Self {
             routes: HashMap::new(),
             unguarded: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -40,6 +45,7 @@ impl<S> Clone for SecureToolRouter<S> {
         Self {
             routes: self.routes.clone(),
             unguarded: self.unguarded.clone(),
+            resources: self.resources.clone(),
         }
     }
 }
@@ -50,6 +56,14 @@ impl<S: Send + Sync + 'static> fmt::Debug for SecureToolRouter<S> {
         names.sort();
         f.debug_struct("SecureToolRouter")
             .field("secure", &names)
+            .field(
+                "resources",
+                &self
+                    .resources
+                    .iter()
+                    .map(|r| r.spec.name.as_ref())
+                    .collect::<Vec<_>>(),
+            )
             .field(
                 "unguarded",
                 &self
@@ -79,6 +93,51 @@ impl<S: Send + Sync + 'static> SecureToolRouter<S> {
             panic!("two secure tools are named `{name}`");
         }
         self
+    }
+
+    /// Adds a secure resource (a fixed URI or a URI template).
+    ///
+    /// # Panics
+    ///
+    /// If a resource with the same name, or the same URI, is already registered: which one
+    /// a read reaches (and under which policy) would depend on registration order.
+    pub fn with_resource(mut self, route: ResourceRoute<S>) -> Self {
+        let spec = &route.spec;
+        for existing in &self.resources {
+            assert!(
+                existing.spec.name != spec.name,
+                "two secure resources are named `{}`",
+                spec.name
+            );
+            assert!(
+                existing.spec.uri != spec.uri,
+                "secure resources `{}` and `{}` have the same URI `{}`",
+                existing.spec.name,
+                spec.name,
+                spec.uri
+            );
+        }
+        self.resources.push(route);
+        self
+    }
+
+    /// The secure resources, in the order a read's URI is matched: fixed URIs first, then
+    /// templates, each in the order they were added.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceRoute<S>> {
+        let fixed = self.resources.iter().filter(|r| r.spec.uri.is_fixed());
+        let templates = self.resources.iter().filter(|r| !r.spec.uri.is_fixed());
+        fixed.chain(templates)
+    }
+
+    /// The names of the secure resources, sorted.
+    pub fn resource_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .resources
+            .iter()
+            .map(|r| r.spec.name.to_string())
+            .collect();
+        names.sort();
+        names
     }
 
     /// **Escape hatch**: serves the plain rmcp tools of `router` beside the secure ones,
@@ -177,6 +236,9 @@ impl<S: Send + Sync + 'static> std::ops::Add for SecureToolRouter<S> {
     fn add(mut self, other: Self) -> Self {
         for route in other.routes.into_values() {
             self = self.with_route(route);
+        }
+        for route in other.resources {
+            self = self.with_resource(route);
         }
         if let Some((router, reason)) = other.unguarded {
             self = self.with_unguarded_tools(router, reason);

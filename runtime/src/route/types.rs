@@ -74,8 +74,8 @@ impl<A, T, E> ToolTypes<A, T, E> {
 
 /// Proof that `A` can be a tool's arguments, with what the guarded call needs of it.
 pub struct ArgumentsType<A> {
-    parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
-    schema: fn() -> Result<Arc<JsonObject>, String>,
+    pub(crate) parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+    pub(crate) schema: fn() -> Result<Arc<JsonObject>, String>,
 }
 
 impl<A: ToolArguments> Default for ArgumentsType<A> {
@@ -120,7 +120,7 @@ impl<T: ToolOutput> OutputType<T> {
 
 /// Proof that `E` can be a tool's error, with what the guarded call needs of it.
 pub struct ErrorType<E> {
-    into_error: fn(E) -> ToolError,
+    pub(crate) into_error: fn(E) -> ToolError,
 }
 
 impl<E: IntoToolError> Default for ErrorType<E> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::gate::WriteGate;
-use super::{CallConfig, Inner, SecureServer, ToolLists};
+use super::{CallConfig, Inner, SecureServer, ToolLists, Unguarded};
 use crate::authz::{DEFAULT_AUTHZ_TIMEOUT, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
 use crate::health::HealthMonitor;
@@ -30,6 +30,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 tool_lists: ToolLists::All,
                 check_outputs: false,
                 server_policy: None,
+                unguarded: Vec::new(),
             },
             health: None,
         }
@@ -285,6 +286,50 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         self
     }
 
+    /// **Escape hatch**: forwards `surface` to the state's own
+    /// [`ServerHandler`](rmcp::ServerHandler) implementation, *without* authorization,
+    /// error hygiene, deadline or audit. Without it, that part of the protocol is not
+    /// served: its methods answer "method not found" and `initialize` does not advertise
+    /// it, so that a handler written for rmcp never publishes data unguarded by accident.
+    ///
+    /// `reason` says why this is acceptable: it is logged as a warning when the server is
+    /// built and shown in the manifest.
+    ///
+    /// # Panics
+    ///
+    /// If `reason` is blank.
+    ///
+    /// ```
+    /// use secure_tool::route::SecureToolRouter;
+    /// use secure_tool::server::Unguarded;
+    /// use secure_tool::SecureServerBuilder;
+    ///
+    /// struct Docs;
+    /// impl secure_tool::rmcp::ServerHandler for Docs {}
+    ///
+    /// let server = SecureServerBuilder::with_router(Docs, SecureToolRouter::new())
+    ///     .with_unguarded(Unguarded::Logging, "log levels only; no data crosses")
+    ///     .build();
+    /// let manifest = server.manifest();
+    /// assert_eq!(manifest.unguarded_surfaces[0].surface, "logging");
+    /// ```
+    pub fn with_unguarded(
+        mut self,
+        surface: Unguarded,
+        reason: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Self {
+        let reason = reason.into();
+        assert!(
+            !reason.trim().is_empty(),
+            "forwarding {} unguarded needs a reason",
+            surface.as_str()
+        );
+        self.config.unguarded.retain(|(s, _)| *s != surface);
+        self.config.unguarded.push((surface, reason));
+        self.config.unguarded.sort_by_key(|(s, _)| *s);
+        self
+    }
+
     /// Builds the server. A policy with an empty requirement (a scope or role list read
     /// from a configuration that came back empty) denies every caller; each one is logged
     /// here as a warning naming its tool, and shown as `deny: ...` in the manifest. So is
@@ -293,6 +338,14 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     pub fn build(self) -> SecureServer<S> {
         warn_of_empty_requirements(&self.tools, self.config.server_policy.as_ref());
         warn_of_public_writes(&self.tools);
+        for (surface, reason) in &self.config.unguarded {
+            tracing::warn!(
+                target: "secure_tool::server",
+                surface = surface.as_str(),
+                %reason,
+                "forwarding a part of the protocol to the state's own handler without secure-tool's guard"
+            );
+        }
         let gate = self.health.map(|monitor| WriteGate {
             monitor,
             read_tools: self

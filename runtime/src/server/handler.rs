@@ -1,7 +1,11 @@
 //! [`SecureServer`]'s `ServerHandler` implementation, in one place: `tools/call`,
-//! `tools/list`, `get_tool` and `get_info` are answered here through the secure routes;
-//! every other method is forwarded to the user's server state: prompts, resources,
-//! completion, logging, tasks, notifications.
+//! `tools/list`, `get_tool`, `resources/read`, `resources/list`,
+//! `resources/templates/list` and `get_info` are answered here through the secure routes.
+//! The rest of the protocol (prompts, completion, logging, subscriptions, tasks, skills,
+//! custom requests) is forwarded to the user's server state only for the surfaces the
+//! builder names ([`SecureServerBuilder::with_unguarded`](super::SecureServerBuilder::with_unguarded));
+//! the others answer "method not found". Ping, the protocol versions and notifications
+//! are forwarded.
 //!
 //! `initialize`, `negotiate_initialize` and `discover` are not forwarded: their defaults
 //! call [`SecureServer`]'s own `get_info`, which advertises the tools capability.
@@ -21,7 +25,7 @@ use rmcp::service::{
 
 use rmcp::handler::server::tool::ToolCallContext;
 
-use super::{SecureServer, ToolLists, unknown_tool};
+use super::{SecureServer, ToolLists, Unguarded, unknown_tool};
 use crate::authz::Mode;
 use crate::authz::Principal;
 use crate::health::{ServicePath, Status};
@@ -69,7 +73,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.complete(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Completions);
+        async move {
+            if forwarded {
+                self.inner.state.complete(request, context).await
+            } else {
+                Err(McpError::method_not_found::<CompleteRequestMethod>())
+            }
+        }
     }
 
     fn set_level(
@@ -77,7 +88,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.set_level(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Logging);
+        async move {
+            if forwarded {
+                self.inner.state.set_level(request, context).await
+            } else {
+                Err(McpError::method_not_found::<SetLevelRequestMethod>())
+            }
+        }
     }
 
     fn get_prompt(
@@ -85,7 +103,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.get_prompt(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Prompts);
+        async move {
+            if forwarded {
+                self.inner.state.get_prompt(request, context).await
+            } else {
+                Err(McpError::method_not_found::<GetPromptRequestMethod>())
+            }
+        }
     }
 
     fn list_prompts(
@@ -93,7 +118,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.list_prompts(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Prompts);
+        async move {
+            if forwarded {
+                self.inner.state.list_prompts(request, context).await
+            } else {
+                Err(McpError::method_not_found::<ListPromptsRequestMethod>())
+            }
+        }
     }
 
     fn list_resources(
@@ -101,7 +133,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListResourcesResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.list_resources(request, context)
+        list_resources(self, request, context)
     }
 
     fn list_resource_templates(
@@ -110,7 +142,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListResourceTemplatesResult, McpError>> + MaybeSendFuture + '_
     {
-        self.inner.state.list_resource_templates(request, context)
+        list_resource_templates(self, request, context)
     }
 
     fn read_resource(
@@ -118,14 +150,30 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ReadResourceResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.read_resource(request, context)
+        read_resource(self, request, context)
     }
 
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        let accepted = self.inner.state.accepted_subscription_filter(requested);
+        let config = &self.inner.config;
+        let accepted = self
+            .inner
+            .state
+            .accepted_subscription_filter(requested)
+            .map(|mut accepted| {
+                // The state's notifications of a surface it does not serve would tell a
+                // caller what it may not read.
+                if !config.forwards(Unguarded::Resources) {
+                    accepted.resources_list_changed = None;
+                    accepted.resource_subscriptions = None;
+                }
+                if !config.forwards(Unguarded::Prompts) {
+                    accepted.prompts_list_changed = None;
+                }
+                accepted
+            });
         if self.has_gate() && requested.tools_list_changed == Some(true) {
             // Degradation changes the tool list: accept that, whatever the state says.
             let mut accepted = accepted.unwrap_or_default();
@@ -160,7 +208,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.subscribe(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Resources);
+        async move {
+            if forwarded {
+                self.inner.state.subscribe(request, context).await
+            } else {
+                Err(McpError::method_not_found::<SubscribeRequestMethod>())
+            }
+        }
     }
 
     fn unsubscribe(
@@ -168,7 +223,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.unsubscribe(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Resources);
+        async move {
+            if forwarded {
+                self.inner.state.unsubscribe(request, context).await
+            } else {
+                Err(McpError::method_not_found::<UnsubscribeRequestMethod>())
+            }
+        }
     }
 
     fn on_custom_request(
@@ -176,7 +238,18 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CustomResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.on_custom_request(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::CustomRequests);
+        async move {
+            if forwarded {
+                self.inner.state.on_custom_request(request, context).await
+            } else {
+                Err(McpError::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    "method not found",
+                    None,
+                ))
+            }
+        }
     }
 
     fn on_cancelled(
@@ -225,7 +298,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetTaskResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.get_task(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Tasks);
+        async move {
+            if forwarded {
+                self.inner.state.get_task(request, context).await
+            } else {
+                Err(McpError::method_not_found::<GetTaskMethod>())
+            }
+        }
     }
 
     fn update_task(
@@ -233,7 +313,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.update_task(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Tasks);
+        async move {
+            if forwarded {
+                self.inner.state.update_task(request, context).await
+            } else {
+                Err(McpError::method_not_found::<UpdateTaskMethod>())
+            }
+        }
     }
 
     fn cancel_task(
@@ -241,7 +328,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.cancel_task(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Tasks);
+        async move {
+            if forwarded {
+                self.inner.state.cancel_task(request, context).await
+            } else {
+                Err(McpError::method_not_found::<CancelTaskMethod>())
+            }
+        }
     }
 
     fn list_skills(
@@ -249,7 +343,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListSkillsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.list_skills(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Skills);
+        async move {
+            if forwarded {
+                self.inner.state.list_skills(request, context).await
+            } else {
+                Err(McpError::method_not_found::<ListSkillsRequestMethod>())
+            }
+        }
     }
 
     fn get_skill(
@@ -257,7 +358,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: GetSkillRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetSkillResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.get_skill(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Skills);
+        async move {
+            if forwarded {
+                self.inner.state.get_skill(request, context).await
+            } else {
+                Err(McpError::method_not_found::<GetSkillRequestMethod>())
+            }
+        }
     }
 
     fn read_resource_directory(
@@ -266,21 +374,142 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
     {
-        self.inner.state.read_resource_directory(request, context)
+        let forwarded = self.inner.config.forwards(Unguarded::Skills);
+        async move {
+            if forwarded {
+                self.inner
+                    .state
+                    .read_resource_directory(request, context)
+                    .await
+            } else {
+                Err(McpError::method_not_found::<
+                    ReadResourceDirectoryRequestMethod,
+                >())
+            }
+        }
     }
 }
 
+/// The state's own `get_info`, with exactly the capabilities that are served: tools;
+/// resources when there is a secure one or they are forwarded; the rest only when
+/// forwarded.
 fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     let mut info = server.inner.state.get_info();
-    let tools = info
-        .capabilities
-        .tools
-        .get_or_insert_with(ToolsCapability::default);
+    let config = &server.inner.config;
+    let own = std::mem::take(&mut info.capabilities);
+    let capabilities = &mut info.capabilities;
+    let mut tools = own.tools.unwrap_or_default();
     if server.inner.gate.is_some() {
         // Write tools change when writes degrade and recover.
         tools.list_changed = Some(true);
     }
+    capabilities.tools = Some(tools);
+    capabilities.resources = if config.forwards(Unguarded::Resources) {
+        Some(own.resources.unwrap_or_default())
+    } else if server.inner.tools.resources.is_empty() {
+        None
+    } else {
+        Some(ResourcesCapability::default())
+    };
+    if config.forwards(Unguarded::Prompts) {
+        capabilities.prompts = own.prompts;
+    }
+    if config.forwards(Unguarded::Completions) {
+        capabilities.completions = own.completions;
+    }
+    if config.forwards(Unguarded::Logging) {
+        capabilities.logging = own.logging;
+    }
+    if config.forwards(Unguarded::CustomRequests) {
+        capabilities.experimental = own.experimental;
+    }
+    // Extensions (tasks, skills, apps...) are kept only with what serves them.
+    let mut extensions = own.extensions.unwrap_or_default();
+    if !config.forwards(Unguarded::Tasks) {
+        extensions.remove(TASKS_EXTENSION_ID);
+    }
+    if !config.forwards(Unguarded::Skills) {
+        extensions.remove(SKILLS_EXTENSION_ID);
+    }
+    if !config.forwards(Unguarded::CustomRequests) {
+        extensions.retain(|id, _| id == TASKS_EXTENSION_ID || id == SKILLS_EXTENSION_ID);
+    }
+    capabilities.extensions = (!extensions.is_empty()).then_some(extensions);
     info
+}
+
+/// The secure resources `context`'s caller may read, then (on the first page) the
+/// state's own when resources are forwarded.
+async fn list_resources<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: Option<PaginatedRequestParams>,
+    context: RequestContext<RoleServer>,
+) -> Result<ListResourcesResult, McpError> {
+    let first_page = request.as_ref().and_then(|r| r.cursor.as_ref()).is_none();
+    let secure = if first_page {
+        server.resources_for(&server.principal(&context))
+    } else {
+        Vec::new()
+    };
+    let mut result = if server.inner.config.forwards(Unguarded::Resources) {
+        server.inner.state.list_resources(request, context).await?
+    } else {
+        ListResourcesResult::default()
+    };
+    result.resources.splice(0..0, secure);
+    // The list is this caller's: no one else may be served it from a cache.
+    result.cache_scope = Some(CacheScope::Private);
+    Ok(result)
+}
+
+/// As [`list_resources`], for templates.
+async fn list_resource_templates<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: Option<PaginatedRequestParams>,
+    context: RequestContext<RoleServer>,
+) -> Result<ListResourceTemplatesResult, McpError> {
+    let first_page = request.as_ref().and_then(|r| r.cursor.as_ref()).is_none();
+    let secure = if first_page {
+        server.resource_templates_for(&server.principal(&context))
+    } else {
+        Vec::new()
+    };
+    let mut result = if server.inner.config.forwards(Unguarded::Resources) {
+        server
+            .inner
+            .state
+            .list_resource_templates(request, context)
+            .await?
+    } else {
+        ListResourceTemplatesResult::default()
+    };
+    result.resource_templates.splice(0..0, secure);
+    result.cache_scope = Some(CacheScope::Private);
+    Ok(result)
+}
+
+/// A read of a secure resource through the guarded read; else, when resources are
+/// forwarded, the state's own; else "resource not found".
+async fn read_resource<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: ReadResourceRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<ReadResourceResponse, McpError> {
+    let secure = server
+        .inner
+        .tools
+        .resources()
+        .any(|route| route.parameters(&request.uri).is_some());
+    if !secure && server.inner.config.forwards(Unguarded::Resources) {
+        return server.inner.state.read_resource(request, context).await;
+    }
+    let principal = server.principal(&context);
+    let read = server.read_resource(&request.uri, principal);
+    tokio::select! {
+        biased;
+        result = read => result.map(ReadResourceResponse::from),
+        () = context.ct.cancelled() => Err(McpError::invalid_request("request cancelled", None)),
+    }
 }
 
 /// What `tools/list` shows of a write tool while writes are degraded.

@@ -15,7 +15,7 @@ use crate::route::ArgumentLimits;
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/3";
+pub const FORMAT: &str = "secure-tool-manifest/4";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +35,43 @@ pub struct Manifest {
     pub tools: Vec<ToolEntry>,
     /// Plain rmcp tools served without any guard, with the reason given for each.
     pub unguarded_tools: Vec<UnguardedEntry>,
+    /// The secure resources and resource templates, in the order reads are matched.
+    pub resources: Vec<ResourceEntry>,
+    /// The parts of the protocol forwarded to the state's own handler without any guard,
+    /// with the reason given for each.
+    pub unguarded_surfaces: Vec<UnguardedSurfaceEntry>,
+}
+
+/// One secure resource or resource template.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ResourceEntry {
+    /// The resource's name.
+    pub name: String,
+    /// Its URI, or URI template.
+    pub uri: String,
+    /// Whether the URI is a template (listed by `resources/templates/list`).
+    pub template: bool,
+    /// Its MIME type, if declared.
+    pub mime_type: Option<String>,
+    /// Its policy.
+    pub authz: AuthzEntry,
+    /// The deadline of each read, in milliseconds.
+    pub deadline_ms: u64,
+    /// The cap on its concurrent reads.
+    pub max_concurrent_calls: usize,
+    /// The breaker guarding the dependency it reads through, if any.
+    pub breaker: Option<BreakerEntry>,
+}
+
+/// A part of the protocol forwarded unguarded.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct UnguardedSurfaceEntry {
+    /// The surface: `resources`, `prompts`, `completions`, `logging`, ...
+    pub surface: &'static str,
+    /// Why it is forwarded without a guard.
+    pub reason: String,
 }
 
 /// The server's name and version.
@@ -259,23 +296,11 @@ impl<S: ServerHandler> SecureServer<S> {
                     mode: spec.mode().as_str(),
                     annotations: serde_json::to_value(&tool.annotations)
                         .unwrap_or(serde_json::Value::Null),
-                    authz: AuthzEntry {
-                        policy: policy.to_string(),
-                        scopes: policy.scopes().into_iter().map(str::to_owned).collect(),
-                        roles: policy.roles().into_iter().map(str::to_owned).collect(),
-                        public: policy.admits_anonymous(),
-                        custom: policy.has_custom_part(),
-                    },
+                    authz: AuthzEntry::of(policy),
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
                     argument_limits: route.argument_limits(),
-                    breaker: route
-                        .dependency(&inner.state)
-                        .map(|dependency| BreakerEntry {
-                            name: dependency.breaker.name().to_owned(),
-                            max_concurrent: dependency.bulkhead.map(|b| b.max_concurrent()),
-                            settings: dependency.breaker.settings(),
-                        }),
+                    breaker: route.dependency(&inner.state).map(BreakerEntry::of),
                     input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
                     output_schema: tool
                         .output_schema
@@ -303,6 +328,32 @@ impl<S: ServerHandler> SecureServer<S> {
                 tools
             })
             .unwrap_or_default();
+        let resources = inner
+            .tools
+            .resources()
+            .map(|route| {
+                let spec = route.spec();
+                ResourceEntry {
+                    name: spec.name().to_owned(),
+                    uri: spec.uri().as_str().to_owned(),
+                    template: !spec.uri().is_fixed(),
+                    mime_type: spec.mime_type().map(str::to_owned),
+                    authz: AuthzEntry::of(spec.policy()),
+                    deadline_ms: millis(spec.timeout()),
+                    max_concurrent_calls: route.max_concurrent(),
+                    breaker: route.dependency(&inner.state).map(BreakerEntry::of),
+                }
+            })
+            .collect();
+        let unguarded_surfaces = inner
+            .config
+            .unguarded
+            .iter()
+            .map(|(surface, reason)| UnguardedSurfaceEntry {
+                surface: surface.as_str(),
+                reason: reason.to_string(),
+            })
+            .collect();
         Manifest {
             format: FORMAT,
             server: ServerEntry {
@@ -314,6 +365,30 @@ impl<S: ServerHandler> SecureServer<S> {
             write_degradation: inner.gate.is_some(),
             tools,
             unguarded_tools,
+            resources,
+            unguarded_surfaces,
+        }
+    }
+}
+
+impl AuthzEntry {
+    fn of(policy: &crate::authz::Policy) -> Self {
+        Self {
+            policy: policy.to_string(),
+            scopes: policy.scopes().into_iter().map(str::to_owned).collect(),
+            roles: policy.roles().into_iter().map(str::to_owned).collect(),
+            public: policy.admits_anonymous(),
+            custom: policy.has_custom_part(),
+        }
+    }
+}
+
+impl BreakerEntry {
+    fn of(dependency: crate::resilience::DependencyRef<'_>) -> Self {
+        Self {
+            name: dependency.breaker.name().to_owned(),
+            max_concurrent: dependency.bulkhead.map(|b| b.max_concurrent()),
+            settings: dependency.breaker.settings(),
         }
     }
 }

@@ -1,0 +1,313 @@
+//! A resource's route: its spec, how the variables of its URI become the handler's typed
+//! parameters, and its guarded entry point, made only by [`ResourceRoute::new`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use rmcp::ErrorData as McpError;
+use rmcp::model::{ReadResourceResult, Resource, ResourceTemplate};
+use serde_json::{Map, Value};
+
+use super::body::ResourceBody;
+use super::read::ReadInvocation;
+use super::spec::ResourceSpec;
+use crate::bulkhead::Bulkhead;
+use crate::resilience::DependencyRef;
+use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
+use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
+use crate::route::validate::InputSchema;
+use crate::route::{ArgumentsType, ErrorType, schema};
+
+/// The entry point of one resource: runs the guarded read for one invocation.
+pub(crate) type ReadFn<S> = Arc<
+    dyn for<'a> Fn(ReadInvocation<'a, S>) -> BoxFuture<'a, Result<ReadResourceResult, McpError>>
+        + Send
+        + Sync,
+>;
+
+/// What a template variable's value becomes before the parameters are checked: its text
+/// as sent, or the number or boolean it spells when the parameters' schema asks for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VariableKind {
+    Text,
+    Integer,
+    Number,
+    Boolean,
+}
+
+/// One secure resource (a fixed URI or a URI template): its spec, its MCP description and
+/// its guarded entry point.
+pub struct ResourceRoute<S> {
+    pub(crate) spec: Arc<ResourceSpec>,
+    pub(crate) read: ReadFn<S>,
+    pub(crate) dependency: Option<DependencyFn<S>>,
+    /// The cap on this resource's concurrent reads, whatever its dependency.
+    pub(crate) calls: Bulkhead,
+    /// The parameters' schema, compiled once: the variables are checked against it.
+    pub(crate) params: Arc<InputSchema>,
+    /// How each variable's text is read, by the parameters' schema.
+    pub(crate) kinds: Arc<[(String, VariableKind)]>,
+}
+
+impl<S> Clone for ResourceRoute<S> {
+    fn clone(&self) -> Self {
+        Self {
+            spec: self.spec.clone(),
+            read: self.read.clone(),
+            dependency: self.dependency,
+            calls: self.calls.clone(),
+            params: self.params.clone(),
+            kinds: self.kinds.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for ResourceRoute<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceRoute")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> ResourceRoute<S> {
+    /// The route of a resource whose URI's variables are parsed into `P` and whose
+    /// handler returns `Result<ResourceBody, E>`: every read goes through the guarded path
+    /// (authorization first, then the parameters, the deadline, the dependency's breaker
+    /// and bulkhead, panics caught, error hygiene, one audit event), and `handler` runs
+    /// only when it lets the read through.
+    ///
+    /// A read that the policy denies, of a URI that no resource matches, or whose
+    /// variables do not make valid parameters, is answered alike: "resource not found",
+    /// without the URI. A variable is passed as text, or as the integer, number or boolean
+    /// it spells when `P`'s schema asks for one (`id: u64` reads `notes://42`).
+    ///
+    /// # Panics
+    ///
+    /// If `P`'s schema is not an object schema, or names a required field that is not a
+    /// variable of the URI (no read could ever give it), or the URI has a variable that is
+    /// not a field of `P`; or if the schema does not compile.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::resource::{ResourceBody, ResourceRoute, ResourceSpec};
+    /// use secure_tool::route::{ArgumentsType, ErrorType, SecureToolRouter};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct NoteUri { id: u64 }
+    ///
+    /// struct Notes;
+    /// async fn note(_: &Notes, uri: NoteUri, _: ()) -> Result<ResourceBody, ToolError> {
+    ///     match uri.id {
+    ///         1 => Ok(ResourceBody::text("# Groceries")),
+    ///         _ => Err(ToolError::not_found("no such note")),
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let spec = ResourceSpec::new("note", "notes://{id}", scopes("notes:read"));
+    /// let route = ResourceRoute::new(spec, ArgumentsType::new(), ErrorType::new(), note);
+    /// let router = SecureToolRouter::new().with_resource(route);
+    /// let server = secure_tool::SecureServerBuilder::with_router(Notes, router).build();
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// let read = server.read_resource("notes://1", reader.clone()).await.unwrap();
+    /// assert_eq!(read.contents.len(), 1);
+    /// // Denied, missing and malformed are one answer, which does not repeat the URI.
+    /// let denied = server.read_resource("notes://1", Principal::new("bob")).await.unwrap_err();
+    /// let missing = server.read_resource("notes://2", reader.clone()).await.unwrap_err();
+    /// let malformed = server.read_resource("notes://x", reader).await.unwrap_err();
+    /// assert_eq!(denied, missing);
+    /// assert_eq!(missing, malformed);
+    /// # }
+    /// ```
+    pub fn new<P, E, H>(
+        spec: ResourceSpec,
+        params: ArgumentsType<P>,
+        error: ErrorType<E>,
+        handler: H,
+    ) -> Self
+    where
+        P: Send + 'static,
+        E: 'static,
+        H: for<'a> Handler<'a, S, P, (), Result<ResourceBody, E>>,
+    {
+        let parse = params.parse;
+        let into_error = error.into_error;
+        let read: ReadFn<S> = Arc::new(
+            move |invocation: ReadInvocation<'_, S>| -> BoxFuture<'_, Result<ReadResourceResult, McpError>> {
+                Box::pin(invocation.run(parse, into_error, move |state, params| {
+                    handler.call(state, params, ())
+                }))
+            },
+        );
+        let schema = (params.schema)().unwrap_or_else(|e| {
+            panic!(
+                "the parameters of resource `{}` must be a struct with named fields: {e}",
+                spec.name
+            )
+        });
+        let schema = schema::with_known_formats(&schema);
+        let kinds = variable_kinds(&spec, &schema);
+        let compiled = Arc::new(InputSchema::compile(&spec.name, &schema));
+        let calls = Bulkhead::new(
+            spec.name.clone().into_owned(),
+            spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+        );
+        Self {
+            spec: Arc::new(spec),
+            read,
+            dependency: None,
+            calls,
+            params: compiled,
+            kinds: kinds.into(),
+        }
+    }
+
+    /// Guards every read with the breaker and bulkhead that `dependency` finds in the
+    /// server's state. Called by the code `#[secure_resource(breaker = ...)]` generates.
+    pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
+        self.dependency = Some(dependency);
+        self
+    }
+
+    /// The breaker and bulkhead of this resource's dependency in `state`, if it names one.
+    pub fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
+        self.dependency.map(|dependency| dependency(state))
+    }
+
+    /// The resource's spec.
+    pub fn spec(&self) -> &ResourceSpec {
+        &self.spec
+    }
+
+    /// The cap on this resource's concurrent reads.
+    pub fn max_concurrent(&self) -> usize {
+        self.calls.max_concurrent()
+    }
+
+    /// The resource as `resources/list` shows it, if its URI is fixed.
+    pub fn resource(&self) -> Option<Resource> {
+        let spec = &*self.spec;
+        if !spec.uri.is_fixed() {
+            return None;
+        }
+        let mut resource = Resource::new(spec.uri.as_str(), spec.name.as_ref());
+        resource.title = spec.title.as_deref().map(str::to_owned);
+        resource.description = spec.description.as_deref().map(str::to_owned);
+        resource.mime_type = spec.mime_type.as_deref().map(str::to_owned);
+        Some(resource)
+    }
+
+    /// The template as `resources/templates/list` shows it, if its URI has variables.
+    pub fn template(&self) -> Option<ResourceTemplate> {
+        let spec = &*self.spec;
+        if spec.uri.is_fixed() {
+            return None;
+        }
+        let mut template = ResourceTemplate::new(spec.uri.as_str(), spec.name.as_ref());
+        template.title = spec.title.as_deref().map(str::to_owned);
+        template.description = spec.description.as_deref().map(str::to_owned);
+        template.mime_type = spec.mime_type.as_deref().map(str::to_owned);
+        Some(template)
+    }
+
+    /// The parameters of a read of `uri`, if this resource's URI matches it: each
+    /// variable's value, as text or as the JSON type the parameters' schema gives it.
+    pub(crate) fn parameters(&self, uri: &str) -> Option<Map<String, Value>> {
+        let values = self.spec.uri.matches(uri)?;
+        Some(
+            values
+                .into_iter()
+                .map(|(name, text)| {
+                    let kind = self
+                        .kinds
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(VariableKind::Text, |(_, kind)| *kind);
+                    (name.to_owned(), typed(text, kind))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `text` as the JSON value of `kind`, or as text when it does not spell one (the schema
+/// check then refuses it).
+fn typed(text: String, kind: VariableKind) -> Value {
+    let parsed = match kind {
+        VariableKind::Text => None,
+        VariableKind::Integer => text
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| text.parse::<u64>().map(Value::from))
+            .ok(),
+        VariableKind::Number => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        VariableKind::Boolean => match text.as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+    };
+    parsed.unwrap_or(Value::String(text))
+}
+
+/// How each variable of `spec`'s URI is read, by the parameters' `schema`; panics when the
+/// URI and the parameters do not fit each other.
+fn variable_kinds(
+    spec: &ResourceSpec,
+    schema: &rmcp::model::JsonObject,
+) -> Vec<(String, VariableKind)> {
+    let empty = Map::new();
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let variables: Vec<&str> = spec.uri.variables().collect();
+    for variable in &variables {
+        assert!(
+            properties.contains_key(*variable),
+            "resource `{}`: the URI `{}` has a variable `{variable}` that its parameters type \
+             has no field for",
+            spec.name,
+            spec.uri
+        );
+    }
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for field in required.iter().filter_map(Value::as_str) {
+            assert!(
+                variables.contains(&field),
+                "resource `{}`: its parameters require `{field}`, which the URI `{}` does not \
+                 give: add `{{{field}}}` to the URI, or make the field optional",
+                spec.name,
+                spec.uri
+            );
+        }
+    }
+    variables
+        .into_iter()
+        .map(|variable| {
+            let types: Vec<&str> = match properties[variable].get("type") {
+                Some(Value::String(t)) => vec![t.as_str()],
+                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let kind = if types.contains(&"string") {
+                VariableKind::Text
+            } else if types.contains(&"integer") {
+                VariableKind::Integer
+            } else if types.contains(&"number") {
+                VariableKind::Number
+            } else if types.contains(&"boolean") {
+                VariableKind::Boolean
+            } else {
+                VariableKind::Text
+            };
+            (variable.to_owned(), kind)
+        })
+        .collect()
+}

@@ -1,0 +1,198 @@
+//! A resource's URI, fixed (`docs://readme`) or a template with simple variables
+//! (`notes://{id}`, RFC 6570 level 1), and matching a requested URI against it.
+
+use std::fmt;
+
+/// The longest URI a read is matched against: a longer one is a resource that does not
+/// exist, answered without being looked at.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// A resource's URI: literal text with `{name}` variables (RFC 6570 simple expansion).
+///
+/// A variable matches one or more characters up to the next literal text, never `/`, `?`
+/// or `#`, percent-decoded: `notes://{id}` matches `notes://42` with `id = "42"`, and not
+/// `notes://42/x` nor `notes://`. Two variables side by side (`{a}{b}`) would make the
+/// split ambiguous and are refused, as are operators (`{+path}`, `{?q}`), empty or
+/// repeated names.
+///
+/// ```
+/// use secure_tool::resource::UriTemplate;
+/// let template = UriTemplate::parse("notes://{id}/revisions/{rev}").unwrap();
+/// assert_eq!(template.variables().collect::<Vec<_>>(), ["id", "rev"]);
+/// let values = template.matches("notes://42/revisions/7").unwrap();
+/// assert_eq!(values, [("id", "42".to_owned()), ("rev", "7".to_owned())]);
+/// assert!(template.matches("notes://42").is_none());
+/// assert!(UriTemplate::parse("files://{+path}").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct UriTemplate {
+    source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Variable(String),
+}
+
+/// Why a URI template was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateError {
+    template: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid URI template `{}`: {}",
+            self.template, self.reason
+        )
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+impl UriTemplate {
+    /// Parses `template`.
+    ///
+    /// # Errors
+    ///
+    /// If it is empty, has an unclosed or stray brace, an operator, an empty, invalid or
+    /// repeated variable name, two variables side by side, or starts with a variable (the
+    /// scheme must be literal).
+    pub fn parse(template: &str) -> Result<Self, TemplateError> {
+        let error = |reason| TemplateError {
+            template: template.to_owned(),
+            reason,
+        };
+        if template.is_empty() {
+            return Err(error("it is empty"));
+        }
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while !rest.is_empty() {
+            match rest.find(['{', '}']) {
+                None => {
+                    parts.push(Part::Literal(rest.to_owned()));
+                    rest = "";
+                }
+                Some(at) if rest.as_bytes()[at] == b'}' => {
+                    return Err(error("a `}` closes no variable"));
+                }
+                Some(at) => {
+                    if at > 0 {
+                        parts.push(Part::Literal(rest[..at].to_owned()));
+                    }
+                    let after = &rest[at + 1..];
+                    let end = after
+                        .find('}')
+                        .ok_or_else(|| error("a `{` is never closed"))?;
+                    let name = &after[..end];
+                    if name.is_empty() {
+                        return Err(error("a variable has no name"));
+                    }
+                    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                        return Err(error(
+                            "variable names are letters, digits and `_` (operators such as \
+                             `{+path}` or `{?query}` are not supported)",
+                        ));
+                    }
+                    if matches!(parts.last(), Some(Part::Variable(_))) {
+                        return Err(error(
+                            "two variables side by side cannot be told apart: put literal \
+                             text between them",
+                        ));
+                    }
+                    if parts
+                        .iter()
+                        .any(|p| matches!(p, Part::Variable(v) if v == name))
+                    {
+                        return Err(error("a variable is named twice"));
+                    }
+                    parts.push(Part::Variable(name.to_owned()));
+                    rest = &after[end + 1..];
+                }
+            }
+        }
+        if matches!(parts.first(), Some(Part::Variable(_))) {
+            return Err(error(
+                "it starts with a variable: the scheme must be literal",
+            ));
+        }
+        Ok(Self {
+            source: template.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether this is a fixed URI, without variables.
+    pub fn is_fixed(&self) -> bool {
+        self.variables().next().is_none()
+    }
+
+    /// The variables' names, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Variable(name) => Some(name.as_str()),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// The value of each variable if `uri` matches, percent-decoded; `None` if it does not
+    /// (or a value is not UTF-8 once decoded, or `uri` is longer than [`MAX_URI_BYTES`]).
+    pub fn matches<'t>(&'t self, uri: &str) -> Option<Vec<(&'t str, String)>> {
+        if uri.len() > MAX_URI_BYTES {
+            return None;
+        }
+        let mut values = Vec::new();
+        let mut rest = uri;
+        let mut parts = self.parts.iter().peekable();
+        while let Some(part) = parts.next() {
+            match part {
+                Part::Literal(text) => rest = rest.strip_prefix(text.as_str())?,
+                Part::Variable(name) => {
+                    // Up to the next literal (a variable is never followed by another).
+                    let end = match parts.peek() {
+                        Some(Part::Literal(next)) => rest.find(next.as_str())?,
+                        _ => rest.len(),
+                    };
+                    let raw = &rest[..end];
+                    if raw.is_empty() || raw.contains(['/', '?', '#']) {
+                        return None;
+                    }
+                    values.push((name.as_str(), percent_decode(raw)?));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.is_empty().then_some(values)
+    }
+}
+
+impl fmt::Debug for UriTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UriTemplate").field(&self.source).finish()
+    }
+}
+
+impl fmt::Display for UriTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// `%XX` sequences decoded; `None` for a result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}

@@ -1,0 +1,68 @@
+use super::*;
+
+#[test]
+fn a_variable_matches_one_segment_and_is_percent_decoded() {
+    let template = UriTemplate::parse("notes://{id}").unwrap();
+    assert_eq!(
+        template.matches("notes://42"),
+        Some(vec![("id", "42".to_owned())])
+    );
+    assert_eq!(
+        template.matches("notes://a%20b"),
+        Some(vec![("id", "a b".to_owned())])
+    );
+    for miss in [
+        "notes://",
+        "notes://42/x",
+        "notes://42?x=1",
+        "notes://42#top",
+        "note://42",
+        "xnotes://42",
+    ] {
+        assert_eq!(template.matches(miss), None, "{miss}");
+    }
+    // Not UTF-8 once decoded: no match, rather than a lossy value.
+    assert_eq!(template.matches("notes://%FF"), None);
+}
+
+#[test]
+fn variables_between_literals_split_at_the_next_literal() {
+    let template = UriTemplate::parse("test://template/{id}/data").unwrap();
+    assert_eq!(
+        template.matches("test://template/123/data"),
+        Some(vec![("id", "123".to_owned())])
+    );
+    assert_eq!(template.matches("test://template/123/data/more"), None);
+    assert_eq!(template.matches("test://template//data"), None);
+    let fixed = UriTemplate::parse("docs://readme").unwrap();
+    assert!(fixed.is_fixed());
+    assert_eq!(fixed.matches("docs://readme"), Some(vec![]));
+    assert_eq!(fixed.matches("docs://readme2"), None);
+}
+
+#[test]
+fn an_overlong_uri_matches_nothing() {
+    let template = UriTemplate::parse("notes://{id}").unwrap();
+    let long = format!("notes://{}", "1".repeat(MAX_URI_BYTES));
+    assert_eq!(template.matches(&long), None);
+    let fits = format!("notes://{}", "1".repeat(MAX_URI_BYTES - "notes://".len()));
+    assert!(template.matches(&fits).is_some());
+}
+
+#[test]
+fn templates_that_cannot_be_matched_unambiguously_are_refused() {
+    for (bad, why) in [
+        ("", "empty"),
+        ("notes://{id", "never closed"),
+        ("notes://id}", "closes no variable"),
+        ("notes://{}", "no name"),
+        ("files://{+path}", "operators"),
+        ("search://{?q}", "operators"),
+        ("a://{x}{y}", "side by side"),
+        ("a://{x}/{x}", "named twice"),
+        ("{scheme}://x", "scheme must be literal"),
+    ] {
+        let error = UriTemplate::parse(bad).unwrap_err().to_string();
+        assert!(error.contains(why), "{bad}: {error}");
+    }
+}
