@@ -394,6 +394,7 @@ mod resilience;
 mod boundary;
 mod degradation;
 mod panics;
+mod resources;
 
 #[test]
 fn the_manifest_states_every_tools_posture() {
