@@ -111,6 +111,8 @@ pub(crate) enum Surface {
     /// `resources/read`: the event names the `resource` (never the URI read, which may
     /// hold the caller's data: its variables are the `arguments`' shape).
     Resource,
+    /// `prompts/get`: the event names the `prompt`.
+    Prompt,
 }
 
 impl Surface {
@@ -118,6 +120,7 @@ impl Surface {
         match self {
             Self::Tool => "tool call",
             Self::Resource => "resource read",
+            Self::Prompt => "prompt get",
         }
     }
 
@@ -125,6 +128,7 @@ impl Surface {
         match self {
             Self::Tool => "tool",
             Self::Resource => "resource",
+            Self::Prompt => "prompt",
         }
     }
 }
@@ -175,9 +179,10 @@ impl<'a> CallEvent<'a> {
     ) {
         // Fields are evaluated only when someone listens: no clock read otherwise.
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (tool, resource) = match self.surface {
-            Surface::Tool => (Some(self.name), None),
-            Surface::Resource => (None, Some(self.name)),
+        let (tool, resource, prompt) = match self.surface {
+            Surface::Tool => (Some(self.name), None, None),
+            Surface::Resource => (None, Some(self.name), None),
+            Surface::Prompt => (None, None, Some(self.name)),
         };
         let what = self.surface.what();
         let noun = self.surface.noun();
@@ -187,15 +192,15 @@ impl<'a> CallEvent<'a> {
         let incident_id = incident.map(tracing::field::display);
         match outcome {
             Verdict::Ok => tracing::info!(
-                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "ok",
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "ok",
                 latency_us = latency_us(), arguments, "{what} succeeded"
             ),
             Verdict::Denied(cause) => tracing::warn!(
-                target: TARGET, tool, resource, mode, %principal, decision = "deny", outcome = "denied",
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "deny", outcome = "denied",
                 cause = %LogSafe::new(cause, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "{what} denied"
             ),
             Verdict::InvalidArguments => tracing::info!(
-                target: TARGET, tool, resource, mode, %principal, decision = "allow",
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow",
                 outcome = "invalid_arguments", latency_us = latency_us(), arguments, incident_id,
                 "{what} rejected: invalid arguments"
             ),
@@ -220,25 +225,25 @@ impl<'a> CallEvent<'a> {
                 });
                 if caller_fault {
                     tracing::info!(
-                        target: TARGET, tool, resource, mode, %principal, decision = "allow",
+                        target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow",
                         outcome = "error", category, public_message, public_message_digest, error = cause,
                         latency_us = latency_us(), arguments, incident_id,
                         "{what} failed (caller's fault)"
                     );
                 } else {
                     tracing::error!(
-                        target: TARGET, tool, resource, mode, %principal, decision = "allow",
+                        target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow",
                         outcome = "error", category, public_message, public_message_digest, error = cause,
                         latency_us = latency_us(), arguments, incident_id, "{what} failed"
                     );
                 }
             }
             Verdict::Degraded => tracing::warn!(
-                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "degraded",
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "degraded",
                 latency_us = latency_us(), arguments, incident_id, "write tool refused: writes are degraded"
             ),
             Verdict::Panicked(message) => tracing::error!(
-                target: TARGET, tool, resource, mode, %principal, decision = "allow", outcome = "panic",
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "panic",
                 panic = %LogSafe::new(message, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "{noun} handler panicked"
             ),
         }

@@ -35,11 +35,13 @@ pub mod authz;
 pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
+mod guard;
 pub mod health;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod oauth;
 pub mod partial;
+pub mod prompt;
 pub mod resilience;
 pub mod resource;
 pub mod route;
@@ -260,6 +262,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
+    pub use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
     pub use crate::resilience::{AsDependency, DependencyRef};
     pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
     pub use crate::route::plumbing::{

@@ -44,6 +44,7 @@ mod builder;
 mod gate;
 mod handler;
 pub mod manifest;
+mod prompts;
 mod resources;
 
 pub use builder::SecureServerBuilder;

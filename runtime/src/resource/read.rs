@@ -1,20 +1,16 @@
-//! The guarded read: what every read of a secure resource goes through, in order.
+//! The guarded read of a secure resource, and its answers.
 
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt as _;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{JsonObject, ReadResourceResult};
 
 use super::body::ResourceBody;
 use super::route::ResourceRoute;
-use crate::audit::{self, Surface, Verdict};
-use crate::authz::{AccessRequest, Mode, Principal};
-use crate::resilience::{Limits, Panicked};
+use crate::audit::Surface;
+use crate::authz::Principal;
+use crate::guard::{Guarded, Refused};
 use crate::route::CallContext;
-use crate::route::call::failed;
 use crate::route::field_path::{DeclaredNames, Problem};
-use crate::sanitize::{ErrorCategory, IncidentId, ToolError};
+use crate::sanitize::{ErrorCategory, ToolError};
 
 /// The answer to a read of a resource that does not exist, that the caller may not read,
 /// or whose URI does not make valid parameters: one answer, without the URI, so that a
@@ -37,10 +33,9 @@ pub(crate) struct ReadInvocation<'a, S> {
 }
 
 impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
-    /// The guarded read: authorize (fail-closed), check the parameters against their
-    /// schema and parse them, take a slot, run `handler` under the deadline and the
-    /// dependency's breaker with panics caught, and turn its result into the read's answer.
-    /// One audit event.
+    /// The guarded read ([`Guarded::run`]), answered: a denial, variables that are not
+    /// valid parameters and the handler's `not_found` are "resource not found"; another
+    /// failure is its sanitized JSON-RPC error.
     pub(super) async fn run<P, E, Fut>(
         self,
         parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
@@ -50,82 +45,30 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
     where
         Fut: Future<Output = Result<ResourceBody, E>> + Send + 'a,
     {
-        let started = tokio::time::Instant::now();
         let route = self.route;
         let spec = &*route.spec;
-        let mut event = audit::CallEvent::of(
-            Surface::Resource,
-            &spec.name,
-            Mode::Read,
-            &self.principal,
-            Some(&self.params),
-        );
-
-        let request = AccessRequest::new(&spec.name, Mode::Read, &self.principal);
-        if let Err(cause) = self.context.authorize(&spec.policy, request).await {
-            event.finish(started, Verdict::Denied(&cause), Some(IncidentId::new()));
-            return Err(resource_not_found());
-        }
-
-        // The parameters are the URI's variables: checked against the published schema of
-        // the parameters type, then parsed, panics caught. A URI whose variables are not
-        // valid parameters names no resource.
-        let params = serde_json::Value::Object(self.params);
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            route
-                .params
-                .check(&params)
-                .and_then(|()| parse(params, route.params.names()).map_err(|p| vec![p]))
-        }));
-        let params = match parsed {
-            Ok(Ok(params)) => params,
-            Ok(Err(_)) => {
-                event.finish(started, Verdict::InvalidArguments, Some(IncidentId::new()));
-                return Err(resource_not_found());
-            }
-            Err(panic) => {
-                let panicked = Panicked::during("parsing the parameters", &*panic);
-                return Err(fail(&mut event, started, ToolError::internal(panicked)));
-            }
+        let guarded = Guarded {
+            this: self.this,
+            surface: Surface::Resource,
+            name: &spec.name,
+            policy: &spec.policy,
+            timeout: spec.timeout,
+            calls: &route.calls,
+            dependency: route.dependency(self.this),
+            params: &route.params,
+            principal: self.principal,
+            context: self.context,
         };
-
-        let _slot = match route.calls.try_acquire() {
-            Ok(slot) => slot,
-            Err(full) => {
-                return Err(fail(
-                    &mut event,
-                    started,
-                    crate::resilience::overloaded(full),
-                ));
-            }
-        };
-        let mut limits = Limits::new(spec.timeout).with_dependency_ref(route.dependency(self.this));
-        if self.context.decided_locally(&spec.policy) {
-            limits = limits.started_at(started);
-        }
-        let read = handler(self.this, params).map(|result| result.map_err(into_error));
-        match limits.run(read).await {
+        match guarded.run(self.params, parse, into_error, handler).await {
             Ok(body) => {
-                event.finish(started, Verdict::Ok, None);
                 let contents = body.into_contents(&self.uri, spec.mime_type.as_deref());
                 Ok(ReadResourceResult::new(vec![contents]))
             }
-            Err(error) => Err(fail(&mut event, started, error)),
+            Err(refused) if refused.category() == Some(ErrorCategory::NotFound) => {
+                Err(resource_not_found())
+            }
+            Err(Refused::Failed(safe)) => Err(safe.to_error_data()),
+            Err(Refused::Denied | Refused::Invalid(_)) => Err(resource_not_found()),
         }
     }
-}
-
-/// The JSON-RPC error a failed read answers with, logged in full under a fresh incident
-/// id. A `not_found` from the handler is the one "resource not found" answer, whatever its
-/// message: a denied caller gets the same answer for a resource that exists.
-fn fail(
-    event: &mut audit::CallEvent<'_>,
-    started: tokio::time::Instant,
-    error: ToolError,
-) -> McpError {
-    let safe = failed(event, started, &error);
-    if error.category() == ErrorCategory::NotFound {
-        return resource_not_found();
-    }
-    safe.to_error_data()
 }

@@ -12,6 +12,7 @@ use super::body::ResourceBody;
 use super::read::ReadInvocation;
 use super::spec::ResourceSpec;
 use crate::bulkhead::Bulkhead;
+use crate::guard::TextValues;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
 use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
@@ -25,16 +26,6 @@ pub(crate) type ReadFn<S> = Arc<
         + Sync,
 >;
 
-/// What a template variable's value becomes before the parameters are checked: its text
-/// as sent, or the number or boolean it spells when the parameters' schema asks for one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum VariableKind {
-    Text,
-    Integer,
-    Number,
-    Boolean,
-}
-
 /// One secure resource (a fixed URI or a URI template): its spec, its MCP description and
 /// its guarded entry point.
 pub struct ResourceRoute<S> {
@@ -46,7 +37,7 @@ pub struct ResourceRoute<S> {
     /// The parameters' schema, compiled once: the variables are checked against it.
     pub(crate) params: Arc<InputSchema>,
     /// How each variable's text is read, by the parameters' schema.
-    pub(crate) kinds: Arc<[(String, VariableKind)]>,
+    pub(crate) values: Arc<TextValues>,
 }
 
 impl<S> Clone for ResourceRoute<S> {
@@ -57,7 +48,7 @@ impl<S> Clone for ResourceRoute<S> {
             dependency: self.dependency,
             calls: self.calls.clone(),
             params: self.params.clone(),
-            kinds: self.kinds.clone(),
+            values: self.values.clone(),
         }
     }
 }
@@ -148,7 +139,8 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
             )
         });
         let schema = schema::with_known_formats(&schema);
-        let kinds = variable_kinds(&spec, &schema);
+        check_variables(&spec, &schema);
+        let values = Arc::new(TextValues::of(&schema));
         let compiled = Arc::new(InputSchema::compile(&spec.name, &schema));
         let calls = Bulkhead::new(
             spec.name.clone().into_owned(),
@@ -160,7 +152,7 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
             dependency: None,
             calls,
             params: compiled,
-            kinds: kinds.into(),
+            values,
         }
     }
 
@@ -215,53 +207,19 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
     /// The parameters of a read of `uri`, if this resource's URI matches it: each
     /// variable's value, as text or as the JSON type the parameters' schema gives it.
     pub(crate) fn parameters(&self, uri: &str) -> Option<Map<String, Value>> {
-        let values = self.spec.uri.matches(uri)?;
+        let matched = self.spec.uri.matches(uri)?;
         Some(
-            values
-                .into_iter()
-                .map(|(name, text)| {
-                    let kind = self
-                        .kinds
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map_or(VariableKind::Text, |(_, kind)| *kind);
-                    (name.to_owned(), typed(text, kind))
-                })
-                .collect(),
+            self.values.typed(
+                matched
+                    .into_iter()
+                    .map(|(name, text)| (name.to_owned(), Value::String(text))),
+            ),
         )
     }
 }
 
-/// `text` as the JSON value of `kind`, or as text when it does not spell one (the schema
-/// check then refuses it).
-fn typed(text: String, kind: VariableKind) -> Value {
-    let parsed = match kind {
-        VariableKind::Text => None,
-        VariableKind::Integer => text
-            .parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| text.parse::<u64>().map(Value::from))
-            .ok(),
-        VariableKind::Number => text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
-        VariableKind::Boolean => match text.as_str() {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
-            _ => None,
-        },
-    };
-    parsed.unwrap_or(Value::String(text))
-}
-
-/// How each variable of `spec`'s URI is read, by the parameters' `schema`; panics when the
-/// URI and the parameters do not fit each other.
-fn variable_kinds(
-    spec: &ResourceSpec,
-    schema: &rmcp::model::JsonObject,
-) -> Vec<(String, VariableKind)> {
+/// Panics when the URI's variables and the parameters' `schema` do not fit each other.
+fn check_variables(spec: &ResourceSpec, schema: &rmcp::model::JsonObject) {
     let empty = Map::new();
     let properties = schema
         .get("properties")
@@ -288,26 +246,4 @@ fn variable_kinds(
             );
         }
     }
-    variables
-        .into_iter()
-        .map(|variable| {
-            let types: Vec<&str> = match properties[variable].get("type") {
-                Some(Value::String(t)) => vec![t.as_str()],
-                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
-            };
-            let kind = if types.contains(&"string") {
-                VariableKind::Text
-            } else if types.contains(&"integer") {
-                VariableKind::Integer
-            } else if types.contains(&"number") {
-                VariableKind::Number
-            } else if types.contains(&"boolean") {
-                VariableKind::Boolean
-            } else {
-                VariableKind::Text
-            };
-            (variable.to_owned(), kind)
-        })
-        .collect()
 }

@@ -9,6 +9,7 @@ use rmcp::handler::server::tool::ToolRouter;
 use rmcp::model::Tool;
 
 use super::secure_route::SecureRoute;
+use crate::prompt::PromptRoute;
 use crate::resource::ResourceRoute;
 
 /// A server type whose tools are all secure tools: implemented by
@@ -28,6 +29,8 @@ pub struct SecureToolRouter<S> {
     /// The secure resources, in the order they were added: a read's URI is matched
     /// against the fixed URIs first, then the templates in this order.
     pub(crate) resources: Vec<ResourceRoute<S>>,
+    /// The secure prompts, by name.
+    pub(crate) prompts: HashMap<Cow<'static, str>, PromptRoute<S>>,
 }
 
 impl<S> Default for SecureToolRouter<S> {
@@ -36,6 +39,7 @@ impl<S> Default for SecureToolRouter<S> {
             routes: HashMap::new(),
             unguarded: None,
             resources: Vec::new(),
+            prompts: HashMap::new(),
         }
     }
 }
@@ -46,6 +50,7 @@ impl<S> Clone for SecureToolRouter<S> {
             routes: self.routes.clone(),
             unguarded: self.unguarded.clone(),
             resources: self.resources.clone(),
+            prompts: self.prompts.clone(),
         }
     }
 }
@@ -119,6 +124,31 @@ impl<S: Send + Sync + 'static> SecureToolRouter<S> {
         }
         self.resources.push(route);
         self
+    }
+
+    /// Adds a secure prompt.
+    ///
+    /// # Panics
+    ///
+    /// If a prompt with the same name is already registered.
+    pub fn with_prompt(mut self, route: PromptRoute<S>) -> Self {
+        let name = route.spec.name.clone();
+        if self.prompts.insert(name.clone(), route).is_some() {
+            panic!("two secure prompts are named `{name}`");
+        }
+        self
+    }
+
+    /// The secure prompt named `name`.
+    pub fn prompt(&self, name: &str) -> Option<&PromptRoute<S>> {
+        self.prompts.get(name)
+    }
+
+    /// Every secure prompt, sorted by name.
+    pub fn prompts(&self) -> Vec<&PromptRoute<S>> {
+        let mut prompts: Vec<_> = self.prompts.values().collect();
+        prompts.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        prompts
     }
 
     /// The secure resources, in the order a read's URI is matched: fixed URIs first, then
@@ -239,6 +269,9 @@ impl<S: Send + Sync + 'static> std::ops::Add for SecureToolRouter<S> {
         }
         for route in other.resources {
             self = self.with_resource(route);
+        }
+        for route in other.prompts.into_values() {
+            self = self.with_prompt(route);
         }
         if let Some((router, reason)) = other.unguarded {
             self = self.with_unguarded_tools(router, reason);

@@ -103,14 +103,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
-        let forwarded = self.inner.config.forwards(Unguarded::Prompts);
-        async move {
-            if forwarded {
-                self.inner.state.get_prompt(request, context).await
-            } else {
-                Err(McpError::method_not_found::<GetPromptRequestMethod>())
-            }
-        }
+        get_prompt(self, request, context)
     }
 
     fn list_prompts(
@@ -118,14 +111,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
-        let forwarded = self.inner.config.forwards(Unguarded::Prompts);
-        async move {
-            if forwarded {
-                self.inner.state.list_prompts(request, context).await
-            } else {
-                Err(McpError::method_not_found::<ListPromptsRequestMethod>())
-            }
-        }
+        list_prompts(self, request, context)
     }
 
     fn list_resources(
@@ -411,9 +397,13 @@ fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     } else {
         Some(ResourcesCapability::default())
     };
-    if config.forwards(Unguarded::Prompts) {
-        capabilities.prompts = own.prompts;
-    }
+    capabilities.prompts = if config.forwards(Unguarded::Prompts) {
+        Some(own.prompts.unwrap_or_default())
+    } else if server.inner.tools.prompts.is_empty() {
+        None
+    } else {
+        Some(PromptsCapability::default())
+    };
     if config.forwards(Unguarded::Completions) {
         capabilities.completions = own.completions;
     }
@@ -453,6 +443,8 @@ async fn list_resources<S: ServerHandler>(
     };
     let mut result = if server.inner.config.forwards(Unguarded::Resources) {
         server.inner.state.list_resources(request, context).await?
+    } else if server.inner.tools.resources.is_empty() {
+        return Err(McpError::method_not_found::<ListResourcesRequestMethod>());
     } else {
         ListResourcesResult::default()
     };
@@ -460,6 +452,55 @@ async fn list_resources<S: ServerHandler>(
     // The list is this caller's: no one else may be served it from a cache.
     result.cache_scope = Some(CacheScope::Private);
     Ok(result)
+}
+
+/// The secure prompts `context`'s caller may get, then (on the first page) the state's
+/// own when prompts are forwarded.
+async fn list_prompts<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: Option<PaginatedRequestParams>,
+    context: RequestContext<RoleServer>,
+) -> Result<ListPromptsResult, McpError> {
+    let first_page = request.as_ref().and_then(|r| r.cursor.as_ref()).is_none();
+    let secure = if first_page {
+        server.prompts_for(&server.principal(&context))
+    } else {
+        Vec::new()
+    };
+    let mut result = if server.inner.config.forwards(Unguarded::Prompts) {
+        server.inner.state.list_prompts(request, context).await?
+    } else if server.inner.tools.prompts.is_empty() {
+        return Err(McpError::method_not_found::<ListPromptsRequestMethod>());
+    } else {
+        ListPromptsResult::default()
+    };
+    result.prompts.splice(0..0, secure);
+    result.cache_scope = Some(CacheScope::Private);
+    Ok(result)
+}
+
+/// A get of a secure prompt through the guarded get; else, when prompts are forwarded,
+/// the state's own; else "prompt not found".
+async fn get_prompt<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: GetPromptRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<GetPromptResponse, McpError> {
+    let secure = server
+        .inner
+        .tools
+        .prompts
+        .contains_key(request.name.as_str());
+    if !secure && server.inner.config.forwards(Unguarded::Prompts) {
+        return server.inner.state.get_prompt(request, context).await;
+    }
+    let principal = server.principal(&context);
+    let get = server.get_prompt(&request.name, request.arguments, principal);
+    tokio::select! {
+        biased;
+        result = get => result.map(GetPromptResponse::from),
+        () = context.ct.cancelled() => Err(McpError::invalid_request("request cancelled", None)),
+    }
 }
 
 /// As [`list_resources`], for templates.
@@ -480,6 +521,10 @@ async fn list_resource_templates<S: ServerHandler>(
             .state
             .list_resource_templates(request, context)
             .await?
+    } else if server.inner.tools.resources.is_empty() {
+        return Err(McpError::method_not_found::<
+            ListResourceTemplatesRequestMethod,
+        >());
     } else {
         ListResourceTemplatesResult::default()
     };

@@ -394,6 +394,7 @@ mod resilience;
 mod boundary;
 mod degradation;
 mod panics;
+mod prompts;
 mod resources;
 
 #[test]
