@@ -113,6 +113,13 @@ pub(crate) enum Surface {
     Resource,
     /// `prompts/get`: the event names the `prompt`.
     Prompt,
+    /// `completion/complete`: the event names the `prompt` or `resource` completed, and
+    /// the arguments' shape is that of the request (`argument`, `value`).
+    Completion {
+        /// Whether a resource template's variable is completed, rather than a prompt's
+        /// argument.
+        resource: bool,
+    },
 }
 
 impl Surface {
@@ -121,6 +128,7 @@ impl Surface {
             Self::Tool => "tool call",
             Self::Resource => "resource read",
             Self::Prompt => "prompt get",
+            Self::Completion { .. } => "completion",
         }
     }
 
@@ -129,6 +137,7 @@ impl Surface {
             Self::Tool => "tool",
             Self::Resource => "resource",
             Self::Prompt => "prompt",
+            Self::Completion { .. } => "completer",
         }
     }
 }
@@ -182,7 +191,10 @@ impl<'a> CallEvent<'a> {
         let (tool, resource, prompt) = match self.surface {
             Surface::Tool => (Some(self.name), None, None),
             Surface::Resource => (None, Some(self.name), None),
-            Surface::Prompt => (None, None, Some(self.name)),
+            Surface::Prompt | Surface::Completion { resource: false } => {
+                (None, None, Some(self.name))
+            }
+            Surface::Completion { resource: true } => (None, Some(self.name), None),
         };
         let what = self.surface.what();
         let noun = self.surface.noun();

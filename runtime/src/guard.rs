@@ -55,7 +55,8 @@ pub(crate) struct Guarded<'a, S> {
     pub(crate) timeout: Duration,
     pub(crate) calls: &'a Bulkhead,
     pub(crate) dependency: Option<DependencyRef<'a>>,
-    pub(crate) params: &'a InputSchema,
+    /// The parameters' schema, when they have one to be checked against.
+    pub(crate) params: Option<&'a InputSchema>,
     pub(crate) principal: Principal,
     pub(crate) context: CallContext<'a>,
 }
@@ -89,10 +90,12 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
 
         let schema = self.params;
         let arguments = serde_json::Value::Object(arguments);
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            schema
+        let no_names = DeclaredNames::default();
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| match schema {
+            Some(schema) => schema
                 .check(&arguments)
-                .and_then(|()| parse(arguments, schema.names()).map_err(|p| vec![p]))
+                .and_then(|()| parse(arguments, schema.names()).map_err(|p| vec![p])),
+            None => parse(arguments, &no_names).map_err(|p| vec![p]),
         }));
         let params = match parsed {
             Ok(Ok(params)) => params,

@@ -35,6 +35,7 @@ pub mod authz;
 pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
+pub mod completion;
 mod guard;
 pub mod health;
 #[cfg(feature = "oauth")]

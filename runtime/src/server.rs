@@ -41,6 +41,7 @@
 //! ```
 
 mod builder;
+mod completions;
 mod gate;
 mod handler;
 pub mod manifest;

@@ -51,7 +51,7 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
             timeout: spec.timeout,
             calls: &route.calls,
             dependency: route.dependency(self.this),
-            params: &route.arguments,
+            params: Some(&route.arguments),
             principal: self.principal,
             context: self.context,
         };

@@ -12,6 +12,7 @@ use super::get::GetInvocation;
 use super::reply::PromptReply;
 use super::spec::PromptSpec;
 use crate::bulkhead::Bulkhead;
+use crate::completion::{CompleteFn, Completer, complete_fn};
 use crate::guard::TextValues;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
@@ -37,6 +38,8 @@ pub struct PromptRoute<S> {
     pub(crate) arguments: Arc<InputSchema>,
     /// How each argument's text is read, by the arguments' schema.
     pub(crate) values: Arc<TextValues>,
+    /// The completer of each argument that has one.
+    pub(crate) completions: Vec<(String, CompleteFn<S>)>,
 }
 
 impl<S> Clone for PromptRoute<S> {
@@ -49,6 +52,7 @@ impl<S> Clone for PromptRoute<S> {
             calls: self.calls.clone(),
             arguments: self.arguments.clone(),
             values: self.values.clone(),
+            completions: self.completions.clone(),
         }
     }
 }
@@ -160,7 +164,42 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
             calls,
             arguments: compiled,
             values,
+            completions: Vec::new(),
         }
+    }
+
+    /// Completes the argument `argument` with `completer`, under this prompt's guard: a
+    /// caller who may not get the prompt gets no suggestions. See
+    /// [`ResourceRoute::with_completion`](crate::resource::ResourceRoute::with_completion)
+    /// for an example.
+    ///
+    /// # Panics
+    ///
+    /// If the prompt has no argument `argument`, or it already has a completer.
+    pub fn with_completion<E, C>(
+        mut self,
+        argument: &str,
+        error: ErrorType<E>,
+        completer: C,
+    ) -> Self
+    where
+        E: 'static,
+        C: for<'a> Completer<'a, S, E>,
+    {
+        let listed = self.prompt.arguments.iter().flatten();
+        assert!(
+            listed.clone().any(|a| a.name == argument),
+            "prompt `{}` has no argument `{argument}` to complete",
+            self.spec.name
+        );
+        assert!(
+            self.completions.iter().all(|(a, _)| a != argument),
+            "prompt `{}`: argument `{argument}` has two completers",
+            self.spec.name
+        );
+        self.completions
+            .push((argument.to_owned(), complete_fn(error, completer)));
+        self
     }
 
     /// Guards every get with the breaker and bulkhead that `dependency` finds in the

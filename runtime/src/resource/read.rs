@@ -55,7 +55,7 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
             timeout: spec.timeout,
             calls: &route.calls,
             dependency: route.dependency(self.this),
-            params: &route.params,
+            params: Some(&route.params),
             principal: self.principal,
             context: self.context,
         };

@@ -12,6 +12,7 @@ use super::body::ResourceBody;
 use super::read::ReadInvocation;
 use super::spec::ResourceSpec;
 use crate::bulkhead::Bulkhead;
+use crate::completion::{CompleteFn, Completer, complete_fn};
 use crate::guard::TextValues;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
@@ -38,6 +39,8 @@ pub struct ResourceRoute<S> {
     pub(crate) params: Arc<InputSchema>,
     /// How each variable's text is read, by the parameters' schema.
     pub(crate) values: Arc<TextValues>,
+    /// The completer of each variable that has one.
+    pub(crate) completions: Vec<(String, CompleteFn<S>)>,
 }
 
 impl<S> Clone for ResourceRoute<S> {
@@ -49,6 +52,7 @@ impl<S> Clone for ResourceRoute<S> {
             calls: self.calls.clone(),
             params: self.params.clone(),
             values: self.values.clone(),
+            completions: self.completions.clone(),
         }
     }
 }
@@ -153,7 +157,83 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
             calls,
             params: compiled,
             values,
+            completions: Vec::new(),
         }
+    }
+
+    /// Completes the URI variable `variable` with `completer`, under this resource's
+    /// guard: a caller who may not read the resource gets no suggestions. Its errors
+    /// follow `error`'s rules, like a handler's.
+    ///
+    /// # Panics
+    ///
+    /// If the URI has no variable `variable`, or it already has a completer.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::completion::CompletionRequest;
+    /// use secure_tool::resource::{ResourceBody, ResourceRoute, ResourceSpec};
+    /// use secure_tool::route::{ArgumentsType, ErrorType, SecureToolRouter};
+    /// use secure_tool::rmcp::model::Reference;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct NoteUri { id: u64 }
+    /// struct Notes { ids: Vec<u64> }
+    /// async fn note(_: &Notes, uri: NoteUri, _: ()) -> Result<ResourceBody, ToolError> {
+    ///     Ok(ResourceBody::text(format!("note {}", uri.id)))
+    /// }
+    /// async fn note_ids(notes: &Notes, typed: CompletionRequest) -> Result<Vec<String>, ToolError> {
+    ///     let ids = notes.ids.iter().map(u64::to_string);
+    ///     Ok(ids.filter(|id| id.starts_with(typed.value())).collect())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let route = ResourceRoute::new(
+    ///     ResourceSpec::new("note", "notes://{id}", scopes("notes:read")),
+    ///     ArgumentsType::new(),
+    ///     ErrorType::new(),
+    ///     note,
+    /// )
+    /// .with_completion("id", ErrorType::new(), note_ids);
+    /// let router = SecureToolRouter::new().with_resource(route);
+    /// let server =
+    ///     secure_tool::SecureServerBuilder::with_router(Notes { ids: vec![4, 42, 7] }, router).build();
+    ///
+    /// let template = Reference::for_resource("notes://{id}");
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// let typed = CompletionRequest::new("id", "4");
+    /// let shown = server.complete(&template, typed.clone(), reader).await.unwrap();
+    /// assert_eq!(shown.values, ["4", "42"]);
+    /// // A caller who may not read the notes gets nothing, as for an unknown template.
+    /// let hidden = server.complete(&template, typed, Principal::new("bob")).await.unwrap();
+    /// assert!(hidden.values.is_empty());
+    /// # }
+    /// ```
+    pub fn with_completion<E, C>(
+        mut self,
+        variable: &str,
+        error: ErrorType<E>,
+        completer: C,
+    ) -> Self
+    where
+        E: 'static,
+        C: for<'a> Completer<'a, S, E>,
+    {
+        let spec = &self.spec;
+        assert!(
+            spec.uri.variables().any(|v| v == variable),
+            "resource `{}`: the URI `{}` has no variable `{variable}` to complete",
+            spec.name,
+            spec.uri
+        );
+        assert!(
+            self.completions.iter().all(|(v, _)| v != variable),
+            "resource `{}`: variable `{variable}` has two completers",
+            spec.name
+        );
+        self.completions
+            .push((variable.to_owned(), complete_fn(error, completer)));
+        self
     }
 
     /// Guards every read with the breaker and bulkhead that `dependency` finds in the

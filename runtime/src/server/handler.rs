@@ -28,6 +28,7 @@ use rmcp::handler::server::tool::ToolCallContext;
 use super::{SecureServer, ToolLists, Unguarded, unknown_tool};
 use crate::authz::Mode;
 use crate::authz::Principal;
+use crate::completion::CompletionRequest;
 use crate::health::{ServicePath, Status};
 use crate::route::Invocation;
 
@@ -73,14 +74,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
-        let forwarded = self.inner.config.forwards(Unguarded::Completions);
-        async move {
-            if forwarded {
-                self.inner.state.complete(request, context).await
-            } else {
-                Err(McpError::method_not_found::<CompleteRequestMethod>())
-            }
-        }
+        complete(self, request, context)
     }
 
     fn set_level(
@@ -404,9 +398,13 @@ fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     } else {
         Some(PromptsCapability::default())
     };
-    if config.forwards(Unguarded::Completions) {
-        capabilities.completions = own.completions;
-    }
+    capabilities.completions = if config.forwards(Unguarded::Completions) {
+        Some(own.completions.unwrap_or_default())
+    } else if server.has_completers() {
+        Some(JsonObject::default())
+    } else {
+        None
+    };
     if config.forwards(Unguarded::Logging) {
         capabilities.logging = own.logging;
     }
@@ -499,6 +497,48 @@ async fn get_prompt<S: ServerHandler>(
     tokio::select! {
         biased;
         result = get => result.map(GetPromptResponse::from),
+        () = context.ct.cancelled() => Err(McpError::invalid_request("request cancelled", None)),
+    }
+}
+
+/// A completion for a secure prompt or resource template, under its guard; else, when
+/// completions are forwarded, the state's own; else no suggestions, or "method not found"
+/// when nothing is completed at all.
+async fn complete<S: ServerHandler>(
+    server: &SecureServer<S>,
+    request: CompleteRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CompleteResult, McpError> {
+    let tools = &server.inner.tools;
+    let secure = match &request.r#ref {
+        Reference::Prompt(prompt) => tools.prompts.contains_key(prompt.name.as_str()),
+        Reference::Resource(template) => tools
+            .resources
+            .iter()
+            .any(|route| route.spec.uri.as_str() == template.uri),
+        _ => false,
+    };
+    let forwarded = server.inner.config.forwards(Unguarded::Completions);
+    if !secure && forwarded {
+        return server.inner.state.complete(request, context).await;
+    }
+    if !secure && !server.has_completers() {
+        return Err(McpError::method_not_found::<CompleteRequestMethod>());
+    }
+    let mut typed = CompletionRequest::new(request.argument.name, request.argument.value);
+    for (argument, value) in request
+        .context
+        .and_then(|context| context.arguments)
+        .into_iter()
+        .flatten()
+    {
+        typed = typed.with_context(argument, value);
+    }
+    let principal = server.principal(&context);
+    let completed = server.complete(&request.r#ref, typed, principal);
+    tokio::select! {
+        biased;
+        result = completed => result.map(CompleteResult::new),
         () = context.ct.cancelled() => Err(McpError::invalid_request("request cancelled", None)),
     }
 }

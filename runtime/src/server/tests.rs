@@ -392,6 +392,7 @@ async fn unknown_tools_stay_protocol_errors() {
 mod resilience;
 
 mod boundary;
+mod completions;
 mod degradation;
 mod panics;
 mod prompts;

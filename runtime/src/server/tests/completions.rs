@@ -1,0 +1,212 @@
+//! Completions under the guard of what they complete, end to end through an rmcp client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rmcp::model::{ArgumentInfo, CompleteRequestParams, CompletionInfo, Reference};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+
+use super::StoreError;
+use crate::authz::{Principal, scopes};
+use crate::completion::CompletionRequest;
+use crate::prelude::*;
+use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
+use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
+use crate::route::{ArgumentsType, ErrorType, SecureToolRouter};
+
+#[derive(Clone, Default)]
+struct Notes {
+    completed: Arc<AtomicUsize>,
+}
+
+impl rmcp::ServerHandler for Notes {}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoteUri {
+    id: u64,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Summary {
+    topic: String,
+}
+
+async fn note(_: &Notes, uri: NoteUri, (): ()) -> Result<ResourceBody, ToolError> {
+    Ok(ResourceBody::text(uri.id.to_string()))
+}
+
+async fn summarise(_: &Notes, args: Summary, (): ()) -> Result<PromptReply, ToolError> {
+    Ok(PromptReply::new().user(args.topic))
+}
+
+/// Ids 1 to 250 that start with what is typed.
+async fn note_ids(notes: &Notes, typed: CompletionRequest) -> Result<Vec<String>, ToolError> {
+    notes.completed.fetch_add(1, Ordering::SeqCst);
+    Ok((1..=250)
+        .map(|id: u32| id.to_string())
+        .filter(|id| id.starts_with(typed.value()))
+        .collect())
+}
+
+async fn topics(notes: &Notes, typed: CompletionRequest) -> Result<Vec<String>, StoreError> {
+    notes.completed.fetch_add(1, Ordering::SeqCst);
+    if typed.value() == "fail" {
+        return Err(StoreError(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+    }
+    Ok(vec![
+        "SECRET-TOPIC plans".into(),
+        "SECRET-TOPIC groceries".into(),
+    ])
+}
+
+fn router() -> SecureToolRouter<Notes> {
+    SecureToolRouter::new()
+        .with_resource(
+            ResourceRoute::new(
+                ResourceSpec::new("note", "notes://{id}", scopes("notes:read")),
+                ArgumentsType::new(),
+                ErrorType::<ToolError>::new(),
+                note,
+            )
+            .with_completion("id", ErrorType::new(), note_ids),
+        )
+        .with_prompt(
+            PromptRoute::new(
+                PromptSpec::new("summarise", scopes("notes:read")),
+                ArgumentsType::new(),
+                ErrorType::<ToolError>::new(),
+                summarise,
+            )
+            .with_completion("topic", ErrorType::<StoreError>::new(), topics),
+        )
+}
+
+async fn connect(notes: Notes, principal: Principal) -> RunningService<RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = crate::SecureServerBuilder::with_router(notes, router())
+        .local_principal(principal)
+        .build();
+    tokio::spawn(async move {
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    ().serve(client_io).await.expect("client connects")
+}
+
+async fn complete(
+    client: &RunningService<RoleClient, ()>,
+    reference: Reference,
+    argument: &str,
+    value: &str,
+) -> Result<CompletionInfo, rmcp::ServiceError> {
+    client
+        .complete(CompleteRequestParams::new(
+            reference,
+            ArgumentInfo::new(argument, value),
+        ))
+        .await
+        .map(|result| result.completion)
+}
+
+fn reader() -> Principal {
+    Principal::new("alice").with_scopes(["notes:read"])
+}
+
+#[tokio::test]
+async fn a_reader_gets_suggestions_capped_at_the_protocols_limit() {
+    let client = connect(Notes::default(), reader()).await;
+    assert!(
+        client
+            .peer_info()
+            .unwrap()
+            .capabilities
+            .completions
+            .is_some()
+    );
+    let ids = Reference::for_resource("notes://{id}");
+    let shown = complete(&client, ids.clone(), "id", "24").await.unwrap();
+    assert_eq!(
+        shown.values,
+        [
+            "24", "240", "241", "242", "243", "244", "245", "246", "247", "248", "249"
+        ]
+    );
+    assert_eq!((shown.total, shown.has_more), (Some(11), Some(false)));
+
+    let many = complete(&client, ids, "id", "").await.unwrap();
+    assert_eq!(many.values.len(), 100);
+    assert_eq!((many.total, many.has_more), (Some(250), Some(true)));
+
+    let topics = complete(&client, Reference::for_prompt("summarise"), "topic", "p")
+        .await
+        .unwrap();
+    assert_eq!(topics.values.len(), 2);
+}
+
+#[tokio::test]
+async fn a_caller_who_may_not_read_gets_what_a_missing_completion_gets() {
+    let notes = Notes::default();
+    let anonymous = connect(notes.clone(), Principal::anonymous()).await;
+    let reader = connect(notes.clone(), reader()).await;
+    let denied = [
+        complete(
+            &anonymous,
+            Reference::for_resource("notes://{id}"),
+            "id",
+            "4",
+        )
+        .await,
+        complete(&anonymous, Reference::for_prompt("summarise"), "topic", "p").await,
+    ];
+    let missing = [
+        complete(
+            &reader,
+            Reference::for_resource("nothing://{id}"),
+            "id",
+            "4",
+        )
+        .await,
+        complete(&reader, Reference::for_prompt("nothing"), "topic", "p").await,
+        complete(&reader, Reference::for_prompt("summarise"), "other", "p").await,
+    ];
+    let empty = serde_json::to_value(CompletionInfo::with_all_values(vec![]).unwrap()).unwrap();
+    for answer in denied.iter().chain(&missing) {
+        let answer = serde_json::to_value(answer.as_ref().unwrap()).unwrap();
+        assert_eq!(answer, empty);
+    }
+    assert_eq!(
+        notes.completed.load(Ordering::SeqCst),
+        0,
+        "no denied completer ran"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_completer_answers_a_sanitized_error() {
+    let client = connect(Notes::default(), reader()).await;
+    let failed = complete(&client, Reference::for_prompt("summarise"), "topic", "fail")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(failed.contains("incident"), "{failed}");
+    assert!(!failed.contains("SELECT"), "{failed}");
+    assert!(!failed.contains("SECRET-TOPIC"), "{failed}");
+}
+
+#[test]
+#[should_panic(expected = "has no variable `title` to complete")]
+fn completing_a_variable_the_uri_lacks_is_refused() {
+    let _ = ResourceRoute::new(
+        ResourceSpec::new("note", "notes://{id}", public()),
+        ArgumentsType::<NoteUri>::new(),
+        ErrorType::<ToolError>::new(),
+        note,
+    )
+    .with_completion("title", ErrorType::<ToolError>::new(), note_ids);
+}
