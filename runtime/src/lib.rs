@@ -251,6 +251,8 @@ pub mod prelude {
     pub use crate::authz::{
         all_of, any_of, authenticated, custom, public, public_because, roles, scopes,
     };
+    pub use crate::resource::ResourceBody;
+    pub use crate::route::RichResult;
     pub use crate::{
         ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, WriteAccess, schemars,
     };

@@ -17,6 +17,7 @@
 //! | `route/arguments.rs` | JSON arguments to the handler's type, errors without the caller's values or Rust paths |
 //! | `route/field_path.rs` | how a refusal names a field (declared names only) and is worded |
 //! | `route/render.rs` | the handler's value as an MCP result |
+//! | `route/rich.rs` | [`RichResult`]: text, image, audio, resource and link blocks |
 //! | `route/output.rs` | the published output schema, checked when the server asks |
 //! | `route/schema.rs` | the published schemas, with only the formats clients know |
 //! | `route/secure_route.rs` | [`SecureRoute`]: a tool's description and guarded entry point |
@@ -47,6 +48,7 @@ mod limits;
 mod output;
 pub(crate) mod plumbing;
 mod render;
+mod rich;
 mod router;
 pub(crate) mod schema;
 pub(crate) mod secure_route;
@@ -57,6 +59,7 @@ pub(crate) mod validate;
 pub(crate) use call::{CallContext, Invocation};
 pub use limits::ArgumentLimits;
 pub use output::OutputViolation;
+pub use rich::RichResult;
 pub use router::{SecureToolRouter, SecureTools};
 #[cfg(all(test, feature = "testing"))]
 pub(crate) use secure_route::route_fn;

@@ -203,9 +203,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         match limits.run(call).await {
             Ok(value) => {
                 let rendering = self.route.rendering;
-                let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    (types.render)(&value, rendering)
-                }));
+                let rendered =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| (types.render)(value, rendering)));
                 match rendered {
                     Ok(Ok(result)) => {
                         if self.context.check_outputs

@@ -16,10 +16,10 @@ pub(crate) struct Rendering {
 }
 
 pub(super) fn success_result<T: Serialize>(
-    value: &T,
+    value: T,
     rendering: Rendering,
 ) -> Result<CallToolResult, serde_json::Error> {
-    let value = serde_json::to_value(value)?;
+    let value = serde_json::to_value(&value)?;
     let text = match &value {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

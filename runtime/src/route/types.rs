@@ -24,15 +24,42 @@ pub trait ToolArguments: DeserializeOwned + JsonSchema + Send + 'static {}
 
 impl<T: DeserializeOwned + JsonSchema + Send + 'static> ToolArguments for T {}
 
-/// What a tool may return on success.
+/// What a tool may return on success: a `Serialize + JsonSchema` value (sent as text and,
+/// when its schema is an object, as structured content), or a
+/// [`RichResult`](super::RichResult) of content blocks.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the result of a `#[secure_tool]` handler",
     label = "tool results must implement `serde::Serialize` and `schemars::JsonSchema`",
-    note = "add `#[derive(serde::Serialize, schemars::JsonSchema)]`: the schema is advertised as the tool's output schema"
+    note = "add `#[derive(serde::Serialize, schemars::JsonSchema)]`: the schema is advertised as the tool's output schema",
+    note = "for images, audio or resources, return `secure_tool::route::RichResult`"
 )]
-pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {}
+pub trait ToolOutput: Send + Sized + 'static {
+    /// How the guarded call renders this type. Not public API.
+    #[doc(hidden)]
+    fn __output_type() -> OutputType<Self>;
+}
 
-impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for T {}
+impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for T {
+    fn __output_type() -> OutputType<Self> {
+        OutputType {
+            render: success_result::<T>,
+            schema: schema_for_output::<T>,
+            is_partial: crate::partial::is_partial::<T>,
+        }
+    }
+}
+
+impl<T: Serialize + JsonSchema + Send + 'static> ToolOutput for super::RichResult<T> {
+    fn __output_type() -> OutputType<Self> {
+        OutputType {
+            render: super::rich::render::<T>,
+            // The structured part's schema: for `RichResult<()>` not an object, so no
+            // output schema is published.
+            schema: schema_for_output::<T>,
+            is_partial: || false,
+        }
+    }
+}
 
 /// The arguments of a tool that takes none: an empty object (extra fields are ignored).
 #[derive(Clone, Copy, Debug, Default, serde::Deserialize, JsonSchema)]
@@ -42,7 +69,7 @@ pub struct NoArguments {}
 /// captured where the trait bounds are checked: once, at the user's types.
 pub struct ToolTypes<A, T, E> {
     pub(crate) parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
-    pub(crate) render: fn(&T, Rendering) -> Result<CallToolResult, serde_json::Error>,
+    pub(crate) render: fn(T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     pub(crate) into_error: fn(E) -> ToolError,
     pub(crate) input_schema: fn() -> Result<Arc<JsonObject>, String>,
     pub(crate) output_schema: fn() -> Arc<JsonObject>,
@@ -96,7 +123,7 @@ impl<A: ToolArguments> ArgumentsType<A> {
 
 /// Proof that `T` can be a tool's result, with what the guarded call needs of it.
 pub struct OutputType<T> {
-    render: fn(&T, Rendering) -> Result<CallToolResult, serde_json::Error>,
+    render: fn(T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     schema: fn() -> Arc<JsonObject>,
     is_partial: fn() -> bool,
 }
@@ -110,11 +137,7 @@ impl<T: ToolOutput> Default for OutputType<T> {
 impl<T: ToolOutput> OutputType<T> {
     /// The result type `T`.
     pub fn new() -> Self {
-        Self {
-            render: success_result::<T>,
-            schema: schema_for_output::<T>,
-            is_partial: crate::partial::is_partial::<T>,
-        }
+        T::__output_type()
     }
 }
 

@@ -397,6 +397,7 @@ mod degradation;
 mod panics;
 mod prompts;
 mod resources;
+mod rich;
 
 #[test]
 fn the_manifest_states_every_tools_posture() {
