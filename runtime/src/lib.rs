@@ -392,7 +392,7 @@ pub mod __private {
         BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
         PolicyValue, Probe, ProbeOwn, ProbeProtocol, ResourceError, ResourceOutput,
         RmcpProtocolType, borrowed_dependency, into_policy, own_arguments, own_result,
-        resource_error,
+        resource_body, resource_error,
     };
     pub use crate::route::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,

@@ -398,7 +398,7 @@ fn resource_surface<'a>(
                 params.span(),
                 format!(
                     "`{text}` is a fixed URI, without variables, so its handler takes no \
-                     parameters: remove this one, or write the URI as a template with a \
+                     parameters: remove this parameter, or write the URI as a template with a \
                      `{{variable}}` for each field"
                 ),
             );

@@ -169,19 +169,18 @@ impl Handler<'_> {
             Some(ty) => ty.to_token_stream(),
             None => quote!(::secure_tool::__private::NoArguments),
         };
-        let pass = match self.input {
+        let call = match self.input {
             Some(_) => quote!(self.#method(__secure_tool_args)),
             None => quote!(self.#method()),
         };
-        // A resource is read: its handler is given `()`, as a read tool's is. Its `Ok` type
-        // is named through `ResourceOutput`, spanned at the user's type: anything but a
-        // `ResourceBody` (or an alias of it) is refused there, once, in words.
-        let output = quote_spanned! {ok.span()=>
-            ::core::result::Result<
-                <#ok as ::secure_tool::__private::ResourceOutput>::Body,
-                #error,
-            >
-        };
+        // A resource is read: its handler is given `()`, as a read tool's is. Its result is
+        // passed through `resource_body`, whose `Ok` type is named with the user's span:
+        // anything but a `ResourceBody` (or an alias of it) is refused there, once, in words,
+        // and the route is handed a handler of the one type it takes.
+        let check_ok =
+            quote_spanned!(ok.span()=> ::secure_tool::__private::resource_body::<#ok, #error>);
+        let pass = quote!(async move { #check_ok(#call.await) });
+        let output = quote!(::core::result::Result<::secure_tool::__private::ResourceBody, #error>);
         let handler = hidden_handler(&handler_fn, &params, &quote!(()), &output, &pass);
         let check_params = match self.input {
             Some(ty) => {

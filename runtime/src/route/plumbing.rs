@@ -317,8 +317,8 @@ pub fn borrowed_dependency<'a, B: BorrowedDependency<'a>>(breaker: B) -> Depende
 // -------------------------------------------------------------------------------------
 
 /// What a resource handler may return on success: a [`ResourceBody`], named directly or
-/// through an alias. The generated code names the handler's `Ok` type as
-/// `<T as ResourceOutput>::Body`, spanned at the user's type, so that any other type is
+/// through an alias. The generated code passes the handler's result through
+/// [`resource_body`], naming its `Ok` type at the user's type, so that any other type is
 /// refused there, once, in these words.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be what a `#[secure_resource]` handler returns",
@@ -326,12 +326,22 @@ pub fn borrowed_dependency<'a, B: BorrowedDependency<'a>>(breaker: B) -> Depende
     note = "build the contents with `ResourceBody::text(..)`, `ResourceBody::json(&..)` or `ResourceBody::blob(..)`: the runtime adds the URI that was read"
 )]
 pub trait ResourceOutput {
-    /// The contents: [`ResourceBody`].
-    type Body;
+    /// The contents.
+    fn into_body(self) -> ResourceBody;
 }
 
 impl ResourceOutput for ResourceBody {
-    type Body = ResourceBody;
+    #[inline]
+    fn into_body(self) -> ResourceBody {
+        self
+    }
+}
+
+/// The result of a resource handler whose `Ok` type is `T`, checked (spanned at the user's
+/// type) to be a [`ResourceBody`].
+#[inline]
+pub fn resource_body<T: ResourceOutput, E>(read: Result<T, E>) -> Result<ResourceBody, E> {
+    read.map(T::into_body)
 }
 
 /// What a resource handler may return as its error: what a tool may
