@@ -339,8 +339,8 @@ fn resource_surface<'a>(
     if let Some(lit) = mime_type {
         let value = lit.value();
         let essence = value.split(';').next().unwrap_or("").trim();
-        let valid = essence.split_once('/').is_some_and(|(kind, subtype)| {
-            !kind.is_empty()
+        let valid = essence.split_once('/').is_some_and(|(top, subtype)| {
+            !top.is_empty()
                 && !subtype.is_empty()
                 && !essence.contains(char::is_whitespace)
                 && !subtype.contains('/')

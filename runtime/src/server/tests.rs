@@ -394,6 +394,7 @@ mod resilience;
 mod boundary;
 mod degradation;
 mod panics;
+mod resource_macro;
 mod resources;
 
 #[test]
