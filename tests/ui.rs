@@ -1,6 +1,7 @@
-//! Compile-time guarantees of `#[secure_tool]` and `#[secure_tool_router]`: every rule has a
-//! `ui/fail/<rule>.rs` case whose error is pinned in `ui/fail/<rule>.stderr`, and every
-//! accepted form a `ui/pass/` case that compiles and runs.
+//! Compile-time guarantees of `#[secure_tool]`, `#[secure_resource]` and
+//! `#[secure_tool_router]`: every rule has a `ui/fail/<rule>.rs` case whose error is pinned
+//! in `ui/fail/<rule>.stderr` (`resource_*` for the resources' own), and every accepted
+//! form a `ui/pass/` case that compiles and runs.
 //!
 //! The snapshots are taken with the stable toolchain this project builds with (1.95);
 //! other compilers word their errors differently, so the test is skipped there.

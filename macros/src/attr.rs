@@ -1,22 +1,98 @@
-//! Parsing `#[secure_tool(key = value, ...)]`: strict, set-once keys, unknown keys are
-//! errors with the closest valid key suggested, and every error is collected.
+//! Parsing `#[secure_tool(key = value, ...)]` and `#[secure_resource(key = value, ...)]`:
+//! strict, set-once keys, unknown keys are errors with the closest valid key suggested,
+//! and every error is collected.
 
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, LitStr, Token};
 
 use crate::errors::Errors;
 use crate::symbol::*;
 
+/// What a handler is made into: a tool (`#[secure_tool]`) or a resource
+/// (`#[secure_resource]`). Everything that differs between the two, from the keys the
+/// attribute takes to the words of an error, is chosen by this.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Kind {
+    Tool,
+    Resource,
+}
+
+impl Kind {
+    /// The kind whose attribute `attr` is, if it is one of ours.
+    pub fn of(attr: &syn::Attribute) -> Option<Self> {
+        [Kind::Tool, Kind::Resource]
+            .into_iter()
+            .find(|kind| is_attr(attr, kind.ident()))
+    }
+
+    /// The attribute's name: `secure_tool` or `secure_resource`.
+    pub const fn ident(self) -> &'static str {
+        match self {
+            Kind::Tool => SECURE_TOOL,
+            Kind::Resource => SECURE_RESOURCE,
+        }
+    }
+
+    /// The attribute as messages write it: `#[secure_tool]` or `#[secure_resource]`.
+    pub const fn attribute(self) -> &'static str {
+        match self {
+            Kind::Tool => "#[secure_tool]",
+            Kind::Resource => "#[secure_resource]",
+        }
+    }
+
+    /// What the handler becomes: `tool` or `resource`.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource",
+        }
+    }
+
+    /// The keys the attribute takes.
+    pub const fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Tool => TOOL_KEYS,
+            Kind::Resource => RESOURCE_KEYS,
+        }
+    }
+
+    /// Why a key of the other attribute does not apply to this one, if it does not.
+    fn refuses(self, key: &str) -> Option<&'static str> {
+        match (self, key) {
+            (Kind::Resource, MODE) => Some(
+                "a `#[secure_resource]` is read-only and takes no `mode`: a resource is only ever \
+                 read; a handler that changes state is a `#[secure_tool(mode = write)]`",
+            ),
+            (Kind::Resource, ARGUMENT_LIMITS) => Some(
+                "a `#[secure_resource]` takes no `argument_limits`: its parameters are the \
+                 variables of its URI, whose length the runtime bounds",
+            ),
+            (Kind::Tool, URI | MIME_TYPE) => Some(
+                "a `#[secure_tool]` has no URI nor MIME type: `uri` and `mime_type` are keys of \
+                 `#[secure_resource]`",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// A key that may be given once; a second occurrence is reported at the second key.
 pub struct Once<T> {
     key: &'static str,
+    kind: Kind,
     value: Option<(Ident, T)>,
 }
 
 impl<T> Once<T> {
-    pub const fn new(key: &'static str) -> Self {
-        Self { key, value: None }
+    pub const fn new(key: &'static str, kind: Kind) -> Self {
+        Self {
+            key,
+            kind,
+            value: None,
+        }
     }
 
     pub fn set(&mut self, errors: &mut Errors, ident: &Ident, value: T) {
@@ -24,8 +100,9 @@ impl<T> Once<T> {
             errors.push_at(
                 ident.span(),
                 format!(
-                    "duplicate `{}` in `#[secure_tool]`: give each key once",
-                    self.key
+                    "duplicate `{}` in `{}`: give each key once",
+                    self.key,
+                    self.kind.attribute()
                 ),
             );
         } else {
@@ -45,8 +122,10 @@ pub enum Mode {
     Write,
 }
 
-/// The parsed arguments of `#[secure_tool]`, each kept with its tokens for spans.
-pub struct ToolArgs {
+/// The parsed arguments of `#[secure_tool]` or `#[secure_resource]`, each kept with its
+/// tokens for spans. A key the attribute does not take is never set.
+pub struct HandlerArgs {
+    pub kind: Kind,
     pub authz: Once<Expr>,
     pub mode: Once<Mode>,
     pub breaker: Once<Expr>,
@@ -55,43 +134,64 @@ pub struct ToolArgs {
     pub name: Once<LitStr>,
     pub description: Once<LitStr>,
     pub title: Once<LitStr>,
+    pub uri: Once<LitStr>,
+    pub mime_type: Once<LitStr>,
     /// Keys the user meant but misspelled or gave a bad value: their "missing" errors would
     /// only repeat what was already said.
     mentioned: Vec<&'static str>,
 }
 
-impl ToolArgs {
+impl HandlerArgs {
     /// Whether `key` was misspelled (and suggested) or given an invalid value.
     pub fn mentioned(&self, key: &str) -> bool {
         self.mentioned.contains(&key)
     }
 }
 
-impl ToolArgs {
-    /// Parses `args`; errors go to `errors` and parsing goes on where it can.
-    pub fn parse(args: TokenStream, errors: &mut Errors) -> Self {
-        let mut out = ToolArgs {
-            authz: Once::new(AUTHZ),
-            mode: Once::new(MODE),
-            breaker: Once::new(BREAKER),
-            timeout: Once::new(TIMEOUT),
-            argument_limits: Once::new(ARGUMENT_LIMITS),
-            name: Once::new(NAME),
-            description: Once::new(DESCRIPTION),
-            title: Once::new(TITLE),
+impl HandlerArgs {
+    /// Parses the arguments of `kind`'s attribute; errors go to `errors` and parsing goes
+    /// on where it can.
+    pub fn parse(kind: Kind, args: TokenStream, errors: &mut Errors) -> Self {
+        let mut out = HandlerArgs {
+            kind,
+            authz: Once::new(AUTHZ, kind),
+            mode: Once::new(MODE, kind),
+            breaker: Once::new(BREAKER, kind),
+            timeout: Once::new(TIMEOUT, kind),
+            argument_limits: Once::new(ARGUMENT_LIMITS, kind),
+            name: Once::new(NAME, kind),
+            description: Once::new(DESCRIPTION, kind),
+            title: Once::new(TITLE, kind),
+            uri: Once::new(URI, kind),
+            mime_type: Once::new(MIME_TYPE, kind),
             mentioned: Vec::new(),
         };
+        let attribute = kind.attribute();
+        let valid = kind.keys();
         let parser = |input: ParseStream| -> syn::Result<()> {
             while !input.is_empty() {
                 let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
                 if !input.peek(Token![=]) {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("expected `{key} = ...` in `#[secure_tool]`"),
+                        format!("expected `{key} = ...` in `{attribute}`"),
                     ));
                 }
-                input.parse::<Token![=]>()?;
-                match key.to_string().as_str() {
+                let eq = input.parse::<Token![=]>()?;
+                let name = key.to_string();
+                match name.as_str() {
+                    known if !valid.contains(&known) => {
+                        // Skip the value so that later keys are still checked.
+                        let value = input.parse::<Expr>()?;
+                        if let Some(why) = kind.refuses(known) {
+                            errors.push_spanned(quote!(#key #eq #value), why);
+                        } else {
+                            if let Some(meant) = closest(known, valid) {
+                                out.mentioned.push(meant);
+                            }
+                            errors.push_at(key.span(), unknown_key(known, valid, attribute));
+                        }
+                    }
                     AUTHZ => out.authz.set(errors, &key, input.parse()?),
                     BREAKER => out.breaker.set(errors, &key, input.parse()?),
                     TIMEOUT => out.timeout.set(errors, &key, input.parse()?),
@@ -99,6 +199,8 @@ impl ToolArgs {
                     NAME => out.name.set(errors, &key, input.parse()?),
                     DESCRIPTION => out.description.set(errors, &key, input.parse()?),
                     TITLE => out.title.set(errors, &key, input.parse()?),
+                    URI => out.uri.set(errors, &key, input.parse()?),
+                    MIME_TYPE => out.mime_type.set(errors, &key, input.parse()?),
                     MODE => {
                         let value: Ident = input.call(syn::ext::IdentExt::parse_any)?;
                         match value.to_string().as_str() {
@@ -115,14 +217,7 @@ impl ToolArgs {
                             }
                         }
                     }
-                    other => {
-                        if let Some(meant) = closest(other, TOOL_KEYS) {
-                            out.mentioned.push(meant);
-                        }
-                        errors.push_at(key.span(), unknown_key(other, TOOL_KEYS, "#[secure_tool]"));
-                        // Skip the value so that later keys are still checked.
-                        input.parse::<Expr>()?;
-                    }
+                    other => unreachable!("`{other}` is a valid key that nothing parses"),
                 }
                 if input.is_empty() {
                     break;
@@ -212,7 +307,8 @@ mod tests {
     #[test]
     fn collects_every_error() {
         let mut errors = Errors::default();
-        let args = ToolArgs::parse(
+        let args = HandlerArgs::parse(
+            Kind::Tool,
             quote!(
                 authz = public,
                 mode = both,
@@ -225,5 +321,99 @@ mod tests {
         let message = errors.into_result().unwrap_err().into_iter().count();
         assert_eq!(message, 3);
         assert_eq!(args.name.get().map(LitStr::value).as_deref(), Some("x"));
+    }
+
+    fn parse_all(kind: Kind, args: TokenStream) -> (HandlerArgs, Vec<String>) {
+        let mut errors = Errors::default();
+        let args = HandlerArgs::parse(kind, args, &mut errors);
+        let messages = match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (args, messages)
+    }
+
+    #[test]
+    fn every_key_of_either_attribute_is_parsed() {
+        let (args, messages) = parse_all(
+            Kind::Resource,
+            quote!(
+                uri = "notes://{id}",
+                authz = public,
+                breaker = self.store,
+                timeout = "5s",
+                name = "note",
+                description = "One note.",
+                title = "Note",
+                mime_type = "text/markdown",
+            ),
+        );
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(
+            args.uri.get().map(LitStr::value).as_deref(),
+            Some("notes://{id}")
+        );
+        assert_eq!(
+            args.mime_type.get().map(LitStr::value).as_deref(),
+            Some("text/markdown")
+        );
+        for key in RESOURCE_KEYS {
+            assert!(
+                Kind::Tool.keys().contains(key) || [URI, MIME_TYPE].contains(key),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resource_takes_no_mode_nor_argument_limits_and_says_why() {
+        for args in [
+            quote!(uri = "docs://readme", authz = public, mode = write),
+            quote!(uri = "docs://readme", authz = public, mode = read),
+        ] {
+            let (args, messages) = parse_all(Kind::Resource, args);
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(messages[0].contains("read-only"), "{messages:?}");
+            assert!(args.mode.get().is_none());
+            // The keys after it are still read.
+            assert!(args.authz.get().is_some());
+        }
+        let (_, messages) = parse_all(
+            Kind::Resource,
+            quote!(
+                argument_limits = ArgumentLimits::default(),
+                uri = "docs://readme"
+            ),
+        );
+        assert!(
+            messages[0].contains("takes no `argument_limits`"),
+            "{messages:?}"
+        );
+        let (_, messages) = parse_all(Kind::Tool, quote!(uri = "docs://readme"));
+        assert!(
+            messages[0].contains("keys of `#[secure_resource]`"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_attribute_they_are_about() {
+        let (_, messages) = parse_all(
+            Kind::Resource,
+            quote!(authz = public, authz = public, ur = "x"),
+        );
+        assert!(
+            messages[0].contains("duplicate `authz` in `#[secure_resource]`"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("unknown key `ur` in `#[secure_resource]`; did you mean `uri`?"),
+            "{messages:?}"
+        );
+        let (_, messages) = parse_all(Kind::Resource, quote!(uri));
+        assert!(
+            messages[0].contains("in `#[secure_resource]`"),
+            "{messages:?}"
+        );
     }
 }

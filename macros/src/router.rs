@@ -1,6 +1,6 @@
 //! `#[secure_tool_router]` on the impl block of a server type: the one place that sees every
 //! handler before anything else expands, so it refuses plain rmcp `#[tool]`s and collects
-//! the secure ones into the type's router.
+//! the secure tools and resources into the type's router.
 //!
 //! Input:
 //! ```ignore
@@ -8,15 +8,19 @@
 //! impl Notes {
 //!     #[secure_tool(...)] async fn get_note(&self, args: GetNote) -> Result<Note, E> { ... }
 //!     #[secure_tool(...)] async fn add_note(&self, args: AddNote) -> Result<Note, E> { ... }
+//!     #[secure_resource(uri = "notes://{id}", ...)]
+//!     async fn note(&self, params: NoteUri) -> Result<ResourceBody, E> { ... }
 //! }
 //! ```
-//! Output: the impl block unchanged (each `#[secure_tool]` then expands on its own), plus
+//! Output: the impl block with each handler expanded (its attribute left as a marker that
+//! expands to nothing), plus
 //! ```ignore
 //! impl ::secure_tool::SecureTools for Notes {
 //!     fn secure_tool_router() -> SecureToolRouter<Self> {
 //!         SecureToolRouter::new()
 //!             .with_route(Self::__secure_tool_route_get_note())
 //!             .with_route(Self::__secure_tool_route_add_note())
+//!             .with_resource(Self::__secure_resource_route_note())
 //!     }
 //! }
 //! ```
@@ -32,7 +36,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Token};
 
-use crate::attr::{attr_name_span, is_attr, unknown_key};
+use crate::attr::{Kind, attr_name_span, is_attr, unknown_key};
 use crate::errors::Errors;
 use crate::symbol::*;
 use crate::tool::route_fn_ident;
@@ -74,8 +78,9 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        // Beside a `#[secure_tool]`, the tool's own checks refuse `#[tool]`.
-        if !method.attrs.iter().any(|a| is_attr(a, SECURE_TOOL))
+        // Beside a `#[secure_tool]` or `#[secure_resource]`, the handler's own checks refuse
+        // `#[tool]`.
+        if !method.attrs.iter().any(|a| Kind::of(a).is_some())
             && let Some(plain) = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL))
         {
             errors.push_at(
@@ -88,15 +93,24 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     // Reported above; removed so that rmcp's router does not pile its own errors on top.
     item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
-    // Each `#[secure_tool]` is expanded here, its attribute taken off: one that reaches the
-    // compiler on its own was outside any secure router, and says so.
-    let mut routes = Vec::new();
-    let mut names: HashMap<String, Span> = HashMap::new();
+    // Each `#[secure_tool]` and `#[secure_resource]` is expanded here, its attribute taken
+    // off (the first one: a second is the handler's to refuse): one that reaches the compiler
+    // on its own was outside any secure router, and says so.
+    let mut tools = Vec::new();
+    let mut resources = Vec::new();
+    // Tools and resources are named apart (the runtime keeps them apart too).
+    let mut names: HashMap<(Kind, String), Span> = HashMap::new();
+    let mut uris: HashMap<String, Span> = HashMap::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        let Some(index) = method.attrs.iter().position(|a| is_attr(a, SECURE_TOOL)) else {
+        let Some((index, kind)) = method
+            .attrs
+            .iter()
+            .enumerate()
+            .find_map(|(index, a)| Some((index, Kind::of(a)?)))
+        else {
             continue;
         };
         let attr = method.attrs.remove(index);
@@ -106,7 +120,10 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             syn::Meta::NameValue(nv) => {
                 errors.push_at(
                     nv.eq_token.span(),
-                    "write `#[secure_tool(authz = .., mode = ..)]`",
+                    match kind {
+                        Kind::Tool => "write `#[secure_tool(authz = .., mode = ..)]`",
+                        Kind::Resource => "write `#[secure_resource(uri = \"..\", authz = ..)]`",
+                    },
                 );
                 TokenStream::new()
             }
@@ -121,23 +138,47 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }),
             ..attr
         };
-        let route = route_fn_ident(&method.sig.ident);
-        let tool = crate::tool::expand(&original, args, method, registered);
-        // Tool names must be unique; each tool reports its own argument errors.
-        let name = tool.name;
-        if names.insert(name.value.clone(), name.span).is_some() {
+        let route = route_fn_ident(kind, &method.sig.ident);
+        let expanded = crate::tool::expand(kind, &original, args, method, registered);
+        // Tool names, resource names and resource URIs must be unique; each handler reports
+        // its own argument errors.
+        let name = expanded.name;
+        if names
+            .insert((kind, name.value.clone()), name.span)
+            .is_some()
+        {
             errors.push_at(
                 name.span,
-                format!("two secure tools of this impl are named `{}`", name.value),
+                format!(
+                    "two secure {}s of this impl are named `{}`",
+                    kind.noun(),
+                    name.value
+                ),
             );
         }
-        routes.push(route);
-        *impl_item = ImplItem::Verbatim(tool.tokens);
+        if let Some(uri) = expanded.uri
+            && uris.insert(uri.value(), uri.span()).is_some()
+        {
+            errors.push_at(
+                uri.span(),
+                format!(
+                    "two secure resources of this impl have the URI `{}`: a read would reach \
+                     one of them by the order they were written in",
+                    uri.value()
+                ),
+            );
+        }
+        match kind {
+            Kind::Tool => tools.push(route),
+            Kind::Resource => resources.push(route),
+        }
+        *impl_item = ImplItem::Verbatim(expanded.tokens);
     }
-    if routes.is_empty() && errors.is_empty() {
+    if tools.is_empty() && resources.is_empty() && errors.is_empty() {
         errors.push_at(
             Span::call_site(),
-            "`#[secure_tool_router]` found no `#[secure_tool]` method in this impl block",
+            "`#[secure_tool_router]` found no `#[secure_tool]` or `#[secure_resource]` method in \
+             this impl block",
         );
     }
 
@@ -146,7 +187,8 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let self_ty = &item.self_ty;
     let body = quote! {
         ::secure_tool::__private::SecureToolRouter::new()
-            #( .with_route(Self::#routes()) )*
+            #( .with_route(Self::#tools()) )*
+            #( .with_resource(Self::#resources()) )*
     };
     let router = match router_fn {
         None => quote! {
@@ -158,7 +200,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         },
         Some(name) => quote! {
             impl #impl_generics #self_ty #where_clause {
-                /// The router of the secure tools of this impl block.
+                /// The router of the secure tools and resources of this impl block.
                 fn #name() -> ::secure_tool::__private::SecureToolRouter<Self> {
                     #body
                 }
@@ -322,9 +364,105 @@ mod tests {
     }
 
     #[test]
+    fn routes_resources_beside_tools_and_alone() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A note.
+                    #[secure_resource(uri = "notes://{id}", authz = public)]
+                    async fn note(&self, params: NoteUri) -> Result<ResourceBody, E> { todo!() }
+                    /// A tool of the same name: tools and resources are named apart.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn note_tool(&self) -> Result<Out, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains(". with_resource (Self :: __secure_resource_route_note ())"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". with_route (Self :: __secure_tool_route_note_tool ())"),
+            "{out}"
+        );
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Docs {
+                    /// The readme.
+                    #[secure_resource(uri = "docs://readme", authz = public)]
+                    async fn readme(&self) -> Result<ResourceBody, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(!out.contains("with_route"), "{out}");
+    }
+
+    #[test]
+    fn a_tool_and_a_resource_may_share_a_name_but_two_resources_not_a_uri() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A note.
+                    #[secure_resource(uri = "docs://readme", authz = public, name = "same")]
+                    async fn one(&self) -> Result<ResourceBody, E> { todo!() }
+                    /// A tool.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn same(&self) -> Result<Out, E> { todo!() }
+                    /// Another resource at the same URI.
+                    #[secure_resource(uri = "docs://readme", authz = public)]
+                    async fn two(&self) -> Result<ResourceBody, E> { todo!() }
+                    /// Another resource of the same name.
+                    #[secure_resource(uri = "docs://other", authz = public, name = "same")]
+                    async fn three(&self) -> Result<ResourceBody, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("two secure tools"), "{out}");
+        assert!(
+            out.contains("two secure resources of this impl are named `same`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("two secure resources of this impl have the URI `docs://readme`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_method_is_a_tool_or_a_resource() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// Both.
+                    #[secure_tool(authz = public, mode = read)]
+                    #[secure_resource(uri = "docs://readme", authz = public)]
+                    async fn both(&self) -> Result<ResourceBody, E> { todo!() }
+                }
+            },
+        );
+        assert_eq!(
+            out.matches("a tool or a resource, not both").count(),
+            1,
+            "{out}"
+        );
+        // Neither attribute is left to expand on its own and say more.
+        assert!(!out.contains("secure_resource (uri"), "{out}");
+        assert!(!out.contains("found no"), "{out}");
+    }
+
+    #[test]
     fn an_impl_without_tools_or_not_an_impl_is_refused() {
         let out = expand_str(TokenStream::new(), quote!(impl Notes {}));
-        assert!(out.contains("found no `#[secure_tool]` method"), "{out}");
+        assert!(
+            out.contains("found no `#[secure_tool]` or `#[secure_resource]` method"),
+            "{out}"
+        );
         let out = expand_str(
             quote!(colour = 1),
             quote!(

@@ -8,6 +8,8 @@ pub const ARGUMENT_LIMITS: &str = "argument_limits";
 pub const NAME: &str = "name";
 pub const DESCRIPTION: &str = "description";
 pub const TITLE: &str = "title";
+pub const URI: &str = "uri";
+pub const MIME_TYPE: &str = "mime_type";
 
 /// Every key of `#[secure_tool(...)]`, in the order the docs list them.
 pub const TOOL_KEYS: &[&str] = &[
@@ -21,6 +23,19 @@ pub const TOOL_KEYS: &[&str] = &[
     TITLE,
 ];
 
+/// Every key of `#[secure_resource(...)]`, in the order the docs list them. A resource is
+/// read-only (no `mode`) and its parameters are its URI's variables (no `argument_limits`).
+pub const RESOURCE_KEYS: &[&str] = &[
+    URI,
+    AUTHZ,
+    BREAKER,
+    TIMEOUT,
+    NAME,
+    DESCRIPTION,
+    TITLE,
+    MIME_TYPE,
+];
+
 pub const READ: &str = "read";
 pub const WRITE: &str = "write";
 
@@ -30,22 +45,29 @@ pub const WRITE_ACCESS: &str = "WriteAccess";
 pub const ROUTER: &str = "router";
 pub const ROUTER_KEYS: &[&str] = &[ROUTER];
 
-/// Our method attribute.
+/// Our method attributes: a tool, and a resource.
 pub const SECURE_TOOL: &str = "secure_tool";
+pub const SECURE_RESOURCE: &str = "secure_resource";
 /// rmcp's method attribute: registers a handler without our guard.
 pub const RMCP_TOOL: &str = "tool";
 /// rmcp's impl attribute.
 pub const RMCP_TOOL_ROUTER: &str = "tool_router";
 
-/// The prefix of every generated item.
+/// The prefix of the hidden method that builds a tool's route.
 pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";
-/// The prefix of the hidden method that finds a tool's dependency in the server's state.
+/// The prefix of the hidden method that finds a tool's (or a resource's) dependency in the
+/// server's state.
 pub const DEPENDENCY_FN_PREFIX: &str = "__secure_tool_dependency_";
 /// The hidden method through which a tool's route calls its handler.
 pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
+/// The prefix of the hidden method that builds a resource's route.
+pub const RESOURCE_ROUTE_FN_PREFIX: &str = "__secure_resource_route_";
+/// The hidden method through which a resource's route calls its handler.
+pub const RESOURCE_HANDLER_FN_PREFIX: &str = "__secure_resource_handler_";
 
-/// The only argument of the `#[secure_tool]` that `#[secure_tool_router]` leaves on a
-/// method it has expanded: the attribute then returns the method as it is.
+/// The only argument of the `#[secure_tool]` (or `#[secure_resource]`) that
+/// `#[secure_tool_router]` leaves on a method it has expanded: the attribute then returns
+/// the method as it is.
 pub const REGISTERED: &str = "__registered_by_secure_tool_router";
 
 /// The built-in policies the `authz` checks recognise by name.

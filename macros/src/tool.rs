@@ -21,19 +21,25 @@
 //! handler fn; a read route passes `()`, so the types enforce what the syntactic check
 //! reports.
 //!
+//! `#[secure_resource(uri = "notes://{id}", authz = ...)]` goes through the same phases,
+//! with the same checks: the parsed form says which [`Kind`] of handler it is, and only
+//! what differs (a resource is read-only, takes the variables of its URI as its parameters
+//! and returns a `ResourceBody`) is decided by it. Its expansion is a hidden
+//! `__secure_resource_handler_<method>` and `__secure_resource_route_<method>()`, which
+//! hands it to the runtime's `ResourceRoute::new`.
+//!
 //! This module runs the phases; each has a module of its own: `ast` builds the handler IR
 //! (the parsed form) while `signature` and `requirements` validate the method and the
-//! attribute's expressions (`types` recognises the types in a signature), `expand` writes
-//! the expansion from the IR alone, and `fallback` keeps the user's method beside the
-//! errors when anything is wrong.
+//! attribute's expressions (`types` recognises the types in a signature, `uri` a
+//! resource's URI), `expand` writes the expansion from the IR alone, and `fallback` keeps
+//! the user's method beside the errors when anything is wrong.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ImplItemFn;
 
-use crate::attr::{ToolArgs, is_attr};
+use crate::attr::{HandlerArgs, Kind};
 use crate::errors::Errors;
-use crate::symbol::*;
 
 mod ast;
 mod expand;
@@ -41,32 +47,38 @@ mod fallback;
 mod requirements;
 mod signature;
 mod types;
+mod uri;
 
 use ast::Handler;
-pub use ast::ToolName;
+pub use ast::HandlerName;
 pub use expand::route_fn_ident;
 pub use fallback::expand_standalone;
 use fallback::fallback;
 
-/// A tool expanded by its router: the impl items, and the tool's name, which the router
-/// needs to check that no two of its tools share one.
+/// A tool or resource expanded by its router: the impl items, and what the router needs to
+/// check that no two of its tools (or resources) share a name, nor two resources a URI.
 pub struct Expanded {
     pub tokens: TokenStream,
-    pub name: ToolName,
+    pub name: HandlerName,
+    /// A resource's `uri = "..."`, as written.
+    pub uri: Option<syn::LitStr>,
 }
 
-/// `#[secure_tool(args)]` on `item`, a method of a `#[secure_tool_router]` impl block: the
-/// router has taken the attribute off, and calls this with the attribute to leave on the
-/// method in its place (`#[secure_tool(registered)]`). The tokens are impl items.
+/// `#[secure_tool(args)]` or `#[secure_resource(args)]`, as `kind` says, on `item`, a
+/// method of a `#[secure_tool_router]` impl block: the router has taken the attribute off,
+/// and calls this with the attribute to leave on the method in its place
+/// (`#[secure_tool(registered)]`). The tokens are impl items.
 pub fn expand(
+    kind: Kind,
     attr: &syn::Attribute,
     args: TokenStream,
     item: &ImplItemFn,
     registered: syn::Attribute,
 ) -> Expanded {
     let mut errors = Errors::default();
-    let args = ToolArgs::parse(args, &mut errors);
-    let name = ToolName::new(&args, item);
+    let args = HandlerArgs::parse(kind, args, &mut errors);
+    let name = HandlerName::new(&args, item);
+    let uri = args.uri.get().cloned();
     let handler = Handler::analyze(item, attr, &args, &name, &mut errors);
     let mut item = item.clone();
     let tokens = match (handler, errors.into_result()) {
@@ -76,18 +88,18 @@ pub fn expand(
             quote!(#item #out)
         }
         (_, Err(error)) => {
-            // A second `#[secure_tool]` was reported as a duplicate: it must not expand on
-            // its own.
-            item.attrs.retain(|a| !is_attr(a, SECURE_TOOL));
+            // A second `#[secure_tool]` or `#[secure_resource]` was reported (a duplicate, or
+            // both on one method): it must not expand on its own.
+            item.attrs.retain(|a| Kind::of(a).is_none());
             item.attrs.insert(0, registered);
-            fallback(&item, error)
+            fallback(kind, &item, error)
         }
         (None, Ok(())) => panic!(
             "secure-tool-macros: `{}` was refused without an error saying why",
             item.sig.ident
         ),
     };
-    Expanded { tokens, name }
+    Expanded { tokens, name, uri }
 }
 
 #[cfg(test)]
@@ -97,9 +109,153 @@ mod tests {
     fn expand_str(args: TokenStream, item: TokenStream) -> String {
         let item: ImplItemFn = syn::parse2(item).unwrap();
         let registered: syn::Attribute = syn::parse_quote!(#[secure_tool(registered)]);
-        expand(&registered, args, &item, registered.clone())
+        expand(Kind::Tool, &registered, args, &item, registered.clone())
             .tokens
             .to_string()
+    }
+
+    fn expand_resource(args: TokenStream, item: TokenStream) -> String {
+        let item: ImplItemFn = syn::parse2(item).unwrap();
+        let registered: syn::Attribute = syn::parse_quote!(#[secure_resource(registered)]);
+        expand(Kind::Resource, &registered, args, &item, registered.clone())
+            .tokens
+            .to_string()
+    }
+
+    #[test]
+    fn expands_a_resource_template_and_a_fixed_resource() {
+        let out = expand_resource(
+            quote!(
+                uri = "notes://{id}",
+                authz = scopes("notes:read"),
+                mime_type = "text/markdown",
+                breaker = self.store
+            ),
+            quote! {
+                /// One note.
+                async fn note(&self, params: NoteUri) -> Result<ResourceBody, StoreError> { todo!() }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("fn __secure_resource_route_note ()"), "{out}");
+        assert!(out.contains("fn __secure_resource_handler_note <"), "{out}");
+        assert!(out.contains("ResourceRoute :: < Self > :: new"), "{out}");
+        assert!(
+            out.contains("ResourceSpec :: new (\"note\" , \"notes://{id}\""),
+            "{out}"
+        );
+        assert!(
+            out.contains(". with_mime_type (\"text/markdown\")"),
+            "{out}"
+        );
+        assert!(out.contains("resource_params :: < NoteUri >"), "{out}");
+        assert!(out.contains("resource_error :: < StoreError >"), "{out}");
+        assert!(
+            out.contains(". with_dependency (Self :: __secure_tool_dependency_note)"),
+            "{out}"
+        );
+        // Read-only: the handler is given `()`, never a capability.
+        assert!(out.contains("__secure_tool_capability : ()"), "{out}");
+        assert!(!out.contains("WriteAccess"), "{out}");
+        assert!(!out.contains("SecureRoute"), "{out}");
+
+        let out = expand_resource(
+            quote!(uri = "docs://readme", authz = public),
+            quote! {
+                /// The readme.
+                async fn readme(&self) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("resource_params :: < :: secure_tool :: __private :: NoArguments >"),
+            "{out}"
+        );
+        assert!(out.contains("self . readme ()"), "{out}");
+    }
+
+    #[test]
+    fn a_resource_is_checked_as_a_tool_is_in_its_own_words() {
+        let out = expand_resource(
+            quote!(mode = write),
+            quote! {
+                unsafe fn f<T>(&mut self, a: A, b: B) -> Result<(), String> { todo!() }
+            },
+        );
+        for needle in [
+            "requires `authz",
+            "requires `uri",
+            "read-only",
+            "`#[secure_resource]` handlers must be `async fn`",
+            "`#[secure_resource]` handlers cannot be `unsafe fn`: a resource is read",
+            "`#[secure_resource]` handlers cannot be generic",
+            "reads run concurrently",
+            "one parameters struct",
+            "`String` cannot be a resource error",
+            "a `#[secure_resource]` needs a description",
+        ] {
+            assert!(out.contains(needle), "missing {needle}: {out}");
+        }
+        assert!(!out.contains("mode = read` or `mode = write"), "{out}");
+        // The fallback keeps the method and a stub resource route so nothing cascades.
+        assert!(out.contains("fn __secure_resource_route_f () -> :: secure_tool :: __private :: ResourceRoute < Self >"), "{out}");
+    }
+
+    #[test]
+    fn a_resource_handler_fits_its_uri() {
+        let template = expand_resource(
+            quote!(uri = "notes://{id}/revisions/{rev}", authz = public),
+            quote! {
+                /// A revision.
+                async fn revision(&self) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(
+            template.contains("(`id`, `rev`) are the handler's parameters"),
+            "{template}"
+        );
+        let fixed = expand_resource(
+            quote!(uri = "docs://readme", authz = public),
+            quote! {
+                /// The readme.
+                async fn readme(&self, params: Page) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(
+            fixed.contains("is a fixed URI, without variables"),
+            "{fixed}"
+        );
+        let invalid = expand_resource(
+            quote!(uri = "notes://{id", authz = public),
+            quote! {
+                /// A note.
+                async fn note(&self, params: NoteUri) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(
+            invalid.contains("invalid URI template `notes://{id`: a `{` is never closed"),
+            "{invalid}"
+        );
+        let written = expand_resource(
+            quote!(uri = "docs://readme", authz = public),
+            quote! {
+                /// The readme.
+                async fn readme(&self, access: WriteAccess<'_>) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(written.contains("cannot take `WriteAccess`"), "{written}");
+        let mime = expand_resource(
+            quote!(
+                uri = "docs://readme",
+                authz = public,
+                mime_type = "markdown"
+            ),
+            quote! {
+                /// The readme.
+                async fn readme(&self) -> Result<ResourceBody, ToolError> { todo!() }
+            },
+        );
+        assert!(mime.contains("`mime_type` is a MIME type"), "{mime}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! | guarantee | module | files |
 //! |---|---|---|
-//! | the attribute's rules, at compile time | `secure-tool-macros` | `macros/src/tool/{ast,signature,requirements}.rs` (parse, check), `tool/expand.rs` (expand), `router.rs` |
+//! | the attributes' rules (tools and resources), at compile time | `secure-tool-macros` | `macros/src/tool/{ast,signature,requirements,uri}.rs` (parse, check), `tool/expand.rs` (expand), `router.rs` |
 //! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
 //! | authorize first, fail-closed, late answers denied | [`authz`] | `authz/evaluate.rs`; the policies in `authz/policy.rs`, the caller in `authz/principal.rs`, causes in `authz/denial.rs` |
 //! | the audit trail: one event per call, nothing of the caller verbatim | [`audit`] | `audit.rs`, `util.rs` (`LogSafe`) |
@@ -179,7 +179,8 @@ mod util;
 #[doc(inline)]
 pub use secure_tool_macros::secure_tool;
 
-/// Collects the [`#[secure_tool]`](macro@secure_tool) methods of an impl block into the type's
+/// Collects the [`#[secure_tool]`](macro@secure_tool) and
+/// [`#[secure_resource]`](macro@secure_resource) methods of an impl block into the type's
 /// router, and refuses, at compile time, a plain rmcp `#[tool]` among them.
 ///
 /// On `impl T`, it implements [`SecureTools`] for `T`, which [`SecureServer`] serves. With
@@ -227,6 +228,130 @@ pub use secure_tool_macros::secure_tool;
 #[doc(inline)]
 pub use secure_tool_macros::secure_tool_router;
 
+/// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
+/// block a secure MCP resource: a fixed URI (`docs://readme`) or a URI template
+/// (`notes://{id}`) whose every read is authorized first (fail-closed), then its URI's
+/// variables checked against the parameters' schema and parsed, then run under its
+/// deadline, bulkhead and breaker, its errors sanitized, one audit event per read.
+///
+/// A read that the policy denies, of a URI that no resource matches, or whose variables
+/// are not valid parameters, gets one answer, "resource not found", without the URI; and
+/// `resources/list` and `resources/templates/list` show each caller only what it may read.
+/// See [`resource`] for the guarded read.
+///
+/// | Key | Required | Value |
+/// |---|---|---|
+/// | `uri` | yes | a string literal: a fixed URI, or a template with `{name}` variables, checked at compile time by the rules of [`UriTemplate`](resource::UriTemplate) |
+/// | `authz` | yes | a policy, as for [`#[secure_tool]`](macro@secure_tool): `public`, `authenticated`, `scopes("a")`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize) |
+/// | `breaker` | no | the dependency the handler reads from: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
+/// | `timeout` | no | the deadline of every read: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
+/// | `name` | no | the resource's name (default: the function's name) |
+/// | `description` | no | the resource's description (default: the doc comment, which is then required) |
+/// | `title` | no | a human-readable title |
+/// | `mime_type` | no | the MIME type the resource is listed with, and read with when the [`ResourceBody`](resource::ResourceBody) sets none |
+///
+/// A resource is read-only: it takes no `mode` (nor `argument_limits`) and cannot take
+/// [`WriteAccess`]. Accepted signatures, with `P: Deserialize + JsonSchema` a struct with a
+/// field per variable of the URI, and an error type `E` that is a `std::error::Error` or
+/// a [`ToolError`], never raw text (`ToolError::not_found(..)` is answered as "resource not
+/// found"):
+///
+/// ```text
+/// async fn resource(&self) -> Result<ResourceBody, E>             // a fixed URI
+/// async fn resource(&self, params: P) -> Result<ResourceBody, E>  // a URI template
+/// ```
+///
+/// A variable is passed to `P` as text, or as the integer, number or boolean it spells when
+/// its field is one (`id: u64` reads `notes://42`, and `notes://x` is not found).
+///
+/// ```
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct NoteUri {
+///     id: u64,
+/// }
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// One note, as Markdown.
+///     #[secure_resource(
+///         uri = "notes://{id}",
+///         authz = scopes("notes:read"),
+///         mime_type = "text/markdown"
+///     )]
+///     async fn note(&self, params: NoteUri) -> Result<ResourceBody, ToolError> {
+///         match params.id {
+///             1 => Ok(ResourceBody::text("# Groceries")),
+///             _ => Err(ToolError::not_found("no such note")),
+///         }
+///     }
+///
+///     /// How the notes are named.
+///     #[secure_resource(uri = "docs://readme", authz = public, timeout = "2s")]
+///     async fn readme(&self) -> Result<ResourceBody, ToolError> {
+///         Ok(ResourceBody::text("Each note is at notes://{id}."))
+///     }
+/// }
+/// impl secure_tool::rmcp::ServerHandler for Notes {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = SecureServer::new(Notes);
+/// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+/// let read = server.read_resource("notes://1", reader.clone()).await.unwrap();
+/// let contents = serde_json::to_value(&read.contents[0]).unwrap();
+/// assert_eq!(contents["uri"], "notes://1");
+/// assert_eq!(contents["text"], "# Groceries");
+/// assert_eq!(contents["mimeType"], "text/markdown");
+///
+/// // Each caller is shown what it may read: anyone the readme, a reader the notes too.
+/// let anonymous = Principal::anonymous();
+/// assert_eq!(server.resources_for(&anonymous)[0].uri, "docs://readme");
+/// assert!(server.resource_templates_for(&anonymous).is_empty());
+/// assert_eq!(server.resource_templates_for(&reader)[0].uri_template, "notes://{id}");
+///
+/// // Denied, missing and malformed are one answer, which does not repeat the URI.
+/// let denied = server.read_resource("notes://1", anonymous).await.unwrap_err();
+/// let missing = server.read_resource("notes://2", reader.clone()).await.unwrap_err();
+/// let malformed = server.read_resource("notes://x", reader).await.unwrap_err();
+/// assert_eq!(denied, missing);
+/// assert_eq!(missing, malformed);
+/// # }
+/// ```
+///
+/// A resource that does not say who may read it does not compile:
+///
+/// ```compile_fail
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Docs;
+///
+/// #[secure_tool_router]
+/// impl Docs {
+///     /// The readme.
+///     #[secure_resource(uri = "docs://readme")]
+///     async fn readme(&self) -> Result<ResourceBody, ToolError> {
+///         Ok(ResourceBody::text("# Docs"))
+///     }
+/// }
+/// ```
+///
+/// ```text
+/// error: `#[secure_resource]` requires `authz = ...`: the policy that decides who may read
+///        this resource (for example `authz = scopes("notes:read")`, or `authz = public`
+///        to let anyone in)
+/// ```
+///
+/// Each compile-time rule has a trybuild case under `tests/ui/fail/` in the repository
+/// (`resource_*.rs`).
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use secure_tool_macros::secure_resource;
+
 pub use authz::{Decision, Mode, Policy, Principal};
 pub use capability::WriteAccess;
 pub use route::{SecureToolRouter, SecureTools};
@@ -239,9 +364,9 @@ pub use rmcp;
 /// The JSON Schema crate tool arguments and results derive `JsonSchema` from.
 pub use schemars;
 
-/// What a server file needs: the macros, the server, the error type, the principal and
-/// the built-in policies that `authz = ...` names. Being a glob import, it never overrides
-/// an item or import of the user's with the same name.
+/// What a server file needs: the macros, the server, the error type, a resource's
+/// contents, the principal and the built-in policies that `authz = ...` names. Being a
+/// glob import, it never overrides an item or import of the user's with the same name.
 ///
 /// ```
 /// use secure_tool::prelude::*;
@@ -257,7 +382,7 @@ pub mod prelude {
         ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, WriteAccess, schemars,
     };
     #[cfg(feature = "macros")]
-    pub use crate::{secure_tool, secure_tool_router};
+    pub use crate::{secure_resource, secure_tool, secure_tool_router};
 }
 
 /// Not public API: what the code generated by the macros names.
@@ -270,8 +395,9 @@ pub mod __private {
     pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
     pub use crate::route::plumbing::{
         BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
-        PolicyValue, Probe, ProbeOwn, ProbeProtocol, RmcpProtocolType, borrowed_dependency,
-        into_policy, own_arguments, own_result,
+        PolicyValue, Probe, ProbeOwn, ProbeProtocol, ResourceError, ResourceOutput,
+        RmcpProtocolType, borrowed_dependency, into_policy, own_arguments, own_result,
+        resource_body, resource_error,
     };
     pub use crate::route::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,

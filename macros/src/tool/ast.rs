@@ -1,6 +1,6 @@
-//! The parsed form of a tool: the handler IR that the expansion reads, built from the
-//! attribute's arguments and the user's method while every check runs, and the tool's
-//! name, whose rule is written here alone.
+//! The parsed form of a tool or a resource: the handler IR that the expansion reads, built
+//! from the attribute's arguments and the user's method while every check runs, and the
+//! handler's name, whose rule is written here alone.
 
 use proc_macro2::Span;
 use quote::ToTokens;
@@ -8,40 +8,46 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItemFn, LitStr, Type};
 
-use crate::attr::{Mode, ToolArgs};
+use crate::attr::{HandlerArgs, Kind, Mode};
 use crate::errors::Errors;
 use crate::symbol::*;
 
 use super::requirements::*;
 use super::signature::*;
+use super::uri;
 
-/// A tool's name as MCP clients see it: `name = "..."` when given, else the method's name
-/// without `r#`. The one place that says what a tool's name is and may be.
-pub struct ToolName {
+/// A tool's or a resource's name as MCP clients see it: `name = "..."` when given, else
+/// the method's name without `r#`. The one place that says what a name is and may be.
+pub struct HandlerName {
     pub value: String,
     /// Where errors about the name belong: the `name = "..."` literal, or the method's name.
     pub span: Span,
     /// Given with `name = "..."`: such a name is checked against MCP's rule.
     explicit: bool,
+    kind: Kind,
 }
 
-impl ToolName {
-    pub(super) fn new(args: &ToolArgs, item: &ImplItemFn) -> Self {
+impl HandlerName {
+    pub(super) fn new(args: &HandlerArgs, item: &ImplItemFn) -> Self {
+        let kind = args.kind;
         match args.name.get() {
-            Some(lit) => ToolName {
+            Some(lit) => HandlerName {
                 value: lit.value(),
                 span: lit.span(),
                 explicit: true,
+                kind,
             },
-            None => ToolName {
+            None => HandlerName {
                 value: item.sig.ident.unraw().to_string(),
                 span: item.sig.ident.span(),
                 explicit: false,
+                kind,
             },
         }
     }
 
-    /// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .`. A method's name is taken as it is.
+    /// MCP tool names, and (by the same rule) resource names: 1 to 128 of
+    /// `A-Z a-z 0-9 _ - .`. A method's name is taken as it is.
     fn check(&self, errors: &mut Errors) {
         if !self.explicit {
             return;
@@ -54,7 +60,10 @@ impl ToolName {
         if !valid {
             errors.push_at(
                 self.span,
-                "tool names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+                format!(
+                    "{} names are 1 to 128 characters among `A-Z`, `a-z`, `0-9`, `_`, `-` and `.`",
+                    self.kind.noun()
+                ),
             );
         }
     }
@@ -63,20 +72,34 @@ impl ToolName {
 /// The handler as the expansion needs it, with references to the user's tokens for spans.
 pub(super) struct Handler<'a> {
     pub(super) item: &'a ImplItemFn,
-    pub(super) tool_name: &'a str,
-    pub(super) mode: Mode,
+    pub(super) name: &'a str,
     pub(super) authz: &'a Expr,
-    pub(super) arguments: Option<&'a Type>,
-    /// The type of the last parameter when it is the `WriteAccess` capability.
-    pub(super) capability: Option<&'a Type>,
+    /// A tool's arguments struct, or a resource's parameters struct.
+    pub(super) input: Option<&'a Type>,
     pub(super) ok: &'a Type,
     pub(super) error: &'a Type,
     pub(super) description: String,
     pub(super) title: Option<&'a LitStr>,
     pub(super) timeout: Option<Timeout<'a>>,
-    /// `argument_limits = <expression of type ArgumentLimits>`.
-    pub(super) argument_limits: Option<&'a Expr>,
     pub(super) breaker: Option<&'a Expr>,
+    /// What only a tool or only a resource has.
+    pub(super) surface: Surface<'a>,
+}
+
+/// What the handler is made into, with what only that kind has.
+pub(super) enum Surface<'a> {
+    Tool {
+        mode: Mode,
+        /// The type of the last parameter when it is the `WriteAccess` capability.
+        capability: Option<&'a Type>,
+        /// `argument_limits = <expression of type ArgumentLimits>`.
+        argument_limits: Option<&'a Expr>,
+    },
+    Resource {
+        /// `uri = "..."`, a valid URI template whose variables fit the handler's inputs.
+        uri: &'a LitStr,
+        mime_type: Option<&'a LitStr>,
+    },
 }
 
 /// `timeout = "5s"` (checked here) or `timeout = <expression of type Duration>`.
@@ -163,18 +186,19 @@ impl<'a> Handler<'a> {
     pub(super) fn analyze(
         item: &'a ImplItemFn,
         attr: &syn::Attribute,
-        args: &'a ToolArgs,
-        name: &'a ToolName,
+        args: &'a HandlerArgs,
+        name: &'a HandlerName,
         errors: &mut Errors,
     ) -> Option<Self> {
-        check_attributes(item, errors);
-        let returns_future = returns_a_future(item, errors);
-        check_signature(item, returns_future, errors);
-        let inputs = check_inputs(item, errors);
+        let kind = args.kind;
+        check_attributes(kind, item, errors);
+        let returns_future = returns_a_future(kind, item, errors);
+        check_signature(kind, item, returns_future, errors);
+        let inputs = check_inputs(kind, item, errors);
         let output = if returns_future {
             None
         } else {
-            check_output(item, errors)
+            check_output(kind, item, errors)
         };
 
         let authz = args.authz.get();
@@ -182,55 +206,33 @@ impl<'a> Handler<'a> {
             None if args.mentioned(AUTHZ) => {}
             None => errors.push_spanned(
                 attr,
-                "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call this tool \
-                 (for example `authz = scopes(\"notes:read\")`, or `authz = public` to let anyone in)",
+                match kind {
+                    Kind::Tool => {
+                        "`#[secure_tool]` requires `authz = ...`: the policy that decides who may call \
+                         this tool (for example `authz = scopes(\"notes:read\")`, or `authz = public` \
+                         to let anyone in)"
+                    }
+                    Kind::Resource => {
+                        "`#[secure_resource]` requires `authz = ...`: the policy that decides who may \
+                         read this resource (for example `authz = scopes(\"notes:read\")`, or \
+                         `authz = public` to let anyone in)"
+                    }
+                },
             ),
-            Some(expr) => check_authz(expr, errors),
-        }
-        let mode = args.mode.get().copied();
-        if let (Some(expr), Some(Mode::Write)) = (authz, mode) {
-            check_public_write(expr, errors);
-        }
-        if mode.is_none() && !args.mentioned(MODE) {
-            errors.push_spanned(
-                attr,
-                "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
-                 tool escapes the degradation gate and is advertised as read-only",
-            );
-        }
-        if mode == Some(Mode::Read)
-            && let Some(Inputs {
-                capability: Some(capability),
-                ..
-            }) = &inputs
-        {
-            errors.push_at(
-                capability.span(),
-                "a `mode = read` tool cannot take `WriteAccess`: declare `mode = write` if this tool \
-                 changes state (it is then also behind the read-only degradation gate and advertised \
-                 as destructive), or read through methods that need no capability",
-            );
+            Some(expr) => check_authz(kind, expr, errors),
         }
         let timeout = args
             .timeout
             .get()
             .and_then(|expr| Timeout::parse(expr, errors));
-        let argument_limits = args.argument_limits.get().filter(|expr| {
-            let uses_self = find_self(expr.to_token_stream());
-            if let Some(span) = uses_self {
-                errors.push_at(
-                    span,
-                    "`argument_limits` is read once, when the router is built, and cannot use \
-                     `self`: use an expression like `ArgumentLimits::default().with_max_bytes(..)` \
-                     or a constant",
-                );
-            }
-            uses_self.is_none()
-        });
         let breaker = args.breaker.get();
         if let Some(expr) = breaker {
             check_breaker(expr, errors);
         }
+        let surface = match kind {
+            Kind::Tool => tool_surface(args, authz, inputs.as_ref(), attr, errors),
+            Kind::Resource => resource_surface(item, args, inputs.as_ref(), attr, errors),
+        };
 
         name.check(errors);
         let description = match args.description.get() {
@@ -240,8 +242,17 @@ impl<'a> Handler<'a> {
         if description.trim().is_empty() {
             errors.push_at(
                 item.sig.ident.span(),
-                "a `#[secure_tool]` needs a description: add a doc comment (`/// ...`) or \
-                 `description = \"...\"`; the model chooses tools by their description",
+                match kind {
+                    Kind::Tool => {
+                        "a `#[secure_tool]` needs a description: add a doc comment (`/// ...`) or \
+                         `description = \"...\"`; the model chooses tools by their description"
+                    }
+                    Kind::Resource => {
+                        "a `#[secure_resource]` needs a description: add a doc comment (`/// ...`) \
+                         or `description = \"...\"`; clients and models choose resources by their \
+                         description"
+                    }
+                },
             );
         }
 
@@ -249,19 +260,151 @@ impl<'a> Handler<'a> {
         let inputs = inputs?;
         Some(Handler {
             item,
-            tool_name: &name.value,
-            mode: mode?,
+            name: &name.value,
             authz: authz?,
-            arguments: inputs.arguments,
-            capability: inputs.capability,
+            input: inputs.arguments,
             ok,
             error,
             description,
             title: args.title.get(),
             timeout,
-            argument_limits,
             breaker,
+            surface: surface?,
         })
+    }
+}
+
+/// What only a tool has: its mode (which decides whether it may take `WriteAccess`, and
+/// whether `public` must give a reason) and its argument limits.
+fn tool_surface<'a>(
+    args: &'a HandlerArgs,
+    authz: Option<&Expr>,
+    inputs: Option<&Inputs<'a>>,
+    attr: &syn::Attribute,
+    errors: &mut Errors,
+) -> Option<Surface<'a>> {
+    let mode = args.mode.get().copied();
+    if let (Some(expr), Some(Mode::Write)) = (authz, mode) {
+        check_public_write(expr, errors);
+    }
+    if mode.is_none() && !args.mentioned(MODE) {
+        errors.push_spanned(
+            attr,
+            "`#[secure_tool]` requires `mode = read` or `mode = write`: a write tool taken for a read \
+             tool escapes the degradation gate and is advertised as read-only",
+        );
+    }
+    if mode == Some(Mode::Read)
+        && let Some(Inputs {
+            capability: Some(capability),
+            ..
+        }) = inputs
+    {
+        errors.push_at(
+            capability.span(),
+            "a `mode = read` tool cannot take `WriteAccess`: declare `mode = write` if this tool \
+             changes state (it is then also behind the read-only degradation gate and advertised \
+             as destructive), or read through methods that need no capability",
+        );
+    }
+    let argument_limits = args.argument_limits.get().filter(|expr| {
+        let uses_self = find_self(expr.to_token_stream());
+        if let Some(span) = uses_self {
+            errors.push_at(
+                span,
+                "`argument_limits` is read once, when the router is built, and cannot use \
+                 `self`: use an expression like `ArgumentLimits::default().with_max_bytes(..)` \
+                 or a constant",
+            );
+        }
+        uses_self.is_none()
+    });
+    Some(Surface::Tool {
+        mode: mode?,
+        capability: inputs.and_then(|inputs| inputs.capability),
+        argument_limits,
+    })
+}
+
+/// What only a resource has: its URI, valid and fitting the handler (a template's
+/// variables are a parameters struct's fields, a fixed URI has none), and its MIME type.
+fn resource_surface<'a>(
+    item: &ImplItemFn,
+    args: &'a HandlerArgs,
+    inputs: Option<&Inputs<'a>>,
+    attr: &syn::Attribute,
+    errors: &mut Errors,
+) -> Option<Surface<'a>> {
+    let mime_type = args.mime_type.get();
+    if let Some(lit) = mime_type {
+        let value = lit.value();
+        let essence = value.split(';').next().unwrap_or("").trim();
+        let valid = essence.split_once('/').is_some_and(|(top, subtype)| {
+            !top.is_empty()
+                && !subtype.is_empty()
+                && !essence.contains(char::is_whitespace)
+                && !subtype.contains('/')
+        });
+        if !valid {
+            errors.push_at(
+                lit.span(),
+                "`mime_type` is a MIME type, `type/subtype`: for example `\"text/markdown\"` or \
+                 `\"application/json\"`",
+            );
+        }
+    }
+    let Some(uri) = args.uri.get() else {
+        if !args.mentioned(URI) {
+            errors.push_spanned(
+                attr,
+                "`#[secure_resource]` requires `uri = \"...\"`: the resource's URI, fixed \
+                 (`uri = \"docs://readme\"`) or a template whose variables are the fields of the \
+                 handler's parameters (`uri = \"notes://{id}\"`)",
+            );
+        }
+        return None;
+    };
+    let text = uri.value();
+    let variables = match uri::variables(&text) {
+        Ok(variables) => variables,
+        Err(reason) => {
+            errors.push_at(
+                uri.span(),
+                format!("invalid URI template `{text}`: {reason}"),
+            );
+            return None;
+        }
+    };
+    match (variables.as_slice(), inputs.map(|inputs| inputs.arguments)) {
+        ([_, ..], Some(None)) => {
+            let names = variables
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.push_at(
+                item.sig.ident.span(),
+                format!(
+                    "`{text}` is a URI template, whose variables ({names}) are the handler's \
+                     parameters: take them as one struct with a field per variable, \
+                     `(&self, params: MyParams)`, that derives `serde::Deserialize` and \
+                     `schemars::JsonSchema`"
+                ),
+            );
+            None
+        }
+        ([], Some(Some(params))) => {
+            errors.push_at(
+                params.span(),
+                format!(
+                    "`{text}` is a fixed URI, without variables, so its handler takes no \
+                     parameters: remove this parameter, or write the URI as a template with a \
+                     `{{variable}}` for each field"
+                ),
+            );
+            None
+        }
+        _ => Some(Surface::Resource { uri, mime_type }),
     }
 }
 
@@ -321,11 +464,11 @@ mod tests {
         assert_eq!(doc_comment(&item), "First line.\n\n  Indented.");
     }
 
-    fn tool_name(args: TokenStream, item: TokenStream) -> (ToolName, syn::Result<()>) {
+    fn tool_name(args: TokenStream, item: TokenStream) -> (HandlerName, syn::Result<()>) {
         let item: ImplItemFn = syn::parse2(item).unwrap();
         let mut errors = Errors::default();
-        let args = ToolArgs::parse(args, &mut errors);
-        let name = ToolName::new(&args, &item);
+        let args = HandlerArgs::parse(Kind::Tool, args, &mut errors);
+        let name = HandlerName::new(&args, &item);
         name.check(&mut errors);
         (name, errors.into_result())
     }

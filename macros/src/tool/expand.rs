@@ -1,51 +1,48 @@
-//! Expansion: a validated handler becomes its hidden handler method and route builder,
-//! written from the handler IR alone (nothing is parsed or checked again here). The
-//! names of the generated items are made here too.
+//! Expansion: a validated handler becomes its hidden handler method and route builder (a
+//! tool's `SecureRoute` or a resource's `ResourceRoute`), written from the handler IR alone
+//! (nothing is parsed or checked again here). The names of the generated items are made
+//! here too.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, ReturnType};
+use syn::{Expr, Ident, LitStr, ReturnType, Type};
 
-use crate::attr::Mode;
+use crate::attr::{Kind, Mode};
 use crate::symbol::*;
 
-use super::ast::{Handler, Timeout};
+use super::ast::{Handler, Surface, Timeout};
 
 impl Handler<'_> {
     pub(super) fn expand(&self) -> TokenStream {
+        match &self.surface {
+            Surface::Tool {
+                mode,
+                capability,
+                argument_limits,
+            } => self.expand_tool(*mode, *capability, *argument_limits),
+            Surface::Resource { uri, mime_type } => self.expand_resource(uri, *mime_type),
+        }
+    }
+
+    fn expand_tool(
+        &self,
+        mode: Mode,
+        capability: Option<&Type>,
+        argument_limits: Option<&Expr>,
+    ) -> TokenStream {
         let item = self.item;
         let method = &item.sig.ident;
-        let route_fn = route_fn_ident(method);
-        let name = &self.tool_name;
+        let route_fn = route_fn_ident(Kind::Tool, method);
+        let name = self.name;
         let description = &self.description;
-        let mode = match self.mode {
+        let mode_variant = match mode {
             Mode::Read => quote!(Read),
             Mode::Write => quote!(Write),
         };
-        let title = self
-            .title
-            .map(|t| quote!(.with_title(#t)))
-            .unwrap_or_default();
-
-        // The expression resolves as the user wrote it, in the user's scope: no name is
-        // brought into scope for it (`public`, `scopes`... come from `secure_tool::prelude`
-        // or the user's own imports, and the user's own items shadow them as usual).
-        // A path written without a call (`authz = public`, `authz = ON_CALL`) names either
-        // a function that returns the policy (called) or the policy itself, told apart by
-        // type.
-        let authz = self.authz;
-        let policy = match authz {
-            Expr::Path(_) => quote_spanned! {authz.span()=>
-                ::secure_tool::__private::into_policy({
-                    #[allow(unused_imports)]
-                    use ::secure_tool::__private::{PolicyFunction as _, PolicyValue as _};
-                    (&mut ::secure_tool::__private::NamedPolicy::new(#authz)).policy()
-                })
-            },
-            _ => quote_spanned!(authz.span()=> ::secure_tool::__private::into_policy(#authz)),
-        };
+        let title = self.title();
+        let policy = self.policy();
 
         let ok = self.ok;
         let error = self.error;
@@ -56,22 +53,22 @@ impl Handler<'_> {
         // for a write tool's call once it is authorized and past the write gate) and
         // passing it on only when the user's method asks for it. The route is built by the
         // runtime around it: nothing here can skip the guard or make a capability.
-        let handler_fn = handler_fn_ident(method);
-        let arguments = match self.arguments {
+        let handler_fn = handler_fn_ident(Kind::Tool, method);
+        let arguments = match self.input {
             Some(ty) => ty.to_token_stream(),
             None => quote!(::secure_tool::__private::NoArguments),
         };
-        let capability_ty = match self.mode {
+        let capability_ty = match mode {
             Mode::Read => quote!(()),
             Mode::Write => quote!(::secure_tool::__private::WriteAccess<'__secure_tool_call>),
         };
-        let pass = match (self.arguments.is_some(), self.capability.is_some()) {
+        let pass = match (self.input.is_some(), capability.is_some()) {
             (true, false) => quote!(self.#method(__secure_tool_args)),
             (true, true) => quote!(self.#method(__secure_tool_args, __secure_tool_capability)),
             (false, false) => quote!(self.#method()),
             (false, true) => quote!(self.#method(__secure_tool_capability)),
         };
-        let constructor = match self.mode {
+        let constructor = match mode {
             Mode::Read => quote!(read),
             Mode::Write => quote!(write),
         };
@@ -79,19 +76,9 @@ impl Handler<'_> {
             ReturnType::Type(_, ty) => ty.to_token_stream(),
             ReturnType::Default => quote!(()),
         };
-        let handler = quote! {
-            #[doc(hidden)]
-            #[allow(non_snake_case, unused_variables, clippy::all, clippy::pedantic)]
-            fn #handler_fn<'__secure_tool_call>(
-                &'__secure_tool_call self,
-                __secure_tool_args: #arguments,
-                __secure_tool_capability: #capability_ty,
-            ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + '__secure_tool_call {
-                #pass
-            }
-        };
+        let handler = hidden_handler(&handler_fn, &arguments, &capability_ty, &output, &pass);
 
-        let check_arguments = match self.arguments {
+        let check_arguments = match self.input {
             Some(ty) => quote_spanned!(ty.span()=> ::secure_tool::__private::arguments::<#ty>()),
             None => quote!(::secure_tool::__private::arguments::<#arguments>()),
         };
@@ -107,7 +94,7 @@ impl Handler<'_> {
                 );
             }
         };
-        let own_arguments = self.arguments.map(|ty| {
+        let own_arguments = self.input.map(|ty| {
             quote_spanned! {ty.span()=>
                 {
                     #[allow(unused_imports)]
@@ -121,46 +108,13 @@ impl Handler<'_> {
         let check_error =
             quote_spanned!(error.span()=> ::secure_tool::__private::error::<#error>());
 
-        let timeout = match &self.timeout {
-            None => TokenStream::new(),
-            Some(Timeout::Literal { nanos, span }) => quote_spanned! {*span=>
-                .with_timeout(::core::time::Duration::from_nanos(#nanos))
-            },
-            Some(Timeout::Expr(expr)) => quote_spanned! {expr.span()=>
-                .with_timeout(::secure_tool::__private::timeout(#expr))
-            },
-        };
-        let argument_limits = self.argument_limits.map(|expr| {
+        let timeout = self.timeout();
+        let argument_limits = argument_limits.map(|expr| {
             quote_spanned! {expr.span()=>
                 .with_argument_limits(::secure_tool::__private::argument_limits(#expr))
             }
         });
-        let (dependency_fn, with_dependency) = match self.breaker {
-            None => (TokenStream::new(), TokenStream::new()),
-            Some(expr) => {
-                let dependency_fn = dependency_fn_ident(method);
-                // The user's expression is the body of a `&self` method, so it may name the
-                // server's state (`self.store`) or a `static`. A type that is not a breaker is
-                // reported at the expression.
-                let dependency = if is_place(expr) {
-                    quote_spanned!(expr.span()=> ::secure_tool::__private::dependency(&(#expr)))
-                } else {
-                    // A call, a reference...: it must give a reference to a breaker that
-                    // outlives the call, and an owned one is refused by type, with words.
-                    quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_dependency(::secure_tool::__private::DependencyExpr(#expr)))
-                };
-                (
-                    quote! {
-                        #[doc(hidden)]
-                        #[allow(non_snake_case, clippy::all, clippy::pedantic)]
-                        fn #dependency_fn(&self) -> ::secure_tool::__private::DependencyRef<'_> {
-                            #dependency
-                        }
-                    },
-                    quote!(.with_dependency(Self::#dependency_fn)),
-                )
-            }
-        };
+        let (dependency_fn, with_dependency) = self.dependency();
 
         quote! {
             #[doc(hidden)]
@@ -176,7 +130,7 @@ impl Handler<'_> {
                 ::secure_tool::__private::SecureRoute::<Self>::#constructor(
                     ::secure_tool::__private::ToolSpec::new(
                         #name,
-                        ::secure_tool::__private::Mode::#mode,
+                        ::secure_tool::__private::Mode::#mode_variant,
                         #policy,
                     )
                     .with_description(#description)
@@ -191,6 +145,163 @@ impl Handler<'_> {
 
             #handler
             #dependency_fn
+        }
+    }
+
+    /// A resource: the route of a read-only handler, whose parameters are the variables of
+    /// its URI, built by the runtime's `ResourceRoute::new` around the hidden handler.
+    fn expand_resource(&self, uri: &LitStr, mime_type: Option<&LitStr>) -> TokenStream {
+        let item = self.item;
+        let method = &item.sig.ident;
+        let route_fn = route_fn_ident(Kind::Resource, method);
+        let handler_fn = handler_fn_ident(Kind::Resource, method);
+        let name = self.name;
+        let description = &self.description;
+        let title = self.title();
+        let policy = self.policy();
+        let mime_type = mime_type.map(|m| quote!(.with_mime_type(#m)));
+        let timeout = self.timeout();
+        let (dependency_fn, with_dependency) = self.dependency();
+
+        let ok = self.ok;
+        let error = self.error;
+        let params = match self.input {
+            Some(ty) => ty.to_token_stream(),
+            None => quote!(::secure_tool::__private::NoArguments),
+        };
+        let call = match self.input {
+            Some(_) => quote!(self.#method(__secure_tool_args)),
+            None => quote!(self.#method()),
+        };
+        // A resource is read: its handler is given `()`, as a read tool's is. Its result is
+        // passed through `resource_body`, whose `Ok` type is named with the user's span:
+        // anything but a `ResourceBody` (or an alias of it) is refused there, once, in words,
+        // and the route is handed a handler of the one type it takes.
+        let check_ok =
+            quote_spanned!(ok.span()=> ::secure_tool::__private::resource_body::<#ok, #error>);
+        let pass = quote!(async move { #check_ok(#call.await) });
+        let output = quote!(::core::result::Result<::secure_tool::__private::ResourceBody, #error>);
+        let handler = hidden_handler(&handler_fn, &params, &quote!(()), &output, &pass);
+        let check_params = match self.input {
+            Some(ty) => {
+                quote_spanned!(ty.span()=> ::secure_tool::__private::resource_params::<#ty>())
+            }
+            None => quote!(::secure_tool::__private::resource_params::<#params>()),
+        };
+        let check_error =
+            quote_spanned!(error.span()=> ::secure_tool::__private::resource_error::<#error>());
+
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+            fn #route_fn() -> ::secure_tool::__private::ResourceRoute<Self> {
+                ::secure_tool::__private::ResourceRoute::<Self>::new(
+                    ::secure_tool::__private::ResourceSpec::new(#name, #uri, #policy)
+                        .with_description(#description)
+                        #title
+                        #mime_type
+                        #timeout,
+                    #check_params,
+                    #check_error,
+                    Self::#handler_fn,
+                )
+                #with_dependency
+            }
+
+            #handler
+            #dependency_fn
+        }
+    }
+
+    /// `.with_title(..)`, if the attribute gives one.
+    fn title(&self) -> TokenStream {
+        self.title
+            .map(|t| quote!(.with_title(#t)))
+            .unwrap_or_default()
+    }
+
+    /// The `authz = ...` expression as a `Policy`, spanned at it.
+    fn policy(&self) -> TokenStream {
+        // The expression resolves as the user wrote it, in the user's scope: no name is
+        // brought into scope for it (`public`, `scopes`... come from `secure_tool::prelude`
+        // or the user's own imports, and the user's own items shadow them as usual).
+        // A path written without a call (`authz = public`, `authz = ON_CALL`) names either
+        // a function that returns the policy (called) or the policy itself, told apart by
+        // type.
+        let authz = self.authz;
+        match authz {
+            Expr::Path(_) => quote_spanned! {authz.span()=>
+                ::secure_tool::__private::into_policy({
+                    #[allow(unused_imports)]
+                    use ::secure_tool::__private::{PolicyFunction as _, PolicyValue as _};
+                    (&mut ::secure_tool::__private::NamedPolicy::new(#authz)).policy()
+                })
+            },
+            _ => quote_spanned!(authz.span()=> ::secure_tool::__private::into_policy(#authz)),
+        }
+    }
+
+    /// `.with_timeout(..)`, if the attribute gives a deadline.
+    fn timeout(&self) -> TokenStream {
+        match &self.timeout {
+            None => TokenStream::new(),
+            Some(Timeout::Literal { nanos, span }) => quote_spanned! {*span=>
+                .with_timeout(::core::time::Duration::from_nanos(#nanos))
+            },
+            Some(Timeout::Expr(expr)) => quote_spanned! {expr.span()=>
+                .with_timeout(::secure_tool::__private::timeout(#expr))
+            },
+        }
+    }
+
+    /// The hidden method that finds the dependency of `breaker = ...` in the server's
+    /// state, and the route's `.with_dependency(..)` naming it; nothing without a breaker.
+    fn dependency(&self) -> (TokenStream, TokenStream) {
+        let Some(expr) = self.breaker else {
+            return (TokenStream::new(), TokenStream::new());
+        };
+        let dependency_fn = dependency_fn_ident(&self.item.sig.ident);
+        // The user's expression is the body of a `&self` method, so it may name the
+        // server's state (`self.store`) or a `static`. A type that is not a breaker is
+        // reported at the expression.
+        let dependency = if is_place(expr) {
+            quote_spanned!(expr.span()=> ::secure_tool::__private::dependency(&(#expr)))
+        } else {
+            // A call, a reference...: it must give a reference to a breaker that
+            // outlives the call, and an owned one is refused by type, with words.
+            quote_spanned!(expr.span()=> ::secure_tool::__private::borrowed_dependency(::secure_tool::__private::DependencyExpr(#expr)))
+        };
+        (
+            quote! {
+                #[doc(hidden)]
+                #[allow(non_snake_case, clippy::all, clippy::pedantic)]
+                fn #dependency_fn(&self) -> ::secure_tool::__private::DependencyRef<'_> {
+                    #dependency
+                }
+            },
+            quote!(.with_dependency(Self::#dependency_fn)),
+        )
+    }
+}
+
+/// The hidden method through which a route calls the user's method: it takes the parsed
+/// input and the call's capability, and passes on what the user's method asks for.
+fn hidden_handler(
+    handler_fn: &Ident,
+    input: &TokenStream,
+    capability: &TokenStream,
+    output: &TokenStream,
+    pass: &TokenStream,
+) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_variables, clippy::all, clippy::pedantic)]
+        fn #handler_fn<'__secure_tool_call>(
+            &'__secure_tool_call self,
+            __secure_tool_args: #input,
+            __secure_tool_capability: #capability,
+        ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + '__secure_tool_call {
+            #pass
         }
     }
 }
@@ -209,14 +320,20 @@ fn is_place(expr: &Expr) -> bool {
     }
 }
 
-/// The name of the hidden route builder of `method`.
-pub fn route_fn_ident(method: &Ident) -> Ident {
-    generated_ident(ROUTE_FN_PREFIX, method)
+/// The name of the hidden route builder of `method`, a handler of `kind`.
+pub fn route_fn_ident(kind: Kind, method: &Ident) -> Ident {
+    match kind {
+        Kind::Tool => generated_ident(ROUTE_FN_PREFIX, method),
+        Kind::Resource => generated_ident(RESOURCE_ROUTE_FN_PREFIX, method),
+    }
 }
 
 /// The name of the hidden method through which the route calls `method`.
-fn handler_fn_ident(method: &Ident) -> Ident {
-    generated_ident(HANDLER_FN_PREFIX, method)
+fn handler_fn_ident(kind: Kind, method: &Ident) -> Ident {
+    match kind {
+        Kind::Tool => generated_ident(HANDLER_FN_PREFIX, method),
+        Kind::Resource => generated_ident(RESOURCE_HANDLER_FN_PREFIX, method),
+    }
 }
 
 /// The name of the hidden method that finds `method`'s dependency.

@@ -1,61 +1,72 @@
 //! What is emitted instead of an expansion: the user's method as written, beside every
 //! error, so that the rest of the user's crate does not cascade into errors of its own.
-//! Two cases: a tool of a `#[secure_tool_router]` whose checks failed, and a
-//! `#[secure_tool]` that expanded on its own, outside any secure router.
+//! Two cases: a tool (or resource) of a `#[secure_tool_router]` whose checks failed, and a
+//! `#[secure_tool]` (or `#[secure_resource]`) that expanded on its own, outside any secure
+//! router.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItemFn, ReturnType, Type};
 
+use crate::attr::Kind;
 use crate::symbol::*;
 
 use super::expand::route_fn_ident;
 
 /// When the input is wrong: the user's method as written (so the rest of the crate does not
 /// cascade into errors), a route builder that never runs, and every error.
-pub(super) fn fallback(item: &ImplItemFn, error: syn::Error) -> TokenStream {
-    let route_fn = route_fn_ident(&item.sig.ident);
+pub(super) fn fallback(kind: Kind, item: &ImplItemFn, error: syn::Error) -> TokenStream {
+    let route_fn = route_fn_ident(kind, &item.sig.ident);
+    let route = match kind {
+        Kind::Tool => quote!(SecureRoute),
+        Kind::Resource => quote!(ResourceRoute),
+    };
+    let did_not_compile = format!("`{}` did not compile", kind.attribute());
     let errors = error.to_compile_error();
     quote! {
         #errors
         #item
         #[doc(hidden)]
         #[allow(non_snake_case, dead_code, unreachable_code, clippy::all)]
-        fn #route_fn() -> ::secure_tool::__private::SecureRoute<Self> {
-            ::core::panic!("`#[secure_tool]` did not compile")
+        fn #route_fn() -> ::secure_tool::__private::#route<Self> {
+            ::core::panic!(#did_not_compile)
         }
     }
 }
 
-/// `#[secure_tool]` expanded on its own. After `#[secure_tool_router]` expanded the tool,
-/// it left the attribute with [`REGISTERED`] as its only argument (so that the user's
-/// import of the attribute is used): the method is then returned as it is. Any other
-/// `#[secure_tool]` was outside a secure router, and the tool would be registered
-/// nowhere: an error at the attribute, with the item kept as written so that nothing else
-/// cascades.
-pub fn expand_standalone(args: TokenStream, input: TokenStream) -> TokenStream {
+/// `#[secure_tool]` (or `#[secure_resource]`, as `kind` says) expanded on its own. After
+/// `#[secure_tool_router]` expanded the handler, it left the attribute with [`REGISTERED`]
+/// as its only argument (so that the user's import of the attribute is used): the method
+/// is then returned as it is. Any other such attribute was outside a secure router, and
+/// the tool or resource would be registered nowhere: an error at the attribute, with the
+/// item kept as written so that nothing else cascades.
+pub fn expand_standalone(kind: Kind, args: TokenStream, input: TokenStream) -> TokenStream {
     if args.to_string() == REGISTERED {
         return input;
     }
+    let attribute = kind.attribute();
+    let noun = kind.noun();
     let message = match syn::parse2::<ImplItemFn>(input.clone()) {
         Ok(item) if rewritten_by_rmcp_tool(&item) => {
             // Everything else about the signature is rmcp's doing: say only what happened.
             let mut out = syn::Error::new(
                 item.sig.fn_token.span(),
-                "`#[tool]` is placed above `#[secure_tool]`, so rmcp registered this handler \
-                 without its guard: remove `#[tool]` and mark the impl block \
-                 `#[secure_tool_router]` (it registers the tool itself)",
+                format!(
+                    "`#[tool]` is placed above `{attribute}`, so rmcp registered this handler \
+                     without its guard: remove `#[tool]` and mark the impl block \
+                     `#[secure_tool_router]` (it registers the {noun} itself)"
+                ),
             )
             .to_compile_error();
             out.extend(input);
             return out;
         }
-        _ => {
-            "`#[secure_tool]` takes effect only on a method of an impl block marked \
-             `#[secure_tool_router]`, which registers the tool: add `#[secure_tool_router]` \
+        _ => format!(
+            "`{attribute}` takes effect only on a method of an impl block marked \
+             `#[secure_tool_router]`, which registers the {noun}: add `#[secure_tool_router]` \
              above the server type's inherent `impl` block"
-        }
+        ),
     };
     let mut out = syn::Error::new(Span::call_site(), message).to_compile_error();
     out.extend(input);

@@ -6,6 +6,7 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
+use crate::attr::Kind;
 use crate::errors::Errors;
 use crate::symbol::*;
 
@@ -17,7 +18,7 @@ pub(super) fn find_self(tokens: TokenStream) -> Option<Span> {
     })
 }
 
-pub(super) fn check_authz(expr: &Expr, errors: &mut Errors) {
+pub(super) fn check_authz(kind: Kind, expr: &Expr, errors: &mut Errors) {
     if let Some(span) = find_self(expr.to_token_stream()) {
         errors.push_at(
             span,
@@ -25,13 +26,13 @@ pub(super) fn check_authz(expr: &Expr, errors: &mut Errors) {
              policy from values available then (or implement `secure_tool::authz::Authorize`)",
         );
     }
-    check_requirements(expr, errors);
+    check_requirements(kind, expr, errors);
 }
 
 /// A requirement list written empty (`scopes([])`, `roles(vec![])`, `all_of([])`) or a
 /// blank name (`scopes("")`) is a degenerate declaration: refused in words, wherever it
 /// sits in the expression. Lists built at run time are the runtime's to refuse.
-fn check_requirements(expr: &Expr, errors: &mut Errors) {
+fn check_requirements(kind: Kind, expr: &Expr, errors: &mut Errors) {
     match expr {
         Expr::Call(call) => {
             let callee = match &*call.func {
@@ -41,8 +42,8 @@ fn check_requirements(expr: &Expr, errors: &mut Errors) {
             if let (Some(callee), [argument]) = (callee, &call.args.iter().collect::<Vec<_>>()[..])
             {
                 match callee.to_string().as_str() {
-                    SCOPES => check_name_list(argument, "scope", errors),
-                    ROLES => check_name_list(argument, "role", errors),
+                    SCOPES => check_name_list(kind, argument, "scope", errors),
+                    ROLES => check_name_list(kind, argument, "role", errors),
                     ALL_OF | ANY_OF
                         if literal_list(argument).is_some_and(|items| items.is_empty()) =>
                     {
@@ -58,23 +59,27 @@ fn check_requirements(expr: &Expr, errors: &mut Errors) {
                 }
             }
             for argument in &call.args {
-                check_requirements(argument, errors);
+                check_requirements(kind, argument, errors);
             }
         }
         Expr::Array(array) => array
             .elems
             .iter()
-            .for_each(|e| check_requirements(e, errors)),
-        Expr::Paren(p) => check_requirements(&p.expr, errors),
-        Expr::Group(g) => check_requirements(&g.expr, errors),
-        Expr::Reference(r) => check_requirements(&r.expr, errors),
+            .for_each(|e| check_requirements(kind, e, errors)),
+        Expr::Paren(p) => check_requirements(kind, &p.expr, errors),
+        Expr::Group(g) => check_requirements(kind, &g.expr, errors),
+        Expr::Reference(r) => check_requirements(kind, &r.expr, errors),
         Expr::MethodCall(m) => {
-            check_requirements(&m.receiver, errors);
-            m.args.iter().for_each(|e| check_requirements(e, errors));
+            check_requirements(kind, &m.receiver, errors);
+            m.args
+                .iter()
+                .for_each(|e| check_requirements(kind, e, errors));
         }
         Expr::Macro(_) => {
             if let Some(items) = literal_list(expr) {
-                items.iter().for_each(|e| check_requirements(e, errors));
+                items
+                    .iter()
+                    .for_each(|e| check_requirements(kind, e, errors));
             }
         }
         _ => {}
@@ -185,7 +190,7 @@ fn literal_list(expr: &Expr) -> Option<Vec<Expr>> {
 
 /// The argument of `scopes(..)` or `roles(..)`: a literal list that is not empty, of
 /// names that are not blank, or one name that is not blank.
-fn check_name_list(argument: &Expr, what: &str, errors: &mut Errors) {
+fn check_name_list(kind: Kind, argument: &Expr, what: &str, errors: &mut Errors) {
     let Some(items) = literal_list(argument) else {
         check_name(argument, what, errors);
         return;
@@ -195,7 +200,11 @@ fn check_name_list(argument: &Expr, what: &str, errors: &mut Errors) {
             argument.span(),
             format!(
                 "an empty {what} list requires nothing: name at least one {what}, or use \
-                 `authenticated` if every signed-in caller may call this tool"
+                 `authenticated` if every signed-in caller may {}",
+                match kind {
+                    Kind::Tool => "call this tool",
+                    Kind::Resource => "read this resource",
+                }
             ),
         );
     }

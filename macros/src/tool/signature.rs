@@ -1,140 +1,213 @@
-//! Validation of the handler's signature: receiver, arguments, the write capability,
-//! the result and error types, and the attributes next to `#[secure_tool]`.
+//! Validation of the handler's signature: receiver, arguments (or parameters), the write
+//! capability, the result and error types, and the attributes next to `#[secure_tool]` or
+//! `#[secure_resource]`. The rules are the same for both; where the words differ, both are
+//! written side by side.
 
 use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
 };
 
-use crate::attr::{attr_name_span, is_attr};
+use crate::attr::{Kind, attr_name_span, is_attr};
 use crate::errors::Errors;
 use crate::symbol::*;
 
 use super::types::*;
 
-/// The attributes beside `#[secure_tool]`: rmcp's `#[tool]` (refused here alone; the
-/// router refuses a plain `#[tool]`, on a method without `#[secure_tool]`) and a second
-/// `#[secure_tool]`.
-pub(super) fn check_attributes(item: &ImplItemFn, errors: &mut Errors) {
+/// The attributes beside `#[secure_tool]` (or `#[secure_resource]`): rmcp's `#[tool]`
+/// (refused here alone; the router refuses a plain `#[tool]`, on a method without ours), a
+/// second attribute of the same kind, and one of the other kind.
+pub(super) fn check_attributes(kind: Kind, item: &ImplItemFn, errors: &mut Errors) {
+    let attribute = kind.attribute();
+    let noun = kind.noun();
     for attr in &item.attrs {
         if is_attr(attr, RMCP_TOOL) {
             errors.push_at(
                 attr_name_span(attr),
-                "remove `#[tool]`: `#[secure_tool]` registers the tool itself, and rmcp's `#[tool]` \
-                 would serve this handler without its guard",
+                format!(
+                    "remove `#[tool]`: `{attribute}` registers the {noun} itself, and rmcp's \
+                     `#[tool]` would serve this handler without its guard"
+                ),
             );
-        } else if is_attr(attr, SECURE_TOOL) {
+        } else if Kind::of(attr) == Some(kind) {
             errors.push_at(
                 attr_name_span(attr),
-                "duplicate `#[secure_tool]`: one tool, one attribute",
+                format!("duplicate `{attribute}`: one {noun}, one attribute"),
+            );
+        } else if Kind::of(attr).is_some() {
+            errors.push_at(
+                attr_name_span(attr),
+                "a method is a tool or a resource, not both: keep `#[secure_tool]` or \
+                 `#[secure_resource]`, and write the other as a method of its own",
             );
         }
     }
 }
 
-pub(super) fn check_signature(item: &ImplItemFn, returns_future: bool, errors: &mut Errors) {
+pub(super) fn check_signature(
+    kind: Kind,
+    item: &ImplItemFn,
+    returns_future: bool,
+    errors: &mut Errors,
+) {
     let sig = &item.sig;
+    let attribute = kind.attribute();
     if sig.asyncness.is_none() && !returns_future {
         errors.push_at(
             sig.fn_token.span(),
-            "`#[secure_tool]` handlers must be `async fn`: add `async` (run blocking work inside \
-             with `tokio::task::spawn_blocking`)",
+            format!(
+                "`{attribute}` handlers must be `async fn`: add `async` (run blocking work inside \
+                 with `tokio::task::spawn_blocking`)"
+            ),
         );
     }
     if let Some(constness) = &sig.constness {
         errors.push_at(
             constness.span(),
-            "`#[secure_tool]` handlers cannot be `const fn`",
+            format!("`{attribute}` handlers cannot be `const fn`"),
         );
     }
     if let Safety::Unsafe(unsafe_token) = &sig.safety {
+        let called = match kind {
+            Kind::Tool => "a tool is called",
+            Kind::Resource => "a resource is read",
+        };
         errors.push_at(
             unsafe_token.span(),
-            "`#[secure_tool]` handlers cannot be `unsafe fn`: a tool is called with untrusted input \
-             and no caller can uphold its safety contract; keep `unsafe` blocks inside a safe fn",
+            format!(
+                "`{attribute}` handlers cannot be `unsafe fn`: {called} with untrusted input and \
+                 no caller can uphold its safety contract; keep `unsafe` blocks inside a safe fn"
+            ),
         );
     }
     if let Some(abi) = &sig.abi {
         errors.push_at(
             abi.span(),
-            "`#[secure_tool]` handlers cannot be `extern`: remove the ABI",
+            format!("`{attribute}` handlers cannot be `extern`: remove the ABI"),
         );
     }
     if !sig.generics.params.is_empty() {
+        let why = match kind {
+            Kind::Tool => {
+                "a tool has one concrete argument type (its input schema) and one result type"
+            }
+            Kind::Resource => {
+                "a resource has one concrete parameters type (its URI's variables) and returns a \
+                 `ResourceBody`"
+            }
+        };
         errors.push_at(
             sig.generics.params.span(),
-            "`#[secure_tool]` handlers cannot be generic: a tool has one concrete argument type (its \
-             input schema) and one result type",
+            format!("`{attribute}` handlers cannot be generic: {why}"),
         );
     }
     if let Some(where_clause) = &sig.generics.where_clause {
         errors.push_at(
             where_clause.span(),
-            "`#[secure_tool]` handlers cannot have a `where` clause",
+            format!("`{attribute}` handlers cannot have a `where` clause"),
         );
     }
     if let Some(variadic) = &sig.variadic {
         errors.push_at(
             variadic.dots.span(),
-            "`#[secure_tool]` handlers cannot be variadic",
+            format!("`{attribute}` handlers cannot be variadic"),
         );
     }
 }
 
 /// A handler written as a plain `fn` returning a future (`Pin<Box<dyn Future<..>>>`,
 /// `impl Future<..>`, `BoxFuture<..>`): one error at its return type.
-pub(super) fn returns_a_future(item: &ImplItemFn, errors: &mut Errors) -> bool {
+pub(super) fn returns_a_future(kind: Kind, item: &ImplItemFn, errors: &mut Errors) -> bool {
     let ReturnType::Type(_, ty) = &item.sig.output else {
         return false;
     };
     if item.sig.asyncness.is_some() || !mentions_future(ty) {
         return false;
     }
+    let attribute = kind.attribute();
+    let result = result_form(kind);
     errors.push_spanned(
         ty,
-        "`#[secure_tool]` handlers are `async fn` returning `Result<T, E>` itself, not a future: \
-         write `async fn name(&self, ..) -> Result<T, E>` (the guard boxes the future)",
+        format!(
+            "`{attribute}` handlers are `async fn` returning `{result}` itself, not a future: \
+             write `async fn name(&self, ..) -> {result}` (the guard boxes the future)"
+        ),
     );
     true
 }
 
+/// What a handler of `kind` returns, as messages write it.
+fn result_form(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tool => "Result<T, E>",
+        Kind::Resource => "Result<ResourceBody, E>",
+    }
+}
+
 /// What a handler takes besides `&self`.
 pub(super) struct Inputs<'a> {
-    /// The arguments struct, if any.
+    /// The arguments struct (the parameters struct of a resource), if any.
     pub(super) arguments: Option<&'a Type>,
-    /// The `WriteAccess` capability, if the last parameter asks for it.
+    /// The `WriteAccess` capability, if the last parameter of a tool asks for it.
     pub(super) capability: Option<&'a Type>,
 }
 
-/// Checks `&self`, at most one arguments struct and an optional last `WriteAccess`.
-pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Option<Inputs<'a>> {
+/// A resource that asks for the write capability, anywhere and in any form.
+const RESOURCE_WRITE_ACCESS: &str = "a `#[secure_resource]` cannot take `WriteAccess`: a \
+                                     resource is only ever read; a handler that changes state is \
+                                     a `#[secure_tool(mode = write)]`";
+
+/// Checks `&self`, at most one arguments struct and, for a tool, an optional last
+/// `WriteAccess`.
+pub(super) fn check_inputs<'a>(
+    kind: Kind,
+    item: &'a ImplItemFn,
+    errors: &mut Errors,
+) -> Option<Inputs<'a>> {
     let sig = &item.sig;
+    let attribute = kind.attribute();
     let mut ok = true;
     match sig.receiver() {
         None => {
             errors.push_at(
                 sig.ident.span(),
-                "`#[secure_tool]` handlers are methods taking `&self`: add `&self` as the first argument",
+                format!(
+                    "`{attribute}` handlers are methods taking `&self`: add `&self` as the first \
+                     argument"
+                ),
             );
             ok = false;
         }
         Some(receiver) => match &receiver.kind {
             ReceiverKind::Reference(_, _, Some(mutability)) => {
+                let run = match kind {
+                    Kind::Tool => "calls run",
+                    Kind::Resource => "reads run",
+                };
                 errors.push_at(
                     mutability.span(),
-                    "`#[secure_tool]` handlers take `&self`, not `&mut self`: calls run concurrently; \
-                     keep mutable state behind a `Mutex`, an atomic or a connection pool",
+                    format!(
+                        "`{attribute}` handlers take `&self`, not `&mut self`: {run} \
+                         concurrently; keep mutable state behind a `Mutex`, an atomic or a \
+                         connection pool"
+                    ),
                 );
                 ok = false;
             }
             ReceiverKind::Reference(_, _, None) => {}
             ReceiverKind::Value | ReceiverKind::Typed(..) => {
-                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
+                errors.push_at(
+                    receiver.span(),
+                    format!("`{attribute}` handlers take `&self`"),
+                );
                 ok = false;
             }
             #[allow(unreachable_patterns)]
             _ => {
-                errors.push_at(receiver.span(), "`#[secure_tool]` handlers take `&self`");
+                errors.push_at(
+                    receiver.span(),
+                    format!("`{attribute}` handlers take `&self`"),
+                );
                 ok = false;
             }
         },
@@ -148,7 +221,7 @@ pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Opt
         })
         .collect();
     let capability = match typed.last().copied() {
-        Some(last) if is_write_access(&last.ty) => {
+        Some(last) if kind == Kind::Tool && is_write_access(&last.ty) => {
             typed.pop();
             Some(&*last.ty)
         }
@@ -161,18 +234,34 @@ pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Opt
         if let Some(span) = find_impl_trait(&arg.ty) {
             errors.push_at(
                 span,
-                "a tool's arguments are one concrete struct, not `impl Trait`: name a struct that \
-                 derives `serde::Deserialize` and `schemars::JsonSchema` (it is the tool's input schema)",
+                match kind {
+                    Kind::Tool => {
+                        "a tool's arguments are one concrete struct, not `impl Trait`: name a struct \
+                         that derives `serde::Deserialize` and `schemars::JsonSchema` (it is the \
+                         tool's input schema)"
+                    }
+                    Kind::Resource => {
+                        "a resource's parameters are one concrete struct, not `impl Trait`: name a \
+                         struct that derives `serde::Deserialize` and `schemars::JsonSchema`, with a \
+                         field per variable of the URI"
+                    }
+                },
             );
         } else if let Some(name) = rmcp_extractor(&arg.ty) {
+            let own = match kind {
+                Kind::Tool => "your arguments struct (`args: MyArgs`)",
+                Kind::Resource => "your parameters struct (`params: MyParams`)",
+            };
             errors.push_spanned(
                 &arg.ty,
                 format!(
-                    "a `#[secure_tool]` handler cannot take rmcp's `{name}`: the caller is authorized \
-                     by the `authz` policy before the handler runs and the server's state is on `&self`, \
-                     so take only your arguments struct (`args: MyArgs`)"
+                    "a `{attribute}` handler cannot take rmcp's `{name}`: the caller is authorized \
+                     by the `authz` policy before the handler runs and the server's state is on \
+                     `&self`, so take only {own}"
                 ),
             );
+        } else if kind == Kind::Resource && mentions_write_access(&arg.ty) {
+            errors.push_spanned(&arg.ty, RESOURCE_WRITE_ACCESS);
         } else if borrowed {
             errors.push_at(
                 arg.ty.span(),
@@ -201,8 +290,17 @@ pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Opt
     for extra in typed.iter().skip(1) {
         errors.push_at(
             extra.span(),
-            "`#[secure_tool]` handlers take one arguments struct besides `&self` (and, last, an \
-             optional `WriteAccess`): put every field into it (it becomes the tool's input schema)",
+            match kind {
+                Kind::Tool => {
+                    "`#[secure_tool]` handlers take one arguments struct besides `&self` (and, last, \
+                     an optional `WriteAccess`): put every field into it (it becomes the tool's \
+                     input schema)"
+                }
+                Kind::Resource => {
+                    "`#[secure_resource]` handlers take one parameters struct besides `&self`, with \
+                     a field per variable of the URI"
+                }
+            },
         );
         ok = false;
     }
@@ -210,7 +308,12 @@ pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Opt
     if let Some(Type::Reference(r)) = arguments {
         errors.push_at(
             r.and_token.span(),
-            "tool arguments are owned values: take the arguments struct by value",
+            match kind {
+                Kind::Tool => "tool arguments are owned values: take the arguments struct by value",
+                Kind::Resource => {
+                    "resource parameters are owned values: take the parameters struct by value"
+                }
+            },
         );
         ok = false;
     }
@@ -220,15 +323,25 @@ pub(super) fn check_inputs<'a>(item: &'a ImplItemFn, errors: &mut Errors) -> Opt
     })
 }
 
-/// Checks `-> Result<T, E>`; returns `(T, E)`.
+/// Checks `-> Result<T, E>`; returns `(T, E)`. A resource's `T` is checked by type, in the
+/// generated code, so that an alias of `ResourceBody` is one too.
 pub(super) fn check_output<'a>(
+    kind: Kind,
     item: &'a ImplItemFn,
     errors: &mut Errors,
 ) -> Option<(&'a Type, &'a Type)> {
-    const MESSAGE: &str = "`#[secure_tool]` handlers return `Result<T, E>`: `T` is the tool's \
-                           result, `E` an error whose text is logged, never shown to the caller";
+    let message = match kind {
+        Kind::Tool => {
+            "`#[secure_tool]` handlers return `Result<T, E>`: `T` is the tool's result, `E` an \
+             error whose text is logged, never shown to the caller"
+        }
+        Kind::Resource => {
+            "`#[secure_resource]` handlers return `Result<ResourceBody, E>`: `ResourceBody` is the \
+             resource's contents, `E` an error whose text is logged, never shown to the caller"
+        }
+    };
     let ReturnType::Type(_, ty) = &item.sig.output else {
-        errors.push_at(item.sig.ident.span(), MESSAGE);
+        errors.push_at(item.sig.ident.span(), message);
         return None;
     };
     let pair = match &**ty {
@@ -255,17 +368,28 @@ pub(super) fn check_output<'a>(
         _ => None,
     };
     let Some((ok, err)) = pair else {
-        errors.push_at(ty.span(), MESSAGE);
+        errors.push_at(ty.span(), message);
         return None;
     };
     let mut ok_valid = true;
     if let Some(span) = find_impl_trait(ok) {
         errors.push_at(
             span,
-            "a tool's result type must be named, not `impl Trait`: return a type that derives \
-             `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output schema)",
+            match kind {
+                Kind::Tool => {
+                    "a tool's result type must be named, not `impl Trait`: return a type that \
+                     derives `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output \
+                     schema)"
+                }
+                Kind::Resource => {
+                    "a resource's contents are a `ResourceBody`, not `impl Trait`: return \
+                     `Result<ResourceBody, E>`"
+                }
+            },
         );
         ok_valid = false;
+    } else if kind == Kind::Resource {
+        // Anything but a `ResourceBody` is refused by type, at `ok`, in the generated code.
     } else if is_json_wrapper(ok) {
         errors.push_spanned(
             ok,
@@ -282,20 +406,25 @@ pub(super) fn check_output<'a>(
         );
         ok_valid = false;
     }
+    let noun = kind.noun();
     if let Some(span) = find_impl_trait(err) {
         errors.push_at(
             span,
-            "a tool's error type must be named, not `impl Trait`: return `secure_tool::ToolError` \
-             or an error type of your own",
+            format!(
+                "a {noun}'s error type must be named, not `impl Trait`: return \
+                 `secure_tool::ToolError` or an error type of your own"
+            ),
         );
         return None;
     }
     if is_boxed_dyn(err) {
         errors.push_spanned(
             err,
-            "a boxed `dyn Error` is not itself an error type a tool can return: return \
-             `secure_tool::ToolError` (`ToolError::internal(e)` logs `e`) or an error type of \
-             your own",
+            format!(
+                "a boxed `dyn Error` is not itself an error type a {noun} can return: return \
+                 `secure_tool::ToolError` (`ToolError::internal(e)` logs `e`) or an error type of \
+                 your own"
+            ),
         );
         return None;
     }
@@ -303,7 +432,7 @@ pub(super) fn check_output<'a>(
         errors.push_at(
             err.span(),
             format!(
-                "{what} cannot be a tool error: its text would reach the caller as is. Return an \
+                "{what} cannot be a {noun} error: its text would reach the caller as is. Return an \
                  error type that implements `std::error::Error` (logged, never shown), or \
                  `secure_tool::ToolError` (`ToolError::invalid_input(..)` for a message meant for \
                  the caller)"

@@ -63,6 +63,10 @@ impl UriTemplate {
     /// If it is empty, has an unclosed or stray brace, an operator, an empty, invalid or
     /// repeated variable name, two variables side by side, or starts with a variable (the
     /// scheme must be literal).
+    ///
+    /// `#[secure_resource(uri = "...")]` checks its URI at compile time by these same rules,
+    /// in `macros/src/tool/uri.rs` (the macro crate cannot call this one): change both
+    /// together, with the same words.
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
         let error = |reason| TemplateError {
             template: template.to_owned(),

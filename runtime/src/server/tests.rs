@@ -396,6 +396,7 @@ mod completions;
 mod degradation;
 mod panics;
 mod prompts;
+mod resource_macro;
 mod resources;
 mod rich;
 

@@ -1,0 +1,25 @@
+#![allow(dead_code)]
+
+use secure_tool::prelude::*;
+
+#[derive(Clone)]
+struct Server;
+
+#[secure_tool_router]
+impl Server {
+    /// The readme.
+    #[secure_resource(uri = "docs://readme", authz = public)]
+    async fn readme(&self) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text("# Docs"))
+    }
+
+    /// The readme again, under another name.
+    #[secure_resource(uri = "docs://readme", authz = public)]
+    async fn readme_again(&self) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text("# Docs"))
+    }
+}
+
+impl secure_tool::rmcp::ServerHandler for Server {}
+
+fn main() {}
