@@ -12,7 +12,9 @@
 //!   bodies, raw and decoded, the `401`s included), and stops the server; each of its waits
 //!   is bounded;
 //! - `e2e/test_fault_matrix.py`: every tool × every authorization fault, injected by
-//!   `notes-fault-server` (`tests/notes-fault-server`).
+//!   `notes-fault-server` (`tests/notes-fault-server`);
+//! - `e2e/test_boundary.py`: argument refusals without echo, hidden tools;
+//! - `e2e/test_surface.py`: resources, read allowed, denied and missing.
 //!
 //! Needs `python3` (3.10 or newer, with the `venv` module) on `PATH`, or its path in
 //! `NOTES_E2E_PYTHON`, and network access to PyPI the first time (the virtualenv is
@@ -30,6 +32,7 @@ const CANARY_SCRIPT: &str = "e2e/test_canaries_stdio.py";
 const CANARY_HTTP_SCRIPT: &str = "e2e/test_canaries_http.py";
 const MATRIX_SCRIPT: &str = "e2e/test_fault_matrix.py";
 const BOUNDARY_SCRIPT: &str = "e2e/test_boundary.py";
+const SURFACE_SCRIPT: &str = "e2e/test_surface.py";
 const REQUIREMENTS: &str = "e2e/requirements.txt";
 
 #[test]
@@ -56,6 +59,21 @@ fn python_sdk_gets_field_errors_without_echo_and_hidden_tools_look_missing() {
         "NOTES_SERVER_BIN",
         &server,
         "the input boundary scenario",
+    );
+}
+
+/// Resources with the Python SDK: `e2e/test_surface.py` lists the `notes://{id}` template,
+/// reads a note as a writer and a reader, follows `link_note`'s resource link, and checks
+/// that a caller without `notes:read` is listed nothing and gets, for an existing note, a
+/// missing one and a malformed URI alike, the reader's answer for a missing note.
+#[test]
+fn python_sdk_reads_resources_and_a_denied_read_looks_missing() {
+    let server = support::build_notes_server();
+    run_script(
+        SURFACE_SCRIPT,
+        "NOTES_SERVER_BIN",
+        &server,
+        "the resources scenario",
     );
 }
 

@@ -149,6 +149,15 @@ pub struct NoteId {
     pub id: i64,
 }
 
+/// A note's address as a resource: `notes://{id}`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteUri {
+    /// The note's identifier: a positive number.
+    #[schemars(range(min = 1))]
+    pub id: i64,
+}
+
 /// Arguments of `create_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -282,6 +291,52 @@ impl Notes {
         }
     }
 
+    /// One note as Markdown: its title as a heading, then its text. A note that does not
+    /// exist, and one the caller may not read, are the same "resource not found".
+    #[secure_resource(
+        uri = "notes://{id}",
+        name = "note",
+        authz = scopes("notes:read"),
+        mime_type = "text/markdown",
+        breaker = self.reads,
+        timeout = "10s"
+    )]
+    async fn note_resource(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
+        match self
+            .store
+            .get(uri.id)
+            .await
+            .map_err(StoreError::classified)?
+        {
+            Some(note) => Ok(ResourceBody::text(format!(
+                "# {}\n\n{}",
+                note.title, note.body
+            ))),
+            None => Err(ToolError::not_found("no such note")),
+        }
+    }
+
+    /// A link to one note as a resource (`notes://{id}`), which the client can read or
+    /// show, with its title in words.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.reads, timeout = "10s")]
+    async fn link_note(&self, args: NoteId) -> Result<RichResult, ToolError> {
+        let Some(note) = self
+            .store
+            .get(args.id)
+            .await
+            .map_err(StoreError::classified)?
+        else {
+            return Err(ToolError::not_found(format!("no note with id {}", args.id)));
+        };
+        let uri = format!("notes://{}", note.id);
+        let link = secure_tool::rmcp::model::Resource::new(&uri, "note")
+            .with_title(note.title.clone())
+            .with_mime_type("text/markdown");
+        Ok(RichResult::new()
+            .text(format!("Note {}: {} ({uri})", note.id, note.title))
+            .resource_link(link))
+    }
+
     /// How many notes there are, the most recent titles, and how many are archived. The
     /// archive is optional: while it is busy the answer says so in `warnings` and gives
     /// the last count seen, if any.
@@ -397,8 +452,8 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             .with_instructions(
                 "A notes service. Read tools need the notes:read scope, create_note and \
                  backup_notes need notes:write, delete_note the admin role or the policy \
-                 service's allow. While writes are degraded, write tools say so and read \
-                 tools keep working.",
+                 service's allow. Each note is also the resource notes://{id} (notes:read). \
+                 While writes are degraded, write tools say so and read tools keep working.",
             )
     }
 }
