@@ -21,7 +21,11 @@
 //! | partial results with warnings | [`partial`] | `partial.rs`, `route/render.rs` |
 //! | read-only degradation, told to the model | [`health`], [`server`] | `health.rs`, `server/gate.rs`, `route/call.rs` |
 //! | published schemas clients accept | [`route`] | `route/schema.rs` |
-//! | serving: tools through routes, the rest forwarded; the manifest | [`server`] | `server.rs`, `server/{builder,handler,manifest}.rs` |
+//! | resources: one guarded read, one "not found" for denied, missing and malformed | [`resource`] | `resource/{template,route,read}.rs`, `guard.rs`, `server/resources.rs` |
+//! | prompts: one guarded get, arguments typed from text, denied answered as missing | [`prompt`] | `prompt/{route,get}.rs`, `guard.rs`, `server/prompts.rs` |
+//! | completions under the guard of what they complete, nothing for the denied | [`completion`] | `completion.rs`, `server/completions.rs` |
+//! | rich tool results that cannot be errors | [`route`] | `route/rich.rs` |
+//! | serving: every surface through its guard, nothing forwarded unless named; the manifest | [`server`] | `server.rs` (`Unguarded`), `server/{builder,handler,manifest}.rs` |
 //! | bearer tokens to principals over HTTP, sessions bound | `oauth` (feature) | `oauth.rs`, `oauth/*.rs` |
 //! | every stdio request answered, within bounds | `stdio` (feature) | `stdio.rs` |
 //! | proof that no tool is fail-open, in one line of a test | `testing` (feature) | `testing.rs` |
