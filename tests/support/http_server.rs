@@ -248,6 +248,10 @@ fn tokens(url: &str, client: &str) -> Vec<(&'static str, String)> {
             sign(format!("{client}-writer"), both, &[], url, valid),
         ),
         (
+            "NOTES_TOKEN_OUTSIDER",
+            sign(format!("{client}-outsider"), "profile", &[], url, valid),
+        ),
+        (
             "NOTES_TOKEN_ADMIN",
             sign(format!("{client}-admin"), both, &["admin"], url, valid),
         ),

@@ -7,6 +7,7 @@
 //   NOTES_ISSUER                   the issuer the metadata document must name
 //   NOTES_TOKEN_READER             scope notes:read
 //   NOTES_TOKEN_WRITER             scopes notes:read notes:write
+//   NOTES_TOKEN_OUTSIDER           a valid token with no notes scope
 //   NOTES_TOKEN_EXPIRED            expired an hour ago
 //   NOTES_TOKEN_WRONG_AUDIENCE     issued for another resource
 //
@@ -42,6 +43,7 @@ const issuer = env("NOTES_ISSUER");
 const tokens = {
   reader: env("NOTES_TOKEN_READER"),
   writer: env("NOTES_TOKEN_WRITER"),
+  outsider: env("NOTES_TOKEN_OUTSIDER"),
   expired: env("NOTES_TOKEN_EXPIRED"),
   wrongAudience: env("NOTES_TOKEN_WRONG_AUDIENCE"),
 };
@@ -131,6 +133,19 @@ function denial(result, what) {
   const { category, message, retryable, caller_fault } = error;
   return JSON.stringify({ category, message, retryable, caller_fault });
 }
+
+/** The JSON-RPC error a read of `uri` gets, as `code message` (a success fails the check). */
+async function readError(client, uri, what) {
+  try {
+    const read = await client.readResource({ uri });
+    throw new CheckFailed(`${what}: expected a JSON-RPC error, got ${JSON.stringify(read)}`);
+  } catch (error) {
+    if (error instanceof CheckFailed) throw error;
+    return `${error.code} ${error.message}`;
+  }
+}
+
+let noteId;
 
 async function run() {
   // No token: 401, a challenge naming the metadata document, and the document itself.
@@ -232,6 +247,20 @@ async function run() {
     );
     expect(read.body === "over streamable HTTP", `get_note returned ${JSON.stringify(read)}`);
     ok(`writer token: get_note ${note.id} -> ${JSON.stringify(read.body)}`);
+    // The note as a resource, listed through its template first, as hosts do.
+    const { resourceTemplates } = await writer.client.listResourceTemplates();
+    expect(
+      resourceTemplates.some((t) => t.uriTemplate === "notes://{id}"),
+      `writer token: no notes://{id} template in ${JSON.stringify(resourceTemplates)}`,
+    );
+    const resource = await writer.client.readResource({ uri: `notes://${note.id}` });
+    expect(
+      resource.contents[0]?.text === "# typescript\n\nover streamable HTTP" &&
+        resource.contents[0]?.mimeType === "text/markdown",
+      `writer token: notes://${note.id} read ${JSON.stringify(resource)}`,
+    );
+    ok(`writer token: resources/read notes://${note.id} -> Markdown`);
+    noteId = note.id;
     const notAdmin = denial(
       await writer.client.callTool({ name: "delete_note", arguments: { id: note.id } }),
       "writer delete_note",
@@ -274,6 +303,22 @@ async function run() {
     );
   } finally {
     await writer.client.close();
+  }
+
+  // A valid token without notes:read: no template listed, and its read of the writer's
+  // note is the answer to a read of a note that does not exist, which repeats no URI.
+  const outsider = await connect(tokens.outsider);
+  expect(outsider.client, `outsider token: the handshake failed: ${outsider.error}`);
+  try {
+    const { resourceTemplates } = await outsider.client.listResourceTemplates();
+    expect(resourceTemplates.length === 0, `outsider token: templates ${JSON.stringify(resourceTemplates)}`);
+    const denied = await readError(outsider.client, `notes://${noteId}`, "outsider read");
+    const missing = await readError(outsider.client, "notes://987654321", "outsider read of a missing note");
+    expect(denied === missing, `outsider token: ${denied} vs ${missing}`);
+    expect(!denied.includes("notes://"), `outsider token: the URI is repeated: ${denied}`);
+    ok(`outsider token: resources/templates/list -> none; notes://${noteId} -> ${denied}, as for a missing note`);
+  } finally {
+    await outsider.client.close();
   }
 }
 
