@@ -59,9 +59,46 @@ pub(crate) struct Guarded<'a, S> {
     pub(crate) params: Option<&'a InputSchema>,
     pub(crate) principal: Principal,
     pub(crate) context: CallContext<'a>,
+    /// The fail-closed check's probe, when this request is one of its.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) probe: Probe<'a>,
+}
+
+/// What the fail-closed check of `testing` puts into a request: a policy that never
+/// allows in place of the request's own (and of the server's), decided within a short
+/// deadline, and a count of the requests that reached the handler. Empty otherwise, and
+/// without the `testing` feature it holds nothing at all.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Probe<'a> {
+    #[cfg(feature = "testing")]
+    pub(crate) policy: Option<&'a Policy>,
+    #[cfg(feature = "testing")]
+    pub(crate) authz_timeout: Duration,
+    #[cfg(feature = "testing")]
+    pub(crate) reached: Option<&'a std::sync::atomic::AtomicUsize>,
+    #[cfg(not(feature = "testing"))]
+    _request: std::marker::PhantomData<&'a ()>,
 }
 
 impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
+    /// This request as the fail-closed check's probe makes it, if it is one of its.
+    fn probed(self) -> Self {
+        #[cfg(feature = "testing")]
+        if let Some(policy) = self.probe.policy {
+            let context = CallContext {
+                server_policy: None,
+                authz_timeout: self.probe.authz_timeout,
+                ..self.context
+            };
+            return Self {
+                policy,
+                context,
+                ..self
+            };
+        }
+        self
+    }
+
     /// Runs `handler` on `arguments` parsed with `parse`, if the guard lets it.
     pub(crate) async fn run<P, T, E, Fut>(
         self,
@@ -73,22 +110,23 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     where
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
+        let this = self.probed();
         let started = tokio::time::Instant::now();
         let mut event = audit::CallEvent::of(
-            self.surface,
-            self.name,
+            this.surface,
+            this.name,
             Mode::Read,
-            &self.principal,
+            &this.principal,
             Some(&arguments),
         );
 
-        let request = AccessRequest::new(self.name, Mode::Read, &self.principal);
-        if let Err(cause) = self.context.authorize(self.policy, request).await {
+        let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
+        if let Err(cause) = this.context.authorize(this.policy, request).await {
             event.finish(started, Verdict::Denied(&cause), Some(IncidentId::new()));
             return Err(Refused::Denied);
         }
 
-        let schema = self.params;
+        let schema = this.params;
         let arguments = serde_json::Value::Object(arguments);
         let no_names = DeclaredNames::default();
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| match schema {
@@ -110,18 +148,22 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
             }
         };
 
-        let _slot = match self.calls.try_acquire() {
+        let _slot = match this.calls.try_acquire() {
             Ok(slot) => slot,
             Err(full) => {
                 let error = crate::resilience::overloaded(full);
                 return Err(Refused::Failed(failed(&mut event, started, &error)));
             }
         };
-        let mut limits = Limits::new(self.timeout).with_dependency_ref(self.dependency);
-        if self.context.decided_locally(self.policy) {
+        let mut limits = Limits::new(this.timeout).with_dependency_ref(this.dependency);
+        if this.context.decided_locally(this.policy) {
             limits = limits.started_at(started);
         }
-        let run = handler(self.this, params).map(|result| result.map_err(into_error));
+        #[cfg(feature = "testing")]
+        if let Some(reached) = this.probe.reached {
+            reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let run = handler(this.this, params).map(|result| result.map_err(into_error));
         match limits.run(run).await {
             Ok(value) => {
                 event.finish(started, Verdict::Ok, None);

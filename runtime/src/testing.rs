@@ -442,7 +442,7 @@ pub const AUDIT_AUTHZ_TIMEOUT: Duration = Duration::from_millis(100);
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finding {
-    /// The tool.
+    /// The tool; for a resource `resource:<name>`, for a prompt `prompt:<name>`.
     pub tool: String,
     /// How its policy failed.
     pub fault: PolicyFault,
@@ -600,7 +600,105 @@ pub async fn check_fail_closed<S: Send + Sync + 'static>(
             }
         }
     }
+    probe_resources_and_prompts(server, &mut report, late).await;
     report
+}
+
+/// The fail-closed check of every resource and prompt: each read or get with a failing
+/// policy must be answered as one of a resource or prompt that does not exist, without
+/// reaching the handler. Findings name them `resource:<name>` and `prompt:<name>`.
+async fn probe_resources_and_prompts<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    report: &mut FailClosedReport,
+    late: std::time::Duration,
+) {
+    let tools = server.tools();
+    for route in tools.resources() {
+        let spec = route.spec();
+        // Any value will do: authorization comes before the variables are looked at.
+        let uri = spec
+            .uri()
+            .variables()
+            .fold(spec.uri().as_str().to_owned(), |uri, variable| {
+                uri.replace(&format!("{{{variable}}}"), "1")
+            });
+        let caller = crate::authz::Principal::new("audit")
+            .with_scopes(spec.policy().scopes())
+            .with_roles(spec.policy().roles());
+        for fault in PolicyFault::ALL {
+            let failing = failing_policy(fault, late);
+            let reached = AtomicUsize::new(0);
+            let answer = server
+                .read_probed(route, &uri, caller.clone(), probe(&failing, &reached))
+                .await;
+            report.calls += 1;
+            let expected = crate::resource::read::resource_not_found();
+            record(
+                report,
+                format!("resource:{}", spec.name()),
+                fault,
+                &reached,
+                answer,
+                &expected,
+            );
+        }
+    }
+    for route in tools.prompts() {
+        let spec = route.spec();
+        let caller = crate::authz::Principal::new("audit")
+            .with_scopes(spec.policy().scopes())
+            .with_roles(spec.policy().roles());
+        for fault in PolicyFault::ALL {
+            let failing = failing_policy(fault, late);
+            let reached = AtomicUsize::new(0);
+            let answer = server
+                .get_probed(route, caller.clone(), probe(&failing, &reached))
+                .await;
+            report.calls += 1;
+            let expected = crate::prompt::prompt_not_found();
+            record(
+                report,
+                format!("prompt:{}", spec.name()),
+                fault,
+                &reached,
+                answer,
+                &expected,
+            );
+        }
+    }
+}
+
+fn probe<'a>(policy: &'a Policy, reached: &'a AtomicUsize) -> crate::guard::Probe<'a> {
+    crate::guard::Probe {
+        policy: Some(policy),
+        authz_timeout: AUDIT_AUTHZ_TIMEOUT,
+        reached: Some(reached),
+    }
+}
+
+/// A finding unless `answer` is `expected` and the handler did not run.
+fn record<T: serde::Serialize>(
+    report: &mut FailClosedReport,
+    name: String,
+    fault: PolicyFault,
+    reached: &AtomicUsize,
+    answer: Result<T, rmcp::ErrorData>,
+    expected: &rmcp::ErrorData,
+) {
+    let reached_handler = reached.load(Ordering::SeqCst) > 0;
+    let denied = answer.as_ref().err() == Some(expected);
+    if reached_handler || !denied {
+        let answer = match &answer {
+            Ok(value) => serde_json::to_string(value),
+            Err(error) => serde_json::to_string(error),
+        };
+        report.findings.push(Finding {
+            tool: name,
+            fault,
+            reached_handler,
+            answer: answer.unwrap_or_else(|_| "an unprintable answer".to_owned()),
+        });
+    }
 }
 
 /// Whether `result` is the one answer a denied caller gets.

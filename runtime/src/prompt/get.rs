@@ -7,7 +7,7 @@ use super::reply::PromptReply;
 use super::route::PromptRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
-use crate::guard::{Guarded, Refused};
+use crate::guard::{Guarded, Probe, Refused};
 use crate::route::CallContext;
 use crate::route::field_path::{DeclaredNames, Problem, invalid_arguments};
 use crate::sanitize::ToolError;
@@ -26,6 +26,8 @@ pub(crate) struct GetInvocation<'a, S> {
     pub(crate) arguments: JsonObject,
     pub(crate) principal: Principal,
     pub(crate) context: CallContext<'a>,
+    /// The fail-closed check's probe, if this is one of its requests.
+    pub(crate) probe: Probe<'a>,
 }
 
 impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
@@ -54,6 +56,7 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
             params: Some(&route.arguments),
             principal: self.principal,
             context: self.context,
+            probe: self.probe,
         };
         match guarded
             .run(self.arguments, parse, into_error, handler)

@@ -7,7 +7,7 @@ use super::body::ResourceBody;
 use super::route::ResourceRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
-use crate::guard::{Guarded, Refused};
+use crate::guard::{Guarded, Probe, Refused};
 use crate::route::CallContext;
 use crate::route::field_path::{DeclaredNames, Problem};
 use crate::sanitize::{ErrorCategory, ToolError};
@@ -30,6 +30,8 @@ pub(crate) struct ReadInvocation<'a, S> {
     pub(crate) params: JsonObject,
     pub(crate) principal: Principal,
     pub(crate) context: CallContext<'a>,
+    /// The fail-closed check's probe, if this is one of its requests.
+    pub(crate) probe: Probe<'a>,
 }
 
 impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
@@ -58,6 +60,7 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
             params: Some(&route.params),
             principal: self.principal,
             context: self.context,
+            probe: self.probe,
         };
         match guarded.run(self.params, parse, into_error, handler).await {
             Ok(body) => {

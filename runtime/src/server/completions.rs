@@ -9,7 +9,7 @@ use super::SecureServer;
 use crate::audit::Surface;
 use crate::authz::Principal;
 use crate::completion::{CompletionRequest, Target, no_suggestions};
-use crate::guard::Guarded;
+use crate::guard::{Guarded, Probe};
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
     /// Completes `request` for the prompt or resource template `reference` names,
@@ -50,6 +50,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                             params: None,
                             principal,
                             context,
+                            probe: Probe::default(),
                         },
                         completer,
                     })
@@ -74,6 +75,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                             params: None,
                             principal,
                             context,
+                            probe: Probe::default(),
                         },
                         completer,
                     })

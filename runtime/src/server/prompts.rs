@@ -6,6 +6,7 @@ use rmcp::model::{GetPromptResult, JsonObject, Prompt};
 
 use super::SecureServer;
 use crate::authz::Principal;
+use crate::guard::Probe;
 use crate::prompt::{GetInvocation, prompt_not_found};
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
@@ -37,6 +38,27 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             arguments: route.typed(arguments),
             principal,
             context: self.call_context(),
+            probe: Probe::default(),
+        };
+        (route.get)(invocation).await
+    }
+
+    /// A get of `route` as `principal`, probed by the fail-closed check (crate private: a
+    /// probe only ever puts policies that never allow).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn get_probed(
+        &self,
+        route: &crate::prompt::PromptRoute<S>,
+        principal: Principal,
+        probe: Probe<'_>,
+    ) -> Result<GetPromptResult, McpError> {
+        let invocation = GetInvocation {
+            this: &self.inner.state,
+            route,
+            arguments: JsonObject::new(),
+            principal,
+            context: self.call_context(),
+            probe,
         };
         (route.get)(invocation).await
     }

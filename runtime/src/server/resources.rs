@@ -6,6 +6,7 @@ use rmcp::model::{ReadResourceResult, Resource, ResourceTemplate};
 
 use super::SecureServer;
 use crate::authz::Principal;
+use crate::guard::Probe;
 use crate::resource::ResourceRoute;
 use crate::resource::read::{ReadInvocation, resource_not_found};
 
@@ -60,6 +61,30 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             params,
             principal,
             context: self.call_context(),
+            probe: Probe::default(),
+        };
+        (route.read)(invocation).await
+    }
+
+    /// A read of `route` at `uri` as `principal`, probed by the fail-closed check (crate
+    /// private: a probe only ever puts policies that never allow).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn read_probed(
+        &self,
+        route: &ResourceRoute<S>,
+        uri: &str,
+        principal: Principal,
+        probe: Probe<'_>,
+    ) -> Result<ReadResourceResult, McpError> {
+        let params = route.parameters(uri).unwrap_or_default();
+        let invocation = ReadInvocation {
+            this: &self.inner.state,
+            route,
+            uri: uri.to_owned(),
+            params,
+            principal,
+            context: self.call_context(),
+            probe,
         };
         (route.read)(invocation).await
     }

@@ -363,3 +363,66 @@ mod outputs {
         assert_eq!(count.structured_content.unwrap()["notes"], 3);
     }
 }
+
+/// Resources and prompts: every fault of their policies is answered as a missing
+/// resource or prompt, and no handler runs.
+mod surfaces {
+    use super::*;
+    use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
+    use crate::resource::ResourceBody;
+
+    #[derive(Clone, Default)]
+    struct Library {
+        runs: Arc<AtomicUsize>,
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoteUri {
+        id: u64,
+    }
+
+    #[secure_tool_router]
+    impl Library {
+        /// One note.
+        #[secure_resource(uri = "notes://{id}", authz = scopes("notes:read"))]
+        async fn note(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Ok(ResourceBody::text(uri.id.to_string()))
+        }
+
+        /// About.
+        #[secure_resource(uri = "docs://about", authz = public)]
+        async fn about(&self) -> Result<ResourceBody, ToolError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Ok(ResourceBody::text("about"))
+        }
+    }
+
+    impl rmcp::ServerHandler for Library {}
+
+    async fn greet(library: &Library, _: NoArguments, (): ()) -> Result<PromptReply, ToolError> {
+        library.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(PromptReply::new().user("hello"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_fault_of_a_resource_or_prompt_policy_answers_not_found_without_running() {
+        let library = Library::default();
+        let router = Library::secure_tool_router().with_prompt(PromptRoute::new(
+            PromptSpec::new("greet", roles("staff")),
+            ArgumentsType::new(),
+            ErrorType::new(),
+            greet,
+        ));
+        let server = crate::SecureServerBuilder::with_router(library.clone(), router).build();
+        let report = check_fail_closed(&server).await;
+        report.assert_fail_closed();
+        assert_eq!(report.calls(), 3 * PolicyFault::ALL.len());
+        assert_eq!(library.runs.load(Ordering::SeqCst), 0);
+        // The same callers without the faults are let in.
+        let reader = Principal::new("audit").with_scopes(["notes:read"]);
+        assert!(server.read_resource("notes://1", reader).await.is_ok());
+        let staff = Principal::new("audit").with_roles(["staff"]);
+        assert!(server.get_prompt("greet", None, staff).await.is_ok());
+    }
+}
