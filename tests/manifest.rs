@@ -84,6 +84,22 @@ fn the_manifest_states_every_tool_and_its_posture() {
             .find(|t| t["name"] == name)
             .unwrap_or_else(|| panic!("{name} is in the manifest: {names:?}"))
     };
+    let resources = manifest["resources"]
+        .as_array()
+        .expect("a list of resources");
+    let note = &resources[0];
+    assert_eq!(
+        (&note["name"], &note["uri"], &note["template"]),
+        (
+            &Value::from("note"),
+            &Value::from("notes://{id}"),
+            &Value::from(true)
+        )
+    );
+    assert_eq!(note["authz"]["policy"], "scopes: notes:read");
+    assert_eq!(note["breaker"]["name"], "notes-store-reads");
+    assert_eq!(note["mime_type"], "text/markdown");
+    assert_eq!(manifest["unguarded_surfaces"], Value::Array(Vec::new()));
     let create = tool("create_note");
     assert_eq!(create["mode"], "write");
     assert_eq!(create["authz"]["policy"], "scopes: notes:write");

@@ -5,7 +5,8 @@ an allow after the deadline, a deny, an answer that is not an allow), the exampl
 is started as `notes-fault-server` (tests/notes-fault-server: notes-server with a failing
 server-wide policy) with NOTES_AUTHZ_FAULT set, so that every call's authorization fails
 that way, as a caller holding every scope and role. Every
-tool is called with plausible arguments. Counted: answers that are not the generic denial
+tool is called with plausible arguments, and every resource template is read (with `1`
+for each variable): a read must get the answer of a resource that does not exist. Counted: answers that are not the generic denial
 (from the client's side) and calls the server let through to a handler (audit events with
 `decision="allow"` in its log). Both must be 0.
 
@@ -21,13 +22,14 @@ bytes are scanned too: none may be anything but the denial's.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters, stdio_client
+from mcp import Client, MCPError, StdioServerParameters, stdio_client
 from tool_results import error_facts, rejection_by_validating_clients
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +47,7 @@ FAULTS = [
 ]
 ARGUMENTS: dict[str, dict[str, Any]] = {
     "get_note": {"id": 1},
+    "link_note": {"id": 1},
     "delete_note": {"id": 1},
     "create_note": {"title": "matrix", "body": "should never be stored"},
 }
@@ -68,6 +71,24 @@ async def call_every_tool(client: Client, fault: str) -> tuple[int, int, list[st
         if not is_generic_denial(result) or rejected:
             non_denials += 1
             details.append(f"{fault} × {tool.name}: {rejected or ''} {result}")
+    # The example's note template, read even when the failing policy lists nothing.
+    uris = {"notes://1"}
+    try:
+        templates = (await client.list_resource_templates()).resource_templates
+    except MCPError:
+        templates = []
+    uris.update(re.sub(r"\{[^}]+\}", "1", template.uri_template) for template in templates)
+    for uri in sorted(uris):
+        calls += 1
+        try:
+            read = await client.read_resource(uri)
+        except MCPError as error:
+            if error.message != "Resource not found":
+                non_denials += 1
+                details.append(f"{fault} × {uri}: {error.code} {error.message}")
+        else:
+            non_denials += 1
+            details.append(f"{fault} × {uri}: read {read}")
     return calls, non_denials, details
 
 
@@ -140,7 +161,7 @@ def main() -> int:
         total_runs += runs
         failures += details
     print(
-        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tools = {total_calls} calls: "
+        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tool calls and reads = {total_calls} calls: "
         f"{total_non_denials} non-denial answers, {total_runs} handler runs"
     )
     if total_non_denials or total_runs:

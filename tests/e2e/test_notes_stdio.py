@@ -111,6 +111,7 @@ EXPECTED_TOOLS: dict[str, ToolSpec] = {
     "delete_note": ToolSpec(read_only=False, structured=None),
     "backup_notes": ToolSpec(read_only=False, structured=None),
     "notes_overview": ToolSpec(read_only=True, structured=True),
+    "link_note": ToolSpec(read_only=True, structured=False),
 }
 
 # The backup directory the server is given: it cannot exist, so `backup_notes`
@@ -1055,7 +1056,7 @@ def main() -> int:
 
     print("\n== notes-server end-to-end summary (official MCP Python SDK, stdio) ==")
     print(
-        "checked: tools/list (7 tools, object inputSchemas, annotations, outputSchemas); server_info; "
+        "checked: tools/list (8 tools, object inputSchemas, annotations, outputSchemas); server_info; "
         "create/get/list round trip; identical generic denials for delete_note (incl. malformed args); "
         "invalid_input naming `id`; not_found; empty-title invalid_input; sanitized backup_notes failure "
         "with incident id; unknown tool -> JSON-RPC error; no planted detail in any stdout byte; "
