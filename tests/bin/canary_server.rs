@@ -213,6 +213,30 @@ impl Vault {
     async fn audited_write(&self) -> Result<Answer, ToolError> {
         unreachable!("the policy never allows")
     }
+
+    /// The vault as a resource: its store fails.
+    #[secure_resource(uri = "vault://secret", authz = public)]
+    async fn vault_resource(&self) -> Result<ResourceBody, StoreError> {
+        Err(capture_backtrace_for_the_log())
+    }
+
+    /// A resource whose handler panics with internals in its message.
+    #[secure_resource(uri = "vault://invariant", authz = public)]
+    async fn invariant_resource(&self) -> Result<ResourceBody, ToolError> {
+        panic!("{} while reading {}", canaries().panic, canaries().path)
+    }
+
+    /// A template whose variable is parsed by a parser that fails.
+    #[secure_resource(uri = "vault://lookup/{key}", authz = public)]
+    async fn lookup_resource(&self, params: Lookup) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(format!("{params:?}")))
+    }
+
+    /// A resource guarded by a policy service that fails.
+    #[secure_resource(uri = "vault://audited", authz = erroring_policy())]
+    async fn audited_resource(&self) -> Result<ResourceBody, ToolError> {
+        unreachable!("the policy never allows")
+    }
 }
 
 impl secure_tool::rmcp::ServerHandler for Vault {}

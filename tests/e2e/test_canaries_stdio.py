@@ -45,6 +45,16 @@ EXPECTED = {
 }
 
 
+# Each resource of the canary server, and the message its read must get (None: any
+# sanitized error).
+RESOURCES: dict[str, str | None] = {
+    "vault://secret": None,
+    "vault://invariant": None,
+    "vault://lookup/k": "Resource not found",
+    "vault://audited": "Resource not found",
+}
+
+
 def canaries(token: str, secret: str) -> dict[str, str]:
     """The strings the server builds from its token and secret (see canary_server.rs)."""
     return {
@@ -75,6 +85,17 @@ async def call_every_tool(client: Client, mode: str) -> list[str]:
             failures.append(f"[{mode}] {tool}: no incident id")
         else:
             print(f"[{mode}] {tool}: {category} error result, incident {error['incident_id']}")
+    # Every resource fails too: a JSON-RPC error, "Resource not found" where the read was
+    # denied or its variable did not parse.
+    for uri, expected in RESOURCES.items():
+        try:
+            read = await client.read_resource(uri)
+            failures.append(f"[{mode}] {uri}: expected a JSON-RPC error, got {read}")
+        except MCPError as error:
+            if expected and error.error.message != expected:
+                failures.append(f"[{mode}] {uri}: expected {expected!r}, got {error.error.message!r}")
+            else:
+                print(f"[{mode}] {uri}: JSON-RPC error {error.error.code}")
     try:
         await client.call_tool("no_such_tool", {})
         failures.append(f"[{mode}] an unknown tool was answered")
