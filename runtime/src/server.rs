@@ -47,6 +47,7 @@ mod handler;
 pub mod manifest;
 mod prompts;
 mod resources;
+pub mod subscriptions;
 
 pub use builder::SecureServerBuilder;
 pub use manifest::Manifest;
@@ -152,6 +153,8 @@ struct Inner<S> {
     tools: SecureToolRouter<S>,
     config: CallConfig,
     gate: Option<WriteGate>,
+    /// The resource subscriptions of every session.
+    subscriptions: subscriptions::Subscriptions,
     /// Set once a request without an identity arrived on an untrusted transport while a
     /// local principal is configured: the warning is logged once.
     warned_untrusted: std::sync::atomic::AtomicBool,

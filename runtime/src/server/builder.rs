@@ -366,6 +366,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 config: self.config,
                 warned_untrusted: std::sync::atomic::AtomicBool::new(false),
                 gate,
+                subscriptions: Default::default(),
             }),
             trusted_transport: false,
         }

@@ -130,7 +130,10 @@ const PRUNE_CLOSED_SESSIONS: Duration = Duration::from_secs(1);
 
 /// Whether two peers are the same session: they share the client's handshake info, which
 /// rmcp sets once per session.
-fn same_session(a: &rmcp::service::Peer<RoleServer>, b: &rmcp::service::Peer<RoleServer>) -> bool {
+pub(super) fn same_session(
+    a: &rmcp::service::Peer<RoleServer>,
+    b: &rmcp::service::Peer<RoleServer>,
+) -> bool {
     match (a.peer_info(), b.peer_info()) {
         (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
         _ => false,

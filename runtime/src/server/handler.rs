@@ -154,11 +154,29 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 }
                 accepted
             });
+        let mut accepted = accepted;
         if self.has_gate() && requested.tools_list_changed == Some(true) {
             // Degradation changes the tool list: accept that, whatever the state says.
-            let mut accepted = accepted.unwrap_or_default();
-            accepted.tools_list_changed = Some(true);
-            return Some(accepted);
+            accepted.get_or_insert_default().tools_list_changed = Some(true);
+        }
+        // Updates of secure resources: accepted here for any caller; `listen` registers
+        // only the ones the caller may read, and each update is authorized again.
+        let secure: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| self.is_secure_resource(uri))
+            .take(super::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION)
+            .cloned()
+            .collect();
+        if !secure.is_empty() {
+            let accepted = accepted.get_or_insert_default();
+            let uris = accepted.resource_subscriptions.get_or_insert_default();
+            for uri in secure {
+                if !uris.contains(&uri) {
+                    uris.push(uri);
+                }
+            }
         }
         accepted
     }
@@ -175,10 +193,16 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
             if watches_tools {
                 self.register_sink(context.sink().clone());
             }
+            if let Some(uris) = &context.accepted().resource_subscriptions {
+                let principal = self.principal(context.request_context());
+                self.listen_resources(context.sink().clone(), &principal, uris)
+                    .await;
+            }
             let result = self.inner.state.listen(context).await;
             if watches_tools {
                 self.unregister_sink(&id);
             }
+            self.end_stream(&id);
             result
         }
     }
@@ -188,13 +212,17 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        let forwarded = self.inner.config.forwards(Unguarded::Resources);
         async move {
-            if forwarded {
-                self.inner.state.subscribe(request, context).await
-            } else {
-                Err(McpError::method_not_found::<SubscribeRequestMethod>())
+            let secure = self.is_secure_resource(&request.uri);
+            if !secure && self.inner.config.forwards(Unguarded::Resources) {
+                return self.inner.state.subscribe(request, context).await;
             }
+            if self.inner.tools.resources.is_empty() {
+                return Err(McpError::method_not_found::<SubscribeRequestMethod>());
+            }
+            let principal = self.principal(&context);
+            self.subscribe_session(context.peer, principal, request.uri)
+                .await
         }
     }
 
@@ -203,13 +231,18 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        let forwarded = self.inner.config.forwards(Unguarded::Resources);
         async move {
-            if forwarded {
-                self.inner.state.unsubscribe(request, context).await
-            } else {
-                Err(McpError::method_not_found::<UnsubscribeRequestMethod>())
+            let secure = self.is_secure_resource(&request.uri);
+            if !secure && self.inner.config.forwards(Unguarded::Resources) {
+                return self.inner.state.unsubscribe(request, context).await;
             }
+            if self.inner.tools.resources.is_empty() {
+                return Err(McpError::method_not_found::<UnsubscribeRequestMethod>());
+            }
+            // Unsubscribing from what one was never subscribed to is not an error: the
+            // answer must not tell which resources exist.
+            self.unsubscribe_session(context.peer, &request.uri);
+            Ok(())
         }
     }
 
@@ -391,6 +424,12 @@ fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     } else {
         Some(ResourcesCapability::default())
     };
+    if let Some(resources) = &mut capabilities.resources
+        && !server.inner.tools.resources.is_empty()
+    {
+        // Secure resources can be subscribed to.
+        resources.subscribe = Some(true);
+    }
     capabilities.prompts = if config.forwards(Unguarded::Prompts) {
         Some(own.prompts.unwrap_or_default())
     } else if server.inner.tools.prompts.is_empty() {

@@ -399,6 +399,7 @@ mod prompts;
 mod resource_macro;
 mod resources;
 mod rich;
+mod subscriptions;
 
 #[test]
 fn the_manifest_states_every_tools_posture() {
