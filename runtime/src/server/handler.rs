@@ -207,6 +207,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         }
     }
 
+    // The trait's signature (`impl Future + MaybeSendFuture`) must be kept as is.
+    #[allow(clippy::manual_async_fn)]
     fn subscribe(
         &self,
         request: SubscribeRequestParams,
@@ -226,6 +228,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         }
     }
 
+    // The trait's signature (`impl Future + MaybeSendFuture`) must be kept as is.
+    #[allow(clippy::manual_async_fn)]
     fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
