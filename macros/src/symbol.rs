@@ -64,8 +64,8 @@ pub const RMCP_TOOL_ROUTER: &str = "tool_router";
 
 /// The prefix of the hidden method that builds a tool's route.
 pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";
-/// The prefix of the hidden method that finds a tool's (or a resource's) dependency in the
-/// server's state.
+/// The prefix of the hidden method that finds a tool's (or a resource's, or a prompt's)
+/// dependency in the server's state.
 pub const DEPENDENCY_FN_PREFIX: &str = "__secure_tool_dependency_";
 /// The hidden method through which a tool's route calls its handler.
 pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
@@ -81,9 +81,9 @@ pub const PROMPT_HANDLER_FN_PREFIX: &str = "__secure_prompt_handler_";
 /// whichever variables and arguments it completes).
 pub const COMPLETER_FN_PREFIX: &str = "__secure_tool_completer_";
 
-/// The only argument of the `#[secure_tool]` (or `#[secure_resource]`) that
-/// `#[secure_tool_router]` leaves on a method it has expanded: the attribute then returns
-/// the method as it is.
+/// The only argument of the `#[secure_tool]` (or `#[secure_resource]`, `#[secure_prompt]`)
+/// that `#[secure_tool_router]` leaves on a method it has expanded: the attribute then
+/// returns the method as it is.
 pub const REGISTERED: &str = "__registered_by_secure_tool_router";
 
 /// The built-in policies the `authz` checks recognise by name.
