@@ -254,7 +254,7 @@ mod tests {
             "`#[secure_prompt]` handlers must be `async fn`",
             "`#[secure_prompt]` handlers cannot be `unsafe fn`: a prompt is got",
             "`#[secure_prompt]` handlers cannot be generic: a prompt has one concrete arguments type",
-            "gets run concurrently",
+            "gets of a prompt run concurrently",
             "one arguments struct besides `&self`: put every argument into it",
             "`String` cannot be a prompt error",
             "a `#[secure_prompt]` needs a description",
@@ -358,7 +358,9 @@ mod tests {
         );
         let wrapper = expanded.completers[0].1.to_string();
         assert!(
-            wrapper.contains("self . note_ids (__secure_tool_request)"),
+            wrapper.contains(
+                "self . note_ids (:: secure_tool :: __private :: completion_request :: < CompletionRequest > (__secure_tool_request))"
+            ),
             "{wrapper}"
         );
         assert!(

@@ -534,11 +534,11 @@ pub mod __private {
     pub use crate::resilience::{AsDependency, DependencyRef};
     pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
     pub use crate::route::plumbing::{
-        BorrowedDependency, CompletionError, CompletionValues, DependencyExpr, NamedPolicy,
-        OwnArguments, OwnResult, PolicyFunction, PolicyValue, Probe, ProbeOwn, ProbeProtocol,
-        PromptError, PromptOutput, ResourceError, ResourceOutput, RmcpProtocolType,
-        borrowed_dependency, completion_error, completion_values, into_policy, own_arguments,
-        own_result, prompt_error, prompt_reply, resource_body, resource_error,
+        BorrowedDependency, CompleterRequest, CompletionError, CompletionValues, DependencyExpr,
+        NamedPolicy, OwnArguments, OwnResult, PolicyFunction, PolicyValue, Probe, ProbeOwn,
+        ProbeProtocol, PromptError, PromptOutput, ResourceError, ResourceOutput, RmcpProtocolType,
+        borrowed_dependency, completion_error, completion_request, completion_values, into_policy,
+        own_arguments, own_result, prompt_error, prompt_reply, resource_body, resource_error,
     };
     pub use crate::route::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,

@@ -373,15 +373,19 @@ fn with_completion(completion: &Completion<'_>) -> TokenStream {
 }
 
 /// The hidden method through which a route calls a completer: it takes the request and
-/// passes it on, and its result goes through a check whose `Ok` type is named at the
-/// user's type (the suggestions are a `Vec<String>`); the call is spanned at the request's
-/// parameter, where a wrong request type is reported.
+/// passes it on through a check whose type is named at the user's parameter (the request
+/// is a `CompletionRequest`), and the completer's result goes through a check whose `Ok`
+/// type is named at the user's type (the suggestions are a `Vec<String>`).
 fn completer_fn(completion: &Completion<'_>) -> (Ident, TokenStream) {
     let completer = completion.completer;
     let name = generated_ident(COMPLETER_FN_PREFIX, completer);
     let signature = &completion.signature;
     let (ok, error) = (signature.ok, signature.error);
-    let call = quote_spanned!(signature.request.span()=> self.#completer(__secure_tool_request));
+    let request = signature.request;
+    let request = quote_spanned! {request.span()=>
+        ::secure_tool::__private::completion_request::<#request>(__secure_tool_request)
+    };
+    let call = quote!(self.#completer(#request));
     let check_ok =
         quote_spanned!(ok.span()=> ::secure_tool::__private::completion_values::<#ok, #error>);
     let tokens = quote! {

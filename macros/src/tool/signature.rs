@@ -205,7 +205,7 @@ pub(super) fn check_inputs<'a>(
                 let run = match kind {
                     Kind::Tool => "calls run",
                     Kind::Resource => "reads run",
-                    Kind::Prompt => "gets run",
+                    Kind::Prompt => "gets of a prompt run",
                 };
                 errors.push_at(
                     mutability.span(),
@@ -506,8 +506,8 @@ fn check_error(noun: &str, err: &Type, errors: &mut Errors) -> bool {
     true
 }
 
-/// What a completer's signature gives its route: the type of its request parameter (the
-/// call is spanned at it), and its `Ok` and error types.
+/// What a completer's signature gives its route: the type of its request parameter, and
+/// its `Ok` and error types, each checked by type at the user's token.
 pub(super) struct CompleterSignature<'a> {
     pub(super) request: &'a Type,
     pub(super) ok: &'a Type,

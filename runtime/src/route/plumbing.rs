@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 
 use crate::authz::IntoPolicy;
+use crate::completion::CompletionRequest;
 use crate::prompt::PromptReply;
 use crate::resilience::{AsDependency, DependencyRef};
 use crate::resource::ResourceBody;
@@ -417,6 +418,33 @@ pub fn prompt_error<E: PromptError>() -> ErrorType<E> {
 // `complete(..)`: a completer returns `Result<Vec<String>, E>`, with `E` a tool's error
 // type.
 // -------------------------------------------------------------------------------------
+
+/// What a completer may take besides `&self`: the [`CompletionRequest`]. The generated code
+/// passes the request through [`completion_request`], naming the parameter's type at the
+/// user's type, so that any other type is refused there, once, in these words.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the request a completer takes",
+    label = "a completer takes `request: CompletionRequest`",
+    note = "`request.value()` is what is typed so far, `request.argument()` what is completed, and `request.context(..)` the value already given for another argument"
+)]
+pub trait CompleterRequest {
+    /// The request.
+    fn from_request(request: CompletionRequest) -> Self;
+}
+
+impl CompleterRequest for CompletionRequest {
+    #[inline]
+    fn from_request(request: CompletionRequest) -> Self {
+        request
+    }
+}
+
+/// The request, as the completer's parameter of type `T` takes it, checked (spanned at the
+/// user's type) to be a [`CompletionRequest`].
+#[inline]
+pub fn completion_request<T: CompleterRequest>(request: CompletionRequest) -> T {
+    T::from_request(request)
+}
 
 /// What a completer may return on success: the suggestions, a `Vec<String>` (named
 /// directly or through an alias). The generated code passes the completer's result through
