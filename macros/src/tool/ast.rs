@@ -333,8 +333,8 @@ fn completions<'a>(
                 method.span(),
                 format!(
                     "no method `{wanted}` in this `#[secure_tool_router]` impl block: a completer \
-                     is a method beside the handlers it completes, `async fn {wanted}(&self, \
-                     request: CompletionRequest) -> Result<Vec<String>, E>`"
+                     is a method beside the handlers it completes, {}",
+                    completer_form(&wanted)
                 ),
             );
             valid = false;
@@ -344,10 +344,9 @@ fn completions<'a>(
             errors.push_at(
                 method.span(),
                 format!(
-                    "`{wanted}` is a `{}`, not a completer: a completer is a plain method, \
-                     `async fn {wanted}(&self, request: CompletionRequest) -> \
-                     Result<Vec<String>, E>`",
-                    handler.attribute()
+                    "`{wanted}` is a `{}`, not a completer: a completer is a plain method, {}",
+                    handler.attribute(),
+                    completer_form(&wanted)
                 ),
             );
             valid = false;

@@ -289,8 +289,8 @@ pub(super) fn completer_method<'e>(
             expr,
             format!(
                 "`complete` maps each {completed} to a completer method of this impl block, by \
-                 path: write `{name} = Self::completer`, naming an `async fn completer(&self, \
-                 request: CompletionRequest) -> Result<Vec<String>, E>`"
+                 path: write `{name} = Self::completer`, naming an {}",
+                super::signature::completer_form("completer")
             ),
         );
     }

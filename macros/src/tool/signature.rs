@@ -4,6 +4,7 @@
 //! the words differ, they are written side by side. A completer's signature, named by
 //! `complete(..)`, is checked here too, by the same rules where they apply.
 
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
@@ -514,9 +515,10 @@ pub(super) struct CompleterSignature<'a> {
     pub(super) error: &'a Type,
 }
 
-/// The form of a completer, as messages write it.
-const COMPLETER_FORM: &str = "`async fn name(&self, request: CompletionRequest) -> \
-                              Result<Vec<String>, E>`";
+/// The form of a completer named `name`, as messages write it.
+pub(super) fn completer_form(name: impl std::fmt::Display) -> String {
+    format!("`async fn {name}(&self, request: CompletionRequest) -> Result<Vec<String>, E>`")
+}
 
 /// A completer named by `complete(..)`: a plain `async fn` method taking `&self` and the
 /// request, returning `Result<T, E>` with `E` under the handlers' error rules. Its request
@@ -526,11 +528,12 @@ pub(super) fn check_completer<'a>(
     errors: &mut Errors,
 ) -> Option<CompleterSignature<'a>> {
     let sig = &item.sig;
+    let form = completer_form(sig.ident.unraw());
     let before = errors.count();
     if sig.asyncness.is_none() {
         errors.push_at(
             sig.fn_token.span(),
-            format!("a completer is an `async fn`: {COMPLETER_FORM}"),
+            format!("a completer is an `async fn`: {form}"),
         );
     }
     if sig.constness.is_some()
@@ -542,7 +545,7 @@ pub(super) fn check_completer<'a>(
             sig.fn_token.span(),
             format!(
                 "a completer is a plain `async fn`, not `const`, `unsafe`, `extern` nor variadic: \
-                 {COMPLETER_FORM}"
+                 {form}"
             ),
         );
     }
@@ -562,7 +565,7 @@ pub(super) fn check_completer<'a>(
         ),
         _ => errors.push_at(
             sig.ident.span(),
-            format!("a completer is a method taking `&self`: {COMPLETER_FORM}"),
+            format!("a completer is a method taking `&self`: {form}"),
         ),
     }
     let typed: Vec<_> = sig
@@ -580,7 +583,7 @@ pub(super) fn check_completer<'a>(
                 sig.inputs.span(),
                 format!(
                     "a completer takes `&self` and the request, what is typed so far: \
-                     {COMPLETER_FORM}"
+                     {form}"
                 ),
             );
             None
@@ -588,7 +591,7 @@ pub(super) fn check_completer<'a>(
     };
     let message = format!(
         "a completer returns `Result<Vec<String>, E>`, the suggestions or an error whose text is \
-         logged, never shown to the caller: {COMPLETER_FORM}"
+         logged, never shown to the caller: {form}"
     );
     let output = result_types(item, &message, errors)
         .filter(|(_, err)| check_error("completer", err, errors));
