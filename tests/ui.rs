@@ -1,6 +1,7 @@
-//! Compile-time guarantees of `#[secure_tool]`, `#[secure_resource]` and
-//! `#[secure_tool_router]`: every rule has a `ui/fail/<rule>.rs` case whose error is pinned
-//! in `ui/fail/<rule>.stderr` (`resource_*` for the resources' own), and every accepted
+//! Compile-time guarantees of `#[secure_tool]`, `#[secure_resource]`, `#[secure_prompt]`
+//! and `#[secure_tool_router]`: every rule has a `ui/fail/<rule>.rs` case whose error is
+//! pinned in `ui/fail/<rule>.stderr` (`resource_*` for the resources' own, `prompt_*` for
+//! the prompts', `complete_*` for `complete(..)` and its completers), and every accepted
 //! form a `ui/pass/` case that compiles and runs.
 //!
 //! The snapshots are taken with the stable toolchain this project builds with (1.95);

@@ -1,6 +1,7 @@
-//! Parsing `#[secure_tool(key = value, ...)]` and `#[secure_resource(key = value, ...)]`:
-//! strict, set-once keys, unknown keys are errors with the closest valid key suggested,
-//! and every error is collected.
+//! Parsing `#[secure_tool(key = value, ...)]`, `#[secure_resource(key = value, ...)]` and
+//! `#[secure_prompt(key = value, ...)]`: strict, set-once keys, unknown keys are errors with
+//! the closest valid key suggested, and every error is collected. `complete(..)`, the one
+//! key written as a list, maps names to completer methods.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -10,44 +11,62 @@ use syn::{Expr, Ident, LitStr, Token};
 use crate::errors::Errors;
 use crate::symbol::*;
 
-/// What a handler is made into: a tool (`#[secure_tool]`) or a resource
-/// (`#[secure_resource]`). Everything that differs between the two, from the keys the
-/// attribute takes to the words of an error, is chosen by this.
+/// What a handler is made into: a tool (`#[secure_tool]`), a resource
+/// (`#[secure_resource]`) or a prompt (`#[secure_prompt]`). Everything that differs between
+/// them, from the keys the attribute takes to the words of an error, is chosen by this.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Kind {
     Tool,
     Resource,
+    Prompt,
 }
 
 impl Kind {
+    /// Every kind, in the order the messages list them.
+    pub const ALL: [Kind; 3] = [Kind::Tool, Kind::Resource, Kind::Prompt];
+
     /// The kind whose attribute `attr` is, if it is one of ours.
     pub fn of(attr: &syn::Attribute) -> Option<Self> {
-        [Kind::Tool, Kind::Resource]
+        Kind::ALL
             .into_iter()
             .find(|kind| is_attr(attr, kind.ident()))
     }
 
-    /// The attribute's name: `secure_tool` or `secure_resource`.
+    /// The attribute's name: `secure_tool`, `secure_resource` or `secure_prompt`.
     pub const fn ident(self) -> &'static str {
         match self {
             Kind::Tool => SECURE_TOOL,
             Kind::Resource => SECURE_RESOURCE,
+            Kind::Prompt => SECURE_PROMPT,
         }
     }
 
-    /// The attribute as messages write it: `#[secure_tool]` or `#[secure_resource]`.
+    /// The attribute as messages write it: `#[secure_tool]`, `#[secure_resource]` or
+    /// `#[secure_prompt]`.
     pub const fn attribute(self) -> &'static str {
         match self {
             Kind::Tool => "#[secure_tool]",
             Kind::Resource => "#[secure_resource]",
+            Kind::Prompt => "#[secure_prompt]",
         }
     }
 
-    /// What the handler becomes: `tool` or `resource`.
+    /// What the handler becomes: `tool`, `resource` or `prompt`.
     pub const fn noun(self) -> &'static str {
         match self {
             Kind::Tool => "tool",
             Kind::Resource => "resource",
+            Kind::Prompt => "prompt",
+        }
+    }
+
+    /// What a caller does with it, as messages write it: `call this tool`, `read this
+    /// resource`, `get this prompt`.
+    pub const fn action(self) -> &'static str {
+        match self {
+            Kind::Tool => "call this tool",
+            Kind::Resource => "read this resource",
+            Kind::Prompt => "get this prompt",
         }
     }
 
@@ -56,23 +75,51 @@ impl Kind {
         match self {
             Kind::Tool => TOOL_KEYS,
             Kind::Resource => RESOURCE_KEYS,
+            Kind::Prompt => PROMPT_KEYS,
         }
     }
 
-    /// Why a key of the other attribute does not apply to this one, if it does not.
+    /// What a `complete(..)` entry names: a URI variable of a resource, an argument of a
+    /// prompt.
+    pub const fn completed(self) -> &'static str {
+        match self {
+            Kind::Prompt => "argument",
+            Kind::Tool | Kind::Resource => "variable",
+        }
+    }
+
+    /// Why a key of another attribute does not apply to this one, if it does not.
     fn refuses(self, key: &str) -> Option<&'static str> {
         match (self, key) {
             (Kind::Resource, MODE) => Some(
                 "a `#[secure_resource]` is read-only and takes no `mode`: a resource is only ever \
                  read; a handler that changes state is a `#[secure_tool(mode = write)]`",
             ),
+            (Kind::Prompt, MODE) => Some(
+                "a `#[secure_prompt]` is read-only and takes no `mode`: getting a prompt only \
+                 renders its messages; a handler that changes state is a \
+                 `#[secure_tool(mode = write)]`",
+            ),
             (Kind::Resource, ARGUMENT_LIMITS) => Some(
                 "a `#[secure_resource]` takes no `argument_limits`: its parameters are the \
                  variables of its URI, whose length the runtime bounds",
             ),
+            (Kind::Prompt, ARGUMENT_LIMITS) => Some(
+                "a `#[secure_prompt]` takes no `argument_limits`: its arguments are text, checked \
+                 against the schema of its arguments struct (bound a length there, with \
+                 `#[schemars(length(max = ..))]`)",
+            ),
             (Kind::Tool, URI | MIME_TYPE) => Some(
                 "a `#[secure_tool]` has no URI nor MIME type: `uri` and `mime_type` are keys of \
                  `#[secure_resource]`",
+            ),
+            (Kind::Prompt, URI | MIME_TYPE) => Some(
+                "a `#[secure_prompt]` has no URI nor MIME type: `uri` and `mime_type` are keys of \
+                 `#[secure_resource]`",
+            ),
+            (Kind::Tool, COMPLETE) => Some(
+                "a `#[secure_tool]` takes no `complete`: completions are for the URI variables of \
+                 a `#[secure_resource]` and the arguments of a `#[secure_prompt]`",
             ),
             _ => None,
         }
@@ -122,8 +169,17 @@ pub enum Mode {
     Write,
 }
 
-/// The parsed arguments of `#[secure_tool]` or `#[secure_resource]`, each kept with its
-/// tokens for spans. A key the attribute does not take is never set.
+/// One entry of `complete(id = Self::note_ids, ..)`: the variable (or argument) completed,
+/// as an identifier or a string literal, and the completer's path as written.
+pub struct CompleteEntry {
+    pub name: String,
+    /// Where errors about the name belong.
+    pub span: Span,
+    pub completer: Expr,
+}
+
+/// The parsed arguments of `#[secure_tool]`, `#[secure_resource]` or `#[secure_prompt]`,
+/// each kept with its tokens for spans. A key the attribute does not take is never set.
 pub struct HandlerArgs {
     pub kind: Kind,
     pub authz: Once<Expr>,
@@ -136,6 +192,7 @@ pub struct HandlerArgs {
     pub title: Once<LitStr>,
     pub uri: Once<LitStr>,
     pub mime_type: Once<LitStr>,
+    pub complete: Once<Vec<CompleteEntry>>,
     /// Keys the user meant but misspelled or gave a bad value: their "missing" errors would
     /// only repeat what was already said.
     mentioned: Vec<&'static str>,
@@ -164,6 +221,7 @@ impl HandlerArgs {
             title: Once::new(TITLE, kind),
             uri: Once::new(URI, kind),
             mime_type: Once::new(MIME_TYPE, kind),
+            complete: Once::new(COMPLETE, kind),
             mentioned: Vec::new(),
         };
         let attribute = kind.attribute();
@@ -171,6 +229,14 @@ impl HandlerArgs {
         let parser = |input: ParseStream| -> syn::Result<()> {
             while !input.is_empty() {
                 let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                if key == COMPLETE {
+                    parse_complete(kind, &key, input, &mut out, errors)?;
+                    if input.is_empty() {
+                        break;
+                    }
+                    input.parse::<Token![,]>()?;
+                    continue;
+                }
                 if !input.peek(Token![=]) {
                     return Err(syn::Error::new(
                         key.span(),
@@ -231,6 +297,92 @@ impl HandlerArgs {
         }
         out
     }
+}
+
+/// `complete(id = Self::note_ids, "2fa" = Self::codes)`: each name once; the values are
+/// checked later, with the handler. On an attribute that takes no `complete`, the list is
+/// skipped and refused in words.
+fn parse_complete(
+    kind: Kind,
+    key: &Ident,
+    input: ParseStream,
+    out: &mut HandlerArgs,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let attribute = kind.attribute();
+    let completed = kind.completed();
+    // What follows the key: `(..)`, as it should be, or `= value`, or nothing.
+    let (list, written) = if input.peek(syn::token::Paren) {
+        let content;
+        let parens = syn::parenthesized!(content in input);
+        let tokens: TokenStream = content.fork().parse()?;
+        let mut written = quote!(#key);
+        parens.surround(&mut written, |all| all.extend(tokens));
+        (Some(content), written)
+    } else if input.peek(Token![=]) {
+        let eq = input.parse::<Token![=]>()?;
+        let value = input.parse::<Expr>()?;
+        (None, quote!(#key #eq #value))
+    } else {
+        (None, quote!(#key))
+    };
+    if let Some(why) = kind.refuses(COMPLETE) {
+        if let Some(content) = list {
+            content.parse::<TokenStream>()?;
+        }
+        errors.push_spanned(written, why);
+        return Ok(());
+    }
+    let Some(content) = list else {
+        errors.push_spanned(
+            written,
+            format!(
+                "write `complete({completed} = Self::completer, ..)` in `{attribute}`: a list that \
+                 maps each {completed} to a completer method of this impl block"
+            ),
+        );
+        return Ok(());
+    };
+    let mut entries: Vec<CompleteEntry> = Vec::new();
+    while !content.is_empty() {
+        let (name, span) = if content.peek(LitStr) {
+            let lit: LitStr = content.parse()?;
+            (lit.value(), lit.span())
+        } else {
+            let ident: Ident = content.call(syn::ext::IdentExt::parse_any)?;
+            (syn::ext::IdentExt::unraw(&ident).to_string(), ident.span())
+        };
+        content.parse::<Token![=]>()?;
+        let completer: Expr = content.parse()?;
+        if entries.iter().any(|e| e.name == name) {
+            errors.push_at(
+                span,
+                format!("`{name}` is completed twice: give each {completed} one completer"),
+            );
+        } else {
+            entries.push(CompleteEntry {
+                name,
+                span,
+                completer,
+            });
+        }
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    if entries.is_empty() {
+        errors.push_at(
+            key.span(),
+            format!(
+                "an empty `complete()` completes nothing: write `complete({completed} = \
+                 Self::completer)`, or remove it"
+            ),
+        );
+        return Ok(());
+    }
+    out.complete.set(errors, key, entries);
+    Ok(())
 }
 
 /// "unknown key `autz` in `#[secure_tool]`; did you mean `authz`? (valid keys: ...)"
@@ -359,9 +511,105 @@ mod tests {
         );
         for key in RESOURCE_KEYS {
             assert!(
-                Kind::Tool.keys().contains(key) || [URI, MIME_TYPE].contains(key),
+                Kind::Tool.keys().contains(key) || [URI, MIME_TYPE, COMPLETE].contains(key),
                 "{key}"
             );
+        }
+        // A prompt's keys are a resource's, but for its URI and MIME type.
+        for key in PROMPT_KEYS {
+            assert!(RESOURCE_KEYS.contains(key), "{key}");
+        }
+        for key in RESOURCE_KEYS {
+            assert!(
+                PROMPT_KEYS.contains(key) || [URI, MIME_TYPE].contains(key),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn complete_maps_names_to_completers_each_once() {
+        let (args, messages) = parse_all(
+            Kind::Prompt,
+            quote!(
+                authz = public,
+                complete(
+                    topic = Self::topics,
+                    r#type = Self::kinds,
+                    "2fa" = Self::codes
+                ),
+                title = "T"
+            ),
+        );
+        assert!(messages.is_empty(), "{messages:?}");
+        let names: Vec<&str> = args
+            .complete
+            .get()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(names, ["topic", "type", "2fa"]);
+        assert!(args.title.get().is_some());
+
+        let (_, messages) = parse_all(
+            Kind::Resource,
+            quote!(complete(id = Self::a, id = Self::b), complete(x = Self::c)),
+        );
+        assert!(
+            messages[0].contains("`id` is completed twice"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("duplicate `complete` in `#[secure_resource]`"),
+            "{messages:?}"
+        );
+        let (_, messages) = parse_all(Kind::Prompt, quote!(complete = Self::a, authz = public));
+        assert!(
+            messages[0].contains("write `complete(argument = Self::completer, ..)`"),
+            "{messages:?}"
+        );
+        let (_, messages) = parse_all(Kind::Prompt, quote!(complete()));
+        assert!(
+            messages[0].contains("an empty `complete()`"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_prompt_takes_no_mode_uri_nor_argument_limits_and_a_tool_no_complete() {
+        for (kind, args, why) in [
+            (Kind::Prompt, quote!(mode = read), "read-only"),
+            (
+                Kind::Prompt,
+                quote!(uri = "x://y"),
+                "keys of `#[secure_resource]`",
+            ),
+            (
+                Kind::Prompt,
+                quote!(mime_type = "text/plain"),
+                "keys of `#[secure_resource]`",
+            ),
+            (
+                Kind::Prompt,
+                quote!(argument_limits = L),
+                "takes no `argument_limits`",
+            ),
+            (
+                Kind::Tool,
+                quote!(complete(id = Self::ids)),
+                "takes no `complete`",
+            ),
+            (
+                Kind::Tool,
+                quote!(complete = Self::ids),
+                "takes no `complete`",
+            ),
+        ] {
+            let (args, messages) = parse_all(kind, quote!(#args, authz = public));
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(messages[0].contains(why), "{messages:?}");
+            assert!(args.authz.get().is_some());
         }
     }
 

@@ -36,6 +36,14 @@ impl Errors {
         self.collected.is_none()
     }
 
+    /// How many errors were collected so far: a check compares it before and after to
+    /// know whether it added any.
+    pub fn count(&self) -> usize {
+        self.collected
+            .as_ref()
+            .map_or(0, |all| all.into_iter().count())
+    }
+
     /// Takes the errors: `Err` with all of them combined, or `Ok` when there are none.
     pub fn into_result(mut self) -> syn::Result<()> {
         self.taken = true;
@@ -94,6 +102,16 @@ mod tests {
         errors.push_at(Span::call_site(), "also wrong");
         let all = errors.into_result().unwrap_err();
         assert_eq!(all.into_iter().count(), 2);
+    }
+
+    #[test]
+    fn count_says_how_many_were_collected() {
+        let mut errors = Errors::default();
+        assert_eq!(errors.count(), 0);
+        errors.push(an_error());
+        errors.push_at(Span::call_site(), "also wrong");
+        assert_eq!(errors.count(), 2);
+        assert!(errors.into_result().is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `#[secure_tool_router]` on the impl block of a server type: the one place that sees every
 //! handler before anything else expands, so it refuses plain rmcp `#[tool]`s and collects
-//! the secure tools and resources into the type's router.
+//! the secure tools, resources and prompts into the type's router, with the hidden methods
+//! of the completers they name, once each.
 //!
 //! Input:
 //! ```ignore
@@ -8,8 +9,10 @@
 //! impl Notes {
 //!     #[secure_tool(...)] async fn get_note(&self, args: GetNote) -> Result<Note, E> { ... }
 //!     #[secure_tool(...)] async fn add_note(&self, args: AddNote) -> Result<Note, E> { ... }
-//!     #[secure_resource(uri = "notes://{id}", ...)]
+//!     #[secure_resource(uri = "notes://{id}", complete(id = Self::note_ids), ...)]
 //!     async fn note(&self, params: NoteUri) -> Result<ResourceBody, E> { ... }
+//!     #[secure_prompt(...)] async fn summarise(&self, args: Summary) -> Result<PromptReply, E> { ... }
+//!     async fn note_ids(&self, request: CompletionRequest) -> Result<Vec<String>, E> { ... }
 //! }
 //! ```
 //! Output: the impl block with each handler expanded (its attribute left as a marker that
@@ -21,9 +24,12 @@
 //!             .with_route(Self::__secure_tool_route_get_note())
 //!             .with_route(Self::__secure_tool_route_add_note())
 //!             .with_resource(Self::__secure_resource_route_note())
+//!             .with_prompt(Self::__secure_prompt_route_summarise())
 //!     }
 //! }
 //! ```
+//! where the resource's route calls `note_ids` through a hidden
+//! `__secure_tool_completer_note_ids` of the impl block.
 //! or, with `#[secure_tool_router(router = notes_tools)]`, an inherent
 //! `fn notes_tools() -> SecureToolRouter<Self>` (for a type whose tools are split over
 //! several impl blocks, combined with `+`).
@@ -78,8 +84,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        // Beside a `#[secure_tool]` or `#[secure_resource]`, the handler's own checks refuse
-        // `#[tool]`.
+        // Beside an attribute of ours, the handler's own checks refuse `#[tool]`.
         if !method.attrs.iter().any(|a| Kind::of(a).is_some())
             && let Some(plain) = method.attrs.iter().find(|a| is_attr(a, RMCP_TOOL))
         {
@@ -93,12 +98,24 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     // Reported above; removed so that rmcp's router does not pile its own errors on top.
     item.attrs.retain(|a| !is_attr(a, RMCP_TOOL_ROUTER));
-    // Each `#[secure_tool]` and `#[secure_resource]` is expanded here, its attribute taken
-    // off (the first one: a second is the handler's to refuse): one that reaches the compiler
-    // on its own was outside any secure router, and says so.
+    // Each `#[secure_tool]`, `#[secure_resource]` and `#[secure_prompt]` is expanded here,
+    // its attribute taken off (the first one: a second is the handler's to refuse): one that
+    // reaches the compiler on its own was outside any secure router, and says so. A handler's
+    // completers are found among the methods as written.
+    let methods: Vec<syn::ImplItemFn> = item
+        .items
+        .iter()
+        .filter_map(|impl_item| match impl_item {
+            ImplItem::Fn(method) => Some(method.clone()),
+            _ => None,
+        })
+        .collect();
     let mut tools = Vec::new();
     let mut resources = Vec::new();
-    // Tools and resources are named apart (the runtime keeps them apart too).
+    let mut prompts = Vec::new();
+    // Each completer's hidden method, once, however many handlers name it.
+    let mut completers: Vec<(Ident, TokenStream)> = Vec::new();
+    // Tools, resources and prompts are named apart (the runtime keeps them apart too).
     let mut names: HashMap<(Kind, String), Span> = HashMap::new();
     let mut uris: HashMap<String, Span> = HashMap::new();
     for impl_item in &mut item.items {
@@ -123,6 +140,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
                     match kind {
                         Kind::Tool => "write `#[secure_tool(authz = .., mode = ..)]`",
                         Kind::Resource => "write `#[secure_resource(uri = \"..\", authz = ..)]`",
+                        Kind::Prompt => "write `#[secure_prompt(authz = ..)]`",
                     },
                 );
                 TokenStream::new()
@@ -139,9 +157,14 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             ..attr
         };
         let route = route_fn_ident(kind, &method.sig.ident);
-        let expanded = crate::tool::expand(kind, &original, args, method, registered);
-        // Tool names, resource names and resource URIs must be unique; each handler reports
-        // its own argument errors.
+        let expanded = crate::tool::expand(kind, &original, args, method, registered, &methods);
+        for (name, tokens) in expanded.completers {
+            if completers.iter().all(|(known, _)| *known != name) {
+                completers.push((name, tokens));
+            }
+        }
+        // Tool names, resource names, prompt names and resource URIs must be unique; each
+        // handler reports its own argument errors.
         let name = expanded.name;
         if names
             .insert((kind, name.value.clone()), name.span)
@@ -171,14 +194,20 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         match kind {
             Kind::Tool => tools.push(route),
             Kind::Resource => resources.push(route),
+            Kind::Prompt => prompts.push(route),
         }
         *impl_item = ImplItem::Verbatim(expanded.tokens);
     }
-    if tools.is_empty() && resources.is_empty() && errors.is_empty() {
+    item.items.extend(
+        completers
+            .into_iter()
+            .map(|(_, tokens)| ImplItem::Verbatim(tokens)),
+    );
+    if tools.is_empty() && resources.is_empty() && prompts.is_empty() && errors.is_empty() {
         errors.push_at(
             Span::call_site(),
-            "`#[secure_tool_router]` found no `#[secure_tool]` or `#[secure_resource]` method in \
-             this impl block",
+            "`#[secure_tool_router]` found no `#[secure_tool]`, `#[secure_resource]` or \
+             `#[secure_prompt]` method in this impl block",
         );
     }
 
@@ -189,6 +218,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         ::secure_tool::__private::SecureToolRouter::new()
             #( .with_route(Self::#tools()) )*
             #( .with_resource(Self::#resources()) )*
+            #( .with_prompt(Self::#prompts()) )*
     };
     let router = match router_fn {
         None => quote! {
@@ -200,7 +230,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         },
         Some(name) => quote! {
             impl #impl_generics #self_ty #where_clause {
-                /// The router of the secure tools and resources of this impl block.
+                /// The router of the secure tools, resources and prompts of this impl block.
                 fn #name() -> ::secure_tool::__private::SecureToolRouter<Self> {
                     #body
                 }
@@ -457,10 +487,119 @@ mod tests {
     }
 
     #[test]
+    fn routes_prompts_alone_or_beside_others_and_refuses_two_of_one_name() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// Summarise.
+                    #[secure_prompt(authz = public)]
+                    async fn summarise(&self, args: Summary) -> Result<PromptReply, E> { todo!() }
+                    /// Hello.
+                    #[secure_prompt(authz = public, name = "hello")]
+                    async fn greet(&self) -> Result<PromptReply, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains(". with_prompt (Self :: __secure_prompt_route_summarise ())"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". with_prompt (Self :: __secure_prompt_route_greet ())"),
+            "{out}"
+        );
+        assert!(!out.contains("with_route"), "{out}");
+        assert_eq!(out.matches(REGISTERED).count(), 2, "{out}");
+
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A prompt.
+                    #[secure_prompt(authz = public, name = "same")]
+                    async fn one(&self) -> Result<PromptReply, E> { todo!() }
+                    /// A tool and a resource of the same name: named apart.
+                    #[secure_tool(authz = public, mode = read)]
+                    async fn same(&self) -> Result<Out, E> { todo!() }
+                    /// Another prompt of the same name.
+                    #[secure_prompt(authz = public)]
+                    async fn same_prompt(&self) -> Result<PromptReply, E> { todo!() }
+                    /// And another.
+                    #[secure_prompt(authz = public, name = "same_prompt")]
+                    async fn third(&self) -> Result<PromptReply, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("two secure tools"), "{out}");
+        assert!(!out.contains("named `same`"), "{out}");
+        assert!(
+            out.contains("two secure prompts of this impl are named `same_prompt`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_method_is_a_prompt_or_something_else() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// Both.
+                    #[secure_prompt(authz = public)]
+                    #[secure_resource(uri = "docs://readme", authz = public)]
+                    async fn both(&self) -> Result<PromptReply, E> { todo!() }
+                }
+            },
+        );
+        assert_eq!(
+            out.matches("a method is a prompt or a resource, not both: keep `#[secure_prompt]` or `#[secure_resource]`").count(),
+            1,
+            "{out}"
+        );
+        assert!(!out.contains("secure_resource (uri"), "{out}");
+    }
+
+    #[test]
+    fn a_completer_named_by_two_handlers_is_called_through_one_hidden_method() {
+        let out = expand_str(
+            TokenStream::new(),
+            quote! {
+                impl Notes {
+                    /// A note.
+                    #[secure_resource(uri = "notes://{id}", authz = public, complete(id = Self::note_ids))]
+                    async fn note(&self, params: NoteUri) -> Result<ResourceBody, E> { todo!() }
+                    /// Summarise a note.
+                    #[secure_prompt(authz = public, complete(id = Self::note_ids))]
+                    async fn summarise(&self, args: NoteArgs) -> Result<PromptReply, E> { todo!() }
+                    async fn note_ids(&self, request: CompletionRequest) -> Result<Vec<String>, E> { todo!() }
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert_eq!(
+            out.matches("fn __secure_tool_completer_note_ids").count(),
+            1,
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("Self :: __secure_tool_completer_note_ids)")
+                .count(),
+            2,
+            "{out}"
+        );
+        // The completer itself stays as written.
+        assert!(out.contains("async fn note_ids (& self"), "{out}");
+    }
+
+    #[test]
     fn an_impl_without_tools_or_not_an_impl_is_refused() {
         let out = expand_str(TokenStream::new(), quote!(impl Notes {}));
         assert!(
-            out.contains("found no `#[secure_tool]` or `#[secure_resource]` method"),
+            out.contains(
+                "found no `#[secure_tool]`, `#[secure_resource]` or `#[secure_prompt]` method"
+            ),
             "{out}"
         );
         let out = expand_str(

@@ -10,6 +10,8 @@ pub const DESCRIPTION: &str = "description";
 pub const TITLE: &str = "title";
 pub const URI: &str = "uri";
 pub const MIME_TYPE: &str = "mime_type";
+/// `complete(variable = Self::completer, ..)`: a resource's or a prompt's completers.
+pub const COMPLETE: &str = "complete";
 
 /// Every key of `#[secure_tool(...)]`, in the order the docs list them.
 pub const TOOL_KEYS: &[&str] = &[
@@ -34,7 +36,13 @@ pub const RESOURCE_KEYS: &[&str] = &[
     DESCRIPTION,
     TITLE,
     MIME_TYPE,
+    COMPLETE,
 ];
+
+/// Every key of `#[secure_prompt(...)]`, in the order the docs list them. A prompt is
+/// read-only (no `mode`), its arguments are text checked by their struct's schema (no
+/// `argument_limits`), and it has no URI.
+pub const PROMPT_KEYS: &[&str] = &[AUTHZ, BREAKER, TIMEOUT, NAME, DESCRIPTION, TITLE, COMPLETE];
 
 pub const READ: &str = "read";
 pub const WRITE: &str = "write";
@@ -45,9 +53,10 @@ pub const WRITE_ACCESS: &str = "WriteAccess";
 pub const ROUTER: &str = "router";
 pub const ROUTER_KEYS: &[&str] = &[ROUTER];
 
-/// Our method attributes: a tool, and a resource.
+/// Our method attributes: a tool, a resource, and a prompt.
 pub const SECURE_TOOL: &str = "secure_tool";
 pub const SECURE_RESOURCE: &str = "secure_resource";
+pub const SECURE_PROMPT: &str = "secure_prompt";
 /// rmcp's method attribute: registers a handler without our guard.
 pub const RMCP_TOOL: &str = "tool";
 /// rmcp's impl attribute.
@@ -55,8 +64,8 @@ pub const RMCP_TOOL_ROUTER: &str = "tool_router";
 
 /// The prefix of the hidden method that builds a tool's route.
 pub const ROUTE_FN_PREFIX: &str = "__secure_tool_route_";
-/// The prefix of the hidden method that finds a tool's (or a resource's) dependency in the
-/// server's state.
+/// The prefix of the hidden method that finds a tool's (or a resource's, or a prompt's)
+/// dependency in the server's state.
 pub const DEPENDENCY_FN_PREFIX: &str = "__secure_tool_dependency_";
 /// The hidden method through which a tool's route calls its handler.
 pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
@@ -64,10 +73,17 @@ pub const HANDLER_FN_PREFIX: &str = "__secure_tool_handler_";
 pub const RESOURCE_ROUTE_FN_PREFIX: &str = "__secure_resource_route_";
 /// The hidden method through which a resource's route calls its handler.
 pub const RESOURCE_HANDLER_FN_PREFIX: &str = "__secure_resource_handler_";
+/// The prefix of the hidden method that builds a prompt's route.
+pub const PROMPT_ROUTE_FN_PREFIX: &str = "__secure_prompt_route_";
+/// The hidden method through which a prompt's route calls its handler.
+pub const PROMPT_HANDLER_FN_PREFIX: &str = "__secure_prompt_handler_";
+/// The hidden method through which a route calls a completer (one per completer method,
+/// whichever variables and arguments it completes).
+pub const COMPLETER_FN_PREFIX: &str = "__secure_tool_completer_";
 
-/// The only argument of the `#[secure_tool]` (or `#[secure_resource]`) that
-/// `#[secure_tool_router]` leaves on a method it has expanded: the attribute then returns
-/// the method as it is.
+/// The only argument of the `#[secure_tool]` (or `#[secure_resource]`, `#[secure_prompt]`)
+/// that `#[secure_tool_router]` leaves on a method it has expanded: the attribute then
+/// returns the method as it is.
 pub const REGISTERED: &str = "__registered_by_secure_tool_router";
 
 /// The built-in policies the `authz` checks recognise by name.
@@ -79,6 +95,8 @@ pub const REASON: &str = "reason";
 
 /// `self`, which the expressions read when the router is built cannot use.
 pub const SELF: &str = "self";
+/// `Self`, through which `complete(..)` names a completer method of the impl block.
+pub const SELF_TYPE: &str = "Self";
 /// The attribute a doc comment becomes.
 pub const DOC: &str = "doc";
 

@@ -10,6 +10,10 @@
 //! completer or a prompt that does not exist: the answer does not tell them apart. At most
 //! [`MAX_VALUES`] suggestions are sent, with the total and `hasMore`.
 //!
+//! With the attributes, `complete(id = Self::note_ids)` on a `#[secure_resource]` or a
+//! `#[secure_prompt]` attaches a method of the same impl block, `async fn note_ids(&self, request: CompletionRequest) -> Result<Vec<String>, E>`,
+//! with `E` an error type as a handler's.
+//!
 //! [`PromptRoute::with_completion`]: crate::prompt::PromptRoute::with_completion
 //! [`ResourceRoute::with_completion`]: crate::resource::ResourceRoute::with_completion
 

@@ -7,7 +7,7 @@
 //!
 //! | guarantee | module | files |
 //! |---|---|---|
-//! | the attributes' rules (tools and resources), at compile time | `secure-tool-macros` | `macros/src/tool/{ast,signature,requirements,uri}.rs` (parse, check), `tool/expand.rs` (expand), `router.rs` |
+//! | the attributes' rules (tools, resources, prompts, completers), at compile time | `secure-tool-macros` | `macros/src/tool/{ast,signature,requirements,uri}.rs` (parse, check), `tool/expand.rs` (expand), `router.rs` |
 //! | a route only around the guarded call; the call's steps in order | [`route`] | `route/{secure_route,call}.rs` |
 //! | authorize first, fail-closed, late answers denied | [`authz`] | `authz/evaluate.rs`; the policies in `authz/policy.rs`, the caller in `authz/principal.rs`, causes in `authz/denial.rs` |
 //! | the audit trail: one event per call, nothing of the caller verbatim | [`audit`] | `audit.rs`, `util.rs` (`LogSafe`) |
@@ -183,9 +183,11 @@ mod util;
 #[doc(inline)]
 pub use secure_tool_macros::secure_tool;
 
-/// Collects the [`#[secure_tool]`](macro@secure_tool) and
-/// [`#[secure_resource]`](macro@secure_resource) methods of an impl block into the type's
-/// router, and refuses, at compile time, a plain rmcp `#[tool]` among them.
+/// Collects the [`#[secure_tool]`](macro@secure_tool),
+/// [`#[secure_resource]`](macro@secure_resource) and [`#[secure_prompt]`](macro@secure_prompt)
+/// methods of an impl block into the type's router, and refuses, at compile time, a plain
+/// rmcp `#[tool]` among them, two handlers of one kind with the same name, and two
+/// resources with the same URI.
 ///
 /// On `impl T`, it implements [`SecureTools`] for `T`, which [`SecureServer`] serves. With
 /// `#[secure_tool_router(router = name)]` it generates an inherent
@@ -253,6 +255,7 @@ pub use secure_tool_macros::secure_tool_router;
 /// | `description` | no | the resource's description (default: the doc comment, which is then required) |
 /// | `title` | no | a human-readable title |
 /// | `mime_type` | no | the MIME type the resource is listed with, and read with when the [`ResourceBody`](resource::ResourceBody) sets none |
+/// | `complete` | no | `complete(id = Self::note_ids, ..)`: each variable of the URI that has a completer, and the completer, a method of the same impl block, `async fn note_ids(&self, request: CompletionRequest) -> Result<Vec<String>, E>` (see [`completion`]); a name that is no variable of the URI does not compile |
 ///
 /// A resource is read-only: it takes no `mode` (nor `argument_limits`) and cannot take
 /// [`WriteAccess`]. Accepted signatures, with `P: Deserialize + JsonSchema` a struct with a
@@ -356,6 +359,139 @@ pub use secure_tool_macros::secure_tool_router;
 #[doc(inline)]
 pub use secure_tool_macros::secure_resource;
 
+/// Makes an `async fn` method of a [`#[secure_tool_router]`](secure_tool_router) impl
+/// block a secure MCP prompt: every get is authorized first (fail-closed), then its
+/// arguments checked against the arguments' schema and parsed, then run under its deadline,
+/// bulkhead and breaker, its errors sanitized, one audit event per get.
+///
+/// `prompts/list` shows each caller only the prompts it may get, with their arguments (the
+/// fields of the arguments struct: a field's doc comment is its description, a field
+/// without a default is required). A get that the policy denies gets the answer of a get of
+/// a prompt that does not exist. See [`prompt`] for the guarded get.
+///
+/// | Key | Required | Value |
+/// |---|---|---|
+/// | `authz` | yes | a policy, as for [`#[secure_tool]`](macro@secure_tool): `public`, `authenticated`, `scopes("a")`, `roles(...)`, `all_of([...])`, `any_of([...])`, any [`Policy`] expression, or a value implementing [`Authorize`](authz::Authorize) |
+/// | `breaker` | no | the dependency the handler reads from: a place holding a [`Dependency`](resilience::Dependency) or a [`CircuitBreaker`](breaker::CircuitBreaker), such as `self.store` |
+/// | `timeout` | no | the deadline of every get: `"500ms"`, `"5s"`, `"2m"`, `"1h"` or a `Duration` expression (default 30 s) |
+/// | `name` | no | the prompt's name (default: the function's name) |
+/// | `description` | no | the prompt's description (default: the doc comment, which is then required) |
+/// | `title` | no | a human-readable title |
+/// | `complete` | no | `complete(topic = Self::topics, ..)`: each argument that has a completer, and the completer, a method of the same impl block, `async fn topics(&self, request: CompletionRequest) -> Result<Vec<String>, E>` (see [`completion`]); a name that is no argument panics when the router is built |
+///
+/// A prompt is read-only: it takes no `mode` (nor `argument_limits`, `uri` or
+/// `mime_type`) and cannot take [`WriteAccess`]. Accepted signatures, with
+/// `A: Deserialize + JsonSchema` a struct whose fields are text, numbers or booleans (MCP
+/// prompt arguments are text: one whose field is a number or a boolean is read as one), and
+/// an error type `E` that is a `std::error::Error` or a [`ToolError`], never raw text:
+///
+/// ```text
+/// async fn prompt(&self) -> Result<PromptReply, E>           // no arguments
+/// async fn prompt(&self, args: A) -> Result<PromptReply, E>
+/// ```
+///
+/// A completer's error type follows the same rules; a caller who may not get the prompt
+/// (or read the resource) gets no suggestions, as for an argument without a completer.
+///
+/// ```
+/// use secure_tool::prelude::*;
+/// use secure_tool::rmcp::model::Reference;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Summary {
+///     /// What the notes are about.
+///     topic: String,
+///     /// How many notes to summarise.
+///     count: Option<u32>,
+/// }
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// Summarise my notes about a topic.
+///     #[secure_prompt(authz = scopes("notes:read"), complete(topic = Self::topics))]
+///     async fn summarise(&self, args: Summary) -> Result<PromptReply, ToolError> {
+///         let count = args.count.unwrap_or(10);
+///         Ok(PromptReply::new().user(format!("Summarise my last {count} notes about {}.", args.topic)))
+///     }
+///
+///     /// Say hello.
+///     #[secure_prompt(authz = public, title = "Hello")]
+///     async fn greet(&self) -> Result<PromptReply, ToolError> {
+///         Ok(PromptReply::new().user("Hello!"))
+///     }
+///
+///     async fn topics(&self, request: CompletionRequest) -> Result<Vec<String>, ToolError> {
+///         let topics = ["groceries", "plans", "poems"].map(String::from);
+///         Ok(topics.into_iter().filter(|t| t.starts_with(request.value())).collect())
+///     }
+/// }
+/// impl secure_tool::rmcp::ServerHandler for Notes {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = SecureServer::new(Notes);
+/// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+///
+/// // Each caller is shown the prompts it may get, with their arguments.
+/// let listed: Vec<String> = server.prompts_for(&reader).into_iter().map(|p| p.name).collect();
+/// assert_eq!(listed, ["greet", "summarise"]);
+/// let anonymous = Principal::anonymous();
+/// assert_eq!(server.prompts_for(&anonymous).len(), 1);
+/// let arguments = &server.prompts_for(&reader)[1].arguments;
+/// assert_eq!(arguments.as_ref().unwrap()[1].name, "topic");
+///
+/// let args = serde_json::json!({ "topic": "plans", "count": "3" }).as_object().cloned();
+/// let got = server.get_prompt("summarise", args.clone(), reader.clone()).await.unwrap();
+/// let text = serde_json::to_string(&got.messages).unwrap();
+/// assert!(text.contains("Summarise my last 3 notes about plans."));
+///
+/// // Denied and missing are one answer.
+/// let denied = server.get_prompt("summarise", args, anonymous.clone()).await.unwrap_err();
+/// let missing = server.get_prompt("nothing", None, anonymous.clone()).await.unwrap_err();
+/// assert_eq!(denied, missing);
+///
+/// // Completions, under the prompt's guard.
+/// let prompt = Reference::for_prompt("summarise");
+/// let typed = CompletionRequest::new("topic", "p");
+/// let shown = server.complete(&prompt, typed.clone(), reader).await.unwrap();
+/// assert_eq!(shown.values, ["plans", "poems"]);
+/// let hidden = server.complete(&prompt, typed, anonymous).await.unwrap();
+/// assert!(hidden.values.is_empty());
+/// # }
+/// ```
+///
+/// A prompt that does not say who may get it does not compile:
+///
+/// ```compile_fail
+/// use secure_tool::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Notes;
+///
+/// #[secure_tool_router]
+/// impl Notes {
+///     /// Say hello.
+///     #[secure_prompt(title = "Hello")]
+///     async fn greet(&self) -> Result<PromptReply, ToolError> {
+///         Ok(PromptReply::new().user("Hello!"))
+///     }
+/// }
+/// ```
+///
+/// ```text
+/// error: `#[secure_prompt]` requires `authz = ...`: the policy that decides who may get
+///        this prompt (for example `authz = scopes("notes:read")`, or `authz = public` to
+///        let anyone in)
+/// ```
+///
+/// Each compile-time rule has a trybuild case under `tests/ui/fail/` in the repository
+/// (`prompt_*.rs`, and `complete_*.rs` for completers).
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use secure_tool_macros::secure_prompt;
+
 pub use authz::{Decision, Mode, Policy, Principal};
 pub use capability::WriteAccess;
 pub use route::{SecureToolRouter, SecureTools};
@@ -369,8 +505,9 @@ pub use rmcp;
 pub use schemars;
 
 /// What a server file needs: the macros, the server, the error type, a resource's
-/// contents, the principal and the built-in policies that `authz = ...` names. Being a
-/// glob import, it never overrides an item or import of the user's with the same name.
+/// contents, a prompt's messages, a completer's request, the principal and the built-in
+/// policies that `authz = ...` names. Being a glob import, it never overrides an item or
+/// import of the user's with the same name.
 ///
 /// ```
 /// use secure_tool::prelude::*;
@@ -380,13 +517,15 @@ pub mod prelude {
     pub use crate::authz::{
         all_of, any_of, authenticated, custom, public, public_because, roles, scopes,
     };
+    pub use crate::completion::CompletionRequest;
+    pub use crate::prompt::PromptReply;
     pub use crate::resource::ResourceBody;
     pub use crate::route::RichResult;
     pub use crate::{
         ErrorCategory, Mode, Principal, SecureServer, SecureTools, ToolError, WriteAccess, schemars,
     };
     #[cfg(feature = "macros")]
-    pub use crate::{secure_resource, secure_tool, secure_tool_router};
+    pub use crate::{secure_prompt, secure_resource, secure_tool, secure_tool_router};
 }
 
 /// Not public API: what the code generated by the macros names.
@@ -394,14 +533,16 @@ pub mod prelude {
 pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
+    pub use crate::completion::CompletionRequest;
     pub use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
     pub use crate::resilience::{AsDependency, DependencyRef};
     pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
     pub use crate::route::plumbing::{
-        BorrowedDependency, DependencyExpr, NamedPolicy, OwnArguments, OwnResult, PolicyFunction,
-        PolicyValue, Probe, ProbeOwn, ProbeProtocol, ResourceError, ResourceOutput,
-        RmcpProtocolType, borrowed_dependency, into_policy, own_arguments, own_result,
-        resource_body, resource_error,
+        BorrowedDependency, CompleterRequest, CompletionError, CompletionValues, DependencyExpr,
+        NamedPolicy, OwnArguments, OwnResult, PolicyFunction, PolicyValue, Probe, ProbeOwn,
+        ProbeProtocol, PromptError, PromptOutput, ResourceError, ResourceOutput, RmcpProtocolType,
+        borrowed_dependency, completion_error, completion_request, completion_values, into_policy,
+        own_arguments, own_result, prompt_error, prompt_reply, resource_body, resource_error,
     };
     pub use crate::route::{
         ArgumentsType, ErrorType, NoArguments, OutputType, SecureRoute, SecureToolRouter,
@@ -420,6 +561,12 @@ pub mod __private {
     /// Checks, spanned at the user's type, that it can be a resource's parameters.
     #[inline]
     pub fn resource_params<P: crate::resource::ResourceParams>() -> ArgumentsType<P> {
+        ArgumentsType::new()
+    }
+
+    /// Checks, spanned at the user's type, that it can be a prompt's arguments.
+    #[inline]
+    pub fn prompt_arguments<A: crate::prompt::PromptArguments>() -> ArgumentsType<A> {
         ArgumentsType::new()
     }
 

@@ -26,3 +26,16 @@ pub(crate) use get::{GetInvocation, prompt_not_found};
 pub use reply::PromptReply;
 pub use route::PromptRoute;
 pub use spec::PromptSpec;
+
+/// What the arguments of a prompt may be: a struct whose fields are the prompt's arguments.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the arguments of a `#[secure_prompt]` handler",
+    label = "prompt arguments must implement `serde::Deserialize` and `schemars::JsonSchema`",
+    note = "add `#[derive(serde::Deserialize, schemars::JsonSchema)]` to a struct whose fields are the prompt's arguments: text, numbers or booleans"
+)]
+pub trait PromptArguments:
+    serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static
+{
+}
+
+impl<T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static> PromptArguments for T {}

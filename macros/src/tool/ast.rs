@@ -1,12 +1,13 @@
-//! The parsed form of a tool or a resource: the handler IR that the expansion reads, built
-//! from the attribute's arguments and the user's method while every check runs, and the
-//! handler's name, whose rule is written here alone.
+//! The parsed form of a tool, a resource or a prompt: the handler IR that the expansion
+//! reads, built from the attribute's arguments and the user's method (and the completer
+//! methods its `complete(..)` names) while every check runs, and the handler's name, whose
+//! rule is written here alone.
 
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, ImplItemFn, LitStr, Type};
+use syn::{Expr, Ident, ImplItemFn, LitStr, Type};
 
 use crate::attr::{HandlerArgs, Kind, Mode};
 use crate::errors::Errors;
@@ -16,8 +17,9 @@ use super::requirements::*;
 use super::signature::*;
 use super::uri;
 
-/// A tool's or a resource's name as MCP clients see it: `name = "..."` when given, else
-/// the method's name without `r#`. The one place that says what a name is and may be.
+/// A tool's, a resource's or a prompt's name as MCP clients see it: `name = "..."` when
+/// given, else the method's name without `r#`. The one place that says what a name is and
+/// may be.
 pub struct HandlerName {
     pub value: String,
     /// Where errors about the name belong: the `name = "..."` literal, or the method's name.
@@ -46,7 +48,7 @@ impl HandlerName {
         }
     }
 
-    /// MCP tool names, and (by the same rule) resource names: 1 to 128 of
+    /// MCP tool names, and (by the same rule) resource and prompt names: 1 to 128 of
     /// `A-Z a-z 0-9 _ - .`. A method's name is taken as it is.
     fn check(&self, errors: &mut Errors) {
         if !self.explicit {
@@ -74,7 +76,7 @@ pub(super) struct Handler<'a> {
     pub(super) item: &'a ImplItemFn,
     pub(super) name: &'a str,
     pub(super) authz: &'a Expr,
-    /// A tool's arguments struct, or a resource's parameters struct.
+    /// A tool's or a prompt's arguments struct, or a resource's parameters struct.
     pub(super) input: Option<&'a Type>,
     pub(super) ok: &'a Type,
     pub(super) error: &'a Type,
@@ -82,8 +84,22 @@ pub(super) struct Handler<'a> {
     pub(super) title: Option<&'a LitStr>,
     pub(super) timeout: Option<Timeout<'a>>,
     pub(super) breaker: Option<&'a Expr>,
-    /// What only a tool or only a resource has.
+    /// What only a tool, only a resource or only a prompt has.
     pub(super) surface: Surface<'a>,
+    /// `complete(..)`: the completer of each variable (or argument) that has one, in the
+    /// order written; none for a tool.
+    pub(super) completions: Vec<Completion<'a>>,
+}
+
+/// One `complete(..)` entry, resolved: the variable (or argument) and the completer method
+/// of the impl block, whose signature was checked.
+pub(super) struct Completion<'a> {
+    pub(super) name: &'a str,
+    /// The completer's name as the entry writes it (`note_ids` in `Self::note_ids`).
+    pub(super) method: &'a Ident,
+    /// The completer's own name, in its signature.
+    pub(super) completer: &'a Ident,
+    pub(super) signature: CompleterSignature<'a>,
 }
 
 /// What the handler is made into, with what only that kind has.
@@ -100,6 +116,8 @@ pub(super) enum Surface<'a> {
         uri: &'a LitStr,
         mime_type: Option<&'a LitStr>,
     },
+    /// A prompt has nothing of its own: its arguments are its input's fields.
+    Prompt,
 }
 
 /// `timeout = "5s"` (checked here) or `timeout = <expression of type Duration>`.
@@ -183,11 +201,13 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 
 impl<'a> Handler<'a> {
     /// Builds the IR, checking everything; `None` or errors in `errors` when it is wrong.
+    /// `methods` are the methods of the impl block, where `complete(..)` finds completers.
     pub(super) fn analyze(
         item: &'a ImplItemFn,
         attr: &syn::Attribute,
         args: &'a HandlerArgs,
         name: &'a HandlerName,
+        methods: &'a [ImplItemFn],
         errors: &mut Errors,
     ) -> Option<Self> {
         let kind = args.kind;
@@ -217,6 +237,11 @@ impl<'a> Handler<'a> {
                          read this resource (for example `authz = scopes(\"notes:read\")`, or \
                          `authz = public` to let anyone in)"
                     }
+                    Kind::Prompt => {
+                        "`#[secure_prompt]` requires `authz = ...`: the policy that decides who may \
+                         get this prompt (for example `authz = scopes(\"notes:read\")`, or \
+                         `authz = public` to let anyone in)"
+                    }
                 },
             ),
             Some(expr) => check_authz(kind, expr, errors),
@@ -232,7 +257,9 @@ impl<'a> Handler<'a> {
         let surface = match kind {
             Kind::Tool => tool_surface(args, authz, inputs.as_ref(), attr, errors),
             Kind::Resource => resource_surface(item, args, inputs.as_ref(), attr, errors),
+            Kind::Prompt => Some(Surface::Prompt),
         };
+        let completions = completions(kind, args, methods, errors);
 
         name.check(errors);
         let description = match args.description.get() {
@@ -250,6 +277,11 @@ impl<'a> Handler<'a> {
                     Kind::Resource => {
                         "a `#[secure_resource]` needs a description: add a doc comment (`/// ...`) \
                          or `description = \"...\"`; clients and models choose resources by their \
+                         description"
+                    }
+                    Kind::Prompt => {
+                        "a `#[secure_prompt]` needs a description: add a doc comment (`/// ...`) \
+                         or `description = \"...\"`; clients and users choose prompts by their \
                          description"
                     }
                 },
@@ -270,8 +302,67 @@ impl<'a> Handler<'a> {
             timeout,
             breaker,
             surface: surface?,
+            completions: completions?,
         })
     }
+}
+
+/// Each `complete(..)` entry's completer: `Self::method`, a method of the impl block (in
+/// `methods`) that is no handler itself, with a completer's signature. Whether the name is
+/// one the handler has is the surface's to check (a resource's URI variables) or the
+/// runtime's (a prompt's arguments, known only from their type).
+fn completions<'a>(
+    kind: Kind,
+    args: &'a HandlerArgs,
+    methods: &'a [ImplItemFn],
+    errors: &mut Errors,
+) -> Option<Vec<Completion<'a>>> {
+    let entries = args.complete.get().map_or(&[][..], Vec::as_slice);
+    let mut resolved = Vec::with_capacity(entries.len());
+    let mut valid = true;
+    for entry in entries {
+        let Some(method) =
+            completer_method(kind.completed(), &entry.name, &entry.completer, errors)
+        else {
+            valid = false;
+            continue;
+        };
+        let wanted = method.unraw();
+        let Some(completer) = methods.iter().find(|m| m.sig.ident.unraw() == wanted) else {
+            errors.push_at(
+                method.span(),
+                format!(
+                    "no method `{wanted}` in this `#[secure_tool_router]` impl block: a completer \
+                     is a method beside the handlers it completes, {}",
+                    completer_form(&wanted)
+                ),
+            );
+            valid = false;
+            continue;
+        };
+        if let Some(handler) = completer.attrs.iter().find_map(Kind::of) {
+            errors.push_at(
+                method.span(),
+                format!(
+                    "`{wanted}` is a `{}`, not a completer: a completer is a plain method, {}",
+                    handler.attribute(),
+                    completer_form(&wanted)
+                ),
+            );
+            valid = false;
+            continue;
+        }
+        match check_completer(completer, errors) {
+            Some(signature) => resolved.push(Completion {
+                name: &entry.name,
+                method,
+                completer: &completer.sig.ident,
+                signature,
+            }),
+            None => valid = false,
+        }
+    }
+    valid.then_some(resolved)
 }
 
 /// What only a tool has: its mode (which decides whether it may take `WriteAccess`, and
@@ -375,6 +466,31 @@ fn resource_surface<'a>(
             return None;
         }
     };
+    let mut completes_variables = true;
+    for entry in args.complete.get().into_iter().flatten() {
+        if variables.contains(&entry.name.as_str()) {
+            continue;
+        }
+        completes_variables = false;
+        let message = if variables.is_empty() {
+            format!(
+                "`{text}` is a fixed URI, without variables: there is no `{}` to complete",
+                entry.name
+            )
+        } else {
+            let names = variables
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "`{}` is not a variable of `{text}`: `complete` maps a variable of the URI \
+                 ({names}) to its completer",
+                entry.name
+            )
+        };
+        errors.push_at(entry.span, message);
+    }
     match (variables.as_slice(), inputs.map(|inputs| inputs.arguments)) {
         ([_, ..], Some(None)) => {
             let names = variables
@@ -404,7 +520,7 @@ fn resource_surface<'a>(
             );
             None
         }
-        _ => Some(Surface::Resource { uri, mime_type }),
+        _ => completes_variables.then_some(Surface::Resource { uri, mime_type }),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Expansion: a validated handler becomes its hidden handler method and route builder (a
-//! tool's `SecureRoute` or a resource's `ResourceRoute`), written from the handler IR alone
+//! tool's `SecureRoute`, a resource's `ResourceRoute` or a prompt's `PromptRoute`), and each
+//! completer it names a hidden method its route calls, written from the handler IR alone
 //! (nothing is parsed or checked again here). The names of the generated items are made
 //! here too.
 
@@ -12,7 +13,7 @@ use syn::{Expr, Ident, LitStr, ReturnType, Type};
 use crate::attr::{Kind, Mode};
 use crate::symbol::*;
 
-use super::ast::{Handler, Surface, Timeout};
+use super::ast::{Completion, Handler, Surface, Timeout};
 
 impl Handler<'_> {
     pub(super) fn expand(&self) -> TokenStream {
@@ -23,7 +24,15 @@ impl Handler<'_> {
                 argument_limits,
             } => self.expand_tool(*mode, *capability, *argument_limits),
             Surface::Resource { uri, mime_type } => self.expand_resource(uri, *mime_type),
+            Surface::Prompt => self.expand_prompt(),
         }
+    }
+
+    /// The hidden method through which the route calls each completer it names, by name:
+    /// one per completer method, however many variables or arguments (of however many
+    /// handlers) it completes, so the router keeps one of each name.
+    pub(super) fn completers(&self) -> Vec<(Ident, TokenStream)> {
+        self.completions.iter().map(completer_fn).collect()
     }
 
     fn expand_tool(
@@ -151,21 +160,81 @@ impl Handler<'_> {
     /// A resource: the route of a read-only handler, whose parameters are the variables of
     /// its URI, built by the runtime's `ResourceRoute::new` around the hidden handler.
     fn expand_resource(&self, uri: &LitStr, mime_type: Option<&LitStr>) -> TokenStream {
-        let item = self.item;
-        let method = &item.sig.ident;
-        let route_fn = route_fn_ident(Kind::Resource, method);
-        let handler_fn = handler_fn_ident(Kind::Resource, method);
         let name = self.name;
         let description = &self.description;
         let title = self.title();
         let policy = self.policy();
         let mime_type = mime_type.map(|m| quote!(.with_mime_type(#m)));
         let timeout = self.timeout();
+        let spec = quote! {
+            ::secure_tool::__private::ResourceSpec::new(#name, #uri, #policy)
+                .with_description(#description)
+                #title
+                #mime_type
+                #timeout
+        };
+        self.expand_read_only(
+            Kind::Resource,
+            &spec,
+            &ReadOnly {
+                route: quote!(ResourceRoute),
+                body: quote!(ResourceBody),
+                input: quote!(resource_params),
+                ok: quote!(resource_body),
+                error: quote!(resource_error),
+            },
+        )
+    }
+
+    /// A prompt: the route of a read-only handler, whose arguments are listed from its
+    /// arguments struct, built by the runtime's `PromptRoute::new` around the hidden
+    /// handler.
+    fn expand_prompt(&self) -> TokenStream {
+        let name = self.name;
+        let description = &self.description;
+        let title = self.title();
+        let policy = self.policy();
+        let timeout = self.timeout();
+        let spec = quote! {
+            ::secure_tool::__private::PromptSpec::new(#name, #policy)
+                .with_description(#description)
+                #title
+                #timeout
+        };
+        self.expand_read_only(
+            Kind::Prompt,
+            &spec,
+            &ReadOnly {
+                route: quote!(PromptRoute),
+                body: quote!(PromptReply),
+                input: quote!(prompt_arguments),
+                ok: quote!(prompt_reply),
+                error: quote!(prompt_error),
+            },
+        )
+    }
+
+    /// The route of a resource or a prompt, read-only handlers alike: the hidden handler is
+    /// given `()`, as a read tool's is, never a capability, and the route is built by the
+    /// runtime's constructor around it, with its dependency and its completers.
+    fn expand_read_only(&self, kind: Kind, spec: &TokenStream, names: &ReadOnly) -> TokenStream {
+        let ReadOnly {
+            route,
+            body,
+            input,
+            ok: check_ok,
+            error: check_error,
+        } = names;
+        let item = self.item;
+        let method = &item.sig.ident;
+        let route_fn = route_fn_ident(kind, method);
+        let handler_fn = handler_fn_ident(kind, method);
         let (dependency_fn, with_dependency) = self.dependency();
+        let with_completions = self.completions.iter().map(with_completion);
 
         let ok = self.ok;
         let error = self.error;
-        let params = match self.input {
+        let input_ty = match self.input {
             Some(ty) => ty.to_token_stream(),
             None => quote!(::secure_tool::__private::NoArguments),
         };
@@ -173,39 +242,35 @@ impl Handler<'_> {
             Some(_) => quote!(self.#method(__secure_tool_args)),
             None => quote!(self.#method()),
         };
-        // A resource is read: its handler is given `()`, as a read tool's is. Its result is
-        // passed through `resource_body`, whose `Ok` type is named with the user's span:
-        // anything but a `ResourceBody` (or an alias of it) is refused there, once, in words,
-        // and the route is handed a handler of the one type it takes.
+        // The result is passed through a check whose `Ok` type is named with the user's
+        // span: anything but the kind's one result type (or an alias of it) is refused there,
+        // once, in words, and the route is handed a handler of the one type it takes.
         let check_ok =
-            quote_spanned!(ok.span()=> ::secure_tool::__private::resource_body::<#ok, #error>);
+            quote_spanned!(ok.span()=> ::secure_tool::__private::#check_ok::<#ok, #error>);
         let pass = quote!(async move { #check_ok(#call.await) });
-        let output = quote!(::core::result::Result<::secure_tool::__private::ResourceBody, #error>);
-        let handler = hidden_handler(&handler_fn, &params, &quote!(()), &output, &pass);
-        let check_params = match self.input {
+        let output = quote!(::core::result::Result<::secure_tool::__private::#body, #error>);
+        let handler = hidden_handler(&handler_fn, &input_ty, &quote!(()), &output, &pass);
+        let check_input = match self.input {
             Some(ty) => {
-                quote_spanned!(ty.span()=> ::secure_tool::__private::resource_params::<#ty>())
+                quote_spanned!(ty.span()=> ::secure_tool::__private::#input::<#ty>())
             }
-            None => quote!(::secure_tool::__private::resource_params::<#params>()),
+            None => quote!(::secure_tool::__private::#input::<#input_ty>()),
         };
         let check_error =
-            quote_spanned!(error.span()=> ::secure_tool::__private::resource_error::<#error>());
+            quote_spanned!(error.span()=> ::secure_tool::__private::#check_error::<#error>());
 
         quote! {
             #[doc(hidden)]
             #[allow(non_snake_case, clippy::all, clippy::pedantic)]
-            fn #route_fn() -> ::secure_tool::__private::ResourceRoute<Self> {
-                ::secure_tool::__private::ResourceRoute::<Self>::new(
-                    ::secure_tool::__private::ResourceSpec::new(#name, #uri, #policy)
-                        .with_description(#description)
-                        #title
-                        #mime_type
-                        #timeout,
-                    #check_params,
+            fn #route_fn() -> ::secure_tool::__private::#route<Self> {
+                ::secure_tool::__private::#route::<Self>::new(
+                    #spec,
+                    #check_input,
                     #check_error,
                     Self::#handler_fn,
                 )
                 #with_dependency
+                #( #with_completions )*
             }
 
             #handler
@@ -284,6 +349,63 @@ impl Handler<'_> {
     }
 }
 
+/// What differs between the routes of a resource and a prompt: the names, in
+/// `secure_tool::__private`, of the route, of the handler's result, and of the checks of
+/// the handler's input, result and error types.
+struct ReadOnly {
+    route: TokenStream,
+    body: TokenStream,
+    input: TokenStream,
+    ok: TokenStream,
+    error: TokenStream,
+}
+
+/// `.with_completion("id", <the completer's error type, checked>, Self::<its hidden method>)`.
+fn with_completion(completion: &Completion<'_>) -> TokenStream {
+    let name = completion.name;
+    let error = completion.signature.error;
+    let completer_fn = generated_ident(COMPLETER_FN_PREFIX, completion.completer);
+    // The hidden method is named at the entry's path, where a reader looks for it.
+    let completer_fn = Ident::new(&completer_fn.to_string(), completion.method.span());
+    let check_error =
+        quote_spanned!(error.span()=> ::secure_tool::__private::completion_error::<#error>());
+    quote!(.with_completion(#name, #check_error, Self::#completer_fn))
+}
+
+/// The hidden method through which a route calls a completer: it takes the request and
+/// passes it on through a check whose type is named at the user's parameter (the request
+/// is a `CompletionRequest`), and the completer's result goes through a check whose `Ok`
+/// type is named at the user's type (the suggestions are a `Vec<String>`).
+fn completer_fn(completion: &Completion<'_>) -> (Ident, TokenStream) {
+    let completer = completion.completer;
+    let name = generated_ident(COMPLETER_FN_PREFIX, completer);
+    let signature = &completion.signature;
+    let (ok, error) = (signature.ok, signature.error);
+    let request = signature.request;
+    let request = quote_spanned! {request.span()=>
+        ::secure_tool::__private::completion_request::<#request>(__secure_tool_request)
+    };
+    let call = quote!(self.#completer(#request));
+    let check_ok =
+        quote_spanned!(ok.span()=> ::secure_tool::__private::completion_values::<#ok, #error>);
+    let tokens = quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code, clippy::all, clippy::pedantic)]
+        fn #name<'__secure_tool_call>(
+            &'__secure_tool_call self,
+            __secure_tool_request: ::secure_tool::__private::CompletionRequest,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                #error,
+            >,
+        > + ::core::marker::Send + '__secure_tool_call {
+            async move { #check_ok(#call.await) }
+        }
+    };
+    (name, tokens)
+}
+
 /// The hidden method through which a route calls the user's method: it takes the parsed
 /// input and the call's capability, and passes on what the user's method asks for.
 fn hidden_handler(
@@ -325,6 +447,7 @@ pub fn route_fn_ident(kind: Kind, method: &Ident) -> Ident {
     match kind {
         Kind::Tool => generated_ident(ROUTE_FN_PREFIX, method),
         Kind::Resource => generated_ident(RESOURCE_ROUTE_FN_PREFIX, method),
+        Kind::Prompt => generated_ident(PROMPT_ROUTE_FN_PREFIX, method),
     }
 }
 
@@ -333,6 +456,7 @@ fn handler_fn_ident(kind: Kind, method: &Ident) -> Ident {
     match kind {
         Kind::Tool => generated_ident(HANDLER_FN_PREFIX, method),
         Kind::Resource => generated_ident(RESOURCE_HANDLER_FN_PREFIX, method),
+        Kind::Prompt => generated_ident(PROMPT_HANDLER_FN_PREFIX, method),
     }
 }
 

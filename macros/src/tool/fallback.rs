@@ -1,8 +1,8 @@
 //! What is emitted instead of an expansion: the user's method as written, beside every
 //! error, so that the rest of the user's crate does not cascade into errors of its own.
-//! Two cases: a tool (or resource) of a `#[secure_tool_router]` whose checks failed, and a
-//! `#[secure_tool]` (or `#[secure_resource]`) that expanded on its own, outside any secure
-//! router.
+//! Two cases: a tool (or resource, or prompt) of a `#[secure_tool_router]` whose checks
+//! failed, and a `#[secure_tool]` (or `#[secure_resource]`, `#[secure_prompt]`) that
+//! expanded on its own, outside any secure router.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -21,6 +21,7 @@ pub(super) fn fallback(kind: Kind, item: &ImplItemFn, error: syn::Error) -> Toke
     let route = match kind {
         Kind::Tool => quote!(SecureRoute),
         Kind::Resource => quote!(ResourceRoute),
+        Kind::Prompt => quote!(PromptRoute),
     };
     let did_not_compile = format!("`{}` did not compile", kind.attribute());
     let errors = error.to_compile_error();
@@ -35,7 +36,8 @@ pub(super) fn fallback(kind: Kind, item: &ImplItemFn, error: syn::Error) -> Toke
     }
 }
 
-/// `#[secure_tool]` (or `#[secure_resource]`, as `kind` says) expanded on its own. After
+/// `#[secure_tool]` (or `#[secure_resource]`, `#[secure_prompt]`, as `kind` says) expanded
+/// on its own. After
 /// `#[secure_tool_router]` expanded the handler, it left the attribute with [`REGISTERED`]
 /// as its only argument (so that the user's import of the attribute is used): the method
 /// is then returned as it is. Any other such attribute was outside a secure router, and

@@ -1,5 +1,6 @@
 //! Validation of the attribute's expressions: `authz` (no `self`, no empty or blank
-//! requirement, a reason for a write tool open to anyone) and `breaker`.
+//! requirement, a reason for a write tool open to anyone), `breaker`, and the completers
+//! `complete(..)` names.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
@@ -201,10 +202,7 @@ fn check_name_list(kind: Kind, argument: &Expr, what: &str, errors: &mut Errors)
             format!(
                 "an empty {what} list requires nothing: name at least one {what}, or use \
                  `authenticated` if every signed-in caller may {}",
-                match kind {
-                    Kind::Tool => "call this tool",
-                    Kind::Resource => "read this resource",
-                }
+                kind.action()
             ),
         );
     }
@@ -260,4 +258,41 @@ pub(super) fn check_breaker(expr: &Expr, errors: &mut Errors) {
         ),
         _ => {}
     }
+}
+
+/// The method a `complete(..)` entry names: `Self::note_ids` (the one form: a completer is
+/// a method of the impl block, called through a hidden method beside it). `None`, with the
+/// error at the value, for any other expression.
+pub(super) fn completer_method<'e>(
+    completed: &str,
+    name: &str,
+    expr: &'e Expr,
+    errors: &mut Errors,
+) -> Option<&'e Ident> {
+    let method = match expr {
+        Expr::Path(path) if path.qself.is_none() && path.path.leading_colon.is_none() => {
+            match path.path.segments.iter().collect::<Vec<_>>()[..] {
+                [ty, method]
+                    if ty.ident == SELF_TYPE
+                        && ty.arguments.is_none()
+                        && method.arguments.is_none() =>
+                {
+                    Some(&method.ident)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if method.is_none() {
+        errors.push_spanned(
+            expr,
+            format!(
+                "`complete` maps each {completed} to a completer method of this impl block, by \
+                 path: write `{name} = Self::completer`, naming an {}",
+                super::signature::completer_form("completer")
+            ),
+        );
+    }
+    method
 }

@@ -1,8 +1,10 @@
 //! Validation of the handler's signature: receiver, arguments (or parameters), the write
-//! capability, the result and error types, and the attributes next to `#[secure_tool]` or
-//! `#[secure_resource]`. The rules are the same for both; where the words differ, both are
-//! written side by side.
+//! capability, the result and error types, and the attributes next to `#[secure_tool]`,
+//! `#[secure_resource]` or `#[secure_prompt]`. The rules are the same for all three; where
+//! the words differ, they are written side by side. A completer's signature, named by
+//! `complete(..)`, is checked here too, by the same rules where they apply.
 
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericArgument, ImplItemFn, PathArguments, ReceiverKind, ReturnType, Safety, Type,
@@ -14,9 +16,9 @@ use crate::symbol::*;
 
 use super::types::*;
 
-/// The attributes beside `#[secure_tool]` (or `#[secure_resource]`): rmcp's `#[tool]`
-/// (refused here alone; the router refuses a plain `#[tool]`, on a method without ours), a
-/// second attribute of the same kind, and one of the other kind.
+/// The attributes beside `#[secure_tool]` (or `#[secure_resource]`, `#[secure_prompt]`):
+/// rmcp's `#[tool]` (refused here alone; the router refuses a plain `#[tool]`, on a method
+/// without ours), a second attribute of the same kind, and one of another kind.
 pub(super) fn check_attributes(kind: Kind, item: &ImplItemFn, errors: &mut Errors) {
     let attribute = kind.attribute();
     let noun = kind.noun();
@@ -34,11 +36,15 @@ pub(super) fn check_attributes(kind: Kind, item: &ImplItemFn, errors: &mut Error
                 attr_name_span(attr),
                 format!("duplicate `{attribute}`: one {noun}, one attribute"),
             );
-        } else if Kind::of(attr).is_some() {
+        } else if let Some(other) = Kind::of(attr) {
             errors.push_at(
                 attr_name_span(attr),
-                "a method is a tool or a resource, not both: keep `#[secure_tool]` or \
-                 `#[secure_resource]`, and write the other as a method of its own",
+                format!(
+                    "a method is a {noun} or a {}, not both: keep `{attribute}` or `{}`, and \
+                     write the other as a method of its own",
+                    other.noun(),
+                    other.attribute()
+                ),
             );
         }
     }
@@ -71,6 +77,7 @@ pub(super) fn check_signature(
         let called = match kind {
             Kind::Tool => "a tool is called",
             Kind::Resource => "a resource is read",
+            Kind::Prompt => "a prompt is got",
         };
         errors.push_at(
             unsafe_token.span(),
@@ -94,6 +101,10 @@ pub(super) fn check_signature(
             Kind::Resource => {
                 "a resource has one concrete parameters type (its URI's variables) and returns a \
                  `ResourceBody`"
+            }
+            Kind::Prompt => {
+                "a prompt has one concrete arguments type (its listed arguments) and returns a \
+                 `PromptReply`"
             }
         };
         errors.push_at(
@@ -141,6 +152,7 @@ fn result_form(kind: Kind) -> &'static str {
     match kind {
         Kind::Tool => "Result<T, E>",
         Kind::Resource => "Result<ResourceBody, E>",
+        Kind::Prompt => "Result<PromptReply, E>",
     }
 }
 
@@ -152,10 +164,21 @@ pub(super) struct Inputs<'a> {
     pub(super) capability: Option<&'a Type>,
 }
 
-/// A resource that asks for the write capability, anywhere and in any form.
-const RESOURCE_WRITE_ACCESS: &str = "a `#[secure_resource]` cannot take `WriteAccess`: a \
-                                     resource is only ever read; a handler that changes state is \
-                                     a `#[secure_tool(mode = write)]`";
+/// A resource or a prompt that asks for the write capability, anywhere and in any form;
+/// `None` for a tool, which may.
+fn read_only_write_access(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Tool => None,
+        Kind::Resource => Some(
+            "a `#[secure_resource]` cannot take `WriteAccess`: a resource is only ever read; a \
+             handler that changes state is a `#[secure_tool(mode = write)]`",
+        ),
+        Kind::Prompt => Some(
+            "a `#[secure_prompt]` cannot take `WriteAccess`: getting a prompt only renders its \
+             messages; a handler that changes state is a `#[secure_tool(mode = write)]`",
+        ),
+    }
+}
 
 /// Checks `&self`, at most one arguments struct and, for a tool, an optional last
 /// `WriteAccess`.
@@ -183,6 +206,7 @@ pub(super) fn check_inputs<'a>(
                 let run = match kind {
                     Kind::Tool => "calls run",
                     Kind::Resource => "reads run",
+                    Kind::Prompt => "gets of a prompt run",
                 };
                 errors.push_at(
                     mutability.span(),
@@ -245,11 +269,16 @@ pub(super) fn check_inputs<'a>(
                          struct that derives `serde::Deserialize` and `schemars::JsonSchema`, with a \
                          field per variable of the URI"
                     }
+                    Kind::Prompt => {
+                        "a prompt's arguments are one concrete struct, not `impl Trait`: name a \
+                         struct that derives `serde::Deserialize` and `schemars::JsonSchema` (its \
+                         fields are the prompt's listed arguments)"
+                    }
                 },
             );
         } else if let Some(name) = rmcp_extractor(&arg.ty) {
             let own = match kind {
-                Kind::Tool => "your arguments struct (`args: MyArgs`)",
+                Kind::Tool | Kind::Prompt => "your arguments struct (`args: MyArgs`)",
                 Kind::Resource => "your parameters struct (`params: MyParams`)",
             };
             errors.push_spanned(
@@ -260,8 +289,10 @@ pub(super) fn check_inputs<'a>(
                      `&self`, so take only {own}"
                 ),
             );
-        } else if kind == Kind::Resource && mentions_write_access(&arg.ty) {
-            errors.push_spanned(&arg.ty, RESOURCE_WRITE_ACCESS);
+        } else if let Some(why) = read_only_write_access(kind)
+            && mentions_write_access(&arg.ty)
+        {
+            errors.push_spanned(&arg.ty, why);
         } else if borrowed {
             errors.push_at(
                 arg.ty.span(),
@@ -300,6 +331,10 @@ pub(super) fn check_inputs<'a>(
                     "`#[secure_resource]` handlers take one parameters struct besides `&self`, with \
                      a field per variable of the URI"
                 }
+                Kind::Prompt => {
+                    "`#[secure_prompt]` handlers take one arguments struct besides `&self`: put \
+                     every argument into it (its fields are the prompt's listed arguments)"
+                }
             },
         );
         ok = false;
@@ -313,6 +348,9 @@ pub(super) fn check_inputs<'a>(
                 Kind::Resource => {
                     "resource parameters are owned values: take the parameters struct by value"
                 }
+                Kind::Prompt => {
+                    "prompt arguments are owned values: take the arguments struct by value"
+                }
             },
         );
         ok = false;
@@ -323,8 +361,9 @@ pub(super) fn check_inputs<'a>(
     })
 }
 
-/// Checks `-> Result<T, E>`; returns `(T, E)`. A resource's `T` is checked by type, in the
-/// generated code, so that an alias of `ResourceBody` is one too.
+/// Checks `-> Result<T, E>`; returns `(T, E)`. A resource's `T` (a prompt's) is checked by
+/// type, in the generated code, so that an alias of `ResourceBody` (`PromptReply`) is one
+/// too.
 pub(super) fn check_output<'a>(
     kind: Kind,
     item: &'a ImplItemFn,
@@ -339,7 +378,63 @@ pub(super) fn check_output<'a>(
             "`#[secure_resource]` handlers return `Result<ResourceBody, E>`: `ResourceBody` is the \
              resource's contents, `E` an error whose text is logged, never shown to the caller"
         }
+        Kind::Prompt => {
+            "`#[secure_prompt]` handlers return `Result<PromptReply, E>`: `PromptReply` is the \
+             prompt's messages, `E` an error whose text is logged, never shown to the caller"
+        }
     };
+    let (ok, err) = result_types(item, message, errors)?;
+    let mut ok_valid = true;
+    if let Some(span) = find_impl_trait(ok) {
+        errors.push_at(
+            span,
+            match kind {
+                Kind::Tool => {
+                    "a tool's result type must be named, not `impl Trait`: return a type that \
+                     derives `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output \
+                     schema)"
+                }
+                Kind::Resource => {
+                    "a resource's contents are a `ResourceBody`, not `impl Trait`: return \
+                     `Result<ResourceBody, E>`"
+                }
+                Kind::Prompt => {
+                    "a prompt's messages are a `PromptReply`, not `impl Trait`: return \
+                     `Result<PromptReply, E>`"
+                }
+            },
+        );
+        ok_valid = false;
+    } else if kind != Kind::Tool {
+        // Anything but a `ResourceBody` (a `PromptReply`) is refused by type, at `ok`, in the
+        // generated code.
+    } else if is_json_wrapper(ok) {
+        errors.push_spanned(
+            ok,
+            "return the type inside `Json<..>` itself: a `#[secure_tool]` handler's result is \
+             always sent as structured content, with its schema as the tool's output schema",
+        );
+        ok_valid = false;
+    } else if mentions_rmcp(ok) {
+        errors.push_spanned(
+            ok,
+            "a `#[secure_tool]` handler cannot return an rmcp protocol type: return a type of your \
+             own that derives `serde::Serialize` and `schemars::JsonSchema` (secure-tool builds the \
+             `CallToolResult`, and an `Err` becomes a sanitized `isError` result)",
+        );
+        ok_valid = false;
+    }
+    let err_valid = check_error(kind.noun(), err, errors);
+    (ok_valid && err_valid).then_some((ok, err))
+}
+
+/// `-> Result<T, E>` (by the last segment of its path): `(T, E)`, or `message` at the
+/// return type (at the name when there is none).
+fn result_types<'a>(
+    item: &'a ImplItemFn,
+    message: &str,
+    errors: &mut Errors,
+) -> Option<(&'a Type, &'a Type)> {
     let ReturnType::Type(_, ty) = &item.sig.output else {
         errors.push_at(item.sig.ident.span(), message);
         return None;
@@ -367,46 +462,15 @@ pub(super) fn check_output<'a>(
         }),
         _ => None,
     };
-    let Some((ok, err)) = pair else {
+    if pair.is_none() {
         errors.push_at(ty.span(), message);
-        return None;
-    };
-    let mut ok_valid = true;
-    if let Some(span) = find_impl_trait(ok) {
-        errors.push_at(
-            span,
-            match kind {
-                Kind::Tool => {
-                    "a tool's result type must be named, not `impl Trait`: return a type that \
-                     derives `serde::Serialize` and `schemars::JsonSchema` (it is the tool's output \
-                     schema)"
-                }
-                Kind::Resource => {
-                    "a resource's contents are a `ResourceBody`, not `impl Trait`: return \
-                     `Result<ResourceBody, E>`"
-                }
-            },
-        );
-        ok_valid = false;
-    } else if kind == Kind::Resource {
-        // Anything but a `ResourceBody` is refused by type, at `ok`, in the generated code.
-    } else if is_json_wrapper(ok) {
-        errors.push_spanned(
-            ok,
-            "return the type inside `Json<..>` itself: a `#[secure_tool]` handler's result is \
-             always sent as structured content, with its schema as the tool's output schema",
-        );
-        ok_valid = false;
-    } else if mentions_rmcp(ok) {
-        errors.push_spanned(
-            ok,
-            "a `#[secure_tool]` handler cannot return an rmcp protocol type: return a type of your \
-             own that derives `serde::Serialize` and `schemars::JsonSchema` (secure-tool builds the \
-             `CallToolResult`, and an `Err` becomes a sanitized `isError` result)",
-        );
-        ok_valid = false;
     }
-    let noun = kind.noun();
+    pair
+}
+
+/// The rules of an error type, the same for a tool, a resource, a prompt and a completer
+/// (`noun`): named, itself an error, never raw text. Whether it passed.
+fn check_error(noun: &str, err: &Type, errors: &mut Errors) -> bool {
     if let Some(span) = find_impl_trait(err) {
         errors.push_at(
             span,
@@ -415,7 +479,7 @@ pub(super) fn check_output<'a>(
                  `secure_tool::ToolError` or an error type of your own"
             ),
         );
-        return None;
+        return false;
     }
     if is_boxed_dyn(err) {
         errors.push_spanned(
@@ -426,7 +490,7 @@ pub(super) fn check_output<'a>(
                  your own"
             ),
         );
-        return None;
+        return false;
     }
     if let Some(what) = raw_text_error(err) {
         errors.push_at(
@@ -438,7 +502,106 @@ pub(super) fn check_output<'a>(
                  the caller)"
             ),
         );
+        return false;
+    }
+    true
+}
+
+/// What a completer's signature gives its route: the type of its request parameter, and
+/// its `Ok` and error types, each checked by type at the user's token.
+pub(super) struct CompleterSignature<'a> {
+    pub(super) request: &'a Type,
+    pub(super) ok: &'a Type,
+    pub(super) error: &'a Type,
+}
+
+/// The form of a completer named `name`, as messages write it.
+pub(super) fn completer_form(name: impl std::fmt::Display) -> String {
+    format!("`async fn {name}(&self, request: CompletionRequest) -> Result<Vec<String>, E>`")
+}
+
+/// A completer named by `complete(..)`: a plain `async fn` method taking `&self` and the
+/// request, returning `Result<T, E>` with `E` under the handlers' error rules. Its request
+/// and `Ok` types are checked by type, in the generated code.
+pub(super) fn check_completer<'a>(
+    item: &'a ImplItemFn,
+    errors: &mut Errors,
+) -> Option<CompleterSignature<'a>> {
+    let sig = &item.sig;
+    let form = completer_form(sig.ident.unraw());
+    let before = errors.count();
+    if sig.asyncness.is_none() {
+        errors.push_at(
+            sig.fn_token.span(),
+            format!("a completer is an `async fn`: {form}"),
+        );
+    }
+    if sig.constness.is_some()
+        || matches!(sig.safety, Safety::Unsafe(_))
+        || sig.abi.is_some()
+        || sig.variadic.is_some()
+    {
+        errors.push_at(
+            sig.fn_token.span(),
+            format!(
+                "a completer is a plain `async fn`, not `const`, `unsafe`, `extern` nor variadic: \
+                 {form}"
+            ),
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push_at(
+            sig.generics.span(),
+            "a completer cannot be generic: its route calls it with one request type and expects \
+             one error type",
+        );
+    }
+    match sig.receiver().map(|receiver| &receiver.kind) {
+        Some(ReceiverKind::Reference(_, _, None)) => {}
+        Some(ReceiverKind::Reference(_, _, Some(mutability))) => errors.push_at(
+            mutability.span(),
+            "a completer takes `&self`, not `&mut self`: completions run concurrently; keep \
+             mutable state behind a `Mutex`, an atomic or a connection pool",
+        ),
+        _ => errors.push_at(
+            sig.ident.span(),
+            format!("a completer is a method taking `&self`: {form}"),
+        ),
+    }
+    let typed: Vec<_> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => Some(t),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let request = match typed[..] {
+        [one] => Some(&*one.ty),
+        _ => {
+            errors.push_at(
+                sig.inputs.span(),
+                format!(
+                    "a completer takes `&self` and the request, what is typed so far: \
+                     {form}"
+                ),
+            );
+            None
+        }
+    };
+    let message = format!(
+        "a completer returns `Result<Vec<String>, E>`, the suggestions or an error whose text is \
+         logged, never shown to the caller: {form}"
+    );
+    let output = result_types(item, &message, errors)
+        .filter(|(_, err)| check_error("completer", err, errors));
+    let (ok, error) = output?;
+    if errors.count() > before {
         return None;
     }
-    ok_valid.then_some((ok, err))
+    Some(CompleterSignature {
+        request: request?,
+        ok,
+        error,
+    })
 }

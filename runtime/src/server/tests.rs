@@ -395,6 +395,7 @@ mod boundary;
 mod completions;
 mod degradation;
 mod panics;
+mod prompt_macro;
 mod prompts;
 mod resource_macro;
 mod resources;

@@ -1,0 +1,28 @@
+#![allow(dead_code)]
+
+use secure_tool::prelude::*;
+
+#[derive(Clone)]
+struct Server;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoteUri {
+    id: u64,
+}
+
+#[secure_tool_router]
+impl Server {
+    /// One note.
+    #[secure_resource(uri = "notes://{id}", authz = public, complete(title = Self::titles))]
+    async fn note(&self, params: NoteUri) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(params.id.to_string()))
+    }
+
+    async fn titles(&self, _request: CompletionRequest) -> Result<Vec<String>, ToolError> {
+        Ok(Vec::new())
+    }
+}
+
+impl secure_tool::rmcp::ServerHandler for Server {}
+
+fn main() {}
