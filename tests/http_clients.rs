@@ -107,10 +107,10 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
             .unwrap_or_else(|| panic!("an unreadable row for {fault}: {row}"));
     }
     println!(
-        "streamable HTTP: {} faults × (8 tools + 1 resource read) = {calls} calls: 0 non-denial answers, 0 handler runs",
+        "streamable HTTP: {} faults × (8 tools + 1 resource read + 1 prompt) = {calls} calls: 0 non-denial answers, 0 handler runs",
         faults.len()
     );
-    assert_eq!(calls, faults.len() * 9);
+    assert_eq!(calls, faults.len() * 10);
 }
 
 /// Runs `client` (a script of the e2e suite) against the server, passes its lines

@@ -6,7 +6,8 @@ is started as `notes-fault-server` (tests/notes-fault-server: notes-server with 
 server-wide policy) with NOTES_AUTHZ_FAULT set, so that every call's authorization fails
 that way, as a caller holding every scope and role. Every
 tool is called with plausible arguments, and every resource template is read (with `1`
-for each variable): a read must get the answer of a resource that does not exist. Counted: answers that are not the generic denial
+for each variable) and the prompt is got: each must get the answer of a resource or
+prompt that does not exist. Counted: answers that are not the generic denial
 (from the client's side) and calls the server let through to a handler (audit events with
 `decision="allow"` in its log). Both must be 0.
 
@@ -89,6 +90,18 @@ async def call_every_tool(client: Client, fault: str) -> tuple[int, int, list[st
         else:
             non_denials += 1
             details.append(f"{fault} × {uri}: read {read}")
+    # The example's prompt, got even when the failing policy lists nothing: the answer of
+    # a prompt that does not exist.
+    calls += 1
+    try:
+        got = await client.get_prompt("summarise_notes", {})
+    except MCPError as error:
+        if error.message != "Prompt not found":
+            non_denials += 1
+            details.append(f"{fault} × summarise_notes: {error.code} {error.message}")
+    else:
+        non_denials += 1
+        details.append(f"{fault} × summarise_notes: got {got}")
     return calls, non_denials, details
 
 
@@ -161,7 +174,7 @@ def main() -> int:
         total_runs += runs
         failures += details
     print(
-        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tool calls and reads = {total_calls} calls: "
+        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tool calls, reads and prompt gets = {total_calls} calls: "
         f"{total_non_denials} non-denial answers, {total_runs} handler runs"
     )
     if total_non_denials or total_runs:

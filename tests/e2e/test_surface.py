@@ -12,7 +12,12 @@ first, then reads:
   id that is not a number, gets "resource not found";
 - the caller without `notes:read` is listed no template, and its reads of the existing
   note, of a missing one and of a malformed URI get exactly the reader's answer for a
-  missing note: the same code and message, neither repeating the URI.
+  missing note: the same code and message, neither repeating the URI;
+- prompts and completions likewise: the writer gets `summarise_notes` (which names the
+  note's title) and completes note ids; an argument past its limit is refused naming
+  the argument, not echoing it; the caller without `notes:read` is listed no prompt, its
+  get is a missing prompt's answer, and its completion is the empty answer of a template
+  that does not exist.
 
 Usage:
     NOTES_SERVER_BIN=target/debug/notes-server python tests/e2e/test_surface.py
@@ -31,6 +36,7 @@ from typing import Any
 try:
     import anyio
     from mcp import Client, MCPError, StdioServerParameters, stdio_client
+    from mcp_types import PromptReference, ResourceTemplateReference
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -86,6 +92,24 @@ async def writer(client: Client, state: State) -> None:
     followed = await client.read_resource(links[0].uri)
     check(followed.contents[0].text == contents.text, "the link is followed by reading it")
 
+    prompts = await client.list_prompts()
+    listed = {prompt.name: prompt for prompt in prompts.prompts}
+    check("summarise_notes" in listed, f"the writer is listed the prompt ({sorted(listed)})")
+    arguments = [argument.name for argument in listed["summarise_notes"].arguments or []]
+    check(arguments == ["purpose"], f"the prompt's arguments are listed ({arguments})")
+    got = await client.get_prompt("summarise_notes", {"purpose": "a weekly review"})
+    text = got.messages[0].content.text
+    check(f"{MARK} groceries" in text and "a weekly review" in text, f"the prompt names the note ({text!r})")
+    try:
+        await client.get_prompt("summarise_notes", {"purpose": MARK + "p" * 100})
+        raise CheckFailed("an over-long purpose: expected a JSON-RPC error")
+    except MCPError as error:
+        check("`purpose`" in error.message and MARK not in error.message, f"an over-long argument is named, not echoed ({error.message!r})")
+
+    typed = str(state.note_id)[0]
+    completed = await client.complete(ResourceTemplateReference(uri="notes://{id}"), {"name": "id", "value": typed})
+    check(str(state.note_id) in completed.completion.values, f"note ids are completed ({completed.completion.values})")
+
 
 async def reader(client: Client, state: State) -> None:
     read = await client.read_resource(f"notes://{state.note_id}")
@@ -108,6 +132,24 @@ async def outsider(client: Client, state: State) -> None:
     for what, answer in answers.items():
         check(answer == state.missing_answer, f"{what}: the reader's answer for a missing note ({answer})")
         check(MARK not in answer[1] and "notes://" not in answer[1], f"{what}: the URI is not repeated")
+
+    prompts = await client.list_prompts()
+    check(prompts.prompts == [], "a caller without notes:read is listed no prompt")
+    got: list[tuple[int, str]] = []
+    for name in ("summarise_notes", "no_such_prompt"):
+        try:
+            await client.get_prompt(name, {})
+            raise CheckFailed(f"{name}: expected a JSON-RPC error")
+        except MCPError as error:
+            got.append((error.code, error.message))
+    check(got[0] == got[1], f"a denied prompt is answered as a missing one ({got})")
+    typed = str(state.note_id)[0]
+    denied = await client.complete(ResourceTemplateReference(uri="notes://{id}"), {"name": "id", "value": typed})
+    missing = await client.complete(ResourceTemplateReference(uri="nothing://{id}"), {"name": "id", "value": typed})
+    check(
+        denied.completion.model_dump() == missing.completion.model_dump() and denied.completion.values == [],
+        f"a denied completion is the empty answer of a missing one ({denied.completion}, {missing.completion})",
+    )
 
 
 def failures(error: BaseException) -> list[CheckFailed]:

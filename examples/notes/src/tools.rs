@@ -158,6 +158,16 @@ pub struct NoteUri {
     pub id: i64,
 }
 
+/// Arguments of the `summarise_notes` prompt.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummariseNotes {
+    /// What the summary is for, in a few words (e.g. "a weekly review").
+    #[serde(default)]
+    #[schemars(length(max = 80))]
+    pub purpose: Option<String>,
+}
+
 /// Arguments of `create_note`.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -299,7 +309,8 @@ impl Notes {
         authz = scopes("notes:read"),
         mime_type = "text/markdown",
         breaker = self.reads,
-        timeout = "10s"
+        timeout = "10s",
+        complete(id = Self::note_ids)
     )]
     async fn note_resource(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
         match self
@@ -314,6 +325,38 @@ impl Notes {
             ))),
             None => Err(ToolError::not_found("no such note")),
         }
+    }
+
+    /// The ids of the notes that start with what is typed, at most 100 (completions of
+    /// `notes://{id}`, for callers who may read the notes).
+    async fn note_ids(&self, typed: CompletionRequest) -> Result<Vec<String>, ToolError> {
+        let notes = self.store.list().await.map_err(StoreError::classified)?;
+        Ok(notes
+            .iter()
+            .map(|note| note.id.to_string())
+            .filter(|id| id.starts_with(typed.value()))
+            .take(100)
+            .collect())
+    }
+
+    /// Summarise my notes: a prompt with how many notes there are and the five most
+    /// recent titles, for the model to summarise.
+    #[secure_prompt(authz = scopes("notes:read"), breaker = self.reads, timeout = "10s")]
+    async fn summarise_notes(&self, args: SummariseNotes) -> Result<PromptReply, ToolError> {
+        let summary = self.store.summary().await.map_err(StoreError::classified)?;
+        let purpose = args.purpose.as_deref().unwrap_or("a quick overview");
+        let titles = if summary.recent.is_empty() {
+            "(none yet)".to_owned()
+        } else {
+            summary.recent.join("; ")
+        };
+        Ok(PromptReply::new()
+            .with_description(format!("A summary of {} notes", summary.notes))
+            .user(format!(
+                "Summarise my notes for {purpose}. There are {} notes; the most recent \
+                 titles are: {titles}. Read any of them as the resource notes://{{id}}.",
+                summary.notes
+            )))
     }
 
     /// A link to one note as a resource (`notes://{id}`), which the client can read or
@@ -452,7 +495,8 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             .with_instructions(
                 "A notes service. Read tools need the notes:read scope, create_note and \
                  backup_notes need notes:write, delete_note the admin role or the policy \
-                 service's allow. Each note is also the resource notes://{id} (notes:read). \
+                 service's allow. Each note is also the resource notes://{id} (notes:read), and \
+                 the prompt summarise_notes summarises them. \
                  While writes are degraded, write tools say so and read tools keep working.",
             )
     }

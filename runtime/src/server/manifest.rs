@@ -37,6 +37,8 @@ pub struct Manifest {
     pub unguarded_tools: Vec<UnguardedEntry>,
     /// The secure resources and resource templates, in the order reads are matched.
     pub resources: Vec<ResourceEntry>,
+    /// The secure prompts, sorted by name.
+    pub prompts: Vec<PromptEntry>,
     /// The parts of the protocol forwarded to the state's own handler without any guard,
     /// with the reason given for each.
     pub unguarded_surfaces: Vec<UnguardedSurfaceEntry>,
@@ -62,6 +64,30 @@ pub struct ResourceEntry {
     pub max_concurrent_calls: usize,
     /// The breaker guarding the dependency it reads through, if any.
     pub breaker: Option<BreakerEntry>,
+    /// The URI variables that have a completer.
+    pub completions: Vec<String>,
+}
+
+/// One secure prompt.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PromptEntry {
+    /// The prompt's name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its arguments' names, sorted.
+    pub arguments: Vec<String>,
+    /// Its policy.
+    pub authz: AuthzEntry,
+    /// The deadline of each get, in milliseconds.
+    pub deadline_ms: u64,
+    /// The cap on its concurrent gets.
+    pub max_concurrent_calls: usize,
+    /// The breaker guarding the dependency it gets through, if any.
+    pub breaker: Option<BreakerEntry>,
+    /// The arguments that have a completer.
+    pub completions: Vec<String>,
 }
 
 /// A part of the protocol forwarded unguarded.
@@ -342,6 +368,31 @@ impl<S: ServerHandler> SecureServer<S> {
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
+                    completions: route.completions.iter().map(|(v, _)| v.clone()).collect(),
+                }
+            })
+            .collect();
+        let prompts = inner
+            .tools
+            .prompts()
+            .into_iter()
+            .map(|route| {
+                let spec = route.spec();
+                let prompt = route.prompt();
+                PromptEntry {
+                    name: spec.name().to_owned(),
+                    description: prompt.description.clone(),
+                    arguments: prompt
+                        .arguments
+                        .iter()
+                        .flatten()
+                        .map(|a| a.name.clone())
+                        .collect(),
+                    authz: AuthzEntry::of(spec.policy()),
+                    deadline_ms: millis(spec.timeout()),
+                    max_concurrent_calls: route.max_concurrent(),
+                    breaker: route.dependency(&inner.state).map(BreakerEntry::of),
+                    completions: route.completions.iter().map(|(a, _)| a.clone()).collect(),
                 }
             })
             .collect();
@@ -366,6 +417,7 @@ impl<S: ServerHandler> SecureServer<S> {
             tools,
             unguarded_tools,
             resources,
+            prompts,
             unguarded_surfaces,
         }
     }
