@@ -8,6 +8,8 @@ mod text_values;
 
 pub(crate) use text_values::TextValues;
 
+use std::sync::Arc;
+
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -17,12 +19,105 @@ use rmcp::model::JsonObject;
 use crate::audit::{self, Surface, Verdict};
 use crate::authz::{AccessRequest, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
+use crate::completion::CompleteFn;
 use crate::resilience::{DependencyRef, Limits, Panicked};
 use crate::route::CallContext;
 use crate::route::call::failed;
 use crate::route::field_path::{DeclaredNames, Problem};
+use crate::route::secure_route::DependencyFn;
+use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
 use crate::route::validate::InputSchema;
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
+
+/// What a resource or prompt route holds besides its spec: the dependency it names, the
+/// cap on its concurrent requests, its parameters' schema (compiled once) and how their
+/// text is typed, and the completers of its parameters.
+pub(crate) struct RouteGuard<S> {
+    pub(crate) dependency: Option<DependencyFn<S>>,
+    pub(crate) calls: Bulkhead,
+    pub(crate) params: Arc<InputSchema>,
+    pub(crate) values: Arc<TextValues>,
+    pub(crate) completions: Vec<(String, CompleteFn<S>)>,
+}
+
+impl<S> Clone for RouteGuard<S> {
+    fn clone(&self) -> Self {
+        Self {
+            dependency: self.dependency,
+            calls: self.calls.clone(),
+            params: self.params.clone(),
+            values: self.values.clone(),
+            completions: self.completions.clone(),
+        }
+    }
+}
+
+impl<S> RouteGuard<S> {
+    /// The guard of `name`, capped at `max_concurrent` (else the default), whose
+    /// parameters have `schema`.
+    pub(crate) fn new(name: &str, max_concurrent: Option<usize>, schema: &Arc<JsonObject>) -> Self {
+        Self {
+            dependency: None,
+            calls: Bulkhead::new(
+                name.to_owned(),
+                max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+            ),
+            params: Arc::new(InputSchema::compile(name, schema)),
+            values: Arc::new(TextValues::of(schema)),
+            completions: Vec::new(),
+        }
+    }
+
+    /// The breaker and bulkhead of the dependency in `state`, if one is named.
+    pub(crate) fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
+        self.dependency.map(|dependency| dependency(state))
+    }
+
+    /// Adds `completer` for `parameter`; panics, naming `owner`, if it has one already.
+    pub(crate) fn complete(&mut self, owner: &str, parameter: &str, completer: CompleteFn<S>) {
+        assert!(
+            self.completions.iter().all(|(p, _)| p != parameter),
+            "{owner}: `{parameter}` has two completers"
+        );
+        self.completions.push((parameter.to_owned(), completer));
+    }
+
+    /// The completer of `parameter`, if it has one.
+    pub(crate) fn completer(&self, parameter: &str) -> Option<&CompleteFn<S>> {
+        self.completions
+            .iter()
+            .find(|(name, _)| name == parameter)
+            .map(|(_, completer)| completer)
+    }
+
+    /// A request of `name` under this guard.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn guarded<'a>(
+        &'a self,
+        this: &'a S,
+        surface: Surface,
+        name: &'a str,
+        policy: &'a Policy,
+        timeout: Duration,
+        principal: Principal,
+        context: CallContext<'a>,
+        probe: Probe<'a>,
+    ) -> Guarded<'a, S> {
+        Guarded {
+            this,
+            surface,
+            name,
+            policy,
+            timeout,
+            calls: &self.calls,
+            dependency: self.dependency(this),
+            params: Some(&self.params),
+            principal,
+            context,
+            probe,
+        }
+    }
+}
 
 /// Why a guarded request did not produce a value; what was logged is already logged.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use super::reply::PromptReply;
 use super::route::PromptRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
-use crate::guard::{Guarded, Probe, Refused};
+use crate::guard::{Probe, Refused};
 use crate::route::CallContext;
 use crate::route::field_path::{DeclaredNames, Problem, invalid_arguments};
 use crate::sanitize::ToolError;
@@ -45,19 +45,16 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
     {
         let route = self.route;
         let spec = &*route.spec;
-        let guarded = Guarded {
-            this: self.this,
-            surface: Surface::Prompt,
-            name: &spec.name,
-            policy: &spec.policy,
-            timeout: spec.timeout,
-            calls: &route.calls,
-            dependency: route.dependency(self.this),
-            params: Some(&route.arguments),
-            principal: self.principal,
-            context: self.context,
-            probe: self.probe,
-        };
+        let guarded = route.guard.guarded(
+            self.this,
+            Surface::Prompt,
+            &spec.name,
+            &spec.policy,
+            spec.timeout,
+            self.principal,
+            self.context,
+            self.probe,
+        );
         match guarded
             .run(self.arguments, parse, into_error, handler)
             .await

@@ -11,13 +11,10 @@ use serde_json::Value;
 use super::get::GetInvocation;
 use super::reply::PromptReply;
 use super::spec::PromptSpec;
-use crate::bulkhead::Bulkhead;
-use crate::completion::{CompleteFn, Completer, complete_fn};
-use crate::guard::TextValues;
+use crate::completion::{Completer, complete_fn};
+use crate::guard::RouteGuard;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
-use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
-use crate::route::validate::InputSchema;
 use crate::route::{ArgumentsType, ErrorType, schema};
 
 /// The entry point of one prompt: runs the guarded get for one invocation.
@@ -32,14 +29,8 @@ pub struct PromptRoute<S> {
     pub(crate) spec: Arc<PromptSpec>,
     pub(crate) prompt: Prompt,
     pub(crate) get: GetFn<S>,
-    pub(crate) dependency: Option<DependencyFn<S>>,
-    pub(crate) calls: Bulkhead,
-    /// The arguments' schema, compiled once.
-    pub(crate) arguments: Arc<InputSchema>,
-    /// How each argument's text is read, by the arguments' schema.
-    pub(crate) values: Arc<TextValues>,
-    /// The completer of each argument that has one.
-    pub(crate) completions: Vec<(String, CompleteFn<S>)>,
+    /// Its dependency, cap, parameters' schema and completers.
+    pub(crate) guard: RouteGuard<S>,
 }
 
 impl<S> Clone for PromptRoute<S> {
@@ -48,11 +39,7 @@ impl<S> Clone for PromptRoute<S> {
             spec: self.spec.clone(),
             prompt: self.prompt.clone(),
             get: self.get.clone(),
-            dependency: self.dependency,
-            calls: self.calls.clone(),
-            arguments: self.arguments.clone(),
-            values: self.values.clone(),
-            completions: self.completions.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -150,21 +137,12 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
             (!listed.is_empty()).then_some(listed),
         );
         prompt.title = spec.title.as_deref().map(str::to_owned);
-        let values = Arc::new(TextValues::of(&schema));
-        let compiled = Arc::new(InputSchema::compile(&spec.name, &schema));
-        let calls = Bulkhead::new(
-            spec.name.clone().into_owned(),
-            spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
-        );
+        let guard = RouteGuard::new(&spec.name, spec.max_concurrent, &schema);
         Self {
             spec: Arc::new(spec),
             prompt,
             get,
-            dependency: None,
-            calls,
-            arguments: compiled,
-            values,
-            completions: Vec::new(),
+            guard,
         }
     }
 
@@ -192,26 +170,22 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
             "prompt `{}` has no argument `{argument}` to complete",
             self.spec.name
         );
-        assert!(
-            self.completions.iter().all(|(a, _)| a != argument),
-            "prompt `{}`: argument `{argument}` has two completers",
-            self.spec.name
-        );
-        self.completions
-            .push((argument.to_owned(), complete_fn(error, completer)));
+        let owner = format!("prompt `{}`", self.spec.name);
+        self.guard
+            .complete(&owner, argument, complete_fn(error, completer));
         self
     }
 
     /// Guards every get with the breaker and bulkhead that `dependency` finds in the
     /// server's state.
     pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
-        self.dependency = Some(dependency);
+        self.guard.dependency = Some(dependency);
         self
     }
 
     /// The breaker and bulkhead of this prompt's dependency in `state`, if it names one.
     pub fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
-        self.dependency.map(|dependency| dependency(state))
+        self.guard.dependency(state)
     }
 
     /// The prompt's spec.
@@ -226,12 +200,12 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
 
     /// The cap on this prompt's concurrent gets.
     pub fn max_concurrent(&self) -> usize {
-        self.calls.max_concurrent()
+        self.guard.calls.max_concurrent()
     }
 
     /// `arguments` as sent, typed by the arguments' schema.
     pub(crate) fn typed(&self, arguments: Option<JsonObject>) -> JsonObject {
-        self.values.typed(arguments.unwrap_or_default())
+        self.guard.values.typed(arguments.unwrap_or_default())
     }
 }
 

@@ -7,7 +7,7 @@ use super::body::ResourceBody;
 use super::route::ResourceRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
-use crate::guard::{Guarded, Probe, Refused};
+use crate::guard::{Probe, Refused};
 use crate::route::CallContext;
 use crate::route::field_path::{DeclaredNames, Problem};
 use crate::sanitize::{ErrorCategory, ToolError};
@@ -49,19 +49,16 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
     {
         let route = self.route;
         let spec = &*route.spec;
-        let guarded = Guarded {
-            this: self.this,
-            surface: Surface::Resource,
-            name: &spec.name,
-            policy: &spec.policy,
-            timeout: spec.timeout,
-            calls: &route.calls,
-            dependency: route.dependency(self.this),
-            params: Some(&route.params),
-            principal: self.principal,
-            context: self.context,
-            probe: self.probe,
-        };
+        let guarded = route.guard.guarded(
+            self.this,
+            Surface::Resource,
+            &spec.name,
+            &spec.policy,
+            spec.timeout,
+            self.principal,
+            self.context,
+            self.probe,
+        );
         match guarded.run(self.params, parse, into_error, handler).await {
             Ok(body) => {
                 let contents = body.into_contents(&self.uri, spec.mime_type.as_deref());

@@ -11,13 +11,10 @@ use serde_json::{Map, Value};
 use super::body::ResourceBody;
 use super::read::ReadInvocation;
 use super::spec::ResourceSpec;
-use crate::bulkhead::Bulkhead;
-use crate::completion::{CompleteFn, Completer, complete_fn};
-use crate::guard::TextValues;
+use crate::completion::{Completer, complete_fn};
+use crate::guard::RouteGuard;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
-use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
-use crate::route::validate::InputSchema;
 use crate::route::{ArgumentsType, ErrorType, schema};
 
 /// The entry point of one resource: runs the guarded read for one invocation.
@@ -32,15 +29,8 @@ pub(crate) type ReadFn<S> = Arc<
 pub struct ResourceRoute<S> {
     pub(crate) spec: Arc<ResourceSpec>,
     pub(crate) read: ReadFn<S>,
-    pub(crate) dependency: Option<DependencyFn<S>>,
-    /// The cap on this resource's concurrent reads, whatever its dependency.
-    pub(crate) calls: Bulkhead,
-    /// The parameters' schema, compiled once: the variables are checked against it.
-    pub(crate) params: Arc<InputSchema>,
-    /// How each variable's text is read, by the parameters' schema.
-    pub(crate) values: Arc<TextValues>,
-    /// The completer of each variable that has one.
-    pub(crate) completions: Vec<(String, CompleteFn<S>)>,
+    /// Its dependency, cap, parameters' schema and completers.
+    pub(crate) guard: RouteGuard<S>,
 }
 
 impl<S> Clone for ResourceRoute<S> {
@@ -48,11 +38,7 @@ impl<S> Clone for ResourceRoute<S> {
         Self {
             spec: self.spec.clone(),
             read: self.read.clone(),
-            dependency: self.dependency,
-            calls: self.calls.clone(),
-            params: self.params.clone(),
-            values: self.values.clone(),
-            completions: self.completions.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -144,20 +130,11 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
         });
         let schema = schema::with_known_formats(&schema);
         check_variables(&spec, &schema);
-        let values = Arc::new(TextValues::of(&schema));
-        let compiled = Arc::new(InputSchema::compile(&spec.name, &schema));
-        let calls = Bulkhead::new(
-            spec.name.clone().into_owned(),
-            spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
-        );
+        let guard = RouteGuard::new(&spec.name, spec.max_concurrent, &schema);
         Self {
             spec: Arc::new(spec),
             read,
-            dependency: None,
-            calls,
-            params: compiled,
-            values,
-            completions: Vec::new(),
+            guard,
         }
     }
 
@@ -226,26 +203,22 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
             spec.name,
             spec.uri
         );
-        assert!(
-            self.completions.iter().all(|(v, _)| v != variable),
-            "resource `{}`: variable `{variable}` has two completers",
-            spec.name
-        );
-        self.completions
-            .push((variable.to_owned(), complete_fn(error, completer)));
+        let owner = format!("resource `{}`", spec.name);
+        self.guard
+            .complete(&owner, variable, complete_fn(error, completer));
         self
     }
 
     /// Guards every read with the breaker and bulkhead that `dependency` finds in the
     /// server's state. Called by the code `#[secure_resource(breaker = ...)]` generates.
     pub fn with_dependency(mut self, dependency: DependencyFn<S>) -> Self {
-        self.dependency = Some(dependency);
+        self.guard.dependency = Some(dependency);
         self
     }
 
     /// The breaker and bulkhead of this resource's dependency in `state`, if it names one.
     pub fn dependency<'a>(&self, state: &'a S) -> Option<DependencyRef<'a>> {
-        self.dependency.map(|dependency| dependency(state))
+        self.guard.dependency(state)
     }
 
     /// The resource's spec.
@@ -255,7 +228,7 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
 
     /// The cap on this resource's concurrent reads.
     pub fn max_concurrent(&self) -> usize {
-        self.calls.max_concurrent()
+        self.guard.calls.max_concurrent()
     }
 
     /// The resource as `resources/list` shows it, if its URI is fixed.
@@ -289,7 +262,7 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
     pub(crate) fn parameters(&self, uri: &str) -> Option<Map<String, Value>> {
         let matched = self.spec.uri.matches(uri)?;
         Some(
-            self.values.typed(
+            self.guard.values.typed(
                 matched
                     .into_iter()
                     .map(|(name, text)| (name.to_owned(), Value::String(text))),

@@ -33,60 +33,57 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         let this = &self.inner.state;
         let context = self.call_context();
         let tools = &self.inner.tools;
-        let target = match reference {
-            Reference::Prompt(prompt) => {
-                tools.prompts.get(prompt.name.as_str()).and_then(|route| {
+        let (guard, surface, spec) = match reference {
+            Reference::Prompt(prompt) => match tools.prompts.get(prompt.name.as_str()) {
+                Some(route) => {
                     let spec = &*route.spec;
-                    let completer = find(&route.completions, request.argument())?;
-                    Some(Target {
-                        guarded: Guarded {
-                            this,
-                            surface: Surface::Completion { resource: false },
-                            name: &spec.name,
-                            policy: &spec.policy,
-                            timeout: spec.timeout,
-                            calls: &route.calls,
-                            dependency: route.dependency(this),
-                            params: None,
-                            principal,
-                            context,
-                            probe: Probe::default(),
-                        },
-                        completer,
-                    })
-                })
-            }
-            Reference::Resource(template) => tools
+                    let prompt = Surface::Completion { resource: false };
+                    (
+                        &route.guard,
+                        prompt,
+                        (&*spec.name, &spec.policy, spec.timeout),
+                    )
+                }
+                None => return Ok(no_suggestions()),
+            },
+            Reference::Resource(template) => match tools
                 .resources
                 .iter()
                 .find(|route| route.spec.uri.as_str() == template.uri)
-                .and_then(|route| {
+            {
+                Some(route) => {
                     let spec = &*route.spec;
-                    let completer = find(&route.completions, request.argument())?;
-                    Some(Target {
-                        guarded: Guarded {
-                            this,
-                            surface: Surface::Completion { resource: true },
-                            name: &spec.name,
-                            policy: &spec.policy,
-                            timeout: spec.timeout,
-                            calls: &route.calls,
-                            dependency: route.dependency(this),
-                            params: None,
-                            principal,
-                            context,
-                            probe: Probe::default(),
-                        },
-                        completer,
-                    })
-                }),
+                    let resource = Surface::Completion { resource: true };
+                    (
+                        &route.guard,
+                        resource,
+                        (&*spec.name, &spec.policy, spec.timeout),
+                    )
+                }
+                None => return Ok(no_suggestions()),
+            },
             // A kind of reference this version does not know completes nothing.
-            _ => None,
+            _ => return Ok(no_suggestions()),
         };
-        match target {
-            Some(target) => target.complete(request).await,
-            None => Ok(no_suggestions()),
-        }
+        let Some(completer) = guard.completer(request.argument()) else {
+            return Ok(no_suggestions());
+        };
+        let (name, policy, timeout) = spec;
+        let guarded = Guarded {
+            // The request is the completer's, not the parameters'.
+            params: None,
+            ..guard.guarded(
+                this,
+                surface,
+                name,
+                policy,
+                timeout,
+                principal,
+                context,
+                Probe::default(),
+            )
+        };
+        Target { guarded, completer }.complete(request).await
     }
 }
 
@@ -94,14 +91,13 @@ impl<S> SecureServer<S> {
     /// Whether any secure prompt or resource has a completer.
     pub(super) fn has_completers(&self) -> bool {
         let tools = &self.inner.tools;
-        tools.prompts.values().any(|r| !r.completions.is_empty())
-            || tools.resources.iter().any(|r| !r.completions.is_empty())
+        tools
+            .prompts
+            .values()
+            .any(|r| !r.guard.completions.is_empty())
+            || tools
+                .resources
+                .iter()
+                .any(|r| !r.guard.completions.is_empty())
     }
-}
-
-fn find<'a, F>(completions: &'a [(String, F)], argument: &str) -> Option<&'a F> {
-    completions
-        .iter()
-        .find(|(name, _)| name == argument)
-        .map(|(_, completer)| completer)
 }

@@ -368,7 +368,12 @@ impl<S: ServerHandler> SecureServer<S> {
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
-                    completions: route.completions.iter().map(|(v, _)| v.clone()).collect(),
+                    completions: route
+                        .guard
+                        .completions
+                        .iter()
+                        .map(|(v, _)| v.clone())
+                        .collect(),
                 }
             })
             .collect();
@@ -392,7 +397,12 @@ impl<S: ServerHandler> SecureServer<S> {
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
-                    completions: route.completions.iter().map(|(a, _)| a.clone()).collect(),
+                    completions: route
+                        .guard
+                        .completions
+                        .iter()
+                        .map(|(a, _)| a.clone())
+                        .collect(),
                 }
             })
             .collect();
