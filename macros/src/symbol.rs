@@ -49,6 +49,7 @@ pub const WRITE: &str = "write";
 
 /// The write capability a `mode = write` handler may take as its last parameter.
 pub const WRITE_ACCESS: &str = "WriteAccess";
+pub const CALL_CONTEXT: &str = "CallContext";
 
 pub const ROUTER: &str = "router";
 pub const ROUTER_KEYS: &[&str] = &[ROUTER];

@@ -218,8 +218,11 @@ mod tests {
             out.contains(". with_dependency (Self :: __secure_tool_dependency_summarise)"),
             "{out}"
         );
-        // Read-only: the handler is given `()`, never a capability.
-        assert!(out.contains("__secure_tool_capability : ()"), "{out}");
+        // Read-only: the handler is given a grant without a capability.
+        assert!(
+            out.contains("__secure_tool_capability : :: secure_tool :: __private :: Grant < '__secure_tool_call >"),
+            "{out}"
+        );
         assert!(!out.contains("WriteAccess"), "{out}");
         assert!(!out.contains("ResourceRoute"), "{out}");
 
@@ -602,8 +605,11 @@ mod tests {
             out.contains(". with_dependency (Self :: __secure_tool_dependency_note)"),
             "{out}"
         );
-        // Read-only: the handler is given `()`, never a capability.
-        assert!(out.contains("__secure_tool_capability : ()"), "{out}");
+        // Read-only: the handler is given a grant without a capability.
+        assert!(
+            out.contains("__secure_tool_capability : :: secure_tool :: __private :: Grant < '__secure_tool_call >"),
+            "{out}"
+        );
         assert!(!out.contains("WriteAccess"), "{out}");
         assert!(!out.contains("SecureRoute"), "{out}");
 
@@ -743,6 +749,43 @@ mod tests {
     }
 
     #[test]
+    fn a_handler_taking_the_call_context_is_handed_it_between_arguments_and_access() {
+        let out = expand_str(
+            quote!(authz = authenticated, mode = write),
+            quote! {
+                /// Adds a note.
+                async fn add(&self, args: NewNote, cx: CallContext<'_>, access: WriteAccess<'_>) -> Result<Note, E> { todo!() }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains(
+                "self . add (__secure_tool_args , __secure_tool_context , __secure_tool_access)"
+            ),
+            "{out}"
+        );
+        for (item, message) in [
+            (
+                quote! {
+                    /// Adds a note.
+                    async fn add(&self, cx: &CallContext<'_>, args: NewNote) -> Result<Note, E> { todo!() }
+                },
+                "take `CallContext` by value",
+            ),
+            (
+                quote! {
+                    /// Adds a note.
+                    async fn add(&self, cx: CallContext<'_>, args: NewNote) -> Result<Note, E> { todo!() }
+                },
+                "`CallContext` comes after the arguments struct",
+            ),
+        ] {
+            let out = expand_str(quote!(authz = authenticated, mode = read), item);
+            assert!(out.contains(message), "{out}");
+        }
+    }
+
+    #[test]
     fn a_write_tool_is_handed_the_calls_write_access_after_its_arguments() {
         for item in [
             quote! {
@@ -761,7 +804,7 @@ mod tests {
             assert!(out.contains(":: write ("), "{out}");
             assert!(!out.contains(":: read ("), "{out}");
             assert!(out.contains("WriteAccess < '__secure_tool_call >"), "{out}");
-            assert!(out.contains("__secure_tool_capability)"), "{out}");
+            assert!(out.contains("__secure_tool_access)"), "{out}");
         }
     }
 

@@ -151,7 +151,7 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
                 shape,
                 |_, _| Ok(()),
                 |error: ToolError| error,
-                move |state, ()| completer(state, request),
+                move |state, (), _| completer(state, request),
             )
             .await;
         match answer {

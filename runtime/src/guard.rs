@@ -20,8 +20,9 @@ use crate::audit::{self, Surface, Verdict};
 use crate::authz::{AccessRequest, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
 use crate::completion::CompleteFn;
+use crate::context::{CallContext, Session};
 use crate::resilience::{DependencyRef, Limits, Panicked};
-use crate::route::CallContext;
+use crate::route::CallSettings;
 use crate::route::call::failed;
 use crate::route::field_path::{DeclaredNames, Problem};
 use crate::route::secure_route::DependencyFn;
@@ -100,7 +101,7 @@ impl<S> RouteGuard<S> {
         policy: &'a Policy,
         timeout: Duration,
         principal: Principal,
-        context: CallContext<'a>,
+        context: CallSettings<'a>,
         probe: Probe<'a>,
     ) -> Guarded<'a, S> {
         Guarded {
@@ -114,6 +115,7 @@ impl<S> RouteGuard<S> {
             params: Some(&self.params),
             principal,
             context,
+            session: None,
             probe,
         }
     }
@@ -153,7 +155,9 @@ pub(crate) struct Guarded<'a, S> {
     /// The parameters' schema, when they have one to be checked against.
     pub(crate) params: Option<&'a InputSchema>,
     pub(crate) principal: Principal,
-    pub(crate) context: CallContext<'a>,
+    pub(crate) context: CallSettings<'a>,
+    /// The session the request came in on (none in process): the handler's context.
+    pub(crate) session: Option<Session>,
     /// The fail-closed check's probe, when this request is one of its.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) probe: Probe<'a>,
@@ -180,7 +184,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     fn probed(self) -> Self {
         #[cfg(feature = "testing")]
         if let Some(policy) = self.probe.policy {
-            let context = CallContext {
+            let context = CallSettings {
                 server_policy: None,
                 authz_timeout: self.probe.authz_timeout,
                 ..self.context
@@ -200,7 +204,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         arguments: JsonObject,
         parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
-        handler: impl FnOnce(&'a S, P) -> Fut,
+        handler: impl FnOnce(&'a S, P, CallContext<'a>) -> Fut,
     ) -> Result<T, Refused>
     where
         Fut: Future<Output = Result<T, E>> + Send + 'a,
@@ -258,7 +262,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         if let Some(reached) = this.probe.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let run = handler(this.this, params).map(|result| result.map_err(into_error));
+        let context = CallContext::new(this.session, this.name);
+        let run = handler(this.this, params, context).map(|result| result.map_err(into_error));
         match limits.run(run).await {
             Ok(value) => {
                 event.finish(started, Verdict::Ok, None);

@@ -25,6 +25,7 @@
 //! | prompts: one guarded get, arguments typed from text, denied answered as missing | [`prompt`] | `prompt/{route,get}.rs`, `guard.rs`, `server/prompts.rs` |
 //! | completions under the guard of what they complete, nothing for the denied | [`completion`] | `completion.rs`, `server/completions.rs` |
 //! | rich tool results that cannot be errors | [`route`] | `route/rich.rs` |
+//! | a call's session (progress, cancellation, client log, elicitation, sampling) only after the guard, public text only | [`context`] | `context.rs` |
 //! | serving: every surface through its guard, nothing forwarded unless named; the manifest | [`server`] | `server.rs` (`Unguarded`), `server/{builder,handler,manifest}.rs` |
 //! | bearer tokens to principals over HTTP, sessions bound | `oauth` (feature) | `oauth.rs`, `oauth/*.rs` |
 //! | every stdio request answered, within bounds | `stdio` (feature) | `stdio.rs` |
@@ -40,6 +41,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
 pub mod completion;
+pub mod context;
 mod guard;
 pub mod health;
 #[cfg(feature = "oauth")]
@@ -518,6 +520,7 @@ pub mod prelude {
         all_of, any_of, authenticated, custom, public, public_because, roles, scopes,
     };
     pub use crate::completion::CompletionRequest;
+    pub use crate::context::CallContext;
     pub use crate::prompt::PromptReply;
     pub use crate::resource::ResourceBody;
     pub use crate::route::RichResult;
@@ -534,6 +537,7 @@ pub mod __private {
     pub use crate::authz::{IntoPolicy, Mode, Policy};
     pub use crate::capability::WriteAccess;
     pub use crate::completion::CompletionRequest;
+    pub use crate::context::Grant;
     pub use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
     pub use crate::resilience::{AsDependency, DependencyRef};
     pub use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};

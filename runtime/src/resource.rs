@@ -28,7 +28,7 @@
 //! use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, SecureToolRouter};
 //!
 //! struct Docs;
-//! async fn readme(_: &Docs, _: NoArguments, _: ()) -> Result<ResourceBody, ToolError> {
+//! async fn readme(_: &Docs, _: NoArguments, _: secure_tool::context::Grant<'_>) -> Result<ResourceBody, ToolError> {
 //!     Ok(ResourceBody::text("# Docs"))
 //! }
 //!

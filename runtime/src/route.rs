@@ -31,7 +31,7 @@
 //! use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
 //!
 //! struct Clock;
-//! async fn ticks(_: &Clock, _: NoArguments, _: ()) -> Result<u64, ToolError> {
+//! async fn ticks(_: &Clock, _: NoArguments, _: secure_tool::context::Grant<'_>) -> Result<u64, ToolError> {
 //!     Ok(42)
 //! }
 //!
@@ -56,7 +56,7 @@ pub(crate) mod spec;
 mod types;
 pub(crate) mod validate;
 
-pub(crate) use call::{CallContext, Invocation};
+pub(crate) use call::{CallSettings, Invocation};
 pub use limits::ArgumentLimits;
 pub use output::OutputViolation;
 pub use rich::RichResult;

@@ -63,8 +63,9 @@ use rmcp::service::{RequestContext, RoleServer};
 use crate::audit;
 use crate::authz::{Policy, Principal};
 use crate::route::call::WriteGateView;
-use crate::route::{CallContext, Invocation, SecureRoute, SecureToolRouter, SecureTools};
+use crate::route::{CallSettings, Invocation, SecureRoute, SecureToolRouter, SecureTools};
 use gate::WriteGate;
+pub(crate) use gate::same_session;
 
 /// What is shared by every call of a [`SecureServer`].
 #[derive(Clone, Debug)]
@@ -155,6 +156,8 @@ struct Inner<S> {
     gate: Option<WriteGate>,
     /// The resource subscriptions of every session.
     subscriptions: subscriptions::Subscriptions,
+    /// The log level each session asked for (`logging/setLevel`).
+    log_levels: crate::context::LogLevels,
     /// Set once a request without an identity arrived on an untrusted transport while a
     /// local principal is configured: the warning is logged once.
     warned_untrusted: std::sync::atomic::AtomicBool,
@@ -367,7 +370,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             route,
             arguments,
             principal,
-            self.call_context(),
+            self.call_settings(),
         );
         Ok((route.call)(invocation).await)
     }
@@ -390,7 +393,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             route,
             arguments,
             principal,
-            self.call_context(),
+            self.call_settings(),
         )
         .probed(policy, authz_timeout, reached);
         (route.call)(invocation).await
@@ -438,8 +441,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 && route.spec.policy.may_admit(principal))
     }
 
-    fn call_context(&self) -> CallContext<'_> {
-        CallContext {
+    fn call_settings(&self) -> CallSettings<'_> {
+        CallSettings {
             authz_timeout: self.inner.config.authz_timeout,
             server_policy: self.inner.config.server_policy.as_ref(),
             write_gate: self.inner.gate.as_ref().map(|gate| WriteGateView {
@@ -448,6 +451,12 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             }),
             check_outputs: self.inner.config.check_outputs,
         }
+    }
+
+    /// The session a request came in on, as a call's context shows it to the handler.
+    fn session(&self, context: &RequestContext<RoleServer>) -> crate::context::Session {
+        let level = self.inner.log_levels.get(&context.peer);
+        crate::context::Session::of(context, level)
     }
 
     fn principal(&self, context: &RequestContext<RoleServer>) -> Principal {
@@ -488,7 +497,7 @@ pub(crate) fn unknown_tool() -> McpError {
     McpError::invalid_params("tool not found", None)
 }
 
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -78,6 +78,8 @@ pub(super) struct Handler<'a> {
     pub(super) authz: &'a Expr,
     /// A tool's or a prompt's arguments struct, or a resource's parameters struct.
     pub(super) input: Option<&'a Type>,
+    /// Whether the handler takes the call's `CallContext`.
+    pub(super) context: bool,
     pub(super) ok: &'a Type,
     pub(super) error: &'a Type,
     pub(super) description: String,
@@ -295,6 +297,7 @@ impl<'a> Handler<'a> {
             name: &name.value,
             authz: authz?,
             input: inputs.arguments,
+            context: inputs.context.is_some(),
             ok,
             error,
             description,

@@ -67,16 +67,32 @@ impl Handler<'_> {
             Some(ty) => ty.to_token_stream(),
             None => quote!(::secure_tool::__private::NoArguments),
         };
+        // The call's grant: its capability and its context, passed on as the user's method
+        // asks for them.
         let capability_ty = match mode {
-            Mode::Read => quote!(()),
-            Mode::Write => quote!(::secure_tool::__private::WriteAccess<'__secure_tool_call>),
+            Mode::Read => quote!(::secure_tool::__private::Grant<'__secure_tool_call>),
+            Mode::Write => quote!(
+                ::secure_tool::__private::Grant<
+                    '__secure_tool_call,
+                    ::secure_tool::__private::WriteAccess<'__secure_tool_call>,
+                >
+            ),
         };
-        let pass = match (self.input.is_some(), capability.is_some()) {
-            (true, false) => quote!(self.#method(__secure_tool_args)),
-            (true, true) => quote!(self.#method(__secure_tool_args, __secure_tool_capability)),
-            (false, false) => quote!(self.#method()),
-            (false, true) => quote!(self.#method(__secure_tool_capability)),
-        };
+        let mut passed = Vec::new();
+        if self.input.is_some() {
+            passed.push(quote!(__secure_tool_args));
+        }
+        if self.context {
+            passed.push(quote!(__secure_tool_context));
+        }
+        if capability.is_some() {
+            passed.push(quote!(__secure_tool_access));
+        }
+        let pass = quote! {{
+            let (__secure_tool_access, __secure_tool_context) =
+                __secure_tool_capability.into_parts();
+            self.#method(#(#passed),*)
+        }};
         let constructor = match mode {
             Mode::Read => quote!(read),
             Mode::Write => quote!(write),
@@ -238,10 +254,14 @@ impl Handler<'_> {
             Some(ty) => ty.to_token_stream(),
             None => quote!(::secure_tool::__private::NoArguments),
         };
-        let call = match self.input {
-            Some(_) => quote!(self.#method(__secure_tool_args)),
-            None => quote!(self.#method()),
-        };
+        let mut passed = Vec::new();
+        if self.input.is_some() {
+            passed.push(quote!(__secure_tool_args));
+        }
+        if self.context {
+            passed.push(quote!(__secure_tool_capability.into_parts().1));
+        }
+        let call = quote!(self.#method(#(#passed),*));
         // The result is passed through a check whose `Ok` type is named with the user's
         // span: anything but the kind's one result type (or an alias of it) is refused there,
         // once, in words, and the route is handed a handler of the one type it takes.
@@ -249,7 +269,8 @@ impl Handler<'_> {
             quote_spanned!(ok.span()=> ::secure_tool::__private::#check_ok::<#ok, #error>);
         let pass = quote!(async move { #check_ok(#call.await) });
         let output = quote!(::core::result::Result<::secure_tool::__private::#body, #error>);
-        let handler = hidden_handler(&handler_fn, &input_ty, &quote!(()), &output, &pass);
+        let grant = quote!(::secure_tool::__private::Grant<'__secure_tool_call>);
+        let handler = hidden_handler(&handler_fn, &input_ty, &grant, &output, &pass);
         let check_input = match self.input {
             Some(ty) => {
                 quote_spanned!(ty.span()=> ::secure_tool::__private::#input::<#ty>())

@@ -162,6 +162,9 @@ pub(super) struct Inputs<'a> {
     pub(super) arguments: Option<&'a Type>,
     /// The `WriteAccess` capability, if the last parameter of a tool asks for it.
     pub(super) capability: Option<&'a Type>,
+    /// The call's `CallContext`, if the handler asks for it (after its arguments, before
+    /// the capability).
+    pub(super) context: Option<&'a Type>,
 }
 
 /// A resource or a prompt that asks for the write capability, anywhere and in any form;
@@ -251,11 +254,38 @@ pub(super) fn check_inputs<'a>(
         }
         _ => None,
     };
+    let context = match typed.last().copied() {
+        Some(last) if is_call_context(&last.ty) => {
+            typed.pop();
+            Some(&*last.ty)
+        }
+        _ => None,
+    };
     // A capability anywhere else is a mistake of order or of borrowing: say so, and leave it
     // out of the arguments checks below.
     typed.retain(|arg| {
         let borrowed = matches!(&*arg.ty, Type::Reference(r) if is_write_access(&r.elem));
-        if let Some(span) = find_impl_trait(&arg.ty) {
+        if matches!(&*arg.ty, Type::Reference(r) if is_call_context(&r.elem)) {
+            errors.push_at(
+                arg.ty.span(),
+                "take `CallContext` by value (`cx: CallContext<'_>`), after the arguments struct: \
+                 the call owns it",
+            );
+        } else if is_call_context(&arg.ty) {
+            errors.push_at(
+                arg.ty.span(),
+                match kind {
+                    Kind::Tool => {
+                        "`CallContext` comes after the arguments struct and before `WriteAccess`: \
+                         `(&self, args: MyArgs, cx: CallContext<'_>, access: WriteAccess<'_>)`"
+                    }
+                    Kind::Resource | Kind::Prompt => {
+                        "`CallContext` is the last parameter of a handler, after its arguments \
+                         struct: `(&self, args: MyArgs, cx: CallContext<'_>)`"
+                    }
+                },
+            );
+        } else if let Some(span) = find_impl_trait(&arg.ty) {
             errors.push_at(
                 span,
                 match kind {
@@ -358,6 +388,7 @@ pub(super) fn check_inputs<'a>(
     ok.then_some(Inputs {
         arguments,
         capability,
+        context,
     })
 }
 

@@ -42,6 +42,24 @@ pub(super) fn is_write_access(ty: &Type) -> bool {
     }
 }
 
+/// Whether `ty` asks for the call's context: a path whose last segment is `CallContext`
+/// with no arguments or one lifetime (`CallContext<'_>`, `context::CallContext`). Syntax
+/// only, like [`is_write_access`]: the generated code passes the runtime's type.
+pub(super) fn is_call_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == CALL_CONTEXT && is_call_lifetime(&s.arguments))
+        }
+        Type::Paren(p) => is_call_context(&p.elem),
+        Type::Group(g) => is_call_context(&g.elem),
+        _ => false,
+    }
+}
+
 /// `WriteAccess`'s arguments: none (rustc then asks for `<'_>`), or the call's lifetime.
 pub(super) fn is_call_lifetime(arguments: &syn::PathArguments) -> bool {
     match arguments {

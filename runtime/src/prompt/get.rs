@@ -8,7 +8,7 @@ use super::route::PromptRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
 use crate::guard::{Probe, Refused};
-use crate::route::CallContext;
+use crate::route::CallSettings;
 use crate::route::field_path::{DeclaredNames, Problem, invalid_arguments};
 use crate::sanitize::ToolError;
 
@@ -25,7 +25,9 @@ pub(crate) struct GetInvocation<'a, S> {
     /// The arguments, typed by the arguments' schema.
     pub(crate) arguments: JsonObject,
     pub(crate) principal: Principal,
-    pub(crate) context: CallContext<'a>,
+    pub(crate) context: CallSettings<'a>,
+    /// The session the request came in on (none in process).
+    pub(crate) session: Option<crate::context::Session>,
     /// The fail-closed check's probe, if this is one of its requests.
     pub(crate) probe: Probe<'a>,
 }
@@ -38,14 +40,14 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
         self,
         parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
         into_error: fn(E) -> ToolError,
-        handler: impl FnOnce(&'a S, A) -> Fut,
+        handler: impl FnOnce(&'a S, A, crate::context::CallContext<'a>) -> Fut,
     ) -> Result<GetPromptResult, McpError>
     where
         Fut: Future<Output = Result<PromptReply, E>> + Send + 'a,
     {
         let route = self.route;
         let spec = &*route.spec;
-        let guarded = route.guard.guarded(
+        let mut guarded = route.guard.guarded(
             self.this,
             Surface::Prompt,
             &spec.name,
@@ -55,6 +57,7 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
             self.context,
             self.probe,
         );
+        guarded.session = self.session;
         match guarded
             .run(self.arguments, parse, into_error, handler)
             .await

@@ -12,6 +12,7 @@ use super::get::GetInvocation;
 use super::reply::PromptReply;
 use super::spec::PromptSpec;
 use crate::completion::{Completer, complete_fn};
+use crate::context::Grant;
 use crate::guard::RouteGuard;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
@@ -81,7 +82,7 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
     /// }
     ///
     /// struct Notes;
-    /// async fn summarise(_: &Notes, args: Summary, _: ()) -> Result<PromptReply, ToolError> {
+    /// async fn summarise(_: &Notes, args: Summary, _: secure_tool::context::Grant<'_>) -> Result<PromptReply, ToolError> {
     ///     Ok(PromptReply::new().user(format!("Summarise my last {} notes.", args.count)))
     /// }
     ///
@@ -112,14 +113,14 @@ impl<S: Send + Sync + 'static> PromptRoute<S> {
     where
         A: Send + 'static,
         E: 'static,
-        H: for<'a> Handler<'a, S, A, (), Result<PromptReply, E>>,
+        H: for<'a> Handler<'a, S, A, Grant<'a>, Result<PromptReply, E>>,
     {
         let parse = arguments.parse;
         let into_error = error.into_error;
         let get: GetFn<S> = Arc::new(
             move |invocation: GetInvocation<'_, S>| -> BoxFuture<'_, Result<GetPromptResult, McpError>> {
-                Box::pin(invocation.run(parse, into_error, move |state, arguments| {
-                    handler.call(state, arguments, ())
+                Box::pin(invocation.run(parse, into_error, move |state, arguments, context| {
+                    handler.call(state, arguments, Grant::new((), context))
                 }))
             },
         );

@@ -8,7 +8,7 @@ use super::route::ResourceRoute;
 use crate::audit::Surface;
 use crate::authz::Principal;
 use crate::guard::{Probe, Refused};
-use crate::route::CallContext;
+use crate::route::CallSettings;
 use crate::route::field_path::{DeclaredNames, Problem};
 use crate::sanitize::{ErrorCategory, ToolError};
 
@@ -29,7 +29,9 @@ pub(crate) struct ReadInvocation<'a, S> {
     /// The variables of the URI, typed by the parameters' schema.
     pub(crate) params: JsonObject,
     pub(crate) principal: Principal,
-    pub(crate) context: CallContext<'a>,
+    pub(crate) context: CallSettings<'a>,
+    /// The session the request came in on (none in process).
+    pub(crate) session: Option<crate::context::Session>,
     /// The fail-closed check's probe, if this is one of its requests.
     pub(crate) probe: Probe<'a>,
 }
@@ -42,14 +44,14 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
         self,
         parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
-        handler: impl FnOnce(&'a S, P) -> Fut,
+        handler: impl FnOnce(&'a S, P, crate::context::CallContext<'a>) -> Fut,
     ) -> Result<ReadResourceResult, McpError>
     where
         Fut: Future<Output = Result<ResourceBody, E>> + Send + 'a,
     {
         let route = self.route;
         let spec = &*route.spec;
-        let guarded = route.guard.guarded(
+        let mut guarded = route.guard.guarded(
             self.this,
             Surface::Resource,
             &spec.name,
@@ -59,6 +61,7 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
             self.context,
             self.probe,
         );
+        guarded.session = self.session;
         match guarded.run(self.params, parse, into_error, handler).await {
             Ok(body) => {
                 let contents = body.into_contents(&self.uri, spec.mime_type.as_deref());

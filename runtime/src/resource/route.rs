@@ -12,6 +12,7 @@ use super::body::ResourceBody;
 use super::read::ReadInvocation;
 use super::spec::ResourceSpec;
 use crate::completion::{Completer, complete_fn};
+use crate::context::Grant;
 use crate::guard::RouteGuard;
 use crate::resilience::DependencyRef;
 use crate::route::secure_route::{BoxFuture, DependencyFn, Handler};
@@ -78,7 +79,7 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
     /// struct NoteUri { id: u64 }
     ///
     /// struct Notes;
-    /// async fn note(_: &Notes, uri: NoteUri, _: ()) -> Result<ResourceBody, ToolError> {
+    /// async fn note(_: &Notes, uri: NoteUri, _: secure_tool::context::Grant<'_>) -> Result<ResourceBody, ToolError> {
     ///     match uri.id {
     ///         1 => Ok(ResourceBody::text("# Groceries")),
     ///         _ => Err(ToolError::not_found("no such note")),
@@ -111,14 +112,14 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
     where
         P: Send + 'static,
         E: 'static,
-        H: for<'a> Handler<'a, S, P, (), Result<ResourceBody, E>>,
+        H: for<'a> Handler<'a, S, P, Grant<'a>, Result<ResourceBody, E>>,
     {
         let parse = params.parse;
         let into_error = error.into_error;
         let read: ReadFn<S> = Arc::new(
             move |invocation: ReadInvocation<'_, S>| -> BoxFuture<'_, Result<ReadResourceResult, McpError>> {
-                Box::pin(invocation.run(parse, into_error, move |state, params| {
-                    handler.call(state, params, ())
+                Box::pin(invocation.run(parse, into_error, move |state, params, context| {
+                    handler.call(state, params, Grant::new((), context))
                 }))
             },
         );
@@ -156,7 +157,7 @@ impl<S: Send + Sync + 'static> ResourceRoute<S> {
     /// #[derive(serde::Deserialize, schemars::JsonSchema)]
     /// struct NoteUri { id: u64 }
     /// struct Notes { ids: Vec<u64> }
-    /// async fn note(_: &Notes, uri: NoteUri, _: ()) -> Result<ResourceBody, ToolError> {
+    /// async fn note(_: &Notes, uri: NoteUri, _: secure_tool::context::Grant<'_>) -> Result<ResourceBody, ToolError> {
     ///     Ok(ResourceBody::text(format!("note {}", uri.id)))
     /// }
     /// async fn note_ids(notes: &Notes, typed: CompletionRequest) -> Result<Vec<String>, ToolError> {

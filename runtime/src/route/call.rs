@@ -8,16 +8,18 @@ use rmcp::model::{CallToolResult, JsonObject};
 
 use super::field_path::invalid_arguments;
 use super::secure_route::SecureRoute;
+use super::spec::ToolSpec;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, DenialCause, Mode, Policy, Principal};
+use crate::context::{CallContext, Grant, Session};
 use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
 
 /// What the server gives every call, whatever the tool.
 #[derive(Clone, Copy)]
-pub(crate) struct CallContext<'a> {
+pub(crate) struct CallSettings<'a> {
     /// The deadline of each policy's decision.
     pub(crate) authz_timeout: Duration,
     /// The server-wide policy, decided before the tool's own.
@@ -28,7 +30,7 @@ pub(crate) struct CallContext<'a> {
     pub(crate) check_outputs: bool,
 }
 
-impl CallContext<'_> {
+impl CallSettings<'_> {
     /// The server's policy, then `policy`, each decided within the deadline: fail-closed,
     /// the first denial is the answer.
     pub(crate) async fn authorize(
@@ -70,10 +72,12 @@ pub(crate) struct Invocation<'a, S> {
     route: &'a SecureRoute<S>,
     arguments: Option<JsonObject>,
     principal: Principal,
-    context: CallContext<'a>,
+    context: CallSettings<'a>,
     /// The policy that decides this call: the tool's own, except in the fail-closed check
     /// of `testing`, which puts failing policies in its place.
     policy: &'a Policy,
+    /// The session the call came in on (none in process): the handler's context.
+    session: Option<Session>,
     /// Counts the calls that reached the handler (the fail-closed check only).
     #[cfg(feature = "testing")]
     reached: Option<&'a std::sync::atomic::AtomicUsize>,
@@ -86,7 +90,7 @@ impl<'a, S> Invocation<'a, S> {
         route: &'a SecureRoute<S>,
         arguments: Option<JsonObject>,
         principal: Principal,
-        context: CallContext<'a>,
+        context: CallSettings<'a>,
     ) -> Self {
         Self {
             this,
@@ -95,9 +99,16 @@ impl<'a, S> Invocation<'a, S> {
             principal,
             context,
             policy: &route.spec.policy,
+            session: None,
             #[cfg(feature = "testing")]
             reached: None,
         }
+    }
+
+    /// This call, come in on `session`.
+    pub(crate) fn on(mut self, session: Session) -> Self {
+        self.session = Some(session);
+        self
     }
 
     /// This call with `policy` in place of the tool's own and of the server's, decided
@@ -122,19 +133,19 @@ impl<'a, S> Invocation<'a, S> {
 impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// The guarded call: authorize (fail-closed), pass the write gate, check the arguments
     /// (size limits, input schema) and parse them, make the call's capability with `grant`
-    /// (only then), run `handler` with panics caught, and turn its result into a sanitized
-    /// MCP result. One audit event.
+    /// and its context (only then), run `handler` with panics caught, and turn its result
+    /// into a sanitized MCP result. One audit event.
     pub(super) async fn run<A, T, E, C, Fut>(
         self,
         types: ToolTypes<A, T, E>,
         grant: impl FnOnce() -> C,
-        handler: impl FnOnce(&'a S, A, C) -> Fut,
+        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
     ) -> CallToolResult
     where
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
         let started = tokio::time::Instant::now();
-        let spec = &*self.route.spec;
+        let spec: &'a ToolSpec = &self.route.spec;
         let mut event = audit::CallEvent::new(
             &spec.name,
             spec.mode,
@@ -199,7 +210,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let call = handler(self.this, arguments, grant()).map(|result| result.map_err(into_error));
+        let grant = Grant::new(grant(), CallContext::new(self.session, &spec.name));
+        let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
         match limits.run(call).await {
             Ok(value) => {
                 let rendering = self.route.rendering;

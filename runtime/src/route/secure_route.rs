@@ -21,6 +21,7 @@ use super::validate::InputSchema;
 use crate::authz::Mode;
 use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
+use crate::context::Grant;
 use crate::resilience::DependencyRef;
 
 /// A boxed future, as stored in routes.
@@ -84,8 +85,8 @@ impl<S> fmt::Debug for SecureRoute<S> {
 }
 
 /// A tool's handler as its route calls it: the server's state, the parsed arguments, and
-/// the capability of the call (`()` for a read tool, the call's [`WriteAccess`] for a write
-/// tool), borrowed for the call. Implemented by every `Copy` function of that shape (the
+/// the call's [`Grant`]: its capability (`()` for a read tool, the call's [`WriteAccess`]
+/// for a write tool) and its context, both bound to the call. Implemented by every `Copy` function of that shape (the
 /// `#[secure_tool]` macro passes a function item); see [`SecureRoute::read`].
 ///
 /// [`WriteAccess`]: crate::capability::WriteAccess
@@ -130,12 +131,13 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// use secure_tool::authz::scopes;
     /// use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
     /// use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    /// use secure_tool::context::Grant;
     ///
     /// #[derive(serde::Serialize, schemars::JsonSchema)]
     /// struct Count { notes: u64 }
     ///
     /// struct Notes;
-    /// async fn count(_: &Notes, _: NoArguments, _: ()) -> Result<Count, ToolError> {
+    /// async fn count(_: &Notes, _: NoArguments, _: Grant<'_>) -> Result<Count, ToolError> {
     ///     Ok(Count { notes: 3 })
     /// }
     ///
@@ -160,7 +162,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         A: Send + 'static,
         T: 'static,
         E: 'static,
-        H: for<'a> Handler<'a, S, A, (), Result<T, E>>,
+        H: for<'a> Handler<'a, S, A, Grant<'a>, Result<T, E>>,
     {
         assert!(
             spec.mode == Mode::Read,
@@ -175,7 +177,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
                     Box::pin(invocation.run(
                         types,
                         || (),
-                        move |state, arguments, ()| handler.call(state, arguments, ()),
+                        move |state, arguments, grant| handler.call(state, arguments, grant),
                     ))
                 },
             ),
@@ -200,12 +202,13 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// use secure_tool::authz::scopes;
     /// use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
     /// use secure_tool::route::{SecureRoute, SecureToolRouter, ToolSpec, ToolTypes};
+    /// use secure_tool::context::Grant;
     ///
     /// #[derive(serde::Serialize, schemars::JsonSchema)]
     /// struct Done { ok: bool }
     ///
     /// struct Notes;
-    /// async fn wipe(_: &Notes, _: NoArguments, _access: WriteAccess<'_>) -> Result<Done, ToolError> {
+    /// async fn wipe(_: &Notes, _: NoArguments, _: Grant<'_, WriteAccess<'_>>) -> Result<Done, ToolError> {
     ///     Ok(Done { ok: true })
     /// }
     ///
@@ -225,7 +228,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         A: Send + 'static,
         T: 'static,
         E: 'static,
-        H: for<'a> Handler<'a, S, A, WriteAccess<'a>, Result<T, E>>,
+        H: for<'a> Handler<'a, S, A, Grant<'a, WriteAccess<'a>>, Result<T, E>>,
     {
         assert!(
             spec.mode == Mode::Write,
@@ -247,7 +250,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
                     Box::pin(invocation.run(
                         types,
                         WriteAccess::for_call,
-                        move |state, arguments, access| handler.call(state, arguments, access),
+                        move |state, arguments, grant| handler.call(state, arguments, grant),
                     ))
                 },
             ),

@@ -367,6 +367,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 warned_untrusted: std::sync::atomic::AtomicBool::new(false),
                 gate,
                 subscriptions: Default::default(),
+                log_levels: Default::default(),
             }),
             trusted_transport: false,
         }

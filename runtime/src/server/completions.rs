@@ -31,7 +31,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         principal: Principal,
     ) -> Result<CompletionInfo, McpError> {
         let this = &self.inner.state;
-        let context = self.call_context();
+        let context = self.call_settings();
         let tools = &self.inner.tools;
         let (guard, surface, spec) = match reference {
             Reference::Prompt(prompt) => match tools.prompts.get(prompt.name.as_str()) {

@@ -130,7 +130,7 @@ const PRUNE_CLOSED_SESSIONS: Duration = Duration::from_secs(1);
 
 /// Whether two peers are the same session: they share the client's handshake info, which
 /// rmcp sets once per session.
-pub(super) fn same_session(
+pub(crate) fn same_session(
     a: &rmcp::service::Peer<RoleServer>,
     b: &rmcp::service::Peer<RoleServer>,
 ) -> bool {

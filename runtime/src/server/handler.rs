@@ -87,7 +87,10 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
             if forwarded {
                 self.inner.state.set_level(request, context).await
             } else {
-                Err(McpError::method_not_found::<SetLevelRequestMethod>())
+                // The level of the messages handlers send through their call's context:
+                // remembered per session, nothing else.
+                self.inner.log_levels.set(&context.peer, request.level);
+                Ok(())
             }
         }
     }
@@ -448,9 +451,13 @@ fn get_info<S: ServerHandler>(server: &SecureServer<S>) -> ServerConfig {
     } else {
         None
     };
-    if config.forwards(Unguarded::Logging) {
-        capabilities.logging = own.logging;
-    }
+    // Handlers send public log messages through their call's context: the level is the
+    // client's to set.
+    capabilities.logging = if config.forwards(Unguarded::Logging) {
+        own.logging
+    } else {
+        Some(JsonObject::default())
+    };
     if config.forwards(Unguarded::CustomRequests) {
         capabilities.experimental = own.experimental;
     }
@@ -536,7 +543,8 @@ async fn get_prompt<S: ServerHandler>(
         return server.inner.state.get_prompt(request, context).await;
     }
     let principal = server.principal(&context);
-    let get = server.get_prompt(&request.name, request.arguments, principal);
+    let session = Some(server.session(&context));
+    let get = server.get_prompt_on(&request.name, request.arguments, principal, session);
     tokio::select! {
         biased;
         result = get => result.map(GetPromptResponse::from),
@@ -632,7 +640,8 @@ async fn read_resource<S: ServerHandler>(
         return server.inner.state.read_resource(request, context).await;
     }
     let principal = server.principal(&context);
-    let read = server.read_resource(&request.uri, principal);
+    let session = Some(server.session(&context));
+    let read = server.read_resource_on(&request.uri, principal, session);
     tokio::select! {
         biased;
         result = read => result.map(ReadResourceResponse::from),
@@ -707,8 +716,9 @@ async fn call_tool<S: Send + Sync + 'static>(
             route,
             request.arguments,
             principal,
-            server.call_context(),
-        );
+            server.call_settings(),
+        )
+        .on(server.session(&context));
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker
         // permit and bulkhead slot now rather than at its deadline.

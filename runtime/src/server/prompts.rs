@@ -6,6 +6,7 @@ use rmcp::model::{GetPromptResult, JsonObject, Prompt};
 
 use super::SecureServer;
 use crate::authz::Principal;
+use crate::context::Session;
 use crate::guard::Probe;
 use crate::prompt::{GetInvocation, prompt_not_found};
 
@@ -26,6 +27,17 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         arguments: Option<JsonObject>,
         principal: Principal,
     ) -> Result<GetPromptResult, McpError> {
+        self.get_prompt_on(name, arguments, principal, None).await
+    }
+
+    /// [`get_prompt`](Self::get_prompt), come in on `session`.
+    pub(crate) async fn get_prompt_on(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+        session: Option<Session>,
+    ) -> Result<GetPromptResult, McpError> {
         let route = self
             .inner
             .tools
@@ -37,7 +49,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             route,
             arguments: route.typed(arguments),
             principal,
-            context: self.call_context(),
+            context: self.call_settings(),
+            session,
             probe: Probe::default(),
         };
         (route.get)(invocation).await
@@ -57,7 +70,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             route,
             arguments: JsonObject::new(),
             principal,
-            context: self.call_context(),
+            context: self.call_settings(),
+            session: None,
             probe,
         };
         (route.get)(invocation).await

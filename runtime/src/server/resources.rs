@@ -6,6 +6,7 @@ use rmcp::model::{ReadResourceResult, Resource, ResourceTemplate};
 
 use super::SecureServer;
 use crate::authz::Principal;
+use crate::context::Session;
 use crate::guard::Probe;
 use crate::resource::ResourceRoute;
 use crate::resource::read::{ReadInvocation, resource_not_found};
@@ -27,7 +28,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, SecureToolRouter};
     ///
     /// struct Docs;
-    /// async fn readme(_: &Docs, _: NoArguments, _: ()) -> Result<ResourceBody, ToolError> {
+    /// async fn readme(_: &Docs, _: NoArguments, _: secure_tool::context::Grant<'_>) -> Result<ResourceBody, ToolError> {
     ///     Ok(ResourceBody::text("# Docs"))
     /// }
     ///
@@ -47,6 +48,16 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         uri: &str,
         principal: Principal,
     ) -> Result<ReadResourceResult, McpError> {
+        self.read_resource_on(uri, principal, None).await
+    }
+
+    /// [`read_resource`](Self::read_resource), come in on `session`.
+    pub(crate) async fn read_resource_on(
+        &self,
+        uri: &str,
+        principal: Principal,
+        session: Option<Session>,
+    ) -> Result<ReadResourceResult, McpError> {
         let resources = &self.inner.tools;
         let Some((route, params)) = resources
             .resources()
@@ -60,7 +71,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             uri: uri.to_owned(),
             params,
             principal,
-            context: self.call_context(),
+            context: self.call_settings(),
+            session,
             probe: Probe::default(),
         };
         (route.read)(invocation).await
@@ -83,7 +95,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             uri: uri.to_owned(),
             params,
             principal,
-            context: self.call_context(),
+            context: self.call_settings(),
+            session: None,
             probe,
         };
         (route.read)(invocation).await

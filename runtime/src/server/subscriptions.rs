@@ -70,7 +70,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     async fn may_read(&self, route: &ResourceRoute<S>, principal: &Principal) -> bool {
         let spec = route.spec();
         let request = AccessRequest::new(spec.name(), Mode::Read, principal);
-        let allowed = self.call_context().authorize(spec.policy(), request).await;
+        let allowed = self.call_settings().authorize(spec.policy(), request).await;
         if let Err(cause) = &allowed {
             tracing::info!(
                 target: crate::audit::TARGET,

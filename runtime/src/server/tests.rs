@@ -393,6 +393,7 @@ mod resilience;
 
 mod boundary;
 mod completions;
+mod context;
 mod degradation;
 mod panics;
 mod prompt_macro;

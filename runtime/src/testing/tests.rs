@@ -400,7 +400,11 @@ mod surfaces {
 
     impl rmcp::ServerHandler for Library {}
 
-    async fn greet(library: &Library, _: NoArguments, (): ()) -> Result<PromptReply, ToolError> {
+    async fn greet(
+        library: &Library,
+        _: NoArguments,
+        _: crate::context::Grant<'_>,
+    ) -> Result<PromptReply, ToolError> {
         library.runs.fetch_add(1, Ordering::SeqCst);
         Ok(PromptReply::new().user("hello"))
     }

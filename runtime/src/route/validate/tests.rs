@@ -259,7 +259,11 @@ fn a_schema_that_does_not_compile_stops_the_route_from_being_built() {
 fn a_route_with_a_schema_that_does_not_compile_is_not_built() {
     use crate::authz::{Mode, public};
     use crate::route::{ArgumentsType, ErrorType, OutputType, SecureRoute, ToolSpec, ToolTypes};
-    async fn broken(_: &(), _: BrokenPattern, _: ()) -> Result<String, crate::ToolError> {
+    async fn broken(
+        _: &(),
+        _: BrokenPattern,
+        _: crate::context::Grant<'_>,
+    ) -> Result<String, crate::ToolError> {
         Ok(String::new())
     }
     let spec = ToolSpec::new("broken", Mode::Read, public()).with_description("Broken.");

@@ -384,10 +384,10 @@ async fn a_tools_own_limits_win_over_the_servers() {
         #[allow(dead_code)]
         text: String,
     }
-    async fn take(_: &(), _: Text, _: ()) -> Result<Done, ToolError> {
+    async fn take(_: &(), _: Text, _: crate::context::Grant<'_>) -> Result<Done, ToolError> {
         Ok(Done { ok: true })
     }
-    async fn none(_: &(), _: NoArguments, _: ()) -> Result<Done, ToolError> {
+    async fn none(_: &(), _: NoArguments, _: crate::context::Grant<'_>) -> Result<Done, ToolError> {
         Ok(Done { ok: true })
     }
     let types = || ToolTypes::new(ArgumentsType::new(), OutputType::new(), ErrorType::new());

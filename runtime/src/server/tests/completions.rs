@@ -32,11 +32,19 @@ struct Summary {
     topic: String,
 }
 
-async fn note(_: &Notes, uri: NoteUri, (): ()) -> Result<ResourceBody, ToolError> {
+async fn note(
+    _: &Notes,
+    uri: NoteUri,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     Ok(ResourceBody::text(uri.id.to_string()))
 }
 
-async fn summarise(_: &Notes, args: Summary, (): ()) -> Result<PromptReply, ToolError> {
+async fn summarise(
+    _: &Notes,
+    args: Summary,
+    _: crate::context::Grant<'_>,
+) -> Result<PromptReply, ToolError> {
     Ok(PromptReply::new().user(args.topic))
 }
 

@@ -32,7 +32,11 @@ struct Summary {
     count: Option<u32>,
 }
 
-async fn summarise(notes: &Notes, args: Summary, (): ()) -> Result<PromptReply, ToolError> {
+async fn summarise(
+    notes: &Notes,
+    args: Summary,
+    _: crate::context::Grant<'_>,
+) -> Result<PromptReply, ToolError> {
     notes.gets.fetch_add(1, Ordering::SeqCst);
     let count = args.count.unwrap_or(10);
     Ok(PromptReply::new()
@@ -43,7 +47,11 @@ async fn summarise(notes: &Notes, args: Summary, (): ()) -> Result<PromptReply, 
         )))
 }
 
-async fn broken(notes: &Notes, _: NoArguments, (): ()) -> Result<PromptReply, StoreError> {
+async fn broken(
+    notes: &Notes,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<PromptReply, StoreError> {
     notes.gets.fetch_add(1, Ordering::SeqCst);
     Err(StoreError(std::io::Error::from(
         std::io::ErrorKind::ConnectionRefused,
@@ -204,7 +212,11 @@ fn a_prompt_argument_text_cannot_give_is_refused() {
         #[allow(dead_code)]
         tags: Vec<String>,
     }
-    async fn tagged(_: &Notes, _: Tagged, (): ()) -> Result<PromptReply, ToolError> {
+    async fn tagged(
+        _: &Notes,
+        _: Tagged,
+        _: crate::context::Grant<'_>,
+    ) -> Result<PromptReply, ToolError> {
         Ok(PromptReply::new())
     }
     let _ = PromptRoute::new(

@@ -81,11 +81,19 @@ struct NoteUri {
     id: u64,
 }
 
-async fn readme(_: &Library, _: NoArguments, (): ()) -> Result<ResourceBody, ToolError> {
+async fn readme(
+    _: &Library,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     Ok(ResourceBody::text("# Library"))
 }
 
-async fn note(library: &Library, uri: NoteUri, (): ()) -> Result<ResourceBody, ToolError> {
+async fn note(
+    library: &Library,
+    uri: NoteUri,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     library.reads.fetch_add(1, Ordering::SeqCst);
     match uri.id {
         1 => Ok(ResourceBody::text("first note")),
@@ -95,31 +103,53 @@ async fn note(library: &Library, uri: NoteUri, (): ()) -> Result<ResourceBody, T
     }
 }
 
-async fn audit_log(library: &Library, _: NoArguments, (): ()) -> Result<ResourceBody, ToolError> {
+async fn audit_log(
+    library: &Library,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     library.reads.fetch_add(1, Ordering::SeqCst);
     Ok(ResourceBody::text("admin only"))
 }
 
-async fn broken(library: &Library, _: NoArguments, (): ()) -> Result<ResourceBody, StoreError> {
+async fn broken(
+    library: &Library,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, StoreError> {
     library.reads.fetch_add(1, Ordering::SeqCst);
     Err(StoreError(std::io::Error::from(
         std::io::ErrorKind::ConnectionRefused,
     )))
 }
 
-async fn exploding(library: &Library, _: NoArguments, (): ()) -> Result<ResourceBody, ToolError> {
+async fn exploding(
+    library: &Library,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     library.reads.fetch_add(1, Ordering::SeqCst);
     panic!("invariant broken at /src/secret/path.rs")
 }
 
-async fn hanging(_: &Library, _: NoArguments, (): ()) -> Result<ResourceBody, ToolError> {
+async fn hanging(
+    _: &Library,
+    _: NoArguments,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
     std::future::pending().await
 }
 
 /// A fixed resource whose handler fails with a `ToolError`.
 fn route<H>(spec: ResourceSpec, handler: H) -> ResourceRoute<Library>
 where
-    H: for<'a> Handler<'a, Library, NoArguments, (), Result<ResourceBody, ToolError>>,
+    H: for<'a> Handler<
+            'a,
+            Library,
+            NoArguments,
+            crate::context::Grant<'a>,
+            Result<ResourceBody, ToolError>,
+        >,
 {
     ResourceRoute::new(spec, ArgumentsType::new(), ErrorType::new(), handler)
 }
@@ -395,7 +425,8 @@ async fn the_states_own_handlers_are_not_served_unless_named() {
     assert!(capabilities.resources.is_some());
     assert!(capabilities.prompts.is_none());
     assert!(capabilities.completions.is_none());
-    assert!(capabilities.logging.is_none());
+    // Logging is the server's own: handlers' messages, at the level each session sets.
+    assert_eq!(capabilities.logging, Some(Default::default()));
 
     let prompts = client.list_prompts(None).await.unwrap_err().to_string();
     assert!(!prompts.contains("SECRET"), "{prompts}");
@@ -430,7 +461,7 @@ async fn the_states_own_handlers_are_not_served_unless_named() {
     let capabilities = &client.peer_info().unwrap().capabilities;
     assert!(capabilities.prompts.is_some());
     assert!(capabilities.completions.is_some());
-    assert!(capabilities.logging.is_none());
+    assert_eq!(capabilities.logging, Some(Default::default()));
     let prompts = client.list_prompts(None).await.unwrap();
     assert_eq!(prompts.prompts[0].name, "secret_prompt");
     let read = client

@@ -1,0 +1,476 @@
+//! The context of one call: what a secure handler may reach of the MCP session once the
+//! call is authorized — progress notifications, the client's cancellation, messages to the
+//! client's log, and questions to the user (elicitation) or to the client's model
+//! (sampling).
+//!
+//! A handler asks for it by taking a [`CallContext`] after its arguments (and before a
+//! write tool's `WriteAccess`):
+//!
+//! ```
+//! use secure_tool::prelude::*;
+//! use secure_tool::context::{CallContext, LogLevel, Progress};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Reindex { shards: u32 }
+//!
+//! #[derive(serde::Serialize, schemars::JsonSchema)]
+//! struct Reindexed { shards: u32 }
+//!
+//! struct Search;
+//!
+//! #[secure_tool_router]
+//! impl Search {
+//!     /// Rebuilds the index, shard by shard.
+//!     #[secure_tool(authz = scopes("search:admin"), mode = read)]
+//!     async fn reindex(&self, args: Reindex, cx: CallContext<'_>) -> Result<Reindexed, ToolError> {
+//!         for shard in 0..args.shards {
+//!             if cx.is_cancelled() {
+//!                 return Err(ToolError::public(ErrorCategory::Unavailable, "Reindexing was cancelled."));
+//!             }
+//!             cx.progress(Progress::new(f64::from(shard + 1)).of(f64::from(args.shards))).await;
+//!         }
+//!         cx.log(LogLevel::Info, format!("{} shards reindexed", args.shards)).await;
+//!         Ok(Reindexed { shards: args.shards })
+//!     }
+//! }
+//! # impl secure_tool::rmcp::ServerHandler for Search {}
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let server = SecureServer::new(Search);
+//! let arguments = serde_json::json!({ "shards": 3 }).as_object().cloned();
+//! let admin = Principal::new("ada").with_scopes(["search:admin"]);
+//! // In process there is no session: progress and log messages go nowhere.
+//! let done = server.call("reindex", arguments, admin).await.unwrap();
+//! assert_eq!(done.structured_content.unwrap()["shards"], 3);
+//! # }
+//! ```
+//!
+//! The context exists only inside a call the guard let through: the runtime makes it after
+//! authorization (and the write gate, and the arguments' checks), and its lifetime ends
+//! with the call. Everything it sends to the client is text the handler wrote as public,
+//! the same rule as [`ToolError::public`]'s message: no method takes an error and sends its
+//! text, and each message is capped at [`MAX_MESSAGE_BYTES`].
+
+// rmcp marks logging and sampling deprecated (SEP-2577, for 2026-07-28), but both are part
+// of the 2025-11-25 protocol its clients speak.
+#![allow(deprecated)]
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rmcp::model::{
+    ClientCapabilities, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerRequest,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RequestContext, RoleServer, ServiceError};
+use tokio_util::sync::CancellationToken;
+
+use crate::sanitize::{ErrorCategory, ToolError};
+
+/// The severity of a message to the client's log (MCP's `LoggingLevel`).
+pub use rmcp::model::LoggingLevel as LogLevel;
+
+/// The most bytes of one message sent through the context (a progress message, a log
+/// message, an elicitation's question); longer text is cut at a character boundary.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// How long the user has to answer an elicitation, unless the call's deadline comes first.
+pub const ELICITATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the runtime knows of the session a call came in on.
+#[derive(Clone)]
+pub(crate) struct Session {
+    peer: Peer<RoleServer>,
+    progress_token: Option<ProgressToken>,
+    cancelled: CancellationToken,
+    capabilities: Option<ClientCapabilities>,
+    /// Whether the request came on a session without an `initialize` handshake
+    /// (2026-07-28), where the server may not send requests to the client.
+    stateless: bool,
+    /// The least severe level the client wants (`logging/setLevel`), else the default.
+    log_level: LogLevel,
+}
+
+impl Session {
+    /// The session of `context`, whose client asked for messages at `log_level` or above.
+    pub(crate) fn of(context: &RequestContext<RoleServer>, log_level: Option<LogLevel>) -> Self {
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|version| !version.has_initialize());
+        Self {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+            cancelled: context.ct.clone(),
+            capabilities: context.client_capabilities(),
+            stateless,
+            log_level: log_level.unwrap_or(DEFAULT_LOG_LEVEL),
+        }
+    }
+
+    /// Whether the client can answer a form elicitation now.
+    fn elicits(&self) -> bool {
+        !self.stateless
+            && self
+                .capabilities
+                .as_ref()
+                .and_then(|capabilities| capabilities.elicitation.as_ref())
+                .is_some_and(|elicitation| {
+                    // An empty `elicitation: {}` means form mode (2025-11-25).
+                    elicitation.form.is_some() || elicitation.url.is_none()
+                })
+    }
+
+    /// Whether the client can sample its model now.
+    fn samples(&self) -> bool {
+        !self.stateless
+            && self
+                .capabilities
+                .as_ref()
+                .is_some_and(|capabilities| capabilities.sampling.is_some())
+    }
+}
+
+/// The level of log messages sent to a client that never asked for one.
+pub(crate) const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
+
+/// The log level each session asked for with `logging/setLevel`.
+#[derive(Default)]
+pub(crate) struct LogLevels(Mutex<Vec<(Peer<RoleServer>, LogLevel)>>);
+
+/// The most sessions whose log level is remembered; beyond it, the oldest is forgotten
+/// (and gets the default level again).
+const MAX_LOG_LEVELS: usize = 4096;
+
+impl LogLevels {
+    /// Remembers that `peer`'s session wants messages at `level` or above.
+    pub(crate) fn set(&self, peer: &Peer<RoleServer>, level: LogLevel) {
+        let mut levels = crate::server::lock(&self.0);
+        levels.retain(|(other, _)| {
+            !other.is_transport_closed() && !crate::server::same_session(other, peer)
+        });
+        if levels.len() >= MAX_LOG_LEVELS {
+            levels.remove(0);
+        }
+        levels.push((peer.clone(), level));
+    }
+
+    /// The level `peer`'s session asked for, if it did.
+    pub(crate) fn get(&self, peer: &Peer<RoleServer>) -> Option<LogLevel> {
+        let levels = crate::server::lock(&self.0);
+        levels
+            .iter()
+            .find(|(other, _)| crate::server::same_session(other, peer))
+            .map(|(_, level)| *level)
+    }
+}
+
+/// What a secure handler may reach of the MCP session, during its call only.
+///
+/// Made by the runtime once the call is authorized; a handler takes it as
+/// `cx: CallContext<'_>` (see the [module docs](self)). In a call without a session (an
+/// in-process [`SecureServer::call`](crate::SecureServer::call)), notifications go nowhere,
+/// nothing is cancelled, and elicitation and sampling answer
+/// [`Elicited::Unsupported`] and `None`.
+pub struct CallContext<'call> {
+    session: Option<Session>,
+    /// Who is talking: the name of the tool, resource or prompt (the logger's name).
+    name: &'call str,
+    _call: PhantomData<fn(&'call ()) -> &'call ()>,
+}
+
+impl std::fmt::Debug for CallContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("name", &self.name)
+            .field("session", &self.session.is_some())
+            .finish()
+    }
+}
+
+/// One progress notification: how far the call is, out of how much, and a public message.
+///
+/// ```
+/// use secure_tool::context::Progress;
+/// let step = Progress::new(3.0).of(10.0).with_message("3 of 10 notes indexed");
+/// # let _ = step;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Progress {
+    done: f64,
+    total: Option<f64>,
+    message: Option<Cow<'static, str>>,
+}
+
+impl Progress {
+    /// `done` so far (it should grow with every notification of the call).
+    pub fn new(done: f64) -> Self {
+        Self {
+            done,
+            total: None,
+            message: None,
+        }
+    }
+
+    /// Out of `total`, when it is known.
+    pub fn of(mut self, total: f64) -> Self {
+        self.total = Some(total);
+        self
+    }
+
+    /// With a message for the person waiting: public text, shown as written.
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// The user's answer to an elicitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elicited<T> {
+    /// The user accepted and answered the form.
+    Accepted(T),
+    /// The user explicitly declined.
+    Declined,
+    /// The user dismissed the question, or did not answer in time.
+    Cancelled,
+    /// The client cannot ask its user: it did not declare form elicitation, the session
+    /// has no handshake (2026-07-28), or there is no session at all.
+    Unsupported,
+}
+
+impl<'call> CallContext<'call> {
+    /// The context of a call of `name` on `session` (none in process).
+    pub(crate) fn new(session: Option<Session>, name: &'call str) -> Self {
+        Self {
+            session,
+            name,
+            _call: PhantomData,
+        }
+    }
+
+    /// Whether the client has cancelled the call (`notifications/cancelled`). The runtime
+    /// drops a cancelled call's future at its next await; a handler checks this before a
+    /// step it must not start for a caller who is gone.
+    pub fn is_cancelled(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|session| session.cancelled.is_cancelled())
+    }
+
+    /// Resolves when the client cancels the call; never, without a session.
+    pub async fn cancelled(&self) {
+        match &self.session {
+            Some(session) => session.cancelled.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends a progress notification, if the client asked for progress (gave the request a
+    /// progress token); otherwise, and if the session is gone, does nothing.
+    pub async fn progress(&self, step: Progress) {
+        let Some(session) = &self.session else { return };
+        let Some(token) = &session.progress_token else {
+            return;
+        };
+        let mut param = ProgressNotificationParam::new(token.clone(), step.done);
+        param.total = step.total;
+        param.message = step.message.map(capped);
+        // A client that went away is told nothing; the call goes on (or is cancelled).
+        let _ = session.peer.notify_progress(param).await;
+    }
+
+    /// Sends `message` to the client's log (`notifications/message`) at `level`, under the
+    /// name of the tool, resource or prompt, if the session asked for messages of that
+    /// severity (`logging/setLevel`; `info` and above until it does). Public text, as
+    /// written: for internal detail use `tracing`, which stays on the server.
+    pub async fn log(&self, level: LogLevel, message: impl Into<Cow<'static, str>>) {
+        let Some(session) = &self.session else { return };
+        if severity(level) < severity(session.log_level) {
+            return;
+        }
+        let param = LoggingMessageNotificationParam::new(level, capped(message.into()).into())
+            .with_logger(self.name);
+        let _ = session.peer.notify_logging_message(param).await;
+    }
+
+    /// Whether the client can answer [`elicit`](Self::elicit) in this call.
+    pub fn can_elicit(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::elicits)
+    }
+
+    /// Whether the client can answer [`sample`](Self::sample) in this call.
+    pub fn can_sample(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::samples)
+    }
+
+    /// Asks the user to fill in a form of `T`'s fields (`elicitation/create`), with
+    /// `message` (public text) saying why. `T` is a struct of flat fields (strings,
+    /// numbers, booleans, enums), as MCP's forms allow; its schema is the form.
+    ///
+    /// The answer is data from the user: treat it as untrusted input, like arguments.
+    /// A client that cannot ask its user answers [`Elicited::Unsupported`]; a user who does
+    /// not answer within [`ELICITATION_TIMEOUT`] (or the call's deadline, whichever is
+    /// first), [`Elicited::Cancelled`].
+    ///
+    /// # Errors
+    ///
+    /// A `ToolError` when `T`'s schema is not a form (an internal error: the server's own
+    /// type), when the answer does not match the form (invalid input), or when the session
+    /// fails (unavailable).
+    pub async fn elicit<T>(
+        &self,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Result<Elicited<T>, ToolError>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        let schema = ElicitationSchema::from_type::<T>().map_err(ToolError::internal)?;
+        let Some(answer) = self.ask(message.into(), schema).await? else {
+            return Ok(Elicited::Unsupported);
+        };
+        Ok(match answer.action {
+            ElicitationAction::Accept => {
+                let content = answer.content.unwrap_or_default();
+                match serde_json::from_value(content) {
+                    Ok(value) => Elicited::Accepted(value),
+                    Err(_) => {
+                        return Err(ToolError::invalid_input(
+                            "The answer to the question does not match its form.",
+                        ));
+                    }
+                }
+            }
+            ElicitationAction::Decline => Elicited::Declined,
+            // Cancelled, or an action this version does not know: not an acceptance.
+            _ => Elicited::Cancelled,
+        })
+    }
+
+    /// Sends a form elicitation with `schema`; `None` when the client cannot answer one,
+    /// and a cancelled answer when the user does not answer in time.
+    pub(crate) async fn ask(
+        &self,
+        message: Cow<'static, str>,
+        schema: ElicitationSchema,
+    ) -> Result<Option<rmcp::model::ElicitResult>, ToolError> {
+        let Some(session) = self.session.as_ref().filter(|session| session.elicits()) else {
+            return Ok(None);
+        };
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(
+            ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message: capped(message),
+                requested_schema: schema,
+            },
+        ));
+        match send(&session.peer, request, ELICITATION_TIMEOUT).await {
+            Ok(ClientResult::ElicitResult(answer)) => Ok(Some(answer)),
+            Ok(_) => Err(ToolError::unavailable(ServiceError::UnexpectedResponse)),
+            Err(ServiceError::Timeout { .. }) => Ok(Some(rmcp::model::ElicitResult::new(
+                ElicitationAction::Cancel,
+            ))),
+            Err(error) => Err(ToolError::unavailable(error)),
+        }
+    }
+
+    /// Asks the client's model for a message (`sampling/createMessage`); `None` when the
+    /// client cannot sample. The model's answer is untrusted input.
+    ///
+    /// # Errors
+    ///
+    /// A `ToolError` when the request is malformed or the session fails.
+    pub async fn sample(
+        &self,
+        request: CreateMessageRequestParams,
+    ) -> Result<Option<CreateMessageResult>, ToolError> {
+        let Some(session) = self.session.as_ref().filter(|session| session.samples()) else {
+            return Ok(None);
+        };
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(request));
+        match send(&session.peer, request, ELICITATION_TIMEOUT).await {
+            Ok(ClientResult::CreateMessageResult(result)) => Ok(Some(*result)),
+            Ok(_) => Err(ToolError::unavailable(ServiceError::UnexpectedResponse)),
+            Err(ServiceError::Timeout { .. }) => Err(ToolError::timeout(ServiceError::Timeout {
+                timeout: ELICITATION_TIMEOUT,
+            })),
+            Err(ServiceError::McpError(error)) => Err(ToolError::public(
+                ErrorCategory::InvalidInput,
+                "The client refused the sampling request.",
+            )
+            .with_source(error)),
+            Err(error) => Err(ToolError::unavailable(error)),
+        }
+    }
+}
+
+/// How severe `level` is, from `Debug` (0) up.
+fn severity(level: LogLevel) -> u8 {
+    match level {
+        LogLevel::Debug => 0,
+        LogLevel::Info => 1,
+        LogLevel::Notice => 2,
+        LogLevel::Warning => 3,
+        LogLevel::Error => 4,
+        LogLevel::Critical => 5,
+        LogLevel::Alert => 6,
+        LogLevel::Emergency => 7,
+    }
+}
+
+/// Sends `request` to the client and waits for its answer, at most `timeout`.
+async fn send(
+    peer: &Peer<RoleServer>,
+    request: ServerRequest,
+    timeout: Duration,
+) -> Result<ClientResult, ServiceError> {
+    let mut options = PeerRequestOptions::no_options();
+    options.timeout = Some(timeout);
+    peer.send_request_with_option(request, options)
+        .await?
+        .await_response()
+        .await
+}
+
+/// `text` cut to [`MAX_MESSAGE_BYTES`] at a character boundary.
+fn capped(text: Cow<'static, str>) -> String {
+    let mut text = text.into_owned();
+    if text.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// What the runtime hands a handler once its call is authorized: the call's capability
+/// (`()` for a read, the call's [`WriteAccess`](crate::WriteAccess) for a write tool) and
+/// its [`CallContext`]. Only the runtime makes one; handlers written by hand for
+/// [`SecureRoute`](crate::route::SecureRoute) take it as their last parameter.
+#[derive(Debug)]
+pub struct Grant<'call, C = ()> {
+    capability: C,
+    context: CallContext<'call>,
+}
+
+impl<'call, C> Grant<'call, C> {
+    pub(crate) fn new(capability: C, context: CallContext<'call>) -> Self {
+        Self {
+            capability,
+            context,
+        }
+    }
+
+    /// The capability and the context.
+    pub fn into_parts(self) -> (C, CallContext<'call>) {
+        (self.capability, self.context)
+    }
+
+    /// The context of the call.
+    pub fn context(&self) -> &CallContext<'call> {
+        &self.context
+    }
+}

@@ -1,0 +1,380 @@
+//! The call's context, through an rmcp client: progress notifications echo the request's
+//! token, log messages follow the session's level, elicitation and sampling reach the
+//! client, and a call without a session (in process) gets a context that sends nothing.
+
+#![allow(deprecated)] // Logging and sampling are part of the 2025-11-25 protocol.
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientInfo, ClientRequest,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction, Implementation, LoggingLevel, LoggingMessageNotificationParam,
+    NumberOrString, ProgressNotificationParam, ProgressToken, Request, RequestMetaObject,
+    SamplingMessage, SetLevelRequestParams,
+};
+use rmcp::service::{
+    NotificationContext, PeerRequestOptions, RequestContext, RoleClient, RunningService,
+};
+use rmcp::{ClientHandler, ErrorData as McpError, ServiceExt};
+
+use crate::context::{CallContext, Elicited, LogLevel, MAX_MESSAGE_BYTES, Progress};
+use crate::prelude::*;
+
+#[derive(Clone, Default)]
+struct Jobs;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Steps {
+    steps: u32,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Name {
+    name: String,
+}
+
+#[secure_tool_router]
+impl Jobs {
+    /// Counts down, reporting progress and logging at three levels.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn count_down(&self, args: Steps, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        for step in 1..=args.steps {
+            cx.progress(
+                Progress::new(f64::from(step))
+                    .of(f64::from(args.steps))
+                    .with_message(format!("step {step}")),
+            )
+            .await;
+        }
+        cx.log(LogLevel::Debug, "debug detail").await;
+        cx.log(LogLevel::Info, "counted down").await;
+        cx.log(LogLevel::Warning, "x".repeat(2 * MAX_MESSAGE_BYTES))
+            .await;
+        Ok(Outcome {
+            outcome: format!("cancelled: {}", cx.is_cancelled()),
+        })
+    }
+
+    /// Asks the user their name.
+    #[secure_tool(authz = scopes("jobs"), mode = write)]
+    async fn ask_name(
+        &self,
+        cx: CallContext<'_>,
+        _access: WriteAccess<'_>,
+    ) -> Result<Outcome, ToolError> {
+        let outcome = match cx.elicit::<Name>("What is your name?").await? {
+            Elicited::Accepted(name) => format!("hello {}", name.name),
+            Elicited::Declined => "declined".to_owned(),
+            Elicited::Cancelled => "cancelled".to_owned(),
+            Elicited::Unsupported => "unsupported".to_owned(),
+        };
+        Ok(Outcome { outcome })
+    }
+
+    /// Asks the client's model.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn ask_model(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        let request =
+            CreateMessageRequestParams::new(vec![SamplingMessage::user_text("Say hi")], 32);
+        let outcome = match cx.sample(request).await? {
+            Some(answer) => format!("model said {:?}", answer.message.content),
+            None => "unsupported".to_owned(),
+        };
+        Ok(Outcome { outcome })
+    }
+}
+
+impl rmcp::ServerHandler for Jobs {}
+
+/// A client that answers elicitations with `answer`, samples with a fixed message, and
+/// records every progress and log notification.
+#[derive(Clone)]
+struct Client {
+    answer: Option<ElicitationAction>,
+    capabilities: ClientCapabilities,
+    seen: Arc<Mutex<Vec<String>>>,
+    asked: Arc<Mutex<Vec<String>>>,
+    tokens: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Client {
+    fn get_info(&self) -> ClientInfo {
+        ClientInfo::new(
+            self.capabilities.clone(),
+            Implementation::new("context-test", "1"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.asked.lock().unwrap().push(message.clone());
+        }
+        let action = self.answer.clone().unwrap_or(ElicitationAction::Cancel);
+        let mut result = ElicitResult::new(action.clone());
+        if action == ElicitationAction::Accept {
+            result.content = Some(serde_json::json!({ "name": "Ada" }));
+        }
+        Ok(result)
+    }
+
+    async fn create_message(
+        &self,
+        _: CreateMessageRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        Ok(CreateMessageResult::new(
+            SamplingMessage::assistant_text("hi"),
+            "test-model".to_owned(),
+        ))
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        // rmcp's client puts a token of its own on each request: the same on every
+        // notification of the call.
+        let token = params.progress_token.0;
+        self.seen.lock().unwrap().push(format!(
+            "progress {} {:?} {:?}",
+            params.progress, params.total, params.message
+        ));
+        self.tokens.lock().unwrap().push(format!("{token:?}"));
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let data = params.data.as_str().unwrap_or_default();
+        self.seen.lock().unwrap().push(format!(
+            "log {:?} {:?} {} bytes {}",
+            params.level,
+            params.logger,
+            data.len(),
+            &data[..data.len().min(16)]
+        ));
+    }
+}
+
+fn client(answer: Option<ElicitationAction>, capabilities: ClientCapabilities) -> Client {
+    Client {
+        answer,
+        capabilities,
+        seen: Arc::default(),
+        asked: Arc::default(),
+        tokens: Arc::default(),
+    }
+}
+
+fn full() -> ClientCapabilities {
+    ClientCapabilities::builder()
+        .enable_elicitation()
+        .enable_sampling()
+        .build()
+}
+
+async fn connect(client: Client, principal: Principal) -> RunningService<RoleClient, Client> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = crate::SecureServerBuilder::with_router(Jobs, Jobs::secure_tool_router())
+        .local_principal(principal)
+        .build();
+    tokio::spawn(async move {
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    client.serve(client_io).await.expect("client connects")
+}
+
+fn worker() -> Principal {
+    Principal::new("ada").with_scopes(["jobs"])
+}
+
+async fn call(
+    client: &RunningService<RoleClient, Client>,
+    name: &'static str,
+    arguments: serde_json::Value,
+    token: Option<i64>,
+) -> rmcp::model::CallToolResult {
+    let mut params = CallToolRequestParams::new(name);
+    params.arguments = arguments.as_object().cloned();
+    let mut options = PeerRequestOptions::no_options();
+    if let Some(token) = token {
+        options.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
+            NumberOrString::Number(token),
+        )));
+    }
+    let request = ClientRequest::CallToolRequest(Request::new(params));
+    let answer = client
+        .send_request_with_option(request, options)
+        .await
+        .unwrap()
+        .await_response()
+        .await
+        .unwrap();
+    match answer {
+        rmcp::model::ServerResult::CallToolResult(result) => result,
+        other => panic!("not a tool result: {other:?}"),
+    }
+}
+
+fn outcome(result: &rmcp::model::CallToolResult) -> String {
+    let structured = result.structured_content.as_ref().expect("structured");
+    structured["outcome"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn progress_echoes_the_token_and_logs_follow_the_sessions_level() {
+    let watcher = client(None, full());
+    let seen = watcher.seen.clone();
+    let tokens = watcher.tokens.clone();
+    let running = connect(watcher, worker()).await;
+    assert!(
+        running.peer_info().unwrap().capabilities.logging.is_some(),
+        "the server serves logging/setLevel"
+    );
+
+    let done = call(
+        &running,
+        "count_down",
+        serde_json::json!({ "steps": 3 }),
+        Some(7),
+    )
+    .await;
+    assert_eq!(outcome(&done), "cancelled: false");
+    // Without a level set: info and above, in the order sent, capped.
+    let expected_default = vec![
+        "progress 1 Some(3.0) Some(\"step 1\")".to_owned(),
+        "progress 2 Some(3.0) Some(\"step 2\")".to_owned(),
+        "progress 3 Some(3.0) Some(\"step 3\")".to_owned(),
+        "log Info Some(\"count_down\") 12 bytes counted down".to_owned(),
+        format!("log Warning Some(\"count_down\") {MAX_MESSAGE_BYTES} bytes xxxxxxxxxxxxxxxx"),
+    ];
+    assert_eq!(std::mem::take(&mut *seen.lock().unwrap()), expected_default);
+    let tokens = tokens.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|token| *token == tokens[0]), "{tokens:?}");
+
+    // Debug and above once the client asks.
+    running
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    call(
+        &running,
+        "count_down",
+        serde_json::json!({ "steps": 1 }),
+        None,
+    )
+    .await;
+    let mut logs = std::mem::take(&mut *seen.lock().unwrap());
+    logs.retain(|seen| seen.starts_with("log"));
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    assert!(logs[0].starts_with("log Debug"), "{logs:?}");
+
+    // Warning and above.
+    running
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
+        .await
+        .unwrap();
+    call(
+        &running,
+        "count_down",
+        serde_json::json!({ "steps": 1 }),
+        None,
+    )
+    .await;
+    let mut logs = std::mem::take(&mut *seen.lock().unwrap());
+    logs.retain(|seen| seen.starts_with("log"));
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].starts_with("log Warning"), "{logs:?}");
+}
+
+#[tokio::test]
+async fn elicitation_reaches_the_user_and_each_answer_is_told_apart() {
+    for (answer, expected) in [
+        (Some(ElicitationAction::Accept), "hello Ada"),
+        (Some(ElicitationAction::Decline), "declined"),
+        (Some(ElicitationAction::Cancel), "cancelled"),
+    ] {
+        let asker = client(answer, full());
+        let asked = asker.asked.clone();
+        let running = connect(asker, worker()).await;
+        let result = call(&running, "ask_name", serde_json::json!({}), None).await;
+        assert_eq!(outcome(&result), expected);
+        assert_eq!(*asked.lock().unwrap(), ["What is your name?"]);
+    }
+    // A client that did not declare elicitation is never asked.
+    let asker = client(
+        Some(ElicitationAction::Accept),
+        ClientCapabilities::default(),
+    );
+    let asked = asker.asked.clone();
+    let running = connect(asker, worker()).await;
+    let result = call(&running, "ask_name", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), "unsupported");
+    assert!(asked.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sampling_reaches_a_client_that_declared_it_only() {
+    let running = connect(client(None, full()), worker()).await;
+    let result = call(&running, "ask_model", serde_json::json!({}), None).await;
+    assert!(outcome(&result).starts_with("model said"), "{result:?}");
+    assert!(outcome(&result).contains("hi"), "{result:?}");
+
+    let running = connect(client(None, ClientCapabilities::default()), worker()).await;
+    let result = call(&running, "ask_model", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), "unsupported");
+}
+
+#[tokio::test]
+async fn a_denied_call_never_reaches_the_session() {
+    let asker = client(Some(ElicitationAction::Accept), full());
+    let asked = asker.asked.clone();
+    let seen = asker.seen.clone();
+    let running = connect(asker, Principal::new("eve")).await;
+    let denied = call(&running, "ask_name", serde_json::json!({}), Some(1)).await;
+    assert_eq!(denied.is_error, Some(true));
+    let denied = call(
+        &running,
+        "count_down",
+        serde_json::json!({ "steps": 2 }),
+        Some(1),
+    )
+    .await;
+    assert_eq!(denied.is_error, Some(true));
+    assert!(asked.lock().unwrap().is_empty());
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn in_process_a_context_sends_nothing_and_cannot_ask() {
+    let server = SecureServer::new(Jobs);
+    let result = server.call("ask_name", None, worker()).await.unwrap();
+    assert_eq!(outcome(&result), "unsupported");
+    let result = server
+        .call(
+            "count_down",
+            serde_json::json!({ "steps": 2 }).as_object().cloned(),
+            worker(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome(&result), "cancelled: false");
+}
