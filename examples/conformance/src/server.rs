@@ -111,3 +111,72 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// The status code of an `initialize` POSTed to `port` with `host` as its `Host` (and
+    /// `origin` as its `Origin`, if any).
+    async fn status(port: u16, host: &str, origin: Option<&str>) -> u16 {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
+        let origin = origin.map_or(String::new(), |origin| format!("Origin: {origin}\r\n"));
+        let request = format!(
+            "POST {MCP_PATH} HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = [0; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        // "HTTP/1.1 200"
+        std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_this_port_s_loopback_names_and_origins_are_served() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = transport_config(port);
+        let stopping = config.cancellation_token.clone();
+        let served = tokio::spawn(async move { axum::serve(listener, app(config)).await });
+
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let authority = format!("{host}:{port}");
+            assert_eq!(status(port, &authority, None).await, 200, "{authority}");
+            let origin = format!("http://{authority}");
+            assert_eq!(
+                status(port, &authority, Some(&origin)).await,
+                200,
+                "{origin}"
+            );
+        }
+        // A name an attacker's DNS resolves to 127.0.0.1, another port, no port.
+        let other = (port % 65_535) + 1;
+        for host in [
+            "evil.example.com".to_owned(),
+            format!("evil.example.com:{port}"),
+            format!("localhost:{other}"),
+            "localhost".to_owned(),
+        ] {
+            assert_eq!(status(port, &host, None).await, 403, "{host}");
+        }
+        // A page of another origin, whatever Host its browser sends.
+        let host = format!("127.0.0.1:{port}");
+        for origin in [
+            "http://evil.example.com",
+            &format!("http://localhost:{other}"),
+        ] {
+            assert_eq!(status(port, &host, Some(origin)).await, 403, "{origin}");
+        }
+        stopping.cancel();
+        served.abort();
+    }
+}
