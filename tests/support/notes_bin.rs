@@ -1,5 +1,5 @@
-//! The `notes-server` binary, and `notes-fault-server`, built by cargo for the tests that
-//! run them.
+//! The `notes-server` binary, `notes-fault-server` and `conformance-server`, built by
+//! cargo for the tests that run them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,6 +16,12 @@ pub fn notes_server() -> PathBuf {
 /// by `NOTES_AUTHZ_FAULT` (`tests/notes-fault-server`), for the fault-matrix tests.
 pub fn notes_fault_server() -> PathBuf {
     build_bin("notes-fault-server")
+}
+
+/// `cargo build -p conformance-server`: the fixture of the MCP conformance suite
+/// (`examples/conformance`).
+pub fn conformance_server() -> PathBuf {
+    build_bin("conformance-server")
 }
 
 /// Builds the binary `name` of the package of the same name, returning its path.
