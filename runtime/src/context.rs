@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     ClientCapabilities, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitationAction,
     LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerRequest,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RequestContext, RoleServer, ServiceError};
@@ -69,6 +69,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sanitize::{ErrorCategory, ToolError};
 
+/// The form of an elicitation, for [`CallContext::elicit_form`].
+pub use rmcp::model::ElicitationSchema;
 /// The severity of a message to the client's log (MCP's `LoggingLevel`).
 pub use rmcp::model::LoggingLevel as LogLevel;
 
@@ -344,6 +346,47 @@ impl<'call> CallContext<'call> {
             }
             ElicitationAction::Decline => Elicited::Declined,
             // Cancelled, or an action this version does not know: not an acceptance.
+            _ => Elicited::Cancelled,
+        })
+    }
+
+    /// Asks the user to fill in the form `schema` describes (`elicitation/create`), with
+    /// `message` (public text) saying why: for forms a type cannot describe (defaults,
+    /// titled choices). The accepted answer is the user's raw object: untrusted input.
+    ///
+    /// # Errors
+    ///
+    /// A `ToolError` when the session fails (unavailable), or when an accepted answer is not
+    /// an object (invalid input).
+    ///
+    /// ```
+    /// use secure_tool::context::ElicitationSchema;
+    /// let schema: ElicitationSchema = serde_json::from_value(serde_json::json!({
+    ///     "type": "object",
+    ///     "properties": { "reason": { "type": "string", "default": "cleanup" } },
+    /// }))
+    /// .unwrap();
+    /// # let _ = schema;
+    /// ```
+    pub async fn elicit_form(
+        &self,
+        message: impl Into<Cow<'static, str>>,
+        schema: ElicitationSchema,
+    ) -> Result<Elicited<serde_json::Map<String, serde_json::Value>>, ToolError> {
+        let Some(answer) = self.ask(message.into(), schema).await? else {
+            return Ok(Elicited::Unsupported);
+        };
+        Ok(match answer.action {
+            ElicitationAction::Accept => match answer.content.unwrap_or_default() {
+                serde_json::Value::Object(content) => Elicited::Accepted(content),
+                serde_json::Value::Null => Elicited::Accepted(serde_json::Map::new()),
+                _ => {
+                    return Err(ToolError::invalid_input(
+                        "The answer to the question does not match its form.",
+                    ));
+                }
+            },
+            ElicitationAction::Decline => Elicited::Declined,
             _ => Elicited::Cancelled,
         })
     }

@@ -2,18 +2,21 @@
 //! answers they expect, each declared with secure-tool's attributes. Every item is
 //! `authz = public`: the suite calls anonymously.
 //!
-//! Not here yet: the tools that need the call's context (`test_tool_with_logging`,
-//! `test_tool_with_progress`, `test_sampling`, `test_elicitation`,
-//! `test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums`), which send
-//! notifications or requests to the client while they run.
+//! The tools that talk to the client while they run (log messages, progress, sampling,
+//! elicitation) take the call's [`CallContext`], which the runtime makes only once the
+//! call is authorized.
+
+#![allow(deprecated)] // Logging and sampling: 2025-11-25 features rmcp marks for removal.
 
 use base64::Engine as _;
+use std::time::Duration;
+
+use secure_tool::context::{ElicitationSchema, Elicited, LogLevel, Progress};
 use secure_tool::prelude::*;
 use secure_tool::rmcp::model::{
-    ContentBlock, Implementation, PromptMessage, ResourceContents, Role, ServerCapabilities,
-    ServerConfig,
+    ContentBlock, CreateMessageRequestParams, Implementation, PromptMessage, ResourceContents,
+    Role, SamplingMessage, ServerCapabilities, ServerConfig,
 };
-use secure_tool::rmcp::service::{MaybeSendFuture, RequestContext, RoleServer};
 
 /// A 1x1 red PNG.
 pub const PNG: [u8; 70] = [
@@ -62,8 +65,195 @@ pub struct EmbeddedResourceArguments {
     pub resource_uri: String,
 }
 
+/// `test_sampling`'s arguments.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct SamplingArguments {
+    /// The prompt to send to the client's model
+    pub prompt: String,
+}
+
+/// `test_elicitation`'s arguments.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct ElicitationArguments {
+    /// The message to show the user
+    pub message: String,
+}
+
+/// A form of `schema`, as the suite's scenario writes it.
+fn form(schema: serde_json::Value) -> Result<ElicitationSchema, ToolError> {
+    serde_json::from_value(schema).map_err(ToolError::internal)
+}
+
+/// The text of an elicitation's answer, as the reference server writes it.
+fn answered(prefix: &str, answer: Elicited<serde_json::Map<String, serde_json::Value>>) -> String {
+    let (action, content) = match answer {
+        Elicited::Accepted(content) => ("accept", serde_json::Value::Object(content)),
+        Elicited::Declined => ("decline", serde_json::Value::Null),
+        Elicited::Cancelled => ("cancel", serde_json::Value::Null),
+        Elicited::Unsupported => ("unsupported", serde_json::Value::Null),
+    };
+    format!("{prefix}: action={action}, content={content}")
+}
+
 #[secure_tool_router]
 impl Conformance {
+    /// Tests tool that emits log messages during execution
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_tool_with_logging(&self, cx: CallContext<'_>) -> Result<RichResult, ToolError> {
+        cx.log(LogLevel::Info, "Tool execution started").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cx.log(LogLevel::Info, "Tool processing data").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cx.log(LogLevel::Info, "Tool execution completed").await;
+        Ok(RichResult::new().text("Tool with logging executed successfully"))
+    }
+
+    /// Tests tool that reports progress notifications
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_tool_with_progress(&self, cx: CallContext<'_>) -> Result<RichResult, ToolError> {
+        for (step, done) in [0.0, 50.0, 100.0].into_iter().enumerate() {
+            cx.progress(
+                Progress::new(done)
+                    .of(100.0)
+                    .with_message(format!("Completed step {step} of 3")),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(RichResult::new().text("Tool with progress executed successfully"))
+    }
+
+    /// Tests server-initiated sampling (LLM completion request)
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_sampling(
+        &self,
+        args: SamplingArguments,
+        cx: CallContext<'_>,
+    ) -> Result<RichResult, ToolError> {
+        let request =
+            CreateMessageRequestParams::new(vec![SamplingMessage::user_text(args.prompt)], 100);
+        let text = match cx.sample(request).await? {
+            Some(answer) => {
+                let said = serde_json::to_value(&answer.message.content)
+                    .ok()
+                    .and_then(|content| content.get("text").cloned())
+                    .and_then(|text| text.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("LLM response: {said}")
+            }
+            None => "The client cannot sample.".to_owned(),
+        };
+        Ok(RichResult::new().text(text))
+    }
+
+    /// Tests server-initiated elicitation (user input request)
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_elicitation(
+        &self,
+        args: ElicitationArguments,
+        cx: CallContext<'_>,
+    ) -> Result<RichResult, ToolError> {
+        let schema = form(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "username": { "type": "string", "description": "User's response" },
+                "email": { "type": "string", "description": "User's email address" },
+            },
+            "required": ["username", "email"],
+        }))?;
+        let answer = cx.elicit_form(args.message, schema).await?;
+        Ok(RichResult::new().text(answered("User response", answer)))
+    }
+
+    /// Tests elicitation with default values (SEP-1034)
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_elicitation_sep1034_defaults(
+        &self,
+        cx: CallContext<'_>,
+    ) -> Result<RichResult, ToolError> {
+        let schema = form(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "name": { "type": "string", "description": "User name", "default": "John Doe" },
+                "age": { "type": "integer", "description": "User age", "default": 30 },
+                "score": { "type": "number", "description": "User score", "default": 95.5 },
+                "status": {
+                    "type": "string",
+                    "description": "User status",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active",
+                },
+                "verified": { "type": "boolean", "description": "Verification status", "default": true },
+            },
+            "required": [],
+        }))?;
+        let answer = cx
+            .elicit_form(
+                "Please review and update the form fields with defaults",
+                schema,
+            )
+            .await?;
+        Ok(RichResult::new().text(answered("Elicitation completed", answer)))
+    }
+
+    /// Tests elicitation with enum schema improvements (SEP-1330)
+    #[secure_tool(authz = public, mode = read)]
+    async fn test_elicitation_sep1330_enums(
+        &self,
+        cx: CallContext<'_>,
+    ) -> Result<RichResult, ToolError> {
+        let schema = form(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": {
+                    "type": "string",
+                    "description": "Select one option",
+                    "enum": ["option1", "option2", "option3"],
+                },
+                "titledSingle": {
+                    "type": "string",
+                    "description": "Select one option with titles",
+                    "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" },
+                    ],
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "description": "Select one option (legacy)",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"],
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": { "type": "string", "enum": ["option1", "option2", "option3"] },
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "description": "Select multiple options with titles",
+                    "minItems": 1,
+                    "maxItems": 3,
+                    "items": {
+                        "anyOf": [
+                            { "const": "value1", "title": "First Choice" },
+                            { "const": "value2", "title": "Second Choice" },
+                            { "const": "value3", "title": "Third Choice" },
+                        ],
+                    },
+                },
+            },
+            "required": [],
+        }))?;
+        let answer = cx
+            .elicit_form("Please select options from the enum fields", schema)
+            .await?;
+        Ok(RichResult::new().text(answered("Elicitation completed", answer)))
+    }
+
     /// Tests simple text content response
     #[secure_tool(authz = public, mode = read)]
     async fn test_simple_text(&self) -> Result<RichResult, ToolError> {
@@ -203,26 +393,14 @@ impl Conformance {
     }
 }
 
-/// The server's own handler: its name, and `logging/setLevel`, which the builder
-/// forwards to it by name (see [`crate::server`]).
-// The suite still sets a log level, which SEP-2577 deprecates (and rmcp with it).
-#[allow(deprecated)]
+/// The server's own handler: its name only. `logging/setLevel` is the secure server's
+/// own (it sets the level of the messages handlers send through their context).
 impl secure_tool::rmcp::ServerHandler for Conformance {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_logging().build()).with_server_info(
-            Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
-        )
-    }
-
-    fn set_level(
-        &self,
-        request: secure_tool::rmcp::model::SetLevelRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), secure_tool::rmcp::ErrorData>> + MaybeSendFuture + '_ {
-        // No tool sends log messages yet: the level is accepted, and there is nothing to
-        // filter.
-        let _ = (request, context);
-        std::future::ready(Ok(()))
+        ServerConfig::new(ServerCapabilities::default()).with_server_info(Implementation::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+        ))
     }
 }
 

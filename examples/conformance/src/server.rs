@@ -10,7 +10,6 @@ use secure_tool::SecureServer;
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use secure_tool::server::Unguarded;
 use tokio::net::TcpListener;
 
 use crate::fixture::Conformance;
@@ -22,12 +21,7 @@ pub const MCP_PATH: &str = "/mcp";
 /// guards, and `logging/setLevel`, which secure-tool has no guarded form of, forwarded by
 /// name.
 pub fn secure_server() -> SecureServer<Conformance> {
-    SecureServer::builder(Conformance)
-        .with_unguarded(
-            Unguarded::Logging,
-            "the conformance suite sets a log level; no data crosses",
-        )
-        .build()
+    SecureServer::builder(Conformance).build()
 }
 
 /// The names a client on this machine may reach `port` by, as `Host` authorities: any
