@@ -60,6 +60,41 @@ fn python_sdk_over_streamable_http_with_bearer_tokens() {
     run_client(server, "python", client);
 }
 
+/// `delete_note` asks the user first: with the Python SDK, on 2025-11-25 sessions
+/// (elicitation: accepted, declined, unticked, cancelled, a client without elicitation)
+/// and 2026-07-28 requests (the SDK's driver; by hand: declined, a forged, another call's
+/// and a replayed `requestState`). The audit log records each refusal.
+#[test]
+fn python_sdk_confirms_deletions_over_streamable_http() {
+    let requirements = support::workspace_root().join("tests/e2e/requirements.txt");
+    let python = support::ensure_venv(
+        &support::host_python(),
+        &support::target_directory(),
+        &requirements,
+    );
+    let server = Server::start("confirm", &[]);
+    let mut client = Command::new(python);
+    client
+        .arg(support::workspace_root().join("tests/e2e/http/confirm_client.py"))
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let server = run_checks(server, "python-confirm", client, 10);
+    let log = server.log();
+    for outcome in [
+        "confirmation=\"declined\"",
+        "confirmation=\"cancelled\"",
+        "confirmation=\"unsupported\"",
+        "request state is not one this server sealed",
+        "request state was already redeemed",
+    ] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains("delete_note") && line.contains(outcome)),
+            "no audit event of delete_note with {outcome}:\n{log}"
+        );
+    }
+}
+
 /// The fault matrix over streamable HTTP: for each way an authorization can fail,
 /// `notes-fault-server` (the example's server with that fault injected in every
 /// authorization, `tests/notes-fault-server`) is started, and the Python SDK calls every
@@ -115,7 +150,27 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
 
 /// Runs `client` (a script of the e2e suite) against the server, passes its lines
 /// through, and asserts it passed; then stops the server and checks its log.
-fn run_client(mut server: Server, name: &str, mut client: Command) {
+fn run_client(server: Server, name: &str, client: Command) {
+    let server = run_checks(server, name, client, 10);
+    let log = server.log();
+    assert!(
+        log.contains("rejected a bearer token"),
+        "the server did not log the rejected tokens:\n{log}"
+    );
+    let reader = format!("{name}-reader");
+    assert!(
+        log.lines().any(|line| line.contains("secure_tool::audit")
+            && line.contains("create_note")
+            && line.contains(&reader)
+            && line.contains("deny")),
+        "no audit event of {reader}'s denied create_note:\n{log}"
+    );
+}
+
+/// Runs `client` against `server` until it exits: it must pass at least `min_checks`
+/// checks and end with `all checks passed`; no token reaches the server's log. The
+/// server, stopped.
+fn run_checks(mut server: Server, name: &str, mut client: Command, min_checks: usize) -> Server {
     server.configure(&mut client);
     client
         .stdin(Stdio::null())
@@ -153,7 +208,10 @@ fn run_client(mut server: Server, name: &str, mut client: Command) {
             server.log()
         );
     }
-    assert!(checks >= 10, "the {name} client ran only {checks} checks");
+    assert!(
+        checks >= min_checks,
+        "the {name} client ran only {checks} checks"
+    );
 
     server.stop();
     let log = server.log();
@@ -164,18 +222,7 @@ fn run_client(mut server: Server, name: &str, mut client: Command) {
             "{var} reached the server's log:\n{log}"
         );
     }
-    assert!(
-        log.contains("rejected a bearer token"),
-        "the server did not log the rejected tokens:\n{log}"
-    );
-    let reader = format!("{name}-reader");
-    assert!(
-        log.lines().any(|line| line.contains("secure_tool::audit")
-            && line.contains("create_note")
-            && line.contains(&reader)
-            && line.contains("deny")),
-        "no audit event of {reader}'s denied create_note:\n{log}"
-    );
+    server
 }
 
 /// Runs the fault-matrix `client` against the server: its lines, once it passed and

@@ -117,6 +117,10 @@ impl Kind {
                 "a `#[secure_prompt]` has no URI nor MIME type: `uri` and `mime_type` are keys of \
                  `#[secure_resource]`",
             ),
+            (Kind::Resource | Kind::Prompt, CONFIRM) => Some(
+                "only a `#[secure_tool(mode = write)]` takes `confirm`: reading a resource or \
+                 getting a prompt changes nothing the user must agree to",
+            ),
             (Kind::Tool, COMPLETE) => Some(
                 "a `#[secure_tool]` takes no `complete`: completions are for the URI variables of \
                  a `#[secure_resource]` and the arguments of a `#[secure_prompt]`",
@@ -190,6 +194,7 @@ pub struct HandlerArgs {
     pub name: Once<LitStr>,
     pub description: Once<LitStr>,
     pub title: Once<LitStr>,
+    pub confirm: Once<LitStr>,
     pub uri: Once<LitStr>,
     pub mime_type: Once<LitStr>,
     pub complete: Once<Vec<CompleteEntry>>,
@@ -219,6 +224,7 @@ impl HandlerArgs {
             name: Once::new(NAME, kind),
             description: Once::new(DESCRIPTION, kind),
             title: Once::new(TITLE, kind),
+            confirm: Once::new(CONFIRM, kind),
             uri: Once::new(URI, kind),
             mime_type: Once::new(MIME_TYPE, kind),
             complete: Once::new(COMPLETE, kind),
@@ -265,6 +271,7 @@ impl HandlerArgs {
                     NAME => out.name.set(errors, &key, input.parse()?),
                     DESCRIPTION => out.description.set(errors, &key, input.parse()?),
                     TITLE => out.title.set(errors, &key, input.parse()?),
+                    CONFIRM => out.confirm.set(errors, &key, input.parse()?),
                     URI => out.uri.set(errors, &key, input.parse()?),
                     MIME_TYPE => out.mime_type.set(errors, &key, input.parse()?),
                     MODE => {

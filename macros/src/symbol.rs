@@ -10,6 +10,8 @@ pub const DESCRIPTION: &str = "description";
 pub const TITLE: &str = "title";
 pub const URI: &str = "uri";
 pub const MIME_TYPE: &str = "mime_type";
+/// `confirm = "Delete note {id}?"`: a write tool's question to the user.
+pub const CONFIRM: &str = "confirm";
 /// `complete(variable = Self::completer, ..)`: a resource's or a prompt's completers.
 pub const COMPLETE: &str = "complete";
 
@@ -23,6 +25,7 @@ pub const TOOL_KEYS: &[&str] = &[
     NAME,
     DESCRIPTION,
     TITLE,
+    CONFIRM,
 ];
 
 /// Every key of `#[secure_resource(...)]`, in the order the docs list them. A resource is

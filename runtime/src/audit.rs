@@ -101,6 +101,9 @@ pub(crate) enum Verdict<'a> {
     Failed(&'a ToolError),
     Panicked(&'a str),
     Degraded,
+    /// A tool that needs the user's confirmation did not get it (declined, cancelled,
+    /// unsupported, busy).
+    NotConfirmed(&'static str),
 }
 
 /// What a call was of: the field that names it, and the words of its events.
@@ -250,6 +253,11 @@ impl<'a> CallEvent<'a> {
                     );
                 }
             }
+            Verdict::NotConfirmed(why) => tracing::info!(
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "not_confirmed",
+                confirmation = why, latency_us = latency_us(), arguments, incident_id,
+                "write tool not run: the user did not confirm it"
+            ),
             Verdict::Degraded => tracing::warn!(
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "degraded",
                 latency_us = latency_us(), arguments, incident_id, "write tool refused: writes are degraded"

@@ -113,15 +113,22 @@ impl Session {
 
     /// Whether the client can answer a form elicitation now.
     fn elicits(&self) -> bool {
-        !self.stateless
-            && self
-                .capabilities
-                .as_ref()
-                .and_then(|capabilities| capabilities.elicitation.as_ref())
-                .is_some_and(|elicitation| {
-                    // An empty `elicitation: {}` means form mode (2025-11-25).
-                    elicitation.form.is_some() || elicitation.url.is_none()
-                })
+        // An empty `elicitation: {}` means form mode (2025-11-25).
+        !self.stateless && self.answers_forms()
+    }
+
+    /// Whether the request came without an `initialize` handshake (2026-07-28).
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.stateless
+    }
+
+    /// Whether the client declared form elicitation (for a 2026-07-28 request, in the
+    /// request's own capabilities): it can answer an `InputRequiredResult`'s form.
+    pub(crate) fn answers_forms(&self) -> bool {
+        self.capabilities
+            .as_ref()
+            .and_then(|capabilities| capabilities.elicitation.as_ref())
+            .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none())
     }
 
     /// Whether the client can sample its model now.

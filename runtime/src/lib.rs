@@ -41,6 +41,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
 pub mod completion;
+pub mod confirm;
 pub mod context;
 mod guard;
 pub mod health;

@@ -59,6 +59,8 @@ pub enum ErrorCategory {
     Overloaded,
     /// Writes are temporarily unavailable; reads keep working.
     Degraded,
+    /// The tool needs the user's confirmation, and did not get it: it did not run.
+    NotConfirmed,
     /// Anything else. Not the caller's fault; retrying is unlikely to help.
     Internal,
 }
@@ -75,6 +77,7 @@ impl ErrorCategory {
             ErrorCategory::Timeout => "timeout",
             ErrorCategory::Overloaded => "overloaded",
             ErrorCategory::Degraded => "degraded",
+            ErrorCategory::NotConfirmed => "not_confirmed",
             ErrorCategory::Internal => "internal",
         }
     }
@@ -91,6 +94,9 @@ impl ErrorCategory {
             ErrorCategory::Overloaded => "The service is busy — please retry shortly",
             ErrorCategory::Degraded => {
                 "Writes are temporarily unavailable; read tools keep working"
+            }
+            ErrorCategory::NotConfirmed => {
+                "The user did not confirm this action; it was not performed"
             }
             ErrorCategory::Internal => "An internal error occurred",
         }
@@ -116,6 +122,7 @@ impl ErrorCategory {
                 | ErrorCategory::NotFound
                 | ErrorCategory::Conflict
                 | ErrorCategory::Denied
+                | ErrorCategory::NotConfirmed
         )
     }
 
@@ -130,6 +137,9 @@ impl ErrorCategory {
                 "This is temporary: retry later."
             }
             ErrorCategory::Degraded => "Use read tools for now; retry writes later.",
+            ErrorCategory::NotConfirmed => {
+                "Do not retry unless the user asks for this action again."
+            }
             ErrorCategory::Internal => "Retrying is unlikely to help; report the incident id.",
         }
     }
@@ -303,7 +313,8 @@ impl ToolError {
             | ErrorCategory::NotFound
             | ErrorCategory::Conflict
             | ErrorCategory::Denied
-            | ErrorCategory::Degraded => Outcome::Ignored,
+            | ErrorCategory::Degraded
+            | ErrorCategory::NotConfirmed => Outcome::Ignored,
         })
     }
 

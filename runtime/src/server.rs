@@ -158,6 +158,8 @@ struct Inner<S> {
     subscriptions: subscriptions::Subscriptions,
     /// The log level each session asked for (`logging/setLevel`).
     log_levels: crate::context::LogLevels,
+    /// The key and redemptions of confirmations on 2026-07-28 requests.
+    confirmations: crate::confirm::Confirmations,
     /// Set once a request without an identity arrived on an untrusted transport while a
     /// local principal is configured: the warning is logged once.
     warned_untrusted: std::sync::atomic::AtomicBool,
@@ -372,7 +374,67 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             principal,
             self.call_settings(),
         );
-        Ok((route.call)(invocation).await)
+        Ok(in_process((route.call)(invocation).await))
+    }
+
+    /// [`call`](Self::call), for a caller that has asked the user itself: a tool declared
+    /// with `confirm = ...` runs without asking again (through `call`, with no session to
+    /// ask through, it is refused as unsupported). Everything else is the same: the
+    /// policy, the write gate, the arguments' checks. The audit event records the call as
+    /// any other; keep this for the server's own code (a command line that asked at its
+    /// prompt), never for requests relayed from a client.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Id { id: u64 }
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Done { id: u64 }
+    ///
+    /// struct Notes;
+    /// #[secure_tool_router]
+    /// impl Notes {
+    ///     /// Deletes a note.
+    ///     #[secure_tool(authz = scopes("notes:write"), mode = write, confirm = "Delete note {id}?")]
+    ///     async fn delete(&self, args: Id, _access: WriteAccess<'_>) -> Result<Done, ToolError> {
+    ///         Ok(Done { id: args.id })
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Notes {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = SecureServer::new(Notes);
+    /// let writer = Principal::new("ada").with_scopes(["notes:write"]);
+    /// let arguments = serde_json::json!({ "id": 7 }).as_object().cloned();
+    /// let asked = server.call("delete", arguments.clone(), writer.clone()).await.unwrap();
+    /// assert_eq!(asked.is_error, Some(true)); // no session to ask the user through
+    /// let done = server.call_confirmed("delete", arguments, writer).await.unwrap();
+    /// assert_eq!(done.is_error, Some(false));
+    /// # }
+    /// ```
+    pub async fn call_confirmed(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+    ) -> Result<CallToolResult, McpError> {
+        let inner = &*self.inner;
+        let route = inner
+            .tools
+            .routes
+            .get(name)
+            .filter(|route| self.shows(route, &principal))
+            .ok_or_else(unknown_tool)?;
+        let invocation = Invocation::new(
+            &inner.state,
+            route,
+            arguments,
+            principal,
+            self.call_settings(),
+        )
+        .confirmed_by_caller();
+        Ok(in_process((route.call)(invocation).await))
     }
 
     /// [`call`](Self::call) with `policy` in place of the tool's own, a policy deadline of
@@ -396,7 +458,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             self.call_settings(),
         )
         .probed(policy, authz_timeout, reached);
-        (route.call)(invocation).await
+        in_process((route.call)(invocation).await)
     }
 
     /// Who a call with this request context is: over HTTP (the context holds the request's
@@ -450,6 +512,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 read_tools: &gate.read_tools,
             }),
             check_outputs: self.inner.config.check_outputs,
+            confirmations: &self.inner.confirmations,
         }
     }
 
@@ -488,6 +551,21 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             }
             None => Principal::anonymous(),
         }
+    }
+}
+
+/// An in-process call's result: a call without a session never asks for input (its
+/// confirmation is refused as unsupported), so anything but a result is an internal
+/// failure.
+fn in_process(response: rmcp::model::CallToolResponse) -> CallToolResult {
+    match response {
+        rmcp::model::CallToolResponse::Complete(result) => result,
+        _ => crate::sanitize::SafeError::new(
+            crate::ErrorCategory::Internal,
+            None,
+            crate::sanitize::IncidentId::new(),
+        )
+        .to_result(),
     }
 }
 

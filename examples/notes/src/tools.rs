@@ -448,12 +448,13 @@ impl Notes {
     }
 
     /// Deletes a note and returns what it contained. Administrators, or whoever the policy
-    /// service at `$NOTES_POLICY_URL` allows.
+    /// service at `$NOTES_POLICY_URL` allows, once the user confirms.
     #[secure_tool(
         authz = any_of([roles("admin"), custom(RemotePolicy::from_env())]),
         mode = write,
         breaker = self.writes,
-        timeout = "10s"
+        timeout = "10s",
+        confirm = "Delete note {id}? It cannot be undone."
     )]
     async fn delete_note(&self, args: NoteId, access: WriteAccess<'_>) -> Result<Note, ToolError> {
         let deleted = self.store.writer(&access).delete(args.id).await;

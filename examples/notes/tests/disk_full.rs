@@ -238,7 +238,8 @@ impl Served {
             .with_roles(["admin"]);
         let result = self
             .server
-            .call(tool, arguments.as_object().cloned(), caller)
+            // `delete_note` asks the user first; this test stands for the user.
+            .call_confirmed(tool, arguments.as_object().cloned(), caller)
             .await
             .expect("a tool call is answered with a result");
         let Some(facts) = secure_tool::sanitize::error_facts(&result) else {

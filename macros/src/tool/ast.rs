@@ -112,6 +112,8 @@ pub(super) enum Surface<'a> {
         capability: Option<&'a Type>,
         /// `argument_limits = <expression of type ArgumentLimits>`.
         argument_limits: Option<&'a Expr>,
+        /// `confirm = "..."`: a write tool's question to the user, well formed.
+        confirm: Option<&'a LitStr>,
     },
     Resource {
         /// `uri = "..."`, a valid URI template whose variables fit the handler's inputs.
@@ -368,6 +370,52 @@ fn completions<'a>(
     valid.then_some(resolved)
 }
 
+/// Whether a confirmation question is well formed: not blank, each `{` opening a
+/// placeholder that names an argument and is closed by `}`, `{{` and `}}` for braces (the
+/// runtime's `Confirmation::new` rules; which arguments exist is checked when the route
+/// is built, against the arguments' schema).
+fn check_confirmation(question: &str) -> Result<(), &'static str> {
+    if question.trim().is_empty() {
+        return Err(
+            "the question is blank: write what the user is asked, e.g. \"Delete note {id}?\"",
+        );
+    }
+    let mut chars = question.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+            }
+            '{' => {
+                let mut named = false;
+                loop {
+                    match chars.next() {
+                        Some('}') if named => break,
+                        Some('}') => {
+                            return Err(
+                                "`{}` names no argument: write `{id}` for the argument `id`",
+                            );
+                        }
+                        Some(c) if c.is_alphanumeric() || c == '_' => named = true,
+                        _ => {
+                            return Err(
+                                "a `{` opens a placeholder that must be an argument's name followed \
+                                 by `}` (write `{{` for a brace)",
+                            );
+                        }
+                    }
+                }
+            }
+            '}' => return Err("a `}` closes no placeholder (write `}}` for a brace)"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// What only a tool has: its mode (which decides whether it may take `WriteAccess`, and
 /// whether `public` must give a reason) and its argument limits.
 fn tool_surface<'a>(
@@ -413,10 +461,28 @@ fn tool_surface<'a>(
         }
         uses_self.is_none()
     });
+    let confirm = args.confirm.get().filter(|question| {
+        if mode == Some(Mode::Read) {
+            errors.push_at(
+                question.span(),
+                "only a `mode = write` tool takes `confirm`: a read tool changes nothing the user \
+                 must agree to",
+            );
+            return false;
+        }
+        match check_confirmation(&question.value()) {
+            Ok(()) => true,
+            Err(why) => {
+                errors.push_at(question.span(), format!("`confirm`: {why}"));
+                false
+            }
+        }
+    });
     Some(Surface::Tool {
         mode: mode?,
         capability: inputs.and_then(|inputs| inputs.capability),
         argument_limits,
+        confirm,
     })
 }
 

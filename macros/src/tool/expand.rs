@@ -22,7 +22,8 @@ impl Handler<'_> {
                 mode,
                 capability,
                 argument_limits,
-            } => self.expand_tool(*mode, *capability, *argument_limits),
+                confirm,
+            } => self.expand_tool(*mode, *capability, *argument_limits, *confirm),
             Surface::Resource { uri, mime_type } => self.expand_resource(uri, *mime_type),
             Surface::Prompt => self.expand_prompt(),
         }
@@ -40,6 +41,7 @@ impl Handler<'_> {
         mode: Mode,
         capability: Option<&Type>,
         argument_limits: Option<&Expr>,
+        confirm: Option<&LitStr>,
     ) -> TokenStream {
         let item = self.item;
         let method = &item.sig.ident;
@@ -140,6 +142,7 @@ impl Handler<'_> {
             }
         });
         let (dependency_fn, with_dependency) = self.dependency();
+        let confirm = confirm.map(|question| quote!(.with_confirmation(#question)));
 
         quote! {
             #[doc(hidden)]
@@ -161,7 +164,8 @@ impl Handler<'_> {
                     .with_description(#description)
                     #title
                     #timeout
-                    #argument_limits,
+                    #argument_limits
+                    #confirm,
                     __secure_tool_types,
                     Self::#handler_fn,
                 )

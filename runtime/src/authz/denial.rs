@@ -34,6 +34,9 @@ pub enum DenialCause {
     /// The policy's requirement is empty (no scope or role, a blank name, an empty
     /// `all_of`/`any_of`): it denies every caller.
     EmptyRequirement,
+    /// A confirmed tool's 2026-07-28 retry carried a request state that is forged,
+    /// altered, another call's, expired or already redeemed (why, for the log).
+    RequestState(String),
 }
 
 impl fmt::Display for DenialCause {
@@ -57,6 +60,7 @@ impl fmt::Display for DenialCause {
             DenialCause::EmptyRequirement => {
                 f.write_str("empty requirement: the policy denies every caller")
             }
+            DenialCause::RequestState(why) => write!(f, "confirmation refused: {why}"),
         }
     }
 }

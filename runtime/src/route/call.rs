@@ -4,7 +4,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 
 use super::field_path::invalid_arguments;
 use super::secure_route::SecureRoute;
@@ -12,6 +12,7 @@ use super::spec::ToolSpec;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, DenialCause, Mode, Policy, Principal};
+use crate::confirm::{Confirmation, Confirmations, Confirmed, Unconfirmed};
 use crate::context::{CallContext, Grant, Session};
 use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
@@ -28,6 +29,8 @@ pub(crate) struct CallSettings<'a> {
     pub(crate) write_gate: Option<WriteGateView<'a>>,
     /// Whether each structured output is checked against the tool's output schema.
     pub(crate) check_outputs: bool,
+    /// The confirmations of tools that ask the user first.
+    pub(crate) confirmations: &'a Confirmations,
 }
 
 impl CallSettings<'_> {
@@ -78,6 +81,11 @@ pub(crate) struct Invocation<'a, S> {
     policy: &'a Policy,
     /// The session the call came in on (none in process): the handler's context.
     session: Option<Session>,
+    /// A 2026-07-28 retry's request state and input responses, if this call is one.
+    retry: (Option<String>, Option<InputResponses>),
+    /// Whether the in-process caller says it has the user's confirmation already
+    /// ([`SecureServer::call_confirmed`](crate::SecureServer::call_confirmed)).
+    confirmed_by_caller: bool,
     /// Counts the calls that reached the handler (the fail-closed check only).
     #[cfg(feature = "testing")]
     reached: Option<&'a std::sync::atomic::AtomicUsize>,
@@ -100,6 +108,8 @@ impl<'a, S> Invocation<'a, S> {
             context,
             policy: &route.spec.policy,
             session: None,
+            retry: (None, None),
+            confirmed_by_caller: false,
             #[cfg(feature = "testing")]
             reached: None,
         }
@@ -108,6 +118,22 @@ impl<'a, S> Invocation<'a, S> {
     /// This call, come in on `session`.
     pub(crate) fn on(mut self, session: Session) -> Self {
         self.session = Some(session);
+        self
+    }
+
+    /// This in-process call, whose caller has the user's confirmation already.
+    pub(crate) fn confirmed_by_caller(mut self) -> Self {
+        self.confirmed_by_caller = true;
+        self
+    }
+
+    /// This call, a 2026-07-28 retry with `state` and `responses` (either may be absent).
+    pub(crate) fn retrying(
+        mut self,
+        state: Option<String>,
+        responses: Option<InputResponses>,
+    ) -> Self {
+        self.retry = (state, responses);
         self
     }
 
@@ -140,7 +166,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         types: ToolTypes<A, T, E>,
         grant: impl FnOnce() -> C,
         handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
-    ) -> CallToolResult
+    ) -> CallToolResponse
     where
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
@@ -157,14 +183,14 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Err(cause) = self.context.authorize(self.policy, request).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
-            return safe.to_result();
+            return safe.to_result().into();
         }
 
         if spec.mode == Mode::Write
             && let Some(gate) = self.context.write_gate
             && gate.monitor.status(ServicePath::Writes) == Status::Degraded
         {
-            return degraded(gate, &mut event, started);
+            return degraded(gate, &mut event, started).into();
         }
 
         // The arguments, checked before the handler's type sees them: the size limits
@@ -173,7 +199,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         // panic in either (or in the checks) is caught like one in the handler, and
         // answered the same way.
         let route = self.route;
-        let arguments = serde_json::Value::Object(self.arguments.unwrap_or_default());
+        let arguments = self.arguments.unwrap_or_default();
+        // A confirmed tool's question (and its 2026-07-28 binding) is written from the
+        // arguments as sent, once they are known to be valid.
+        let sent = spec.confirmation.is_some().then(|| arguments.clone());
+        let arguments = serde_json::Value::Object(arguments);
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
             route.checked_arguments(arguments, types.parse)
         }));
@@ -181,7 +211,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             Ok(Ok(arguments)) => arguments,
             Err(panic) => {
                 let panicked = Panicked::during("parsing the arguments", &*panic);
-                return fail(&mut event, started, ToolError::internal(panicked));
+                return fail(&mut event, started, ToolError::internal(panicked)).into();
             }
             Ok(Err(problems)) => {
                 let message = invalid_arguments(problems);
@@ -191,15 +221,48 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     IncidentId::new(),
                 );
                 event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
-                return safe.to_result();
+                return safe.to_result().into();
             }
         };
 
         // Every tool is bounded, whether or not it names a dependency.
         let _slot = match self.route.calls.try_acquire() {
             Ok(slot) => slot,
-            Err(full) => return fail(&mut event, started, crate::resilience::overloaded(full)),
+            Err(full) => {
+                return fail(&mut event, started, crate::resilience::overloaded(full)).into();
+            }
         };
+        // The user's yes, asked only now: the call is authorized, past the write gate, its
+        // arguments valid, and it holds a slot (so pending questions are bounded too).
+        if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
+            && !self.confirmed_by_caller
+        {
+            let confirmations = self.context.confirmations;
+            let asked = confirm(
+                question,
+                sent,
+                &self.principal,
+                &spec.name,
+                self.session.as_ref(),
+                &self.retry,
+                confirmations,
+            )
+            .await;
+            match asked {
+                Confirmed::Yes => {}
+                Confirmed::Ask(input) => {
+                    event.finish(started, Verdict::NotConfirmed("asked"), None);
+                    return CallToolResponse::InputRequired(*input);
+                }
+                Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
+                Confirmed::Denied(why) => {
+                    let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
+                    let cause = DenialCause::RequestState(why.to_string());
+                    event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
+                    return safe.to_result().into();
+                }
+            }
+        }
         let mut limits =
             Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
         if self.context.decided_locally(self.policy) {
@@ -222,21 +285,82 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                         if self.context.check_outputs
                             && let Err(violation) = self.route.check_output(&result)
                         {
-                            return fail(&mut event, started, ToolError::internal(violation));
+                            return fail(&mut event, started, ToolError::internal(violation))
+                                .into();
                         }
                         event.finish(started, Verdict::Ok, None);
-                        result
+                        result.into()
                     }
-                    Ok(Err(error)) => fail(&mut event, started, ToolError::internal(error)),
+                    Ok(Err(error)) => fail(&mut event, started, ToolError::internal(error)).into(),
                     Err(panic) => {
                         let panicked = Panicked::during("rendering the result", &*panic);
-                        fail(&mut event, started, ToolError::internal(panicked))
+                        fail(&mut event, started, ToolError::internal(panicked)).into()
                     }
                 }
             }
-            Err(error) => fail(&mut event, started, error),
+            Err(error) => fail(&mut event, started, error).into(),
         }
     }
+}
+
+/// Asks the user to confirm a call of `tool` with the arguments `sent`: through
+/// elicitation on a session with a handshake, through an `InputRequiredResult` (or its
+/// retry) on a 2026-07-28 request; no session, or a client that cannot ask, is a no.
+async fn confirm(
+    question: &Confirmation,
+    sent: &JsonObject,
+    principal: &Principal,
+    tool: &str,
+    session: Option<&Session>,
+    retry: &(Option<String>, Option<InputResponses>),
+    confirmations: &Confirmations,
+) -> Confirmed {
+    let Some(session) = session else {
+        return Confirmed::No(Unconfirmed::Unsupported);
+    };
+    if session.is_stateless() {
+        let binding = crate::confirm::binding(principal, tool, sent);
+        return match retry {
+            (None, None) if session.answers_forms() => {
+                Confirmed::Ask(Box::new(confirmations.ask(question.render(sent), &binding)))
+            }
+            (None, None) => Confirmed::No(Unconfirmed::Unsupported),
+            (state, responses) => {
+                confirmations.redeem(state.as_deref(), responses.as_ref(), &binding)
+            }
+        };
+    }
+    let context = CallContext::new(Some(session.clone()), tool);
+    match context
+        .ask(question.render(sent).into(), crate::confirm::schema())
+        .await
+    {
+        Ok(Some(answer)) => crate::confirm::decide(&answer),
+        Ok(None) => Confirmed::No(Unconfirmed::Unsupported),
+        // The session failed while asking: not a yes.
+        Err(_) => Confirmed::No(Unconfirmed::Cancelled),
+    }
+}
+
+/// The answer of a tool the user did not confirm: an error result saying so, and why.
+fn not_confirmed(
+    why: Unconfirmed,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResult {
+    let category = match why {
+        Unconfirmed::Busy => ErrorCategory::Overloaded,
+        _ => ErrorCategory::NotConfirmed,
+    };
+    let safe = SafeError::new(category, Some(why.message().into()), IncidentId::new());
+    event.finish(
+        started,
+        Verdict::NotConfirmed(why.as_str()),
+        Some(safe.incident_id),
+    );
+    let mut extra = serde_json::Map::new();
+    extra.insert("confirmation".to_owned(), why.as_str().into());
+    safe.to_result_with(safe.text(), extra)
 }
 
 /// The answer of a write tool while writes are degraded: an error result the model can

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResponse, CallToolResult, Tool, ToolAnnotations};
 
 use super::arguments::integral_floats_as_integers;
 use super::call::Invocation;
@@ -30,11 +30,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The entry point of one route: runs the guarded call for one invocation. Made only by
 /// [`SecureRoute::read`] and [`SecureRoute::write`], around the guarded call.
 pub(crate) type RouteFn<S> =
-    Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync>;
+    Arc<dyn for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResponse> + Send + Sync>;
 
 pub(crate) fn route_fn<S, F>(call: F) -> RouteFn<S>
 where
-    F: for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResult> + Send + Sync + 'static,
+    F: for<'a> Fn(Invocation<'a, S>) -> BoxFuture<'a, CallToolResponse> + Send + Sync + 'static,
 {
     Arc::new(call)
 }
@@ -173,7 +173,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec,
             types,
             route_fn(
-                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResponse> {
                     Box::pin(invocation.run(
                         types,
                         || (),
@@ -246,7 +246,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec,
             types,
             route_fn(
-                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResult> {
+                move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResponse> {
                     Box::pin(invocation.run(
                         types,
                         WriteAccess::for_call,
@@ -272,6 +272,22 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             )
         });
         let input_schema = schema::with_known_formats(&input_schema);
+        if let Some(confirmation) = &spec.confirmation {
+            assert!(
+                spec.mode == Mode::Write,
+                "tool `{}` asks for confirmation, but only `mode = write` tools confirm",
+                spec.name
+            );
+            let properties = input_schema.get("properties").and_then(|p| p.as_object());
+            for field in confirmation.fields() {
+                assert!(
+                    properties.is_some_and(|properties| properties.contains_key(field)),
+                    "the confirmation of tool `{}` names `{{{field}}}`, which is not one of its \
+                     arguments",
+                    spec.name
+                );
+            }
+        }
         // Calls are checked against exactly the schema `tools/list` publishes.
         let input = Arc::new(InputSchema::compile(&spec.name, &input_schema));
         let output_schema = schema::with_known_formats(&(types.output_schema)());

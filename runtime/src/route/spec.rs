@@ -20,6 +20,8 @@ pub struct ToolSpec {
     pub(crate) max_concurrent: Option<usize>,
     /// The size caps of its arguments, if the tool sets its own.
     pub(crate) argument_limits: Option<ArgumentLimits>,
+    /// The question the user must answer yes to before each call runs (write tools only).
+    pub(crate) confirmation: Option<std::sync::Arc<crate::confirm::Confirmation>>,
 }
 
 impl ToolSpec {
@@ -42,6 +44,7 @@ impl ToolSpec {
             timeout: crate::resilience::DEFAULT_TIMEOUT,
             max_concurrent: None,
             argument_limits: None,
+            confirmation: None,
         }
     }
 
@@ -125,6 +128,38 @@ impl ToolSpec {
     pub fn with_argument_limits(mut self, limits: ArgumentLimits) -> Self {
         self.argument_limits = Some(limits);
         self
+    }
+
+    /// Asks the user `question` before each call runs, its `{field}` placeholders
+    /// replaced by the arguments' values (see [`crate::confirm`]); the call runs only on
+    /// a yes. Write tools only.
+    ///
+    /// # Panics
+    ///
+    /// If `question` is not well formed ([`Confirmation::new`]), naming the tool; building
+    /// the route panics if the tool is not `mode = write` or a placeholder names no
+    /// argument.
+    ///
+    /// [`Confirmation::new`]: crate::confirm::Confirmation::new
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Mode};
+    /// use secure_tool::route::ToolSpec;
+    /// let spec = ToolSpec::new("delete_note", Mode::Write, scopes("notes:write"))
+    ///     .with_confirmation("Delete note {id}?");
+    /// assert_eq!(spec.confirmation().unwrap().to_string(), "Delete note {id}?");
+    /// ```
+    pub fn with_confirmation(mut self, question: &str) -> Self {
+        match crate::confirm::Confirmation::new(question) {
+            Ok(confirmation) => self.confirmation = Some(std::sync::Arc::new(confirmation)),
+            Err(error) => panic!("the confirmation of tool `{}`: {error}", self.name),
+        }
+        self
+    }
+
+    /// The question the user must confirm before each call, if the tool asks one.
+    pub fn confirmation(&self) -> Option<&crate::confirm::Confirmation> {
+        self.confirmation.as_deref()
     }
 
     /// The size caps this tool sets for its own arguments, if any.

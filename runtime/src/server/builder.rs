@@ -16,6 +16,7 @@ pub struct SecureServerBuilder<S> {
     tools: SecureToolRouter<S>,
     config: CallConfig,
     health: Option<HealthMonitor>,
+    confirmations: Option<crate::confirm::Confirmations>,
 }
 
 impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
@@ -32,6 +33,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 server_policy: None,
                 unguarded: Vec::new(),
             },
+            confirmations: None,
             health: None,
         }
     }
@@ -80,6 +82,31 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     pub fn local_principal(mut self, principal: Principal) -> Self {
         self.config.local_principal = Some(principal);
         self
+    }
+
+    /// Seals the `requestState` of 2026-07-28 confirmations with `key` (at least 32
+    /// random bytes). Every replica behind one address needs the same key, or a retry
+    /// reaching another replica is denied; by default each process makes its own.
+    /// Redemptions are remembered per process: behind a load balancer, route a session's
+    /// requests to one replica, or a state could be redeemed once on each.
+    ///
+    /// # Errors
+    ///
+    /// When `key` is shorter than 32 bytes.
+    ///
+    /// ```
+    /// use secure_tool::SecureServerBuilder;
+    /// # struct Notes;
+    /// # impl secure_tool::rmcp::ServerHandler for Notes {}
+    /// let builder = SecureServerBuilder::with_router(Notes, Default::default());
+    /// assert!(builder.confirmation_key(b"too short".to_vec()).is_err());
+    /// ```
+    pub fn confirmation_key(
+        mut self,
+        key: Vec<u8>,
+    ) -> Result<Self, rmcp::model::RequestStateError> {
+        self.confirmations = Some(crate::confirm::Confirmations::new(key)?);
+        Ok(self)
     }
 
     /// Which tools `tools/list` shows each caller: all of them (the default), or only
@@ -368,6 +395,9 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 gate,
                 subscriptions: Default::default(),
                 log_levels: Default::default(),
+                confirmations: self
+                    .confirmations
+                    .unwrap_or_else(crate::confirm::Confirmations::with_random_key),
             }),
             trusted_transport: false,
         }

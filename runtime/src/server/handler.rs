@@ -718,13 +718,14 @@ async fn call_tool<S: Send + Sync + 'static>(
             principal,
             server.call_settings(),
         )
-        .on(server.session(&context));
+        .on(server.session(&context))
+        .retrying(request.request_state, request.input_responses);
         // rmcp only signals a client's `notifications/cancelled` through the token and keeps
         // polling the handler: drop the call instead, so that it releases its breaker
         // permit and bulkhead slot now rather than at its deadline.
         return tokio::select! {
             biased;
-            result = (route.call)(invocation) => Ok(result.into()),
+            result = (route.call)(invocation) => Ok(result),
             () = context.ct.cancelled() => {
                 tracing::info!(
                     target: "secure_tool::audit",

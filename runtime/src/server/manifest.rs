@@ -15,7 +15,7 @@ use crate::route::ArgumentLimits;
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/4";
+pub const FORMAT: &str = "secure-tool-manifest/5";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +136,9 @@ pub struct ToolEntry {
     pub argument_limits: ArgumentLimits,
     /// The dependency it calls through, if it names one (`breaker = ...`).
     pub breaker: Option<BreakerEntry>,
+    /// The question the user must answer yes to before each call runs (`confirm = ...`),
+    /// its placeholders as written.
+    pub confirm: Option<String>,
     /// The JSON schema of its arguments.
     pub input_schema: serde_json::Value,
     /// The JSON schema of its structured result, if it has one.
@@ -327,6 +330,7 @@ impl<S: ServerHandler> SecureServer<S> {
                     max_concurrent_calls: route.max_concurrent(),
                     argument_limits: route.argument_limits(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
+                    confirm: spec.confirmation().map(ToString::to_string),
                     input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
                     output_schema: tool
                         .output_schema

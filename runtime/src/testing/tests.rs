@@ -97,7 +97,9 @@ async fn the_audit_catches_a_route_that_ignores_its_policy() {
         ErrorType::<ToolError>::new(),
     );
     let leaky = crate::route::route_fn(|_invocation| -> crate::route::BoxFuture<'_, _> {
-        Box::pin(async { CallToolResult::success(vec![ContentBlock::text("the launch codes")]) })
+        Box::pin(async {
+            CallToolResult::success(vec![ContentBlock::text("the launch codes")]).into()
+        })
     });
     let route = SecureRoute::build(spec, types, leaky);
     let router = crate::SecureToolRouter::<Notes>::new().with_route(route);

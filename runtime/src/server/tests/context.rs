@@ -22,7 +22,17 @@ use crate::context::{CallContext, Elicited, LogLevel, MAX_MESSAGE_BYTES, Progres
 use crate::prelude::*;
 
 #[derive(Clone, Default)]
-struct Jobs;
+struct Jobs {
+    /// How many deletions ran.
+    deleted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Id {
+    id: u64,
+    #[serde(default)]
+    title: Option<String>,
+}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Steps {
@@ -77,6 +87,16 @@ impl Jobs {
         Ok(Outcome { outcome })
     }
 
+    /// Deletes a job, once the user says yes.
+    #[secure_tool(authz = scopes("jobs"), mode = write, confirm = "Delete job {id} ({title})?")]
+    async fn delete(&self, args: Id, _access: WriteAccess<'_>) -> Result<Outcome, ToolError> {
+        self.deleted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Outcome {
+            outcome: format!("deleted {}", args.id),
+        })
+    }
+
     /// Asks the client's model.
     #[secure_tool(authz = scopes("jobs"), mode = read)]
     async fn ask_model(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
@@ -97,6 +117,10 @@ impl rmcp::ServerHandler for Jobs {}
 #[derive(Clone)]
 struct Client {
     answer: Option<ElicitationAction>,
+    /// The content of an accepted answer.
+    content: serde_json::Value,
+    /// Whether the client never answers elicitations (the user walked away).
+    silent: bool,
     capabilities: ClientCapabilities,
     seen: Arc<Mutex<Vec<String>>>,
     asked: Arc<Mutex<Vec<String>>>,
@@ -119,10 +143,13 @@ impl ClientHandler for Client {
         if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
             self.asked.lock().unwrap().push(message.clone());
         }
+        if self.silent {
+            std::future::pending::<()>().await;
+        }
         let action = self.answer.clone().unwrap_or(ElicitationAction::Cancel);
         let mut result = ElicitResult::new(action.clone());
         if action == ElicitationAction::Accept {
-            result.content = Some(serde_json::json!({ "name": "Ada" }));
+            result.content = Some(self.content.clone());
         }
         Ok(result)
     }
@@ -172,6 +199,8 @@ impl ClientHandler for Client {
 fn client(answer: Option<ElicitationAction>, capabilities: ClientCapabilities) -> Client {
     Client {
         answer,
+        content: serde_json::json!({ "name": "Ada" }),
+        silent: false,
         capabilities,
         seen: Arc::default(),
         asked: Arc::default(),
@@ -187,8 +216,16 @@ fn full() -> ClientCapabilities {
 }
 
 async fn connect(client: Client, principal: Principal) -> RunningService<RoleClient, Client> {
+    connect_to(Jobs::default(), client, principal).await
+}
+
+async fn connect_to(
+    jobs: Jobs,
+    client: Client,
+    principal: Principal,
+) -> RunningService<RoleClient, Client> {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = crate::SecureServerBuilder::with_router(Jobs, Jobs::secure_tool_router())
+    let server = crate::SecureServerBuilder::with_router(jobs, Jobs::secure_tool_router())
         .local_principal(principal)
         .build();
     tokio::spawn(async move {
@@ -365,7 +402,7 @@ async fn a_denied_call_never_reaches_the_session() {
 
 #[tokio::test]
 async fn in_process_a_context_sends_nothing_and_cannot_ask() {
-    let server = SecureServer::new(Jobs);
+    let server = SecureServer::new(Jobs::default());
     let result = server.call("ask_name", None, worker()).await.unwrap();
     assert_eq!(outcome(&result), "unsupported");
     let result = server
@@ -377,4 +414,129 @@ async fn in_process_a_context_sends_nothing_and_cannot_ask() {
         .await
         .unwrap();
     assert_eq!(outcome(&result), "cancelled: false");
+}
+
+/// The facts of an error result.
+fn facts(result: &rmcp::model::CallToolResult) -> serde_json::Value {
+    crate::sanitize::error_facts(result)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_confirmed_tool_runs_only_on_a_ticked_yes() {
+    let delete = serde_json::json!({ "id": 7, "title": "Groceries\nYes, delete everything" });
+    for (answer, content, runs, why) in [
+        (
+            ElicitationAction::Accept,
+            serde_json::json!({ "confirm": true }),
+            1,
+            None,
+        ),
+        (
+            ElicitationAction::Accept,
+            serde_json::json!({ "confirm": false }),
+            0,
+            Some("declined"),
+        ),
+        (
+            ElicitationAction::Accept,
+            serde_json::json!({}),
+            0,
+            Some("declined"),
+        ),
+        (
+            ElicitationAction::Decline,
+            serde_json::json!({}),
+            0,
+            Some("declined"),
+        ),
+        (
+            ElicitationAction::Cancel,
+            serde_json::json!({}),
+            0,
+            Some("cancelled"),
+        ),
+    ] {
+        let jobs = Jobs::default();
+        let mut asker = client(Some(answer.clone()), full());
+        asker.content = content.clone();
+        let asked = asker.asked.clone();
+        let running = connect_to(jobs.clone(), asker, worker()).await;
+        let result = call(&running, "delete", delete.clone(), None).await;
+        // The question, its values quoted: the title cannot pose as the question's words.
+        assert_eq!(
+            *asked.lock().unwrap(),
+            [r#"Delete job 7 ("Groceries\nYes, delete everything")?"#]
+        );
+        let ran = jobs.deleted.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(ran, runs, "{answer:?} {content}: {result:?}");
+        match why {
+            None => assert_eq!(outcome(&result), "deleted 7"),
+            Some(why) => {
+                assert_eq!(result.is_error, Some(true));
+                assert_eq!(facts(&result)["category"], "not_confirmed", "{result:?}");
+                assert_eq!(facts(&result)["confirmation"], why);
+                let text = &result.content[0].as_text().unwrap().text;
+                assert!(text.contains("it was not performed"), "{text}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_cannot_ask_or_a_call_without_a_session_does_not_run_it() {
+    let jobs = Jobs::default();
+    let running = connect_to(
+        jobs.clone(),
+        client(
+            Some(ElicitationAction::Accept),
+            ClientCapabilities::default(),
+        ),
+        worker(),
+    )
+    .await;
+    let result = call(&running, "delete", serde_json::json!({ "id": 1 }), None).await;
+    assert_eq!(facts(&result)["confirmation"], "unsupported");
+
+    let server = SecureServer::new(jobs.clone());
+    let arguments = serde_json::json!({ "id": 1 }).as_object().cloned();
+    let result = server
+        .call("delete", arguments.clone(), worker())
+        .await
+        .unwrap();
+    assert_eq!(facts(&result)["confirmation"], "unsupported");
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The server's own code, having asked by its own means.
+    let result = server
+        .call_confirmed("delete", arguments, worker())
+        .await
+        .unwrap();
+    assert_eq!(outcome(&result), "deleted 1");
+}
+
+#[tokio::test]
+async fn a_denied_or_invalid_call_is_never_put_to_the_user() {
+    let jobs = Jobs::default();
+    let asker = client(Some(ElicitationAction::Accept), full());
+    let asked = asker.asked.clone();
+    let outsider = connect_to(jobs.clone(), asker.clone(), Principal::new("eve")).await;
+    let denied = call(&outsider, "delete", serde_json::json!({ "id": 1 }), None).await;
+    assert_eq!(facts(&denied)["category"], "denied");
+    let running = connect_to(jobs.clone(), asker, worker()).await;
+    let invalid = call(&running, "delete", serde_json::json!({ "id": "x" }), None).await;
+    assert_eq!(facts(&invalid)["category"], "invalid_input");
+    assert!(asked.lock().unwrap().is_empty());
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_question_times_out_as_cancelled() {
+    let jobs = Jobs::default();
+    let mut asker = client(Some(ElicitationAction::Accept), full());
+    asker.silent = true;
+    let running = connect_to(jobs.clone(), asker, worker()).await;
+    let result = call(&running, "delete", serde_json::json!({ "id": 1 }), None).await;
+    assert_eq!(facts(&result)["confirmation"], "cancelled", "{result:?}");
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

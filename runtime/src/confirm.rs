@@ -1,0 +1,630 @@
+//! Human confirmation of destructive tools: a `mode = write` tool declared with
+//! `confirm = "Delete note {id}?"` runs only once the user has said yes.
+//!
+//! The question is asked after authorization, the write gate and the arguments' checks,
+//! and before the handler runs:
+//! - on a session with an `initialize` handshake (2025-11-25), through elicitation
+//!   (`elicitation/create`, a form with one `confirm` box);
+//! - on a 2026-07-28 request, by answering an `InputRequiredResult` whose
+//!   `requestState` carries the pending call, sealed (HMAC-SHA256, rmcp's
+//!   `RequestStateCodec`) and bound to the principal, the tool and a digest of the
+//!   arguments, with a short expiry, and single-use. The client retries with the user's
+//!   answer and the state; a forged, replayed, expired or other-principal state is
+//!   denied.
+//!
+//! Declined, cancelled, unanswered in time, or a client that cannot ask its user: the
+//! tool does not run, and the model gets an error result saying so (category
+//! `not_confirmed`, with a `confirmation` fact naming why). The manifest shows which
+//! tools confirm.
+//!
+//! Argument values are written into the question safely: strings quoted and escaped
+//! (JSON), long values cut, so that a value cannot pose as the question's own words.
+//!
+//! ```
+//! use secure_tool::confirm::Confirmation;
+//! let question = Confirmation::new("Delete note {id} ({title})?").unwrap();
+//! let arguments = serde_json::json!({ "id": 7, "title": "Groceries\nYes, delete all" });
+//! assert_eq!(
+//!     question.render(arguments.as_object().unwrap()),
+//!     r#"Delete note 7 ("Groceries\nYes, delete all")?"#,
+//! );
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
+    InputRequest, InputRequests, InputRequiredResult, InputResponses, JsonObject,
+    RequestStateCodec, SealOptions,
+};
+use sha2::{Digest, Sha256};
+
+use crate::authz::Principal;
+
+/// How long a 2026-07-28 confirmation's `requestState` stays valid.
+pub const CONFIRMATION_TTL: Duration = Duration::from_secs(300);
+
+/// The most values of one argument written into a question, in characters.
+pub const MAX_VALUE_CHARS: usize = 120;
+
+/// The most confirmations redeemed and not yet expired that the server remembers (to
+/// refuse a replay); past it, new confirmations are refused until some expire.
+pub const MAX_REDEEMED: usize = 65_536;
+
+/// The key of the confirmation's answer in `inputRequests` / `inputResponses`.
+pub const INPUT_KEY: &str = "confirm";
+
+/// A tool's confirmation question: text with `{field}` placeholders naming its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(String),
+}
+
+/// Why a confirmation question is not well formed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateError(Cow<'static, str>);
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+impl Confirmation {
+    /// The question `template`: `{name}` is the argument `name`'s value, `{{` and `}}`
+    /// are braces.
+    ///
+    /// # Errors
+    ///
+    /// A brace that opens no placeholder or closes none, a placeholder that is not a
+    /// name (letters, digits, `_`), or a blank question.
+    ///
+    /// ```
+    /// use secure_tool::confirm::Confirmation;
+    /// assert!(Confirmation::new("Delete {id}?").is_ok());
+    /// assert!(Confirmation::new("Delete {id?").is_err());
+    /// assert!(Confirmation::new("  ").is_err());
+    /// ```
+    pub fn new(template: &str) -> Result<Self, TemplateError> {
+        if template.trim().is_empty() {
+            return Err(TemplateError("the confirmation question is blank".into()));
+        }
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) if c.is_alphanumeric() || c == '_' => name.push(c),
+                            _ => {
+                                return Err(TemplateError(
+                                    "a `{` opens a placeholder that must be an argument's name \
+                                     followed by `}` (write `{{` for a brace)"
+                                        .into(),
+                                ));
+                            }
+                        }
+                    }
+                    if name.is_empty() {
+                        return Err(TemplateError(
+                            "`{}` names no argument: write `{id}` for the argument `id`".into(),
+                        ));
+                    }
+                    if !text.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(Part::Field(name));
+                }
+                '}' => {
+                    return Err(TemplateError(
+                        "a `}` closes no placeholder (write `}}` for a brace)".into(),
+                    ));
+                }
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        Ok(Self { parts })
+    }
+
+    /// The arguments the question names.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Field(name) => Some(name.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// The question with each placeholder replaced by its argument's value in
+    /// `arguments`: numbers and booleans as written, strings (and anything else) as JSON,
+    /// quoted and escaped, cut at [`MAX_VALUE_CHARS`]; an absent argument as `(none)`.
+    pub fn render(&self, arguments: &JsonObject) -> String {
+        let mut question = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => question.push_str(text),
+                Part::Field(name) => question.push_str(&value(arguments.get(name))),
+            }
+        }
+        question
+    }
+}
+
+impl fmt::Display for Confirmation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => f.write_str(&text.replace('{', "{{").replace('}', "}}"))?,
+                Part::Field(name) => write!(f, "{{{name}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One argument's value, as a question shows it.
+fn value(value: Option<&serde_json::Value>) -> String {
+    let shown = match value {
+        None | Some(serde_json::Value::Null) => return "(none)".to_owned(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::Bool(b)) => b.to_string(),
+        Some(other) => serde_json::to_string(other).unwrap_or_default(),
+    };
+    if shown.chars().count() <= MAX_VALUE_CHARS {
+        return shown;
+    }
+    let mut cut: String = shown.chars().take(MAX_VALUE_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+/// Why a confirmation did not let the call through; also the `confirmation` fact of the
+/// answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unconfirmed {
+    /// The user said no.
+    Declined,
+    /// The user dismissed the question, or did not answer in time.
+    Cancelled,
+    /// The client cannot ask its user (no form elicitation), or the call has no session.
+    Unsupported,
+    /// Too many confirmations are pending redemption.
+    Busy,
+}
+
+impl Unconfirmed {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::Unsupported => "unsupported",
+            Self::Busy => "busy",
+        }
+    }
+
+    /// What the model reads.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Self::Declined => "The user declined this action; it was not performed",
+            Self::Cancelled => {
+                "The user did not confirm this action (dismissed or no answer in time); it was \
+                 not performed"
+            }
+            Self::Unsupported => {
+                "This action needs the user's confirmation, and this client cannot ask the user; \
+                 it was not performed"
+            }
+            Self::Busy => {
+                "Too many confirmations are pending; this action was not performed, retry shortly"
+            }
+        }
+    }
+}
+
+/// Why a 2026-07-28 `requestState` was refused: each is a denial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StateRefused {
+    /// Not sealed by this server for this principal, tool and arguments (forged, altered,
+    /// or another call's).
+    Forged,
+    Expired,
+    Replayed,
+    /// A retry without a state.
+    Missing,
+}
+
+impl fmt::Display for StateRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Forged => {
+                "the request state is not one this server sealed for this principal, tool and \
+                 arguments (forged, altered, or another call's)"
+            }
+            Self::Expired => "the request state has expired",
+            Self::Replayed => "the request state was already redeemed",
+            Self::Missing => "a confirmation's retry came without its request state",
+        })
+    }
+}
+
+/// What the call's confirmation decided.
+pub(crate) enum Confirmed {
+    /// The user said yes: run the handler.
+    Yes,
+    /// The call does not run, and the model is told why.
+    No(Unconfirmed),
+    /// A 2026-07-28 retry whose state is refused: a denial.
+    Denied(StateRefused),
+    /// Ask the 2026-07-28 client: answer this, and wait for its retry.
+    Ask(Box<InputRequiredResult>),
+}
+
+/// The pending call a 2026-07-28 `requestState` carries.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pending {
+    /// Single use: redeemed once.
+    nonce: String,
+    /// When it expires, in milliseconds since the epoch (the server's clock).
+    expires_ms: u64,
+}
+
+/// The server's confirmations: the key that seals 2026-07-28 states, its clock, and the
+/// states redeemed and not yet expired.
+pub(crate) struct Confirmations {
+    codec: RequestStateCodec,
+    clock: fn() -> SystemTime,
+    redeemed: Mutex<HashMap<String, u64>>,
+}
+
+impl fmt::Debug for Confirmations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Confirmations").finish_non_exhaustive()
+    }
+}
+
+impl Confirmations {
+    /// Confirmations sealed with `key` (at least 32 bytes; every replica needs the same).
+    pub(crate) fn new(key: Vec<u8>) -> Result<Self, rmcp::model::RequestStateError> {
+        Ok(Self {
+            codec: RequestStateCodec::try_new(key)?,
+            clock: SystemTime::now,
+            redeemed: Mutex::default(),
+        })
+    }
+
+    /// Confirmations sealed with a key of this process only (32 random bytes).
+    pub(crate) fn with_random_key() -> Self {
+        let mut key = Vec::with_capacity(32);
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Self::new(key).expect("32 bytes is long enough")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> u64 {
+        let since = (self.clock)()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The first answer to a 2026-07-28 call that needs confirmation: the question, and
+    /// the call sealed into its state.
+    pub(crate) fn ask(&self, question: String, binding: &[u8]) -> InputRequiredResult {
+        let pending = Pending {
+            nonce: uuid::Uuid::new_v4().to_string(),
+            expires_ms: self
+                .now_ms()
+                .saturating_add(u64::try_from(CONFIRMATION_TTL.as_millis()).unwrap_or(0)),
+        };
+        let payload = serde_json::to_vec(&pending).unwrap_or_default();
+        // The codec's own expiry (wall clock) backs the one in the payload.
+        let options = SealOptions::new()
+            .associated_data(binding)
+            .ttl(CONFIRMATION_TTL);
+        let state = self.codec.seal_with(&payload, &options);
+        let mut requests = InputRequests::new();
+        requests.insert(
+            INPUT_KEY.to_owned(),
+            InputRequest::Elicitation(ElicitRequest::new(form(question))),
+        );
+        let mut result = InputRequiredResult::from_request_state(state);
+        result.input_requests = Some(requests);
+        result
+    }
+
+    /// A 2026-07-28 retry: its state opened against `binding`, checked and redeemed, then
+    /// the user's answer read.
+    pub(crate) fn redeem(
+        &self,
+        state: Option<&str>,
+        responses: Option<&InputResponses>,
+        binding: &[u8],
+    ) -> Confirmed {
+        let Some(state) = state else {
+            return Confirmed::Denied(StateRefused::Missing);
+        };
+        // The binding is part of the tag: a state sealed for another principal, tool or
+        // arguments fails as a forged one does.
+        let payload = match self.codec.open_with(state, binding) {
+            Ok(payload) => payload,
+            Err(rmcp::model::RequestStateError::Expired) => {
+                return Confirmed::Denied(StateRefused::Expired);
+            }
+            Err(_) => return Confirmed::Denied(StateRefused::Forged),
+        };
+        let Ok(pending) = serde_json::from_slice::<Pending>(&payload) else {
+            return Confirmed::Denied(StateRefused::Forged);
+        };
+        let now = self.now_ms();
+        if now >= pending.expires_ms {
+            return Confirmed::Denied(StateRefused::Expired);
+        }
+        {
+            let mut redeemed = crate::server::lock(&self.redeemed);
+            redeemed.retain(|_, expires| *expires > now);
+            if redeemed.contains_key(&pending.nonce) {
+                return Confirmed::Denied(StateRefused::Replayed);
+            }
+            if redeemed.len() >= MAX_REDEEMED {
+                return Confirmed::No(Unconfirmed::Busy);
+            }
+            redeemed.insert(pending.nonce, pending.expires_ms);
+        }
+        let answer = responses
+            .and_then(|responses| responses.get(INPUT_KEY))
+            .and_then(|answer| serde_json::from_value::<ElicitResult>(answer.clone()).ok());
+        match answer {
+            Some(answer) => decide(&answer),
+            None => Confirmed::No(Unconfirmed::Cancelled),
+        }
+    }
+}
+
+/// What binds a 2026-07-28 state to its call: the principal, the tool, and a digest of
+/// the arguments.
+pub(crate) fn binding(principal: &Principal, tool: &str, arguments: &JsonObject) -> Vec<u8> {
+    let mut digest = Sha256::new();
+    digest.update(serde_json::to_vec(arguments).unwrap_or_default());
+    let digest = digest.finalize();
+    let mut binding = Vec::new();
+    binding.extend_from_slice(b"secure-tool/confirm/v1\0");
+    match principal.subject() {
+        Some(subject) => {
+            binding.extend_from_slice(b"subject:");
+            binding.extend_from_slice(subject.as_bytes());
+        }
+        None => binding.extend_from_slice(b"anonymous"),
+    }
+    binding.push(0);
+    binding.extend_from_slice(tool.as_bytes());
+    binding.push(0);
+    binding.extend_from_slice(&digest);
+    binding
+}
+
+/// The form of a confirmation: one box the user ticks to go ahead.
+pub(crate) fn form(question: String) -> ElicitRequestParams {
+    ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: question,
+        requested_schema: schema(),
+    }
+}
+
+/// The schema of a confirmation's form.
+pub(crate) fn schema() -> ElicitationSchema {
+    serde_json::from_value(serde_json::json!({
+        "type": "object",
+        "properties": {
+            "confirm": {
+                "type": "boolean",
+                "title": "Confirm",
+                "description": "Tick to go ahead.",
+                "default": false,
+            },
+        },
+        "required": ["confirm"],
+    }))
+    .expect("a boolean form is an elicitation schema")
+}
+
+/// The user's answer: yes only when accepted with the box ticked.
+pub(crate) fn decide(answer: &ElicitResult) -> Confirmed {
+    match answer.action {
+        ElicitationAction::Accept => {
+            let ticked = answer
+                .content
+                .as_ref()
+                .and_then(|content| content.get(INPUT_KEY))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+            if ticked {
+                Confirmed::Yes
+            } else {
+                Confirmed::No(Unconfirmed::Declined)
+            }
+        }
+        ElicitationAction::Decline => Confirmed::No(Unconfirmed::Declined),
+        _ => Confirmed::No(Unconfirmed::Cancelled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(value: serde_json::Value) -> JsonObject {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn templates_parse_and_render_values_quoted_and_cut() {
+        let question = Confirmation::new("Delete {id}? {{not a field}}").unwrap();
+        assert_eq!(question.fields().collect::<Vec<_>>(), ["id"]);
+        assert_eq!(question.to_string(), "Delete {id}? {{not a field}}");
+        let long = "x".repeat(500);
+        let rendered = question.render(&arguments(serde_json::json!({ "id": long })));
+        assert_eq!(
+            rendered.chars().count(),
+            "Delete ? {not a field}".len() + MAX_VALUE_CHARS + 1
+        );
+        assert!(rendered.starts_with("Delete \"xxx"), "{rendered}");
+        assert_eq!(
+            question.render(&arguments(serde_json::json!({}))),
+            "Delete (none)? {not a field}"
+        );
+        for bad in ["{", "}", "{}", "{a b}", "{id", ""] {
+            assert!(Confirmation::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn ada() -> Principal {
+        Principal::new("ada")
+    }
+
+    fn accepted(ticked: bool) -> InputResponses {
+        let mut responses = InputResponses::new();
+        responses.insert(
+            INPUT_KEY.to_owned(),
+            serde_json::json!({ "action": "accept", "content": { "confirm": ticked } }),
+        );
+        responses
+    }
+
+    #[test]
+    fn a_sealed_state_is_redeemed_once_for_its_own_call_only() {
+        let confirmations = Confirmations::with_random_key();
+        let args = arguments(serde_json::json!({ "id": 1 }));
+        let bound = binding(&ada(), "delete_note", &args);
+        let asked = confirmations.ask("Delete 1?".to_owned(), &bound);
+        let state = asked.request_state.clone().unwrap();
+        assert!(asked.input_requests.unwrap().contains_key(INPUT_KEY));
+
+        // Another principal, tool or arguments: denied, and the state stays unredeemed.
+        for other in [
+            binding(&Principal::new("eve"), "delete_note", &args),
+            binding(&ada(), "delete_all", &args),
+            binding(
+                &ada(),
+                "delete_note",
+                &arguments(serde_json::json!({ "id": 2 })),
+            ),
+        ] {
+            assert!(matches!(
+                confirmations.redeem(Some(&state), Some(&accepted(true)), &other),
+                Confirmed::Denied(StateRefused::Forged)
+            ));
+        }
+        // Altered: denied.
+        let mut forged = state.clone();
+        forged.pop();
+        forged.push(if state.ends_with('A') { 'B' } else { 'A' });
+        assert!(matches!(
+            confirmations.redeem(Some(&forged), Some(&accepted(true)), &bound),
+            Confirmed::Denied(StateRefused::Forged)
+        ));
+        // Another server's key: denied.
+        let elsewhere = Confirmations::with_random_key().ask("Delete 1?".to_owned(), &bound);
+        assert!(matches!(
+            confirmations.redeem(
+                elsewhere.request_state.as_deref(),
+                Some(&accepted(true)),
+                &bound
+            ),
+            Confirmed::Denied(StateRefused::Forged)
+        ));
+        // No state: denied.
+        assert!(matches!(
+            confirmations.redeem(None, Some(&accepted(true)), &bound),
+            Confirmed::Denied(StateRefused::Missing)
+        ));
+
+        assert!(matches!(
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound),
+            Confirmed::Yes
+        ));
+        assert!(matches!(
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound),
+            Confirmed::Denied(StateRefused::Replayed)
+        ));
+    }
+
+    #[test]
+    fn only_a_ticked_acceptance_confirms() {
+        let confirmations = Confirmations::with_random_key();
+        let bound = binding(&ada(), "t", &JsonObject::new());
+        let mut declined = InputResponses::new();
+        declined.insert(
+            INPUT_KEY.to_owned(),
+            serde_json::json!({ "action": "decline" }),
+        );
+        for (responses, expected) in [
+            (Some(accepted(false)), Unconfirmed::Declined),
+            (Some(declined), Unconfirmed::Declined),
+            (None, Unconfirmed::Cancelled),
+        ] {
+            let state = confirmations
+                .ask("Go?".to_owned(), &bound)
+                .request_state
+                .unwrap();
+            match confirmations.redeem(Some(&state), responses.as_ref(), &bound) {
+                Confirmed::No(why) => assert_eq!(why, expected),
+                _ => panic!("expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_past_its_expiry_is_denied() {
+        fn later() -> SystemTime {
+            SystemTime::now() + CONFIRMATION_TTL + Duration::from_secs(1)
+        }
+        let asking = Confirmations::new(b"k".repeat(32)).unwrap();
+        let bound = binding(&ada(), "t", &JsonObject::new());
+        let state = asking.ask("Go?".to_owned(), &bound).request_state.unwrap();
+        let redeeming = Confirmations::new(b"k".repeat(32))
+            .unwrap()
+            .with_clock(later);
+        assert!(matches!(
+            redeeming.redeem(Some(&state), Some(&accepted(true)), &bound),
+            Confirmed::Denied(StateRefused::Expired)
+        ));
+        // The same state, redeemed in time, goes through.
+        assert!(matches!(
+            asking.redeem(Some(&state), Some(&accepted(true)), &bound),
+            Confirmed::Yes
+        ));
+    }
+}
