@@ -120,6 +120,12 @@ fn the_manifest_states_every_tool_and_its_posture() {
     );
     assert_eq!(tool("server_info")["authz"]["public"], true);
     assert_eq!(tool("list_notes")["breaker"]["name"], "notes-store-reads");
+    // Which tools ask the user first, and what.
+    assert_eq!(
+        tool("delete_note")["confirm"],
+        "Delete note {id}? It cannot be undone."
+    );
+    assert_eq!(tool("create_note")["confirm"], serde_json::Value::Null);
     assert_eq!(tool("notes_overview")["mode"], "read");
 }
 
