@@ -1,9 +1,10 @@
 //! The type-level check behind `read_tool_takes_write_access`: a read route hands its
-//! handler `()`, never a `WriteAccess`, whatever the macro let through, and a route built
-//! by hand is no different.
+//! handler a grant without a capability, never a `WriteAccess`, whatever the macro let
+//! through, and a route built by hand is no different.
 
 use secure_tool::authz::{Mode, public};
 use secure_tool::capability::WriteAccess;
+use secure_tool::context::Grant;
 use secure_tool::route::{ArgumentsType, ErrorType, NoArguments, OutputType};
 use secure_tool::route::{SecureRoute, ToolSpec, ToolTypes};
 use secure_tool::ToolError;
@@ -15,7 +16,11 @@ struct Out {
 
 struct Server;
 
-async fn write_anyway(_: &Server, _: NoArguments, _: WriteAccess<'_>) -> Result<Out, ToolError> {
+async fn write_anyway(
+    _: &Server,
+    _: NoArguments,
+    _: Grant<'_, WriteAccess<'_>>,
+) -> Result<Out, ToolError> {
     Ok(Out { id: 1 })
 }
 
