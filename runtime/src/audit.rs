@@ -104,6 +104,9 @@ pub(crate) enum Verdict<'a> {
     /// A tool that needs the user's confirmation did not get it (declined, cancelled,
     /// unsupported, busy).
     NotConfirmed(&'static str),
+    /// A tool that needs the user's confirmation answered a 2026-07-28 request with the
+    /// question; the client's retry carries the answer.
+    ConfirmationAsked,
 }
 
 /// What a call was of: the field that names it, and the words of its events.
@@ -257,6 +260,11 @@ impl<'a> CallEvent<'a> {
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "not_confirmed",
                 confirmation = why, latency_us = latency_us(), arguments, incident_id,
                 "write tool not run: the user did not confirm it"
+            ),
+            Verdict::ConfirmationAsked => tracing::info!(
+                target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "confirmation_asked",
+                latency_us = latency_us(), arguments, incident_id,
+                "write tool not run yet: the user's confirmation was asked for"
             ),
             Verdict::Degraded => tracing::warn!(
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "degraded",

@@ -31,8 +31,9 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,9 +52,20 @@ pub const CONFIRMATION_TTL: Duration = Duration::from_secs(300);
 /// The most values of one argument written into a question, in characters.
 pub const MAX_VALUE_CHARS: usize = 120;
 
+/// How long the user has to answer a confirmation on a session with a handshake.
+pub const CONFIRMATION_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The most confirmations redeemed and not yet expired that the server remembers (to
 /// refuse a replay); past it, new confirmations are refused until some expire.
 pub const MAX_REDEEMED: usize = 65_536;
+
+/// The most of those one principal may hold: one caller cannot make confirmations busy
+/// for everyone.
+pub const MAX_REDEEMED_PER_PRINCIPAL: usize = 1024;
+
+/// The most questions waiting for a user's answer on the whole server (2025-11-25
+/// sessions); past it, a confirmation is refused as busy rather than queued.
+pub const MAX_PENDING_QUESTIONS: usize = 256;
 
 /// The key of the confirmation's answer in `inputRequests` / `inputResponses`.
 pub const INPUT_KEY: &str = "confirm";
@@ -190,18 +202,43 @@ impl fmt::Display for Confirmation {
 
 /// One argument's value, as a question shows it.
 fn value(value: Option<&serde_json::Value>) -> String {
-    let shown = match value {
+    let json = match value {
         None | Some(serde_json::Value::Null) => return "(none)".to_owned(),
         Some(serde_json::Value::Number(n)) => n.to_string(),
         Some(serde_json::Value::Bool(b)) => b.to_string(),
         Some(other) => serde_json::to_string(other).unwrap_or_default(),
     };
+    // JSON escapes control characters, not the invisible ones that reorder or hide text
+    // (bidirectional overrides, zero-width characters, line separators): escaped too.
+    let mut shown = String::with_capacity(json.len());
+    for c in json.chars() {
+        if invisible(c) {
+            shown.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
     if shown.chars().count() <= MAX_VALUE_CHARS {
         return shown;
     }
     let mut cut: String = shown.chars().take(MAX_VALUE_CHARS).collect();
     cut.push('…');
     cut
+}
+
+/// Whether `c` changes how text around it reads without being seen.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 /// Why a confirmation did not let the call through; also the `confirmation` fact of the
@@ -299,7 +336,39 @@ struct Pending {
 pub(crate) struct Confirmations {
     codec: RequestStateCodec,
     clock: fn() -> SystemTime,
-    redeemed: Mutex<HashMap<String, u64>>,
+    redeemed: Mutex<Redeemed>,
+    /// The questions waiting for an answer on sessions with a handshake.
+    pending: Arc<tokio::sync::Semaphore>,
+}
+
+/// The states redeemed within their lifetime, oldest first (kept by the monotonic clock,
+/// so that a wall clock set back does not make a redeemed state new again).
+#[derive(Default)]
+struct Redeemed {
+    order: VecDeque<(std::time::Instant, String, Arc<str>)>,
+    nonces: HashSet<String>,
+    per_principal: HashMap<Arc<str>, usize>,
+}
+
+impl Redeemed {
+    /// Forgets what was redeemed longer ago than a state lives.
+    fn prune(&mut self, now: std::time::Instant) {
+        while let Some((at, _, _)) = self.order.front() {
+            if now.duration_since(*at) <= CONFIRMATION_TTL {
+                break;
+            }
+            let Some((_, nonce, who)) = self.order.pop_front() else {
+                break;
+            };
+            self.nonces.remove(&nonce);
+            if let Some(count) = self.per_principal.get_mut(&who) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_principal.remove(&who);
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Confirmations {
@@ -315,6 +384,7 @@ impl Confirmations {
             codec: RequestStateCodec::try_new(key)?,
             clock: SystemTime::now,
             redeemed: Mutex::default(),
+            pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_QUESTIONS)),
         })
     }
 
@@ -330,6 +400,11 @@ impl Confirmations {
     pub(crate) fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// A place for one more question waiting for its answer, if there is room.
+    pub(crate) fn pending_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.pending.clone().try_acquire_owned().ok()
     }
 
     fn now_ms(&self) -> u64 {
@@ -371,6 +446,7 @@ impl Confirmations {
         state: Option<&str>,
         responses: Option<&InputResponses>,
         binding: &[u8],
+        principal: &Principal,
     ) -> Confirmed {
         let Some(state) = state else {
             return Confirmed::Denied(StateRefused::Missing);
@@ -393,14 +469,20 @@ impl Confirmations {
         }
         {
             let mut redeemed = crate::server::lock(&self.redeemed);
-            redeemed.retain(|_, expires| *expires > now);
-            if redeemed.contains_key(&pending.nonce) {
+            redeemed.prune(std::time::Instant::now());
+            if redeemed.nonces.contains(&pending.nonce) {
                 return Confirmed::Denied(StateRefused::Replayed);
             }
-            if redeemed.len() >= MAX_REDEEMED {
+            let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
+            let theirs = redeemed.per_principal.get(&who).copied().unwrap_or(0);
+            if redeemed.order.len() >= MAX_REDEEMED || theirs >= MAX_REDEEMED_PER_PRINCIPAL {
                 return Confirmed::No(Unconfirmed::Busy);
             }
-            redeemed.insert(pending.nonce, pending.expires_ms);
+            redeemed.nonces.insert(pending.nonce.clone());
+            redeemed
+                .order
+                .push_back((std::time::Instant::now(), pending.nonce, who.clone()));
+            *redeemed.per_principal.entry(who).or_insert(0) += 1;
         }
         let answer = responses
             .and_then(|responses| responses.get(INPUT_KEY))
@@ -510,6 +592,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn invisible_characters_in_a_value_are_escaped() {
+        let question = Confirmation::new("Delete {title}?").unwrap();
+        let title = "notes\u{202e}txt.exe\u{200b}";
+        let rendered = question.render(&arguments(serde_json::json!({ "title": title })));
+        assert_eq!(rendered, r#"Delete "notes\u202etxt.exe\u200b"?"#);
+    }
+
+    #[test]
+    fn one_principal_cannot_make_confirmations_busy_for_everyone() {
+        let confirmations = Confirmations::with_random_key();
+        let bound = binding(&ada(), "t", &JsonObject::new());
+        for _ in 0..MAX_REDEEMED_PER_PRINCIPAL {
+            let state = confirmations
+                .ask("Go?".to_owned(), &bound)
+                .request_state
+                .unwrap();
+            assert!(matches!(
+                confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
+                Confirmed::Yes
+            ));
+        }
+        let state = confirmations
+            .ask("Go?".to_owned(), &bound)
+            .request_state
+            .unwrap();
+        assert!(matches!(
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
+            Confirmed::No(Unconfirmed::Busy)
+        ));
+        // Another caller is not held up.
+        let bob = Principal::new("bob");
+        let theirs = binding(&bob, "t", &JsonObject::new());
+        let state = confirmations
+            .ask("Go?".to_owned(), &theirs)
+            .request_state
+            .unwrap();
+        assert!(matches!(
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &theirs, &bob),
+            Confirmed::Yes
+        ));
+    }
+
     fn ada() -> Principal {
         Principal::new("ada")
     }
@@ -543,7 +668,7 @@ mod tests {
             ),
         ] {
             assert!(matches!(
-                confirmations.redeem(Some(&state), Some(&accepted(true)), &other),
+                confirmations.redeem(Some(&state), Some(&accepted(true)), &other, &ada()),
                 Confirmed::Denied(StateRefused::Forged)
             ));
         }
@@ -552,7 +677,7 @@ mod tests {
         forged.pop();
         forged.push(if state.ends_with('A') { 'B' } else { 'A' });
         assert!(matches!(
-            confirmations.redeem(Some(&forged), Some(&accepted(true)), &bound),
+            confirmations.redeem(Some(&forged), Some(&accepted(true)), &bound, &ada()),
             Confirmed::Denied(StateRefused::Forged)
         ));
         // Another server's key: denied.
@@ -561,22 +686,23 @@ mod tests {
             confirmations.redeem(
                 elsewhere.request_state.as_deref(),
                 Some(&accepted(true)),
-                &bound
+                &bound,
+                &ada()
             ),
             Confirmed::Denied(StateRefused::Forged)
         ));
         // No state: denied.
         assert!(matches!(
-            confirmations.redeem(None, Some(&accepted(true)), &bound),
+            confirmations.redeem(None, Some(&accepted(true)), &bound, &ada()),
             Confirmed::Denied(StateRefused::Missing)
         ));
 
         assert!(matches!(
-            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound),
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Confirmed::Yes
         ));
         assert!(matches!(
-            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound),
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Confirmed::Denied(StateRefused::Replayed)
         ));
     }
@@ -599,7 +725,7 @@ mod tests {
                 .ask("Go?".to_owned(), &bound)
                 .request_state
                 .unwrap();
-            match confirmations.redeem(Some(&state), responses.as_ref(), &bound) {
+            match confirmations.redeem(Some(&state), responses.as_ref(), &bound, &ada()) {
                 Confirmed::No(why) => assert_eq!(why, expected),
                 _ => panic!("expected {expected:?}"),
             }
@@ -618,12 +744,12 @@ mod tests {
             .unwrap()
             .with_clock(later);
         assert!(matches!(
-            redeeming.redeem(Some(&state), Some(&accepted(true)), &bound),
+            redeeming.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Confirmed::Denied(StateRefused::Expired)
         ));
         // The same state, redeemed in time, goes through.
         assert!(matches!(
-            asking.redeem(Some(&state), Some(&accepted(true)), &bound),
+            asking.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Confirmed::Yes
         ));
     }

@@ -88,9 +88,13 @@ pub(crate) struct Session {
     progress_token: Option<ProgressToken>,
     cancelled: CancellationToken,
     capabilities: Option<ClientCapabilities>,
-    /// Whether the request came on a session without an `initialize` handshake
-    /// (2026-07-28), where the server may not send requests to the client.
+    /// Whether the request came without an `initialize` handshake (2026-07-28, or a
+    /// request that named an older version without one): the server may not send
+    /// requests to the client.
     stateless: bool,
+    /// Whether the request speaks 2026-07-28, where a server asks through an
+    /// `InputRequiredResult`.
+    input_required: bool,
     /// The least severe level the client wants (`logging/setLevel`), else the default.
     log_level: LogLevel,
 }
@@ -98,16 +102,25 @@ pub(crate) struct Session {
 impl Session {
     /// The session of `context`, whose client asked for messages at `log_level` or above.
     pub(crate) fn of(context: &RequestContext<RoleServer>, log_level: Option<LogLevel>) -> Self {
-        let stateless = context
+        let input_required = context
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
+        // Only a session that shook hands can be sent a request: a request that names an
+        // older version without a handshake cannot answer one.
+        let stateless = input_required || context.peer.peer_info().is_none();
         Self {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             cancelled: context.ct.clone(),
             capabilities: context.client_capabilities(),
             stateless,
-            log_level: log_level.unwrap_or(DEFAULT_LOG_LEVEL),
+            input_required,
+            // A 2026-07-28 request carries its own level; a session keeps the one it set.
+            log_level: context
+                .meta
+                .log_level()
+                .or(log_level)
+                .unwrap_or(DEFAULT_LOG_LEVEL),
         }
     }
 
@@ -117,9 +130,15 @@ impl Session {
         !self.stateless && self.answers_forms()
     }
 
-    /// Whether the request came without an `initialize` handshake (2026-07-28).
-    pub(crate) fn is_stateless(&self) -> bool {
-        self.stateless
+    /// Whether the request speaks 2026-07-28: the server asks through an
+    /// `InputRequiredResult`.
+    pub(crate) fn asks_by_input_required(&self) -> bool {
+        self.input_required
+    }
+
+    /// Whether the session shook hands and can be sent a request (2025-11-25).
+    pub(crate) fn takes_requests(&self) -> bool {
+        !self.stateless
     }
 
     /// Whether the client declared form elicitation (for a 2026-07-28 request, in the
@@ -155,6 +174,11 @@ const MAX_LOG_LEVELS: usize = 4096;
 impl LogLevels {
     /// Remembers that `peer`'s session wants messages at `level` or above.
     pub(crate) fn set(&self, peer: &Peer<RoleServer>, level: LogLevel) {
+        // A request without a handshake has no session to remember a level for (a
+        // 2026-07-28 request carries its own).
+        if peer.peer_info().is_none() {
+            return;
+        }
         let mut levels = crate::server::lock(&self.0);
         levels.retain(|(other, _)| {
             !other.is_transport_closed() && !crate::server::same_session(other, peer)
@@ -336,7 +360,10 @@ impl<'call> CallContext<'call> {
         T: schemars::JsonSchema + serde::de::DeserializeOwned,
     {
         let schema = ElicitationSchema::from_type::<T>().map_err(ToolError::internal)?;
-        let Some(answer) = self.ask(message.into(), schema).await? else {
+        let Some(answer) = self
+            .ask(message.into(), schema, ELICITATION_TIMEOUT)
+            .await?
+        else {
             return Ok(Elicited::Unsupported);
         };
         Ok(match answer.action {
@@ -380,7 +407,10 @@ impl<'call> CallContext<'call> {
         message: impl Into<Cow<'static, str>>,
         schema: ElicitationSchema,
     ) -> Result<Elicited<serde_json::Map<String, serde_json::Value>>, ToolError> {
-        let Some(answer) = self.ask(message.into(), schema).await? else {
+        let Some(answer) = self
+            .ask(message.into(), schema, ELICITATION_TIMEOUT)
+            .await?
+        else {
             return Ok(Elicited::Unsupported);
         };
         Ok(match answer.action {
@@ -399,11 +429,12 @@ impl<'call> CallContext<'call> {
     }
 
     /// Sends a form elicitation with `schema`; `None` when the client cannot answer one,
-    /// and a cancelled answer when the user does not answer in time.
+    /// and a cancelled answer when the user does not answer within `timeout`.
     pub(crate) async fn ask(
         &self,
         message: Cow<'static, str>,
         schema: ElicitationSchema,
+        timeout: Duration,
     ) -> Result<Option<rmcp::model::ElicitResult>, ToolError> {
         let Some(session) = self.session.as_ref().filter(|session| session.elicits()) else {
             return Ok(None);
@@ -415,13 +446,15 @@ impl<'call> CallContext<'call> {
                 requested_schema: schema,
             },
         ));
-        match send(&session.peer, request, ELICITATION_TIMEOUT).await {
+        match send(&session.peer, request, timeout).await {
             Ok(ClientResult::ElicitResult(answer)) => Ok(Some(answer)),
-            Ok(_) => Err(ToolError::unavailable(ServiceError::UnexpectedResponse)),
+            Ok(_) => Err(client_fault(ToolError::unavailable(
+                ServiceError::UnexpectedResponse,
+            ))),
             Err(ServiceError::Timeout { .. }) => Ok(Some(rmcp::model::ElicitResult::new(
                 ElicitationAction::Cancel,
             ))),
-            Err(error) => Err(ToolError::unavailable(error)),
+            Err(error) => Err(client_fault(ToolError::unavailable(error))),
         }
     }
 
@@ -441,18 +474,28 @@ impl<'call> CallContext<'call> {
         let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(request));
         match send(&session.peer, request, ELICITATION_TIMEOUT).await {
             Ok(ClientResult::CreateMessageResult(result)) => Ok(Some(*result)),
-            Ok(_) => Err(ToolError::unavailable(ServiceError::UnexpectedResponse)),
-            Err(ServiceError::Timeout { .. }) => Err(ToolError::timeout(ServiceError::Timeout {
-                timeout: ELICITATION_TIMEOUT,
-            })),
+            Ok(_) => Err(client_fault(ToolError::unavailable(
+                ServiceError::UnexpectedResponse,
+            ))),
+            Err(ServiceError::Timeout { .. }) => {
+                Err(client_fault(ToolError::timeout(ServiceError::Timeout {
+                    timeout: ELICITATION_TIMEOUT,
+                })))
+            }
             Err(ServiceError::McpError(error)) => Err(ToolError::public(
                 ErrorCategory::InvalidInput,
                 "The client refused the sampling request.",
             )
             .with_source(error)),
-            Err(error) => Err(ToolError::unavailable(error)),
+            Err(error) => Err(client_fault(ToolError::unavailable(error))),
         }
     }
+}
+
+/// A failure of the client's (it did not answer, or its session failed): never counted
+/// against the tool's dependency by its breaker.
+fn client_fault(error: ToolError) -> ToolError {
+    error.with_breaker_outcome(crate::breaker::Outcome::Ignored)
 }
 
 /// How severe `level` is, from `Debug` (0) up.

@@ -225,18 +225,15 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         };
 
-        // Every tool is bounded, whether or not it names a dependency.
-        let _slot = match self.route.calls.try_acquire() {
-            Ok(slot) => slot,
-            Err(full) => {
-                return fail(&mut event, started, crate::resilience::overloaded(full)).into();
-            }
-        };
-        // The user's yes, asked only now: the call is authorized, past the write gate, its
-        // arguments valid, and it holds a slot (so pending questions are bounded too).
+        // The user's yes, asked only now: the call is authorized, past the write gate and
+        // its arguments valid, so a call that would be refused is never put to the user.
+        // Waiting for a person takes no slot of the tool (questions are bounded on their
+        // own), and the wait is not the handler's: its deadline starts after the answer.
+        let mut asked_user = false;
         if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
             && !self.confirmed_by_caller
         {
+            asked_user = true;
             let confirmations = self.context.confirmations;
             let asked = confirm(
                 question,
@@ -251,7 +248,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             match asked {
                 Confirmed::Yes => {}
                 Confirmed::Ask(input) => {
-                    event.finish(started, Verdict::NotConfirmed("asked"), None);
+                    event.finish(started, Verdict::ConfirmationAsked, None);
                     return CallToolResponse::InputRequired(*input);
                 }
                 Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
@@ -262,10 +259,24 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     return safe.to_result().into();
                 }
             }
+            // Writes may have degraded while the user thought.
+            if let Some(gate) = self.context.write_gate
+                && gate.monitor.status(ServicePath::Writes) == Status::Degraded
+            {
+                return degraded(gate, &mut event, started).into();
+            }
         }
+
+        // Every tool is bounded, whether or not it names a dependency.
+        let _slot = match self.route.calls.try_acquire() {
+            Ok(slot) => slot,
+            Err(full) => {
+                return fail(&mut event, started, crate::resilience::overloaded(full)).into();
+            }
+        };
         let mut limits =
             Limits::new(spec.timeout).with_dependency_ref(self.route.dependency(self.this));
-        if self.context.decided_locally(self.policy) {
+        if self.context.decided_locally(self.policy) && !asked_user {
             limits = limits.started_at(started);
         }
         let into_error = types.into_error;
@@ -318,7 +329,7 @@ async fn confirm(
     let Some(session) = session else {
         return Confirmed::No(Unconfirmed::Unsupported);
     };
-    if session.is_stateless() {
+    if session.asks_by_input_required() {
         let binding = crate::confirm::binding(principal, tool, sent);
         return match retry {
             (None, None) if session.answers_forms() => {
@@ -326,15 +337,23 @@ async fn confirm(
             }
             (None, None) => Confirmed::No(Unconfirmed::Unsupported),
             (state, responses) => {
-                confirmations.redeem(state.as_deref(), responses.as_ref(), &binding)
+                confirmations.redeem(state.as_deref(), responses.as_ref(), &binding, principal)
             }
         };
     }
+    if !session.takes_requests() || !session.answers_forms() {
+        return Confirmed::No(Unconfirmed::Unsupported);
+    }
+    let Some(_waiting) = confirmations.pending_slot() else {
+        return Confirmed::No(Unconfirmed::Busy);
+    };
     let context = CallContext::new(Some(session.clone()), tool);
-    match context
-        .ask(question.render(sent).into(), crate::confirm::schema())
-        .await
-    {
+    let asked = context.ask(
+        question.render(sent).into(),
+        crate::confirm::schema(),
+        crate::confirm::CONFIRMATION_TIMEOUT,
+    );
+    match asked.await {
         Ok(Some(answer)) => crate::confirm::decide(&answer),
         Ok(None) => Confirmed::No(Unconfirmed::Unsupported),
         // The session failed while asking: not a yes.

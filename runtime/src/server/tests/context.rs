@@ -97,6 +97,15 @@ impl Jobs {
         })
     }
 
+    /// Deletes quickly, once the user says yes.
+    #[secure_tool(authz = scopes("jobs"), mode = write, timeout = "1s", confirm = "Purge {id}?")]
+    async fn purge(&self, args: Id, _access: WriteAccess<'_>) -> Result<Outcome, ToolError> {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        Ok(Outcome {
+            outcome: format!("purged {}", args.id),
+        })
+    }
+
     /// Asks the client's model.
     #[secure_tool(authz = scopes("jobs"), mode = read)]
     async fn ask_model(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
@@ -121,6 +130,8 @@ struct Client {
     content: serde_json::Value,
     /// Whether the client never answers elicitations (the user walked away).
     silent: bool,
+    /// How long the user takes to answer.
+    thinks: std::time::Duration,
     capabilities: ClientCapabilities,
     seen: Arc<Mutex<Vec<String>>>,
     asked: Arc<Mutex<Vec<String>>>,
@@ -146,6 +157,7 @@ impl ClientHandler for Client {
         if self.silent {
             std::future::pending::<()>().await;
         }
+        tokio::time::sleep(self.thinks).await;
         let action = self.answer.clone().unwrap_or(ElicitationAction::Cancel);
         let mut result = ElicitResult::new(action.clone());
         if action == ElicitationAction::Accept {
@@ -201,6 +213,7 @@ fn client(answer: Option<ElicitationAction>, capabilities: ClientCapabilities) -
         answer,
         content: serde_json::json!({ "name": "Ada" }),
         silent: false,
+        thinks: std::time::Duration::ZERO,
         capabilities,
         seen: Arc::default(),
         asked: Arc::default(),
@@ -539,4 +552,15 @@ async fn an_unanswered_question_times_out_as_cancelled() {
     let result = call(&running, "delete", serde_json::json!({ "id": 1 }), None).await;
     assert_eq!(facts(&result)["confirmation"], "cancelled", "{result:?}");
     assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_users_time_to_answer_is_not_the_handlers_deadline() {
+    // The tool has 1 s and takes 0.5 s; the user takes 5 s to say yes.
+    let mut asker = client(Some(ElicitationAction::Accept), full());
+    asker.content = serde_json::json!({ "confirm": true });
+    asker.thinks = std::time::Duration::from_secs(5);
+    let running = connect(asker, worker()).await;
+    let result = call(&running, "purge", serde_json::json!({ "id": 4 }), None).await;
+    assert_eq!(outcome(&result), "purged 4", "{result:?}");
 }
