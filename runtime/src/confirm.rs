@@ -498,7 +498,7 @@ impl Confirmations {
 /// the arguments.
 pub(crate) fn binding(principal: &Principal, tool: &str, arguments: &JsonObject) -> Vec<u8> {
     let mut digest = Sha256::new();
-    digest.update(serde_json::to_vec(arguments).unwrap_or_default());
+    canonical(&serde_json::Value::Object(arguments.clone()), &mut digest);
     let digest = digest.finalize();
     let mut binding = Vec::new();
     binding.extend_from_slice(b"secure-tool/confirm/v1\0");
@@ -514,6 +514,34 @@ pub(crate) fn binding(principal: &Principal, tool: &str, arguments: &JsonObject)
     binding.push(0);
     binding.extend_from_slice(&digest);
     binding
+}
+
+/// Feeds `value` to `digest` in one form whatever the order of its objects' keys (which
+/// serde_json keeps as sent when a crate of the build enables its `preserve_order`).
+fn canonical(value: &serde_json::Value, digest: &mut Sha256) {
+    match value {
+        serde_json::Value::Object(object) => {
+            let mut keys: Vec<&String> = object.keys().collect();
+            keys.sort();
+            digest.update(b"{");
+            for key in keys {
+                canonical(&serde_json::Value::String(key.clone()), digest);
+                digest.update(b":");
+                canonical(&object[key], digest);
+                digest.update(b",");
+            }
+            digest.update(b"}");
+        }
+        serde_json::Value::Array(items) => {
+            digest.update(b"[");
+            for item in items {
+                canonical(item, digest);
+                digest.update(b",");
+            }
+            digest.update(b"]");
+        }
+        scalar => digest.update(serde_json::to_vec(scalar).unwrap_or_default()),
+    }
 }
 
 /// The form of a confirmation: one box the user ticks to go ahead.
@@ -590,6 +618,21 @@ mod tests {
         for bad in ["{", "}", "{}", "{a b}", "{id", ""] {
             assert!(Confirmation::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_binding_does_not_depend_on_the_order_of_keys() {
+        let one: JsonObject =
+            serde_json::from_str(r#"{"a": 1, "b": {"x": [1, {"p": 1, "q": 2}], "y": "z"}}"#)
+                .unwrap();
+        let other: JsonObject =
+            serde_json::from_str(r#"{"b": {"y": "z", "x": [1, {"q": 2, "p": 1}]}, "a": 1}"#)
+                .unwrap();
+        assert_eq!(binding(&ada(), "t", &one), binding(&ada(), "t", &other));
+        let changed: JsonObject =
+            serde_json::from_str(r#"{"b": {"y": "z", "x": [{"q": 2, "p": 1}, 1]}, "a": 1}"#)
+                .unwrap();
+        assert_ne!(binding(&ada(), "t", &one), binding(&ada(), "t", &changed));
     }
 
     #[test]
