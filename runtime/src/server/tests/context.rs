@@ -30,7 +30,9 @@ struct Jobs {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Id {
     id: u64,
+    /// Shown in the question only.
     #[serde(default)]
+    #[allow(dead_code)]
     title: Option<String>,
 }
 
