@@ -8,7 +8,10 @@
 //! and runs one client script, which prints one line per check: no token, expired token
 //! and wrong-audience token get `401` with a `WWW-Authenticate` challenge whose metadata
 //! document the client fetches; a token without `notes:write` gets `create_note`'s generic
-//! denial and nothing else; a token with it creates and reads notes. Then the test checks
+//! denial and nothing else; a token with it creates and reads notes. The TypeScript client
+//! also gets the prompt and completes note ids as a reader, and checks that a token
+//! without `notes:read` is listed no prompt and that its get and its completion are
+//! answered as for a prompt and a template that do not exist. Then the test checks
 //! that no token reached the server's log, and stops the server with SIGTERM: it must exit
 //! cleanly.
 //!
