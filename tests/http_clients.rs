@@ -8,7 +8,10 @@
 //! and runs one client script, which prints one line per check: no token, expired token
 //! and wrong-audience token get `401` with a `WWW-Authenticate` challenge whose metadata
 //! document the client fetches; a token without `notes:write` gets `create_note`'s generic
-//! denial and nothing else; a token with it creates and reads notes. Then the test checks
+//! denial and nothing else; a token with it creates and reads notes. The TypeScript client
+//! also gets the prompt and completes note ids as a reader, and checks that a token
+//! without `notes:read` is listed no prompt and that its get and its completion are
+//! answered as for a prompt and a template that do not exist. Then the test checks
 //! that no token reached the server's log, and stops the server with SIGTERM: it must exit
 //! cleanly.
 //!
@@ -98,9 +101,10 @@ fn python_sdk_confirms_deletions_over_streamable_http() {
 /// The fault matrix over streamable HTTP: for each way an authorization can fail,
 /// `notes-fault-server` (the example's server with that fault injected in every
 /// authorization, `tests/notes-fault-server`) is started, and the Python SDK calls every
-/// tool with an administrator's token
-/// holding every scope (`e2e/test_fault_matrix.py` in HTTP mode). 0 answers other than
-/// the generic denial, and 0 calls let through in the server's audit log.
+/// tool, reads the note template, gets the prompt and completes the template's `id` with
+/// an administrator's token holding every scope (`e2e/test_fault_matrix.py` in HTTP
+/// mode). 0 answers other than the generic denial (for the completion: no values), one
+/// denial in the server's audit log per call, and 0 calls let through.
 #[test]
 fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
     let requirements = support::workspace_root().join("tests/e2e/requirements.txt");
@@ -130,22 +134,13 @@ fn python_sdk_fault_matrix_over_streamable_http_is_all_denials() {
             .env("NOTES_MATRIX_FAULT", fault)
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1");
-        let lines = run_matrix_client(server, client);
-        let row = lines
-            .iter()
-            .find_map(|line| line.strip_prefix("http: "))
-            .unwrap_or_else(|| panic!("no result row for {fault}: {lines:?}"));
-        calls += row
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("an unreadable row for {fault}: {row}"));
+        calls += run_matrix_client(server, client);
     }
     println!(
-        "streamable HTTP: {} faults × (8 tools + 1 resource read + 1 prompt) = {calls} calls: 0 non-denial answers, 0 handler runs",
+        "streamable HTTP: {} faults × (8 tools + 1 resource read + 1 prompt + 1 completion) = {calls} calls: 0 non-denial answers, 0 handler runs",
         faults.len()
     );
-    assert_eq!(calls, faults.len() * 10);
+    assert_eq!(calls, faults.len() * 11);
 }
 
 /// Runs `client` (a script of the e2e suite) against the server, passes its lines
@@ -225,9 +220,9 @@ fn run_checks(mut server: Server, name: &str, mut client: Command, min_checks: u
     server
 }
 
-/// Runs the fault-matrix `client` against the server: its lines, once it passed and
-/// the server's log shows a denial, and no allow, for every call.
-fn run_matrix_client(mut server: Server, mut client: Command) -> Vec<String> {
+/// Runs the fault-matrix `client` against the server: the calls its result row counts,
+/// once it passed and the server's log shows one denial for each, and no allow.
+fn run_matrix_client(mut server: Server, mut client: Command) -> usize {
     server.configure(&mut client);
     client.stdin(Stdio::null()).stderr(Stdio::inherit());
     let output = client
@@ -248,9 +243,21 @@ fn run_matrix_client(mut server: Server, mut client: Command) -> Vec<String> {
         output.status,
         lines.join("\n")
     );
+    let row = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("http: "))
+        .unwrap_or_else(|| panic!("no result row: {lines:?}"));
+    let calls = row
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("an unreadable row: {row}"));
     let allowed = log.matches("decision=\"allow\"").count();
     let denied = log.matches("decision=\"deny\"").count();
     assert_eq!(allowed, 0, "calls were let through:\n{log}");
-    assert!(denied >= 7, "only {denied} denials in the log:\n{log}");
-    lines
+    assert_eq!(
+        denied, calls,
+        "{denied} denials in the log for {calls} calls:\n{log}"
+    );
+    calls
 }

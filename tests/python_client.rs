@@ -11,7 +11,8 @@
 //!   proxy in front of it, scans every byte the client received (status lines, headers and
 //!   bodies, raw and decoded, the `401`s included), and stops the server; each of its waits
 //!   is bounded;
-//! - `e2e/test_fault_matrix.py`: every tool × every authorization fault, injected by
+//! - `e2e/test_fault_matrix.py`: every tool, the note template's read and its completion,
+//!   and the prompt × every authorization fault, injected by
 //!   `notes-fault-server` (`tests/notes-fault-server`);
 //! - `e2e/test_boundary.py`: argument refusals without echo, hidden tools;
 //! - `e2e/test_surface.py`: resources, read allowed, denied and missing.
@@ -107,8 +108,9 @@ fn python_sdk_over_http_receives_no_canary_and_the_log_has_them_all() {
     );
 }
 
-/// The fault matrix over stdio: every tool of the example × every way its authorization
-/// can fail (`e2e/test_fault_matrix.py`): 0 non-denial answers, 0 handler runs.
+/// The fault matrix over stdio: every tool of the example, its resource read, prompt get
+/// and completion × every way its authorization can fail (`e2e/test_fault_matrix.py`): 0
+/// non-denial answers, 0 handler runs.
 #[test]
 fn python_sdk_fault_matrix_over_stdio_is_all_denials() {
     let server = notes_bin::notes_fault_server();

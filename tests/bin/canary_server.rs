@@ -1,6 +1,7 @@
 //! A server whose every failure carries a canary: unique strings (a file path, an SQL
 //! statement, a secret read from the environment, a panic message, a backtrace) planted in
-//! handler errors, panics, policy errors and argument-parsing failures. The leak tests check
+//! handler errors, panics, policy errors and argument-parsing failures, of tools, resources,
+//! prompts and completions. The leak tests check
 //! that no byte the client received holds a canary, and that the server's log holds every
 //! one:
 //!
@@ -53,6 +54,9 @@ struct Canaries {
     panic: String,
     policy: String,
     parse: String,
+    prompt: String,
+    prompt_parse: String,
+    completion: String,
 }
 
 impl Canaries {
@@ -66,6 +70,9 @@ impl Canaries {
             panic: format!("invariant canary-panic-{token} broken"),
             policy: format!("policy service canary-policy-{token} failed"),
             parse: format!("lookup of canary-parse-{token} failed"),
+            prompt: format!("briefing canary-prompt-{token} failed"),
+            prompt_parse: format!("prompt argument canary-prompt-parse-{token} failed"),
+            completion: format!("completion canary-complete-{token} failed"),
         }
     }
 }
@@ -107,14 +114,27 @@ fn capture_backtrace_for_the_log() -> StoreError {
 #[derive(Debug)]
 struct Lookup;
 
+/// Consumes what `deserializer` holds, then fails with `canary` and internals.
+fn fail_parsing<'de, D: serde::Deserializer<'de>, T>(
+    deserializer: D,
+    canary: &str,
+) -> Result<T, D::Error> {
+    let _ = <serde::de::IgnoredAny as serde::Deserialize>::deserialize(deserializer)?;
+    let c = canaries();
+    Err(serde::de::Error::custom(format!(
+        "{canary} in {} ({})",
+        c.path, c.sql
+    )))
+}
+
+/// The schema of the failing arguments: one text field, `key`.
+fn key_schema() -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "properties": {"key": {"type": "string"}}})
+}
+
 impl<'de> serde::Deserialize<'de> for Lookup {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let _ = serde::de::IgnoredAny::deserialize(deserializer)?;
-        let c = canaries();
-        Err(serde::de::Error::custom(format!(
-            "{} in {} ({})",
-            c.parse, c.path, c.sql
-        )))
+        fail_parsing(deserializer, &canaries().parse)
     }
 }
 
@@ -123,9 +143,54 @@ impl schemars::JsonSchema for Lookup {
         "Lookup".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "object", "properties": {"key": {"type": "string"}}})
+        key_schema()
     }
 }
+
+/// A prompt's arguments whose own parser fails with internals in its message.
+#[derive(Debug)]
+struct PromptLookup;
+
+impl<'de> serde::Deserialize<'de> for PromptLookup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fail_parsing(deserializer, &canaries().prompt_parse)
+    }
+}
+
+impl schemars::JsonSchema for PromptLookup {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PromptLookup".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        key_schema()
+    }
+}
+
+/// The failure of a prompt's handler, with internals in its message.
+#[derive(Debug)]
+struct BriefingError;
+
+impl fmt::Display for BriefingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = canaries();
+        write!(f, "{} reading {} (password={})", c.prompt, c.path, c.secret)
+    }
+}
+
+impl std::error::Error for BriefingError {}
+
+/// The failure of a completer, with internals in its message.
+#[derive(Debug)]
+struct CompletionError;
+
+impl fmt::Display for CompletionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = canaries();
+        write!(f, "{}: `{}` on {}", c.completion, c.sql, c.path)
+    }
+}
+
+impl std::error::Error for CompletionError {}
 
 #[derive(Debug)]
 struct PolicyServiceError;
@@ -226,8 +291,13 @@ impl Vault {
         panic!("{} while reading {}", canaries().panic, canaries().path)
     }
 
-    /// A template whose variable is parsed by a parser that fails.
-    #[secure_resource(uri = "vault://lookup/{key}", authz = public)]
+    /// A template whose variable is parsed by a parser that fails, and completed by a
+    /// completer that fails.
+    #[secure_resource(
+        uri = "vault://lookup/{key}",
+        authz = public,
+        complete(key = Self::vault_keys)
+    )]
     async fn lookup_resource(&self, params: Lookup) -> Result<ResourceBody, ToolError> {
         Ok(ResourceBody::text(format!("{params:?}")))
     }
@@ -236,6 +306,24 @@ impl Vault {
     #[secure_resource(uri = "vault://audited", authz = erroring_policy())]
     async fn audited_resource(&self) -> Result<ResourceBody, ToolError> {
         unreachable!("the policy never allows")
+    }
+
+    /// A briefing on the vault: its handler fails with an internal error.
+    #[secure_prompt(authz = public)]
+    async fn vault_briefing(&self) -> Result<PromptReply, ToolError> {
+        Err(ToolError::internal(BriefingError))
+    }
+
+    /// A prompt whose argument is parsed by a parser that fails, and completed by a
+    /// completer that fails.
+    #[secure_prompt(authz = public, complete(key = Self::vault_keys))]
+    async fn vault_lookup(&self, args: PromptLookup) -> Result<PromptReply, ToolError> {
+        Ok(PromptReply::new().user(format!("{args:?}")))
+    }
+
+    /// The keys of the vault that start with what is typed: its store fails.
+    async fn vault_keys(&self, _typed: CompletionRequest) -> Result<Vec<String>, CompletionError> {
+        Err(CompletionError)
     }
 }
 

@@ -3,9 +3,10 @@
 The canary server (tests/bin/canary_server.rs) plants unique strings in every kind of
 failure, as over stdio (test_canaries_stdio.py): a file path, an SQL statement, a secret
 read from its environment, a panic message and a backtrace, in handler errors, panics,
-policy errors and argument-parsing failures. Started with `--http 127.0.0.1:0`, it serves
-the same tools behind an OAuth bearer check whose configuration holds canaries too: the
-path of its JWK set (it holds this run's token) and the HS256 signing secret in it.
+policy errors and argument-parsing failures, of tools, resources, prompts and completions.
+Started with `--http 127.0.0.1:0`, it serves the same tools, resources and prompts behind
+an OAuth bearer check whose configuration holds canaries too: the path of its JWK set (it
+holds this run's token) and the HS256 signing secret in it.
 
 This script writes that JWK set, starts the server, and puts a byte-recording TCP proxy
 (http_recording.py) between the SDK and the server, so that the record is a superset of
@@ -17,7 +18,9 @@ its own HS256 JWTs with the standard library, and checks:
   * with a valid token, every tool is called in both handshakes (the default `Client(...)`,
     which negotiates 2026-07-28 when it can, and `mode="legacy"`) and answered with the
     error result of its category (internal, invalid input, denied), with an incident id;
-    an unknown tool is answered with a JSON-RPC error;
+    an unknown tool is answered with a JSON-RPC error; every resource is read, every
+    prompt got and every completion asked for, each answered with its sanitized JSON-RPC
+    error (as over stdio: `call_every_tool` of test_canaries_stdio.py);
   * not one canary is in any byte the client received: neither in the raw record, nor in
     the same responses de-chunked, decoded and JSON-unescaped, nor in what the SDK's HTTP
     transport itself read (recorded by an httpx2 transport), the 401s and the protected
@@ -196,7 +199,8 @@ async def metadata_document(proxy_url: str, challenge_url: str, responses: list[
 
 
 async def session(url: str, token: str, mode: str, responses: list[Received]) -> list[str]:
-    """Every tool, then an unknown one, with a valid token."""
+    """Every tool, then an unknown one, every resource, prompt and completion, with a
+    valid token."""
     failures: list[str] = []
     with anyio.fail_after(TIMEOUT_SECONDS):
         async with http_client(token, responses) as http:

@@ -3,13 +3,16 @@
 The canary server (tests/bin/canary_server.rs) plants unique strings in every kind of
 failure: a file path, an SQL statement, a secret read from its environment, a panic
 message and a backtrace, in handler errors, panics, policy errors and argument-parsing
-failures. This script calls every one of its tools in both handshakes (the default
-`Client(...)`, which negotiates 2026-07-28 when it can, and `mode="legacy"`), records
+failures. This script calls every one of its tools, reads every resource, gets every
+prompt and asks for every completion, in both handshakes (the default `Client(...)`,
+which negotiates 2026-07-28 when it can, and `mode="legacy"`), records
 every byte the server wrote to stdout (stdout_tee.py sits between the SDK and the server,
 so the record is a superset of what the client received), and checks:
 
   * every call is answered with the error result of its category (internal, invalid
-    input, denied), with an incident id;
+    input, denied), with an incident id; a prompt whose handler fails and a completer that
+    fails, with a JSON-RPC internal error and an incident id; a prompt argument that does
+    not parse, with "Invalid arguments";
   * not one canary is in any byte the client received (results, errors, notifications);
   * every canary is in the server's log (stderr): the operator still gets the truth.
 
@@ -28,6 +31,7 @@ from typing import Any
 
 import anyio
 from mcp import Client, MCPError, StdioServerParameters, stdio_client
+from mcp_types import PromptReference, ResourceTemplateReference
 from tool_results import error_facts
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +58,24 @@ RESOURCES: dict[str, str | None] = {
     "vault://audited": "Resource not found",
 }
 
+# JSON-RPC error codes.
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+# Each prompt of the canary server: its arguments, and the error its get must get: the
+# JSON-RPC code, and "internal" for a sanitized internal error with an incident id, or the
+# start of the message.
+PROMPTS: dict[str, tuple[dict[str, str], int, str]] = {
+    "vault_briefing": ({}, INTERNAL_ERROR, "internal"),
+    "vault_lookup": ({"key": "k"}, INVALID_PARAMS, "Invalid arguments"),
+}
+
+# Each completion of the canary server (its completer fails): a sanitized internal error.
+COMPLETIONS: dict[str, PromptReference | ResourceTemplateReference] = {
+    "prompt vault_lookup's key": PromptReference(name="vault_lookup"),
+    "vault://lookup/{key}'s key": ResourceTemplateReference(uri="vault://lookup/{key}"),
+}
+
 
 def canaries(token: str, secret: str) -> dict[str, str]:
     """The strings the server builds from its token and secret (see canary_server.rs)."""
@@ -65,7 +87,20 @@ def canaries(token: str, secret: str) -> dict[str, str]:
         "policy error": f"policy service canary-policy-{token} failed",
         "argument parser's message": f"lookup of canary-parse-{token} failed",
         "backtrace": "capture_backtrace_for_the_log",
+        "prompt handler's error": f"briefing canary-prompt-{token} failed",
+        "prompt argument parser's message": f"prompt argument canary-prompt-parse-{token} failed",
+        "completer's error": f"completion canary-complete-{token} failed",
     }
+
+
+def internal_error(error: MCPError) -> str | None:
+    """Why `error` is not a sanitized internal error with an incident id (None if it is)."""
+    data = error.error.data if isinstance(error.error.data, dict) else {}
+    if error.error.code != INTERNAL_ERROR or data.get("category") != "internal":
+        return f"expected an internal error, got {error.error.code} {error.error.message!r} {error.error.data!r}"
+    if not data.get("incident_id"):
+        return "no incident id"
+    return None
 
 
 async def call_every_tool(client: Client, mode: str) -> list[str]:
@@ -101,6 +136,37 @@ async def call_every_tool(client: Client, mode: str) -> list[str]:
         failures.append(f"[{mode}] an unknown tool was answered")
     except MCPError as error:
         print(f"[{mode}] no_such_tool: JSON-RPC error {error.error.code}")
+    # Every prompt fails too: its handler with an internal error, its argument's parser
+    # with an invalid one.
+    prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+    if prompts != set(PROMPTS):
+        failures.append(f"[{mode}] prompts/list: {sorted(prompts)}")
+    for name, (arguments, code, expected) in PROMPTS.items():
+        try:
+            got = await client.get_prompt(name, arguments)
+            failures.append(f"[{mode}] prompt {name}: expected a JSON-RPC error, got {got}")
+        except MCPError as error:
+            wrong = (
+                internal_error(error)
+                if expected == "internal"
+                else None
+                if error.error.code == code and error.error.message.startswith(expected)
+                else f"expected {code} {expected!r}..., got {error.error.code} {error.error.message!r}"
+            )
+            if wrong:
+                failures.append(f"[{mode}] prompt {name}: {wrong}")
+            else:
+                print(f"[{mode}] prompt {name}: JSON-RPC error {error.error.code}")
+    # Every completer fails: an internal error.
+    for what, ref in COMPLETIONS.items():
+        try:
+            completed = await client.complete(ref, {"name": "key", "value": "k"})
+            failures.append(f"[{mode}] completion of {what}: expected a JSON-RPC error, got {completed}")
+        except MCPError as error:
+            if wrong := internal_error(error):
+                failures.append(f"[{mode}] completion of {what}: {wrong}")
+            else:
+                print(f"[{mode}] completion of {what}: JSON-RPC error {error.error.code}")
     return failures
 
 

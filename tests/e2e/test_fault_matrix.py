@@ -4,10 +4,11 @@ For each way an authorization can fail (error, panic, panic before deciding, no 
 an allow after the deadline, a deny, an answer that is not an allow), the example's server
 is started as `notes-fault-server` (tests/notes-fault-server: notes-server with a failing
 server-wide policy) with NOTES_AUTHZ_FAULT set, so that every call's authorization fails
-that way, as a caller holding every scope and role. Every
+that way, as a caller holding every scope and role, on a database holding note 1. Every
 tool is called with plausible arguments, and every resource template is read (with `1`
-for each variable) and the prompt is got: each must get the answer of a resource or
-prompt that does not exist. Counted: answers that are not the generic denial
+for each variable), the prompt is got and the template's `id` is completed: each must get
+the answer of a resource, prompt or template that does not exist (for the completion: no
+values). Counted: answers that are not the generic denial
 (from the client's side) and calls the server let through to a handler (audit events with
 `decision="allow"` in its log). Both must be 0.
 
@@ -24,13 +25,16 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client, MCPError, StdioServerParameters, stdio_client
+from mcp_types import ResourceTemplateReference
 from tool_results import error_facts, rejection_by_validating_clients
 
 HERE = Path(__file__).resolve().parent
@@ -102,11 +106,36 @@ async def call_every_tool(client: Client, fault: str) -> tuple[int, int, list[st
     else:
         non_denials += 1
         details.append(f"{fault} × summarise_notes: got {got}")
+    # The completion of the note template's `id`, asked even when the failing policy lists
+    # no template: the empty answer of a template that does not exist.
+    calls += 1
+    try:
+        completed = await client.complete(ResourceTemplateReference(uri="notes://{id}"), {"name": "id", "value": "1"})
+    except MCPError as error:
+        non_denials += 1
+        details.append(f"{fault} × complete notes://{{id}}: {error.code} {error.message}")
+    else:
+        completion = completed.completion
+        if completion.values or completion.has_more or completion.total not in (None, 0):
+            non_denials += 1
+            details.append(f"{fault} × complete notes://{{id}}: {completion}")
     return calls, non_denials, details
+
+
+def seed_note(db: Path) -> None:
+    """Stores note 1 in the server's SQLite database before it starts (its schema is
+    created only if missing), so that a read, prompt or completion let through would have
+    something to show."""
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body TEXT NOT NULL)"
+        )
+        connection.execute("INSERT INTO notes (id, title, body) VALUES (1, 'seeded', 'must never be shown')")
 
 
 async def one_fault(server_bin: str, fault: str, workdir: Path) -> tuple[int, int, int, list[str]]:
     """(calls, non-denials, handler runs, details) for one fault."""
+    seed_note(workdir / f"{fault}.db")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "NOTES_AUTHZ_FAULT": fault,
@@ -174,7 +203,7 @@ def main() -> int:
         total_runs += runs
         failures += details
     print(
-        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tool calls, reads and prompt gets = {total_calls} calls: "
+        f"stdio: {len(FAULTS)} faults × {total_calls // len(FAULTS)} tool calls, reads, prompt gets and completions = {total_calls} calls: "
         f"{total_non_denials} non-denial answers, {total_runs} handler runs"
     )
     if total_non_denials or total_runs:

@@ -145,6 +145,27 @@ async function readError(client, uri, what) {
   }
 }
 
+/** The JSON-RPC error a get of the prompt `name` gets, as `code message` (a success fails
+ * the check). */
+async function promptError(client, name, what) {
+  try {
+    const got = await client.getPrompt({ name, arguments: {} });
+    throw new CheckFailed(`${what}: expected a JSON-RPC error, got ${JSON.stringify(got)}`);
+  } catch (error) {
+    if (error instanceof CheckFailed) throw error;
+    return `${error.code} ${error.message}`;
+  }
+}
+
+/** The completion of the variable `id` of the template `uri`, `typed` typed so far. */
+async function completeId(client, uri, typed) {
+  const { completion } = await client.complete({
+    ref: { type: "ref/resource", uri },
+    argument: { name: "id", value: typed },
+  });
+  return completion;
+}
+
 let noteId;
 
 async function run() {
@@ -305,8 +326,45 @@ async function run() {
     await writer.client.close();
   }
 
-  // A valid token without notes:read: no template listed, and its read of the writer's
-  // note is the answer to a read of a note that does not exist, which repeats no URI.
+  // The reader, now that a note exists: the prompt and the note template are listed, the
+  // prompt names the note, and the template's `id` is completed with the note's id.
+  const typed = String(noteId)[0];
+  const readerAgain = await connect(tokens.reader);
+  expect(readerAgain.client, `reader token: the handshake failed: ${readerAgain.error}`);
+  try {
+    const { prompts } = await readerAgain.client.listPrompts();
+    const summarise = prompts.find((prompt) => prompt.name === "summarise_notes");
+    expect(summarise, `reader token: no summarise_notes in ${JSON.stringify(prompts)}`);
+    const { resourceTemplates } = await readerAgain.client.listResourceTemplates();
+    expect(
+      resourceTemplates.some((t) => t.uriTemplate === "notes://{id}"),
+      `reader token: no notes://{id} template in ${JSON.stringify(resourceTemplates)}`,
+    );
+    ok(`reader token: prompts/list -> ${prompts.length} prompts; resources/templates/list -> notes://{id}`);
+    const got = await readerAgain.client.getPrompt({
+      name: "summarise_notes",
+      arguments: { purpose: "a weekly review" },
+    });
+    const text = got.messages[0]?.content?.text ?? "";
+    expect(
+      text.includes("typescript") && text.includes("a weekly review"),
+      `reader token: summarise_notes got ${JSON.stringify(got)}`,
+    );
+    ok(`reader token: prompts/get summarise_notes -> ${got.messages.length} message naming the note`);
+    const completion = await completeId(readerAgain.client, "notes://{id}", typed);
+    expect(
+      completion.values.length > 0 && completion.values.includes(String(noteId)),
+      `reader token: completing notes://{id}'s id from ${typed}: ${JSON.stringify(completion)}`,
+    );
+    ok(`reader token: completion/complete notes://{id} id=${typed} -> ${JSON.stringify(completion.values)}`);
+  } finally {
+    await readerAgain.client.close();
+  }
+
+  // A valid token without notes:read: no template or prompt listed; its read of the
+  // writer's note is the answer to a read of a note that does not exist, which repeats no
+  // URI; its get of the prompt is the answer to a prompt that does not exist; its
+  // completion is the empty answer of a template that does not exist.
   const outsider = await connect(tokens.outsider);
   expect(outsider.client, `outsider token: the handshake failed: ${outsider.error}`);
   try {
@@ -317,6 +375,23 @@ async function run() {
     expect(denied === missing, `outsider token: ${denied} vs ${missing}`);
     expect(!denied.includes("notes://"), `outsider token: the URI is repeated: ${denied}`);
     ok(`outsider token: resources/templates/list -> none; notes://${noteId} -> ${denied}, as for a missing note`);
+
+    const { prompts } = await outsider.client.listPrompts();
+    expect(prompts.length === 0, `outsider token: prompts ${JSON.stringify(prompts)}`);
+    const deniedPrompt = await promptError(outsider.client, "summarise_notes", "outsider prompts/get");
+    const missingPrompt = await promptError(outsider.client, "no_such_prompt", "outsider prompts/get of a missing prompt");
+    expect(deniedPrompt === missingPrompt, `outsider token: ${deniedPrompt} vs ${missingPrompt}`);
+    expect(!deniedPrompt.includes("summarise"), `outsider token: the prompt's name is repeated: ${deniedPrompt}`);
+    ok(`outsider token: prompts/list -> none; summarise_notes -> ${deniedPrompt}, as for a missing prompt`);
+
+    const deniedCompletion = await completeId(outsider.client, "notes://{id}", typed);
+    const missingCompletion = await completeId(outsider.client, "nothing://{id}", typed);
+    expect(
+      deniedCompletion.values.length === 0 &&
+        JSON.stringify(deniedCompletion) === JSON.stringify(missingCompletion),
+      `outsider token: completion ${JSON.stringify(deniedCompletion)} vs a missing template's ${JSON.stringify(missingCompletion)}`,
+    );
+    ok(`outsider token: completion/complete notes://{id} -> ${JSON.stringify(deniedCompletion)}, as for a missing template`);
   } finally {
     await outsider.client.close();
   }
