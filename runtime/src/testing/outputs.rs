@@ -71,7 +71,9 @@ impl fmt::Display for OutputReport {
 /// requires and clients enforce. Every tool with an output schema must be checked by at
 /// least one successful sample; error results carry no structured content and check
 /// nothing. The server's own [`check_outputs`](crate::SecureServerBuilder::check_outputs)
-/// option runs the same check on every call at run time.
+/// option runs the same check on every call at run time. Tools declared with
+/// `confirm = ...` are called as confirmed ([`SecureServer::call_confirmed`]): the check
+/// stands for the user.
 ///
 /// One line in a test suite, with samples that make each tool succeed:
 ///
@@ -128,7 +130,12 @@ pub async fn check_outputs<'a, S: Send + Sync + 'static>(
                 continue;
             }
         };
-        let result = match server.call(tool, arguments, principal.clone()).await {
+        // The check stands for the user: a tool that asks for confirmation runs as if
+        // confirmed, so that its output is checked too.
+        let result = match server
+            .call_confirmed(tool, arguments, principal.clone())
+            .await
+        {
             Ok(result) => result,
             Err(error) => {
                 report.violations.push((tool.to_owned(), error.to_string()));
