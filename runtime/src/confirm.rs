@@ -316,10 +316,6 @@ pub(crate) enum Confirmed {
     Yes,
     /// The call does not run, and the model is told why.
     No(Unconfirmed),
-    /// A 2026-07-28 retry whose state is refused: a denial.
-    Denied(StateRefused),
-    /// Ask the 2026-07-28 client: answer this, and wait for its retry.
-    Ask(Box<InputRequiredResult>),
 }
 
 /// The pending call a 2026-07-28 `requestState` carries.
@@ -329,6 +325,34 @@ struct Pending {
     nonce: String,
     /// When it expires, in milliseconds since the epoch (the server's clock).
     expires_ms: u64,
+    /// What earlier rounds of the call settled.
+    #[serde(default)]
+    carried: Carried,
+}
+
+/// What the rounds of a 2026-07-28 call settled so far, carried in its sealed state: the
+/// user's yes (for a confirmed tool) and every answer given, so that the handler, run
+/// again, finds them.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Carried {
+    #[serde(default)]
+    pub(crate) confirmed: bool,
+    #[serde(default)]
+    pub(crate) answers: InputResponses,
+}
+
+/// The most bytes of answers a call's state may carry.
+pub const MAX_ANSWERS_BYTES: usize = 64 * 1024;
+
+/// Why a retry's state was not opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The state is forged, altered, another call's, expired, replayed or missing.
+    Denied(StateRefused),
+    /// Too many redemptions to remember.
+    Busy,
+    /// The answers carried would pass [`MAX_ANSWERS_BYTES`].
+    TooLarge,
 }
 
 /// The server's confirmations: the key that seals 2026-07-28 states, its clock, and the
@@ -417,11 +441,28 @@ impl Confirmations {
     /// The first answer to a 2026-07-28 call that needs confirmation: the question, and
     /// the call sealed into its state.
     pub(crate) fn ask(&self, question: String, binding: &[u8]) -> InputRequiredResult {
+        let mut requests = InputRequests::new();
+        requests.insert(
+            INPUT_KEY.to_owned(),
+            InputRequest::Elicitation(ElicitRequest::new(form(question))),
+        );
+        self.seal(requests, Carried::default(), binding)
+    }
+
+    /// An answer asking the client for `requests`, with what the call settled so far
+    /// sealed into its state, bound to `binding`.
+    pub(crate) fn seal(
+        &self,
+        requests: InputRequests,
+        carried: Carried,
+        binding: &[u8],
+    ) -> InputRequiredResult {
         let pending = Pending {
             nonce: uuid::Uuid::new_v4().to_string(),
             expires_ms: self
                 .now_ms()
                 .saturating_add(u64::try_from(CONFIRMATION_TTL.as_millis()).unwrap_or(0)),
+            carried,
         };
         let payload = serde_json::to_vec(&pending).unwrap_or_default();
         // The codec's own expiry (wall clock) backs the one in the payload.
@@ -429,68 +470,88 @@ impl Confirmations {
             .associated_data(binding)
             .ttl(CONFIRMATION_TTL);
         let state = self.codec.seal_with(&payload, &options);
-        let mut requests = InputRequests::new();
-        requests.insert(
-            INPUT_KEY.to_owned(),
-            InputRequest::Elicitation(ElicitRequest::new(form(question))),
-        );
         let mut result = InputRequiredResult::from_request_state(state);
         result.input_requests = Some(requests);
         result
     }
 
-    /// A 2026-07-28 retry: its state opened against `binding`, checked and redeemed, then
-    /// the user's answer read.
-    pub(crate) fn redeem(
+    /// A 2026-07-28 retry: its state opened against `binding`, checked and redeemed (once),
+    /// and what it carried, with the retry's `responses` added.
+    pub(crate) fn open(
         &self,
         state: Option<&str>,
         responses: Option<&InputResponses>,
         binding: &[u8],
         principal: &Principal,
-    ) -> Confirmed {
+    ) -> Result<Carried, Refusal> {
         let Some(state) = state else {
-            return Confirmed::Denied(StateRefused::Missing);
+            return Err(Refusal::Denied(StateRefused::Missing));
         };
         // The binding is part of the tag: a state sealed for another principal, tool or
         // arguments fails as a forged one does.
         let payload = match self.codec.open_with(state, binding) {
             Ok(payload) => payload,
             Err(rmcp::model::RequestStateError::Expired) => {
-                return Confirmed::Denied(StateRefused::Expired);
+                return Err(Refusal::Denied(StateRefused::Expired));
             }
-            Err(_) => return Confirmed::Denied(StateRefused::Forged),
+            Err(_) => return Err(Refusal::Denied(StateRefused::Forged)),
         };
         let Ok(pending) = serde_json::from_slice::<Pending>(&payload) else {
-            return Confirmed::Denied(StateRefused::Forged);
+            return Err(Refusal::Denied(StateRefused::Forged));
         };
-        let now = self.now_ms();
-        if now >= pending.expires_ms {
-            return Confirmed::Denied(StateRefused::Expired);
+        if self.now_ms() >= pending.expires_ms {
+            return Err(Refusal::Denied(StateRefused::Expired));
         }
+        let mut carried = pending.carried;
+        if let Some(responses) = responses {
+            carried.answers.extend(responses.clone());
+        }
+        if serde_json::to_vec(&carried.answers).map_or(usize::MAX, |bytes| bytes.len())
+            > MAX_ANSWERS_BYTES
         {
-            let mut redeemed = crate::server::lock(&self.redeemed);
-            redeemed.prune(std::time::Instant::now());
-            if redeemed.nonces.contains(&pending.nonce) {
-                return Confirmed::Denied(StateRefused::Replayed);
-            }
-            let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
-            let theirs = redeemed.per_principal.get(&who).copied().unwrap_or(0);
-            if redeemed.order.len() >= MAX_REDEEMED || theirs >= MAX_REDEEMED_PER_PRINCIPAL {
-                return Confirmed::No(Unconfirmed::Busy);
-            }
-            redeemed.nonces.insert(pending.nonce.clone());
-            redeemed
-                .order
-                .push_back((std::time::Instant::now(), pending.nonce, who.clone()));
-            *redeemed.per_principal.entry(who).or_insert(0) += 1;
+            return Err(Refusal::TooLarge);
         }
-        let answer = responses
-            .and_then(|responses| responses.get(INPUT_KEY))
-            .and_then(|answer| serde_json::from_value::<ElicitResult>(answer.clone()).ok());
-        match answer {
-            Some(answer) => decide(&answer),
-            None => Confirmed::No(Unconfirmed::Cancelled),
+        let mut redeemed = crate::server::lock(&self.redeemed);
+        redeemed.prune(std::time::Instant::now());
+        if redeemed.nonces.contains(&pending.nonce) {
+            return Err(Refusal::Denied(StateRefused::Replayed));
         }
+        let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
+        let theirs = redeemed.per_principal.get(&who).copied().unwrap_or(0);
+        if redeemed.order.len() >= MAX_REDEEMED || theirs >= MAX_REDEEMED_PER_PRINCIPAL {
+            return Err(Refusal::Busy);
+        }
+        redeemed.nonces.insert(pending.nonce.clone());
+        redeemed
+            .order
+            .push_back((std::time::Instant::now(), pending.nonce, who.clone()));
+        *redeemed.per_principal.entry(who).or_insert(0) += 1;
+        Ok(carried)
+    }
+
+    /// A 2026-07-28 retry of a confirmed tool's first round: its state opened, and the
+    /// user's answer read.
+    #[cfg(test)]
+    pub(crate) fn redeem(
+        &self,
+        state: Option<&str>,
+        responses: Option<&InputResponses>,
+        binding: &[u8],
+        principal: &Principal,
+    ) -> Result<Confirmed, Refusal> {
+        self.open(state, responses, binding, principal)
+            .map(|carried| decide_in(&carried.answers))
+    }
+}
+
+/// The user's answer to the confirmation among `answers`: none is not a yes.
+pub(crate) fn decide_in(answers: &InputResponses) -> Confirmed {
+    let answer = answers
+        .get(INPUT_KEY)
+        .and_then(|answer| serde_json::from_value::<ElicitResult>(answer.clone()).ok());
+    match answer {
+        Some(answer) => decide(&answer),
+        None => Confirmed::No(Unconfirmed::Cancelled),
     }
 }
 
@@ -654,7 +715,7 @@ mod tests {
                 .unwrap();
             assert!(matches!(
                 confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-                Confirmed::Yes
+                Ok(Confirmed::Yes)
             ));
         }
         let state = confirmations
@@ -663,7 +724,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::No(Unconfirmed::Busy)
+            Err(Refusal::Busy)
         ));
         // Another caller is not held up.
         let bob = Principal::new("bob");
@@ -674,7 +735,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             confirmations.redeem(Some(&state), Some(&accepted(true)), &theirs, &bob),
-            Confirmed::Yes
+            Ok(Confirmed::Yes)
         ));
     }
 
@@ -712,7 +773,7 @@ mod tests {
         ] {
             assert!(matches!(
                 confirmations.redeem(Some(&state), Some(&accepted(true)), &other, &ada()),
-                Confirmed::Denied(StateRefused::Forged)
+                Err(Refusal::Denied(StateRefused::Forged))
             ));
         }
         // Altered: denied.
@@ -721,7 +782,7 @@ mod tests {
         forged.push(if state.ends_with('A') { 'B' } else { 'A' });
         assert!(matches!(
             confirmations.redeem(Some(&forged), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Denied(StateRefused::Forged)
+            Err(Refusal::Denied(StateRefused::Forged))
         ));
         // Another server's key: denied.
         let elsewhere = Confirmations::with_random_key().ask("Delete 1?".to_owned(), &bound);
@@ -732,21 +793,21 @@ mod tests {
                 &bound,
                 &ada()
             ),
-            Confirmed::Denied(StateRefused::Forged)
+            Err(Refusal::Denied(StateRefused::Forged))
         ));
         // No state: denied.
         assert!(matches!(
             confirmations.redeem(None, Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Denied(StateRefused::Missing)
+            Err(Refusal::Denied(StateRefused::Missing))
         ));
 
         assert!(matches!(
             confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Yes
+            Ok(Confirmed::Yes)
         ));
         assert!(matches!(
             confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Denied(StateRefused::Replayed)
+            Err(Refusal::Denied(StateRefused::Replayed))
         ));
     }
 
@@ -769,7 +830,7 @@ mod tests {
                 .request_state
                 .unwrap();
             match confirmations.redeem(Some(&state), responses.as_ref(), &bound, &ada()) {
-                Confirmed::No(why) => assert_eq!(why, expected),
+                Ok(Confirmed::No(why)) => assert_eq!(why, expected),
                 _ => panic!("expected {expected:?}"),
             }
         }
@@ -788,12 +849,12 @@ mod tests {
             .with_clock(later);
         assert!(matches!(
             redeeming.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Denied(StateRefused::Expired)
+            Err(Refusal::Denied(StateRefused::Expired))
         ));
         // The same state, redeemed in time, goes through.
         assert!(matches!(
             asking.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
-            Confirmed::Yes
+            Ok(Confirmed::Yes)
         ));
     }
 }

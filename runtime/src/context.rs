@@ -56,17 +56,20 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
     ClientCapabilities, ClientResult, CreateMessageRequest, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitationAction,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerRequest,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitationAction, InputRequest,
+    InputRequests, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    ServerRequest,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RequestContext, RoleServer, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use crate::confirm::Carried;
 use crate::sanitize::{ErrorCategory, ToolError};
 
 /// The form of an elicitation, for [`CallContext::elicit_form`].
@@ -199,6 +202,54 @@ impl LogLevels {
     }
 }
 
+/// The rounds of a 2026-07-28 call: what earlier rounds settled, and what this round asks.
+/// The handler runs again on each round; its `n`-th question of a kind is keyed
+/// `elicit-n` (`sample-n`), and finds its answer under that key.
+pub(crate) struct Rounds {
+    carried: Carried,
+    asked: Mutex<InputRequests>,
+    next: AtomicUsize,
+}
+
+impl Rounds {
+    pub(crate) fn new(carried: Carried) -> Self {
+        Self {
+            carried,
+            asked: Mutex::default(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn key(&self, kind: &str) -> String {
+        format!("{kind}-{}", self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn answer(&self, key: &str) -> Option<&serde_json::Value> {
+        self.carried.answers.get(key)
+    }
+
+    fn ask(&self, key: String, request: InputRequest) {
+        crate::server::lock(&self.asked).insert(key, request);
+    }
+
+    /// What this round asked, with what the call settled so far; `None` if it asked
+    /// nothing.
+    pub(crate) fn asked(&self) -> Option<(InputRequests, Carried)> {
+        let asked = std::mem::take(&mut *crate::server::lock(&self.asked));
+        (!asked.is_empty()).then(|| (asked, self.carried.clone()))
+    }
+}
+
+/// The error a handler's question returns while its answer is asked for (2026-07-28):
+/// the runtime answers the round with the question instead, whatever the handler made of
+/// it. Never counted against a breaker.
+fn input_pending() -> ToolError {
+    client_fault(ToolError::public(
+        ErrorCategory::Unavailable,
+        "The user's answer is needed: the client is asked for it.",
+    ))
+}
+
 /// What a secure handler may reach of the MCP session, during its call only.
 ///
 /// Made by the runtime once the call is authorized; a handler takes it as
@@ -208,6 +259,8 @@ impl LogLevels {
 /// [`Elicited::Unsupported`] and `None`.
 pub struct CallContext<'call> {
     session: Option<Session>,
+    /// The rounds of a 2026-07-28 tool call.
+    rounds: Option<Arc<Rounds>>,
     /// Who is talking: the name of the tool, resource or prompt (the logger's name).
     name: &'call str,
     _call: PhantomData<fn(&'call ()) -> &'call ()>,
@@ -278,9 +331,16 @@ impl<'call> CallContext<'call> {
     pub(crate) fn new(session: Option<Session>, name: &'call str) -> Self {
         Self {
             session,
+            rounds: None,
             name,
             _call: PhantomData,
         }
+    }
+
+    /// This context, for a round of a 2026-07-28 tool call.
+    pub(crate) fn in_rounds(mut self, rounds: Option<Arc<Rounds>>) -> Self {
+        self.rounds = rounds;
+        self
     }
 
     /// Whether the client has cancelled the call (`notifications/cancelled`). The runtime
@@ -436,16 +496,38 @@ impl<'call> CallContext<'call> {
         schema: ElicitationSchema,
         timeout: Duration,
     ) -> Result<Option<rmcp::model::ElicitResult>, ToolError> {
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: capped(message),
+            requested_schema: schema,
+        };
+        if let Some(session) = &self.session
+            && session.asks_by_input_required()
+        {
+            // 2026-07-28: the answer, if an earlier round got it; else ask in this one.
+            let Some(rounds) = &self.rounds else {
+                return Ok(None);
+            };
+            let key = rounds.key("elicit");
+            if let Some(answer) = rounds.answer(&key) {
+                return serde_json::from_value(answer.clone())
+                    .map(Some)
+                    .map_err(|_| {
+                        ToolError::invalid_input(
+                            "The answer to the question does not match its form.",
+                        )
+                    });
+            }
+            if !session.answers_forms() {
+                return Ok(None);
+            }
+            rounds.ask(key, InputRequest::Elicitation(ElicitRequest::new(params)));
+            return Err(input_pending());
+        }
         let Some(session) = self.session.as_ref().filter(|session| session.elicits()) else {
             return Ok(None);
         };
-        let request = ServerRequest::ElicitRequest(ElicitRequest::new(
-            ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message: capped(message),
-                requested_schema: schema,
-            },
-        ));
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
         match send(&session.peer, request, timeout).await {
             Ok(ClientResult::ElicitResult(answer)) => Ok(Some(answer)),
             Ok(_) => Err(client_fault(ToolError::unavailable(
@@ -468,6 +550,33 @@ impl<'call> CallContext<'call> {
         &self,
         request: CreateMessageRequestParams,
     ) -> Result<Option<CreateMessageResult>, ToolError> {
+        if let Some(session) = &self.session
+            && session.asks_by_input_required()
+        {
+            let Some(rounds) = &self.rounds else {
+                return Ok(None);
+            };
+            let key = rounds.key("sample");
+            if let Some(answer) = rounds.answer(&key) {
+                return serde_json::from_value(answer.clone())
+                    .map(Some)
+                    .map_err(|_| {
+                        ToolError::invalid_input("The client's answer is not a sampled message.")
+                    });
+            }
+            let declared = session
+                .capabilities
+                .as_ref()
+                .is_some_and(|capabilities| capabilities.sampling.is_some());
+            if !declared {
+                return Ok(None);
+            }
+            rounds.ask(
+                key,
+                InputRequest::CreateMessage(CreateMessageRequest::new(request)),
+            );
+            return Err(input_pending());
+        }
         let Some(session) = self.session.as_ref().filter(|session| session.samples()) else {
             return Ok(None);
         };

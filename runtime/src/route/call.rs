@@ -1,6 +1,7 @@
 //! The guarded call: what every call of a secure tool goes through, in order.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -12,8 +13,10 @@ use super::spec::ToolSpec;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, DenialCause, Mode, Policy, Principal};
-use crate::confirm::{Confirmation, Confirmations, Confirmed, Unconfirmed};
-use crate::context::{CallContext, Grant, Session};
+use crate::confirm::{
+    Carried, Confirmation, Confirmations, Confirmed, Refusal, StateRefused, Unconfirmed,
+};
+use crate::context::{CallContext, Grant, Rounds, Session};
 use crate::health::{HealthMonitor, ServicePath, Status};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
@@ -202,7 +205,12 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let arguments = self.arguments.unwrap_or_default();
         // A confirmed tool's question (and its 2026-07-28 binding) is written from the
         // arguments as sent, once they are known to be valid.
-        let sent = spec.confirmation.is_some().then(|| arguments.clone());
+        let rounds_apply = self
+            .session
+            .as_ref()
+            .is_some_and(Session::asks_by_input_required)
+            && !self.confirmed_by_caller;
+        let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
         let arguments = serde_json::Value::Object(arguments);
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
             route.checked_arguments(arguments, types.parse)
@@ -230,41 +238,89 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         // Waiting for a person takes no slot of the tool (questions are bounded on their
         // own), and the wait is not the handler's: its deadline starts after the answer.
         let mut asked_user = false;
-        if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
+        let mut rounds = None;
+        if rounds_apply && let Some(sent) = &sent {
+            // 2026-07-28: a retry's state is opened (checked, redeemed once) before anything
+            // else; what earlier rounds settled comes with it.
+            let binding = crate::confirm::binding(&self.principal, &spec.name, sent);
+            let first = matches!(self.retry, (None, None));
+            let mut carried = if first {
+                Carried::default()
+            } else {
+                let (state, responses) = &self.retry;
+                let opened = self.context.confirmations.open(
+                    state.as_deref(),
+                    responses.as_ref(),
+                    &binding,
+                    &self.principal,
+                );
+                match opened {
+                    Ok(carried) => carried,
+                    Err(Refusal::Denied(why)) => {
+                        return refused_state(why, &mut event, started).into();
+                    }
+                    Err(Refusal::Busy) => {
+                        return not_confirmed(Unconfirmed::Busy, &mut event, started).into();
+                    }
+                    Err(Refusal::TooLarge) => {
+                        let safe = SafeError::new(
+                            ErrorCategory::InvalidInput,
+                            Some("The answers to this call's questions are too large.".into()),
+                            IncidentId::new(),
+                        );
+                        event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
+                        return safe.to_result().into();
+                    }
+                }
+            };
+            if let Some(question) = &spec.confirmation
+                && !carried.confirmed
+            {
+                asked_user = true;
+                let answers_forms = self.session.as_ref().is_some_and(Session::answers_forms);
+                if first && answers_forms {
+                    let asked = self
+                        .context
+                        .confirmations
+                        .ask(question.render(sent), &binding);
+                    event.finish(started, Verdict::ConfirmationAsked, None);
+                    return CallToolResponse::InputRequired(asked);
+                }
+                let decided = if first {
+                    Confirmed::No(Unconfirmed::Unsupported)
+                } else {
+                    crate::confirm::decide_in(&carried.answers)
+                };
+                match decided {
+                    Confirmed::Yes => carried.confirmed = true,
+                    Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
+                }
+            }
+            rounds = Some((Arc::new(Rounds::new(carried)), binding));
+        } else if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
             && !self.confirmed_by_caller
         {
+            // A session with a handshake: the user is asked through elicitation.
             asked_user = true;
-            let confirmations = self.context.confirmations;
             let asked = confirm(
                 question,
                 sent,
-                &self.principal,
                 &spec.name,
                 self.session.as_ref(),
-                &self.retry,
-                confirmations,
+                self.context.confirmations,
             )
             .await;
             match asked {
                 Confirmed::Yes => {}
-                Confirmed::Ask(input) => {
-                    event.finish(started, Verdict::ConfirmationAsked, None);
-                    return CallToolResponse::InputRequired(*input);
-                }
                 Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
-                Confirmed::Denied(why) => {
-                    let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
-                    let cause = DenialCause::RequestState(why.to_string());
-                    event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
-                    return safe.to_result().into();
-                }
             }
+        }
+        if asked_user
+            && let Some(gate) = self.context.write_gate
+            && gate.monitor.status(ServicePath::Writes) == Status::Degraded
+        {
             // Writes may have degraded while the user thought.
-            if let Some(gate) = self.context.write_gate
-                && gate.monitor.status(ServicePath::Writes) == Status::Degraded
-            {
-                return degraded(gate, &mut event, started).into();
-            }
+            return degraded(gate, &mut event, started).into();
         }
 
         // Every tool is bounded, whether or not it names a dependency.
@@ -284,9 +340,22 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let grant = Grant::new(grant(), CallContext::new(self.session, &spec.name));
+        let (round, binding) = match rounds {
+            Some((round, binding)) => (Some(round), binding),
+            None => (None, Vec::new()),
+        };
+        let context = CallContext::new(self.session, &spec.name).in_rounds(round.clone());
+        let grant = Grant::new(grant(), context);
         let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
-        match limits.run(call).await {
+        let outcome = limits.run(call).await;
+        // A round that asked the client something is answered with the questions, whatever
+        // the handler made of their pending answers; the next round runs it again.
+        if let Some((requests, carried)) = round.as_ref().and_then(|round| round.asked()) {
+            let asked = self.context.confirmations.seal(requests, carried, &binding);
+            event.finish(started, Verdict::ConfirmationAsked, None);
+            return CallToolResponse::InputRequired(asked);
+        }
+        match outcome {
             Ok(value) => {
                 let rendering = self.route.rendering;
                 let rendered =
@@ -320,28 +389,14 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
 async fn confirm(
     question: &Confirmation,
     sent: &JsonObject,
-    principal: &Principal,
     tool: &str,
     session: Option<&Session>,
-    retry: &(Option<String>, Option<InputResponses>),
     confirmations: &Confirmations,
 ) -> Confirmed {
-    let Some(session) = session else {
+    let Some(session) = session.filter(|session| session.takes_requests()) else {
         return Confirmed::No(Unconfirmed::Unsupported);
     };
-    if session.asks_by_input_required() {
-        let binding = crate::confirm::binding(principal, tool, sent);
-        return match retry {
-            (None, None) if session.answers_forms() => {
-                Confirmed::Ask(Box::new(confirmations.ask(question.render(sent), &binding)))
-            }
-            (None, None) => Confirmed::No(Unconfirmed::Unsupported),
-            (state, responses) => {
-                confirmations.redeem(state.as_deref(), responses.as_ref(), &binding, principal)
-            }
-        };
-    }
-    if !session.takes_requests() || !session.answers_forms() {
+    if !session.answers_forms() {
         return Confirmed::No(Unconfirmed::Unsupported);
     }
     let Some(_waiting) = confirmations.pending_slot() else {
@@ -359,6 +414,18 @@ async fn confirm(
         // The session failed while asking: not a yes.
         Err(_) => Confirmed::No(Unconfirmed::Cancelled),
     }
+}
+
+/// The answer to a retry whose state is refused: the generic denial, the cause logged.
+fn refused_state(
+    why: StateRefused,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResult {
+    let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
+    let cause = DenialCause::RequestState(why.to_string());
+    event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
+    safe.to_result()
 }
 
 /// The answer of a tool the user did not confirm: an error result saying so, and why.

@@ -566,3 +566,86 @@ async fn the_users_time_to_answer_is_not_the_handlers_deadline() {
     let result = call(&running, "purge", serde_json::json!({ "id": 4 }), None).await;
     assert_eq!(outcome(&result), "purged 4", "{result:?}");
 }
+
+/// A client on 2026-07-28 (`server/discover`, no handshake): the server cannot send it
+/// requests, and asks through `InputRequiredResult`s, which rmcp's client answers with
+/// its handler and retries.
+async fn connect_modern(
+    jobs: Jobs,
+    client: Client,
+    principal: Principal,
+) -> RunningService<RoleClient, Client> {
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = crate::SecureServerBuilder::with_router(jobs, Jobs::secure_tool_router())
+        .local_principal(principal)
+        .build();
+    tokio::spawn(async move {
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    };
+    client
+        .serve_with_lifecycle(client_io, lifecycle)
+        .await
+        .expect("client connects")
+}
+
+async fn call_modern(
+    client: &RunningService<RoleClient, Client>,
+    name: &'static str,
+    arguments: serde_json::Value,
+) -> rmcp::model::CallToolResult {
+    let mut params = CallToolRequestParams::new(name);
+    params.arguments = arguments.as_object().cloned();
+    client.call_tool(params).await.expect("a result")
+}
+
+#[tokio::test]
+async fn on_2026_07_28_questions_are_rounds_of_the_call() {
+    // A handler's own question: asked in one round, answered in the next.
+    let asker = client(Some(ElicitationAction::Accept), full());
+    let asked = asker.asked.clone();
+    let running = connect_modern(Jobs::default(), asker, worker()).await;
+    let result = call_modern(&running, "ask_name", serde_json::json!({})).await;
+    assert_eq!(outcome(&result), "hello Ada", "{result:?}");
+    assert_eq!(*asked.lock().unwrap(), ["What is your name?"]);
+    let result = call_modern(&running, "ask_model", serde_json::json!({})).await;
+    assert!(outcome(&result).starts_with("model said"), "{result:?}");
+
+    // A confirmed tool: the question first, the handler once it is answered yes.
+    for (answer, ran) in [
+        (ElicitationAction::Accept, 1),
+        (ElicitationAction::Decline, 0),
+    ] {
+        let jobs = Jobs::default();
+        let mut asker = client(Some(answer.clone()), full());
+        asker.content = serde_json::json!({ "confirm": true });
+        let asked = asker.asked.clone();
+        let running = connect_modern(jobs.clone(), asker, worker()).await;
+        let result = call_modern(&running, "delete", serde_json::json!({ "id": 5 })).await;
+        assert_eq!(*asked.lock().unwrap(), ["Delete job 5 ((none))?"]);
+        assert_eq!(
+            jobs.deleted.load(std::sync::atomic::Ordering::SeqCst),
+            ran,
+            "{answer:?}: {result:?}"
+        );
+    }
+
+    // A client that declared neither: nothing is asked.
+    let running = connect_modern(
+        Jobs::default(),
+        client(None, ClientCapabilities::default()),
+        worker(),
+    )
+    .await;
+    let result = call_modern(&running, "ask_name", serde_json::json!({})).await;
+    assert_eq!(outcome(&result), "unsupported");
+    let result = call_modern(&running, "delete", serde_json::json!({ "id": 5 })).await;
+    assert_eq!(facts(&result)["confirmation"], "unsupported");
+}
