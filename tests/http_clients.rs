@@ -98,6 +98,41 @@ fn python_sdk_confirms_deletions_over_streamable_http() {
     }
 }
 
+/// Subscriptions to `notes://{id}` with the Python SDK (`e2e/http/subscribe_client.py`):
+/// on 2025-11-25 sessions (`resources/subscribe`) and on 2026-07-28 (`subscriptions/listen`),
+/// a reader is told when an administrator deletes the note, and an outsider, refused as for
+/// a URI no resource matches, is told nothing. The audit log records the outsider's
+/// refusals.
+#[test]
+fn python_sdk_subscribes_to_notes_over_streamable_http() {
+    let requirements = support::workspace_root().join("tests/e2e/requirements.txt");
+    let python = support::ensure_venv(
+        &support::host_python(),
+        &support::target_directory(),
+        &requirements,
+    );
+    let server = Server::start("subscribe", &[]);
+    let mut client = Command::new(python);
+    client
+        .arg(support::workspace_root().join("tests/e2e/http/subscribe_client.py"))
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let server = run_checks(server, "python-subscribe", client, 7);
+    let log = server.log();
+    let refusals = log
+        .lines()
+        .filter(|line| {
+            line.contains("resource subscription or update denied")
+                && line.contains("subscribe-outsider")
+        })
+        .count();
+    // The outsider's `resources/subscribe` and its `subscriptions/listen`.
+    assert!(
+        refusals >= 2,
+        "{refusals} audit events of the outsider's refused subscriptions:\n{log}"
+    );
+}
+
 /// The fault matrix over streamable HTTP: for each way an authorization can fail,
 /// `notes-fault-server` (the example's server with that fault injected in every
 /// authorization, `tests/notes-fault-server`) is started, and the Python SDK calls every

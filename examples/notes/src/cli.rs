@@ -23,6 +23,10 @@
 //! both (the write probe is a one-row heartbeat) and degrades the server to read-only
 //! while writes fail. Their timings come from `NOTES_*` variables (see `--help` and
 //! [`Settings`]).
+//!
+//! Each note is also the resource `notes://{id}`, which callers who may read it can
+//! subscribe to: once the server is built, [`updates::notify_subscribers`] starts the task
+//! that tells them when `delete_note` deletes it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +46,7 @@ use crate::settings::Settings;
 use crate::store::postgres::{Database, InvalidDatabaseUrl};
 use crate::store::{Archive, Heartbeat, Store, StoreError};
 use crate::tools::Notes;
+use crate::updates;
 
 const USAGE: &str =
     "usage: notes-server [--db PATH | --database-url URL] [--archive PATH] [--backup-dir DIR]
@@ -370,7 +375,10 @@ pub async fn run(
             ?settings,
             "notes-server starting on HTTP"
         );
-        return match http::serve(server.build(), http).await {
+        let server = server.build();
+        // Until the server stops: subscribers of a note are told when it is deleted.
+        let _updates = updates::notify_subscribers(&server);
+        return match http::serve(server, http).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("notes-server: {message}");
@@ -388,6 +396,7 @@ pub async fn run(
         "notes-server starting on stdio"
     );
     let server = server.local_principal(principal).build();
+    let _updates = updates::notify_subscribers(&server);
     let running = match server.serve_stdio().await {
         Ok(running) => running,
         Err(error) => {

@@ -9,3 +9,4 @@ pub mod policy;
 pub mod settings;
 pub mod store;
 pub mod tools;
+pub mod updates;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::{Archive, Heartbeat, Note, Store, StoreError, Summary};
+use crate::updates::{NoteUpdates, note_uri};
 
 /// The longest title `create_note` stores, in characters (the schema's `maxLength`).
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -50,6 +51,8 @@ pub struct Notes {
     archive_dependency: Arc<Dependency>,
     /// The last archive count seen, for when the archive is busy.
     archive_cache: Arc<Mutex<Option<u64>>>,
+    /// The notes the tools changed, for their subscribers (`crate::updates`).
+    updates: NoteUpdates,
 }
 
 impl Notes {
@@ -79,7 +82,13 @@ impl Notes {
             writes: dependency(WRITES),
             archive_dependency: dependency(ARCHIVE),
             archive_cache: Arc::default(),
+            updates: NoteUpdates::default(),
         }
+    }
+
+    /// Where the tools report the notes they change: see [`crate::updates`].
+    pub fn updates(&self) -> &NoteUpdates {
+        &self.updates
     }
 
     /// The dependency of the store's reads (breaker [`READS`]).
@@ -371,7 +380,7 @@ impl Notes {
         else {
             return Err(ToolError::not_found(format!("no note with id {}", args.id)));
         };
-        let uri = format!("notes://{}", note.id);
+        let uri = note_uri(note.id);
         let link = secure_tool::rmcp::model::Resource::new(&uri, "note")
             .with_title(note.title.clone())
             .with_mime_type("text/markdown");
@@ -459,7 +468,11 @@ impl Notes {
     async fn delete_note(&self, args: NoteId, access: WriteAccess<'_>) -> Result<Note, ToolError> {
         let deleted = self.store.writer(&access).delete(args.id).await;
         match deleted.map_err(StoreError::classified)? {
-            Some(note) => Ok(note),
+            Some(note) => {
+                // Committed: the subscribers of `notes://{id}` are told, without waiting.
+                self.updates.changed(note.id);
+                Ok(note)
+            }
             None => Err(ToolError::not_found(format!("no note with id {}", args.id))),
         }
     }
@@ -496,8 +509,9 @@ impl secure_tool::rmcp::ServerHandler for Notes {
             .with_instructions(
                 "A notes service. Read tools need the notes:read scope, create_note and \
                  backup_notes need notes:write, delete_note the admin role or the policy \
-                 service's allow. Each note is also the resource notes://{id} (notes:read), and \
-                 the prompt summarise_notes summarises them. \
+                 service's allow. Each note is also the resource notes://{id} (notes:read; \
+                 subscribers are told when it is deleted), and the prompt summarise_notes \
+                 summarises them. \
                  While writes are degraded, write tools say so and read tools keep working.",
             )
     }

@@ -395,6 +395,7 @@ mod boundary;
 mod completions;
 mod context;
 mod degradation;
+mod listen;
 mod panics;
 mod prompt_macro;
 mod prompts;

@@ -1,0 +1,152 @@
+//! `subscriptions/listen` (2026-07-28, no handshake) through rmcp's client: the resource
+//! URIs of a stream are registered only where the caller may read the resource when it
+//! listens, an update reaches the stream only if the caller may still read it when it is
+//! sent, and a URI no secure resource matches is not acknowledged.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rmcp::model::{ProtocolVersion, ServerNotification, SubscriptionFilter};
+use rmcp::{ClientLifecycleMode, ClientServiceExt};
+use tokio::sync::mpsc;
+
+use crate::authz::{AccessRequest, Authorize, Decision, PolicyFuture, Principal, custom};
+use crate::prelude::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The server's policy: denies the `secret` resource while `closed`, everything while
+/// `revoked`; reports each request it decides (resource, allowed).
+#[derive(Clone)]
+struct Door {
+    closed: Arc<AtomicBool>,
+    revoked: Arc<AtomicBool>,
+    asked: mpsc::UnboundedSender<(String, bool)>,
+}
+
+impl Authorize for Door {
+    fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a> {
+        let shut = request.tool == "secret" && self.closed.load(Ordering::SeqCst);
+        let allowed = !shut && !self.revoked.load(Ordering::SeqCst);
+        let _ = self.asked.send((request.tool.to_owned(), allowed));
+        Box::pin(async move {
+            Ok(if allowed {
+                Decision::Allow
+            } else {
+                Decision::Deny
+            })
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Vault;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Id {
+    id: u64,
+}
+
+#[secure_tool_router]
+impl Vault {
+    /// One note.
+    #[secure_resource(uri = "notes://{id}", name = "note", authz = scopes("notes:read"))]
+    async fn note(&self, uri: Id) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
+
+    /// One secret.
+    #[secure_resource(uri = "secrets://{id}", name = "secret", authz = scopes("notes:read"))]
+    async fn secret(&self, uri: Id) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
+}
+
+impl rmcp::ServerHandler for Vault {}
+
+fn sorted(uris: Option<&Vec<String>>) -> Vec<&str> {
+    let mut uris: Vec<&str> = uris.into_iter().flatten().map(String::as_str).collect();
+    uris.sort_unstable();
+    uris
+}
+
+#[tokio::test]
+async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
+    let (asked, mut decisions) = mpsc::unbounded_channel();
+    let door = Door {
+        closed: Arc::new(AtomicBool::new(true)),
+        revoked: Arc::new(AtomicBool::new(false)),
+        asked,
+    };
+    let server = crate::SecureServerBuilder::with_router(Vault, Vault::secure_tool_router())
+        .server_policy(custom(door.clone()))
+        .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+        .build();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let serving = server.clone();
+    tokio::spawn(async move {
+        // Returns once the first request after `server/discover` arrived.
+        let running = serving
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let modern = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+
+    let mut stream = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(["notes://1", "secrets://1", "nothing://1"])
+                .build(),
+        )
+        .await
+        .unwrap();
+    // Acknowledged: the secure resources' URIs, whoever asks (the acknowledgment does not
+    // tell who may read them); not a URI no secure resource matches.
+    assert_eq!(
+        sorted(stream.acknowledged().resource_subscriptions.as_ref()),
+        ["notes://1", "secrets://1"]
+    );
+
+    // The stream's URIs are authorized in order once it is acknowledged: the note (allowed:
+    // registered before the secret is asked about), then the secret (denied: not
+    // registered). After the second decision, the registrations are final.
+    let mut asks = Vec::new();
+    while asks.len() < 2 {
+        let ask = tokio::time::timeout(WAIT, decisions.recv()).await;
+        asks.push(ask.expect("the stream's URIs are authorized").unwrap());
+    }
+    assert_eq!(
+        asks,
+        [("note".to_owned(), true), ("secret".to_owned(), false)]
+    );
+
+    // The secret is readable now, but was not when the stream listened: it is not
+    // registered, and nothing is sent.
+    door.closed.store(false, Ordering::SeqCst);
+    assert_eq!(server.notify_resource_updated("secrets://1").await, 0);
+
+    // Access revoked: the note's update is not sent either.
+    door.revoked.store(true, Ordering::SeqCst);
+    assert_eq!(server.notify_resource_updated("notes://1").await, 0);
+    door.revoked.store(false, Ordering::SeqCst);
+
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    let update = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("the update arrives in time")
+        .unwrap();
+    match update {
+        Some(ServerNotification::ResourceUpdatedNotification(update)) => {
+            assert_eq!(update.params.uri, "notes://1");
+        }
+        other => panic!("expected notes://1's update, got {other:?}"),
+    }
+    // Another note, never listened to: nobody is told.
+    assert_eq!(server.notify_resource_updated("notes://2").await, 0);
+}
