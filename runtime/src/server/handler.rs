@@ -162,13 +162,14 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
             // Degradation changes the tool list: accept that, whatever the state says.
             accepted.get_or_insert_default().tools_list_changed = Some(true);
         }
-        // Updates of secure resources: accepted here for any caller; `listen` registers
-        // only the ones the caller may read, and each update is authorized again.
+        // Resource URIs: every one acknowledged, for any caller, whether a resource matches
+        // it or not (the acknowledgement must not tell a caller which URIs exist); `listen`
+        // registers only the secure ones the caller may read, and each update is
+        // authorized again.
         let secure: Vec<String> = requested
             .resource_subscriptions
             .iter()
             .flatten()
-            .filter(|uri| self.is_secure_resource(uri))
             .take(super::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION)
             .cloned()
             .collect();

@@ -1,7 +1,8 @@
 //! `subscriptions/listen` (2026-07-28, no handshake) through rmcp's client: the resource
 //! URIs of a stream are registered only where the caller may read the resource when it
 //! listens, an update reaches the stream only if the caller may still read it when it is
-//! sent, and a URI no secure resource matches is not acknowledged.
+//! sent, and the acknowledgement is the same whatever the URIs (it does not tell a caller
+//! which exist).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,11 +107,11 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
         )
         .await
         .unwrap();
-    // Acknowledged: the secure resources' URIs, whoever asks (the acknowledgment does not
-    // tell who may read them); not a URI no secure resource matches.
+    // Acknowledged: every URI, whoever asks, whether a resource matches it or not (the
+    // acknowledgement tells neither who may read them nor which exist).
     assert_eq!(
         sorted(stream.acknowledged().resource_subscriptions.as_ref()),
-        ["notes://1", "secrets://1"]
+        ["notes://1", "nothing://1", "secrets://1"]
     );
 
     // The stream's URIs are authorized in order once it is acknowledged: the note (allowed:
