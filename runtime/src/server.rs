@@ -360,21 +360,8 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         arguments: Option<JsonObject>,
         principal: Principal,
     ) -> Result<CallToolResult, McpError> {
-        let inner = &*self.inner;
-        let route = inner
-            .tools
-            .routes
-            .get(name)
-            .filter(|route| self.shows(route, &principal))
-            .ok_or_else(unknown_tool)?;
-        let invocation = Invocation::new(
-            &inner.state,
-            route,
-            arguments,
-            principal,
-            self.call_settings(),
-        );
-        Ok(in_process((route.call)(invocation).await))
+        self.call_in_process(name, arguments, principal, false)
+            .await
     }
 
     /// [`call`](Self::call), for a caller that has asked the user itself: a tool declared
@@ -419,6 +406,17 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         arguments: Option<JsonObject>,
         principal: Principal,
     ) -> Result<CallToolResult, McpError> {
+        self.call_in_process(name, arguments, principal, true).await
+    }
+
+    /// An in-process call of `name`, as confirmed by the caller or not.
+    async fn call_in_process(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        principal: Principal,
+        confirmed: bool,
+    ) -> Result<CallToolResult, McpError> {
         let inner = &*self.inner;
         let route = inner
             .tools
@@ -426,14 +424,16 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             .get(name)
             .filter(|route| self.shows(route, &principal))
             .ok_or_else(unknown_tool)?;
-        let invocation = Invocation::new(
+        let mut invocation = Invocation::new(
             &inner.state,
             route,
             arguments,
             principal,
             self.call_settings(),
-        )
-        .confirmed_by_caller();
+        );
+        if confirmed {
+            invocation = invocation.confirmed_by_caller();
+        }
         Ok(in_process((route.call)(invocation).await))
     }
 

@@ -29,6 +29,7 @@ try:
     from mcp.types import ElicitResult, InputRequiredResult
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from checks import CheckFailed, expect, reporter
     from tool_results import error_facts
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"python-confirm: error: cannot import the MCP Python SDK 2.x ({import_error})")
@@ -39,25 +40,7 @@ SCENARIO_TIMEOUT_SECONDS = 120.0
 QUESTION = "Delete note {id}? It cannot be undone."
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: Any, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def ok(message: str) -> None:
-    print(f"{CLIENT}: ok: {message}", flush=True)
-
-
-def env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        print(f"{CLIENT}: error: {name} is not set (tests/http_clients.rs sets it)", file=sys.stderr)
-        sys.exit(2)
-    return value
+ok, env = reporter(CLIENT)
 
 
 URL = env("NOTES_MCP_URL")

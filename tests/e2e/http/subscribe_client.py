@@ -37,6 +37,8 @@ try:
     from mcp.client.streamable_http import streamable_http_client
     from mcp.client.subscriptions import ResourceUpdated
     from mcp.types import ElicitResult, ResourceUpdatedNotification
+
+    from checks import CheckFailed, expect, reporter
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"python-subscribe: error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -51,25 +53,7 @@ UNMATCHED = "nothing://1"
 warnings.simplefilter("ignore", MCPDeprecationWarning)
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: Any, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-def ok(message: str) -> None:
-    print(f"{CLIENT}: ok: {message}", flush=True)
-
-
-def env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        print(f"{CLIENT}: error: {name} is not set (tests/http_clients.rs sets it)", file=sys.stderr)
-        sys.exit(2)
-    return value
+ok, env = reporter(CLIENT)
 
 
 URL = env("NOTES_MCP_URL")
