@@ -601,12 +601,15 @@ pub async fn check_fail_closed<S: Send + Sync + 'static>(
         }
     }
     probe_resources_and_prompts(server, &mut report, late).await;
+    probe_completions(server, &mut report, late).await;
     report
 }
 
 /// The fail-closed check of every resource and prompt: each read or get with a failing
-/// policy must be answered as one of a resource or prompt that does not exist, without
-/// reaching the handler. Findings name them `resource:<name>` and `prompt:<name>`.
+/// policy must be answered as one of a resource or prompt that does not exist, and each
+/// completion of one of their parameters with no suggestions, without reaching the
+/// handler or the completer. Findings name them `resource:<name>`, `prompt:<name>` and
+/// `completion:<name>.<parameter>`.
 async fn probe_resources_and_prompts<S: Send + Sync + 'static>(
     server: &SecureServer<S>,
     report: &mut FailClosedReport,
@@ -664,6 +667,77 @@ async fn probe_resources_and_prompts<S: Send + Sync + 'static>(
                 answer,
                 &expected,
             );
+        }
+    }
+}
+
+/// Each completer of each resource template and prompt, with each fault in place of the
+/// policy of what it completes: no suggestions, and the completer does not run.
+async fn probe_completions<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    report: &mut FailClosedReport,
+    late: std::time::Duration,
+) {
+    use rmcp::model::Reference;
+    let tools = server.tools();
+    let mut targets = Vec::new();
+    for route in tools.resources() {
+        let spec = route.spec();
+        for (parameter, _) in &route.guard.completions {
+            let reference = Reference::for_resource(spec.uri().as_str());
+            targets.push((
+                reference,
+                spec.name().to_owned(),
+                parameter.clone(),
+                spec.policy(),
+            ));
+        }
+    }
+    for route in tools.prompts() {
+        let spec = route.spec();
+        for (parameter, _) in &route.guard.completions {
+            let reference = Reference::for_prompt(spec.name());
+            targets.push((
+                reference,
+                spec.name().to_owned(),
+                parameter.clone(),
+                spec.policy(),
+            ));
+        }
+    }
+    for (reference, name, parameter, policy) in targets {
+        let caller = crate::authz::Principal::new("audit")
+            .with_scopes(policy.scopes())
+            .with_roles(policy.roles());
+        for fault in PolicyFault::ALL {
+            let failing = failing_policy(fault, late);
+            let reached = AtomicUsize::new(0);
+            let request = crate::completion::CompletionRequest::new(parameter.clone(), "");
+            let answer = server
+                .complete_probed(
+                    &reference,
+                    request,
+                    caller.clone(),
+                    probe(&failing, &reached),
+                )
+                .await;
+            report.calls += 1;
+            let reached_handler = reached.load(Ordering::SeqCst) > 0;
+            let empty = answer
+                .as_ref()
+                .is_ok_and(|info| *info == crate::completion::no_suggestions());
+            if reached_handler || !empty {
+                report.findings.push(Finding {
+                    tool: format!("completion:{name}.{parameter}"),
+                    fault,
+                    reached_handler,
+                    answer: match &answer {
+                        Ok(info) => serde_json::to_string(info),
+                        Err(error) => serde_json::to_string(error),
+                    }
+                    .unwrap_or_else(|_| "an unprintable answer".to_owned()),
+                });
+            }
         }
     }
 }

@@ -30,6 +30,31 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         request: CompletionRequest,
         principal: Principal,
     ) -> Result<CompletionInfo, McpError> {
+        self.complete_with(reference, request, principal, Probe::default())
+            .await
+    }
+
+    /// A completion probed by the fail-closed check (crate private: a probe only ever puts
+    /// policies that never allow).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn complete_probed(
+        &self,
+        reference: &Reference,
+        request: CompletionRequest,
+        principal: Principal,
+        probe: Probe<'_>,
+    ) -> Result<CompletionInfo, McpError> {
+        self.complete_with(reference, request, principal, probe)
+            .await
+    }
+
+    async fn complete_with(
+        &self,
+        reference: &Reference,
+        request: CompletionRequest,
+        principal: Principal,
+        probe: Probe<'_>,
+    ) -> Result<CompletionInfo, McpError> {
         let this = &self.inner.state;
         let context = self.call_settings();
         let tools = &self.inner.tools;
@@ -73,14 +98,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             // The request is the completer's, not the parameters'.
             params: None,
             ..guard.guarded(
-                this,
-                surface,
-                name,
-                policy,
-                timeout,
-                principal,
-                context,
-                Probe::default(),
+                this, surface, name, policy, timeout, principal, context, probe,
             )
         };
         Target { guarded, completer }.complete(request).await

@@ -386,10 +386,22 @@ mod surfaces {
     #[secure_tool_router]
     impl Library {
         /// One note.
-        #[secure_resource(uri = "notes://{id}", authz = scopes("notes:read"))]
+        #[secure_resource(
+            uri = "notes://{id}",
+            authz = scopes("notes:read"),
+            complete(id = Self::note_ids)
+        )]
         async fn note(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
             self.runs.fetch_add(1, Ordering::SeqCst);
             Ok(ResourceBody::text(uri.id.to_string()))
+        }
+
+        async fn note_ids(
+            &self,
+            _: crate::completion::CompletionRequest,
+        ) -> Result<Vec<String>, ToolError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Ok(vec!["1".to_owned()])
         }
 
         /// About.
@@ -423,12 +435,23 @@ mod surfaces {
         let server = crate::SecureServerBuilder::with_router(library.clone(), router).build();
         let report = check_fail_closed(&server).await;
         report.assert_fail_closed();
-        assert_eq!(report.calls(), 3 * PolicyFault::ALL.len());
+        // Two resources, a prompt and a completer.
+        assert_eq!(report.calls(), 4 * PolicyFault::ALL.len());
         assert_eq!(library.runs.load(Ordering::SeqCst), 0);
         // The same callers without the faults are let in.
         let reader = Principal::new("audit").with_scopes(["notes:read"]);
         assert!(server.read_resource("notes://1", reader).await.is_ok());
         let staff = Principal::new("audit").with_roles(["staff"]);
         assert!(server.get_prompt("greet", None, staff).await.is_ok());
+        let reader = Principal::new("audit").with_scopes(["notes:read"]);
+        let completed = server
+            .complete(
+                &rmcp::model::Reference::for_resource("notes://{id}"),
+                crate::completion::CompletionRequest::new("id", ""),
+                reader,
+            )
+            .await
+            .unwrap();
+        assert_eq!(completed.values, ["1"]);
     }
 }
