@@ -369,14 +369,14 @@ pub(crate) struct Confirmations {
 /// so that a wall clock set back does not make a redeemed state new again).
 #[derive(Default)]
 struct Redeemed {
-    order: VecDeque<(std::time::Instant, String, Arc<str>)>,
+    order: VecDeque<(tokio::time::Instant, String, Arc<str>)>,
     nonces: HashSet<String>,
     per_principal: HashMap<Arc<str>, usize>,
 }
 
 impl Redeemed {
     /// Forgets what was redeemed longer ago than a state lives.
-    fn prune(&mut self, now: std::time::Instant) {
+    fn prune(&mut self, now: tokio::time::Instant) {
         while let Some((at, _, _)) = self.order.front() {
             if now.duration_since(*at) <= CONFIRMATION_TTL {
                 break;
@@ -512,7 +512,7 @@ impl Confirmations {
             return Err(Refusal::TooLarge);
         }
         let mut redeemed = crate::server::lock(&self.redeemed);
-        redeemed.prune(std::time::Instant::now());
+        redeemed.prune(tokio::time::Instant::now());
         if redeemed.nonces.contains(&pending.nonce) {
             return Err(Refusal::Denied(StateRefused::Replayed));
         }
@@ -524,7 +524,7 @@ impl Confirmations {
         redeemed.nonces.insert(pending.nonce.clone());
         redeemed
             .order
-            .push_back((std::time::Instant::now(), pending.nonce, who.clone()));
+            .push_back((tokio::time::Instant::now(), pending.nonce, who.clone()));
         *redeemed.per_principal.entry(who).or_insert(0) += 1;
         Ok(carried)
     }
@@ -676,8 +676,16 @@ mod tests {
             question.render(&arguments(serde_json::json!({}))),
             "Delete (none)? {not a field}"
         );
-        for bad in ["{", "}", "{}", "{a b}", "{id", ""] {
-            assert!(Confirmation::new(bad).is_err(), "{bad}");
+        for (bad, says) in [
+            ("{", "must be an argument's name"),
+            ("}", "closes no placeholder"),
+            ("{}", "names no argument"),
+            ("{a b}", "must be an argument's name"),
+            ("{id", "must be an argument's name"),
+            ("", "blank"),
+        ] {
+            let error = Confirmation::new(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
         }
     }
 
@@ -694,6 +702,86 @@ mod tests {
             serde_json::from_str(r#"{"b": {"y": "z", "x": [{"q": 2, "p": 1}, 1]}, "a": 1}"#)
                 .unwrap();
         assert_ne!(binding(&ada(), "t", &one), binding(&ada(), "t", &changed));
+    }
+
+    #[test]
+    fn refusals_say_why_for_the_log_and_the_key_is_never_printed() {
+        for (refused, says) in [
+            (StateRefused::Forged, "forged, altered, or another call's"),
+            (StateRefused::Expired, "expired"),
+            (StateRefused::Replayed, "already redeemed"),
+            (StateRefused::Missing, "without its request state"),
+        ] {
+            assert!(refused.to_string().contains(says), "{refused:?}");
+        }
+        let key = b"k3y-material-that-must-stay-secret";
+        let printed = format!("{:?}", Confirmations::new(key.to_vec()).unwrap());
+        assert!(printed.starts_with("Confirmations"), "{printed}");
+        assert!(!printed.contains("k3y"), "{printed}");
+    }
+
+    /// Answers whose JSON takes exactly `bytes` bytes.
+    fn answers_of(bytes: usize) -> InputResponses {
+        let mut answers = InputResponses::new();
+        // `{"a":"…"}`: 8 bytes around the text.
+        answers.insert("a".to_owned(), serde_json::json!("x".repeat(bytes - 8)));
+        assert_eq!(serde_json::to_vec(&answers).unwrap().len(), bytes);
+        answers
+    }
+
+    #[test]
+    fn a_state_carries_answers_up_to_its_limit() {
+        let confirmations = Confirmations::with_random_key();
+        let bound = binding(&ada(), "t", &JsonObject::new());
+        for (bytes, fits) in [
+            (2 * 1024, true),
+            (MAX_ANSWERS_BYTES, true),
+            (MAX_ANSWERS_BYTES + 1, false),
+        ] {
+            let state = confirmations
+                .ask("Go?".to_owned(), &bound)
+                .request_state
+                .unwrap();
+            let opened = confirmations.open(Some(&state), Some(&answers_of(bytes)), &bound, &ada());
+            match opened {
+                Ok(carried) => {
+                    assert!(fits, "{bytes} bytes");
+                    assert_eq!(carried.answers["a"].as_str().unwrap().len(), bytes - 8);
+                }
+                Err(refusal) => {
+                    assert!(!fits, "{bytes} bytes: {refusal:?}");
+                    assert_eq!(refusal, Refusal::TooLarge);
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn redemptions_are_forgotten_once_their_states_expire() {
+        let confirmations = Confirmations::with_random_key();
+        let bound = binding(&ada(), "t", &JsonObject::new());
+        let redeem = |confirmations: &Confirmations| {
+            let state = confirmations
+                .ask("Go?".to_owned(), &bound)
+                .request_state
+                .unwrap();
+            confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada())
+        };
+        for _ in 0..1000 {
+            assert!(matches!(redeem(&confirmations), Ok(Confirmed::Yes)));
+        }
+        tokio::time::advance(Duration::from_secs(200)).await;
+        for _ in 0..24 {
+            assert!(matches!(redeem(&confirmations), Ok(Confirmed::Yes)));
+        }
+        assert!(matches!(redeem(&confirmations), Err(Refusal::Busy)));
+        // The first 1,000 are past their lifetime: forgotten, and ada may redeem 1,000 more,
+        // not one beyond.
+        tokio::time::advance(CONFIRMATION_TTL - Duration::from_secs(100)).await;
+        for _ in 0..1000 {
+            assert!(matches!(redeem(&confirmations), Ok(Confirmed::Yes)));
+        }
+        assert!(matches!(redeem(&confirmations), Err(Refusal::Busy)));
     }
 
     #[test]

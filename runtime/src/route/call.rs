@@ -505,3 +505,26 @@ pub(crate) fn failed(
     event.finish(started, outcome, Some(safe.incident_id));
     safe
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_of_a_confirmation_names_why_and_busy_is_retryable() {
+        let principal = Principal::new("ada");
+        for (why, category) in [
+            (Unconfirmed::Declined, "not_confirmed"),
+            (Unconfirmed::Cancelled, "not_confirmed"),
+            (Unconfirmed::Unsupported, "not_confirmed"),
+            (Unconfirmed::Busy, "overloaded"),
+        ] {
+            let mut event = audit::CallEvent::new("delete", Mode::Write, &principal, None);
+            let result = not_confirmed(why, &mut event, tokio::time::Instant::now());
+            let facts = crate::sanitize::error_facts(&result).unwrap();
+            assert_eq!(facts["category"], category, "{why:?}");
+            assert_eq!(facts["confirmation"], why.as_str());
+            assert_eq!(facts["retryable"], why == Unconfirmed::Busy);
+        }
+    }
+}

@@ -134,6 +134,8 @@ struct Client {
     silent: bool,
     /// How long the user takes to answer.
     thinks: std::time::Duration,
+    /// What happens in the world while the user thinks.
+    meanwhile: Option<Arc<dyn Fn() + Send + Sync>>,
     capabilities: ClientCapabilities,
     seen: Arc<Mutex<Vec<String>>>,
     asked: Arc<Mutex<Vec<String>>>,
@@ -160,6 +162,9 @@ impl ClientHandler for Client {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(self.thinks).await;
+        if let Some(meanwhile) = &self.meanwhile {
+            meanwhile();
+        }
         let action = self.answer.clone().unwrap_or(ElicitationAction::Cancel);
         let mut result = ElicitResult::new(action.clone());
         if action == ElicitationAction::Accept {
@@ -216,6 +221,7 @@ fn client(answer: Option<ElicitationAction>, capabilities: ClientCapabilities) -
         content: serde_json::json!({ "name": "Ada" }),
         silent: false,
         thinks: std::time::Duration::ZERO,
+        meanwhile: None,
         capabilities,
         seen: Arc::default(),
         asked: Arc::default(),
@@ -239,10 +245,25 @@ async fn connect_to(
     client: Client,
     principal: Principal,
 ) -> RunningService<RoleClient, Client> {
+    client
+        .serve(serve(jobs, principal))
+        .await
+        .expect("client connects")
+}
+
+/// A server on `jobs` whose local caller is `principal`, serving the other end of the
+/// returned stream.
+fn serve(jobs: Jobs, principal: Principal) -> tokio::io::DuplexStream {
+    serve_built(
+        crate::SecureServerBuilder::with_router(jobs, Jobs::secure_tool_router())
+            .local_principal(principal)
+            .build(),
+    )
+}
+
+/// `server`, serving the other end of the returned stream.
+fn serve_built(server: SecureServer<Jobs>) -> tokio::io::DuplexStream {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = crate::SecureServerBuilder::with_router(jobs, Jobs::secure_tool_router())
-        .local_principal(principal)
-        .build();
     tokio::spawn(async move {
         let running = server
             .serve_trusted(server_io)
@@ -250,7 +271,7 @@ async fn connect_to(
             .expect("server starts");
         let _ = running.waiting().await;
     });
-    client.serve(client_io).await.expect("client connects")
+    client_io
 }
 
 fn worker() -> Principal {
@@ -576,17 +597,7 @@ async fn connect_modern(
     principal: Principal,
 ) -> RunningService<RoleClient, Client> {
     use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = crate::SecureServerBuilder::with_router(jobs, Jobs::secure_tool_router())
-        .local_principal(principal)
-        .build();
-    tokio::spawn(async move {
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
+    let client_io = serve(jobs, principal);
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
     };
@@ -648,4 +659,106 @@ async fn on_2026_07_28_questions_are_rounds_of_the_call() {
     assert_eq!(outcome(&result), "unsupported");
     let result = call_modern(&running, "delete", serde_json::json!({ "id": 5 })).await;
     assert_eq!(facts(&result)["confirmation"], "unsupported");
+}
+
+#[tokio::test]
+async fn writes_degraded_while_the_user_thinks_are_not_made() {
+    use crate::health::{HealthMonitor, ServicePath, Status};
+    for degrade in [false, true] {
+        let jobs = Jobs::default();
+        let monitor = HealthMonitor::builder().build();
+        let server =
+            crate::SecureServerBuilder::with_router(jobs.clone(), Jobs::secure_tool_router())
+                .local_principal(worker())
+                .health(monitor.clone())
+                .build();
+        let mut asker = client(Some(ElicitationAction::Accept), full());
+        asker.content = serde_json::json!({ "confirm": true });
+        if degrade {
+            let monitor = monitor.clone();
+            asker.meanwhile = Some(Arc::new(move || {
+                monitor.force(ServicePath::Writes, Some(Status::Degraded));
+            }));
+        }
+        let running = asker
+            .serve(serve_built(server))
+            .await
+            .expect("client connects");
+        let result = call(&running, "delete", serde_json::json!({ "id": 2 }), None).await;
+        let ran = jobs.deleted.load(std::sync::atomic::Ordering::SeqCst);
+        if degrade {
+            assert_eq!(ran, 0, "{result:?}");
+            assert_eq!(facts(&result)["degraded"], true, "{result:?}");
+        } else {
+            assert_eq!(ran, 1, "{result:?}");
+            assert_eq!(outcome(&result), "deleted 2");
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_2026_07_28_a_forged_or_replayed_state_is_denied_and_nothing_runs() {
+    use rmcp::model::{CallToolResponse, InputResponses};
+    let jobs = Jobs::default();
+    let running = connect_modern(jobs.clone(), client(None, full()), worker()).await;
+    let ask = |arguments: serde_json::Value| {
+        let mut params = CallToolRequestParams::new("delete");
+        params.arguments = arguments.as_object().cloned();
+        params
+    };
+    let first = running
+        .call_tool_once(ask(serde_json::json!({ "id": 9 })))
+        .await
+        .unwrap();
+    let CallToolResponse::InputRequired(asked) = first else {
+        panic!("expected the question, got {first:?}");
+    };
+    let state = asked.request_state.expect("a sealed state");
+    let mut yes = InputResponses::new();
+    yes.insert(
+        crate::confirm::INPUT_KEY.to_owned(),
+        serde_json::json!({ "action": "accept", "content": { "confirm": true } }),
+    );
+    let retry = |state: &str, arguments: serde_json::Value| {
+        let mut params = ask(arguments);
+        params.request_state = Some(state.to_owned());
+        params.input_responses = Some(yes.clone());
+        params
+    };
+    let complete = |response: CallToolResponse| match response {
+        CallToolResponse::Complete(result) => result,
+        other => panic!("expected a result, got {other:?}"),
+    };
+    let mut forged = state.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for (state, arguments) in [
+        (forged.as_str(), serde_json::json!({ "id": 9 })),
+        // Another call's arguments.
+        (state.as_str(), serde_json::json!({ "id": 10 })),
+    ] {
+        let denied = complete(
+            running
+                .call_tool_once(retry(state, arguments))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(facts(&denied)["category"], "denied", "{denied:?}");
+    }
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let done = complete(
+        running
+            .call_tool_once(retry(&state, serde_json::json!({ "id": 9 })))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(outcome(&done), "deleted 9");
+    let replayed = complete(
+        running
+            .call_tool_once(retry(&state, serde_json::json!({ "id": 9 })))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(facts(&replayed)["category"], "denied", "{replayed:?}");
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
