@@ -343,39 +343,27 @@ async fn progress_echoes_the_token_and_logs_follow_the_sessions_level() {
     assert_eq!(tokens.len(), 3);
     assert!(tokens.iter().all(|token| *token == tokens[0]), "{tokens:?}");
 
-    // Debug and above once the client asks.
-    running
-        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
-        .await
-        .unwrap();
-    call(
-        &running,
-        "count_down",
-        serde_json::json!({ "steps": 1 }),
-        None,
-    )
-    .await;
-    let mut logs = std::mem::take(&mut *seen.lock().unwrap());
-    logs.retain(|seen| seen.starts_with("log"));
-    assert_eq!(logs.len(), 3, "{logs:?}");
-    assert!(logs[0].starts_with("log Debug"), "{logs:?}");
-
-    // Warning and above.
-    running
-        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
-        .await
-        .unwrap();
-    call(
-        &running,
-        "count_down",
-        serde_json::json!({ "steps": 1 }),
-        None,
-    )
-    .await;
-    let mut logs = std::mem::take(&mut *seen.lock().unwrap());
-    logs.retain(|seen| seen.starts_with("log"));
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    assert!(logs[0].starts_with("log Warning"), "{logs:?}");
+    // At the level the client asks for, and above.
+    for (level, logs_sent, first) in [
+        (LoggingLevel::Debug, 3, "log Debug"),
+        (LoggingLevel::Warning, 1, "log Warning"),
+    ] {
+        running
+            .set_level(SetLevelRequestParams::new(level))
+            .await
+            .unwrap();
+        call(
+            &running,
+            "count_down",
+            serde_json::json!({ "steps": 1 }),
+            None,
+        )
+        .await;
+        let mut logs = std::mem::take(&mut *seen.lock().unwrap());
+        logs.retain(|seen| seen.starts_with("log"));
+        assert_eq!(logs.len(), logs_sent, "{logs:?}");
+        assert!(logs[0].starts_with(first), "{logs:?}");
+    }
 }
 
 #[tokio::test]
