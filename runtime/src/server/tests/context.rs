@@ -46,7 +46,7 @@ struct Outcome {
     outcome: String,
 }
 
-#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct Name {
     name: String,
 }
@@ -105,6 +105,20 @@ impl Jobs {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         Ok(Outcome {
             outcome: format!("purged {}", args.id),
+        })
+    }
+
+    /// Asks the user two questions.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn ask_two(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        let first = cx.elicit::<Name>("First name?").await?;
+        let second = cx.elicit::<Name>("Second name?").await?;
+        let name = |answer: Elicited<Name>| match answer {
+            Elicited::Accepted(name) => name.name,
+            other => format!("{other:?}"),
+        };
+        Ok(Outcome {
+            outcome: format!("{} then {}", name(first), name(second)),
         })
     }
 
@@ -168,7 +182,14 @@ impl ClientHandler for Client {
         let action = self.answer.clone().unwrap_or(ElicitationAction::Cancel);
         let mut result = ElicitResult::new(action.clone());
         if action == ElicitationAction::Accept {
-            result.content = Some(self.content.clone());
+            let mut content = self.content.clone();
+            // Each question its own answer, where the question says which.
+            if let ElicitRequestParams::FormElicitationParams { message, .. } = &request
+                && message.starts_with("Second")
+            {
+                content = serde_json::json!({ "name": "Grace" });
+            }
+            result.content = Some(content);
         }
         Ok(result)
     }
@@ -603,6 +624,69 @@ async fn call_modern(
     let mut params = CallToolRequestParams::new(name);
     params.arguments = arguments.as_object().cloned();
     client.call_tool(params).await.expect("a result")
+}
+
+#[tokio::test]
+async fn each_question_of_a_call_finds_its_own_answer() {
+    for modern in [false, true] {
+        let asker = client(Some(ElicitationAction::Accept), full());
+        let asked = asker.asked.clone();
+        let running = if modern {
+            connect_modern(Jobs::default(), asker, worker()).await
+        } else {
+            connect(asker, worker()).await
+        };
+        let result = if modern {
+            call_modern(&running, "ask_two", serde_json::json!({})).await
+        } else {
+            call(&running, "ask_two", serde_json::json!({}), None).await
+        };
+        assert_eq!(outcome(&result), "Ada then Grace", "modern: {modern}");
+        assert_eq!(*asked.lock().unwrap(), ["First name?", "Second name?"]);
+    }
+}
+
+#[tokio::test]
+async fn each_session_keeps_its_own_log_level() {
+    // Two sessions of one server.
+    let server =
+        crate::SecureServerBuilder::with_router(Jobs::default(), Jobs::secure_tool_router())
+            .local_principal(worker())
+            .build();
+    let debug = client(None, full());
+    let debug_seen = debug.seen.clone();
+    let debug = debug.serve(serve_built(server.clone())).await.unwrap();
+    let warning = client(None, full())
+        .serve(serve_built(server))
+        .await
+        .unwrap();
+    debug
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    warning
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Warning))
+        .await
+        .unwrap();
+    call(
+        &debug,
+        "count_down",
+        serde_json::json!({ "steps": 1 }),
+        None,
+    )
+    .await;
+    let logs: Vec<_> = debug_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|seen| seen.starts_with("log"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        logs.len(),
+        3,
+        "the first session's level was lost: {logs:?}"
+    );
 }
 
 #[tokio::test]
