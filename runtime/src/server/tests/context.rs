@@ -25,6 +25,14 @@ use crate::prelude::*;
 struct Jobs {
     /// How many deletions ran.
     deleted: Arc<std::sync::atomic::AtomicUsize>,
+    /// Lets `wait` finish by itself.
+    done: Arc<tokio::sync::Notify>,
+    /// What `wait` saw: whether it was cancelled.
+    saw: Arc<Mutex<Vec<String>>>,
+    /// Tells a test that `wait` runs.
+    started: Arc<tokio::sync::Notify>,
+    /// Tells a test that `wait` has said what it saw.
+    finished: Arc<tokio::sync::Notify>,
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -106,6 +114,44 @@ impl Jobs {
         Ok(Outcome {
             outcome: format!("purged {}", args.id),
         })
+    }
+
+    /// Waits until it is done or cancelled, and says which.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn wait(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        self.started.notify_one();
+        let outcome = tokio::select! {
+            () = cx.cancelled() => format!("cancelled: {}", cx.is_cancelled()),
+            () = self.done.notified() => format!("done: {}", cx.is_cancelled()),
+        };
+        self.saw.lock().unwrap().push(outcome.clone());
+        self.finished.notify_one();
+        Ok(Outcome { outcome })
+    }
+
+    /// What the client can be asked.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn abilities(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        Ok(Outcome {
+            outcome: format!("elicit: {}, sample: {}", cx.can_elicit(), cx.can_sample()),
+        })
+    }
+
+    /// Asks for a form of the server's own.
+    #[secure_tool(authz = scopes("jobs"), mode = read)]
+    async fn ask_form(&self, cx: CallContext<'_>) -> Result<Outcome, ToolError> {
+        let form: crate::context::ElicitationSchema = serde_json::from_value(serde_json::json!({
+            "type": "object",
+            "properties": { "name": { "type": "string", "default": "Ada" } },
+        }))
+        .map_err(ToolError::internal)?;
+        let outcome = match cx.elicit_form("Your name?", form).await? {
+            Elicited::Accepted(content) => {
+                format!("accepted {}", serde_json::Value::Object(content))
+            }
+            other => format!("{other:?}"),
+        };
+        Ok(Outcome { outcome })
     }
 
     /// Asks the user two questions.
@@ -833,4 +879,77 @@ async fn on_2026_07_28_a_forged_or_replayed_state_is_denied_and_nothing_runs() {
     );
     assert_eq!(facts(&replayed)["category"], "denied", "{replayed:?}");
     assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_handler_knows_what_it_may_ask_and_a_form_of_its_own_is_answered() {
+    let running = connect(client(Some(ElicitationAction::Accept), full()), worker()).await;
+    let result = call(&running, "abilities", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), "elicit: true, sample: true");
+    let result = call(&running, "ask_form", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), r#"accepted {"name":"Ada"}"#);
+    let bare = connect(client(None, ClientCapabilities::default()), worker()).await;
+    let result = call(&bare, "abilities", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), "elicit: false, sample: false");
+    let in_process = SecureServer::new(Jobs::default())
+        .call("abilities", None, worker())
+        .await
+        .unwrap();
+    assert_eq!(outcome(&in_process), "elicit: false, sample: false");
+    for (answer, content, expected) in [
+        (
+            ElicitationAction::Accept,
+            serde_json::Value::Null,
+            "accepted {}",
+        ),
+        (
+            ElicitationAction::Decline,
+            serde_json::json!({}),
+            "Declined",
+        ),
+        (
+            ElicitationAction::Cancel,
+            serde_json::json!({}),
+            "Cancelled",
+        ),
+    ] {
+        let mut asker = client(Some(answer), full());
+        asker.content = content;
+        let running = connect(asker, worker()).await;
+        let result = call(&running, "ask_form", serde_json::json!({}), None).await;
+        assert_eq!(outcome(&result), expected);
+    }
+    // An answer that is not an object is not the form's.
+    let mut asker = client(Some(ElicitationAction::Accept), full());
+    asker.content = serde_json::json!(["not", "a", "form"]);
+    let running = connect(asker, worker()).await;
+    let result = call(&running, "ask_form", serde_json::json!({}), None).await;
+    assert_eq!(facts(&result)["category"], "invalid_input", "{result:?}");
+}
+
+#[tokio::test]
+async fn a_handler_sees_its_call_cancelled_and_only_then() {
+    use rmcp::model::ClientRequest;
+    let jobs = Jobs::default();
+    let running = connect_to(jobs.clone(), client(None, full()), worker()).await;
+    // Not cancelled: done.
+    jobs.done.notify_one();
+    let result = call(&running, "wait", serde_json::json!({}), None).await;
+    assert_eq!(outcome(&result), "done: false");
+    jobs.finished.notified().await;
+    jobs.started.notified().await;
+    // Cancelled by the client while it waits.
+    let request = ClientRequest::CallToolRequest(Request::new(CallToolRequestParams::new("wait")));
+    let handle = running.send_cancellable_request(request, PeerRequestOptions::no_options());
+    let handle = handle.await.unwrap();
+    jobs.started.notified().await;
+    handle.cancel(None).await.unwrap();
+    // The first call's notice was taken by its own wait above; this one is the second's.
+    tokio::time::timeout(std::time::Duration::from_secs(10), jobs.finished.notified())
+        .await
+        .expect("the handler saw the cancellation");
+    assert_eq!(
+        *jobs.saw.lock().unwrap(),
+        ["done: false", "cancelled: true"]
+    );
 }
