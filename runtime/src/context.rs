@@ -676,3 +676,28 @@ impl<'call, C> Grant<'call, C> {
         &self.context
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_at_a_character_boundary_before_the_limit() {
+        // One byte, then two-byte characters: the limit falls inside one.
+        let text = format!("x{}", "é".repeat(MAX_MESSAGE_BYTES));
+        let cut = capped(text.into());
+        assert_eq!(cut.len(), MAX_MESSAGE_BYTES - 1);
+        assert!(cut.ends_with('é'));
+        let exact = "y".repeat(MAX_MESSAGE_BYTES);
+        assert_eq!(capped(exact.clone().into()), exact);
+    }
+
+    #[test]
+    fn a_context_prints_its_call_not_its_session() {
+        let printed = format!("{:?}", CallContext::new(None, "delete_note"));
+        assert_eq!(
+            printed,
+            r#"CallContext { name: "delete_note", session: false }"#
+        );
+    }
+}
