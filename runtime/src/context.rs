@@ -224,8 +224,15 @@ impl Rounds {
         format!("{kind}-{}", self.next.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn answer(&self, key: &str) -> Option<&serde_json::Value> {
-        self.carried.answers.get(key)
+    /// The answer an earlier round got to the question `key`, read as `T`; `invalid` is
+    /// the public message when it does not read.
+    fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        invalid: &'static str,
+    ) -> Option<Result<T, ToolError>> {
+        let answer = self.carried.answers.get(key)?;
+        Some(serde_json::from_value(answer.clone()).map_err(|_| ToolError::invalid_input(invalid)))
     }
 
     fn ask(&self, key: String, request: InputRequest) {
@@ -509,14 +516,10 @@ impl<'call> CallContext<'call> {
                 return Ok(None);
             };
             let key = rounds.key("elicit");
-            if let Some(answer) = rounds.answer(&key) {
-                return serde_json::from_value(answer.clone())
-                    .map(Some)
-                    .map_err(|_| {
-                        ToolError::invalid_input(
-                            "The answer to the question does not match its form.",
-                        )
-                    });
+            if let Some(answer) =
+                rounds.answer(&key, "The answer to the question does not match its form.")
+            {
+                return answer.map(Some);
             }
             if !session.answers_forms() {
                 return Ok(None);
@@ -557,12 +560,10 @@ impl<'call> CallContext<'call> {
                 return Ok(None);
             };
             let key = rounds.key("sample");
-            if let Some(answer) = rounds.answer(&key) {
-                return serde_json::from_value(answer.clone())
-                    .map(Some)
-                    .map_err(|_| {
-                        ToolError::invalid_input("The client's answer is not a sampled message.")
-                    });
+            if let Some(answer) =
+                rounds.answer(&key, "The client's answer is not a sampled message.")
+            {
+                return answer.map(Some);
             }
             let declared = session
                 .capabilities

@@ -28,34 +28,29 @@ pub(super) fn mentions_future(ty: &Type) -> bool {
 /// the types enforce (an alias is taken for the arguments and fails there, and a foreign
 /// type of that name does not match what the generated code passes).
 pub(super) fn is_write_access(ty: &Type) -> bool {
-    match ty {
-        Type::Path(p) => {
-            p.qself.is_none()
-                && p.path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == WRITE_ACCESS && is_call_lifetime(&s.arguments))
-        }
-        Type::Paren(p) => is_write_access(&p.elem),
-        Type::Group(g) => is_write_access(&g.elem),
-        _ => false,
-    }
+    is_call_type(ty, WRITE_ACCESS)
 }
 
 /// Whether `ty` asks for the call's context: a path whose last segment is `CallContext`
 /// with no arguments or one lifetime (`CallContext<'_>`, `context::CallContext`). Syntax
 /// only, like [`is_write_access`]: the generated code passes the runtime's type.
 pub(super) fn is_call_context(ty: &Type) -> bool {
+    is_call_type(ty, CALL_CONTEXT)
+}
+
+/// Whether `ty` is a path whose last segment is `name`, with no arguments or the call's
+/// lifetime: how the runtime's per-call types are recognised.
+fn is_call_type(ty: &Type, name: &str) -> bool {
     match ty {
         Type::Path(p) => {
             p.qself.is_none()
                 && p.path
                     .segments
                     .last()
-                    .is_some_and(|s| s.ident == CALL_CONTEXT && is_call_lifetime(&s.arguments))
+                    .is_some_and(|s| s.ident == name && is_call_lifetime(&s.arguments))
         }
-        Type::Paren(p) => is_call_context(&p.elem),
-        Type::Group(g) => is_call_context(&g.elem),
+        Type::Paren(p) => is_call_type(&p.elem, name),
+        Type::Group(g) => is_call_type(&g.elem, name),
         _ => false,
     }
 }
