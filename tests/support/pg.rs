@@ -481,3 +481,72 @@ pub async fn until(what: &str, within: Duration, mut condition: impl AsyncFnMut(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Panics when one of `secrets` (the driver's words, SQL, the server's address, the
+/// password) appears in what a client received.
+///
+/// Incident ids are masked first: they are random UUIDs, and a secret made of hex digits
+/// (an SQLSTATE such as `25006`) would otherwise be found in one by chance.
+pub fn assert_clean(client_text: &str, secrets: &[&str]) {
+    let text = without_uuids(client_text);
+    for secret in secrets {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} reached the client: {client_text}"
+        );
+    }
+}
+
+/// `text` with every UUID (8-4-4-4-12 hex digits) replaced by `<uuid>`.
+fn without_uuids(text: &str) -> String {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    const LEN: usize = 36;
+    let is_uuid = |candidate: &[u8]| {
+        let mut at = 0;
+        GROUPS.iter().enumerate().all(|(index, &len)| {
+            let group = &candidate[at..at + len];
+            at += len;
+            let dash = index == GROUPS.len() - 1 || candidate[at] == b'-';
+            at += 1;
+            dash && group.iter().all(u8::is_ascii_hexdigit)
+        })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    let mut at = 0;
+    while at + LEN <= bytes.len() {
+        if is_uuid(&bytes[at..at + LEN]) {
+            out.push_str(&text[start..at]);
+            out.push_str("<uuid>");
+            at += LEN;
+            start = at;
+        } else {
+            at += 1;
+        }
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_ids_are_masked_before_secrets_are_looked_for() {
+        let answer = "incident 5c125006-a015-4e1c-b97c-49b0bad8a2cc, then 25006";
+        assert_eq!(without_uuids(answer), "incident <uuid>, then 25006");
+        assert_clean("incident 5c125006-a015-4e1c-b97c-49b0bad8a2cc", &["25006"]);
+        assert_eq!(without_uuids("5c125006-a015"), "5c125006-a015");
+    }
+
+    #[test]
+    #[should_panic(expected = "\"25006\" reached the client")]
+    fn a_secret_outside_an_incident_id_is_found() {
+        assert_clean(
+            "SQLSTATE 25006 (incident 5c125006-a015-4e1c-b97c-49b0bad8a2cc)",
+            &["25006"],
+        );
+    }
+}
