@@ -87,6 +87,8 @@ use std::sync::Arc;
 use jsonwebtoken as jwt;
 
 mod config;
+#[cfg(feature = "oauth-issuer")]
+mod issuer;
 mod keys;
 mod layer;
 mod metadata;
@@ -96,6 +98,8 @@ mod tests;
 mod verify;
 
 pub use config::{BearerAuthBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY};
+#[cfg(feature = "oauth-issuer")]
+pub use issuer::{DEFAULT_KEY_FETCH_TIMEOUT, DEFAULT_KEY_REFRESH, DEFAULT_KEY_REFRESH_COOLDOWN};
 pub use keys::{Algorithm, VerificationKey};
 pub use layer::{RequireBearer, ResponseFuture};
 pub use metadata::{MetadataService, WELL_KNOWN_PATH};
@@ -135,7 +139,7 @@ impl StdError for ConfigError {}
 
 /// The checked configuration, shared by the layer's services and the metadata service.
 struct Config {
-    keys: Vec<VerificationKey>,
+    keys: keys::Keys,
     /// One validation per allowed algorithm: `jsonwebtoken` wants all of a validation's
     /// algorithms in the family of the key.
     validations: Vec<(Algorithm, jwt::Validation)>,
@@ -218,6 +222,62 @@ impl BearerAuth {
     /// [`Layer::layer`](tower_layer::Layer::layer), without importing the trait).
     pub fn layer<S>(&self, inner: S) -> RequireBearer<S> {
         RequireBearer::new(inner, Arc::clone(&self.config))
+    }
+
+    /// Whether tokens can be verified: keys were given, or a key set was fetched from the
+    /// issuer (see [`BearerAuthBuilder::keys_from_issuer`]). Until then every request with
+    /// a token is answered `503 Service Unavailable`: a readiness probe's question.
+    ///
+    /// ```
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    ///
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+    ///     .algorithms([Algorithm::HS256])
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(auth.keys_ready());
+    /// ```
+    pub fn keys_ready(&self) -> bool {
+        match &self.config.keys {
+            keys::Keys::Fixed(_) => true,
+            #[cfg(feature = "oauth-issuer")]
+            keys::Keys::Issuer(issuer) => issuer.ready(),
+        }
+    }
+
+    /// Waits until tokens can be verified ([`keys_ready`](Self::keys_ready)), at most
+    /// `timeout`, and says whether they can: for a server that would rather not start
+    /// answering `503` while the issuer is first asked for its keys.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    ///
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    ///
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+    ///     .algorithms([Algorithm::HS256])
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(auth.wait_for_keys(Duration::from_secs(10)).await);
+    /// # }
+    /// ```
+    pub async fn wait_for_keys(&self, timeout: std::time::Duration) -> bool {
+        match &self.config.keys {
+            keys::Keys::Fixed(_) => {
+                let _ = timeout;
+                true
+            }
+            #[cfg(feature = "oauth-issuer")]
+            keys::Keys::Issuer(issuer) => issuer.wait_ready(timeout).await,
+        }
     }
 
     /// The URL of the protected resource metadata document, as advertised in the

@@ -10,8 +10,9 @@
 //! `authz` policy: a token without the scope gets that tool's generic denial. Each MCP
 //! session is bound to the subject that created it ([`BindSessions`]).
 //!
-//! There is no way to start the HTTP server without verification keys: [`HttpFlags::resolve`]
-//! refuses, and [`crate::cli::run`] prints that one line.
+//! The keys that verify tokens are the issuer's (discovered from its metadata, fetched over
+//! HTTPS and refreshed), or a JWK set file for offline use. Until keys are there, no request
+//! with a token goes through: it is answered 503.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -58,7 +59,11 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
   --audience URI       this server's canonical resource URI: tokens must carry it in `aud`
                        (or NOTES_OAUTH_AUDIENCE; default on a loopback address:
                        http://IP:PORT/mcp, the bound address; required on any other)
-  --jwks FILE          the JWK set whose signature keys verify tokens (or NOTES_OAUTH_JWKS)
+  --jwks FILE          the JWK set whose signature keys verify tokens (or NOTES_OAUTH_JWKS),
+                       for offline use; without it the keys are the issuer's: its metadata
+                       (RFC 8414 or OpenID Connect discovery) names its JWK set, fetched over
+                       HTTPS (plain HTTP only from a loopback issuer), refreshed every 10
+                       minutes and at once for a token signed by a key it lacks
   --algorithms LIST    the signature algorithms accepted, comma-separated (or
                        NOTES_OAUTH_ALGORITHMS; default: RS256 with --jwks, HS256 with
                        NOTES_OAUTH_HMAC_SECRET)
@@ -68,7 +73,7 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
                        delete_note)
   --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
                        on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
-  NOTES_OAUTH_HMAC_SECRET  instead of --jwks, for local testing only: a shared HS256 secret
+  NOTES_OAUTH_HMAC_SECRET  instead of the issuer's keys, for local testing only: a shared HS256 secret
                        of at least 32 bytes (an environment variable, never a flag)
 
 Slow clients (behind a reverse proxy, set these at the proxy too):
@@ -81,9 +86,13 @@ Slow clients (behind a reverse proxy, set these at the proxy too):
   NOTES_HTTP_MAX_CONNECTIONS    the most connections open at once; one more is closed at
                        once (default: 512; keep it under the process's file descriptor limit)
 
-Without --jwks or NOTES_OAUTH_HMAC_SECRET, --http refuses to start. Scopes are the tools'
-own: notes:read for the read tools, notes:write for create_note (the protected resource
+Until the issuer's keys are fetched, requests with a token are answered 503. Scopes are
+the tools' own: notes:read for the read tools, notes:write for create_note (the protected resource
 metadata document lists them). Ctrl-C or SIGTERM stops the server gracefully.";
+
+/// How long the server waits for the issuer's keys before it starts serving anyway (it
+/// answers 503 until they come).
+const KEYS_AT_START: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The HTTP flags as given on the command line, before the environment fills the gaps.
 #[derive(Debug, Default)]
@@ -182,12 +191,7 @@ impl HttpFlags {
                     "--http takes one source of keys: --jwks FILE or {HMAC_SECRET_VAR}, not both"
                 ));
             }
-            (None, None) => {
-                return Err(format!(
-                    "--http refuses to serve without verification keys: give --jwks FILE (or \
-                     NOTES_OAUTH_JWKS), or for local testing {HMAC_SECRET_VAR}"
-                ));
-            }
+            (None, None) => Keys::Issuer,
         };
         let algorithms = match setting(self.algorithms, "NOTES_OAUTH_ALGORITHMS") {
             Some(list) => list
@@ -200,7 +204,7 @@ impl HttpFlags {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             None => vec![match keys {
-                Keys::Jwks(_) => Algorithm::RS256,
+                Keys::Jwks(_) | Keys::Issuer => Algorithm::RS256,
                 Keys::HmacSecret(_) => Algorithm::HS256,
             }],
         };
@@ -220,6 +224,8 @@ impl HttpFlags {
 
 /// Where the keys that verify tokens come from.
 enum Keys {
+    /// The issuer's published JWK set, discovered from its metadata.
+    Issuer,
     Jwks(PathBuf),
     HmacSecret(String),
 }
@@ -227,6 +233,7 @@ enum Keys {
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Keys::Issuer => f.write_str("Issuer"),
             Keys::Jwks(path) => f.debug_tuple("Jwks").field(path).finish(),
             Keys::HmacSecret(_) => f.write_str("HmacSecret(..)"),
         }
@@ -257,6 +264,7 @@ impl HttpConfig {
             .algorithms(self.algorithms.iter().copied())
             .scopes_supported(scopes);
         builder = match &self.keys {
+            Keys::Issuer => builder.keys_from_issuer(),
             Keys::Jwks(path) => builder.jwks_file(path),
             Keys::HmacSecret(secret) => builder.hmac_secret(secret),
         };
@@ -323,6 +331,13 @@ pub async fn serve(server: SecureServer<Notes>, config: HttpConfig) -> Result<()
     // Every scope a policy names: what the metadata document advertises.
     let scopes = server.scopes();
     let auth = config.bearer_auth(&audience, &scopes)?;
+    if !auth.wait_for_keys(KEYS_AT_START).await {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "no key set from the issuer yet: requests with a token are answered 503 until \
+             one is fetched (retried in the background)"
+        );
+    }
 
     let transport =
         StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts(&audience));
@@ -477,18 +492,38 @@ mod tests {
     const ISSUER: [&str; 2] = ["--issuer", "https://auth.example.com"];
 
     #[test]
-    fn without_keys_http_refuses_to_start() {
-        let error = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], &[]).unwrap_err();
-        assert_eq!(
-            error,
-            "--http refuses to serve without verification keys: give --jwks FILE (or \
-             NOTES_OAUTH_JWKS), or for local testing NOTES_OAUTH_HMAC_SECRET"
-        );
+    fn without_a_key_file_the_keys_are_the_issuers() {
+        let config = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], &[])
+            .unwrap()
+            .unwrap();
+        assert!(matches!(config.keys, Keys::Issuer), "{config:?}");
+        assert_eq!(config.algorithms, [Algorithm::RS256]);
         let empty = resolve(
             &["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]],
             &[(HMAC_SECRET_VAR, "")],
-        );
-        assert!(empty.unwrap_err().contains("without verification keys"));
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(empty.keys, Keys::Issuer), "{empty:?}");
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_issuer_elsewhere_than_loopback_is_refused() {
+        let config = resolve(
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--issuer",
+                "http://auth.example.com",
+            ],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        let error = config
+            .bearer_auth("http://127.0.0.1:1/mcp", &[])
+            .unwrap_err();
+        assert!(error.contains("plain HTTP"), "{error}");
     }
 
     #[test]

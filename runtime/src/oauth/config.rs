@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use jsonwebtoken as jwt;
 
-use super::keys::{Algorithm, VerificationKey};
+#[cfg(feature = "oauth-issuer")]
+use super::issuer;
+use super::keys::{Algorithm, Keys, VerificationKey};
 use super::layer::Challenges;
 use super::metadata::{self, Metadata};
 use super::{BearerAuth, Config, ConfigError};
@@ -28,6 +30,12 @@ enum KeySource {
     Failed(ConfigError),
     JwksJson(String),
     JwksFile(PathBuf),
+    /// The JWK set named by the issuer's metadata.
+    #[cfg(feature = "oauth-issuer")]
+    Issuer,
+    /// The JWK set at this URL.
+    #[cfg(feature = "oauth-issuer")]
+    JwksUrl(String),
 }
 
 /// Configures a [`BearerAuth`]. Obtained from [`BearerAuth::builder`].
@@ -48,6 +56,11 @@ pub struct BearerAuthBuilder {
     scopes_supported: Vec<String>,
     required_scopes: Vec<String>,
     max_token_len: usize,
+    #[cfg(feature = "oauth-issuer")]
+    key_refresh: issuer::RefreshTimes,
+    /// What fetches the keys, in tests of the refresh logic.
+    #[cfg(all(test, feature = "oauth-issuer"))]
+    fetch: Option<Box<dyn issuer::fetch::Fetch>>,
 }
 
 impl fmt::Debug for BearerAuthBuilder {
@@ -76,7 +89,18 @@ impl BearerAuthBuilder {
             scopes_supported: Vec::new(),
             required_scopes: Vec::new(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            #[cfg(feature = "oauth-issuer")]
+            key_refresh: issuer::RefreshTimes::default(),
+            #[cfg(all(test, feature = "oauth-issuer"))]
+            fetch: None,
         }
+    }
+
+    /// Fetches the issuer's keys with `fetch` rather than over the network.
+    #[cfg(all(test, feature = "oauth-issuer"))]
+    pub(super) fn fetch_with(mut self, fetch: impl issuer::fetch::Fetch) -> Self {
+        self.fetch = Some(Box::new(fetch));
+        self
     }
 
     /// The issuer identifier of the authorization server (`iss`, exactly as in its tokens).
@@ -131,6 +155,107 @@ impl BearerAuthBuilder {
     pub fn jwks_file(mut self, path: impl AsRef<Path>) -> Self {
         self.keys
             .push(KeySource::JwksFile(path.as_ref().to_owned()));
+        self
+    }
+
+    /// Verifies tokens with the keys the [`issuer`](Self::issuer) publishes: its metadata is
+    /// discovered (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID Connect
+    /// discovery, in the order of the MCP authorization specification; the document must
+    /// name the issuer exactly), then the JWK set at its `jwks_uri` is fetched.
+    ///
+    /// The set is fetched when [`build`](Self::build) runs (which then needs a Tokio runtime)
+    /// and again every [`key_refresh`](Self::key_refresh) period. A token whose `kid` the
+    /// set lacks makes it fetched at once, and the request waits for it (at most
+    /// [`key_fetch_timeout`](Self::key_fetch_timeout)); such refreshes are at most one per
+    /// [`key_refresh_cooldown`](Self::key_refresh_cooldown), so that made-up `kid`s cannot
+    /// make the server hammer the issuer. A failed refresh keeps the last good set (and is
+    /// retried after 1 s, 2 s, 4 s... up to a minute). Until a first set is fetched, requests
+    /// with a token are answered `503` and never accepted; see [`BearerAuth::keys_ready`].
+    ///
+    /// Only HTTPS is used (with Mozilla's root certificates), except to a loopback address;
+    /// redirects are not followed; symmetric keys in the set are ignored. Keys come from
+    /// one source: this does not mix with the other key methods.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    ///
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    ///
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .keys_from_issuer()
+    ///     .key_refresh(Duration::from_secs(300))
+    ///     .algorithms([Algorithm::RS256, Algorithm::ES256])
+    ///     .build()
+    ///     .unwrap();
+    /// // No network here: no keys, so every token is answered 503.
+    /// assert!(!auth.keys_ready());
+    ///
+    /// let plain = BearerAuth::builder()
+    ///     .issuer("http://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .keys_from_issuer()
+    ///     .algorithms([Algorithm::RS256])
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(plain.to_string().contains("plain HTTP"));
+    /// # }
+    /// ```
+    #[cfg(feature = "oauth-issuer")]
+    pub fn keys_from_issuer(mut self) -> Self {
+        self.keys.push(KeySource::Issuer);
+        self
+    }
+
+    /// Verifies tokens with the keys of the JWK set at `url`, fetched and refreshed as
+    /// [`keys_from_issuer`](Self::keys_from_issuer) says, without discovery: for an issuer
+    /// that publishes no metadata.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    ///
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .jwks_url("https://auth.example.com/keys")
+    ///     .algorithms([Algorithm::RS256])
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// # }
+    /// ```
+    #[cfg(feature = "oauth-issuer")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.keys.push(KeySource::JwksUrl(url.into()));
+        self
+    }
+
+    /// How often keys from the issuer are fetched again (default
+    /// [`DEFAULT_KEY_REFRESH`](super::DEFAULT_KEY_REFRESH)).
+    #[cfg(feature = "oauth-issuer")]
+    pub fn key_refresh(mut self, every: Duration) -> Self {
+        self.key_refresh.every = every;
+        self
+    }
+
+    /// The shortest time between two refreshes asked for by tokens with an unknown `kid`
+    /// (default [`DEFAULT_KEY_REFRESH_COOLDOWN`](super::DEFAULT_KEY_REFRESH_COOLDOWN)).
+    #[cfg(feature = "oauth-issuer")]
+    pub fn key_refresh_cooldown(mut self, cooldown: Duration) -> Self {
+        self.key_refresh.cooldown = cooldown;
+        self
+    }
+
+    /// How long one request to the issuer may take (default
+    /// [`DEFAULT_KEY_FETCH_TIMEOUT`](super::DEFAULT_KEY_FETCH_TIMEOUT)); also the longest a
+    /// request waits for a refresh its token asked for.
+    #[cfg(feature = "oauth-issuer")]
+    pub fn key_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.key_refresh.timeout = timeout;
         self
     }
 
@@ -211,7 +336,7 @@ impl BearerAuthBuilder {
     }
 
     /// Checks the configuration, reads the JWKS files, and builds the [`BearerAuth`].
-    pub fn build(self) -> Result<BearerAuth, ConfigError> {
+    pub fn build(mut self) -> Result<BearerAuth, ConfigError> {
         let issuer = self.issuer.filter(|s| !s.is_empty()).ok_or_else(|| {
             ConfigError::new(
                 "no issuer configured: call `.issuer(...)` with the authorization server's \
@@ -226,29 +351,6 @@ impl BearerAuthBuilder {
         })?;
         let well_known_url = metadata::well_known_url(&audience)?;
 
-        let mut keys = Vec::new();
-        for source in self.keys {
-            match source {
-                KeySource::Key(key) => keys.push(key),
-                KeySource::Failed(err) => return Err(err),
-                KeySource::JwksJson(json) => {
-                    keys.extend(VerificationKey::from_jwks(&json, "the JWKS")?);
-                }
-                KeySource::JwksFile(path) => {
-                    let origin = format!("JWKS file `{}`", path.display());
-                    let json = std::fs::read_to_string(&path)
-                        .map_err(|e| ConfigError::new(format!("cannot read {origin}: {e}")))?;
-                    keys.extend(VerificationKey::from_jwks(&json, &origin)?);
-                }
-            }
-        }
-        if keys.is_empty() {
-            return Err(ConfigError::new(
-                "no verification key configured: call `.jwks_file(...)`, `.jwks(...)`, \
-                 `.public_key_pem(...)`, `.hmac_secret(...)` or `.key(...)`",
-            ));
-        }
-
         let mut algorithms = self.algorithms;
         algorithms.sort_unstable_by_key(|alg| alg.as_str());
         algorithms.dedup();
@@ -258,16 +360,8 @@ impl BearerAuthBuilder {
                  `[Algorithm::RS256]`",
             ));
         }
-        if !algorithms
-            .iter()
-            .any(|&alg| keys.iter().any(|key| key.fits(alg)))
-        {
-            let names: Vec<_> = algorithms.iter().map(|alg| alg.as_str()).collect();
-            return Err(ConfigError::new(format!(
-                "none of the configured keys can verify the allowed algorithms ({})",
-                names.join(", ")
-            )));
-        }
+
+        let keys = resolve_keys(std::mem::take(&mut self.keys), &issuer, &algorithms)?;
 
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::new(format!(
@@ -314,6 +408,25 @@ impl BearerAuthBuilder {
             metadata_path,
         );
 
+        let keys = match keys {
+            Resolved::Fixed(keys) => Keys::Fixed(keys),
+            #[cfg(feature = "oauth-issuer")]
+            Resolved::Remote(location) => {
+                self.key_refresh.check()?;
+                let fetch: Box<dyn issuer::fetch::Fetch> = Box::new(
+                    issuer::fetch::HttpsFetch::new(self.key_refresh.timeout)
+                        .map_err(ConfigError::new)?,
+                );
+                #[cfg(test)]
+                let fetch = self.fetch.take().unwrap_or(fetch);
+                Keys::Issuer(issuer::IssuerKeys::start(
+                    location,
+                    self.key_refresh,
+                    fetch,
+                )?)
+            }
+        };
+
         Ok(BearerAuth {
             config: Arc::new(Config {
                 keys,
@@ -328,6 +441,110 @@ impl BearerAuthBuilder {
             }),
         })
     }
+}
+
+/// The keys of a configuration, before anything is fetched.
+enum Resolved {
+    Fixed(Vec<VerificationKey>),
+    #[cfg(feature = "oauth-issuer")]
+    Remote(issuer::KeyLocation),
+}
+
+/// Reads the configured keys, or checks where they are to be fetched from.
+fn resolve_keys(
+    sources: Vec<KeySource>,
+    issuer: &str,
+    algorithms: &[Algorithm],
+) -> Result<Resolved, ConfigError> {
+    #[cfg(feature = "oauth-issuer")]
+    if let Some(location) = remote_location(&sources, issuer, algorithms)? {
+        return Ok(Resolved::Remote(location));
+    }
+    #[cfg(not(feature = "oauth-issuer"))]
+    let _ = issuer;
+    let mut keys = Vec::new();
+    for source in sources {
+        match source {
+            KeySource::Key(key) => keys.push(key),
+            KeySource::Failed(err) => return Err(err),
+            KeySource::JwksJson(json) => {
+                keys.extend(VerificationKey::from_jwks(&json, "the JWKS")?);
+            }
+            KeySource::JwksFile(path) => {
+                let origin = format!("JWKS file `{}`", path.display());
+                let json = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError::new(format!("cannot read {origin}: {e}")))?;
+                keys.extend(VerificationKey::from_jwks(&json, &origin)?);
+            }
+            #[cfg(feature = "oauth-issuer")]
+            KeySource::Issuer | KeySource::JwksUrl(_) => {
+                unreachable!("remote key sources are resolved above")
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(ConfigError::new(
+            "no verification key configured: call `.jwks_file(...)`, `.jwks(...)`, \
+             `.public_key_pem(...)`, `.hmac_secret(...)` or `.key(...)`",
+        ));
+    }
+    if !algorithms
+        .iter()
+        .any(|&alg| keys.iter().any(|key| key.fits(alg)))
+    {
+        let names: Vec<_> = algorithms.iter().map(|alg| alg.as_str()).collect();
+        return Err(ConfigError::new(format!(
+            "none of the configured keys can verify the allowed algorithms ({})",
+            names.join(", ")
+        )));
+    }
+    Ok(Resolved::Fixed(keys))
+}
+
+/// Where to fetch the keys from, if they are fetched: one remote source and nothing else,
+/// with asymmetric algorithms only.
+#[cfg(feature = "oauth-issuer")]
+fn remote_location(
+    sources: &[KeySource],
+    issuer: &str,
+    algorithms: &[Algorithm],
+) -> Result<Option<issuer::KeyLocation>, ConfigError> {
+    let remote = |source: &&KeySource| matches!(source, KeySource::Issuer | KeySource::JwksUrl(_));
+    let Some(source) = sources.iter().find(remote) else {
+        return Ok(None);
+    };
+    if sources.len() > 1 {
+        return Err(ConfigError::new(
+            "keys fetched from the issuer (`.keys_from_issuer()` or `.jwks_url(...)`) are the \
+             only source of keys: remove the other key settings",
+        ));
+    }
+    if let Some(alg) = algorithms
+        .iter()
+        .find(|alg| alg.to_jwt().family() == jwt::AlgorithmFamily::Hmac)
+    {
+        return Err(ConfigError::new(format!(
+            "{alg} cannot be allowed with keys fetched from the issuer: a published key set \
+             holds public keys only"
+        )));
+    }
+    let location = match source {
+        KeySource::Issuer => {
+            issuer::discovery_urls(issuer).map_err(ConfigError::new)?;
+            issuer::KeyLocation::Discovered {
+                issuer: issuer.to_owned(),
+            }
+        }
+        KeySource::JwksUrl(url) => {
+            let uri: http::Uri = url
+                .parse()
+                .map_err(|_| ConfigError::new(format!("the JWK set URL `{url}` is not a URL")))?;
+            issuer::fetch::check_url(&uri).map_err(ConfigError::new)?;
+            issuer::KeyLocation::JwksUrl(uri)
+        }
+        _ => unreachable!("found as a remote source"),
+    };
+    Ok(Some(location))
 }
 
 /// A scope token is 1*NQCHAR (RFC 6749 §3.3): printable ASCII but space, `"` and `\`.

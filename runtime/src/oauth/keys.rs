@@ -222,6 +222,19 @@ impl VerificationKey {
     /// `sig`, `key_ops` without `verify`, an encryption `alg`) and keys of types this crate
     /// does not verify with are left out; a signature key that does not parse is an error.
     pub(super) fn from_jwks(json: &str, origin: &str) -> Result<Vec<Self>, ConfigError> {
+        Self::from_jwk_set(json, origin, JwkSource::Configured)
+    }
+
+    /// The public signature keys of a JWK set an issuer publishes: as
+    /// [`from_jwks`](Self::from_jwks), except that a key that does not parse is left out
+    /// (one bad key does not take the others down) and so is any symmetric key (a secret
+    /// published is no secret: a token it verifies could come from anyone).
+    #[cfg(feature = "oauth-issuer")]
+    pub(super) fn from_published_jwks(json: &str, origin: &str) -> Result<Vec<Self>, String> {
+        Self::from_jwk_set(json, origin, JwkSource::Published).map_err(|e| e.to_string())
+    }
+
+    fn from_jwk_set(json: &str, origin: &str, source: JwkSource) -> Result<Vec<Self>, ConfigError> {
         use jwt::jwk::{AlgorithmParameters, KeyOperations, PublicKeyUse};
 
         let set: jwt::jwk::JwkSet = serde_json::from_str(json)
@@ -241,6 +254,12 @@ impl VerificationKey {
                     .key_operations
                     .as_ref()
                     .is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+            let published_secret = source == JwkSource::Published
+                && matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_));
+            if published_secret {
+                tracing::warn!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: a published symmetric key");
+                continue;
+            }
             if !for_signatures || matches!(jwk.algorithm, AlgorithmParameters::Other(_)) {
                 tracing::debug!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a signature key of a supported type");
                 continue;
@@ -258,9 +277,18 @@ impl VerificationKey {
                     }
                 },
             };
-            let key = jwt::DecodingKey::from_jwk(jwk).map_err(|_| {
-                ConfigError::new(format!("{origin}: {name} is not a valid public key"))
-            })?;
+            let key = match jwt::DecodingKey::from_jwk(jwk) {
+                Ok(key) => key,
+                Err(_) if source == JwkSource::Published => {
+                    tracing::warn!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a valid public key");
+                    continue;
+                }
+                Err(_) => {
+                    return Err(ConfigError::new(format!(
+                        "{origin}: {name} is not a valid public key"
+                    )));
+                }
+            };
             if key.family() == jwt::AlgorithmFamily::Hmac
                 && key.try_get_as_bytes().map_or(0, <[u8]>::len) < MIN_HMAC_SECRET_LEN
             {
@@ -275,6 +303,60 @@ impl VerificationKey {
             });
         }
         Ok(keys)
+    }
+}
+
+/// Who wrote a JWK set: the server's operator, or an issuer it fetched the set from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JwkSource {
+    Configured,
+    Published,
+}
+
+/// The keys tokens are verified with: given, or fetched from the issuer.
+pub(super) enum Keys {
+    Fixed(Vec<VerificationKey>),
+    #[cfg(feature = "oauth-issuer")]
+    Issuer(std::sync::Arc<super::issuer::IssuerKeys>),
+}
+
+/// The keys in use for one token.
+pub(super) enum CurrentKeys<'k> {
+    Fixed(&'k [VerificationKey]),
+    #[cfg(feature = "oauth-issuer")]
+    Fetched(std::sync::Arc<[VerificationKey]>),
+}
+
+impl Keys {
+    /// The keys to verify a token with now; `None` while none was fetched.
+    pub(super) fn current(&self) -> Option<CurrentKeys<'_>> {
+        match self {
+            Self::Fixed(keys) => Some(CurrentKeys::Fixed(keys)),
+            #[cfg(feature = "oauth-issuer")]
+            Self::Issuer(issuer) => issuer.current().map(CurrentKeys::Fetched),
+        }
+    }
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fixed(keys) => f.debug_tuple("Fixed").field(keys).finish(),
+            #[cfg(feature = "oauth-issuer")]
+            Self::Issuer(issuer) => f.debug_tuple("Issuer").field(issuer).finish(),
+        }
+    }
+}
+
+impl std::ops::Deref for CurrentKeys<'_> {
+    type Target = [VerificationKey];
+
+    fn deref(&self) -> &[VerificationKey] {
+        match self {
+            Self::Fixed(keys) => keys,
+            #[cfg(feature = "oauth-issuer")]
+            Self::Fetched(keys) => keys,
+        }
     }
 }
 

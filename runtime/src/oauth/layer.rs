@@ -11,6 +11,8 @@ use std::task::{Context, Poll};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
+#[cfg(feature = "oauth-issuer")]
+use super::keys::Keys;
 use super::verify::Rejection;
 use super::{BearerAuth, Config, ConfigError};
 use crate::util::LogSafe;
@@ -67,27 +69,46 @@ impl<S: fmt::Debug> fmt::Debug for RequireBearer<S> {
 
 impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for RequireBearer<S>
 where
-    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         match self.config.authenticate(request.headers()) {
-            Ok(principal) => {
-                request.headers_mut().remove(header::AUTHORIZATION);
-                request.extensions_mut().insert(principal);
-                ResponseFuture::inner(self.inner.call(request))
-            }
-            Err(rejection) => ResponseFuture::rejected(self.config.reject(rejection)),
+            Ok(principal) => ResponseFuture::inner(pass(&mut self.inner, request, principal)),
+            Err(rejection) => match self.config.refresh_for(&rejection) {
+                Some(refreshed) => {
+                    // The service that was polled ready goes with the request; a clone
+                    // stays for the next one (tower's usual hand-over).
+                    let clone = self.inner.clone();
+                    let inner = std::mem::replace(&mut self.inner, clone);
+                    ResponseFuture::waiting(refreshed, inner, request, Arc::clone(&self.config))
+                }
+                None => ResponseFuture::rejected(self.config.reject(rejection)),
+            },
         }
     }
+}
+
+/// Hands an authenticated request to `inner`: the principal in, the token out.
+fn pass<S, ReqBody>(
+    inner: &mut S,
+    mut request: Request<ReqBody>,
+    principal: crate::authz::Principal,
+) -> S::Future
+where
+    S: tower_service::Service<Request<ReqBody>>,
+{
+    request.headers_mut().remove(header::AUTHORIZATION);
+    request.extensions_mut().insert(principal);
+    inner.call(request)
 }
 
 impl<S> tower_layer::Layer<S> for BearerAuth {
@@ -99,8 +120,34 @@ impl<S> tower_layer::Layer<S> for BearerAuth {
 }
 
 impl Config {
+    /// A refresh of the issuer's keys to wait for before answering: the token names a key
+    /// the set lacks, or there is no set yet.
+    fn refresh_for(&self, rejection: &Rejection) -> Option<Refresh> {
+        match (rejection, &self.keys) {
+            #[cfg(feature = "oauth-issuer")]
+            (Rejection::UnknownKey(_) | Rejection::KeysUnavailable, Keys::Issuer(issuer)) => {
+                let refreshed = issuer.refresh_now()?;
+                Some(Box::pin(refreshed.wait()))
+            }
+            _ => None,
+        }
+    }
+
     fn reject<B: Default>(&self, rejection: Rejection) -> Response<B> {
         let (status, challenge) = match rejection {
+            Rejection::KeysUnavailable => {
+                tracing::warn!(target: "secure_tool::oauth", "no key set from the issuer yet: a request with a token was answered 503");
+                let mut response = Response::new(B::default());
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            }
+            Rejection::UnknownKey(reason) => {
+                tracing::warn!(target: "secure_tool::oauth", reason = %LogSafe::new(&reason, 512), "rejected a bearer token");
+                (StatusCode::UNAUTHORIZED, &self.challenges.invalid_token)
+            }
             Rejection::Missing => {
                 tracing::debug!(target: "secure_tool::oauth", "request without a bearer token");
                 (StatusCode::UNAUTHORIZED, &self.challenges.missing)
@@ -132,56 +179,105 @@ impl Config {
     }
 }
 
+/// A wait for the issuer's keys, before a request is verified again.
+type Refresh = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pin_project_lite::pin_project! {
     /// The response future of [`RequireBearer`].
-    pub struct ResponseFuture<F, B> {
+    pub struct ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: tower_service::Service<Request<ReqBody>>,
+    {
         #[pin]
-        state: State<F, B>,
+        state: State<S, ReqBody, ResBody>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
-        Inner { #[pin] future: F },
-        Rejected { response: Option<Response<B>> },
+    enum State<S, ReqBody, ResBody>
+    where
+        S: tower_service::Service<Request<ReqBody>>,
+    {
+        Inner { #[pin] future: S::Future },
+        Rejected { response: Option<Response<ResBody>> },
+        /// Waiting for the issuer's keys; then the request is verified again.
+        Waiting {
+            refresh: Refresh,
+            retry: Option<(S, Request<ReqBody>, Arc<Config>)>,
+        },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
-    fn inner(future: F) -> Self {
+impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody, ResBody>
+where
+    S: tower_service::Service<Request<ReqBody>>,
+{
+    fn inner(future: S::Future) -> Self {
         Self {
             state: State::Inner { future },
         }
     }
 
-    fn rejected(response: Response<B>) -> Self {
+    fn rejected(response: Response<ResBody>) -> Self {
         Self {
             state: State::Rejected {
                 response: Some(response),
             },
         }
     }
+
+    fn waiting(refresh: Refresh, inner: S, request: Request<ReqBody>, config: Arc<Config>) -> Self {
+        Self {
+            state: State::Waiting {
+                refresh,
+                retry: Some((inner, request, config)),
+            },
+        }
+    }
 }
 
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+impl<S, ReqBody, ResBody> fmt::Debug for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: tower_service::Service<Request<ReqBody>>,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody, ResBody>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResBody>, S::Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Rejected { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("`ResponseFuture` polled after it completed"))),
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("`ResponseFuture` polled after it completed")));
+                }
+                StateProj::Waiting { refresh, retry } => {
+                    std::task::ready!(refresh.as_mut().poll(cx));
+                    let (mut inner, request, config) = retry
+                        .take()
+                        .expect("`ResponseFuture` polled after it completed");
+                    match config.authenticate(request.headers()) {
+                        Ok(principal) => State::Inner {
+                            future: pass(&mut inner, request, principal),
+                        },
+                        Err(rejection) => State::Rejected {
+                            response: Some(config.reject(rejection)),
+                        },
+                    }
+                }
+            };
+            self.as_mut().project().state.set(next);
         }
     }
 }

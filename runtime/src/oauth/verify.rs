@@ -20,12 +20,17 @@ pub(super) enum Rejection {
     InvalidToken(String),
     /// A valid token without the server-wide scopes.
     InsufficientScope { subject: String, missing: String },
+    /// A token whose `kid` no key of the set has (it may be new: the set is fetched again,
+    /// if the keys come from the issuer).
+    UnknownKey(String),
+    /// No key set yet: the issuer was never reached.
+    KeysUnavailable,
 }
 
 impl Config {
     pub(super) fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Rejection> {
         let token = self.bearer_token(headers)?;
-        let principal = self.verify(token).map_err(Rejection::InvalidToken)?;
+        let principal = self.verify(token)?;
         let missing: Vec<&str> = self
             .required_scopes
             .iter()
@@ -75,19 +80,31 @@ impl Config {
         Ok(token)
     }
 
-    fn verify(&self, token: &str) -> Result<Principal, String> {
-        let header =
-            jwt::decode_header(token).map_err(|e| format!("the token is not a JWT: {e}"))?;
+    fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+        let invalid = Rejection::InvalidToken;
+        let header = jwt::decode_header(token)
+            .map_err(|e| invalid(format!("the token is not a JWT: {e}")))?;
         let kid = header.kid.as_deref();
         let (alg, validation) = Algorithm::from_jwt(header.alg)
             .and_then(|alg| self.validations.iter().find(|(allowed, _)| *allowed == alg))
-            .ok_or_else(|| format!("the token's algorithm {:?} is not allowed", header.alg))?;
-        let key = select_key(&self.keys, kid, *alg)
-            .ok_or_else(|| format!("no configured {alg} key has the token's kid {kid:?}"))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the token's algorithm {:?} is not allowed",
+                    header.alg
+                ))
+            })?;
+        let keys = self.keys.current().ok_or(Rejection::KeysUnavailable)?;
+        let key = select_key(&keys, kid, *alg).ok_or_else(|| {
+            Rejection::UnknownKey(format!("no {alg} key has the token's kid {kid:?}"))
+        })?;
         let claims = jwt::decode::<Value>(token, key.decoding_key(), validation)
-            .map_err(|e| format!("the token does not verify (kid {kid:?}, {alg}): {e}"))?
+            .map_err(|e| {
+                invalid(format!(
+                    "the token does not verify (kid {kid:?}, {alg}): {e}"
+                ))
+            })?
             .claims;
-        self.principal(&claims)
+        self.principal(&claims).map_err(invalid)
     }
 
     fn principal(&self, claims: &Value) -> Result<Principal, String> {

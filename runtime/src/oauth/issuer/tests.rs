@@ -1,0 +1,459 @@
+//! Keys from the issuer: discovery, refresh on a schedule and on demand, the cooldown, the
+//! last good set, no keys yet; on a paused clock with a scripted issuer, then over real
+//! HTTP on loopback.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, Uri};
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use serde_json::{Value, json};
+use tower::{Service, ServiceExt, service_fn};
+
+use super::fetch::{Fetch, FetchFuture, Fetched};
+use crate::authz::Principal;
+use crate::oauth::{Algorithm, BearerAuth, BearerAuthBuilder};
+
+const ISSUER: &str = "https://auth.example.com/tenant";
+const AUDIENCE: &str = "https://mcp.example.com/mcp";
+const RFC8414: &str = "https://auth.example.com/.well-known/oauth-authorization-server/tenant";
+const OIDC_INSERTED: &str = "https://auth.example.com/.well-known/openid-configuration/tenant";
+const OIDC_APPENDED: &str = "https://auth.example.com/tenant/.well-known/openid-configuration";
+const JWKS_URL: &str = "https://keys.example.com/jwks.json";
+
+const RSA_PRIVATE: &str = include_str!("../../../tests/fixtures/oauth/test-only-rsa-private.pem");
+const FIXTURE_JWKS: &str = include_str!("../../../tests/fixtures/oauth/test-only-jwks.json");
+
+/// The fixture's RSA public key as a JWK named `kid`.
+fn rsa_jwk(kid: &str) -> Value {
+    let set: Value = serde_json::from_str(FIXTURE_JWKS).unwrap();
+    let mut key = set["keys"][0].clone();
+    key["kid"] = json!(kid);
+    key
+}
+
+fn jwks(kids: &[&str]) -> String {
+    json!({ "keys": kids.iter().map(|kid| rsa_jwk(kid)).collect::<Vec<_>>() }).to_string()
+}
+
+fn metadata(issuer: &str) -> String {
+    json!({ "issuer": issuer, "jwks_uri": JWKS_URL, "token_endpoint": "https://auth.example.com/token" })
+        .to_string()
+}
+
+fn token(kid: &str) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let claims = json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "ada",
+        "exp": get_current_timestamp() + 300,
+    });
+    encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// An issuer whose answers the test sets, counting what is asked.
+#[derive(Clone, Default)]
+struct Scripted {
+    answers: Arc<Mutex<HashMap<String, (StatusCode, String)>>>,
+    asked: Arc<Mutex<Vec<String>>>,
+    /// Answers never come (a hung issuer).
+    hung: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Scripted {
+    fn answer(&self, url: &str, status: StatusCode, body: impl Into<String>) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), (status, body.into()));
+    }
+
+    /// A discoverable issuer (RFC 8414) publishing keys `kids`.
+    fn publishing(kids: &[&str]) -> Self {
+        let issuer = Self::default();
+        issuer.answer(RFC8414, StatusCode::OK, metadata(ISSUER));
+        issuer.answer(JWKS_URL, StatusCode::OK, jwks(kids));
+        issuer
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    fn jwks_fetches(&self) -> usize {
+        self.asked().iter().filter(|url| *url == JWKS_URL).count()
+    }
+}
+
+impl Fetch for Scripted {
+    fn get<'a>(&'a self, url: &'a Uri, limit: usize) -> FetchFuture<'a> {
+        Box::pin(async move {
+            self.asked.lock().unwrap().push(url.to_string());
+            if self.hung.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            let answer = self.answers.lock().unwrap().get(&url.to_string()).cloned();
+            match answer {
+                Some((status, body)) if body.len() <= limit => Ok(Fetched {
+                    status,
+                    body: if status == StatusCode::OK {
+                        body.into_bytes()
+                    } else {
+                        Vec::new()
+                    },
+                }),
+                Some(_) => Err(format!("{url} is longer than {limit} bytes")),
+                None => Ok(Fetched {
+                    status: StatusCode::NOT_FOUND,
+                    body: Vec::new(),
+                }),
+            }
+        })
+    }
+}
+
+fn builder() -> BearerAuthBuilder {
+    BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .keys_from_issuer()
+        .algorithms([Algorithm::RS256])
+        .key_refresh(Duration::from_secs(600))
+        .key_refresh_cooldown(Duration::from_secs(30))
+        .key_fetch_timeout(Duration::from_secs(5))
+}
+
+fn auth(issuer: &Scripted) -> BearerAuth {
+    builder().fetch_with(issuer.clone()).build().unwrap()
+}
+
+/// What a request with `token` is answered, and the subject the inner service saw.
+async fn call(auth: &BearerAuth, token: &str) -> (StatusCode, Option<String>) {
+    let inner = service_fn(|request: Request<String>| async move {
+        let subject = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(|principal| principal.subject().map(str::to_owned));
+        let mut response = Response::new(String::new());
+        response.extensions_mut().insert(subject);
+        Ok::<_, Infallible>(response)
+    });
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap();
+    let response = auth.layer(inner).oneshot(request).await.unwrap();
+    let subject = response
+        .extensions()
+        .get::<Option<String>>()
+        .cloned()
+        .flatten();
+    (response.status(), subject)
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_are_discovered_in_the_specified_order_and_verify_tokens() {
+    let issuer = Scripted::default();
+    issuer.answer(OIDC_APPENDED, StatusCode::OK, metadata(ISSUER));
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k1"]));
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert_eq!(
+        issuer.asked(),
+        [RFC8414, OIDC_INSERTED, OIDC_APPENDED, JWKS_URL]
+    );
+    assert_eq!(
+        call(&auth, &token("k1")).await,
+        (StatusCode::OK, Some("ada".into()))
+    );
+}
+
+#[test]
+fn an_issuer_without_a_path_is_looked_up_at_the_root() {
+    let urls: Vec<String> = super::discovery_urls("https://auth.example.com/")
+        .unwrap()
+        .iter()
+        .map(Uri::to_string)
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://auth.example.com/.well-known/oauth-authorization-server",
+            "https://auth.example.com/.well-known/openid-configuration",
+        ]
+    );
+    assert!(super::discovery_urls("https://auth.example.com/?tenant=1").is_err());
+    assert!(super::discovery_urls("http://auth.example.com").is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_naming_another_issuer_gives_no_keys_and_no_request_through() {
+    let issuer = Scripted::default();
+    issuer.answer(
+        RFC8414,
+        StatusCode::OK,
+        metadata("https://evil.example.com/tenant"),
+    );
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k1"]));
+    let auth = auth(&issuer);
+    assert!(!auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert!(
+        !issuer.asked().contains(&JWKS_URL.to_owned()),
+        "{:?}",
+        issuer.asked()
+    );
+    let (status, subject) = call(&auth, &token("k1")).await;
+    assert_eq!((status, subject), (StatusCode::SERVICE_UNAVAILABLE, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_issuer_that_never_answered_gets_requests_answered_503_never_accepted() {
+    let issuer = Scripted::publishing(&["k1"]);
+    issuer.hung.store(true, Ordering::SeqCst);
+    let auth = auth(&issuer);
+    let started = tokio::time::Instant::now();
+    let (status, subject) = call(&auth, &token("k1")).await;
+    assert_eq!((status, subject), (StatusCode::SERVICE_UNAVAILABLE, None));
+    // The request waited for the first fetch, at most the fetch timeout.
+    assert!(
+        started.elapsed() <= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!auth.keys_ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_with_a_new_kid_makes_the_set_fetched_at_once_and_goes_through() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    // The issuer rotates: the new key signs, the old one is still published.
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k2", "k1"]));
+    assert_eq!(
+        call(&auth, &token("k2")).await,
+        (StatusCode::OK, Some("ada".into()))
+    );
+    assert_eq!(issuer.jwks_fetches(), 2);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+
+    // The old key is removed: at the next scheduled refresh, its tokens are refused.
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k2"]));
+    tokio::time::sleep(Duration::from_secs(601)).await;
+    assert_eq!(issuer.jwks_fetches(), 3);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&auth, &token("k2")).await.0, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn made_up_kids_refresh_the_set_at_most_once_per_cooldown() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+
+    for attempt in 0..50 {
+        let (status, _) = call(&auth, &token(&format!("made-up-{attempt}"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        issuer.jwks_fetches(),
+        2,
+        "one refresh for fifty unknown kids"
+    );
+
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        call(&auth, &token("made-up-again")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(issuer.jwks_fetches(), 3, "one more after the cooldown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_keeps_the_last_good_set_and_is_retried_with_backoff() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+
+    // The scheduled refresh at 600 s fails.
+    issuer.answer(JWKS_URL, StatusCode::INTERNAL_SERVER_ERROR, "");
+    tokio::time::sleep(Duration::from_millis(600_500)).await;
+    assert_eq!(issuer.jwks_fetches(), 2);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+
+    // After a failure the JWK set's URL is discovered again, 1 s, then 2 s, then 4 s later.
+    let discoveries = || issuer.asked().iter().filter(|url| *url == RFC8414).count();
+    assert_eq!(discoveries(), 1);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!((discoveries(), issuer.jwks_fetches()), (2, 3));
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!((discoveries(), issuer.jwks_fetches()), (3, 4));
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_eq!(issuer.jwks_fetches(), 4, "the third retry waits 4 s");
+
+    // A set with no usable key is a failure too: the last good set stays.
+    issuer.answer(
+        JWKS_URL,
+        StatusCode::OK,
+        json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "kid": "k1" }] })
+            .to_string(),
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(issuer.jwks_fetches(), 5);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_key_in_the_published_set_does_not_take_the_others_down() {
+    let issuer = Scripted::default();
+    issuer.answer(RFC8414, StatusCode::OK, metadata(ISSUER));
+    let mut broken = rsa_jwk("broken");
+    broken["n"] = json!("!!not base64!!");
+    let secret = json!({ "kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA" });
+    issuer.answer(
+        JWKS_URL,
+        StatusCode::OK,
+        json!({ "keys": [broken, secret, rsa_jwk("k1")] }).to_string(),
+    );
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_refresh_task_ends_with_the_configuration() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    drop(auth);
+    tokio::time::sleep(Duration::from_secs(3_600)).await;
+    assert_eq!(issuer.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn remote_keys_are_one_source_with_public_key_algorithms() {
+    let mixed = builder()
+        .hmac_secret(b"0123456789abcdef0123456789abcdef")
+        .build()
+        .unwrap_err();
+    assert!(mixed.to_string().contains("only source of keys"), "{mixed}");
+    let hmac = builder()
+        .algorithms([Algorithm::HS256])
+        .build()
+        .unwrap_err();
+    assert!(hmac.to_string().contains("public keys only"), "{hmac}");
+    let zero = builder().key_refresh(Duration::ZERO).build().unwrap_err();
+    assert!(zero.to_string().contains("key_refresh"), "{zero}");
+    let url = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_url("http://keys.example.com/jwks")
+        .algorithms([Algorithm::RS256])
+        .build()
+        .unwrap_err();
+    assert!(url.to_string().contains("plain HTTP"), "{url}");
+}
+
+#[test]
+fn keys_from_the_issuer_need_a_runtime() {
+    let error = builder().build().unwrap_err();
+    assert!(error.to_string().contains("Tokio runtime"), "{error}");
+}
+
+/// The real fetcher against a real HTTP server on loopback: discovery, the key set, its
+/// size limit, and no redirect followed.
+#[tokio::test]
+async fn keys_are_fetched_over_http_from_a_loopback_issuer() {
+    use axum::Router;
+    use axum::routing::get;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{base}/tenant");
+    let document = json!({ "issuer": issuer, "jwks_uri": format!("{base}/jwks") }).to_string();
+    let set = Arc::new(Mutex::new(jwks(&["k1"])));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server/tenant",
+            get(move || std::future::ready(document.clone())),
+        )
+        .route(
+            "/jwks",
+            get({
+                let set = Arc::clone(&set);
+                let fetches = Arc::clone(&fetches);
+                move || {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    std::future::ready(set.lock().unwrap().clone())
+                }
+            }),
+        )
+        .route(
+            "/moved",
+            get(|| std::future::ready((StatusCode::FOUND, [("location", "/jwks")], ""))),
+        )
+        .route(
+            "/huge",
+            get(|| std::future::ready(" ".repeat(300 * 1024) + &jwks(&["k1"]))),
+        );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let auth = BearerAuth::builder()
+        .issuer(&issuer)
+        .audience(AUDIENCE)
+        .keys_from_issuer()
+        .algorithms([Algorithm::RS256])
+        .build()
+        .unwrap();
+    assert!(auth.wait_for_keys(Duration::from_secs(10)).await);
+    let token_for = |kid: &str| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let claims = json!({ "iss": issuer, "aud": AUDIENCE, "sub": "ada", "exp": get_current_timestamp() + 300 });
+        encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(call(&auth, &token_for("k1")).await.0, StatusCode::OK);
+    *set.lock().unwrap() = jwks(&["k2"]);
+    assert_eq!(call(&auth, &token_for("k2")).await.0, StatusCode::OK);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+
+    for (path, what) in [("/moved", "a redirect"), ("/huge", "a set over 256 KiB")] {
+        let auth = BearerAuth::builder()
+            .issuer(&issuer)
+            .audience(AUDIENCE)
+            .jwks_url(format!("{base}{path}"))
+            .algorithms([Algorithm::RS256])
+            .key_fetch_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut layer = auth.layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+        let request = Request::post("/mcp")
+            .header("authorization", format!("Bearer {}", token_for("k1")))
+            .body(String::new())
+            .unwrap();
+        let response = layer.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(!auth.keys_ready(), "{what}");
+    }
+    server.abort();
+}
