@@ -93,6 +93,7 @@ mod keys;
 mod layer;
 mod metadata;
 mod sessions;
+mod step_up;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -104,6 +105,11 @@ pub use keys::{Algorithm, VerificationKey};
 pub use layer::{RequireBearer, ResponseFuture};
 pub use metadata::{MetadataService, WELL_KNOWN_PATH};
 pub use sessions::{BindSessions, DEFAULT_PRUNE_ABOVE};
+pub use step_up::{Operation, ScopeChallenge, StepUp, StepUpBody, StepUpFuture};
+
+/// The scope that asks for a refresh token: never a resource's requirement, so never in a
+/// challenge or in `scopes_supported` (MCP authorization, "Refresh tokens").
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// A configuration of [`BearerAuth`] that cannot work, with what to fix.
 ///

@@ -47,6 +47,8 @@ mod handler;
 pub mod manifest;
 mod prompts;
 mod resources;
+#[cfg(feature = "oauth")]
+mod step_up;
 pub mod subscriptions;
 
 pub use builder::SecureServerBuilder;

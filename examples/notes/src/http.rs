@@ -304,8 +304,11 @@ fn app(
     config: StreamableHttpServerConfig,
 ) -> Router {
     let sessions = Arc::new(LocalSessionManager::default());
+    let scopes = server.clone();
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), Arc::clone(&sessions), config);
     let mcp = BindSessions::new(mcp, sessions);
+    // A token without a tool's scopes gets `403 insufficient_scope` naming them (step-up).
+    let mcp = auth.step_up(mcp, scopes);
     let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));
     for path in auth.metadata_paths() {
         app = app.route_service(path, auth.metadata_service());

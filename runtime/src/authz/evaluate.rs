@@ -66,6 +66,85 @@ impl Policy {
         }
     }
 
+    /// The scopes `principal` would need for this policy to allow it, when scopes are all it
+    /// lacks: every scope of the requirement it would meet (sorted, deduplicated), for an
+    /// OAuth `insufficient_scope` challenge that names them all at once. `None` when more
+    /// scopes cannot help or nothing is missing: an anonymous caller, a role it lacks, an
+    /// empty requirement, a [`custom`](super::custom) part (whose answer is not known
+    /// before it is asked), or a requirement the caller already meets.
+    ///
+    /// In an [`any_of`](super::any_of), an alternative the caller already meets needs no
+    /// scope; otherwise the first alternative that scopes alone can meet is named.
+    ///
+    /// ```
+    /// use secure_tool::authz::{all_of, any_of, custom, roles, scopes, Principal};
+    /// # use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
+    /// # struct Ask;
+    /// # impl Authorize for Ask {
+    /// #     fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+    /// #         Box::pin(async { Ok(Decision::Allow) })
+    /// #     }
+    /// # }
+    ///
+    /// let reader = Principal::new("ada").with_scopes(["notes:read"]);
+    /// let write = scopes(["notes:read", "notes:write"]);
+    /// assert_eq!(write.scope_challenge(&reader), Some(vec!["notes:read", "notes:write"]));
+    /// assert_eq!(scopes("notes:read").scope_challenge(&reader), None);
+    /// // Scopes cannot make up for a role, nor stand in for a custom policy's answer.
+    /// assert_eq!(all_of([roles("admin"), write.clone()]).scope_challenge(&reader), None);
+    /// assert_eq!(any_of([write.clone(), custom(Ask)]).scope_challenge(&reader), None);
+    /// let admin = Principal::new("root").with_roles(["admin"]);
+    /// assert_eq!(any_of([roles("admin"), write]).scope_challenge(&admin), None);
+    /// ```
+    pub fn scope_challenge(&self, principal: &Principal) -> Option<Vec<&str>> {
+        if principal.is_anonymous() {
+            return None;
+        }
+        let mut needed = Vec::new();
+        if !self.met_with_scopes(principal, &mut needed) {
+            return None;
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        if needed.iter().all(|scope| principal.has_scope(scope)) {
+            return None;
+        }
+        Some(needed)
+    }
+
+    /// Whether scopes alone (those pushed onto `needed`) would make this policy allow
+    /// `principal`.
+    fn met_with_scopes<'p>(&'p self, principal: &Principal, needed: &mut Vec<&'p str>) -> bool {
+        if !self.local {
+            return false;
+        }
+        match &self.node {
+            Node::Public(_) | Node::Authenticated => true,
+            Node::Scopes(names) => {
+                needed.extend(names.iter().map(|name| &**name));
+                true
+            }
+            Node::Roles(names) => names.iter().all(|role| principal.has_role(role)),
+            Node::AllOf(ps) => {
+                !ps.is_empty() && ps.iter().all(|p| p.met_with_scopes(principal, needed))
+            }
+            Node::AnyOf(ps) => {
+                if ps.iter().any(|p| p.local(principal).is_ok()) {
+                    return true;
+                }
+                ps.iter().any(|p| {
+                    let mut own = Vec::new();
+                    let met = p.met_with_scopes(principal, &mut own);
+                    if met {
+                        needed.append(&mut own);
+                    }
+                    met
+                })
+            }
+            Node::Custom(_) | Node::Empty(_) => false,
+        }
+    }
+
     fn local(&self, principal: &Principal) -> Result<(), DenialCause> {
         if principal.is_anonymous() && !self.admits_anonymous() {
             return Err(DenialCause::Anonymous);

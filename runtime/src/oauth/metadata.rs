@@ -40,11 +40,14 @@ impl Metadata {
             "authorization_servers".into(),
             Value::from(authorization_servers),
         );
+        // Refresh tokens are no requirement of a resource: never advertised.
+        let scopes_supported: Vec<&str> = scopes_supported
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| *scope != super::OFFLINE_ACCESS)
+            .collect();
         if !scopes_supported.is_empty() {
-            document.insert(
-                "scopes_supported".into(),
-                Value::from(scopes_supported.to_vec()),
-            );
+            document.insert("scopes_supported".into(), Value::from(scopes_supported));
         }
         document.insert(
             "bearer_methods_supported".into(),

@@ -1,0 +1,271 @@
+//! Step-up through rmcp's streamable HTTP server behind axum: which calls get
+//! `403 insufficient_scope`, with which scopes, and which keep the generic denial.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use base64::Engine as _;
+use http::{Request, StatusCode};
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
+use crate::oauth::{Algorithm, BearerAuth};
+use crate::prelude::*;
+use crate::server::ToolLists;
+
+const ISSUER: &str = "https://auth.example.com";
+const AUDIENCE: &str = "https://mcp.example.com/mcp";
+const SECRET: &[u8] = b"a test-only secret of 32+ bytes!";
+const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+/// Allows everyone: a custom policy, whose answer is not known before it is asked.
+struct Allows;
+
+impl Authorize for Allows {
+    fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+        Box::pin(async { Ok(Decision::Allow) })
+    }
+}
+
+fn allows() -> crate::authz::Policy {
+    crate::authz::custom(Allows)
+}
+
+#[derive(Clone, Default)]
+struct Notes;
+
+#[secure_tool_router]
+impl Notes {
+    /// Lists the notes.
+    #[secure_tool(authz = scopes("notes:read"), mode = read)]
+    async fn list_notes(&self) -> Result<String, ToolError> {
+        Ok("two notes".into())
+    }
+
+    /// Needs two scopes.
+    #[secure_tool(authz = all_of([scopes("notes:read"), scopes("notes:export")]), mode = read)]
+    async fn export_notes(&self) -> Result<String, ToolError> {
+        Ok("exported".into())
+    }
+
+    /// Needs a role.
+    #[secure_tool(authz = all_of([roles("admin"), scopes("notes:read")]), mode = read)]
+    async fn audit_notes(&self) -> Result<String, ToolError> {
+        Ok("audited".into())
+    }
+
+    /// A scope, or the policy service.
+    #[secure_tool(authz = any_of([scopes("notes:purge"), allows()]), mode = read)]
+    async fn purge_notes(&self) -> Result<String, ToolError> {
+        Ok("purged".into())
+    }
+
+    /// Asks for a refresh token's scope too (a mistake the challenge does not repeat).
+    #[secure_tool(authz = scopes(["notes:sync", "offline_access"]), mode = read)]
+    async fn sync_notes(&self) -> Result<String, ToolError> {
+        Ok("synced".into())
+    }
+}
+
+impl rmcp::ServerHandler for Notes {}
+
+fn app(tool_lists: ToolLists) -> Router {
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+        .roles_claim("roles")
+        .scopes_supported(["notes:read", "offline_access"])
+        .build()
+        .unwrap();
+    let server = SecureServer::builder(Notes).tool_lists(tool_lists).build();
+    let scopes = server.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true),
+    );
+    let mut app = Router::new().route_service("/mcp", auth.layer(auth.step_up(mcp, scopes)));
+    for path in auth.metadata_paths() {
+        app = app.route_service(path, auth.metadata_service());
+    }
+    app
+}
+
+fn token(scope: &str, roles: &[&str]) -> String {
+    let claims = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "scope": scope, "roles": roles,
+        "exp": get_current_timestamp() + 300,
+    });
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A `tools/call` of `tool`; with the 2026-07-28 headers naming it when `headers` is set
+/// (the name as it is, or base64-encoded as the SDKs may send it).
+fn call(tool: &str, token: &str, headers: Option<&str>) -> Request<Body> {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}},
+    });
+    let mut request = Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(name) = headers {
+        request = request
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", name);
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+/// The status, the `WWW-Authenticate` challenge, and the call's result when it got one.
+async fn answer(app: Router, request: Request<Body>) -> (StatusCode, String, Value) {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let result =
+        serde_json::from_slice::<Value>(&bytes).map_or(Value::Null, |m| m["result"].clone());
+    (status, challenge, result)
+}
+
+fn step_up(scope: &str) -> String {
+    format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{METADATA}\", \
+         error_description=\"The access token lacks a scope this operation requires\""
+    )
+}
+
+fn denied(result: &Value) -> bool {
+    result["isError"] == true
+        && result["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("denied"))
+}
+
+#[tokio::test]
+async fn a_token_without_the_tool_s_scope_is_asked_to_step_up() {
+    let reader = token("notes:read", &[]);
+    let (status, challenge, _) =
+        answer(app(ToolLists::All), call("export_notes", &reader, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Every scope the call needs, in one challenge.
+    assert_eq!(challenge, step_up("notes:export notes:read"));
+
+    let nothing = token("profile", &[]);
+    let (status, challenge, _) =
+        answer(app(ToolLists::All), call("list_notes", &nothing, None)).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:read"))
+    );
+}
+
+#[tokio::test]
+async fn the_2026_headers_name_the_tool_without_the_body_being_read() {
+    let reader = token("notes:read", &[]);
+    let encoded = format!(
+        "=?base64?{}?=",
+        base64::engine::general_purpose::STANDARD.encode("export_notes")
+    );
+    for name in ["export_notes", encoded.as_str()] {
+        let (status, challenge, _) = answer(
+            app(ToolLists::All),
+            call("export_notes", &reader, Some(name)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(challenge, step_up("notes:export notes:read"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_with_the_scopes_is_served() {
+    let exporter = token("notes:read notes:export", &[]);
+    let (status, _, result) =
+        answer(app(ToolLists::All), call("export_notes", &exporter, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["content"][0]["text"], "exported", "{result}");
+}
+
+#[tokio::test]
+async fn roles_and_custom_policies_keep_the_generic_denial() {
+    let reader = token("notes:read", &[]);
+    let (status, challenge, result) =
+        answer(app(ToolLists::All), call("audit_notes", &reader, None)).await;
+    assert_eq!((status, challenge.as_str()), (StatusCode::OK, ""));
+    assert!(denied(&result), "{result}");
+    // The custom part is asked (and allows): no challenge for the scope alternative.
+    let (status, challenge, result) =
+        answer(app(ToolLists::All), call("purge_notes", &reader, None)).await;
+    assert_eq!((status, challenge.as_str()), (StatusCode::OK, ""));
+    assert_eq!(result["content"][0]["text"], "purged", "{result}");
+    // An administrator without the scope is asked for the scope.
+    let admin = token("profile", &["admin"]);
+    let (status, challenge, _) =
+        answer(app(ToolLists::All), call("audit_notes", &admin, None)).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:read"))
+    );
+}
+
+#[tokio::test]
+async fn offline_access_is_never_asked_for_nor_advertised() {
+    let reader = token("notes:read", &[]);
+    let (status, challenge, _) =
+        answer(app(ToolLists::All), call("sync_notes", &reader, None)).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:sync"))
+    );
+    let metadata = Request::get(METADATA).body(Body::empty()).unwrap();
+    let response = app(ToolLists::All).oneshot(metadata).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let document: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(document["scopes_supported"], json!(["notes:read"]));
+}
+
+#[tokio::test]
+async fn a_hidden_or_unknown_tool_is_no_reason_for_a_challenge() {
+    let nothing = token("profile", &[]);
+    // With per-caller tool lists the caller does not see list_notes: a challenge would
+    // tell it the tool exists.
+    let (status, challenge, result) = answer(
+        app(ToolLists::PerCaller),
+        call("list_notes", &nothing, None),
+    )
+    .await;
+    assert_eq!(
+        (status, challenge.as_str()),
+        (StatusCode::OK, ""),
+        "{result}"
+    );
+    let (status, challenge, _) =
+        answer(app(ToolLists::All), call("no_such_tool", &nothing, None)).await;
+    assert_eq!((status, challenge.as_str()), (StatusCode::OK, ""));
+}
