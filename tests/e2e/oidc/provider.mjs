@@ -1,8 +1,8 @@
 // A real OpenID provider (panva's oidc-provider) on loopback, for the tests of
 // notes-server as an OAuth 2.0 resource server. tests/support/oidc.rs runs it.
 //
-//   node provider.mjs genkey KID
-//       prints one private RSA JWK (2048 bits, alg RS256, use sig, kid KID) on one line.
+//   node provider.mjs genkey KID...
+//       prints one private RSA JWK (2048 bits, alg RS256, use sig) per KID, one a line.
 //
 //   node provider.mjs serve --jwks FILE [--port PORT]
 //       serves on http://127.0.0.1:PORT (PORT 0, the default, lets the system choose) with
@@ -41,11 +41,13 @@ function fail(message) {
   process.exit(2);
 }
 
-function genkey(kid) {
-  if (!kid) fail('usage: provider.mjs genkey KID');
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
-  process.stdout.write(`${JSON.stringify({ ...jwk, kid, alg: 'RS256', use: 'sig' })}\n`);
+function genkey(kids) {
+  if (kids.length === 0) fail('usage: provider.mjs genkey KID...');
+  for (const kid of kids) {
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = privateKey.export({ format: 'jwk' });
+    process.stdout.write(`${JSON.stringify({ ...jwk, kid, alg: 'RS256', use: 'sig' })}\n`);
+  }
 }
 
 function readKeys(file) {
@@ -184,9 +186,9 @@ function serve(args) {
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'genkey') {
-  genkey(rest[0]);
+  genkey(rest);
 } else if (command === 'serve') {
   serve(rest);
 } else {
-  fail('usage: provider.mjs genkey KID | provider.mjs serve --jwks FILE [--port PORT]');
+  fail('usage: provider.mjs genkey KID... | provider.mjs serve --jwks FILE [--port PORT]');
 }
