@@ -1,6 +1,6 @@
 //! What the end-to-end tests share: building `notes-server` and running it over HTTP,
 //! finding the target directory, the virtualenv of the official MCP Python SDK, Node.js,
-//! and disposable PostgreSQL clusters.
+//! disposable PostgreSQL clusters, and a real OpenID provider on loopback.
 //!
 //! The virtualenv is built once in the target directory and reused by every test (the
 //! Python tests share a nextest test group of one, so it is never built twice at once).
@@ -18,6 +18,7 @@ pub mod http_server;
 pub mod json_script;
 pub mod node;
 pub mod notes_bin;
+pub mod oidc;
 pub mod pg;
 
 /// The virtualenv's directory name inside the target directory.

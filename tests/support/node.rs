@@ -94,7 +94,7 @@ pub fn install_conformance_suite(node: &NodeTools) -> PathBuf {
 
 /// `npm ci` in `dir` unless its `node_modules` was installed from the same lock file; npm's
 /// cache goes under the target directory.
-fn npm_ci(npm: &Path, dir: &Path) {
+pub(crate) fn npm_ci(npm: &Path, dir: &Path) {
     let lock = std::fs::read(dir.join("package-lock.json")).unwrap_or_else(|error| {
         panic!(
             "{} is missing: {error}",
