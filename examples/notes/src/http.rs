@@ -73,6 +73,7 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
                        delete_note)
   --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
                        on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
+  NOTES_OAUTH_KEY_REFRESH_SECS  how often the issuer's keys are fetched again (default: 600)
   NOTES_OAUTH_HMAC_SECRET  instead of the issuer's keys, for local testing only: a shared HS256 secret
                        of at least 32 bytes (an environment variable, never a flag)
 
@@ -89,6 +90,9 @@ Slow clients (behind a reverse proxy, set these at the proxy too):
 Until the issuer's keys are fetched, requests with a token are answered 503. Scopes are
 the tools' own: notes:read for the read tools, notes:write for create_note (the protected resource
 metadata document lists them). Ctrl-C or SIGTERM stops the server gracefully.";
+
+/// How often the issuer's keys are fetched again, in seconds (default 600).
+pub const KEY_REFRESH_VAR: &str = "NOTES_OAUTH_KEY_REFRESH_SECS";
 
 /// How long the server waits for the issuer's keys before it starts serving anyway (it
 /// answers 503 until they come).
@@ -209,8 +213,20 @@ impl HttpFlags {
             }],
         };
         let limits = ConnectionLimits::from_env(&env)?;
+        let key_refresh = match env(KEY_REFRESH_VAR).filter(|value| !value.trim().is_empty()) {
+            None => None,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(secs) if secs > 0 => Some(std::time::Duration::from_secs(secs)),
+                _ => {
+                    return Err(format!(
+                        "{KEY_REFRESH_VAR} must be a whole number of seconds above zero, not {text:?}"
+                    ));
+                }
+            },
+        };
         Ok(Some(HttpConfig {
             limits,
+            key_refresh,
             listen,
             issuer,
             audience,
@@ -245,6 +261,8 @@ impl std::fmt::Debug for Keys {
 pub struct HttpConfig {
     /// The bounds of the connections.
     limits: ConnectionLimits,
+    /// How often the issuer's keys are fetched again (`None`: the runtime's default).
+    key_refresh: Option<std::time::Duration>,
     listen: SocketAddr,
     issuer: String,
     /// `None`: the bound loopback address's `/mcp` URL.
@@ -263,6 +281,9 @@ impl HttpConfig {
             .audience(audience)
             .algorithms(self.algorithms.iter().copied())
             .scopes_supported(scopes);
+        if let Some(every) = self.key_refresh {
+            builder = builder.key_refresh(every);
+        }
         builder = match &self.keys {
             Keys::Issuer => builder.keys_from_issuer(),
             Keys::Jwks(path) => builder.jwks_file(path),
