@@ -398,3 +398,87 @@ async fn an_empty_requirement_nested_in_a_combinator_denies() {
 mod gaps;
 mod public_writes;
 mod session;
+
+/// What a step-up challenge names: every scope of the requirement the caller would meet,
+/// and nothing when scopes cannot help.
+mod scope_challenge {
+    use super::*;
+
+    fn ada(scopes: &[&str], roles: &[&str]) -> Principal {
+        Principal::new("ada")
+            .with_scopes(scopes.iter().copied())
+            .with_roles(roles.iter().copied())
+    }
+
+    fn challenge(policy: &Policy, principal: &Principal) -> Option<Vec<String>> {
+        policy
+            .scope_challenge(principal)
+            .map(|scopes| scopes.into_iter().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn a_missing_scope_is_named_with_every_other_of_the_requirement() {
+        let policy = all_of([scopes("b"), scopes(["c", "a"])]);
+        assert_eq!(
+            challenge(&policy, &ada(&["a"], &[])),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(challenge(&policy, &ada(&["a", "b", "c"], &[])), None);
+    }
+
+    #[test]
+    fn nothing_is_asked_of_an_anonymous_caller() {
+        assert_eq!(challenge(&scopes("a"), &Principal::anonymous()), None);
+        assert_eq!(
+            challenge(&any_of([public(), scopes("a")]), &Principal::anonymous()),
+            None
+        );
+    }
+
+    #[test]
+    fn roles_empty_requirements_and_custom_parts_are_no_scope_matter() {
+        let nobody = ada(&[], &[]);
+        assert_eq!(
+            challenge(&all_of([roles("admin"), scopes("a")]), &nobody),
+            None
+        );
+        assert_eq!(challenge(&scopes(Vec::<String>::new()), &nobody), None);
+        assert_eq!(challenge(&all_of(Vec::<Policy>::new()), &nobody), None);
+        assert_eq!(challenge(&any_of(Vec::<Policy>::new()), &nobody), None);
+        let ask = custom(Answer(Ok(Decision::Allow)));
+        assert_eq!(
+            challenge(&all_of([scopes("a"), ask.clone()]), &nobody),
+            None
+        );
+        assert_eq!(
+            challenge(&any_of([scopes("a"), ask.clone()]), &nobody),
+            None
+        );
+        assert_eq!(challenge(&ask, &nobody), None);
+        // With the role, only the scope is missing.
+        assert_eq!(
+            challenge(
+                &all_of([roles("admin"), scopes("a")]),
+                &ada(&[], &["admin"])
+            ),
+            Some(vec!["a".into()])
+        );
+        assert_eq!(
+            challenge(&all_of([authenticated(), scopes("a")]), &nobody),
+            Some(vec!["a".into()])
+        );
+    }
+
+    #[test]
+    fn an_alternative_met_needs_nothing_and_otherwise_the_first_that_scopes_meet_is_named() {
+        let policy = any_of([roles("admin"), scopes("b"), scopes("a")]);
+        assert_eq!(challenge(&policy, &ada(&[], &["admin"])), None);
+        assert_eq!(challenge(&policy, &ada(&[], &[])), Some(vec!["b".into()]));
+        let policy = any_of([all_of([roles("ops"), scopes("x")]), scopes("y")]);
+        assert_eq!(challenge(&policy, &ada(&[], &[])), Some(vec!["y".into()]));
+        assert_eq!(
+            challenge(&policy, &ada(&[], &["ops"])),
+            Some(vec!["x".into()])
+        );
+    }
+}

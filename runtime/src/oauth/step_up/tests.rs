@@ -39,6 +39,12 @@ fn allows() -> crate::authz::Policy {
 #[derive(Clone, Default)]
 struct Notes;
 
+/// The parameter of `archive://{id}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Id {
+    id: u32,
+}
+
 #[secure_tool_router]
 impl Notes {
     /// Lists the notes.
@@ -63,6 +69,18 @@ impl Notes {
     #[secure_tool(authz = any_of([scopes("notes:purge"), allows()]), mode = read)]
     async fn purge_notes(&self) -> Result<String, ToolError> {
         Ok("purged".into())
+    }
+
+    /// One archived note.
+    #[secure_resource(uri = "archive://{id}", name = "archived", authz = scopes("notes:archive"))]
+    async fn archived(&self, uri: Id) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
+
+    /// A summary prompt.
+    #[secure_prompt(authz = scopes("notes:summarize"), name = "summary", description = "Summarize.")]
+    async fn summary(&self) -> Result<PromptReply, ToolError> {
+        Ok(PromptReply::new().user("Summarize the notes."))
     }
 
     /// Asks for a refresh token's scope too (a mistake the challenge does not repeat).
@@ -111,6 +129,20 @@ fn token(scope: &str, roles: &[&str]) -> String {
         &EncodingKey::from_secret(SECRET).unwrap(),
     )
     .unwrap()
+}
+
+/// A request of `method` with `params`, as a 2025-11-25 client sends it (no headers naming
+/// it).
+fn request(method: &str, params: Value, token: &str) -> Request<Body> {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body.to_string()))
+        .unwrap()
 }
 
 /// A `tools/call` of `tool`; with the 2026-07-28 headers naming it when `headers` is set
@@ -190,12 +222,11 @@ async fn the_2026_headers_name_the_tool_without_the_body_being_read() {
         "=?base64?{}?=",
         base64::engine::general_purpose::STANDARD.encode("export_notes")
     );
+    // The body names a tool the reader may call: only the headers tell of export_notes
+    // (rmcp refuses such a mismatch; the challenge comes first).
     for name in ["export_notes", encoded.as_str()] {
-        let (status, challenge, _) = answer(
-            app(ToolLists::All),
-            call("export_notes", &reader, Some(name)),
-        )
-        .await;
+        let (status, challenge, _) =
+            answer(app(ToolLists::All), call("list_notes", &reader, Some(name))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
         assert_eq!(challenge, step_up("notes:export notes:read"), "{name}");
     }
@@ -268,4 +299,50 @@ async fn a_hidden_or_unknown_tool_is_no_reason_for_a_challenge() {
     let (status, challenge, _) =
         answer(app(ToolLists::All), call("no_such_tool", &nothing, None)).await;
     assert_eq!((status, challenge.as_str()), (StatusCode::OK, ""));
+}
+
+#[tokio::test]
+async fn reading_a_resource_or_getting_a_prompt_asks_for_their_scopes_too() {
+    let reader = token("notes:read", &[]);
+    let read = request("resources/read", json!({"uri": "archive://7"}), &reader);
+    let (status, challenge, _) = answer(app(ToolLists::All), read).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:archive"))
+    );
+    let get = request("prompts/get", json!({"name": "summary"}), &reader);
+    let (status, challenge, _) = answer(app(ToolLists::All), get).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:summarize"))
+    );
+    // A URI no resource matches, and other methods, go on to their usual answers.
+    let elsewhere = request("resources/read", json!({"uri": "nothing://7"}), &reader);
+    assert_eq!(
+        answer(app(ToolLists::All), elsewhere).await.0,
+        StatusCode::OK
+    );
+    let list = request("tools/list", json!({}), &reader);
+    assert_eq!(answer(app(ToolLists::All), list).await.0, StatusCode::OK);
+    let allowed = token("notes:archive", &[]);
+    let read = request("resources/read", json!({"uri": "archive://7"}), &allowed);
+    let (status, _, result) = answer(app(ToolLists::All), read).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["contents"][0]["text"], "7", "{result}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_it_is_parsed() {
+    let reader = token("notes:read", &[]);
+    let huge = format!("{{\"pad\": \"{}\"}}", " ".repeat(super::MAX_BODY));
+    let request = Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {reader}"))
+        .body(Body::from(huge))
+        .unwrap();
+    assert_eq!(
+        answer(app(ToolLists::All), request).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
