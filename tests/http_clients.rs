@@ -8,7 +8,9 @@
 //! and runs one client script, which prints one line per check: no token, expired token
 //! and wrong-audience token get `401` with a `WWW-Authenticate` challenge whose metadata
 //! document the client fetches; a token without `notes:write` gets `create_note`'s generic
-//! denial and nothing else; a token with it creates and reads notes. The TypeScript client
+//! denial and nothing else; a token with it creates and reads notes; the Python client
+//! also sends a valid token from a foreign `Origin` and from `Origin: null` (a bare `403`,
+//! by hand and through the SDK) and from the server's own origin (served). The TypeScript client
 //! also gets the prompt and completes note ids as a reader, and checks that a token
 //! without `notes:read` is listed no prompt and that its get and its completion are
 //! answered as for a prompt and a template that do not exist. Then the test checks

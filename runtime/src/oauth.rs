@@ -10,8 +10,15 @@
 //!   canonical resource URI), the verification keys, the allowed algorithms. Build it once with
 //!   [`BearerAuth::builder`]; every mistake in it is an error at [`build`], not at the first
 //!   request.
-//! - [`BearerAuth`] is a [`tower_layer::Layer`]. Its service, [`RequireBearer`], verifies the
-//!   token (signature, `iss`, `aud`, `exp`, `nbf`), puts the caller's [`Principal`] into the
+//! - [`BearerAuth`] is a [`tower_layer::Layer`]. Its service, [`RequireBearer`], first refuses
+//!   requests whose `Origin` header names an origin that is not allowed (`403`, before the
+//!   token is looked at): the MCP transport requires servers to validate `Origin`, against
+//!   DNS rebinding. The audience's own origin is allowed, and those of
+//!   [`BearerAuthBuilder::allowed_origins`]; requests without `Origin` (clients that are not
+//!   browsers) are not affected. Then it verifies the token (signature, `iss` as the
+//!   issuer's string, `aud`, `exp`, `nbf`, `iat` not in the future, a lifetime within
+//!   [`BearerAuthBuilder::max_token_lifetime`], a `typ` of an access token if any: `at+jwt`,
+//!   `application/at+jwt` or `JWT`), puts the caller's [`Principal`] into the
 //!   request's extensions, where [`SecureServer`] finds it, and **removes the `Authorization`
 //!   header** before the request goes on: the client's token never reaches a tool, so a tool
 //!   cannot pass it through to an upstream service. Requests without a valid token never reach
@@ -73,7 +80,9 @@
 //!
 //! Put CORS, if browsers call the server, outside this layer: a preflight request carries no
 //! token, and browsers only show a client the `WWW-Authenticate` header if the CORS layer
-//! exposes it.
+//! exposes it. An origin the CORS layer allows must also be one of
+//! [`BearerAuthBuilder::allowed_origins`] (unless it is the audience's), or its requests get
+//! `403`.
 //!
 //! [MCP authorization specification]: https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
 //! [`build`]: BearerAuthBuilder::build
@@ -92,13 +101,17 @@ mod issuer;
 mod keys;
 mod layer;
 mod metadata;
+mod origin;
 mod sessions;
 mod step_up;
 #[cfg(test)]
 mod tests;
 mod verify;
 
-pub use config::{BearerAuthBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, MAX_LEEWAY};
+pub use config::{
+    BearerAuthBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, DEFAULT_MAX_TOKEN_LIFETIME,
+    MAX_LEEWAY,
+};
 #[cfg(feature = "oauth-issuer")]
 pub use issuer::{DEFAULT_KEY_FETCH_TIMEOUT, DEFAULT_KEY_REFRESH, DEFAULT_KEY_REFRESH_COOLDOWN};
 pub use keys::{Algorithm, VerificationKey};
@@ -149,6 +162,14 @@ struct Config {
     /// One validation per allowed algorithm: `jsonwebtoken` wants all of a validation's
     /// algorithms in the family of the key.
     validations: Vec<(Algorithm, jwt::Validation)>,
+    /// The one `iss` accepted, as a string.
+    issuer: String,
+    /// The clock skew tolerated, in seconds.
+    leeway: u64,
+    /// The longest a token may live, in seconds (at least one).
+    max_token_lifetime: u64,
+    /// The `Origin`s whose requests may go on.
+    allowed_origins: origin::AllowedOrigins,
     scope_claim: Option<String>,
     roles_claim: Option<String>,
     required_scopes: Vec<String>,

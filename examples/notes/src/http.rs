@@ -8,7 +8,9 @@
 //! with the caller's `Principal` in its extensions and without its `Authorization` header, so
 //! no tool can pass the client's token on. Which tool a token may call is each tool's own
 //! `authz` policy: a token without the scope gets that tool's generic denial. Each MCP
-//! session is bound to the subject that created it ([`BindSessions`]).
+//! session is bound to the subject that created it ([`BindSessions`]). A browser request
+//! whose `Origin` is neither the audience's nor an `--allowed-origin` gets 403 before its
+//! token is looked at (DNS rebinding).
 //!
 //! The keys that verify tokens are the issuer's (discovered from its metadata, fetched over
 //! HTTPS and refreshed), or a JWK set file for offline use. Until keys are there, no request
@@ -73,6 +75,14 @@ pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth
                        delete_note)
   --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
                        on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
+  --allowed-origin ORIGIN  a browser Origin to accept besides the audience's own
+                       (scheme://host[:port], no path; repeatable; or
+                       NOTES_OAUTH_ALLOWED_ORIGINS, comma-separated). A request with another
+                       Origin header gets 403 before its token is looked at; a request
+                       without one (a client that is not a browser) is not affected
+  --max-token-lifetime SECONDS  the longest a token may live, from its iat to its exp (or
+                       from now, for a token without iat), e.g. 3600 (or
+                       NOTES_OAUTH_MAX_TOKEN_LIFETIME; default: 86400, one day)
   NOTES_OAUTH_KEY_REFRESH_SECS  how often the issuer's keys are fetched again (default: 600)
   NOTES_OAUTH_HMAC_SECRET  instead of the issuer's keys, for local testing only: a shared HS256 secret
                        of at least 32 bytes (an environment variable, never a flag)
@@ -108,6 +118,8 @@ pub struct HttpFlags {
     algorithms: Option<String>,
     roles_claim: Option<String>,
     allowed_hosts: Vec<String>,
+    allowed_origins: Vec<String>,
+    max_token_lifetime: Option<String>,
 }
 
 impl HttpFlags {
@@ -136,6 +148,12 @@ impl HttpFlags {
             "--algorithms" => self.algorithms = Some(value("a list, e.g. RS256,ES256")?),
             "--roles-claim" => self.roles_claim = Some(value("a claim name")?),
             "--allowed-host" => self.allowed_hosts.push(value("a host name")?),
+            "--allowed-origin" => self
+                .allowed_origins
+                .push(value("an origin, e.g. https://app.example.com")?),
+            "--max-token-lifetime" => {
+                self.max_token_lifetime = Some(value("a number of seconds, e.g. 3600")?);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -164,6 +182,8 @@ impl HttpFlags {
                 ("--algorithms", self.algorithms.is_some()),
                 ("--roles-claim", self.roles_claim.is_some()),
                 ("--allowed-host", !self.allowed_hosts.is_empty()),
+                ("--allowed-origin", !self.allowed_origins.is_empty()),
+                ("--max-token-lifetime", self.max_token_lifetime.is_some()),
             ];
             return match stray.iter().find(|(_, given)| *given) {
                 Some((flag, _)) => Err(format!("{flag} only applies with --http ADDR")),
@@ -212,6 +232,28 @@ impl HttpFlags {
                 Keys::HmacSecret(_) => Algorithm::HS256,
             }],
         };
+        let allowed_origins = if self.allowed_origins.is_empty() {
+            setting(None, "NOTES_OAUTH_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|origin| !origin.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            self.allowed_origins
+        };
+        let max_token_lifetime = setting(self.max_token_lifetime, "NOTES_OAUTH_MAX_TOKEN_LIFETIME")
+            .map(|seconds| match seconds.trim().parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+                _ => Err(format!(
+                    "--max-token-lifetime {seconds:?} is not a number of seconds above zero, \
+                     e.g. 3600"
+                )),
+            })
+            .transpose()?;
         let limits = ConnectionLimits::from_env(&env)?;
         let key_refresh = match env(KEY_REFRESH_VAR).filter(|value| !value.trim().is_empty()) {
             None => None,
@@ -234,6 +276,8 @@ impl HttpFlags {
             algorithms,
             roles_claim: setting(self.roles_claim, "NOTES_OAUTH_ROLES_CLAIM"),
             allowed_hosts: self.allowed_hosts,
+            allowed_origins,
+            max_token_lifetime,
         }))
     }
 }
@@ -271,6 +315,10 @@ pub struct HttpConfig {
     algorithms: Vec<Algorithm>,
     roles_claim: Option<String>,
     allowed_hosts: Vec<String>,
+    /// Browser origins accepted besides the audience's.
+    allowed_origins: Vec<String>,
+    /// `None`: the runtime's default.
+    max_token_lifetime: Option<Duration>,
 }
 
 impl HttpConfig {
@@ -280,7 +328,8 @@ impl HttpConfig {
             .issuer(&self.issuer)
             .audience(audience)
             .algorithms(self.algorithms.iter().copied())
-            .scopes_supported(scopes);
+            .scopes_supported(scopes)
+            .allowed_origins(&self.allowed_origins);
         if let Some(every) = self.key_refresh {
             builder = builder.key_refresh(every);
         }
@@ -291,6 +340,9 @@ impl HttpConfig {
         };
         if let Some(claim) = &self.roles_claim {
             builder = builder.roles_claim(claim);
+        }
+        if let Some(lifetime) = self.max_token_lifetime {
+            builder = builder.max_token_lifetime(lifetime);
         }
         builder
             .build()
@@ -657,6 +709,101 @@ mod tests {
         assert!(
             none.unwrap_err()
                 .contains("not a supported signature algorithm")
+        );
+    }
+
+    fn loopback(extra: &[&str], env: &[(&str, &str)]) -> Result<HttpConfig, String> {
+        let mut flags = vec![
+            "--http",
+            "127.0.0.1:0",
+            "--jwks",
+            "k.json",
+            ISSUER[0],
+            ISSUER[1],
+        ];
+        flags.extend_from_slice(extra);
+        resolve(&flags, env).map(Option::unwrap)
+    }
+
+    #[test]
+    fn allowed_origins_come_from_the_flags_or_else_the_environment() {
+        let flags = loopback(
+            &[
+                "--allowed-origin",
+                "https://app.example.com",
+                "--allowed-origin",
+                "http://localhost:5173",
+            ],
+            &[("NOTES_OAUTH_ALLOWED_ORIGINS", "https://ignored.example.com")],
+        )
+        .unwrap();
+        assert_eq!(
+            flags.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        let env = loopback(
+            &[],
+            &[(
+                "NOTES_OAUTH_ALLOWED_ORIGINS",
+                " https://a.example.com, ,http://localhost:5173 ",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            env.allowed_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        assert!(loopback(&[], &[]).unwrap().allowed_origins.is_empty());
+        assert_eq!(
+            resolve(&["--allowed-origin", "https://app.example.com"], &[]).unwrap_err(),
+            "--allowed-origin only applies with --http ADDR"
+        );
+    }
+
+    #[test]
+    fn an_origin_that_is_not_one_is_refused_at_start() {
+        let build = |origins: &str| {
+            resolve(
+                &["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]],
+                &[
+                    (HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef"),
+                    ("NOTES_OAUTH_ALLOWED_ORIGINS", origins),
+                    ("NOTES_OAUTH_MAX_TOKEN_LIFETIME", "3600"),
+                ],
+            )
+            .unwrap()
+            .unwrap()
+            .bearer_auth("http://127.0.0.1:4242/mcp", &[])
+        };
+        build("https://app.example.com, http://localhost:5173").unwrap();
+        let error = build("https://app.example.com/").unwrap_err();
+        assert!(
+            error.starts_with(
+                "the OAuth configuration is not usable: the allowed origin \
+                 `https://app.example.com/` is not an origin"
+            ),
+            "{error}"
+        );
+        assert!(build("null").unwrap_err().contains("`null`"));
+    }
+
+    #[test]
+    fn the_max_token_lifetime_is_whole_seconds_above_zero() {
+        assert_eq!(loopback(&[], &[]).unwrap().max_token_lifetime, None);
+        let flag = loopback(&["--max-token-lifetime", "3600"], &[]).unwrap();
+        assert_eq!(flag.max_token_lifetime, Some(Duration::from_secs(3600)));
+        let env = loopback(&[], &[("NOTES_OAUTH_MAX_TOKEN_LIFETIME", "600")]).unwrap();
+        assert_eq!(env.max_token_lifetime, Some(Duration::from_secs(600)));
+        for bad in ["0", "-1", "1h", "3.5"] {
+            let error = loopback(&["--max-token-lifetime", bad], &[]).unwrap_err();
+            assert!(
+                error.contains("is not a number of seconds above zero"),
+                "{bad}: {error}"
+            );
+        }
+        assert_eq!(
+            resolve(&["--max-token-lifetime", "60"], &[]).unwrap_err(),
+            "--max-token-lifetime only applies with --http ADDR"
         );
     }
 

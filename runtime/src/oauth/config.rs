@@ -13,6 +13,7 @@ use super::issuer;
 use super::keys::{Algorithm, Keys, VerificationKey};
 use super::layer::Challenges;
 use super::metadata::{self, Metadata};
+use super::origin::AllowedOrigins;
 use super::{BearerAuth, Config, ConfigError};
 
 /// The longest `Authorization` header accepted, by default: 16 KiB. Longer headers are
@@ -24,6 +25,18 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
 /// The largest clock skew [`BearerAuthBuilder::leeway`] accepts: 5 minutes.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+/// The longest a token may live, by default: 24 hours, from its `iat` to its `exp`. Access
+/// tokens are meant to be short-lived (minutes to hours); one that lives longer is more
+/// likely a token that should not be here, or one that would stay usable long after a leak.
+/// See [`BearerAuthBuilder::max_token_lifetime`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(secure_tool::oauth::DEFAULT_MAX_TOKEN_LIFETIME, Duration::from_secs(24 * 3600));
+/// ```
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 enum KeySource {
     Key(VerificationKey),
@@ -61,6 +74,8 @@ pub struct BearerAuthBuilder {
     /// What fetches the keys, in tests of the refresh logic.
     #[cfg(all(test, feature = "oauth-issuer"))]
     fetch: Option<Box<dyn issuer::fetch::Fetch>>,
+    max_token_lifetime: Duration,
+    allowed_origins: Vec<String>,
 }
 
 impl fmt::Debug for BearerAuthBuilder {
@@ -93,6 +108,8 @@ impl BearerAuthBuilder {
             key_refresh: issuer::RefreshTimes::default(),
             #[cfg(all(test, feature = "oauth-issuer"))]
             fetch: None,
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -335,6 +352,139 @@ impl BearerAuthBuilder {
         self
     }
 
+    /// The longest a token may live (whole seconds; default [`DEFAULT_MAX_TOKEN_LIFETIME`];
+    /// zero is an error at [`build`](Self::build)).
+    ///
+    /// A token whose `exp` is more than this after its `iat` is rejected. A token without
+    /// `iat` is held to the same bound from now: it is rejected if its `exp` is further than
+    /// this (plus the [`leeway`](Self::leeway)) in the future, so that leaving `iat` out does
+    /// not escape the limit. Independently of this setting, an `iat` in the future (beyond
+    /// the leeway) or an `iat` that is not a number is rejected.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    ///
+    /// use http::{Request, Response, StatusCode};
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    /// use tower::{ServiceExt, service_fn};
+    ///
+    /// let secret = b"0123456789abcdef0123456789abcdef";
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(secret)
+    ///     .algorithms([Algorithm::HS256])
+    ///     .max_token_lifetime(Duration::from_secs(3600))
+    ///     .build()?;
+    /// let service = auth.layer(service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// }));
+    ///
+    /// let key = jsonwebtoken::EncodingKey::from_secret(secret)?;
+    /// let now = jsonwebtoken::get_current_timestamp();
+    /// let status = |lifetime: u64| {
+    ///     let claims = serde_json::json!({
+    ///         "iss": "https://auth.example.com",
+    ///         "aud": "https://mcp.example.com/mcp",
+    ///         "sub": "ada",
+    ///         "iat": now,
+    ///         "exp": now + lifetime,
+    ///     });
+    ///     let token = jsonwebtoken::encode(&Default::default(), &claims, &key).unwrap();
+    ///     let request = Request::post("/mcp")
+    ///         .header("authorization", format!("Bearer {token}"))
+    ///         .body(String::new())
+    ///         .unwrap();
+    ///     let service = service.clone();
+    ///     async move { service.oneshot(request).await.unwrap().status() }
+    /// };
+    /// assert_eq!(status(3600).await, StatusCode::OK);
+    /// assert_eq!(status(3601).await, StatusCode::UNAUTHORIZED);
+    ///
+    /// let zero = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(secret)
+    ///     .algorithms([Algorithm::HS256])
+    ///     .max_token_lifetime(Duration::ZERO)
+    ///     .build();
+    /// assert!(zero.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
+        self
+    }
+
+    /// Browser origins whose requests are accepted besides the audience's own (its scheme,
+    /// host and port: `https://mcp.example.com` for `https://mcp.example.com/mcp`). Each is
+    /// a scheme and a host with an optional port, without a path (not even `/`), checked at
+    /// [`build`](Self::build); `null` is refused, since any page can make its requests carry
+    /// it. Adds to the origins of earlier calls.
+    ///
+    /// A request with an `Origin` header naming another origin (or `null`, or something that
+    /// is not an origin, or more than one `Origin` header) is answered `403` with an empty
+    /// body before its token is looked at: the MCP transport requires servers to validate
+    /// `Origin`, against DNS rebinding. A request without `Origin` (a client that is not a
+    /// browser) is not affected. Origins compare as RFC 6454 says: scheme and host ignoring
+    /// case, `https://h:443` the same as `https://h` (and `http://h:80` as `http://h`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use http::{Request, Response, StatusCode};
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    /// use tower::{ServiceExt, service_fn};
+    ///
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+    ///     .algorithms([Algorithm::HS256])
+    ///     .allowed_origins(["https://app.example.com", "http://localhost:5173"])
+    ///     .build()?;
+    /// let service = auth.layer(service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// }));
+    /// let status = |origin: &str| {
+    ///     let request = Request::post("/mcp")
+    ///         .header("origin", origin)
+    ///         .body(String::new())
+    ///         .unwrap();
+    ///     let service = service.clone();
+    ///     async move { service.oneshot(request).await.unwrap().status() }
+    /// };
+    /// // Allowed origins go on to the token check (here: no token).
+    /// assert_eq!(status("https://mcp.example.com:443").await, StatusCode::UNAUTHORIZED);
+    /// assert_eq!(status("https://APP.example.com").await, StatusCode::UNAUTHORIZED);
+    /// // Any other is refused first.
+    /// assert_eq!(status("https://evil.example.com").await, StatusCode::FORBIDDEN);
+    /// assert_eq!(status("null").await, StatusCode::FORBIDDEN);
+    ///
+    /// let with_path = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+    ///     .algorithms([Algorithm::HS256])
+    ///     .allowed_origins(["https://app.example.com/"])
+    ///     .build();
+    /// assert!(with_path.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
     /// Checks the configuration, reads the JWKS files, and builds the [`BearerAuth`].
     pub fn build(mut self) -> Result<BearerAuth, ConfigError> {
         let issuer = self.issuer.filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -370,6 +520,14 @@ impl BearerAuthBuilder {
                 MAX_LEEWAY.as_secs()
             )));
         }
+
+        if self.max_token_lifetime.as_secs() == 0 {
+            return Err(ConfigError::new(
+                "a maximum token lifetime under one second would refuse every token: give \
+                 `.max_token_lifetime(...)` a duration of at least one second",
+            ));
+        }
+        let allowed_origins = AllowedOrigins::new(&audience, &self.allowed_origins)?;
 
         for scope in self.scopes_supported.iter().chain(&self.required_scopes) {
             check_scope(scope)?;
@@ -431,6 +589,10 @@ impl BearerAuthBuilder {
             config: Arc::new(Config {
                 keys,
                 validations,
+                issuer,
+                leeway: self.leeway.as_secs(),
+                max_token_lifetime: self.max_token_lifetime.as_secs(),
+                allowed_origins,
                 scope_claim: self.scope_claim,
                 roles_claim: self.roles_claim,
                 required_scopes: self.required_scopes,

@@ -1,6 +1,7 @@
-//! The tower middleware in front of the MCP service: [`RequireBearer`] lets through only
-//! authenticated requests, without their `Authorization` header, and answers the others with
-//! the `WWW-Authenticate` challenges of RFC 6750.
+//! The tower middleware in front of the MCP service: [`RequireBearer`] refuses requests from
+//! browser origins that are not allowed, lets through only authenticated requests, without
+//! their `Authorization` header, and answers the others with the `WWW-Authenticate`
+//! challenges of RFC 6750.
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +14,7 @@ use http::{Request, Response, StatusCode};
 
 #[cfg(feature = "oauth-issuer")]
 use super::keys::Keys;
+use super::origin::Refusal;
 use super::verify::Rejection;
 use super::{BearerAuth, Config, ConfigError};
 use crate::util::LogSafe;
@@ -22,21 +24,23 @@ const INVALID_REQUEST_DESCRIPTION: &str = "The request carries more than one Aut
 const INSUFFICIENT_SCOPE_DESCRIPTION: &str = "The access token lacks a scope this server requires";
 
 /// The [`Service`](tower_service::Service) of [`BearerAuth`]: lets through only requests with
-/// a valid bearer token, with their [`Principal`] in the extensions and without their
-/// `Authorization` header.
+/// a valid bearer token, and no `Origin` or an allowed one, with their [`Principal`] in the
+/// extensions and without their `Authorization` header.
 ///
-/// The answers, all with an empty body and a `WWW-Authenticate` challenge naming the
-/// protected resource metadata document:
+/// The answers, all with an empty body; all but the first with a `WWW-Authenticate`
+/// challenge naming the protected resource metadata document:
 ///
 /// | request | status | challenge |
 /// |---|---|---|
+/// | an `Origin` header that is not [allowed](super::BearerAuthBuilder::allowed_origins) (another origin, `null`, not an origin, more than one `Origin` header), whatever its token: checked first | `403` | none |
 /// | no `Authorization` header, or another scheme (`Basic`) | `401` | `Bearer resource_metadata="…"` (and `scope="…"`, the required scopes, if any) |
-/// | a token that does not verify (malformed, bad signature, wrong `iss` or `aud`, expired, not yet valid, no `exp`, disallowed `alg`, unknown `kid`, bad claims) | `401` | `error="invalid_token"` with a generic `error_description` |
+/// | a token that does not verify (malformed, bad signature, wrong `iss` or `aud`, `iss` not a string, expired, not yet valid, no `exp`, `iat` in the future or not a number, living longer than the [maximum](super::BearerAuthBuilder::max_token_lifetime), a `typ` other than `at+jwt`, `application/at+jwt` or `JWT`, disallowed `alg`, unknown `kid`, bad claims) | `401` | `error="invalid_token"` with a generic `error_description` |
 /// | more than one `Authorization` header | `400` | `error="invalid_request"` |
 /// | a valid token without the [required scopes](super::BearerAuthBuilder::required_scopes) | `403` | `error="insufficient_scope"`, `scope="…"` |
 ///
-/// The client learns nothing of why its token failed; the reason goes to `tracing` at
-/// `warn` (target `secure_tool::oauth`), without the token.
+/// The client learns nothing of why it was refused; the reason goes to `tracing` at
+/// `warn` (target `secure_tool::oauth`), without the token, and with a refused `Origin`
+/// cut and escaped.
 ///
 /// [`Principal`]: crate::authz::Principal
 pub struct RequireBearer<S> {
@@ -81,6 +85,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Before the token: a page of another origin gets nothing, not even a challenge.
+        if let Err(refusal) = self.config.allowed_origins.check(request.headers()) {
+            return ResponseFuture::rejected(refuse_origin(&refusal));
+        }
         match self.config.authenticate(request.headers()) {
             Ok(principal) => ResponseFuture::inner(pass(&mut self.inner, request, principal)),
             Err(rejection) => match self.config.refresh_for(&rejection) {
@@ -117,6 +125,14 @@ impl<S> tower_layer::Layer<S> for BearerAuth {
     fn layer(&self, inner: S) -> Self::Service {
         BearerAuth::layer(self, inner)
     }
+}
+
+/// The answer to a request from an origin that is not allowed: `403`, no header, no body.
+fn refuse_origin<B: Default>(refusal: &Refusal) -> Response<B> {
+    tracing::warn!(target: "secure_tool::oauth", reason = %refusal, "refused a request from an origin that is not allowed");
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
 }
 
 impl Config {

@@ -194,8 +194,21 @@ impl Seen {
 }
 
 async fn send_values(auth: &BearerAuth, authorization: Vec<HeaderValue>) -> Seen {
+    send_headers(auth, &[], authorization).await
+}
+
+/// A request with these `Origin` and `Authorization` headers.
+async fn send_headers(
+    auth: &BearerAuth,
+    origins: &[&[u8]],
+    authorization: Vec<HeaderValue>,
+) -> Seen {
     let echo = Echo::default();
     let mut request = Request::post("/mcp").body(String::new()).unwrap();
+    for origin in origins {
+        let value = HeaderValue::from_bytes(origin).unwrap();
+        request.headers_mut().append(header::ORIGIN, value);
+    }
     for value in authorization {
         request.headers_mut().append(header::AUTHORIZATION, value);
     }
@@ -600,6 +613,452 @@ async fn claims_of_the_wrong_type_are_an_invalid_token() {
         let token = sign(&claims, jsonwebtoken::Algorithm::HS256, None, &key);
         send_token(&auth, &token).await.assert_invalid_token();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens that verify, but are not short-lived access tokens of the issuer
+
+/// An HS256 token with `typ` in its header (none for `None`).
+fn hs_token_typ(claims: &Value, typ: Option<&str>) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = typ.map(str::to_owned);
+    encode(&header, claims, &EncodingKey::from_secret(SECRET).unwrap()).unwrap()
+}
+
+/// Claims issued at `iat` that expire `lifetime` seconds later.
+fn lifetime(iat: u64, lifetime: u64) -> Value {
+    with(
+        with(claims(), "iat", json!(iat)),
+        "exp",
+        json!(iat + lifetime),
+    )
+}
+
+const DAY: u64 = 24 * 60 * 60;
+
+#[tokio::test]
+async fn an_issuer_array_is_an_invalid_token_even_with_the_issuer() {
+    let auth = hs256().build().unwrap();
+    for iss in [
+        json!([ISSUER]),
+        json!([ISSUER, ISSUER]),
+        json!([ISSUER, "https://evil.example.com"]),
+        json!([]),
+    ] {
+        let token = hs_token(&with(claims(), "iss", iss));
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+}
+
+#[tokio::test]
+async fn a_typ_other_than_an_access_token_s_is_invalid() {
+    let auth = hs256().build().unwrap();
+    for typ in [
+        "dpop+jwt",
+        "logout+jwt",
+        "secevent+jwt",
+        "JWS",
+        "id_token+jwt",
+        "at+jws",
+        "application/jwt+at",
+        "",
+    ] {
+        let token = hs_token_typ(&claims(), Some(typ));
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_s_typ_or_none_passes() {
+    let auth = hs256().build().unwrap();
+    for typ in [
+        Some("at+jwt"),
+        Some("AT+JWT"),
+        Some("application/at+jwt"),
+        Some("Application/AT+JWT"),
+        Some("JWT"),
+        Some("jwt"),
+        None,
+    ] {
+        let token = hs_token_typ(&claims(), typ);
+        send_token(&auth, &token).await.assert_passed();
+    }
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_maximum_is_invalid() {
+    let now = get_current_timestamp();
+    let default = hs256().build().unwrap();
+    let token = hs_token(&lifetime(now - 60, DAY + 1));
+    send_token(&default, &token).await.assert_invalid_token();
+    // A year-long token, issued a moment ago.
+    let token = hs_token(&lifetime(now, 365 * DAY));
+    send_token(&default, &token).await.assert_invalid_token();
+
+    let hour = hs256()
+        .max_token_lifetime(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let token = hs_token(&lifetime(now - 60, 3601));
+    send_token(&hour, &token).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn a_lifetime_exactly_at_the_maximum_passes() {
+    let now = get_current_timestamp();
+    let token = hs_token(&lifetime(now - 60, DAY));
+    send_token(&hs256().build().unwrap(), &token)
+        .await
+        .assert_passed();
+
+    let hour = hs256()
+        .max_token_lifetime(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let token = hs_token(&lifetime(now - 60, 3600));
+    send_token(&hour, &token).await.assert_passed();
+}
+
+#[tokio::test]
+async fn without_iat_an_exp_beyond_the_maximum_from_now_is_invalid() {
+    let now = get_current_timestamp();
+    let auth = hs256().build().unwrap();
+    // Past the maximum and the leeway of 60 seconds.
+    let token = hs_token(&with(claims(), "exp", json!(now + DAY + 120)));
+    send_token(&auth, &token).await.assert_invalid_token();
+    let token = hs_token(&with(claims(), "exp", json!(now + 10 * 365 * DAY)));
+    send_token(&auth, &token).await.assert_invalid_token();
+
+    // Within the maximum from now: fine.
+    let token = hs_token(&with(claims(), "exp", json!(now + DAY - 10)));
+    send_token(&auth, &token).await.assert_passed();
+}
+
+#[tokio::test]
+async fn an_iat_in_the_future_is_invalid() {
+    let now = get_current_timestamp();
+    let auth = hs256().build().unwrap();
+    let token = hs_token(&with(claims(), "iat", json!(now + 3600)));
+    send_token(&auth, &token).await.assert_invalid_token();
+    // Just past the leeway of 60 seconds.
+    let token = hs_token(&with(claims(), "iat", json!(now + 90)));
+    send_token(&auth, &token).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn an_iat_within_the_leeway_passes() {
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "iat", json!(now + 30)));
+    send_token(&hs256().build().unwrap(), &token)
+        .await
+        .assert_passed();
+    // A fractional NumericDate is a number too.
+    let token = hs_token(&with(claims(), "iat", json!(now as f64 - 0.5)));
+    send_token(&hs256().build().unwrap(), &token)
+        .await
+        .assert_passed();
+    // Without leeway, the same clock skew is refused.
+    let strict = hs256().leeway(Duration::ZERO).build().unwrap();
+    let token = hs_token(&with(claims(), "iat", json!(now + 30)));
+    send_token(&strict, &token).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn an_iat_that_is_not_a_number_is_invalid() {
+    let now = get_current_timestamp();
+    let auth = hs256().build().unwrap();
+    for iat in [
+        json!("yesterday"),
+        json!(now.to_string()),
+        json!(null),
+        json!(true),
+        json!([now]),
+        json!({"at": now}),
+        // A number, but no NumericDate.
+        json!(-5),
+    ] {
+        let token = hs_token(&with(claims(), "iat", iat));
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+}
+
+/// Each of these refusals is logged with its own reason, and answered like any invalid
+/// token.
+#[tokio::test]
+async fn the_hardening_refusals_go_to_the_log_and_never_to_the_client() {
+    let log = Log::default();
+    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let tokens = [
+        hs_token(&with(claims(), "iss", json!([ISSUER]))),
+        hs_token_typ(&claims(), Some("logout+jwt")),
+        hs_token(&lifetime(now, 2 * DAY)),
+        hs_token(&with(claims(), "exp", json!(now + 2 * DAY))),
+        hs_token(&with(claims(), "iat", json!(now + 3600))),
+        hs_token(&with(claims(), "iat", json!("now"))),
+    ];
+    for token in &tokens {
+        send_token(&auth, token).await.assert_invalid_token();
+    }
+    let log = log.text();
+    for reason in [
+        "the token's `iss` is an array, not a string",
+        "the token's `typ` \"logout+jwt\" is not an access token's",
+        "the token lives 172800s from `iat` to `exp`, more than the 86400s allowed",
+        "the token has no `iat` and expires in",
+        "the token's `iat` is 3600s in the future, more than the 60s leeway",
+        "the token's `iat` is not a number",
+    ] {
+        assert!(log.contains(reason), "{reason}\n{log}");
+    }
+    assert_eq!(log.matches("WARN").count(), tokens.len(), "{log}");
+    for token in &tokens {
+        assert!(!log.contains(token.as_str()), "{log}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Origin of browser requests
+
+/// Refused for its `Origin`: `403`, no header, no body, not even the token looked at.
+fn assert_forbidden_origin(seen: &Seen) {
+    assert_eq!(seen.response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        seen.response.headers().is_empty(),
+        "{:?}",
+        seen.response.headers()
+    );
+    assert_eq!(seen.response.body(), "");
+    assert_eq!(seen.calls, 0, "the inner service must not be called");
+    assert!(seen.principal().is_none());
+}
+
+/// A request with these `Origin` headers and a valid token.
+async fn send_from(auth: &BearerAuth, origins: &[&str]) -> Seen {
+    let token = HeaderValue::from_str(&format!("Bearer {}", hs_token(&claims()))).unwrap();
+    let origins: Vec<&[u8]> = origins.iter().map(|origin| origin.as_bytes()).collect();
+    send_headers(auth, &origins, vec![token]).await
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_forbidden_even_with_a_valid_token() {
+    let auth = hs256().build().unwrap();
+    for origin in [
+        "https://evil.example.com",
+        "http://mcp.example.com",
+        "https://mcp.example.com:8443",
+        "https://mcp.example.com.evil.example.com",
+        "https://example.com",
+        "wss://mcp.example.com",
+    ] {
+        assert_forbidden_origin(&send_from(&auth, &[origin]).await);
+    }
+}
+
+/// The origin is checked before the token: no token, a bad one, or two `Authorization`
+/// headers, a foreign origin gets the same `403`, without a challenge.
+#[tokio::test]
+async fn a_foreign_origin_is_forbidden_before_the_token_is_looked_at() {
+    let auth = hs256().build().unwrap();
+    let evil: &[&[u8]] = &[b"https://evil.example.com"];
+    let bearer = |token: &str| HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    for authorization in [
+        vec![],
+        vec![bearer("not-a-token")],
+        vec![bearer(&hs_token(&claims())), bearer(&hs_token(&claims()))],
+    ] {
+        assert_forbidden_origin(&send_headers(&auth, evil, authorization).await);
+    }
+}
+
+#[tokio::test]
+async fn the_audience_s_origin_passes_with_or_without_its_default_port() {
+    let auth = hs256().build().unwrap();
+    for origin in ["https://mcp.example.com", "https://mcp.example.com:443"] {
+        send_from(&auth, &[origin]).await.assert_passed();
+    }
+    let http = hs256()
+        .audience("http://127.0.0.1:8080/mcp")
+        .build()
+        .unwrap();
+    let token = hs_token(&with(claims(), "aud", json!("http://127.0.0.1:8080/mcp")));
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    send_headers(&http, &[b"http://127.0.0.1:8080"], vec![bearer.clone()])
+        .await
+        .assert_passed();
+    for other_port in [&b"http://127.0.0.1"[..], b"http://127.0.0.1:80"] {
+        assert_forbidden_origin(&send_headers(&http, &[other_port], vec![bearer.clone()]).await);
+    }
+}
+
+#[tokio::test]
+async fn an_uppercase_origin_passes() {
+    let auth = hs256()
+        .allowed_origins(["https://App.Example.com"])
+        .build()
+        .unwrap();
+    for origin in [
+        "HTTPS://MCP.EXAMPLE.COM",
+        "https://Mcp.Example.Com:443",
+        "https://app.example.com",
+        "HTTPS://APP.EXAMPLE.COM",
+    ] {
+        send_from(&auth, &[origin]).await.assert_passed();
+    }
+}
+
+#[tokio::test]
+async fn a_configured_origin_passes() {
+    let auth = hs256()
+        .allowed_origins(["https://app.example.com"])
+        .allowed_origins(["http://localhost:5173", "https://tools.example.com:443"])
+        .build()
+        .unwrap();
+    for origin in [
+        "https://app.example.com",
+        "https://app.example.com:443",
+        "http://localhost:5173",
+        "https://tools.example.com",
+        "https://mcp.example.com",
+    ] {
+        send_from(&auth, &[origin]).await.assert_passed();
+    }
+    for origin in [
+        "http://localhost:5174",
+        "http://localhost",
+        "http://app.example.com",
+        "https://evil.example.com",
+    ] {
+        assert_forbidden_origin(&send_from(&auth, &[origin]).await);
+    }
+}
+
+#[tokio::test]
+async fn a_null_origin_is_forbidden() {
+    let auth = hs256().build().unwrap();
+    assert_forbidden_origin(&send_from(&auth, &["null"]).await);
+}
+
+#[tokio::test]
+async fn a_malformed_origin_is_forbidden() {
+    let auth = hs256().build().unwrap();
+    for origin in [
+        &b""[..],
+        b"mcp.example.com",
+        b"https://mcp.example.com/",
+        b"https://mcp.example.com/mcp",
+        b"https://user@mcp.example.com",
+        b"https://mcp.example.com:99999",
+        b"https://mcp.example.com https://evil.example.com",
+        b"NULL",
+        b"https://mcp.example.com\xff",
+    ] {
+        let token = HeaderValue::from_str(&format!("Bearer {}", hs_token(&claims()))).unwrap();
+        assert_forbidden_origin(&send_headers(&auth, &[origin], vec![token]).await);
+    }
+}
+
+#[tokio::test]
+async fn several_origin_headers_are_forbidden() {
+    let auth = hs256().build().unwrap();
+    let own = "https://mcp.example.com";
+    assert_forbidden_origin(&send_from(&auth, &[own, own]).await);
+    assert_forbidden_origin(&send_from(&auth, &[own, "https://evil.example.com"]).await);
+}
+
+#[tokio::test]
+async fn without_an_origin_a_request_passes() {
+    let auth = hs256().build().unwrap();
+    send_from(&auth, &[]).await.assert_passed();
+}
+
+#[tokio::test]
+async fn a_refused_origin_is_logged_cut_and_escaped() {
+    let log = Log::default();
+    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let auth = hs256().build().unwrap();
+    let forged = format!("https://evil.example.com\u{202e}{}", "a".repeat(4000));
+    let token = hs_token(&claims());
+    assert_forbidden_origin(&send_from(&auth, &[&forged]).await);
+    assert_forbidden_origin(&send_from(&auth, &["null"]).await);
+    assert_forbidden_origin(&send_from(&auth, &["https://a.example", "https://b.example"]).await);
+
+    let log = log.text();
+    assert_eq!(log.matches("WARN").count(), 3, "{log}");
+    assert!(log.contains("secure_tool::oauth"), "{log}");
+    assert!(
+        log.contains("refused a request from an origin that is not allowed"),
+        "{log}"
+    );
+    assert!(log.contains("is `null`"), "{log}");
+    assert!(log.contains("carries 2 Origin headers"), "{log}");
+    assert!(log.contains("https://evil.example.com"), "{log}");
+    assert!(!log.contains(&"a".repeat(200)), "the origin is cut: {log}");
+    assert!(!log.contains('\u{202e}'), "{log}");
+    assert!(!log.contains(&token), "{log}");
+}
+
+#[test]
+fn origin_configuration_mistakes_are_errors_at_build() {
+    let error = |origin: &str| {
+        hs256()
+            .allowed_origins([origin])
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    for origin in ["null", "NULL"] {
+        let message = error(origin);
+        assert!(
+            message.contains("`null` is the origin of sandboxed frames"),
+            "{message}"
+        );
+    }
+    for origin in [
+        "https://app.example.com/",
+        "https://app.example.com/app",
+        "https://app.example.com?x=1",
+    ] {
+        let message = error(origin);
+        assert!(message.contains("it has a path"), "{message}");
+    }
+    for origin in [
+        "app.example.com",
+        "",
+        "https://",
+        "https://u@app.example.com",
+        "https://app.example.com:x",
+    ] {
+        let message = error(origin);
+        assert_eq!(
+            message,
+            format!(
+                "the allowed origin `{origin}` is not an origin: it does not parse as \
+                 `scheme://host[:port]` (expected a scheme and a host, e.g. \
+                 `https://app.example.com` or `http://localhost:5173`)"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_zero_maximum_lifetime_is_an_error_at_build() {
+    for lifetime in [Duration::ZERO, Duration::from_millis(999)] {
+        let message = hs256()
+            .max_token_lifetime(lifetime)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("a maximum token lifetime under one second"),
+            "{message}"
+        );
+    }
+    hs256()
+        .max_token_lifetime(Duration::from_secs(1))
+        .build()
+        .unwrap();
 }
 
 /// Whatever the cause, the client sees the same answer: nothing of the verifier's text.

@@ -9,6 +9,11 @@ use super::Config;
 use super::keys::{Algorithm, select_key};
 use crate::authz::Principal;
 
+/// The `typ` headers of a token this server accepts: an access token's (RFC 9068 §2.1, with
+/// and without the `application/` prefix), and plain `JWT`. Compared ignoring case (RFC 7515
+/// §4.1.9 media types); a token without `typ` is accepted too.
+const ACCESS_TOKEN_TYPES: [&str; 3] = ["at+jwt", "application/at+jwt", "JWT"];
+
 /// Why a request did not get through. The `String`s are for the log only.
 #[derive(Debug)]
 pub(super) enum Rejection {
@@ -84,6 +89,7 @@ impl Config {
         let invalid = Rejection::InvalidToken;
         let header = jwt::decode_header(token)
             .map_err(|e| invalid(format!("the token is not a JWT: {e}")))?;
+        check_typ(header.typ.as_deref()).map_err(invalid)?;
         let kid = header.kid.as_deref();
         let (alg, validation) = Algorithm::from_jwt(header.alg)
             .and_then(|alg| self.validations.iter().find(|(allowed, _)| *allowed == alg))
@@ -104,7 +110,59 @@ impl Config {
                 ))
             })?
             .claims;
+        self.check_issuer(&claims).map_err(invalid)?;
+        self.check_lifetime(&claims, jwt::get_current_timestamp())
+            .map_err(invalid)?;
         self.principal(&claims).map_err(invalid)
+    }
+
+    /// `iss` is a string, the issuer's: `jsonwebtoken` also accepts an array of issuers
+    /// (all of them allowed ones), which no authorization server issues.
+    fn check_issuer(&self, claims: &Value) -> Result<(), String> {
+        match claims.get("iss") {
+            Some(Value::String(iss)) if *iss == self.issuer => Ok(()),
+            Some(Value::Array(_)) => Err("the token's `iss` is an array, not a string".into()),
+            _ => Err("the token's `iss` is not the issuer".into()),
+        }
+    }
+
+    /// `iat`, if present, is a number and not in the future (beyond the leeway); the token
+    /// lives no longer than the maximum lifetime: from `iat` to `exp`, or, without `iat`,
+    /// from `now` (plus the leeway) to `exp`.
+    fn check_lifetime(&self, claims: &Value, now: u64) -> Result<(), String> {
+        // `jsonwebtoken` has checked that `exp` is a number, not in the past.
+        let exp = claims
+            .get("exp")
+            .and_then(numeric_date)
+            .ok_or("the token's `exp` is not a number")?;
+        let max = self.max_token_lifetime;
+        match claims.get("iat") {
+            None => {
+                if exp > now.saturating_add(self.leeway).saturating_add(max) {
+                    return Err(format!(
+                        "the token has no `iat` and expires in {}s, more than the {max}s a                          token may live",
+                        exp - now
+                    ));
+                }
+            }
+            Some(iat) => {
+                let iat = numeric_date(iat).ok_or("the token's `iat` is not a number")?;
+                if iat > now.saturating_add(self.leeway) {
+                    return Err(format!(
+                        "the token's `iat` is {}s in the future, more than the {}s leeway",
+                        iat - now,
+                        self.leeway
+                    ));
+                }
+                if exp.saturating_sub(iat) > max {
+                    return Err(format!(
+                        "the token lives {}s from `iat` to `exp`, more than the {max}s allowed",
+                        exp - iat
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn principal(&self, claims: &Value) -> Result<Principal, String> {
@@ -127,6 +185,38 @@ impl Config {
         Ok(Principal::new(subject.as_str())
             .with_scopes(scopes)
             .with_roles(roles))
+    }
+}
+
+/// The token's `typ` header, if any, is one of [`ACCESS_TOKEN_TYPES`]: an ID token, a
+/// logout token, a DPoP proof or any other JWT of the same issuer is not an access token.
+fn check_typ(typ: Option<&str>) -> Result<(), String> {
+    match typ {
+        None => Ok(()),
+        Some(typ)
+            if ACCESS_TOKEN_TYPES
+                .iter()
+                .any(|t| typ.eq_ignore_ascii_case(t)) =>
+        {
+            Ok(())
+        }
+        Some(typ) => Err(format!(
+            "the token's `typ` {typ:?} is not an access token's"
+        )),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2) as whole seconds: a non-negative number, its fraction
+/// dropped.
+fn numeric_date(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(number) => number.as_u64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+                .map(|seconds| seconds as u64)
+        }),
+        _ => None,
     }
 }
 

@@ -9,7 +9,8 @@ typescript_client.mjs beside it for what each holds). The SDK's `Client` is used
 with its default connect mode, which negotiates the 2026-07-28 protocol
 (`server/discover`) with this server; the HTTP responses its transport receives
 are recorded with an httpx2 event hook, so that the 401s and their challenges
-are read from what the SDK itself got. The challenge and the metadata document
+are read from what the SDK itself got. A valid token sent with a foreign `Origin`
+(or `Origin: null`) must get a bare 403, by hand and through the SDK. The challenge and the metadata document
 are parsed with the SDK's own OAuth discovery helpers.
 
 Prints one line per check (`python: ok: ...`); exit status 0 when every check
@@ -23,6 +24,7 @@ import json
 import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 try:
     import anyio
@@ -67,9 +69,11 @@ class Session:
     """One `Client` over the SDK's streamable HTTP transport, with `token` (or none),
     and the HTTP responses the transport received."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, origin: str | None = None) -> None:
         self.responses: list[httpx2.Response] = []
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if origin is not None:
+            headers["Origin"] = origin
 
         async def record(response: httpx2.Response) -> None:
             self.responses.append(response)
@@ -118,6 +122,47 @@ async def expect_unauthorized(token: str | None, what: str) -> httpx2.Response:
     return response
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": CLIENT, "version": "0"}},
+}
+
+
+async def post_initialize(token: str, origin: str) -> httpx2.Response:
+    """An `initialize` request by hand, with `token` and an `Origin` header."""
+    async with httpx2.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http:
+        return await http.post(
+            URL,
+            json=INITIALIZE,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Origin": origin,
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+
+
+async def expect_forbidden_origin(token: str, origin: str) -> None:
+    """A page of another origin gets a bare 403 even with a valid token: by hand (no
+    challenge, no body), and through the SDK (every response a 403, no connection)."""
+    response = await post_initialize(token, origin)
+    expect(response.status_code == 403, f"Origin {origin}: HTTP {response.status_code}, expected 403")
+    expect(response.content == b"", f"Origin {origin}: a body {response.content!r}")
+    expect("www-authenticate" not in response.headers, f"Origin {origin}: a challenge {response.headers}")
+    session = Session(token, origin=origin)
+    try:
+        async with session:
+            pass
+    except Exception:  # noqa: BLE001 - the SDK's error for a 403 is generic; the status is checked below
+        pass
+    else:
+        raise CheckFailed(f"Origin {origin}: the connection succeeded, expected HTTP 403")
+    statuses = [response.status_code for response in session.responses]
+    expect(statuses and all(status == 403 for status in statuses), f"Origin {origin}: the transport got {statuses}, expected 403s")
+
+
 def structured(result: CallToolResult, what: str) -> dict[str, Any]:
     expect(not result.is_error, f"{what}: expected success, got {result.model_dump_json()}")
     expect(isinstance(result.structured_content, dict), f"{what}: no structuredContent in {result.model_dump_json()}")
@@ -160,6 +205,18 @@ async def scenario() -> None:
         error = extract_field_from_www_auth(response, "error")
         expect(error == "invalid_token", f"{what}: error={error!r}, expected invalid_token")
         ok(f'{what} -> HTTP 401, error="invalid_token"')
+
+    # A valid token from a page of another origin (DNS rebinding): 403 before the token is
+    # looked at. The server's own origin, its default port written out or not, goes on.
+    await expect_forbidden_origin(TOKENS["reader"], "https://evil.example.com")
+    ok("valid token with a foreign Origin -> HTTP 403, empty body, no challenge")
+    await expect_forbidden_origin(TOKENS["reader"], "null")
+    ok("valid token with Origin: null -> HTTP 403")
+    own = urlsplit(URL)
+    own_origin = f"{own.scheme}://{own.netloc.upper()}"
+    response = await post_initialize(TOKENS["reader"], own_origin)
+    expect(response.status_code == 200, f"Origin {own_origin}: HTTP {response.status_code}, expected 200")
+    ok(f"valid token with the server's own Origin {own_origin} -> HTTP 200")
 
     # notes:read only: reads work, create_note answers the generic denial whatever the
     # arguments, and writes nothing.
