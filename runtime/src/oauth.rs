@@ -171,6 +171,8 @@ struct Config {
     /// The `Origin`s whose requests may go on.
     allowed_origins: origin::AllowedOrigins,
     scope_claim: Option<String>,
+    /// Broader scope → every scope it implies (the closure of `scope_implies`).
+    implied_scopes: std::collections::HashMap<String, Vec<String>>,
     roles_claim: Option<String>,
     required_scopes: Vec<String>,
     max_token_len: usize,

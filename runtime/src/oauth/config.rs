@@ -63,6 +63,7 @@ pub struct BearerAuthBuilder {
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     scope_claim: Option<String>,
+    implied_scopes: Vec<(String, Vec<String>)>,
     roles_claim: Option<String>,
     resource_metadata_url: Option<String>,
     authorization_servers: Vec<String>,
@@ -98,6 +99,7 @@ impl BearerAuthBuilder {
             algorithms: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             scope_claim: None,
+            implied_scopes: Vec::new(),
             roles_claim: None,
             resource_metadata_url: None,
             authorization_servers: Vec::new(),
@@ -295,6 +297,63 @@ impl BearerAuthBuilder {
     /// with `/` is a JSON pointer into the claims (RFC 6901), for nested claims.
     pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
         self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// Declares a scope hierarchy: a token granted `broader` is granted each of `narrower`
+    /// too (and what they imply in turn), as the MCP authorization specification requires
+    /// servers to honour. Policies, and step-up challenges, see the implied scopes; a
+    /// challenge names the narrow scopes an operation requires. Call it once per broader
+    /// scope (a second call for the same scope adds to it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use http::{Request, Response};
+    /// use secure_tool::Principal;
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    /// use tower::{ServiceExt, service_fn};
+    ///
+    /// let secret = b"0123456789abcdef0123456789abcdef";
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(secret)
+    ///     .algorithms([Algorithm::HS256])
+    ///     .scope_implies("notes", ["notes:write"])
+    ///     .scope_implies("notes:write", ["notes:read"])
+    ///     .build()?;
+    /// let scopes = service_fn(|request: Request<String>| async move {
+    ///     let caller = request.extensions().get::<Principal>().unwrap();
+    ///     let scopes: Vec<String> = caller.scopes().map(str::to_owned).collect();
+    ///     Ok::<_, std::convert::Infallible>(Response::new(scopes.join(" ")))
+    /// });
+    /// let claims = serde_json::json!({
+    ///     "iss": "https://auth.example.com", "aud": "https://mcp.example.com/mcp",
+    ///     "sub": "ada", "scope": "notes", "exp": jsonwebtoken::get_current_timestamp() + 300,
+    /// });
+    /// let token = jsonwebtoken::encode(
+    ///     &Default::default(),
+    ///     &claims,
+    ///     &jsonwebtoken::EncodingKey::from_secret(secret)?,
+    /// )?;
+    /// let request = Request::post("/mcp")
+    ///     .header("authorization", format!("Bearer {token}"))
+    ///     .body(String::new())?;
+    /// let response = auth.layer(scopes).oneshot(request).await?;
+    /// assert_eq!(response.body(), "notes notes:read notes:write");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn scope_implies<I, S>(mut self, broader: impl Into<String>, narrower: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.implied_scopes.push((
+            broader.into(),
+            narrower.into_iter().map(Into::into).collect(),
+        ));
         self
     }
 
@@ -529,7 +588,16 @@ impl BearerAuthBuilder {
         }
         let allowed_origins = AllowedOrigins::new(&audience, &self.allowed_origins)?;
 
-        for scope in self.scopes_supported.iter().chain(&self.required_scopes) {
+        let implied = self
+            .implied_scopes
+            .iter()
+            .flat_map(|(broader, narrower)| std::iter::once(broader).chain(narrower));
+        for scope in self
+            .scopes_supported
+            .iter()
+            .chain(&self.required_scopes)
+            .chain(implied)
+        {
             check_scope(scope)?;
         }
 
@@ -594,6 +662,7 @@ impl BearerAuthBuilder {
                 max_token_lifetime: self.max_token_lifetime.as_secs(),
                 allowed_origins,
                 scope_claim: self.scope_claim,
+                implied_scopes: implied_scopes(&self.implied_scopes),
                 roles_claim: self.roles_claim,
                 required_scopes: self.required_scopes,
                 max_token_len: self.max_token_len,
@@ -707,6 +776,38 @@ fn remote_location(
         _ => unreachable!("found as a remote source"),
     };
     Ok(Some(location))
+}
+
+/// Every scope each declared broader scope implies, directly or through others.
+fn implied_scopes(
+    declared: &[(String, Vec<String>)],
+) -> std::collections::HashMap<String, Vec<String>> {
+    use std::collections::{BTreeSet, HashMap};
+    let mut direct: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for (broader, narrower) in declared {
+        direct
+            .entry(broader)
+            .or_default()
+            .extend(narrower.iter().map(String::as_str));
+    }
+    direct
+        .keys()
+        .map(|&broader| {
+            let mut all = BTreeSet::new();
+            let mut todo = vec![broader];
+            while let Some(scope) = todo.pop() {
+                for &narrower in direct.get(scope).into_iter().flatten() {
+                    if narrower != broader && all.insert(narrower) {
+                        todo.push(narrower);
+                    }
+                }
+            }
+            (
+                broader.to_owned(),
+                all.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect()
 }
 
 /// A scope token is 1*NQCHAR (RFC 6749 §3.3): printable ASCII but space, `"` and `\`.

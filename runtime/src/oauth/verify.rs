@@ -182,8 +182,14 @@ impl Config {
             Some(name) => names(claims, name)?,
             None => Vec::new(),
         };
+        let implied = scopes
+            .iter()
+            .filter_map(|scope| self.implied_scopes.get(*scope))
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>();
         Ok(Principal::new(subject.as_str())
-            .with_scopes(scopes)
+            .with_scopes(scopes.into_iter().chain(implied))
             .with_roles(roles))
     }
 }

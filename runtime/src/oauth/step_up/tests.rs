@@ -99,6 +99,9 @@ fn app(tool_lists: ToolLists) -> Router {
         .hmac_secret(SECRET)
         .algorithms([Algorithm::HS256])
         .roles_claim("roles")
+        // A hierarchy with a cycle: `notes` ⊃ `notes:all` ⊃ {`notes:read`, `notes:export`, `notes`}.
+        .scope_implies("notes", ["notes:all"])
+        .scope_implies("notes:all", ["notes:read", "notes:export", "notes"])
         .scopes_supported(["notes:read", "offline_access"])
         .build()
         .unwrap();
@@ -344,5 +347,35 @@ async fn a_body_over_the_limit_is_refused_before_it_is_parsed() {
     assert_eq!(
         answer(app(ToolLists::All), request).await.0,
         StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn a_broader_scope_grants_the_narrower_ones_it_implies() {
+    for broad in ["notes", "notes:all"] {
+        let (status, challenge, result) = answer(
+            app(ToolLists::All),
+            call("export_notes", &token(broad, &[]), None),
+        )
+        .await;
+        assert_eq!(
+            (status, challenge.as_str()),
+            (StatusCode::OK, ""),
+            "{broad}"
+        );
+        assert_eq!(
+            result["content"][0]["text"], "exported",
+            "{broad}: {result}"
+        );
+    }
+    // Implied scopes are not a way around the others.
+    let (status, challenge, _) = answer(
+        app(ToolLists::All),
+        call("sync_notes", &token("notes", &[]), None),
+    )
+    .await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:sync"))
     );
 }
