@@ -4,6 +4,53 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
+/// Makes `subscriber` this thread's default until the guard is dropped, so that it sees
+/// every event of this thread, whatever other tests do on theirs.
+///
+/// `tracing` callsites cache, process-wide, whether any subscriber wants their events; a
+/// callsite first reached on another test's thread, with no subscriber there, could cache
+/// "nobody" while this default was being set, and this thread's events would be lost (the
+/// breaker's transition test lost its `INFO` events about once in thirty runs under
+/// `cargo test`'s threads). A global subscriber that wants every callsite (and drops every
+/// event) is installed first: no callsite can then cache "nobody".
+pub(crate) fn set_default(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+) -> tracing::subscriber::DefaultGuard {
+    static EVERY_CALLSITE_WANTED: std::sync::Once = std::sync::Once::new();
+    EVERY_CALLSITE_WANTED.call_once(|| {
+        // Fails only if a global subscriber was set before: then it decides.
+        let _ = tracing::subscriber::set_global_default(WantsEverything);
+    });
+    tracing::subscriber::set_default(subscriber)
+}
+
+/// Wants every callsite at every level, and drops every event: the global subscriber of
+/// the crate's tests (see [`set_default`]).
+struct WantsEverything;
+
+impl tracing::Subscriber for WantsEverything {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// What was logged while a subscriber of this log was the default.
 #[derive(Clone, Default)]
 pub(crate) struct Log(Arc<Mutex<Vec<u8>>>);

@@ -49,7 +49,7 @@ fn audit_lines(log: &Log) -> Vec<String> {
 #[tokio::test]
 async fn a_subject_cannot_forge_an_audit_line_nor_restyle_the_terminal() {
     let log = Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let server = SecureServer::new(Notes);
     let forged = "mallory\n2026-12-02T10:00:00.000000Z  INFO secure_tool::audit: tool=\"drop_all\" \
                   decision=\"allow\" \u{1b}[2J\u{202e}";
@@ -68,7 +68,7 @@ async fn a_subject_cannot_forge_an_audit_line_nor_restyle_the_terminal() {
 #[tokio::test]
 async fn an_argument_name_cannot_forge_an_audit_line() {
     let log = Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let server = SecureServer::new(Notes);
     let arguments = json!({"id": 1, "x\nINFO secure_tool::audit: forged": 1});
     let _ = server
@@ -88,7 +88,7 @@ async fn an_argument_name_cannot_forge_an_audit_line() {
 #[tokio::test]
 async fn a_message_built_from_the_callers_data_is_logged_as_a_digest() {
     let log = Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let server = SecureServer::new(Notes);
     for _ in 0..2 {
         let arguments = json!({"id": 987654321});
@@ -136,7 +136,7 @@ async fn a_message_built_from_the_callers_data_is_logged_as_a_digest() {
 #[tokio::test]
 async fn an_internal_cause_is_logged_escaped_on_one_line() {
     let log = Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let server = SecureServer::new(Notes);
     let _ = server
         .call("sync", None, Principal::anonymous())

@@ -776,12 +776,14 @@ fn shadow_never_rejects_and_reports_would_open() {
     let clock = ManualClock::new();
     let capture = Capture::default();
     let b = on(&clock).consecutive_failures(3).build();
-    tracing::subscriber::with_default(capture.clone(), || {
+    let default = crate::test_log::set_default(capture.clone());
+    {
         b.shadow();
         for _ in 0..9 {
             call(&b, Outcome::Failure);
         }
-    });
+    }
+    drop(default);
     let s = b.snapshot();
     assert_eq!(
         (s.state, s.would_open, s.failures, s.rejected, s.opens),
@@ -899,7 +901,8 @@ fn every_transition_emits_a_tracing_event() {
         .consecutive_failures(1)
         .half_open_permits(1)
         .build();
-    tracing::subscriber::with_default(capture.clone(), || {
+    let default = crate::test_log::set_default(capture.clone());
+    {
         trip(&b); // closed -> open
         clock.advance(secs(15));
         b.try_acquire().unwrap().record(Outcome::Failure); // open -> half_open -> open
@@ -914,7 +917,8 @@ fn every_transition_emits_a_tracing_event() {
         b.disable();
         b.shadow();
         b.reset();
-    });
+    }
+    drop(default);
     let events = capture.events();
     let expected = [
         ("closed", "open", "consecutive_failures"),

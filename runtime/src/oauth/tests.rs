@@ -787,7 +787,7 @@ async fn an_iat_that_is_not_a_number_is_invalid() {
 #[tokio::test]
 async fn the_hardening_refusals_go_to_the_log_and_never_to_the_client() {
     let log = Log::default();
-    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let _guard = crate::test_log::set_default(log.subscriber());
     let auth = hs256().build().unwrap();
     let now = get_current_timestamp();
     let tokens = [
@@ -976,7 +976,7 @@ async fn without_an_origin_a_request_passes() {
 #[tokio::test]
 async fn a_refused_origin_is_logged_cut_and_escaped() {
     let log = Log::default();
-    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let _guard = crate::test_log::set_default(log.subscriber());
     let auth = hs256().build().unwrap();
     let forged = format!("https://evil.example.com\u{202e}{}", "a".repeat(4000));
     let token = hs_token(&claims());
@@ -1065,7 +1065,7 @@ fn a_zero_maximum_lifetime_is_an_error_at_build() {
 #[tokio::test]
 async fn the_cause_goes_to_the_log_and_never_to_the_client() {
     let log = Log::default();
-    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let _guard = crate::test_log::set_default(log.subscriber());
     let auth = hs256().build().unwrap();
     let expired = hs_token(&with(
         claims(),

@@ -338,7 +338,7 @@ mod outputs {
     #[tokio::test]
     async fn a_server_that_checks_outputs_answers_drift_as_an_internal_error() {
         let log = crate::test_log::Log::default();
-        let _default = tracing::subscriber::set_default(log.subscriber());
+        let _default = crate::test_log::set_default(log.subscriber());
         let server = SecureServer::builder(Shapes).check_outputs(true).build();
         let anyone = Principal::anonymous();
 

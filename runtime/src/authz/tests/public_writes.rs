@@ -159,9 +159,10 @@ async fn a_write_tool_that_says_why_is_open_to_anonymous_callers() {
 #[test]
 fn the_manifest_and_the_startup_log_give_the_reason() {
     let log = Log::default();
-    let server = tracing::subscriber::with_default(log.subscriber(), || {
+    let server = {
+        let _default = crate::test_log::set_default(log.subscriber());
         SecureServerBuilder::with_router(Guest, Guest::explained_router()).build()
-    });
+    };
     let manifest = serde_json::to_value(server.manifest()).unwrap();
     let sign = manifest["tools"]
         .as_array()

@@ -255,7 +255,7 @@ fn the_manifest_says_an_empty_requirement_denies() {
 #[tokio::test(start_paused = true)]
 async fn the_log_names_the_late_answer_and_the_empty_requirement() {
     let log = Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let server = SecureServer::builder(Guarded::default())
         .authz_timeout(DEADLINE)
         .build();

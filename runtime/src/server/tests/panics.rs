@@ -107,7 +107,7 @@ impl rmcp::ServerHandler for Fragile {}
 #[tokio::test]
 async fn a_panic_in_the_users_serde_or_error_code_is_an_internal_error_and_the_server_goes_on() {
     let log = crate::test_log::Log::default();
-    let _default = tracing::subscriber::set_default(log.subscriber());
+    let _default = crate::test_log::set_default(log.subscriber());
     let client = connect_with(Fragile, Some(reader())).await;
     for tool in ["bad_arguments", "bad_result", "bad_display", "bad_source"] {
         let arguments = if tool == "bad_arguments" {

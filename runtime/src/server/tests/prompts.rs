@@ -187,7 +187,7 @@ async fn denied_and_missing_prompts_are_one_answer_and_bad_arguments_are_named_n
 #[tokio::test]
 async fn a_failed_get_is_sanitized_and_logged_under_its_incident() {
     let log = Log::default();
-    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let _guard = crate::test_log::set_default(log.subscriber());
     let server = crate::SecureServerBuilder::with_router(Notes::default(), router()).build();
     let failed = server
         .get_prompt("broken", None, Principal::anonymous())

@@ -331,7 +331,7 @@ async fn denied_missing_and_malformed_reads_get_one_answer_without_the_uri() {
 #[tokio::test]
 async fn a_failed_read_is_sanitized_and_its_internals_are_only_in_the_log() {
     let log = Log::default();
-    let _guard = tracing::subscriber::set_default(log.subscriber());
+    let _guard = crate::test_log::set_default(log.subscriber());
     let library = Library::default();
     let server = crate::SecureServerBuilder::with_router(library.clone(), router()).build();
 
