@@ -669,6 +669,22 @@ async fn a_typ_other_than_an_access_token_s_is_invalid() {
 }
 
 #[tokio::test]
+async fn a_critical_header_extension_is_invalid() {
+    let auth = hs256().build().unwrap();
+    for critical in [vec!["exp".to_owned()], vec!["b64".to_owned()], Vec::new()] {
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.crit = Some(critical.clone());
+        let token = encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_secret(SECRET).unwrap(),
+        )
+        .unwrap();
+        send_token(&auth, &token).await.assert_invalid_token();
+    }
+}
+
+#[tokio::test]
 async fn an_access_token_s_typ_or_none_passes() {
     let auth = hs256().build().unwrap();
     for typ in [

@@ -90,6 +90,14 @@ impl Config {
         let header = jwt::decode_header(token)
             .map_err(|e| invalid(format!("the token is not a JWT: {e}")))?;
         check_typ(header.typ.as_deref()).map_err(invalid)?;
+        if let Some(critical) = &header.crit {
+            // RFC 7515 §4.1.11: extensions a recipient does not understand make the token
+            // invalid, and this server understands none (an empty list is invalid too).
+            return Err(invalid(format!(
+                "the token's header names critical extensions {critical:?}, which this server \
+                 does not implement"
+            )));
+        }
         let kid = header.kid.as_deref();
         let (alg, validation) = Algorithm::from_jwt(header.alg)
             .and_then(|alg| self.validations.iter().find(|(allowed, _)| *allowed == alg))
