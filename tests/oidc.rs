@@ -185,6 +185,18 @@ fn python_sdk_with_the_providers_tokens_while_its_keys_rotate() {
             "the {what} token reached the server's log:\n{log}"
         );
     }
+    assert!(
+        log.contains("rejected a bearer token") && log.contains("InvalidAudience"),
+        "the server did not log the refusal of the token for another resource:\n{log}"
+    );
+    let unknown_a = format!("no RS256 key has the token's kid Some(\"{}\")", a.kid);
+    assert!(
+        log.lines()
+            .skip_while(|line| !line.ends_with(&format!("{FETCHED} kids={}", b.kid)))
+            .any(|line| line.contains(&unknown_a)),
+        "the server did not log the refusal of A's tokens for their unknown kid after A's \
+         removal:\n{log}"
+    );
     let all = refreshes(&log);
     let provider_log = provider.log();
     let jwks_served = provider_log.matches("request GET /jwks 200").count();
@@ -252,6 +264,15 @@ fn typescript_sdk_steps_up_with_client_credentials() {
         tokens, 4,
         "the provider issued {tokens} tokens, expected 4:\n{provider_log}"
     );
+    // native: create_note, and again after its new token; step-up: create_note once.
+    let step_ups = log
+        .lines()
+        .filter(|line| line.contains("asked the client to step up scope=notes:write"))
+        .count();
+    assert_eq!(
+        step_ups, 3,
+        "the server logged {step_ups} step-up challenges for notes:write, expected 3:\n{log}"
+    );
     assert!(
         log.lines().any(|line| line.contains("secure_tool::audit")
             && line.contains("delete_note")
@@ -259,7 +280,8 @@ fn typescript_sdk_steps_up_with_client_credentials() {
         "no audit event of the denied delete_note:\n{log}"
     );
     println!(
-        "oidc, typescript step-up: {tokens} tokens issued by the provider, client run {}",
+        "oidc, typescript step-up: {tokens} tokens issued by the provider, {step_ups} step-up \
+         challenges (403) logged by the server, client run {}",
         ms(took)
     );
 }
