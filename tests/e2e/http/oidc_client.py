@@ -62,6 +62,19 @@ for case in CASES:
         sys.exit(2)
 
 
+# The statuses of the HTTP responses of the case running, for the failure messages.
+STATUSES: list[int] = []
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions an exception group holds, flattened; or the exception itself (by
+    duck typing: Python 3.10 has no built-in BaseExceptionGroup)."""
+    inner = getattr(error, "exceptions", None)
+    if isinstance(inner, (list, tuple)) and inner:
+        return [leaf for each in inner for leaf in leaves(each)]
+    return [error]
+
+
 class Session:
     """One `Client` over the SDK's streamable HTTP transport with a bearer `token`, and the
     HTTP responses the transport received."""
@@ -71,6 +84,7 @@ class Session:
 
         async def record(response: httpx2.Response) -> None:
             self.responses.append(response)
+            STATUSES.append(response.status_code)
 
         self.http = httpx2.AsyncClient(
             headers={"Authorization": f"Bearer {token}"},
@@ -156,7 +170,17 @@ async def scenario() -> None:
     runs = {"write": write, "read": read, "invalid_token": invalid_token}
     for case in CASES:
         started = time.monotonic()
-        outcome = await runs[case["expect"]](case["name"], case["token"])
+        STATUSES.clear()
+        try:
+            outcome = await runs[case["expect"]](case["name"], case["token"])
+        except CheckFailed:
+            raise
+        except Exception as error:  # noqa: BLE001 - any other failure of the SDK fails the case
+            raised = "; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in leaves(error))
+            raise CheckFailed(
+                f"{case['name']}: expected {case['expect']}, the SDK raised {raised} "
+                f"(HTTP statuses {STATUSES})"
+            ) from error
         ok(f"{case['name']}: {outcome} in {(time.monotonic() - started) * 1000:.0f} ms")
 
 
