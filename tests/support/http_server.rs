@@ -6,6 +6,10 @@
 //! runtime's test-only JWKS, waits (bounded) for its `listening on` line, and mints the
 //! tokens of one client run with the matching test-only private key. Every line of its
 //! log is kept; [`Server::stop`] sends SIGTERM and requires a clean exit.
+//!
+//! [`Server::start_with_issuer`] runs it against a real authorization server instead (see
+//! `oidc.rs`): `--issuer URL` and no `--jwks`, so the server discovers the issuer's
+//! metadata and fetches its keys itself; the tokens are then the test's to get.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -31,6 +35,14 @@ const STARTUP: Duration = Duration::from_secs(60);
 pub const SHUTDOWN: Duration = Duration::from_secs(15);
 const LISTENING: &str = "notes-server: listening on ";
 
+/// Where the server's verification keys come from.
+enum Keys {
+    /// The runtime's test-only JWKS file, for [`ISSUER`].
+    Fixture,
+    /// Discovered from this issuer's metadata (`--issuer URL`, no `--jwks`).
+    Issuer(String),
+}
+
 /// Where the server keeps its notes.
 pub enum Store {
     /// A SQLite file in the server's temporary directory (the default store).
@@ -48,6 +60,8 @@ pub struct Server {
     stderr_done: mpsc::Receiver<()>,
     /// The tokens of this run, as the environment variables the client scripts read.
     pub tokens: Vec<(&'static str, String)>,
+    /// The issuer the server trusts.
+    issuer: String,
     _dir: TempDir,
 }
 
@@ -60,7 +74,20 @@ impl Server {
 
     /// [`start`](Self::start) on the given store.
     pub fn start_on(client: &str, store: Store, env: &[(&str, &str)]) -> Self {
-        Self::launch(notes_bin::notes_server(), client, store, env)
+        Self::launch(notes_bin::notes_server(), client, Keys::Fixture, store, env)
+    }
+
+    /// The server on SQLite trusting `issuer` (`http://127.0.0.1:PORT` of a provider on
+    /// loopback), its keys discovered and fetched from there, with `env` added to its
+    /// environment. It mints no tokens: [`tokens`](Self::tokens) is empty.
+    pub fn start_with_issuer(client: &str, issuer: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(
+            notes_bin::notes_server(),
+            client,
+            Keys::Issuer(issuer.to_owned()),
+            Store::Sqlite,
+            env,
+        )
     }
 
     /// `notes-fault-server` on SQLite, every authorization failing as `fault` says (with a
@@ -70,21 +97,41 @@ impl Server {
             ("NOTES_AUTHZ_FAULT", fault),
             ("NOTES_AUTHZ_TIMEOUT_MS", "200"),
         ];
-        Self::launch(notes_bin::notes_fault_server(), client, Store::Sqlite, &env)
+        Self::launch(
+            notes_bin::notes_fault_server(),
+            client,
+            Keys::Fixture,
+            Store::Sqlite,
+            &env,
+        )
     }
 
-    fn launch(binary: PathBuf, client: &str, store: Store, env: &[(&str, &str)]) -> Self {
+    fn launch(
+        binary: PathBuf,
+        client: &str,
+        keys: Keys,
+        store: Store,
+        env: &[(&str, &str)],
+    ) -> Self {
         let root = notes_bin::workspace_root();
         let dir = notes_bin::empty_dir(&format!("http-{client}"));
         let mut command = notes_bin::command(&binary, dir.path());
-        command
-            .arg("--http")
-            .arg("127.0.0.1:0")
-            .args(["--issuer", ISSUER])
-            .arg("--jwks")
-            .arg(root.join(FIXTURES).join("test-only-jwks.json"))
-            .args(["--algorithms", "RS256,ES256"])
-            .args(["--roles-claim", "roles"]);
+        command.arg("--http").arg("127.0.0.1:0");
+        let issuer = match &keys {
+            Keys::Fixture => {
+                command
+                    .args(["--issuer", ISSUER])
+                    .arg("--jwks")
+                    .arg(root.join(FIXTURES).join("test-only-jwks.json"))
+                    .args(["--algorithms", "RS256,ES256"]);
+                ISSUER.to_owned()
+            }
+            Keys::Issuer(issuer) => {
+                command.args(["--issuer", issuer]);
+                issuer.clone()
+            }
+        };
+        command.args(["--roles-claim", "roles"]);
         match store {
             Store::Sqlite => command.arg("--db").arg(dir.path().join("notes.db")),
             Store::Postgres(url) => command.arg("--database-url").arg(url),
@@ -134,13 +181,17 @@ impl Server {
                 );
             }
         };
-        let tokens = tokens(&url, client);
+        let tokens = match keys {
+            Keys::Fixture => tokens(&url, client),
+            Keys::Issuer(_) => Vec::new(),
+        };
         Self {
             child,
             url,
             log,
             stderr_done,
             tokens,
+            issuer,
             _dir: dir,
         }
     }
@@ -158,7 +209,7 @@ impl Server {
     pub fn configure(&self, client: &mut Command) {
         client
             .env("NOTES_MCP_URL", &self.url)
-            .env("NOTES_ISSUER", ISSUER);
+            .env("NOTES_ISSUER", &self.issuer);
         for (var, token) in &self.tokens {
             client.env(var, token);
         }

@@ -15,6 +15,8 @@
 //       A line `reload` on stdin (or SIGHUP) reads FILE again and swaps in a new provider
 //       with its keys, on the same port and issuer, without a restart. Exits when stdin
 //       closes, on SIGTERM or SIGINT, so it never outlives the test that started it.
+//       Each request it answered is logged on stderr, without its query or body:
+//           oidc-provider: request GET /jwks 200
 //
 // Environment (all optional): OIDC_PORT (instead of --port), OIDC_CLIENT_ID and
 // OIDC_CLIENT_SECRET (the client_credentials client, default notes-test-client and
@@ -138,6 +140,10 @@ function serve(args) {
 
   let handler = null;
   const server = http.createServer((req, res) => {
+    res.on('finish', () => {
+      const path = (req.url || '').split('?')[0];
+      process.stderr.write(`${PREFIX} request ${req.method} ${path} ${res.statusCode}\n`);
+    });
     if (handler) {
       handler(req, res);
     } else {
