@@ -37,6 +37,10 @@ pub enum DenialCause {
     /// A confirmed tool's 2026-07-28 retry carried a request state that is forged,
     /// altered, another call's, expired or already redeemed (why, for the log).
     RequestState(String),
+    /// Over HTTP, the caller's token lacks scopes the operation's policy requires, and
+    /// scopes are all it lacks: it was answered `403 insufficient_scope` naming them, so
+    /// that its client can step up (the only denial whose answer says why).
+    InsufficientScope(Vec<String>),
 }
 
 impl fmt::Display for DenialCause {
@@ -61,6 +65,11 @@ impl fmt::Display for DenialCause {
                 f.write_str("empty requirement: the policy denies every caller")
             }
             DenialCause::RequestState(why) => write!(f, "confirmation refused: {why}"),
+            DenialCause::InsufficientScope(scopes) => write!(
+                f,
+                "insufficient scope: asked the client to step up to {}",
+                scopes.join(" ")
+            ),
         }
     }
 }

@@ -1,41 +1,44 @@
 //! What each operation's policy asks of a caller's scopes: the answer of
 //! [`ScopeChallenge`] for the HTTP step-up layer.
 
-use crate::authz::{Policy, Principal};
+use crate::audit::{CallEvent, Verdict};
+use crate::authz::{DenialCause, Policy, Principal};
 use crate::oauth::{Operation, ScopeChallenge};
 use crate::route::SecureRoute;
 
 use super::{SecureServer, ToolLists};
 
 impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
-    /// The scopes of the tool, prompt or resource's policy and of the server's, when scopes
-    /// are all `principal` lacks ([`Policy::scope_challenge`]). None for a tool the caller's
-    /// tool list hides ([`ToolLists::PerCaller`]): a challenge would tell it the tool exists.
+    /// The scopes of the tool's policy and of the server's, when scopes are all
+    /// `principal` lacks ([`Policy::scope_challenge`]); the challenge is audited as a
+    /// denial. None for a tool the caller's tool list hides ([`ToolLists::PerCaller`]), and
+    /// for prompts and resources, which a caller who may not use them is told do not exist:
+    /// a challenge would tell it they do.
     fn scope_challenge(
         &self,
         operation: Operation<'_>,
         principal: &Principal,
     ) -> Option<Vec<String>> {
-        let inner = &*self.inner;
-        let policy = match operation {
-            Operation::CallTool(name) => {
-                let route: &SecureRoute<S> = inner.tools.route(name)?;
-                if inner.config.tool_lists != ToolLists::All && !self.shows(route, principal) {
-                    return None;
-                }
-                route.spec.policy()
-            }
-            Operation::GetPrompt(name) => &inner.tools.prompt(name)?.spec.policy,
-            Operation::ReadResource(uri) => {
-                &inner
-                    .tools
-                    .resources()
-                    .find(|route| route.parameters(uri).is_some())?
-                    .spec
-                    .policy
-            }
+        // Prompts and resources a caller may not use are answered as if they did not exist
+        // (not listed, "not found"): a challenge would tell it they do.
+        let Operation::CallTool(name) = operation else {
+            return None;
         };
-        challenge(inner.config.server_policy.as_ref(), policy, principal)
+        let inner = &*self.inner;
+        let route: &SecureRoute<S> = inner.tools.route(name)?;
+        if inner.config.tool_lists != ToolLists::All && !self.shows(route, principal) {
+            return None;
+        }
+        let policy = route.spec.policy();
+        let scopes = challenge(inner.config.server_policy.as_ref(), policy, principal)?;
+        // A challenge is a denial: audited as one, with the scopes asked for.
+        let cause = DenialCause::InsufficientScope(scopes.clone());
+        CallEvent::new(name, route.spec.mode(), principal, None).finish(
+            tokio::time::Instant::now(),
+            Verdict::Denied(&cause),
+            None,
+        );
+        Some(scopes)
     }
 }
 

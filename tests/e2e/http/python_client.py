@@ -163,6 +163,31 @@ async def expect_forbidden_origin(token: str, origin: str) -> None:
     expect(statuses and all(status == 403 for status in statuses), f"Origin {origin}: the transport got {statuses}, expected 403s")
 
 
+async def step_up(session: Session, client: Any, arguments: dict[str, Any], what: str) -> str:
+    """A create_note with `arguments` fails through the SDK, and what its transport got last
+    was a 403 step-up challenge: `insufficient_scope`, `notes:write`, the metadata document."""
+    responses = len(session.responses)
+    try:
+        result = await client.call_tool("create_note", arguments)
+    except Exception:  # noqa: BLE001 - the SDK's error for a 403 is generic; the status is checked below
+        pass
+    else:
+        raise CheckFailed(f"{what}: expected HTTP 403, got {result}")
+    seen = session.responses[responses:]
+    expect(seen and seen[-1].status_code == 403, f"{what}: the transport got {[r.status_code for r in seen]}")
+    response = seen[-1]
+    error = extract_field_from_www_auth(response, "error")
+    scope = extract_field_from_www_auth(response, "scope")
+    metadata = extract_field_from_www_auth(response, "resource_metadata")
+    expect(error == "insufficient_scope" and scope == "notes:write", f"{what}: {response.headers.get('www-authenticate')}")
+    own = urlsplit(URL)
+    expect(
+        metadata == f"{own.scheme}://{own.netloc}/.well-known/oauth-protected-resource{own.path}",
+        f"{what}: resource_metadata={metadata!r}",
+    )
+    return f'error="{error}" scope="{scope}"'
+
+
 def structured(result: CallToolResult, what: str) -> dict[str, Any]:
     expect(not result.is_error, f"{what}: expected success, got {result.model_dump_json()}")
     expect(isinstance(result.structured_content, dict), f"{what}: no structuredContent in {result.model_dump_json()}")
@@ -218,9 +243,11 @@ async def scenario() -> None:
     expect(response.status_code == 200, f"Origin {own_origin}: HTTP {response.status_code}, expected 200")
     ok(f"valid token with the server's own Origin {own_origin} -> HTTP 200")
 
-    # notes:read only: reads work, create_note answers the generic denial whatever the
-    # arguments, and writes nothing.
-    async with Session(TOKENS["reader"]) as client:
+    # notes:read only: reads work; create_note is answered HTTP 403 with the step-up
+    # challenge naming notes:write, whatever the arguments, before anything runs: nothing
+    # is written.
+    reader = Session(TOKENS["reader"])
+    async with reader as client:
         handshake = "initialize" if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS else "server/discover"
         info = client.server_info
         ok(
@@ -229,12 +256,13 @@ async def scenario() -> None:
         )
         before = len(structured(await client.call_tool("list_notes", {}), "reader list_notes")["notes"])
         ok(f"reader token: list_notes -> {before} notes")
-        denied = denial(await client.call_tool("create_note", {"title": "from a reader"}), "reader create_note")
-        malformed = denial(await client.call_tool("create_note", {"title": 42}), "reader create_note, malformed")
-        expect(denied == malformed, f"the denial depends on the arguments: {denied} vs {malformed}")
+        denied = await step_up(reader, client, {"title": "from a reader"}, "reader create_note")
+        malformed = await step_up(reader, client, {"title": 42}, "reader create_note, malformed")
+        expect(denied == malformed, f"the answer depends on the arguments: {denied} vs {malformed}")
+    async with Session(TOKENS["reader"]) as client:
         after = len(structured(await client.call_tool("list_notes", {}), "reader list_notes again")["notes"])
-        expect(after == before, f"a denied create_note wrote: {before} notes before, {after} after")
-        ok(f"reader token: create_note -> denied {denied}, identical for malformed arguments, nothing written")
+        expect(after == before, f"a refused create_note wrote: {before} notes before, {after} after")
+        ok(f"reader token: create_note -> HTTP 403 {denied}, identical for malformed arguments, nothing written")
 
     # notes:write: a write tool and a read tool succeed; delete_note (role admin) is denied.
     async with Session(TOKENS["writer"]) as client:

@@ -124,6 +124,30 @@ async function listTools(client, what) {
   ok(`${what}: tools/list -> ${tools.length} tools`);
 }
 
+/** The step-up answer a create_note with `args` must get on `connection`: HTTP 403 with
+ * `error="insufficient_scope"`, `scope="notes:write"` and the metadata document. */
+async function stepUp(connection, args, what) {
+  try {
+    const result = await connection.client.callTool({ name: "create_note", arguments: args });
+    throw new CheckFailed(`${what}: expected HTTP 403, got ${JSON.stringify(result)}`);
+  } catch (error) {
+    if (error instanceof CheckFailed) throw error;
+    const response = connection.seen.last;
+    expect(response?.status === 403, `${what}: the last response was ${response?.status}: ${error}`);
+    const params = extractWWWAuthenticateParams(response);
+    const challenge = response.headers.get("www-authenticate");
+    expect(
+      params.error === "insufficient_scope" && params.scope === "notes:write",
+      `${what}: challenge ${challenge}`,
+    );
+    expect(
+      params.resourceMetadataUrl?.href === new URL("/.well-known/oauth-protected-resource/mcp", url).href,
+      `${what}: resource_metadata of ${challenge}`,
+    );
+    return `error="${params.error}" scope="${params.scope}"`;
+  }
+}
+
 function denial(result, what) {
   const error = result._meta?.["io.github.secure-tool/error"];
   expect(
@@ -205,8 +229,9 @@ async function run() {
     ok(`${what} -> HTTP 401, error="invalid_token"`);
   }
 
-  // A token with notes:read only: reads work, create_note answers the generic denial, the
-  // same whatever the arguments, and writes nothing.
+  // A token with notes:read only: reads work; create_note is answered HTTP 403 with the
+  // step-up challenge naming notes:write, the same whatever the arguments, before anything
+  // runs: nothing is written.
   const reader = await connect(tokens.reader);
   expect(reader.client, `reader token: the handshake failed: ${reader.error}`);
   try {
@@ -225,12 +250,10 @@ async function run() {
       "reader list_notes",
     ).notes.length;
     ok(`reader token: list_notes -> ${before} notes`);
-    const denied = denial(
-      await reader.client.callTool({ name: "create_note", arguments: { title: "from a reader" } }),
-      "reader create_note",
-    );
-    const deniedMalformed = denial(
-      await reader.client.callTool({ name: "create_note", arguments: { title: 42 } }),
+    const denied = await stepUp(reader, { title: "from a reader" }, "reader create_note");
+    const deniedMalformed = await stepUp(
+      reader,
+      { title: 42 },
       "reader create_note with malformed arguments",
     );
     expect(
@@ -242,7 +265,9 @@ async function run() {
       "reader list_notes after the denial",
     ).notes.length;
     expect(after === before, `a denied create_note wrote: ${before} notes before, ${after} after`);
-    ok(`reader token: create_note -> denied ${denied}, identical for malformed arguments, nothing written`);
+    ok(
+      `reader token: create_note -> HTTP 403 ${denied}, identical for malformed arguments, nothing written`,
+    );
   } finally {
     await reader.client.close();
   }
