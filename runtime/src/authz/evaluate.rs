@@ -73,8 +73,11 @@ impl Policy {
     /// empty requirement, a [`custom`](super::custom) part (whose answer is not known
     /// before it is asked), or a requirement the caller already meets.
     ///
-    /// In an [`any_of`](super::any_of), an alternative the caller already meets needs no
-    /// scope; otherwise the first alternative that scopes alone can meet is named.
+    /// The scopes named are all those the requirement needs, the ones the caller holds
+    /// included: a client that asks for exactly these keeps what it had. In an
+    /// [`any_of`](super::any_of), an alternative the caller already meets is the one named
+    /// (so it needs nothing more); otherwise the first alternative that scopes alone can
+    /// meet.
     ///
     /// ```
     /// use secure_tool::authz::{all_of, any_of, custom, roles, scopes, Principal};
@@ -97,6 +100,17 @@ impl Policy {
     /// assert_eq!(any_of([roles("admin"), write]).scope_challenge(&admin), None);
     /// ```
     pub fn scope_challenge(&self, principal: &Principal) -> Option<Vec<&str>> {
+        let needed = self.scopes_needed(principal)?;
+        if needed.iter().all(|scope| principal.has_scope(scope)) {
+            return None;
+        }
+        Some(needed)
+    }
+
+    /// Every scope that, with what `principal` has besides scopes, meets this policy
+    /// (sorted, deduplicated; those it holds included, so that a token asked for them
+    /// keeps them); `None` when scopes cannot meet it.
+    pub(crate) fn scopes_needed(&self, principal: &Principal) -> Option<Vec<&str>> {
         if principal.is_anonymous() {
             return None;
         }
@@ -106,9 +120,6 @@ impl Policy {
         }
         needed.sort_unstable();
         needed.dedup();
-        if needed.iter().all(|scope| principal.has_scope(scope)) {
-            return None;
-        }
         Some(needed)
     }
 
@@ -129,8 +140,9 @@ impl Policy {
                 !ps.is_empty() && ps.iter().all(|p| p.met_with_scopes(principal, needed))
             }
             Node::AnyOf(ps) => {
-                if ps.iter().any(|p| p.local(principal).is_ok()) {
-                    return true;
+                // An alternative met already: what it needs (the scopes it holds, if any).
+                if let Some(met) = ps.iter().find(|p| p.local(principal).is_ok()) {
+                    return met.met_with_scopes(principal, needed);
                 }
                 ps.iter().any(|p| {
                     let mut own = Vec::new();

@@ -474,6 +474,12 @@ mod scope_challenge {
         let policy = any_of([roles("admin"), scopes("b"), scopes("a")]);
         assert_eq!(challenge(&policy, &ada(&[], &["admin"])), None);
         assert_eq!(challenge(&policy, &ada(&[], &[])), Some(vec!["b".into()]));
+        // An alternative met with scopes names them: a token asked for them keeps them.
+        let policy = any_of([scopes("a"), all_of([roles("admin"), scopes("c")])]);
+        assert_eq!(
+            challenge(&all_of([policy, scopes("b")]), &ada(&["a"], &[])),
+            Some(vec!["a".into(), "b".into()])
+        );
         let policy = any_of([all_of([roles("ops"), scopes("x")]), scopes("y")]);
         assert_eq!(challenge(&policy, &ada(&[], &[])), Some(vec!["y".into()]));
         assert_eq!(

@@ -7,6 +7,7 @@
 //! One task per [`BearerAuth`](super::BearerAuth) refreshes the set; it holds no strong
 //! reference to it and ends when the last clone of the configuration is dropped.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ const MAX_METADATA_BYTES: usize = 64 * 1024;
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// The most keys kept from one set.
 const MAX_KEYS: usize = 64;
+/// The most requests waiting for a refresh at once; more are answered with the keys there
+/// are, without waiting (so that waiting requests cannot pile up).
+const MAX_WAITING: usize = 256;
+/// The most requests one refresh makes: three discovery URLs and the key set. A request
+/// waits for a refresh at most this many fetch timeouts.
+const FETCHES_PER_REFRESH: u32 = 4;
 /// The first retry after a failed refresh; each next one waits twice as long, up to
 /// [`MAX_RETRY`] (or the refresh period, if shorter).
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -99,6 +106,10 @@ pub(crate) struct IssuerKeys {
     demand: Mutex<Demand>,
     /// Wakes the refresh task before its period.
     wake: Arc<Notify>,
+    /// Whether the refresh task runs (it is gone if its runtime shut down, or it panicked).
+    alive: Arc<AtomicBool>,
+    /// How many requests wait for a refresh now.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for IssuerKeys {
@@ -132,6 +143,16 @@ pub(crate) struct Refreshed {
     finished: watch::Receiver<u64>,
     after: u64,
     timeout: Duration,
+    _slot: WaitingSlot,
+}
+
+/// One of the [`MAX_WAITING`] places of waiting requests, given back when dropped.
+struct WaitingSlot(Arc<AtomicUsize>);
+
+impl Drop for WaitingSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Refreshed {
@@ -172,8 +193,14 @@ impl IssuerKeys {
                 last_asked: None,
             }),
             wake: Arc::new(Notify::new()),
+            alive: Arc::new(AtomicBool::new(true)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         });
-        runtime.spawn(refresh_task(Arc::downgrade(&keys), Arc::clone(&keys.wake)));
+        runtime.spawn(refresh_task(
+            Arc::downgrade(&keys),
+            Arc::clone(&keys.wake),
+            Alive(Arc::clone(&keys.alive)),
+        ));
         Ok(keys)
     }
 
@@ -198,14 +225,24 @@ impl IssuerKeys {
     /// request asked for is older than the cooldown. `None`: too soon, the request is
     /// answered with what there is.
     pub(crate) fn refresh_now(&self) -> Option<Refreshed> {
+        if !self.alive.load(Ordering::Acquire) {
+            tracing::error!(target: "secure_tool::oauth", "the task that refreshes the issuer's keys is gone (its Tokio runtime shut down, or it panicked): build the BearerAuth on the runtime that serves it");
+            return None;
+        }
+        let taken = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let slot = WaitingSlot(Arc::clone(&self.waiting));
+        if taken >= MAX_WAITING {
+            return None;
+        }
         let mut demand = self.demand.lock().unwrap_or_else(PoisonError::into_inner);
-        let waiting = |keys: &Self| Refreshed {
+        let waiting = |keys: &Self, slot| Refreshed {
             finished: keys.finished.subscribe(),
             after: *keys.finished.borrow(),
-            timeout: keys.times.timeout,
+            timeout: keys.times.timeout.saturating_mul(FETCHES_PER_REFRESH),
+            _slot: slot,
         };
         if demand.busy {
-            return Some(waiting(self));
+            return Some(waiting(self, slot));
         }
         let now = Instant::now();
         if demand
@@ -217,7 +254,7 @@ impl IssuerKeys {
         demand.busy = true;
         demand.last_asked = Some(now);
         self.wake.notify_one();
-        Some(waiting(self))
+        Some(waiting(self, slot))
     }
 
     /// Waits until a key set is there, at most `timeout`; whether it is.
@@ -290,11 +327,17 @@ impl IssuerKeys {
         };
         let mut tried = Vec::new();
         for url in discovery_urls(issuer)? {
-            let fetched = self.fetch.get(&url, MAX_METADATA_BYTES).await?;
-            if fetched.status != StatusCode::OK {
-                tried.push(format!("{url} ({})", fetched.status));
-                continue;
-            }
+            let fetched = match self.fetch.get(&url, MAX_METADATA_BYTES).await {
+                Ok(fetched) if fetched.status == StatusCode::OK => fetched,
+                Ok(fetched) => {
+                    tried.push(format!("{url} ({})", fetched.status));
+                    continue;
+                }
+                Err(error) => {
+                    tried.push(error);
+                    continue;
+                }
+            };
             return jwks_uri_of(&fetched.body, issuer, &url);
         }
         Err(format!(
@@ -341,19 +384,22 @@ impl IssuerKeys {
 
 /// Refreshes the key set of `keys` until it is dropped: at once, then every period, sooner
 /// when a request asks; after a failure, again after 1 s, 2 s, 4 s... up to a minute.
-async fn refresh_task(keys: Weak<IssuerKeys>, wake: Arc<Notify>) {
+async fn refresh_task(keys: Weak<IssuerKeys>, wake: Arc<Notify>, _alive: Alive) {
     let mut failures: u32 = 0;
     loop {
         let wait = {
             let Some(keys) = keys.upgrade() else { return };
             keys.begin();
+            // Ends the refresh for waiting requests however it ends: done, failed, or cut
+            // short by the runtime's shutdown or a panic.
+            let finishing = Finishing(&keys);
             let outcome = keys.refresh().await;
             let wait = match outcome {
                 Ok(Fetched { kids, changed }) => {
                     if changed || failures > 0 {
-                        tracing::info!(target: "secure_tool::oauth", kids = %kids, "fetched the issuer's key set");
+                        tracing::info!(target: "secure_tool::oauth", kids = %LogSafe::new(&kids, 1024), "fetched the issuer's key set");
                     } else {
-                        tracing::debug!(target: "secure_tool::oauth", kids = %kids, "the issuer's key set is unchanged");
+                        tracing::debug!(target: "secure_tool::oauth", kids = %LogSafe::new(&kids, 1024), "the issuer's key set is unchanged");
                     }
                     failures = 0;
                     keys.times.every
@@ -378,13 +424,31 @@ async fn refresh_task(keys: Weak<IssuerKeys>, wake: Arc<Notify>) {
                     retry
                 }
             };
-            keys.finish();
+            drop(finishing);
             wait
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = wake.notified() => {}
         }
+    }
+}
+
+/// Marks the refresh task gone when it ends, however it ends.
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Ends a refresh for the requests waiting for it when dropped.
+struct Finishing<'k>(&'k IssuerKeys);
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
     }
 }
 
@@ -396,9 +460,9 @@ pub(super) fn discovery_urls(issuer: &str) -> Result<Vec<Uri>, String> {
         .parse()
         .map_err(|_| format!("the issuer `{issuer}` is not a URL"))?;
     fetch::check_url(&uri)?;
-    if uri.query().is_some() {
+    if uri.query().is_some() || issuer.contains('#') {
         return Err(format!(
-            "the issuer `{issuer}` has a query (RFC 8414 §2 forbids it)"
+            "the issuer `{issuer}` has a query or a fragment (RFC 8414 §2 forbids both)"
         ));
     }
     let origin = format!(
@@ -448,6 +512,13 @@ fn jwks_uri_of(body: &[u8], issuer: &str, from: &Uri) -> Result<Uri, String> {
         .parse()
         .map_err(|_| format!("the `jwks_uri` of {from} is not a URL"))?;
     fetch::check_url(&url)?;
+    // Plain HTTP only for an issuer that is itself on loopback HTTP (a test's): an HTTPS
+    // issuer's keys are never taken in clear from whatever listens on a local port.
+    if url.scheme_str() != Some("https") && from.scheme_str() == Some("https") {
+        return Err(format!(
+            "the `jwks_uri` of {from} is plain HTTP: an HTTPS issuer's keys are fetched over HTTPS"
+        ));
+    }
     Ok(url)
 }
 

@@ -240,10 +240,12 @@ impl VerificationKey {
         let set: jwt::jwk::JwkSet = serde_json::from_str(json)
             .map_err(|e| ConfigError::new(format!("{origin} is not a JWK set: {e}")))?;
         let mut keys = Vec::with_capacity(set.keys.len());
+        let mut left_out = 0_usize;
         for (index, jwk) in set.keys.iter().enumerate() {
             let common = &jwk.common;
+            // A published `kid` is the issuer's text: escaped and cut before it is logged.
             let name = match &common.key_id {
-                Some(kid) => format!("key `{kid}`"),
+                Some(kid) => format!("key `{}`", crate::util::LogSafe::new(kid.as_str(), 128)),
                 None => format!("key #{index}"),
             };
             let for_signatures = common
@@ -257,11 +259,13 @@ impl VerificationKey {
             let published_secret = source == JwkSource::Published
                 && matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_));
             if published_secret {
-                tracing::warn!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: a published symmetric key");
+                tracing::debug!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: a published symmetric key");
+                left_out += 1;
                 continue;
             }
             if !for_signatures || matches!(jwk.algorithm, AlgorithmParameters::Other(_)) {
                 tracing::debug!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a signature key of a supported type");
+                left_out += 1;
                 continue;
             }
             let algorithm = match common.key_algorithm {
@@ -273,6 +277,7 @@ impl VerificationKey {
                     Some(alg) => Some(alg),
                     None => {
                         tracing::debug!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a signature algorithm");
+                        left_out += 1;
                         continue;
                     }
                 },
@@ -280,7 +285,8 @@ impl VerificationKey {
             let key = match jwt::DecodingKey::from_jwk(jwk) {
                 Ok(key) => key,
                 Err(_) if source == JwkSource::Published => {
-                    tracing::warn!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a valid public key");
+                    tracing::debug!(target: "secure_tool::oauth", key = %name, %origin, "JWK left out: not a valid public key");
+                    left_out += 1;
                     continue;
                 }
                 Err(_) => {
@@ -301,6 +307,10 @@ impl VerificationKey {
                 algorithm,
                 key,
             });
+        }
+        if left_out > 0 {
+            // One line however many: a published set cannot flood the log.
+            tracing::info!(target: "secure_tool::oauth", %origin, left_out, kept = keys.len(), "keys of the JWK set left out (their reasons at debug level)");
         }
         Ok(keys)
     }

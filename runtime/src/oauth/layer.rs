@@ -93,10 +93,10 @@ where
             Ok(principal) => ResponseFuture::inner(pass(&mut self.inner, request, principal)),
             Err(rejection) => match self.config.refresh_for(&rejection) {
                 Some(refreshed) => {
-                    // The service that was polled ready goes with the request; a clone
-                    // stays for the next one (tower's usual hand-over).
-                    let clone = self.inner.clone();
-                    let inner = std::mem::replace(&mut self.inner, clone);
+                    // A clone waits with the request, and is polled ready after the wait:
+                    // the service polled ready now stays for the next request, so that a
+                    // request that waits holds no capacity the inner service reserved.
+                    let inner = self.inner.clone();
                     ResponseFuture::waiting(refreshed, inner, request, Arc::clone(&self.config))
                 }
                 None => ResponseFuture::rejected(self.config.reject(rejection)),
@@ -222,6 +222,11 @@ pin_project_lite::pin_project! {
             refresh: Refresh,
             retry: Option<(S, Request<ReqBody>, Arc<Config>)>,
         },
+        /// Verified after the wait: the service is polled ready, then called.
+        Ready {
+            inner: S,
+            request: Option<(Request<ReqBody>, crate::authz::Principal)>,
+        },
     }
 }
 
@@ -280,16 +285,26 @@ where
                 }
                 StateProj::Waiting { refresh, retry } => {
                     std::task::ready!(refresh.as_mut().poll(cx));
-                    let (mut inner, request, config) = retry
+                    let (inner, request, config) = retry
                         .take()
                         .expect("`ResponseFuture` polled after it completed");
                     match config.authenticate(request.headers()) {
-                        Ok(principal) => State::Inner {
-                            future: pass(&mut inner, request, principal),
+                        Ok(principal) => State::Ready {
+                            inner,
+                            request: Some((request, principal)),
                         },
                         Err(rejection) => State::Rejected {
                             response: Some(config.reject(rejection)),
                         },
+                    }
+                }
+                StateProj::Ready { inner, request } => {
+                    std::task::ready!(inner.poll_ready(cx))?;
+                    let (request, principal) = request
+                        .take()
+                        .expect("`ResponseFuture` polled after it completed");
+                    State::Inner {
+                        future: pass(inner, request, principal),
                     }
                 }
             };

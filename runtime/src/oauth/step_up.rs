@@ -182,23 +182,26 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let principal = request.extensions().get::<Principal>();
         let looked_at = request.method() == Method::POST && principal.is_some();
         if !looked_at {
-            return Box::pin(inner.call(request.map(Either::Left)));
+            return Box::pin(self.inner.call(request.map(Either::Left)));
         }
         if let Some((method, name)) = named_in_headers(request.headers()) {
-            let challenge = Operation::of(&method, &name).and_then(|operation| {
-                self.challenges
-                    .scope_challenge(operation, request.extensions().get::<Principal>()?)
-            });
-            if let Some(scopes) = challenge {
-                return Box::pin(std::future::ready(Ok(self.config.step_up(&scopes))));
+            let challenge = Operation::of(&method, &name)
+                .and_then(|operation| {
+                    self.challenges
+                        .scope_challenge(operation, request.extensions().get::<Principal>()?)
+                })
+                .and_then(|scopes| self.config.step_up(&scopes));
+            if let Some(answer) = challenge {
+                return Box::pin(std::future::ready(Ok(answer)));
             }
-            return Box::pin(inner.call(request.map(Either::Left)));
+            return Box::pin(self.inner.call(request.map(Either::Left)));
         }
+        // The body is read first: a clone goes with it, polled ready once it is in, so that
+        // a slow body holds no capacity the inner service reserved.
+        let mut inner = self.inner.clone();
         let challenges = Arc::clone(&self.challenges);
         let config = Arc::clone(&self.config);
         Box::pin(async move {
@@ -229,9 +232,10 @@ where
                 let operation = Operation::of(method, params.get(key)?.as_str()?)?;
                 challenges.scope_challenge(operation, principal)
             });
-            if let Some(scopes) = challenge {
-                return Ok(config.step_up(&scopes));
+            if let Some(answer) = challenge.and_then(|scopes| config.step_up(&scopes)) {
+                return Ok(answer);
             }
+            futures::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
             inner
                 .call(Request::from_parts(parts, Either::Right(Full::new(bytes))))
                 .await
@@ -260,29 +264,35 @@ fn named_in_headers(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 impl Config {
-    /// The `403 insufficient_scope` answer naming `scopes` (never `offline_access`: refresh
-    /// tokens are no resource's requirement).
-    fn step_up<B: Default>(&self, scopes: &[String]) -> Response<B> {
-        let scope = scopes
+    /// The `403 insufficient_scope` answer naming `scopes` and the scopes every request
+    /// needs (never `offline_access`: refresh tokens are no resource's requirement); `None`
+    /// if that leaves nothing to name, and the request goes on to its generic denial.
+    fn step_up<B: Default>(&self, scopes: &[String]) -> Option<Response<B>> {
+        let mut named: Vec<&str> = scopes
             .iter()
+            .chain(&self.required_scopes)
             .map(String::as_str)
             .filter(|scope| *scope != super::OFFLINE_ACCESS && is_scope_token(scope))
-            .collect::<Vec<_>>()
-            .join(" ");
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        if named.is_empty() {
+            return None;
+        }
+        let scope = named.join(" ");
         tracing::info!(target: "secure_tool::oauth", %scope, "asked the client to step up");
         let challenge = format!(
             "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{}\", \
              error_description=\"{INSUFFICIENT_SCOPE_DESCRIPTION}\"",
             self.metadata_url
         );
+        let value = HeaderValue::try_from(challenge).ok()?;
         let mut response = Response::new(B::default());
         *response.status_mut() = StatusCode::FORBIDDEN;
-        if let Ok(value) = HeaderValue::try_from(challenge) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
         response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+        Some(response)
     }
 }
 

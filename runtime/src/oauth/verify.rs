@@ -148,7 +148,7 @@ impl Config {
             None => {
                 if exp > now.saturating_add(self.leeway).saturating_add(max) {
                     return Err(format!(
-                        "the token has no `iat` and expires in {}s, more than the {max}s a                          token may live",
+                        "the token has no `iat` and expires in {}s, more than the {max}s a token may live",
                         exp - now
                     ));
                 }

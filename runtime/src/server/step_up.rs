@@ -42,26 +42,17 @@ impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
     }
 }
 
-/// The scopes both `server` (if any) and `own` need from `principal`, if scopes are all it
-/// lacks for them.
+/// Every scope `server` (if any) and `own` need from `principal`, if scopes can meet them
+/// and it lacks some.
 fn challenge(server: Option<&Policy>, own: &Policy, principal: &Principal) -> Option<Vec<String>> {
-    let mut scopes: Vec<&str> = match server {
-        None => own.scope_challenge(principal)?,
-        Some(server) => match (
-            server.allows_locally(principal),
-            own.allows_locally(principal),
-        ) {
-            (true, true) => return None,
-            (true, false) => own.scope_challenge(principal)?,
-            (false, true) => server.scope_challenge(principal)?,
-            (false, false) => {
-                let mut both = server.scope_challenge(principal)?;
-                both.extend(own.scope_challenge(principal)?);
-                both
-            }
-        },
-    };
-    scopes.sort_unstable();
-    scopes.dedup();
-    Some(scopes.into_iter().map(str::to_owned).collect())
+    let mut needed = own.scopes_needed(principal)?;
+    if let Some(server) = server {
+        needed.extend(server.scopes_needed(principal)?);
+    }
+    needed.sort_unstable();
+    needed.dedup();
+    if needed.iter().all(|scope| principal.has_scope(scope)) {
+        return None;
+    }
+    Some(needed.into_iter().map(str::to_owned).collect())
 }

@@ -193,6 +193,7 @@ fn an_issuer_without_a_path_is_looked_up_at_the_root() {
         ]
     );
     assert!(super::discovery_urls("https://auth.example.com/?tenant=1").is_err());
+    assert!(super::discovery_urls("https://auth.example.com/tenant#x").is_err());
     assert!(super::discovery_urls("http://auth.example.com").is_err());
 }
 
@@ -224,13 +225,84 @@ async fn an_issuer_that_never_answered_gets_requests_answered_503_never_accepted
     let started = tokio::time::Instant::now();
     let (status, subject) = call(&auth, &token("k1")).await;
     assert_eq!((status, subject), (StatusCode::SERVICE_UNAVAILABLE, None));
-    // The request waited for the first fetch, at most the fetch timeout.
-    assert!(
-        started.elapsed() <= Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    // The request waited for the first refresh, at most four fetch timeouts (three
+    // discovery URLs and the set).
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
     assert!(!auth.keys_ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_most_256_requests_wait_for_a_refresh_the_others_are_answered_at_once() {
+    let issuer = Scripted::publishing(&["k1"]);
+    issuer.hung.store(true, Ordering::SeqCst);
+    let auth = auth(&issuer);
+    let started = tokio::time::Instant::now();
+    let calls = (0..300).map(|_| {
+        let auth = auth.clone();
+        async move {
+            let status = call(&auth, &token("k1")).await.0;
+            (status, started.elapsed())
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let at_once = answers.iter().filter(|(_, after)| after.is_zero()).count();
+    assert_eq!(at_once, 44, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+    );
+}
+
+#[test]
+fn keys_of_a_runtime_that_shut_down_are_not_waited_for() {
+    let issuer = Scripted::publishing(&["k1"]);
+    issuer.hung.store(true, Ordering::SeqCst);
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let first = paused();
+    let auth = first.block_on(async { auth(&issuer) });
+    drop(first);
+    paused().block_on(async {
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            call(&auth, &token("k1")).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(started.elapsed().is_zero(), "{:?}", started.elapsed());
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn discovery_goes_on_past_a_url_that_fails_and_keeps_https_issuers_on_https() {
+    let issuer = Scripted::default();
+    // The first URL answers nothing usable (over the metadata limit), the second names a
+    // plain-HTTP key set: refused for an HTTPS issuer.
+    issuer.answer(RFC8414, StatusCode::OK, " ".repeat(70 * 1024));
+    let plain = json!({ "issuer": ISSUER, "jwks_uri": "http://127.0.0.1:9/jwks" });
+    issuer.answer(OIDC_INSERTED, StatusCode::OK, plain.to_string());
+    let auth = auth(&issuer);
+    assert!(!auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert!(
+        issuer.asked().contains(&OIDC_INSERTED.to_owned()),
+        "{:?}",
+        issuer.asked()
+    );
+    assert!(
+        !issuer.asked().iter().any(|url| url.starts_with("http://")),
+        "{:?}",
+        issuer.asked()
+    );
+    // The same document naming the HTTPS set: keys.
+    issuer.answer(OIDC_INSERTED, StatusCode::OK, metadata(ISSUER));
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k1"]));
+    assert!(auth.wait_for_keys(Duration::from_secs(120)).await);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
 }
 
 #[tokio::test(start_paused = true)]
@@ -456,4 +528,84 @@ async fn keys_are_fetched_over_http_from_a_loopback_issuer() {
         assert!(!auth.keys_ready(), "{what}");
     }
     server.abort();
+}
+
+/// An inner service with room for one request, reserved in `poll_ready` (as tower's
+/// concurrency limits and buffers do); a clone holds no reservation.
+struct OneAtATime {
+    room: Arc<tokio::sync::Semaphore>,
+    reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+    reserving: Option<
+        std::pin::Pin<
+            Box<dyn std::future::Future<Output = tokio::sync::OwnedSemaphorePermit> + Send>,
+        >,
+    >,
+}
+
+impl Clone for OneAtATime {
+    fn clone(&self) -> Self {
+        Self {
+            room: Arc::clone(&self.room),
+            reserved: None,
+            reserving: None,
+        }
+    }
+}
+
+impl Service<Request<String>> for OneAtATime {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        if self.reserved.is_none() {
+            let room = Arc::clone(&self.room);
+            let reserving = self.reserving.get_or_insert_with(|| {
+                Box::pin(async move { room.acquire_owned().await.unwrap() })
+            });
+            let permit = std::task::ready!(reserving.as_mut().poll(cx));
+            self.reserving = None;
+            self.reserved = Some(permit);
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        let permit = self.reserved.take().expect("polled ready");
+        drop(permit);
+        std::future::ready(Ok(Response::new(String::new())))
+    }
+}
+
+/// A request waiting for a refresh holds no room of the inner service: another request,
+/// with a known key, goes through meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_for_keys_holds_no_room_of_the_inner_service() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    issuer.hung.store(true, Ordering::SeqCst);
+    let service = auth.layer(OneAtATime {
+        room: Arc::new(tokio::sync::Semaphore::new(1)),
+        reserved: None,
+        reserving: None,
+    });
+    let request = |kid: &str| {
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {}", token(kid)))
+            .body(String::new())
+            .unwrap()
+    };
+    let started = tokio::time::Instant::now();
+    let waiting = tokio::spawn(service.clone().oneshot(request("rotated")));
+    tokio::task::yield_now().await;
+    let known = service.clone().oneshot(request("k1")).await.unwrap();
+    assert_eq!(known.status(), StatusCode::OK);
+    assert!(started.elapsed().is_zero(), "{:?}", started.elapsed());
+    let waited = waiting.await.unwrap().unwrap();
+    assert_eq!(waited.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
 }

@@ -93,6 +93,10 @@ impl Notes {
 impl rmcp::ServerHandler for Notes {}
 
 fn app(tool_lists: ToolLists) -> Router {
+    app_with(tool_lists, None)
+}
+
+fn app_with(tool_lists: ToolLists, server_policy: Option<crate::authz::Policy>) -> Router {
     let auth = BearerAuth::builder()
         .issuer(ISSUER)
         .audience(AUDIENCE)
@@ -105,7 +109,11 @@ fn app(tool_lists: ToolLists) -> Router {
         .scopes_supported(["notes:read", "offline_access"])
         .build()
         .unwrap();
-    let server = SecureServer::builder(Notes).tool_lists(tool_lists).build();
+    let mut server = SecureServer::builder(Notes).tool_lists(tool_lists);
+    if let Some(policy) = server_policy {
+        server = server.server_policy(policy);
+    }
+    let server = server.build();
     let scopes = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -381,5 +389,33 @@ async fn a_broader_scope_grants_the_narrower_ones_it_implies() {
     assert_eq!(
         (status, challenge),
         (StatusCode::FORBIDDEN, step_up("notes:sync"))
+    );
+}
+
+/// The challenge names every scope the call needs, those the token holds included (the
+/// server's policy's, an alternative met already): a client that asks for exactly these
+/// keeps what it had.
+#[tokio::test]
+async fn the_challenge_names_the_scopes_held_that_the_call_still_needs() {
+    let server_policy = Some(crate::authz::scopes("mcp:use"));
+    let caller = token("mcp:use", &[]);
+    let (status, challenge, _) = answer(
+        app_with(ToolLists::All, server_policy.clone()),
+        call("list_notes", &caller, None),
+    )
+    .await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("mcp:use notes:read"))
+    );
+    let reader = token("notes:read", &[]);
+    let (status, challenge, _) = answer(
+        app_with(ToolLists::All, server_policy),
+        call("list_notes", &reader, None),
+    )
+    .await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("mcp:use notes:read"))
     );
 }
