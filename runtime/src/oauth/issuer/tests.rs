@@ -314,10 +314,13 @@ async fn a_token_with_a_new_kid_makes_the_set_fetched_at_once_and_goes_through()
 
     // The issuer rotates: the new key signs, the old one is still published.
     issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k2", "k1"]));
+    let started = tokio::time::Instant::now();
     assert_eq!(
         call(&auth, &token("k2")).await,
         (StatusCode::OK, Some("ada".into()))
     );
+    // Answered as soon as the set came, not at the end of the wait's bound.
+    assert!(started.elapsed().is_zero(), "{:?}", started.elapsed());
     assert_eq!(issuer.jwks_fetches(), 2);
     assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
 
@@ -608,4 +611,71 @@ async fn a_request_waiting_for_keys_holds_no_room_of_the_inner_service() {
     let waited = waiting.await.unwrap().unwrap();
     assert_eq!(waited.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(started.elapsed(), Duration::from_secs(20));
+}
+
+#[test]
+fn the_defaults_are_those_documented() {
+    use crate::oauth::{
+        DEFAULT_KEY_FETCH_TIMEOUT, DEFAULT_KEY_REFRESH, DEFAULT_KEY_REFRESH_COOLDOWN,
+    };
+    assert_eq!(DEFAULT_KEY_REFRESH, Duration::from_secs(600));
+    assert_eq!(DEFAULT_KEY_REFRESH_COOLDOWN, Duration::from_secs(30));
+    assert_eq!(DEFAULT_KEY_FETCH_TIMEOUT, Duration::from_secs(5));
+}
+
+/// A metadata document up to 64 KiB and a key set up to 256 KiB are read; more is not.
+#[tokio::test(start_paused = true)]
+async fn documents_up_to_their_limits_are_read() {
+    let issuer = Scripted::default();
+    let padded = |json: String, bytes: usize| format!("{json}{}", " ".repeat(bytes - json.len()));
+    issuer.answer(RFC8414, StatusCode::OK, padded(metadata(ISSUER), 64 * 1024));
+    issuer.answer(JWKS_URL, StatusCode::OK, padded(jwks(&["k1"]), 256 * 1024));
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+}
+
+/// At most 64 keys of a set are kept: the first 64.
+#[tokio::test(start_paused = true)]
+async fn at_most_64_keys_of_a_set_are_kept() {
+    let kids: Vec<String> = (0..70).map(|n| format!("k{n}")).collect();
+    let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
+    let log = crate::test_log::Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
+    for (published, kept) in [(&kids[..64], true), (&kids[..], false)] {
+        let issuer = Scripted::default();
+        issuer.answer(RFC8414, StatusCode::OK, metadata(ISSUER));
+        issuer.answer(JWKS_URL, StatusCode::OK, jwks(published));
+        let auth = auth(&issuer);
+        assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+        assert_eq!(call(&auth, &token("k63")).await.0, StatusCode::OK);
+        let last = published.last().unwrap();
+        let status = call(&auth, &token(last)).await.0;
+        assert_eq!(status == StatusCode::OK, kept, "{last}");
+        assert_eq!(log.text().contains("more keys than are kept"), !kept);
+    }
+}
+
+/// A refresh that brings the same set says so at debug level; a new set at info level.
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_set_is_not_announced_again() {
+    let log = crate::test_log::Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_secs(601)).await;
+    assert_eq!(issuer.jwks_fetches(), 2);
+    let text = log.text();
+    assert_eq!(
+        text.matches("fetched the issuer's key set").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("the issuer's key set is unchanged").count(),
+        1,
+        "{text}"
+    );
+    assert!(format!("{auth:?}").contains("Discovered"), "{auth:?}");
 }
