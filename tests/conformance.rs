@@ -31,8 +31,6 @@ use serde_json::Value;
 /// must still fail, so that the list only ever shrinks.
 const PENDING: &[(&str, &str)] = &[];
 
-/// The Node.js the suite needs, at least.
-const NODE_MAJOR: u32 = 22;
 /// How long the fixture may take to print its `listening on` line (it is built first).
 const STARTUP: Duration = Duration::from_secs(60);
 /// How long the whole suite may run (about 3 s when all is well): killed past that.
@@ -139,34 +137,9 @@ fn the_official_conformance_suite_passes_every_active_scenario() {
     );
 }
 
-/// The `node` binary of the installed `node` package, checked to be [`NODE_MAJOR`] or
-/// newer.
+/// The `node` binary of the installed `node` package, checked to be Node.js 22 or newer.
 fn node_22(dir: &Path) -> PathBuf {
-    let node = dir.join("node_modules/node/bin/node");
-    let version = Command::new(&node)
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} does not run: the npm package `node` installs it from its install script \
-                 (is npm's ignore-scripts set?)",
-                node.display()
-            )
-        });
-    let major = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|major| major.parse::<u32>().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= NODE_MAJOR,
-        "{} is Node.js {version}; the conformance suite needs {NODE_MAJOR} or newer",
-        node.display()
-    );
+    let (node, version) = support::node::node_22(dir, "the conformance suite");
     eprintln!("the conformance suite runs on Node.js {version}");
     node
 }

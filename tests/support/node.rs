@@ -130,3 +130,36 @@ pub(crate) fn npm_ci(npm: &Path, dir: &Path) {
     );
     std::fs::write(&stamp_file, stamp).expect("cannot write the node_modules stamp");
 }
+
+/// The `node` binary that the npm package `node` installed under `dir`'s `node_modules`,
+/// checked to run and to be Node.js 22 or newer (which `who` needs); its version.
+pub fn node_22(dir: &Path, who: &str) -> (PathBuf, String) {
+    const NODE_MAJOR: u32 = 22;
+    let node = dir.join("node_modules/node/bin/node");
+    let version = Command::new(&node)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} does not run: the npm package `node` installs it from its install script \
+                 (is npm's ignore-scripts set?)",
+                node.display()
+            )
+        });
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= NODE_MAJOR,
+        "{} is Node.js {version}; {who} needs {NODE_MAJOR} or newer",
+        node.display()
+    );
+    (node, version)
+}

@@ -48,7 +48,6 @@ pub const SCOPES: &str = "notes:read notes:write";
 /// The lifetime of its access tokens, in seconds.
 pub const ACCESS_TOKEN_TTL: u64 = 300;
 /// The Node.js major version oidc-provider 9 supports (it warns on older ones).
-const NODE_MAJOR: u32 = 22;
 /// How long the provider may take to print its `listening on` line.
 const STARTUP: Duration = Duration::from_secs(30);
 /// How long a reload of the key set may take.
@@ -77,32 +76,7 @@ pub fn setup() -> Option<Oidc> {
     let tools = super::node::tools()?;
     let dir = super::workspace_root().join("tests/e2e/oidc");
     super::node::npm_ci(&tools.npm, &dir);
-    let node = dir.join("node_modules/node/bin/node");
-    let version = Command::new(&node)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} does not run: the npm package `node` installs it from its install script \
-                 (is npm's ignore-scripts set?)",
-                node.display()
-            )
-        });
-    let major = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|major| major.parse::<u32>().ok())
-        .unwrap_or(0);
-    assert!(
-        major >= NODE_MAJOR,
-        "{} is Node.js {version}; oidc-provider 9 needs {NODE_MAJOR} or newer",
-        node.display()
-    );
+    let (node, _) = super::node::node_22(&dir, "oidc-provider 9");
     Some(Oidc { node, dir })
 }
 
