@@ -23,13 +23,11 @@
 //! `CI`, where it fails.
 //! The Python test needs what `python_client.rs` needs.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secure_tool_tests::support;
-use secure_tool_tests::support::http_server::{Server, wait_bounded};
+use secure_tool_tests::support::http_server::Server;
 
 /// How long one client script may run.
 const CLIENT_RUN: Duration = Duration::from_secs(180);
@@ -202,49 +200,8 @@ fn run_client(server: Server, name: &str, client: Command) {
 /// Runs `client` against `server` until it exits: it must pass at least `min_checks`
 /// checks and end with `all checks passed`; no token reaches the server's log. The
 /// server, stopped.
-fn run_checks(mut server: Server, name: &str, mut client: Command, min_checks: usize) -> Server {
-    server.configure(&mut client);
-    client
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    eprintln!("running the {name} client against {}", server.url);
-    let started = Instant::now();
-    let mut process = client
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start the {name} client {client:?}: {error}"));
-    let stdout = process.stdout.take().expect("stdout is piped");
-    let reader = thread::spawn(move || {
-        let mut seen = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("{line}");
-            seen.push(line);
-        }
-        seen
-    });
-    let status = wait_bounded(&mut process, CLIENT_RUN);
-    // The client has exited (or was killed): its stdout is closed, the reader ends.
-    let seen = reader.join().expect("the client's stdout reader panicked");
-    let checks = seen.iter().filter(|line| line.contains(": ok: ")).count();
-    eprintln!(
-        "the {name} client passed {checks} checks in {:.1?}",
-        started.elapsed()
-    );
-    let passed = status.is_some_and(|status| status.success())
-        && seen.iter().any(|line| line.ends_with("all checks passed"));
-    if !passed {
-        let _ = server.child.kill();
-        panic!(
-            "the {name} client failed ({status:?}); its lines:\n{}\nthe server's log:\n{}",
-            seen.join("\n"),
-            server.log()
-        );
-    }
-    assert!(
-        checks >= min_checks,
-        "the {name} client ran only {checks} checks"
-    );
-
+fn run_checks(mut server: Server, name: &str, client: Command, min_checks: usize) -> Server {
+    server.run_client(name, client, min_checks, CLIENT_RUN);
     server.stop();
     let log = server.log();
     for (var, token) in &server.tokens {

@@ -23,14 +23,14 @@
 //! with a message, except under `CI`, where they fail. Every wait is bounded. Each test
 //! prints its figures (times, key-set fetches).
 
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secure_tool_tests::support;
-use secure_tool_tests::support::http_server::{Server, wait_bounded};
+use secure_tool_tests::support::http_server::Server;
 use secure_tool_tests::support::oidc::{self, Provider, decode_unverified};
 use serde_json::json;
 
@@ -95,7 +95,7 @@ fn python_sdk_with_the_providers_tokens_while_its_keys_rotate() {
     assert_eq!(decode_unverified(&elsewhere).1["aud"], ELSEWHERE);
     let phase_one = run_python(
         &python,
-        &server,
+        &mut server,
         &[
             ("notes:write token, key A", &writer_a, "write"),
             ("notes:read token, key A", &reader_a, "read"),
@@ -112,7 +112,7 @@ fn python_sdk_with_the_providers_tokens_while_its_keys_rotate() {
     assert_eq!(decode_unverified(&writer_b).0["kid"], "key-b");
     let phase_two = run_python(
         &python,
-        &server,
+        &mut server,
         &[
             ("notes:write token, key B (new)", &writer_b, "write"),
             (
@@ -149,7 +149,7 @@ fn python_sdk_with_the_providers_tokens_while_its_keys_rotate() {
     let reader_b = provider.token(&url, "notes:read");
     let phase_three = run_python(
         &python,
-        &server,
+        &mut server,
         &[
             (
                 "notes:read token, key A (removed)",
@@ -253,7 +253,7 @@ fn typescript_sdk_steps_up_with_client_credentials() {
         .current_dir(&dir)
         .env("NOTES_OIDC_CLIENT_ID", oidc::CLIENT_ID)
         .env("NOTES_OIDC_CLIENT_SECRET", oidc::CLIENT_SECRET);
-    let took = run_client(&server, "step-up", client, 7);
+    let took = run_client(&mut server, "step-up", client, 7);
 
     server.stop();
     let log = server.log();
@@ -312,7 +312,7 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Runs `oidc_client.py` with `cases` (name, token, expectation); its run time.
-fn run_python(python: &Path, server: &Server, cases: &[(&str, &String, &str)]) -> Duration {
+fn run_python(python: &Path, server: &mut Server, cases: &[(&str, &String, &str)]) -> Duration {
     let cases: Vec<_> = cases
         .iter()
         .map(|(name, token, expect)| json!({"name": name, "token": token, "expect": expect}))
@@ -331,39 +331,8 @@ fn run_python(python: &Path, server: &Server, cases: &[(&str, &String, &str)]) -
 
 /// Runs `client` against `server` until it exits (bounded): it must pass at least
 /// `min_checks` checks and end with `all checks passed`. Its run time.
-fn run_client(server: &Server, name: &str, mut client: Command, min_checks: usize) -> Duration {
-    server.configure(&mut client);
-    client
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let started = Instant::now();
-    let mut process = client
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start the {name} client {client:?}: {error}"));
-    let stdout = process.stdout.take().expect("stdout is piped");
-    let reader = thread::spawn(move || {
-        let mut seen = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("{line}");
-            seen.push(line);
-        }
-        seen
-    });
-    let status = wait_bounded(&mut process, CLIENT_RUN);
-    let seen = reader.join().expect("the client's stdout reader panicked");
-    let took = started.elapsed();
-    let checks = seen.iter().filter(|line| line.contains(": ok: ")).count();
-    let passed = status.is_some_and(|status| status.success())
-        && seen.iter().any(|line| line.ends_with("all checks passed"));
-    assert!(
-        passed && checks >= min_checks,
-        "the {name} client failed ({status:?}, {checks} checks, {min_checks} expected); its \
-         lines:\n{}\nthe server's log:\n{}",
-        seen.join("\n"),
-        server.log()
-    );
-    took
+fn run_client(server: &mut Server, name: &str, client: Command, min_checks: usize) -> Duration {
+    server.run_client(name, client, min_checks, CLIENT_RUN).1
 }
 
 /// One refresh of the key set, as the server logged it.

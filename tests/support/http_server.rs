@@ -215,6 +215,56 @@ impl Server {
         }
     }
 
+    /// Runs the end-to-end `client` against this server (its URL, issuer and tokens in the
+    /// environment, see [`configure`](Self::configure)) until it exits, at most `limit`,
+    /// passing its lines through: it must end with `all checks passed` after at least
+    /// `min_checks` lines of `: ok: `. How many checks it passed, and how long it ran.
+    pub fn run_client(
+        &mut self,
+        name: &str,
+        mut client: Command,
+        min_checks: usize,
+        limit: Duration,
+    ) -> (usize, Duration) {
+        self.configure(&mut client);
+        client
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        eprintln!("running the {name} client against {}", self.url);
+        let started = Instant::now();
+        let mut process = client
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start the {name} client {client:?}: {error}"));
+        let stdout = process.stdout.take().expect("stdout is piped");
+        let reader = thread::spawn(move || {
+            let mut seen = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{line}");
+                seen.push(line);
+            }
+            seen
+        });
+        let status = wait_bounded(&mut process, limit);
+        // The client has exited (or was killed): its stdout is closed, the reader ends.
+        let seen = reader.join().expect("the client's stdout reader panicked");
+        let took = started.elapsed();
+        let checks = seen.iter().filter(|line| line.contains(": ok: ")).count();
+        eprintln!("the {name} client passed {checks} checks in {took:.1?}");
+        let passed = status.is_some_and(|status| status.success())
+            && seen.iter().any(|line| line.ends_with("all checks passed"));
+        if !passed || checks < min_checks {
+            let _ = self.child.kill();
+            panic!(
+                "the {name} client failed ({status:?}, {checks} checks, at least {min_checks} \
+                 expected); its lines:\n{}\nthe server's log:\n{}",
+                seen.join("\n"),
+                self.log()
+            );
+        }
+        (checks, took)
+    }
+
     /// SIGTERM, then a clean exit within [`SHUTDOWN`].
     pub fn stop(&mut self) {
         let pid = self.child.id().to_string();

@@ -34,12 +34,12 @@ try:
     import httpx2
     from mcp import Client
     from mcp.client.auth.utils import extract_field_from_www_auth
-    from mcp.client.streamable_http import streamable_http_client
     from mcp.types import CallToolResult
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from checks import CheckFailed, expect, reporter
+    import sdk_session
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"oidc: error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -75,40 +75,11 @@ def leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-class Session:
-    """One `Client` over the SDK's streamable HTTP transport with a bearer `token`, and the
-    HTTP responses the transport received."""
-
-    def __init__(self, token: str) -> None:
-        self.responses: list[httpx2.Response] = []
-
-        async def record(response: httpx2.Response) -> None:
-            self.responses.append(response)
-            STATUSES.append(response.status_code)
-
-        self.http = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
-            event_hooks={"response": [record]},
-        )
-        self.client = Client(
-            streamable_http_client(URL, http_client=self.http),
-            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
-        )
-
-    async def __aenter__(self) -> Client:
-        await self.http.__aenter__()
-        try:
-            return await self.client.__aenter__()
-        except BaseException:
-            await self.http.__aexit__(None, None, None)
-            raise
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.client.__aexit__(*exc)
-        finally:
-            await self.http.__aexit__(None, None, None)
+def Session(token: str) -> sdk_session.Session:  # noqa: N802 - used as the class it builds
+    """A connection with `token`, its responses' statuses kept for the failure messages."""
+    return sdk_session.Session(
+        URL, token, REQUEST_TIMEOUT_SECONDS, on_response=lambda response: STATUSES.append(response.status_code)
+    )
 
 
 def structured(result: CallToolResult, what: str) -> dict[str, Any]:

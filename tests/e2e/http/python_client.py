@@ -29,14 +29,12 @@ from urllib.parse import urlsplit
 try:
     import anyio
     import httpx2
-    from mcp import Client
     from mcp.client.auth.utils import (
         build_protected_resource_metadata_discovery_urls,
         extract_field_from_www_auth,
         extract_resource_metadata_from_www_auth,
         handle_protected_resource_response,
     )
-    from mcp.client.streamable_http import streamable_http_client
     from mcp.types import CallToolResult
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
@@ -44,6 +42,7 @@ try:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from checks import CheckFailed, expect, reporter
     from tool_results import error_facts
+    import sdk_session
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"python: error: cannot import the MCP Python SDK 2.x ({import_error})")
 
@@ -65,42 +64,9 @@ TOKENS = {
 }
 
 
-class Session:
-    """One `Client` over the SDK's streamable HTTP transport, with `token` (or none),
-    and the HTTP responses the transport received."""
-
-    def __init__(self, token: str | None, origin: str | None = None) -> None:
-        self.responses: list[httpx2.Response] = []
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if origin is not None:
-            headers["Origin"] = origin
-
-        async def record(response: httpx2.Response) -> None:
-            self.responses.append(response)
-
-        self.http = httpx2.AsyncClient(
-            headers=headers,
-            timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
-            event_hooks={"response": [record]},
-        )
-        self.client = Client(
-            streamable_http_client(URL, http_client=self.http),
-            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
-        )
-
-    async def __aenter__(self) -> Client:
-        await self.http.__aenter__()
-        try:
-            return await self.client.__aenter__()
-        except BaseException:
-            await self.http.__aexit__(None, None, None)
-            raise
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.client.__aexit__(*exc)
-        finally:
-            await self.http.__aexit__(None, None, None)
+def Session(token: str | None, origin: str | None = None) -> sdk_session.Session:  # noqa: N802 - used as the class it builds
+    """A connection with `token` (or none), and an `Origin` header if given."""
+    return sdk_session.Session(URL, token, REQUEST_TIMEOUT_SECONDS, origin=origin)
 
 
 async def expect_unauthorized(token: str | None, what: str) -> httpx2.Response:
@@ -163,7 +129,7 @@ async def expect_forbidden_origin(token: str, origin: str) -> None:
     expect(statuses and all(status == 403 for status in statuses), f"Origin {origin}: the transport got {statuses}, expected 403s")
 
 
-async def step_up(session: Session, client: Any, arguments: dict[str, Any], what: str) -> str:
+async def step_up(session: sdk_session.Session, client: Any, arguments: dict[str, Any], what: str) -> str:
     """A create_note with `arguments` fails through the SDK, and what its transport got last
     was a 403 step-up challenge: `insufficient_scope`, `notes:write`, the metadata document."""
     responses = len(session.responses)
