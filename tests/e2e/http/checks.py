@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 
 class CheckFailed(Exception):
@@ -32,3 +32,21 @@ def reporter(client: str) -> tuple[Callable[[str], None], Callable[[str], str]]:
         return value
 
     return ok, env
+
+
+def run(client: str, scenario: Callable[[], Awaitable[None]], timeout_seconds: float) -> int:
+    """Runs `scenario` within `timeout_seconds` and prints how it ended: `<client>: all checks
+    passed` (exit status 0), or `<client>: FAILED: <why>` at the first failed check (1)."""
+    import anyio
+
+    async def main() -> int:
+        try:
+            with anyio.fail_after(timeout_seconds):
+                await scenario()
+        except CheckFailed as failure:
+            print(f"{client}: FAILED: {failure}", flush=True)
+            return 1
+        print(f"{client}: all checks passed", flush=True)
+        return 0
+
+    return anyio.run(main)

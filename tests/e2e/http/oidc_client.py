@@ -38,7 +38,7 @@ try:
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from checks import CheckFailed, expect, reporter
+    from checks import CheckFailed, expect, reporter, run
     import sdk_session
 except ImportError as import_error:  # pragma: no cover - environment problem
     sys.exit(f"oidc: error: cannot import the MCP Python SDK 2.x ({import_error})")
@@ -155,16 +155,5 @@ async def scenario() -> None:
         ok(f"{case['name']}: {outcome} in {(time.monotonic() - started) * 1000:.0f} ms")
 
 
-async def main() -> int:
-    try:
-        with anyio.fail_after(SCENARIO_TIMEOUT_SECONDS):
-            await scenario()
-    except CheckFailed as failure:
-        print(f"{CLIENT}: FAILED: {failure}", flush=True)
-        return 1
-    print(f"{CLIENT}: all checks passed", flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    sys.exit(run(CLIENT, scenario, SCENARIO_TIMEOUT_SECONDS))

@@ -40,7 +40,7 @@ try:
 
     # The e2e suite's shared reading of tool results, one directory up.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from checks import CheckFailed, expect, reporter
+    from checks import CheckFailed, expect, reporter, run
     from tool_results import error_facts
     import sdk_session
 except ImportError as import_error:  # pragma: no cover - environment problem
@@ -245,16 +245,5 @@ async def scenario() -> None:
         ok(f"writer token: delete_note (role admin) -> denied {not_admin}")
 
 
-async def main() -> int:
-    try:
-        with anyio.fail_after(SCENARIO_TIMEOUT_SECONDS):
-            await scenario()
-    except CheckFailed as failure:
-        print(f"{CLIENT}: FAILED: {failure}", flush=True)
-        return 1
-    print(f"{CLIENT}: all checks passed", flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    sys.exit(run(CLIENT, scenario, SCENARIO_TIMEOUT_SECONDS))
