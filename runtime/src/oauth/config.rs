@@ -625,7 +625,8 @@ impl BearerAuthBuilder {
             })
             .collect();
 
-        let challenges = Challenges::new(&metadata_url, &self.required_scopes)?;
+        let challenges =
+            Challenges::new(&metadata_url, &self.required_scopes, &self.scopes_supported)?;
 
         let metadata = Metadata::new(
             &audience,

@@ -33,7 +33,7 @@ const INSUFFICIENT_SCOPE_DESCRIPTION: &str = "The access token lacks a scope thi
 /// | request | status | challenge |
 /// |---|---|---|
 /// | an `Origin` header that is not [allowed](super::BearerAuthBuilder::allowed_origins) (another origin, `null`, not an origin, more than one `Origin` header), whatever its token: checked first | `403` | none |
-/// | no `Authorization` header, or another scheme (`Basic`) | `401` | `Bearer resource_metadata="…"` (and `scope="…"`, the required scopes, if any) |
+/// | no `Authorization` header, or another scheme (`Basic`) | `401` | `Bearer resource_metadata="…"` and `scope="…"`: the scopes to ask for first (the required scopes, else `scopes_supported`; omitted if there are none) |
 /// | a token that does not verify (malformed, bad signature, wrong `iss` or `aud`, `iss` not a string, expired, not yet valid, no `exp`, `iat` in the future or not a number, living longer than the [maximum](super::BearerAuthBuilder::max_token_lifetime), a `typ` other than `at+jwt`, `application/at+jwt` or `JWT`, disallowed `alg`, unknown `kid`, bad claims) | `401` | `error="invalid_token"` with a generic `error_description` |
 /// | more than one `Authorization` header | `400` | `error="invalid_request"` |
 /// | a valid token without the [required scopes](super::BearerAuthBuilder::required_scopes) | `403` | `error="insufficient_scope"`, `scope="…"` |
@@ -322,13 +322,30 @@ pub(super) struct Challenges {
 }
 
 impl Challenges {
-    pub(super) fn new(metadata_url: &str, required_scopes: &[String]) -> Result<Self, ConfigError> {
+    /// The challenges naming `metadata_url`. The `401` one, to a request without a token,
+    /// names the scopes to ask for first (the MCP authorization specification's scope
+    /// selection): `required_scopes`, or else `scopes_supported` (never `offline_access`).
+    pub(super) fn new(
+        metadata_url: &str,
+        required_scopes: &[String],
+        scopes_supported: &[String],
+    ) -> Result<Self, ConfigError> {
         let base = format!("Bearer resource_metadata=\"{metadata_url}\"");
         let scope = required_scopes.join(" ");
-        let scope_hint = if scope.is_empty() {
+        let first = if required_scopes.is_empty() {
+            scopes_supported
+        } else {
+            required_scopes
+        };
+        let first: Vec<&str> = first
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| *scope != super::OFFLINE_ACCESS)
+            .collect();
+        let scope_hint = if first.is_empty() {
             String::new()
         } else {
-            format!(", scope=\"{scope}\"")
+            format!(", scope=\"{}\"", first.join(" "))
         };
         let value = |text: String| {
             HeaderValue::try_from(text).map_err(|_| {

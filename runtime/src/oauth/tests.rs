@@ -253,6 +253,36 @@ async fn the_challenge_hints_at_the_required_scopes() {
     );
 }
 
+/// Without required scopes, the first challenge names the advertised ones (the MCP
+/// specification's scope selection), never `offline_access`; required scopes win.
+#[tokio::test]
+async fn the_challenge_hints_at_the_advertised_scopes_without_required_ones() {
+    let auth = hs256()
+        .scopes_supported(["notes:read", "offline_access", "notes:write"])
+        .build()
+        .unwrap();
+    send(&auth, &[]).await.assert_rejected(
+        StatusCode::UNAUTHORIZED,
+        &format!("{CHALLENGE}, scope=\"notes:read notes:write\""),
+    );
+    let auth = hs256()
+        .scopes_supported(["notes:read", "notes:write"])
+        .required_scopes(["mcp:use"])
+        .build()
+        .unwrap();
+    send(&auth, &[]).await.assert_rejected(
+        StatusCode::UNAUTHORIZED,
+        &format!("{CHALLENGE}, scope=\"mcp:use\""),
+    );
+    let auth = hs256()
+        .scopes_supported(["offline_access"])
+        .build()
+        .unwrap();
+    send(&auth, &[])
+        .await
+        .assert_rejected(StatusCode::UNAUTHORIZED, CHALLENGE);
+}
+
 #[tokio::test]
 async fn another_scheme_is_no_token() {
     let auth = hs256().build().unwrap();
