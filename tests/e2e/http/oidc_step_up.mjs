@@ -44,33 +44,19 @@ import {
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 
+import { CheckFailed, expect, reporter } from "./checks.mjs";
+
 const CLIENT = "step-up";
 const REQUEST_TIMEOUT_MS = 30_000;
 const SCENARIO_TIMEOUT_MS = 120_000;
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${CLIENT}: error: ${name} is not set (tests/oidc.rs sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
+const { ok, env } = reporter(CLIENT, "tests/oidc.rs");
 
 const url = new URL(env("NOTES_MCP_URL"));
 const issuer = env("NOTES_ISSUER");
 const clientId = env("NOTES_OIDC_CLIENT_ID");
 const clientSecret = env("NOTES_OIDC_CLIENT_SECRET");
 
-class CheckFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) throw new CheckFailed(message);
-}
-
-function ok(message) {
-  console.log(`${CLIENT}: ok: ${message}`);
-}
 
 /** The claims of a JWT, not verified (the server verifies them). */
 function claims(token) {

@@ -26,17 +26,12 @@ import {
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 
+import { CheckFailed, expect, reporter } from "./checks.mjs";
+
 const CLIENT = "typescript";
 const REQUEST_TIMEOUT_MS = 30_000;
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${CLIENT}: error: ${name} is not set (tests/http_clients.rs sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
+const { ok, env } = reporter(CLIENT, "tests/http_clients.rs");
 
 const url = new URL(env("NOTES_MCP_URL"));
 const issuer = env("NOTES_ISSUER");
@@ -48,15 +43,6 @@ const tokens = {
   wrongAudience: env("NOTES_TOKEN_WRONG_AUDIENCE"),
 };
 
-class CheckFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) throw new CheckFailed(message);
-}
-
-function ok(message) {
-  console.log(`${CLIENT}: ok: ${message}`);
-}
 
 /** A fetch that keeps the last HTTP response the transport got, to read its headers. */
 function recordingFetch() {
