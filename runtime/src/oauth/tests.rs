@@ -283,6 +283,38 @@ async fn the_challenge_hints_at_the_advertised_scopes_without_required_ones() {
         .assert_rejected(StatusCode::UNAUTHORIZED, CHALLENGE);
 }
 
+/// A token that brings its own key (`jwk`, `jku`, `x5u` in its header) is verified with the
+/// server's keys only: a key the token names is never fetched nor trusted.
+#[tokio::test]
+async fn a_token_carrying_its_own_key_is_verified_with_the_servers_keys() {
+    let auth = hs256().build().unwrap();
+    let attacker = b"an attacker's secret of 32+ bytes";
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(json!({
+        "kty": "oct",
+        "k": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(attacker),
+    }))
+    .unwrap();
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.jwk = Some(jwk);
+    header.jku = Some("https://evil.example.com/jwks".into());
+    header.x5u = Some("https://evil.example.com/cert".into());
+    let token = encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(attacker).unwrap(),
+    )
+    .unwrap();
+    send_token(&auth, &token).await.assert_invalid_token();
+    // The same header on a token the server's key signed: the extra fields change nothing.
+    let token = encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(SECRET).unwrap(),
+    )
+    .unwrap();
+    send_token(&auth, &token).await.assert_passed();
+}
+
 #[tokio::test]
 async fn another_scheme_is_no_token() {
     let auth = hs256().build().unwrap();
