@@ -110,6 +110,8 @@ pub(crate) struct IssuerKeys {
     alive: Arc<AtomicBool>,
     /// How many requests wait for a refresh now.
     waiting: Arc<AtomicUsize>,
+    /// Whether the log was told the task is gone (once: requests must not flood it).
+    told_gone: AtomicBool,
 }
 
 impl std::fmt::Debug for IssuerKeys {
@@ -156,7 +158,8 @@ impl Drop for WaitingSlot {
 }
 
 impl Refreshed {
-    /// Waits until the refresh finished, good or failed, or until the fetch timeout.
+    /// Waits until the refresh finished, good or failed, at most a whole refresh's worth of
+    /// fetch timeouts.
     pub(crate) async fn wait(mut self) {
         let after = self.after;
         let _ = tokio::time::timeout(
@@ -195,6 +198,7 @@ impl IssuerKeys {
             wake: Arc::new(Notify::new()),
             alive: Arc::new(AtomicBool::new(true)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            told_gone: AtomicBool::new(false),
         });
         runtime.spawn(refresh_task(
             Arc::downgrade(&keys),
@@ -226,7 +230,9 @@ impl IssuerKeys {
     /// answered with what there is.
     pub(crate) fn refresh_now(&self) -> Option<Refreshed> {
         if !self.alive.load(Ordering::Acquire) {
-            tracing::error!(target: "secure_tool::oauth", "the task that refreshes the issuer's keys is gone (its Tokio runtime shut down, or it panicked): build the BearerAuth on the runtime that serves it");
+            if !self.told_gone.swap(true, Ordering::AcqRel) {
+                tracing::error!(target: "secure_tool::oauth", "the task that refreshes the issuer's keys is gone (its Tokio runtime shut down, or it panicked): build the BearerAuth on the runtime that serves it");
+            }
             return None;
         }
         let taken = self.waiting.fetch_add(1, Ordering::AcqRel);
