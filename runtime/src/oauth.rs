@@ -28,6 +28,12 @@
 //!   authorization server.
 //! - [`BindSessions`], inside the bearer layer, binds each MCP session to the subject that
 //!   created it: a session id is no key to another caller's session.
+//! - [`BearerAuth::step_up`], inside the bearer layer, answers a token that lacks the scopes
+//!   of the tool it calls with `403 insufficient_scope` naming them, so that its client can
+//!   step up; [`BearerAuthBuilder::scope_implies`] declares a scope hierarchy.
+//! - With the `oauth-issuer` feature, `BearerAuthBuilder::keys_from_issuer` takes the
+//!   verification keys from the issuer (discovered, fetched over HTTPS, refreshed, the last
+//!   good set kept; `503` until a first set).
 //!
 //! Scopes of single tools are not checked here: each tool's `authz` policy sees the
 //! [`Principal`] and answers its generic denial. Only the scopes every request needs
@@ -254,7 +260,7 @@ impl BearerAuth {
     }
 
     /// Whether tokens can be verified: keys were given, or a key set was fetched from the
-    /// issuer (see [`BearerAuthBuilder::keys_from_issuer`]). Until then every request with
+    /// issuer (see `BearerAuthBuilder::keys_from_issuer`). Until then every request with
     /// a token is answered `503 Service Unavailable`: a readiness probe's question.
     ///
     /// ```
