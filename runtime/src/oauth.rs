@@ -376,6 +376,7 @@ impl fmt::Debug for BearerAuth {
             .field("keys", &self.config.keys)
             .field("algorithms", &algorithms)
             .field("metadata_url", &self.config.metadata_url)
+            .field("allowed_origins", &self.config.allowed_origins)
             .finish_non_exhaustive()
     }
 }

@@ -315,6 +315,22 @@ async fn a_token_carrying_its_own_key_is_verified_with_the_servers_keys() {
     send_token(&auth, &token).await.assert_passed();
 }
 
+#[test]
+fn a_configuration_shows_its_keys_algorithms_and_origins_but_no_secret() {
+    let auth = hs256()
+        .allowed_origins(["https://app.example.com"])
+        .build()
+        .unwrap();
+    let shown = format!("{auth:?}");
+    for part in ["HS256", "mcp.example.com", "app.example.com", METADATA_URL] {
+        assert!(shown.contains(part), "{part} not in {shown}");
+    }
+    assert!(
+        !shown.contains(std::str::from_utf8(SECRET).unwrap()),
+        "{shown}"
+    );
+}
+
 #[tokio::test]
 async fn another_scheme_is_no_token() {
     let auth = hs256().build().unwrap();
