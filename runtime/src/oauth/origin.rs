@@ -141,7 +141,8 @@ fn parse(text: &str) -> Option<String> {
     let mut chars = scheme.chars();
     let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !scheme_ok || rest.is_empty() || rest.ends_with(':') || rest.contains(['/', '?', '#', '@']) {
+    // An empty authority does not parse, and an empty port is refused by `serialize`.
+    if !scheme_ok || rest.contains(['/', '?', '#', '@']) {
         return None;
     }
     let authority: Authority = rest.parse().ok()?;
@@ -214,6 +215,8 @@ mod tests {
             "https://mcp.example.com#x",
             "https://user@mcp.example.com",
             "https://mcp.example.com:",
+            "https://:443",
+            "https://:",
             "https://mcp.example.com:99999",
             "https://mcp.example.com:https",
             "https://mcp.example.com https://evil.example.com",
