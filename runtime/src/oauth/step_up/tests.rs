@@ -419,3 +419,65 @@ async fn the_challenge_names_the_scopes_held_that_the_call_still_needs() {
         (StatusCode::FORBIDDEN, step_up("mcp:use notes:read"))
     );
 }
+
+#[test]
+fn each_operation_is_known_by_its_method() {
+    use crate::oauth::Operation;
+    assert_eq!(
+        Operation::of("tools/call", "t"),
+        Some(Operation::CallTool("t"))
+    );
+    assert_eq!(
+        Operation::of("prompts/get", "p"),
+        Some(Operation::GetPrompt("p"))
+    );
+    assert_eq!(
+        Operation::of("resources/read", "notes://1"),
+        Some(Operation::ReadResource("notes://1"))
+    );
+    for other in [
+        "tools/list",
+        "resources/subscribe",
+        "completion/complete",
+        "",
+    ] {
+        assert_eq!(Operation::of(other, "x"), None, "{other}");
+    }
+}
+
+/// A body under the limit is read whole and handed on; the layer shows what it wraps.
+#[tokio::test]
+async fn a_body_under_the_limit_goes_on() {
+    let writer = token("notes:read notes:export", &[]);
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "export_notes", "arguments": {}},
+        "_pad": " ".repeat(3 * 1024 * 1024),
+    });
+    let request = Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("authorization", format!("Bearer {writer}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, result) = answer(app(ToolLists::All), request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["content"][0]["text"], "exported", "{result}");
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+        .build()
+        .unwrap();
+    let shown = format!(
+        "{:?}",
+        auth.step_up("the inner service", SecureServer::new(Notes))
+    );
+    assert!(
+        shown.contains("StepUp") && shown.contains("the inner service"),
+        "{shown}"
+    );
+}
