@@ -182,9 +182,12 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let principal = request.extensions().get::<Principal>();
-        let looked_at = request.method() == Method::POST && principal.is_some();
-        if !looked_at {
+        // Only a POST carries an operation, and only a caller the bearer layer let in can
+        // be asked to step up.
+        if request.method() != Method::POST {
+            return Box::pin(self.inner.call(request.map(Either::Left)));
+        }
+        if request.extensions().get::<Principal>().is_none() {
             return Box::pin(self.inner.call(request.map(Either::Left)));
         }
         if let Some((method, name)) = named_in_headers(request.headers()) {
