@@ -121,6 +121,10 @@ impl Kind {
                 "only a `#[secure_tool(mode = write)]` takes `confirm`: reading a resource or \
                  getting a prompt changes nothing the user must agree to",
             ),
+            (Kind::Resource | Kind::Prompt, RATE) => Some(
+                "a `rate` is a tool's: resource reads and prompt gets count against the \
+                 server's limit, `SecureServerBuilder::rate_limit`",
+            ),
             (Kind::Tool, COMPLETE) => Some(
                 "a `#[secure_tool]` takes no `complete`: completions are for the URI variables of \
                  a `#[secure_resource]` and the arguments of a `#[secure_prompt]`",
@@ -195,6 +199,7 @@ pub struct HandlerArgs {
     pub description: Once<LitStr>,
     pub title: Once<LitStr>,
     pub confirm: Once<LitStr>,
+    pub rate: Once<Expr>,
     pub uri: Once<LitStr>,
     pub mime_type: Once<LitStr>,
     pub complete: Once<Vec<CompleteEntry>>,
@@ -225,6 +230,7 @@ impl HandlerArgs {
             description: Once::new(DESCRIPTION, kind),
             title: Once::new(TITLE, kind),
             confirm: Once::new(CONFIRM, kind),
+            rate: Once::new(RATE, kind),
             uri: Once::new(URI, kind),
             mime_type: Once::new(MIME_TYPE, kind),
             complete: Once::new(COMPLETE, kind),
@@ -272,6 +278,7 @@ impl HandlerArgs {
                     DESCRIPTION => out.description.set(errors, &key, input.parse()?),
                     TITLE => out.title.set(errors, &key, input.parse()?),
                     CONFIRM => out.confirm.set(errors, &key, input.parse()?),
+                    RATE => out.rate.set(errors, &key, input.parse()?),
                     URI => out.uri.set(errors, &key, input.parse()?),
                     MIME_TYPE => out.mime_type.set(errors, &key, input.parse()?),
                     MODE => {

@@ -14,6 +14,8 @@ pub const MIME_TYPE: &str = "mime_type";
 pub const CONFIRM: &str = "confirm";
 /// `complete(variable = Self::completer, ..)`: a resource's or a prompt's completers.
 pub const COMPLETE: &str = "complete";
+/// `rate = "30/min"`: how often each caller may call a tool.
+pub const RATE: &str = "rate";
 
 /// Every key of `#[secure_tool(...)]`, in the order the docs list them.
 pub const TOOL_KEYS: &[&str] = &[
@@ -21,6 +23,7 @@ pub const TOOL_KEYS: &[&str] = &[
     MODE,
     BREAKER,
     TIMEOUT,
+    RATE,
     ARGUMENT_LIMITS,
     NAME,
     DESCRIPTION,

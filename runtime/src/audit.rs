@@ -107,6 +107,9 @@ pub(crate) enum Verdict<'a> {
     /// A tool that needs the user's confirmation answered a 2026-07-28 request with the
     /// question; the client's retry carries the answer.
     ConfirmationAsked,
+    /// The caller is over a rate limit: `"tool"` (the tool's own) or `"server"` (the
+    /// server's, over every call of the caller).
+    RateLimited(&'static str),
 }
 
 /// What a call was of: the field that names it, and the words of its events.
@@ -265,6 +268,11 @@ impl<'a> CallEvent<'a> {
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "confirmation_asked",
                 latency_us = latency_us(), arguments, incident_id,
                 "write tool not run yet: the user's confirmation was asked for"
+            ),
+            Verdict::RateLimited(limit) => tracing::info!(
+                target: TARGET, tool, resource, prompt, mode, %principal, outcome = "rate_limited",
+                limit, latency_us = latency_us(), arguments, incident_id,
+                "{what} refused: the caller is over its rate limit"
             ),
             Verdict::Degraded => tracing::warn!(
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "degraded",

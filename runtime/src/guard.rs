@@ -186,6 +186,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         if let Some(policy) = self.probe.policy {
             let context = CallSettings {
                 server_policy: None,
+                rate_limit: None,
                 authz_timeout: self.probe.authz_timeout,
                 ..self.context
             };
@@ -219,6 +220,11 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
             Some(&arguments),
         );
 
+        if let Err(limited) = this.context.admit(&this.principal) {
+            let safe =
+                crate::route::call::rate_limited_error(limited, "server", &mut event, started);
+            return Err(Refused::Failed(safe));
+        }
         let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
         if let Err(cause) = this.context.authorize(this.policy, request).await {
             event.finish(started, Verdict::Denied(&cause), Some(IncidentId::new()));

@@ -50,6 +50,7 @@ pub mod health;
 pub mod oauth;
 pub mod partial;
 pub mod prompt;
+pub mod rate;
 pub mod resilience;
 pub mod resource;
 pub mod route;
@@ -604,5 +605,12 @@ pub mod __private {
     #[inline]
     pub fn argument_limits(limits: crate::route::ArgumentLimits) -> crate::route::ArgumentLimits {
         limits
+    }
+
+    /// Checks, spanned at the user's expression, that `rate = ...` is a
+    /// [`Rate`](crate::rate::Rate).
+    #[inline]
+    pub fn rate(rate: crate::rate::Rate) -> crate::rate::Rate {
+        rate
     }
 }

@@ -61,6 +61,9 @@ pub enum ErrorCategory {
     Degraded,
     /// The tool needs the user's confirmation, and did not get it: it did not run.
     NotConfirmed,
+    /// The caller is over a rate limit (the tool's or the server's): the call did not run;
+    /// retry after the time given.
+    RateLimited,
     /// Anything else. Not the caller's fault; retrying is unlikely to help.
     Internal,
 }
@@ -78,6 +81,7 @@ impl ErrorCategory {
             ErrorCategory::Overloaded => "overloaded",
             ErrorCategory::Degraded => "degraded",
             ErrorCategory::NotConfirmed => "not_confirmed",
+            ErrorCategory::RateLimited => "rate_limited",
             ErrorCategory::Internal => "internal",
         }
     }
@@ -98,6 +102,9 @@ impl ErrorCategory {
             ErrorCategory::NotConfirmed => {
                 "The user did not confirm this action; it was not performed"
             }
+            ErrorCategory::RateLimited => {
+                "Too many calls: this caller is over its rate limit — please retry later"
+            }
             ErrorCategory::Internal => "An internal error occurred",
         }
     }
@@ -110,6 +117,7 @@ impl ErrorCategory {
                 | ErrorCategory::Timeout
                 | ErrorCategory::Overloaded
                 | ErrorCategory::Degraded
+                | ErrorCategory::RateLimited
         )
     }
 
@@ -123,6 +131,7 @@ impl ErrorCategory {
                 | ErrorCategory::Conflict
                 | ErrorCategory::Denied
                 | ErrorCategory::NotConfirmed
+                | ErrorCategory::RateLimited
         )
     }
 
@@ -140,6 +149,7 @@ impl ErrorCategory {
             ErrorCategory::NotConfirmed => {
                 "Do not retry unless the user asks for this action again."
             }
+            ErrorCategory::RateLimited => "Slow down: wait for the time given, then retry.",
             ErrorCategory::Internal => "Retrying is unlikely to help; report the incident id.",
         }
     }
@@ -314,7 +324,8 @@ impl ToolError {
             | ErrorCategory::Conflict
             | ErrorCategory::Denied
             | ErrorCategory::Degraded
-            | ErrorCategory::NotConfirmed => Outcome::Ignored,
+            | ErrorCategory::NotConfirmed
+            | ErrorCategory::RateLimited => Outcome::Ignored,
         })
     }
 
@@ -688,6 +699,8 @@ mod tests {
             (Timeout, true, false),
             (Overloaded, true, false),
             (Degraded, true, false),
+            (NotConfirmed, false, true),
+            (RateLimited, true, true),
             (Internal, false, false),
         ];
         for (category, retryable, caller_fault) in table {

@@ -81,6 +81,8 @@ struct CallConfig {
     check_outputs: bool,
     /// The surfaces forwarded to the state's own handler, with the reason given for each.
     unguarded: Vec<(Unguarded, std::borrow::Cow<'static, str>)>,
+    /// Each caller's bucket over every call it makes, if the server limits them.
+    rate_limit: Option<std::sync::Arc<crate::rate::Limiter>>,
 }
 
 impl CallConfig {
@@ -515,6 +517,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             }),
             check_outputs: self.inner.config.check_outputs,
             confirmations: &self.inner.confirmations,
+            rate_limit: self.inner.config.rate_limit.as_deref(),
         }
     }
 

@@ -114,6 +114,8 @@ pub(super) enum Surface<'a> {
         argument_limits: Option<&'a Expr>,
         /// `confirm = "..."`: a write tool's question to the user, well formed.
         confirm: Option<&'a LitStr>,
+        /// `rate = "30/min"` (read when the crate compiles) or a `Rate` expression.
+        rate: Option<&'a Expr>,
     },
     Resource {
         /// `uri = "..."`, a valid URI template whose variables fit the handler's inputs.
@@ -478,12 +480,50 @@ fn tool_surface<'a>(
             }
         }
     });
+    let rate = args.rate.get().filter(|expr| check_rate(expr, errors));
     Some(Surface::Tool {
         mode: mode?,
         capability: inputs.and_then(|inputs| inputs.capability),
         argument_limits,
         confirm,
+        rate,
     })
+}
+
+/// Whether `rate = ...` can be a rate: a string (its text is read by the runtime's own
+/// `const` parser when the crate compiles, so that one grammar is checked in one place),
+/// or an expression read once when the router is built, without `self`.
+fn check_rate(expr: &Expr, errors: &mut Errors) -> bool {
+    const FORMS: &str = "write it like `rate = \"30/min\"`, `\"5/s burst 20\"` or `\"1000/h\"`, or \
+                         give a `secure_tool::rate::Rate`";
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(_) | syn::Lit::Float(_),
+            ..
+        }) => {
+            errors.push_at(expr.span(), format!("`rate` needs a period: {FORMS}"));
+            false
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(_),
+            ..
+        }) => true,
+        Expr::Lit(_) => {
+            errors.push_at(expr.span(), format!("`rate` is not this literal: {FORMS}"));
+            false
+        }
+        _ => match find_self(expr.to_token_stream()) {
+            Some(span) => {
+                errors.push_at(
+                    span,
+                    "`rate` is read once, when the router is built, and cannot use `self`: use a \
+                     literal like `\"30/min\"` or a constant `Rate`",
+                );
+                false
+            }
+            None => true,
+        },
+    }
 }
 
 /// What only a resource has: its URI, valid and fitting the handler (a template's

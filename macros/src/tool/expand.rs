@@ -23,7 +23,8 @@ impl Handler<'_> {
                 capability,
                 argument_limits,
                 confirm,
-            } => self.expand_tool(*mode, *capability, *argument_limits, *confirm),
+                rate,
+            } => self.expand_tool(*mode, *capability, *argument_limits, *confirm, *rate),
             Surface::Resource { uri, mime_type } => self.expand_resource(uri, *mime_type),
             Surface::Prompt => self.expand_prompt(),
         }
@@ -42,6 +43,7 @@ impl Handler<'_> {
         capability: Option<&Type>,
         argument_limits: Option<&Expr>,
         confirm: Option<&LitStr>,
+        rate: Option<&Expr>,
     ) -> TokenStream {
         let item = self.item;
         let method = &item.sig.ident;
@@ -143,6 +145,7 @@ impl Handler<'_> {
         });
         let (dependency_fn, with_dependency) = self.dependency();
         let confirm = confirm.map(|question| quote!(.with_confirmation(#question)));
+        let rate = rate.map(with_rate);
 
         quote! {
             #[doc(hidden)]
@@ -165,6 +168,7 @@ impl Handler<'_> {
                     #title
                     #timeout
                     #argument_limits
+                    #rate
                     #confirm,
                     __secure_tool_types,
                     Self::#handler_fn,
@@ -493,4 +497,27 @@ fn dependency_fn_ident(method: &Ident) -> Ident {
 /// `prefix` and the method's name without `r#`, spanned at the method's name.
 fn generated_ident(prefix: &str, method: &Ident) -> Ident {
     format_ident!("{}{}", prefix, method.unraw(), span = method.span())
+}
+
+/// `.with_rate(..)` of `rate = ...`: a string is read by the runtime's `const` parser in a
+/// constant, so that a malformed rate fails to compile, at the string, in the runtime's
+/// words; an expression is checked to be a `Rate`.
+fn with_rate(expr: &Expr) -> TokenStream {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) => quote_spanned! {text.span()=>
+            .with_rate({
+                const RATE: ::secure_tool::rate::Rate = match ::secure_tool::rate::Rate::parse(#text) {
+                    ::core::result::Result::Ok(rate) => rate,
+                    ::core::result::Result::Err(error) => ::core::panic!("{}", error.message()),
+                };
+                RATE
+            })
+        },
+        _ => quote_spanned! {expr.span()=>
+            .with_rate(::secure_tool::__private::rate(#expr))
+        },
+    }
 }

@@ -18,6 +18,7 @@ use crate::confirm::{
 };
 use crate::context::{CallContext, Grant, Rounds, Session};
 use crate::health::{HealthMonitor, ServicePath, Status};
+use crate::rate::{Limited, Limiter};
 use crate::resilience::{Limits, Panicked};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
 
@@ -34,9 +35,17 @@ pub(crate) struct CallSettings<'a> {
     pub(crate) check_outputs: bool,
     /// The confirmations of tools that ask the user first.
     pub(crate) confirmations: &'a Confirmations,
+    /// Each caller's bucket over every call it makes, if the server limits them.
+    pub(crate) rate_limit: Option<&'a Limiter>,
 }
 
 impl CallSettings<'_> {
+    /// Takes a call from `principal`'s bucket of the server's rate limit, if there is one.
+    pub(crate) fn admit(&self, principal: &Principal) -> Result<(), Limited> {
+        self.rate_limit
+            .map_or(Ok(()), |limiter| limiter.check(principal))
+    }
+
     /// The server's policy, then `policy`, each decided within the deadline: fail-closed,
     /// the first denial is the answer.
     pub(crate) async fn authorize(
@@ -152,8 +161,9 @@ impl<'a, S> Invocation<'a, S> {
     ) -> Self {
         self.policy = policy;
         self.context.authz_timeout = authz_timeout;
-        // The check is about each tool's own policy failing.
+        // The check is about each tool's own policy failing (and no probe is limited).
         self.context.server_policy = None;
+        self.context.rate_limit = None;
         self.reached = Some(reached);
         self
     }
@@ -182,11 +192,22 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             self.arguments.as_ref(),
         );
 
+        // The server's rate limit first: a caller over it costs no policy decision.
+        if let Err(limited) = self.context.admit(&self.principal) {
+            return rate_limited(limited, "server", &mut event, started).into();
+        }
         let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
         if let Err(cause) = self.context.authorize(self.policy, request).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
             return safe.to_result().into();
+        }
+        // The tool's own limit counts only the calls its policy allows: a caller who may
+        // not use the tool is told so, never the tool's limit.
+        if let Some(limiter) = &self.route.rate
+            && let Err(limited) = limiter.check(&self.principal)
+        {
+            return rate_limited(limited, "tool", &mut event, started).into();
         }
 
         if spec.mode == Mode::Write
@@ -447,6 +468,29 @@ fn not_confirmed(
     let mut extra = serde_json::Map::new();
     extra.insert("confirmation".to_owned(), why.as_str().into());
     safe.to_result_with(safe.text(), extra)
+}
+
+/// The answer of a call over a rate limit (`limit`: `"tool"` or `"server"`): retryable,
+/// with the time after which a retry may succeed.
+pub(crate) fn rate_limited_error(
+    limited: Limited,
+    limit: &'static str,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> SafeError {
+    let safe = SafeError::new(ErrorCategory::RateLimited, None, IncidentId::new())
+        .retry_after(limited.retry_after);
+    event.finish(started, Verdict::RateLimited(limit), Some(safe.incident_id));
+    safe
+}
+
+fn rate_limited(
+    limited: Limited,
+    limit: &'static str,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResult {
+    rate_limited_error(limited, limit, event, started).to_result()
 }
 
 /// The answer of a write tool while writes are degraded: an error result the model can

@@ -22,6 +22,7 @@ use crate::authz::Mode;
 use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
 use crate::context::Grant;
+use crate::rate::Limiter;
 use crate::resilience::DependencyRef;
 
 /// A boxed future, as stored in routes.
@@ -55,6 +56,8 @@ pub struct SecureRoute<S> {
     pub(crate) argument_limits: ArgumentLimits,
     /// The published output schema, compiled when first checked.
     pub(crate) output: OutputSchema,
+    /// Each caller's bucket of calls, if the tool limits its rate.
+    pub(crate) rate: Option<Arc<Limiter>>,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -72,6 +75,7 @@ impl<S> Clone for SecureRoute<S> {
             input: self.input.clone(),
             argument_limits: self.argument_limits,
             output: self.output.clone(),
+            rate: self.rate.clone(),
         }
     }
 }
@@ -310,6 +314,9 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
         );
         let argument_limits = spec.argument_limits.unwrap_or_default();
+        let rate = spec
+            .rate
+            .map(|rate| Arc::new(Limiter::new(rate, &spec.name)));
         Self {
             spec: Arc::new(spec),
             tool,
@@ -323,6 +330,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             input,
             argument_limits,
             output: OutputSchema::default(),
+            rate,
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::limits::ArgumentLimits;
 use crate::authz::{Mode, Policy};
+use crate::rate::Rate;
 
 /// The static description of one secure tool, produced by `#[secure_tool]`.
 #[derive(Clone, Debug)]
@@ -22,6 +23,8 @@ pub struct ToolSpec {
     pub(crate) argument_limits: Option<ArgumentLimits>,
     /// The question the user must answer yes to before each call runs (write tools only).
     pub(crate) confirmation: Option<std::sync::Arc<crate::confirm::Confirmation>>,
+    /// How often each caller may call this tool, if the tool limits it.
+    pub(crate) rate: Option<Rate>,
 }
 
 impl ToolSpec {
@@ -45,6 +48,7 @@ impl ToolSpec {
             max_concurrent: None,
             argument_limits: None,
             confirmation: None,
+            rate: None,
         }
     }
 
@@ -81,6 +85,24 @@ impl ToolSpec {
             self.name
         );
         self.timeout = timeout;
+        self
+    }
+
+    /// Limits how often each caller may call this tool (`#[secure_tool(rate = "30/min")]`):
+    /// a call over the limit is answered `rate_limited` at once, with the time after which a
+    /// retry may succeed, and does not run. Callers are told apart by their subject; every
+    /// anonymous caller shares one bucket. See [`rate`](crate::rate).
+    ///
+    /// ```
+    /// use secure_tool::authz::{scopes, Mode};
+    /// use secure_tool::rate::Rate;
+    /// use secure_tool::route::ToolSpec;
+    /// let spec = ToolSpec::new("send_mail", Mode::Write, scopes("mail:send"))
+    ///     .with_rate(Rate::per_minute(10));
+    /// assert_eq!(spec.rate(), Some(Rate::per_minute(10)));
+    /// ```
+    pub fn with_rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
         self
     }
 
@@ -165,6 +187,11 @@ impl ToolSpec {
     /// The size caps this tool sets for its own arguments, if any.
     pub fn argument_limits(&self) -> Option<ArgumentLimits> {
         self.argument_limits
+    }
+
+    /// How often each caller may call this tool, if the tool limits it.
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate
     }
 
     /// The cap on concurrent calls this tool sets for itself, if any.

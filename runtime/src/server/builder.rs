@@ -32,6 +32,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 check_outputs: false,
                 server_policy: None,
                 unguarded: Vec::new(),
+                rate_limit: None,
             },
             confirmations: None,
             health: None,
@@ -71,6 +72,29 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// ```
     pub fn server_policy(mut self, policy: impl crate::authz::IntoPolicy) -> Self {
         self.config.server_policy = Some(policy.into_policy());
+        self
+    }
+
+    /// Limits how often each caller may call, over every tool call, resource read and
+    /// prompt get it makes, on top of each tool's own limit
+    /// (`#[secure_tool(rate = "...")]`): a call over it is answered `rate_limited` at once
+    /// (retryable, with the time after which a retry may succeed), before its policy is
+    /// asked, and does not run. Callers are told apart by their subject; every anonymous
+    /// caller shares one bucket. See [`rate`](crate::rate).
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::rate::Rate;
+    /// # struct Notes;
+    /// # impl secure_tool::rmcp::ServerHandler for Notes {}
+    /// let server = SecureServerBuilder::with_router(Notes, Default::default())
+    ///     .rate_limit(Rate::per_minute(600).with_burst(100))
+    ///     .build();
+    /// assert_eq!(server.manifest().rate_limit.as_deref(), Some("600/min burst 100"));
+    /// ```
+    pub fn rate_limit(mut self, rate: crate::rate::Rate) -> Self {
+        let limiter = crate::rate::Limiter::new(rate, "the server");
+        self.config.rate_limit = Some(std::sync::Arc::new(limiter));
         self
     }
 

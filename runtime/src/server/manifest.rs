@@ -15,7 +15,7 @@ use crate::route::ArgumentLimits;
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/5";
+pub const FORMAT: &str = "secure-tool-manifest/6";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +29,9 @@ pub struct Manifest {
     pub authz_timeout_ms: u64,
     /// The policy every call must also pass, in words, if the server has one.
     pub server_policy: Option<String>,
+    /// How often each caller may call, over every call it makes (`"600/min"`), if the
+    /// server limits it.
+    pub rate_limit: Option<String>,
     /// Whether write tools stop (and answer a degraded result) while writes are unhealthy.
     pub write_degradation: bool,
     /// The secure tools, sorted by name.
@@ -131,6 +134,8 @@ pub struct ToolEntry {
     /// The cap on its concurrent calls (its own, or the server's default), whatever its
     /// dependency's bulkhead.
     pub max_concurrent_calls: usize,
+    /// How often each caller may call it (`"30/min"`, `"5/s burst 20"`), if it limits it.
+    pub rate_limit: Option<String>,
     /// The size caps its arguments are held to before the schema is checked (its own, or
     /// the server's, or the defaults).
     pub argument_limits: ArgumentLimits,
@@ -328,6 +333,7 @@ impl<S: ServerHandler> SecureServer<S> {
                     authz: AuthzEntry::of(policy),
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
+                    rate_limit: spec.rate().map(|rate| rate.to_string()),
                     argument_limits: route.argument_limits(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
                     confirm: spec.confirmation().map(ToString::to_string),
@@ -427,6 +433,11 @@ impl<S: ServerHandler> SecureServer<S> {
             },
             authz_timeout_ms: millis(inner.config.authz_timeout),
             server_policy: inner.config.server_policy.as_ref().map(ToString::to_string),
+            rate_limit: inner
+                .config
+                .rate_limit
+                .as_ref()
+                .map(|limiter| limiter.rate().to_string()),
             write_degradation: inner.gate.is_some(),
             tools,
             unguarded_tools,

@@ -389,6 +389,7 @@ async fn unknown_tools_stay_protocol_errors() {
     assert!(error.to_string().contains("tool not found"), "{error}");
 }
 
+mod rate;
 mod resilience;
 
 mod boundary;
@@ -423,7 +424,7 @@ fn the_manifest_states_every_tools_posture() {
         .authz_timeout(std::time::Duration::from_millis(750))
         .build();
     let manifest = serde_json::to_value(server.manifest()).unwrap();
-    assert_eq!(manifest["format"], "secure-tool-manifest/5");
+    assert_eq!(manifest["format"], "secure-tool-manifest/6");
     assert_eq!(manifest["authz_timeout_ms"], 750);
     assert_eq!(manifest["server_policy"], Value::Null);
     assert_eq!(manifest["write_degradation"], false);
