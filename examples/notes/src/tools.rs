@@ -478,7 +478,8 @@ impl Notes {
     }
 
     /// Writes a backup of every note to the server's backup directory, a page at a time.
-    #[secure_tool(authz = scopes("notes:write"), mode = write)]
+    /// A whole-store write: each caller may start six a minute.
+    #[secure_tool(authz = scopes("notes:write"), mode = write, rate = "6/min")]
     async fn backup_notes(&self, access: WriteAccess<'_>) -> Result<Backup, ToolError> {
         let Some(dir) = &self.backup_dir else {
             return Err(ToolError::public(

@@ -31,7 +31,7 @@ use serde_json::Value;
 /// unanswered by then hangs.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 
-const CATEGORIES: [&str; 9] = [
+const CATEGORIES: [&str; 10] = [
     "invalid_input",
     "not_found",
     "conflict",
@@ -41,6 +41,7 @@ const CATEGORIES: [&str; 9] = [
     "overloaded",
     "degraded",
     "internal",
+    "rate_limited",
 ];
 
 /// The field names the example's tools take, so that generated objects often hit them.

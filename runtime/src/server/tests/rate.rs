@@ -114,7 +114,11 @@ async fn a_call_over_the_tools_rate_is_answered_at_once_and_never_runs() {
         "the breaker never saw a limited call"
     );
     let audit = log.text();
-    assert_eq!(audit.matches("outcome=\"rate_limited\"").count(), 5, "{audit}");
+    assert_eq!(
+        audit.matches("outcome=\"rate_limited\"").count(),
+        5,
+        "{audit}"
+    );
     assert!(audit.contains("limit=\"tool\""), "{audit}");
 
     // Waiting the time given is enough.
@@ -190,7 +194,10 @@ async fn the_servers_limit_covers_every_call_of_a_caller_before_its_policy() {
     });
     let client = ().serve(client_io).await.unwrap();
 
-    assert_eq!(category(&call(&client, "stock", json!({"sku": "A"})).await), None);
+    assert_eq!(
+        category(&call(&client, "stock", json!({"sku": "A"})).await),
+        None
+    );
     assert_eq!(category(&call(&client, "hours", json!({})).await), None);
     let read = client
         .read_resource(ReadResourceRequestParams::new("shop://note"))
@@ -217,12 +224,20 @@ async fn the_servers_limit_covers_every_call_of_a_caller_before_its_policy() {
         .rate_limit(Rate::per_minute(1))
         .build();
     let first = anonymous
-        .call("stock", Some(serde_json::Map::new()), Principal::anonymous())
+        .call(
+            "stock",
+            Some(serde_json::Map::new()),
+            Principal::anonymous(),
+        )
         .await
         .unwrap();
     assert_eq!(category(&first).as_deref(), Some("denied"));
     let second = anonymous
-        .call("stock", Some(serde_json::Map::new()), Principal::anonymous())
+        .call(
+            "stock",
+            Some(serde_json::Map::new()),
+            Principal::anonymous(),
+        )
         .await
         .unwrap();
     assert_eq!(category(&second).as_deref(), Some("rate_limited"));
