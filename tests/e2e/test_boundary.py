@@ -9,7 +9,9 @@ the wrong type, a cursor of the wrong pattern, an unknown field, a body over the
 limit. Each gets an error result naming the field and the constraint, and no marked
 string the client sent comes back in any byte of the answer. Then `delete_note`, which
 this caller may not see, is called, and so is a tool that does not exist: both get the
-same JSON-RPC error, and neither repeats the name.
+same JSON-RPC error, and neither repeats the name. Last, `backup_notes` (`rate = "6/min"`)
+is called seven times in a row by a writer: the seventh is `rate_limited` with its
+retry-after; a reader calling it gets only denials.
 
 Usage:
     NOTES_SERVER_BIN=target/debug/notes-server python tests/e2e/test_boundary.py
@@ -107,6 +109,41 @@ async def visibility(client: Client) -> None:
     check(outcomes[0] == outcomes[1], f"a hidden tool and a missing tool get the same answer ({outcomes})")
 
 
+async def rate_limits(client: Client) -> None:
+    """`backup_notes` is declared `rate = "6/min"`: a writer's seventh call in a row is
+    answered at once `rate_limited`, retryable, with the time to wait."""
+    listed = await client.list_tools()
+    names = sorted(tool.name for tool in listed.tools)
+    check("backup_notes" in names, f"the writer is listed backup_notes ({names})")
+    for call in range(6):
+        result = await client.call_tool("backup_notes", {})
+        facts = error_facts(result) if result.is_error else {}
+        check(facts.get("category") != "rate_limited", f"backup {call + 1} of 6 is not limited ({facts})")
+    limited = await client.call_tool("backup_notes", {})
+    facts = error_facts(limited)
+    text = " ".join(block.text for block in limited.content if getattr(block, "text", None))
+    check(limited.is_error is True and facts.get("category") == "rate_limited", f"the 7th backup is rate_limited ({facts})")
+    check(facts.get("retryable") is True, "a rate-limited call is retryable")
+    # One backup comes back every 10 s; the time since the first call is taken off (rounded up).
+    wait = facts.get("retry_after_secs")
+    check(isinstance(wait, int) and 1 <= wait <= 10, f"and says when: within one backup's 10 s ({facts})")
+    check("Too many calls" in text, f"the model reads why ({text!r})")
+    check(structured_absent(limited), "no structuredContent on the refusal")
+
+
+def structured_absent(result: Any) -> bool:
+    return getattr(result, "structured_content", None) is None
+
+
+async def rate_limits_hidden_from_others(client: Client) -> None:
+    """A reader without notes:write (tool lists for everyone), who may not back up: each of
+    eight calls is denied, none is rate_limited."""
+    await client.list_tools()
+    for call in range(8):
+        result = await client.call_tool("backup_notes", {})
+        check(error_facts(result).get("category") == "denied", f"the reader's backup {call + 1}: denied, never limited")
+
+
 def failures(error: BaseException) -> list[CheckFailed]:
     """The failed checks inside `error`, however deep in exception groups."""
     if isinstance(error, CheckFailed):
@@ -117,11 +154,11 @@ def failures(error: BaseException) -> list[CheckFailed]:
     return []
 
 
-async def session(server: str, workdir: str, scopes: str, scenario: Any) -> None:
+async def session(server: str, workdir: str, scopes: str, scenario: Any, lists: str = "per-caller") -> None:
     """Runs `scenario` against a fresh server whose local caller has `scopes`."""
     env = dict(os.environ)
     env.update({
-        "NOTES_TOOL_LISTS": "per-caller",
+        "NOTES_TOOL_LISTS": lists,
         "NOTES_SCOPES": scopes,
         "NOTES_ROLES": "",
         "NOTES_LOG": "warn",
@@ -147,6 +184,8 @@ async def main() -> int:
         try:
             await session(server, workdir, "notes:read,notes:write", validation)
             await session(server, workdir, "notes:read", visibility)
+            await session(server, workdir, "notes:read,notes:write", rate_limits)
+            await session(server, workdir, "notes:read", rate_limits_hidden_from_others, lists="all")
         except BaseException as error:  # noqa: BLE001 - report the failed check inside groups
             found = failures(error)
             if not found:
