@@ -83,7 +83,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// caller shares one bucket. See [`rate`](crate::rate).
     ///
     /// ```
-    /// use secure_tool::prelude::*;
+    /// use secure_tool::SecureServerBuilder;
     /// use secure_tool::rate::Rate;
     /// # struct Notes;
     /// # impl secure_tool::rmcp::ServerHandler for Notes {}
