@@ -2,36 +2,46 @@
 //! over streamable HTTP behind OAuth bearer tokens with `--http ADDR` (`src/http.rs`).
 //!
 //! ```text
-//! notes-server [--db PATH | --database-url URL] [--archive PATH] [--backup-dir DIR]
-//!              [--http ADDR [HTTP OPTIONS]]
+//! notes-server [--db PATH | --database-url URL] [OPTIONS]
+//! notes-server --http ADDR --issuer URL [OPTIONS]
 //! notes-server --print-manifest
 //! ```
 //!
+//! Every setting is a flag, with a variable as its fallback (`--database-url` and
+//! `DATABASE_URL`, `--breaker-failures` and `NOTES_BREAKER_FAILURES`...): the flags are
+//! declared, and their `--help` written, in `src/cli/flags.rs`, [`Settings`],
+//! [`ConnectionLimits`](crate::connections::ConnectionLimits) and `src/http.rs`.
+//!
 //! The store is an embedded SQLite file (`--db`, default `notes.db`) unless a PostgreSQL
-//! connection string is given (`--database-url`, or `DATABASE_URL` in the environment).
-//! `--print-manifest` prints the tool manifest (every tool's schemas and security
-//! posture, as JSON) and exits, touching no database.
+//! connection string is given (`--database-url`, or `DATABASE_URL`). `--print-manifest`
+//! prints the tool manifest (every tool's schemas and security posture, as JSON) and
+//! exits, touching no database.
 //!
 //! The caller over stdio is whoever started the server; its identity comes from the
-//! environment: `NOTES_SUBJECT` (default `local-user`), `NOTES_SCOPES` (comma-separated,
-//! default `notes:read,notes:write`), `NOTES_ROLES` (comma-separated, default none).
-//! Logs, including the audit trail, go to stderr, each line cut at 8 KiB; `NOTES_LOG`
-//! filters them (default `info,rmcp=warn`: rmcp logs client data whole at INFO; e.g.
-//! `NOTES_LOG=secure_tool::audit=info,warn`).
+//! command line: `--subject` (default `local-user`), `--scopes` (comma-separated, default
+//! `notes:read,notes:write`), `--roles` (comma-separated, default none). Logs, including
+//! the audit trail, go to stderr, each line cut at 8 KiB; `--log` filters them (default
+//! `info,rmcp=warn`: rmcp logs client data whole at INFO; e.g.
+//! `--log secure_tool::audit=info,warn`).
 //!
 //! The store's reads and writes each have a circuit breaker; a health monitor probes
 //! both (the write probe is a one-row heartbeat) and degrades the server to read-only
-//! while writes fail. Their timings come from `NOTES_*` variables (see `--help` and
-//! [`Settings`]).
+//! while writes fail. Their timings are [`Settings`].
 //!
 //! Each note is also the resource `notes://{id}`, which callers who may read it can
 //! subscribe to: once the server is built, [`updates::notify_subscribers`] starts the task
 //! that tells them when `delete_note` deletes it.
 
+mod flags;
+pub(crate) mod values;
+
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
+use hyper::Uri;
 use secure_tool::Principal;
 use secure_tool::health::HealthMonitor;
 use secure_tool::server::ToolLists;
@@ -39,7 +49,7 @@ use secure_tool::{SecureServer, SecureServerBuilder};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-use crate::http;
+use crate::http::{self, HttpConfig};
 use crate::logging;
 use crate::policy::RemotePolicy;
 use crate::settings::Settings;
@@ -48,64 +58,8 @@ use crate::store::{Archive, Heartbeat, Store, StoreError};
 use crate::tools::Notes;
 use crate::updates;
 
-const USAGE: &str =
-    "usage: notes-server [--db PATH | --database-url URL] [--archive PATH] [--backup-dir DIR]
-                    [--http ADDR [HTTP OPTIONS]]
-       notes-server --print-manifest
-
-Serves the notes MCP tools over stdio, or over streamable HTTP with --http.
-
-options:
-  --db PATH          the SQLite database file, in WAL mode (created if missing;
-                     default: notes.db)
-  --database-url URL use PostgreSQL instead of SQLite (default: $DATABASE_URL), e.g.
-                     postgres://user:password@127.0.0.1:5432/notes; the tables are
-                     created if missing; no TLS (a loopback or Unix-socket server)
-  --archive PATH     the SQLite archive of old notes, read by notes_overview (created if
-                     missing; default: notes-archive.db)
-  --backup-dir DIR   where backup_notes writes notes-backup.jsonl (default:
-                     $NOTES_BACKUP_DIR; without either, backup_notes answers that
-                     backups are not configured)
-  --print-manifest   print the tool manifest (each tool's schemas, mode, policy,
-                     breaker and deadline, as JSON) and exit, touching no database
-  -h, --help         this help
-
-environment:
-  NOTES_SUBJECT              the caller's subject (default: local-user)
-  NOTES_SCOPES               its scopes, comma-separated (default: notes:read,notes:write)
-  NOTES_ROLES                its roles, comma-separated (default: none)
-  NOTES_TOOL_LISTS           `per-caller`: each caller lists only the tools its scopes and
-                             roles allow, and a hidden tool is answered as a missing one
-                             (default: every tool to every caller)
-  NOTES_LOG                  log filter for stderr (default: info,rmcp=warn; rmcp
-                             logs client data whole at info); lines are cut at 8 KiB
-  NOTES_BUSY_TIMEOUT_MS      how long a statement waits for a lock held by another
-                             connection before it fails (default: 1000)
-  NOTES_BREAKER_FAILURES     consecutive failures that open a breaker (default: 5)
-  NOTES_BREAKER_OPEN_MS      first open period of a breaker; doubles on each re-open
-                             (default: 15000)
-  NOTES_BREAKER_MAX_OPEN_MS  longest open period (default: 300000)
-  NOTES_PROBE_INTERVAL_MS    how often the health probes run, +-20% (default: 10000)
-  NOTES_PROBE_TIMEOUT_MS     deadline of one probe (default: 2000)
-  DATABASE_URL               as --database-url (an empty value is ignored)
-  NOTES_CONNECT_TIMEOUT_MS   PostgreSQL: longest wait to connect, the startup
-                             handshake included (default: 3000)
-  NOTES_STATEMENT_TIMEOUT_MS PostgreSQL: longest statement, on the client and as the
-                             server's statement_timeout (default: 5000)
-  NOTES_POLICY_URL           an http:// policy service that may allow delete_note to
-                             non-admins: POST {subject, scopes, roles, tool, mode},
-                             answer {\"decision\": \"allow\"|\"deny\"}; anything else, or no
-                             answer within 2 s, denies (default: none, admins only)
-
-Limits: create_note refuses a title over 200 characters and a body over 16384
-characters (invalid_input, naming the field); list_notes answers pages of at most 50
-notes and 256 KiB of text, with next_cursor for the next page; backup_notes holds 100
-notes in memory at a time. Over stdio, a line longer than 16 MiB or nested deeper than
-127 levels is answered with a JSON-RPC error for its id, when it has one.
-
-While the write breaker is open, or the write probe failed 3 times in a row, write
-tools answer a structured `degraded` error naming the read tools, `tools/list` marks
-them, and clients get notifications/tools/list_changed; 2 good probes restore writes.";
+#[cfg(test)]
+pub(crate) use flags::{in_a_child_process, parse_without_env};
 
 /// Where the notes are kept.
 enum Backend {
@@ -113,149 +67,160 @@ enum Backend {
     Postgres(Box<Database>),
 }
 
+/// The command line, checked.
 struct Options {
     backend: Backend,
     archive: PathBuf,
     backup_dir: Option<PathBuf>,
     print_manifest: bool,
-    http: http::HttpFlags,
+    tool_lists: ToolLists,
+    log: Targets,
+    settings: Settings,
+    /// The policy service `delete_note` asks, if any.
+    policy: Option<Uri>,
+    /// `None`: serve stdio, as `principal`.
+    http: Option<HttpConfig>,
+    principal: Principal,
 }
 
 /// Why the server does not start from its command line.
 enum Refusal {
-    /// `--help`.
-    Help,
-    /// A bad argument: the message, then the usage.
-    Usage(String),
-    /// A bad setting (an environment variable): the message alone.
+    /// `--help`, or a bad flag or value: clap prints it (the help to stdout, an error to
+    /// stderr with the usage).
+    Clap(clap::Error),
+    /// A setting that cannot work: the message alone.
     Invalid(String),
 }
 
-impl From<&str> for Refusal {
-    fn from(message: &str) -> Self {
-        Refusal::Usage(message.to_owned())
+impl From<clap::Error> for Refusal {
+    fn from(error: clap::Error) -> Self {
+        Refusal::Clap(error)
     }
 }
 
 impl From<String> for Refusal {
     fn from(message: String) -> Self {
-        Refusal::Usage(message)
+        Refusal::Invalid(message)
     }
 }
 
-fn parse_options() -> Result<Options, Refusal> {
-    let mut db = None;
-    let mut database_url = None;
-    let mut print_manifest = false;
-    let mut http = http::HttpFlags::default();
-    let mut archive = PathBuf::from("notes-archive.db");
-    let mut backup_dir = std::env::var_os("NOTES_BACKUP_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from);
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("-h" | "--help") => return Err(Refusal::Help),
-            Some(flag) if http.take(flag, &mut args)? => {}
-            Some("--db") => db = Some(PathBuf::from(args.next().ok_or("--db needs a path")?)),
-            Some("--database-url") => {
-                let url = args
-                    .next()
-                    .ok_or("--database-url needs a connection string")?;
-                let url = url
-                    .into_string()
-                    .map_err(|_| "--database-url is not valid UTF-8")?;
-                database_url = Some(("--database-url", url));
-            }
-            Some("--print-manifest") => print_manifest = true,
-            Some("--archive") => archive = args.next().ok_or("--archive needs a path")?.into(),
-            Some("--backup-dir") => {
-                backup_dir = Some(args.next().ok_or("--backup-dir needs a directory")?.into());
-            }
-            _ => return Err(Refusal::Usage(format!("unexpected argument {arg:?}"))),
-        }
+impl Options {
+    /// The options `args` (the program's name first) and the environment give.
+    fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, Refusal> {
+        let parsed = flags::parse(args)?;
+        Self::check(parsed, std::env::var(http::HMAC_SECRET_VAR).ok())
     }
-    if database_url.is_none() {
-        match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => database_url = Some(("DATABASE_URL", url)),
-            Ok(_) | Err(std::env::VarError::NotPresent) => {}
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(Refusal::Invalid(
-                    "DATABASE_URL is not valid UTF-8".to_owned(),
-                ));
+
+    /// The options of the command line `parsed`, checked, with `hmac_secret` (the value of
+    /// [`http::HMAC_SECRET_VAR`]).
+    fn check(parsed: flags::Parsed, hmac_secret: Option<String>) -> Result<Self, Refusal> {
+        let flags::Parsed { cli, given } = parsed;
+        let given = |id: &str| given.contains(id);
+        // An empty variable counts as unset, as it always has.
+        let database_url = cli
+            .database_url
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| {
+                let source = if given("database_url") {
+                    "--database-url"
+                } else {
+                    "DATABASE_URL"
+                };
+                (source, url)
+            });
+        let backend = match database_url {
+            Some((source, _)) if given("db") => {
+                let message = format!(
+                    "--db (SQLite) and {source} (PostgreSQL) choose different stores: give one"
+                );
+                return Err(flags::command()
+                    .error(ErrorKind::ArgumentConflict, message)
+                    .into());
+            }
+            None => Backend::Sqlite(cli.db),
+            Some((source, url)) => Backend::Postgres(Box::new(
+                url.parse()
+                    .map_err(|error: InvalidDatabaseUrl| format!("{source}: {error}"))?,
+            )),
+        };
+        let policy_source = if given("policy_url") {
+            "--policy-url"
+        } else {
+            crate::policy::POLICY_URL_VAR
+        };
+        let policy = RemotePolicy::endpoint(cli.policy_url.as_deref(), policy_source)?;
+        let http = cli.http.resolve(given, hmac_secret)?;
+        if http.is_some() {
+            // Over HTTP each request's token names its caller.
+            let caller = ["subject", "scopes", "roles"];
+            if let Some(flag) = caller.iter().find(|id| given(id)) {
+                return Err(format!("--{flag} only applies over stdio, without --http").into());
             }
         }
+        let principal = Principal::new(cli.caller.subject)
+            .with_scopes(list(&cli.caller.scopes))
+            .with_roles(list(cli.caller.roles.as_deref().unwrap_or_default()));
+        Ok(Options {
+            backend,
+            archive: cli.archive,
+            backup_dir: cli.backup_dir.filter(|dir| !dir.as_os_str().is_empty()),
+            print_manifest: cli.print_manifest,
+            tool_lists: match cli.tool_lists {
+                flags::ToolListing::All => ToolLists::All,
+                flags::ToolListing::PerCaller => ToolLists::PerCaller,
+            },
+            log: cli.log,
+            settings: cli.settings,
+            policy,
+            http,
+            principal,
+        })
     }
-    let backend = match (db, database_url) {
-        (Some(_), Some((source, _))) => {
-            return Err(Refusal::Usage(format!(
-                "--db (SQLite) and {source} (PostgreSQL) choose different stores: give one"
-            )));
-        }
-        (db, None) => Backend::Sqlite(db.unwrap_or_else(|| PathBuf::from("notes.db"))),
-        (None, Some((source, url))) => Backend::Postgres(Box::new(url.parse().map_err(
-            |error: InvalidDatabaseUrl| Refusal::Invalid(format!("{source}: {error}")),
-        )?)),
-    };
-    Ok(Options {
-        backend,
-        archive,
-        backup_dir,
-        print_manifest,
-        http,
-    })
 }
 
-fn list(var: &str, default: &str) -> Vec<String> {
-    std::env::var(var)
-        .unwrap_or_else(|_| default.to_owned())
+/// The items of a comma-separated list, trimmed, empty ones skipped.
+fn list(items: &str) -> Vec<String> {
+    items
         .split(',')
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|item| !item.is_empty())
         .map(str::to_owned)
         .collect()
 }
 
-fn local_principal() -> Principal {
-    let subject = std::env::var("NOTES_SUBJECT").unwrap_or_else(|_| "local-user".to_owned());
-    Principal::new(subject)
-        .with_scopes(list("NOTES_SCOPES", "notes:read,notes:write"))
-        .with_roles(list("NOTES_ROLES", ""))
-}
-
 /// Opens the store on its backend, and the archive.
 async fn open(
-    options: &Options,
+    backend: &Backend,
+    archive: &Path,
     settings: &Settings,
 ) -> Result<(Store, Heartbeat, Archive), StoreError> {
-    let (store, heartbeat) = match &options.backend {
+    let (store, heartbeat) = match backend {
         Backend::Sqlite(path) => Store::open(path, settings.busy_timeout)?,
         Backend::Postgres(database) => {
             Store::connect(database, settings.postgres_timeouts()).await?
         }
     };
-    let archive = Archive::open(&options.archive, settings.busy_timeout)?;
+    let archive = Archive::open(archive, settings.busy_timeout)?;
     Ok((store, heartbeat, archive))
 }
 
 /// The server as it is served: the tools, write degradation by `monitor`, every output
-/// checked against its schema, and per-caller tool lists if `NOTES_TOOL_LISTS=per-caller`.
-fn secure_server(notes: Notes, monitor: HealthMonitor) -> SecureServerBuilder<Notes> {
-    let lists = match std::env::var("NOTES_TOOL_LISTS").as_deref() {
-        Ok("per-caller") => ToolLists::PerCaller,
-        _ => ToolLists::All,
-    };
+/// checked against its schema, and the tool lists `--tool-lists` asks for.
+fn secure_server(
+    notes: Notes,
+    monitor: HealthMonitor,
+    lists: ToolLists,
+) -> SecureServerBuilder<Notes> {
     SecureServer::builder(notes)
         .health(monitor)
         .check_outputs(true)
         .tool_lists(lists)
 }
 
-/// Prints the manifest of the server that `settings` configure. The tools and their
+/// Prints the manifest of the server that `options` configure. The tools and their
 /// posture do not depend on the backend: an empty store in memory stands in for it.
 fn print_manifest(
-    backup_dir: Option<PathBuf>,
-    settings: &Settings,
+    options: Options,
     customize: impl FnOnce(SecureServerBuilder<Notes>) -> SecureServerBuilder<Notes>,
 ) -> ExitCode {
     let opened = Store::in_memory().and_then(|opened| Ok((opened, Archive::in_memory()?)));
@@ -266,9 +231,10 @@ fn print_manifest(
             return ExitCode::FAILURE;
         }
     };
-    let notes = Notes::new(store, archive, backup_dir, settings);
+    let settings = &options.settings;
+    let notes = Notes::new(store, archive, options.backup_dir, settings);
     let monitor = notes.health_monitor(heartbeat, settings);
-    let server = customize(secure_server(notes, monitor)).build();
+    let server = customize(secure_server(notes, monitor, options.tool_lists)).build();
     let manifest = server.manifest().to_json();
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -283,7 +249,7 @@ fn print_manifest(
     }
 }
 
-/// Runs `notes-server` as its arguments and environment ask: prints the usage or the
+/// Runs `notes-server` as its arguments and environment ask: prints the help or the
 /// manifest, or serves the tools over stdio, or over HTTP until a signal stops it.
 ///
 /// `customize` gets the server's builder before it is built: a program that serves
@@ -292,37 +258,25 @@ fn print_manifest(
 pub async fn run(
     customize: impl FnOnce(SecureServerBuilder<Notes>) -> SecureServerBuilder<Notes>,
 ) -> ExitCode {
-    let mut options = match parse_options() {
+    let mut options = match Options::parse(std::env::args_os()) {
         Ok(options) => options,
-        Err(Refusal::Help) => {
-            println!("{USAGE}\n\n{}", http::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(Refusal::Usage(message)) => {
-            eprintln!("notes-server: {message}\n\n{USAGE}\n\n{}", http::USAGE);
-            return ExitCode::from(2);
+        Err(Refusal::Clap(error)) => {
+            // The help to stdout (exit code 0), an error to stderr (2).
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
         Err(Refusal::Invalid(message)) => {
             eprintln!("notes-server: {message}");
             return ExitCode::from(2);
         }
     };
-    let http = std::mem::take(&mut options.http)
-        .resolve(|name| std::env::var(name).ok())
-        .and_then(|http| RemotePolicy::check_env().map(|()| http));
-    let http = match http {
-        Ok(http) => http,
-        Err(message) => {
-            eprintln!("notes-server: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    if let Err(message) = RemotePolicy::configure(options.policy.take()) {
+        eprintln!("notes-server: {message}");
+        return ExitCode::FAILURE;
+    }
     // Client data is never logged whole by default, and no line is longer than
     // `logging::MAX_LINE`: see `logging::default_filter` for why rmcp is at WARN.
-    let filter: Targets = std::env::var("NOTES_LOG")
-        .ok()
-        .and_then(|f| f.parse().ok())
-        .unwrap_or_else(logging::default_filter);
+    let filter = std::mem::take(&mut options.log);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -332,17 +286,10 @@ pub async fn run(
         )
         .init();
 
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("notes-server: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
     if options.print_manifest {
-        return print_manifest(options.backup_dir, &settings, customize);
+        return print_manifest(options, customize);
     }
-    let opened = open(&options, &settings).await;
+    let opened = open(&options.backend, &options.archive, &options.settings).await;
     let (store, heartbeat, archive) = match opened {
         Ok(opened) => opened,
         Err(error) => {
@@ -361,12 +308,13 @@ pub async fn run(
         Backend::Postgres(database) => database.target().to_owned(),
     };
     let backend = store.backend();
+    let settings = options.settings;
     let notes = Notes::new(store, archive, options.backup_dir, &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
-    let server = customize(secure_server(notes, monitor));
-    if let Some(http) = http {
+    let server = customize(secure_server(notes, monitor, options.tool_lists));
+    if let Some(http) = options.http {
         // No local principal: every HTTP request brings its own, from its bearer token.
         tracing::info!(
             backend,
@@ -386,7 +334,7 @@ pub async fn run(
             }
         };
     }
-    let principal = local_principal();
+    let principal = options.principal;
     tracing::info!(
         backend,
         %database,
@@ -409,4 +357,113 @@ pub async fn run(
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<Options, String> {
+        let parsed = parse_without_env(args).map_err(|error| error.to_string())?;
+        Options::check(parsed, None).map_err(|refusal| match refusal {
+            Refusal::Clap(error) => error.to_string(),
+            Refusal::Invalid(message) => message,
+        })
+    }
+
+    #[test]
+    fn sqlite_is_the_default_store_and_postgres_is_chosen_by_url() {
+        let sqlite = options(&["--database-url", " "]).unwrap();
+        assert!(
+            matches!(&sqlite.backend, Backend::Sqlite(path) if path == Path::new("notes.db")),
+            "an empty URL is none"
+        );
+        let postgres = options(&["--database-url", "postgres://ada@127.0.0.1:5432/notes"]);
+        assert!(matches!(postgres.unwrap().backend, Backend::Postgres(_)));
+        let error = options(&["--db", "x.db", "--database-url", "postgres://ada@h/notes"])
+            .err()
+            .unwrap();
+        assert!(
+            error.contains(
+                "--db (SQLite) and --database-url (PostgreSQL) choose different stores: give one"
+            ),
+            "{error}"
+        );
+        let error = options(&["--database-url", "postgres://ada:secret@h:notaport/notes"])
+            .err()
+            .unwrap();
+        assert!(
+            error.starts_with("--database-url: not a PostgreSQL connection string"),
+            "{error}"
+        );
+        assert!(!error.contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn the_caller_over_stdio_comes_from_its_flags() {
+        let local = options(&[]).unwrap().principal;
+        assert_eq!(local.subject(), Some("local-user"));
+        assert_eq!(
+            local.scopes().collect::<Vec<_>>(),
+            ["notes:read", "notes:write"]
+        );
+        assert_eq!(local.roles().count(), 0);
+        let ada = options(&[
+            "--subject",
+            "ada",
+            "--scopes",
+            "",
+            "--roles",
+            " admin, ,audit ",
+        ])
+        .unwrap()
+        .principal;
+        assert_eq!(ada.subject(), Some("ada"));
+        assert_eq!(ada.scopes().count(), 0);
+        assert_eq!(ada.roles().collect::<Vec<_>>(), ["admin", "audit"]);
+    }
+
+    #[test]
+    fn the_caller_flags_do_not_apply_over_http() {
+        let http = [
+            "--http",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://auth.example.com",
+        ];
+        assert!(options(&http).unwrap().http.is_some());
+        let error = options(&[&http[..], &["--roles", "admin"]].concat())
+            .err()
+            .unwrap();
+        assert_eq!(error, "--roles only applies over stdio, without --http");
+    }
+
+    #[test]
+    fn a_policy_service_is_an_http_url_and_an_empty_one_is_none() {
+        assert_eq!(options(&["--policy-url", ""]).unwrap().policy, None);
+        let policy = options(&["--policy-url", "http://127.0.0.1:8181/notes"]).unwrap();
+        assert_eq!(
+            policy.policy.unwrap().to_string(),
+            "http://127.0.0.1:8181/notes"
+        );
+        let error = options(&["--policy-url", "https://policy.example.com"])
+            .err()
+            .unwrap();
+        assert!(
+            error.starts_with(
+                "--policy-url \"https://policy.example.com\" is not usable: expected an \
+                 http:// URL"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_backup_dir_is_none() {
+        assert_eq!(options(&["--backup-dir", ""]).unwrap().backup_dir, None);
+        assert_eq!(
+            options(&["--backup-dir", "backups"]).unwrap().backup_dir,
+            Some(PathBuf::from("backups"))
+        );
+    }
 }

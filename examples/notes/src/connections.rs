@@ -22,20 +22,57 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use clap::Args;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-/// The bounds of the HTTP server's connections (`NOTES_HTTP_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use crate::cli::values::{count, millis};
+
+/// The bounds of the HTTP server's connections: `--http-header-timeout-ms`,
+/// `--http-body-timeout-ms` and `--http-max-connections`, each with its `NOTES_HTTP_*`
+/// variable as fallback.
+///
+/// Each field's documentation is its `--help` text, wrapped as it shows there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Args)]
+#[command(
+    next_help_heading = "HTTP slow clients (behind a reverse proxy, set these at the proxy too)"
+)]
 pub struct ConnectionLimits {
-    /// The longest a client may take to send a request's head, and the longest a
-    /// kept-alive connection may wait idle for its next request
-    /// (`NOTES_HTTP_HEADER_TIMEOUT_MS`, default 10 s).
+    /// The longest a client may take to send a request's head, and the
+    /// longest a kept-alive connection waits idle for its next request, in
+    /// milliseconds; then the connection is closed.
+    #[arg(
+        long = "http-header-timeout-ms",
+        env = "NOTES_HTTP_HEADER_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub header_read: Duration,
-    /// The longest a client may take to send a request's body, from its head
-    /// (`NOTES_HTTP_BODY_TIMEOUT_MS`, default 30 s).
+    /// The longest a client may take to send a request's body, from its
+    /// head, in milliseconds; then the request fails and the connection is
+    /// closed.
+    #[arg(
+        long = "http-body-timeout-ms",
+        env = "NOTES_HTTP_BODY_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "30000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub body_read: Duration,
-    /// The most connections open at once (`NOTES_HTTP_MAX_CONNECTIONS`, default 512).
+    /// The most connections open at once; one more is closed at once.
+    ///
+    /// Keep it under the process's file descriptor limit.
+    #[arg(
+        long = "http-max-connections",
+        env = "NOTES_HTTP_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value = "512",
+        value_parser = count::<usize>,
+        verbatim_doc_comment
+    )]
     pub max_connections: usize,
 }
 
@@ -46,41 +83,6 @@ impl Default for ConnectionLimits {
             body_read: Duration::from_secs(30),
             max_connections: 512,
         }
-    }
-}
-
-impl ConnectionLimits {
-    /// The defaults, overridden by the variables `env` finds.
-    ///
-    /// # Errors
-    ///
-    /// A variable that is set but is not a whole number more than zero.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let number = |name: &str, default: u64| -> Result<u64, String> {
-            match env(name).filter(|value| !value.trim().is_empty()) {
-                None => Ok(default),
-                Some(text) => match text.trim().parse::<u64>() {
-                    Ok(0) => Err(format!("{name} must be more than zero")),
-                    Ok(n) => Ok(n),
-                    Err(_) => Err(format!("{name} must be a whole number, not {text:?}")),
-                },
-            }
-        };
-        let defaults = Self::default();
-        let millis = |name: &str, default: Duration| {
-            number(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))
-                .map(Duration::from_millis)
-        };
-        let max_connections = number(
-            "NOTES_HTTP_MAX_CONNECTIONS",
-            defaults.max_connections as u64,
-        )?;
-        Ok(Self {
-            header_read: millis("NOTES_HTTP_HEADER_TIMEOUT_MS", defaults.header_read)?,
-            body_read: millis("NOTES_HTTP_BODY_TIMEOUT_MS", defaults.body_read)?,
-            max_connections: usize::try_from(max_connections)
-                .map_err(|_| "NOTES_HTTP_MAX_CONNECTIONS is too large".to_owned())?,
-        })
     }
 }
 
@@ -180,24 +182,29 @@ mod tests {
 
     use super::*;
 
+    fn limits(args: &[&str]) -> Result<ConnectionLimits, String> {
+        crate::cli::parse_without_env(args)
+            .map(|parsed| parsed.cli.http.limits)
+            .map_err(|error| error.to_string())
+    }
+
     #[test]
-    fn the_settings_have_defaults_and_refuse_nonsense() {
-        assert_eq!(
-            ConnectionLimits::from_env(|_| None).unwrap(),
-            ConnectionLimits::default()
-        );
-        let set = ConnectionLimits::from_env(|name| match name {
-            "NOTES_HTTP_HEADER_TIMEOUT_MS" => Some("250".into()),
-            "NOTES_HTTP_MAX_CONNECTIONS" => Some("7".into()),
-            _ => None,
-        })
+    fn the_limits_have_defaults_and_refuse_nonsense() {
+        assert_eq!(limits(&[]).unwrap(), ConnectionLimits::default());
+        let set = limits(&[
+            "--http-header-timeout-ms",
+            "250",
+            "--http-max-connections",
+            "7",
+        ])
         .unwrap();
         assert_eq!(set.header_read, Duration::from_millis(250));
         assert_eq!(set.max_connections, 7);
-        let zero = ConnectionLimits::from_env(|name| {
-            (name == "NOTES_HTTP_BODY_TIMEOUT_MS").then(|| "0".to_owned())
-        });
-        assert!(zero.unwrap_err().contains("more than zero"));
+        let zero = limits(&["--http-body-timeout-ms", "0"]).unwrap_err();
+        assert!(
+            zero.contains("invalid value '0' for '--http-body-timeout-ms <MS>'"),
+            "{zero}"
+        );
     }
 
     /// A body that sends one frame, then nothing more, never ending.

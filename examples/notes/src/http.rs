@@ -16,7 +16,6 @@
 //! HTTPS and refreshed), or a JWK set file for offline use. Until keys are there, no request
 //! with a token goes through: it is answered 503.
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -24,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use clap::Args;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,6 +35,7 @@ use secure_tool::rmcp::transport::streamable_http_server::{
 };
 use tokio::net::TcpListener;
 
+use crate::cli::values::{path, seconds};
 use crate::connections::{ConnectionCap, ConnectionLimits, DeadlineBody};
 use crate::tools::Notes;
 
@@ -51,162 +52,200 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// that it does not show in `ps`.
 pub const HMAC_SECRET_VAR: &str = "NOTES_OAUTH_HMAC_SECRET";
 
-/// The `--help` text of the HTTP options, printed after the stdio usage.
-pub const USAGE: &str = "HTTP (MCP streamable HTTP, every request needs an OAuth bearer token):
-  --http ADDR          serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio
-                       (e.g. 127.0.0.1:8080; port 0 picks a free port). Prints
-                       `notes-server: listening on http://IP:PORT/mcp` to stderr once bound.
-  --issuer URL         the authorization server's issuer: tokens must carry it in `iss`
-                       (or NOTES_OAUTH_ISSUER; required)
-  --audience URI       this server's canonical resource URI: tokens must carry it in `aud`
-                       (or NOTES_OAUTH_AUDIENCE; default on a loopback address:
-                       http://IP:PORT/mcp, the bound address; required on any other)
-  --jwks FILE          the JWK set whose signature keys verify tokens (or NOTES_OAUTH_JWKS),
-                       for offline use; without it the keys are the issuer's: its metadata
-                       (RFC 8414 or OpenID Connect discovery) names its JWK set, fetched over
-                       HTTPS (plain HTTP only from a loopback issuer), refreshed every 10
-                       minutes and at once for a token signed by a key it lacks
-  --algorithms LIST    the signature algorithms accepted, comma-separated (or
-                       NOTES_OAUTH_ALGORITHMS; default: RS256 with --jwks, HS256 with
-                       NOTES_OAUTH_HMAC_SECRET)
-  --roles-claim CLAIM  the claim holding the caller's roles, e.g. `roles`, or a JSON pointer
-                       such as `/realm_access/roles` (or NOTES_OAUTH_ROLES_CLAIM; default:
-                       none: no caller is an admin, and only NOTES_POLICY_URL can allow
-                       delete_note)
-  --allowed-host HOST  a Host header to accept besides the audience's host (repeatable);
-                       on a loopback address localhost, 127.0.0.1 and ::1 are accepted too
-  --allowed-origin ORIGIN  a browser Origin to accept besides the audience's own
-                       (scheme://host[:port], no path; repeatable; or
-                       NOTES_OAUTH_ALLOWED_ORIGINS, comma-separated). A request with another
-                       Origin header gets 403 before its token is looked at; a request
-                       without one (a client that is not a browser) is not affected
-  --max-token-lifetime SECONDS  the longest a token may live, from its iat to its exp (or
-                       from now, for a token without iat), e.g. 3600 (or
-                       NOTES_OAUTH_MAX_TOKEN_LIFETIME; default: 86400, one day)
-  NOTES_OAUTH_KEY_REFRESH_SECS  how often the issuer's keys are fetched again (default: 600)
-  NOTES_OAUTH_HMAC_SECRET  instead of the issuer's keys, for local testing only: a shared HS256 secret
-                       of at least 32 bytes (an environment variable, never a flag)
+/// What `--help` says about serving over HTTP, after the options.
+pub const HELP: &str = "\
+Over HTTP:
+  Until the issuer's keys are fetched, requests with a token are answered
+  503. Scopes are the tools' own: notes:read for the read tools, notes:write
+  for create_note (the protected resource metadata document lists them).
+  Ctrl-C or SIGTERM stops the server gracefully.
 
-Slow clients (behind a reverse proxy, set these at the proxy too):
-  NOTES_HTTP_HEADER_TIMEOUT_MS  the longest a client may take to send a request's head, and
-                       the longest a kept-alive connection waits idle for its next request;
-                       then it is closed (default: 10000)
-  NOTES_HTTP_BODY_TIMEOUT_MS    the longest a client may take to send a request's body, from
-                       its head; then the request fails and the connection is closed
-                       (default: 30000)
-  NOTES_HTTP_MAX_CONNECTIONS    the most connections open at once; one more is closed at
-                       once (default: 512; keep it under the process's file descriptor limit)
-
-Until the issuer's keys are fetched, requests with a token are answered 503. Scopes are
-the tools' own: notes:read for the read tools, notes:write for create_note (the protected resource
-metadata document lists them). Ctrl-C or SIGTERM stops the server gracefully.";
-
-/// How often the issuer's keys are fetched again, in seconds (default 600).
-pub const KEY_REFRESH_VAR: &str = "NOTES_OAUTH_KEY_REFRESH_SECS";
+  NOTES_OAUTH_HMAC_SECRET
+      Instead of the issuer's keys, for local testing only: a shared HS256
+      secret of at least 32 bytes. An environment variable, never a flag, so
+      that it does not show in `ps`.";
 
 /// How long the server waits for the issuer's keys before it starts serving anyway (it
 /// answers 503 until they come).
 const KEYS_AT_START: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The HTTP flags as given on the command line, before the environment fills the gaps.
-#[derive(Debug, Default)]
+/// The HTTP flags, their variables as fallbacks: what `--http ADDR` serves with.
+///
+/// Each field's documentation is its `--help` text, wrapped as it shows there.
+#[derive(Debug, Args)]
+#[command(
+    next_help_heading = "HTTP (MCP streamable HTTP: every request needs an OAuth bearer token)"
+)]
 pub struct HttpFlags {
-    listen: Option<String>,
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio,
+    /// e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    ///
+    /// Prints `notes-server: listening on http://IP:PORT/mcp` to stderr once
+    /// bound. Every other flag of this heading, and of the next, applies
+    /// only with --http.
+    #[arg(long = "http", value_name = "ADDR", value_parser = address, verbatim_doc_comment)]
+    listen: Option<SocketAddr>,
+    /// The authorization server's issuer: tokens must carry it in `iss`
+    /// (required with --http).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NOTES_OAUTH_ISSUER",
+        verbatim_doc_comment
+    )]
     issuer: Option<String>,
+    /// This server's canonical resource URI: tokens must carry it in `aud`.
+    ///
+    /// Default on a loopback address: http://IP:PORT/mcp, the bound address;
+    /// required on any other.
+    #[arg(
+        long,
+        value_name = "URI",
+        env = "NOTES_OAUTH_AUDIENCE",
+        verbatim_doc_comment
+    )]
     audience: Option<String>,
+    /// The JWK set whose signature keys verify tokens, for offline use.
+    ///
+    /// Without it the keys are the issuer's: its metadata (RFC 8414 or OpenID
+    /// Connect discovery) names its JWK set, fetched over HTTPS (plain HTTP
+    /// only from a loopback issuer), refreshed every --key-refresh-secs and
+    /// at once for a token signed by a key it lacks.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "NOTES_OAUTH_JWKS",
+        value_parser = path(),
+        verbatim_doc_comment
+    )]
     jwks: Option<PathBuf>,
-    algorithms: Option<String>,
+    /// The signature algorithms accepted, comma-separated, e.g. RS256,ES256.
+    ///
+    /// Default: RS256, or HS256 with NOTES_OAUTH_HMAC_SECRET.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "NOTES_OAUTH_ALGORITHMS",
+        value_parser = algorithms,
+        verbatim_doc_comment
+    )]
+    algorithms: Option<Algorithms>,
+    /// The claim holding the caller's roles, e.g. `roles`, or a JSON pointer
+    /// such as `/realm_access/roles`.
+    ///
+    /// Default: none: no caller is an admin, and only the policy service
+    /// (--policy-url) can allow delete_note.
+    #[arg(
+        long,
+        value_name = "CLAIM",
+        env = "NOTES_OAUTH_ROLES_CLAIM",
+        verbatim_doc_comment
+    )]
     roles_claim: Option<String>,
+    /// A Host header to accept besides the audience's host (repeatable).
+    ///
+    /// On a loopback address localhost, 127.0.0.1 and ::1 are accepted too.
+    #[arg(long = "allowed-host", value_name = "HOST", verbatim_doc_comment)]
     allowed_hosts: Vec<String>,
+    /// A browser Origin to accept besides the audience's own:
+    /// scheme://host[:port], no path (repeatable; the variable takes a
+    /// comma-separated list).
+    ///
+    /// A request with another Origin header gets 403 before its token is
+    /// looked at; a request without one (a client that is not a browser) is
+    /// not affected.
+    #[arg(
+        long = "allowed-origin",
+        value_name = "ORIGIN",
+        env = "NOTES_OAUTH_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        verbatim_doc_comment
+    )]
     allowed_origins: Vec<String>,
-    max_token_lifetime: Option<String>,
+    /// The longest a token may live, in seconds, from its iat to its exp (or
+    /// from now, for a token without iat), e.g. 3600.
+    ///
+    /// Default: 86400, one day.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "NOTES_OAUTH_MAX_TOKEN_LIFETIME",
+        value_parser = seconds,
+        verbatim_doc_comment
+    )]
+    max_token_lifetime: Option<Duration>,
+    /// How often the issuer's keys are fetched again, in seconds.
+    ///
+    /// Default: 600.
+    #[arg(
+        long = "key-refresh-secs",
+        value_name = "SECONDS",
+        env = "NOTES_OAUTH_KEY_REFRESH_SECS",
+        value_parser = seconds,
+        verbatim_doc_comment
+    )]
+    key_refresh: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) limits: ConnectionLimits,
+}
+
+/// The value of `--algorithms`: the names, trimmed, empty ones skipped.
+#[derive(Clone, Debug)]
+pub(crate) struct Algorithms(Vec<Algorithm>);
+
+fn algorithms(list: &str) -> Result<Algorithms, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| name.parse::<Algorithm>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()
+        .map(Algorithms)
+}
+
+fn address(text: &str) -> Result<SocketAddr, String> {
+    SocketAddr::from_str(text.trim())
+        .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080".to_owned())
 }
 
 impl HttpFlags {
-    /// Takes `flag`, and its value from `args`, if it is an HTTP flag: `Ok(true)` then,
-    /// `Ok(false)` for any other argument.
+    /// The HTTP configuration: `None` to serve stdio (no `--http`), else every setting
+    /// checked, with `hmac_secret` (the value of [`HMAC_SECRET_VAR`]). `given` tells the
+    /// flags given on the command line (by id) from those that come from the environment.
+    /// An empty value counts as none.
     ///
     /// # Errors
     ///
-    /// An HTTP flag without its value.
-    pub fn take(
-        &mut self,
-        flag: &str,
-        args: &mut impl Iterator<Item = OsString>,
-    ) -> Result<bool, String> {
-        let mut value = |what: &str| -> Result<String, String> {
-            args.next()
-                .ok_or_else(|| format!("{flag} needs {what}"))?
-                .into_string()
-                .map_err(|raw| format!("{flag}: {raw:?} is not valid UTF-8"))
-        };
-        match flag {
-            "--http" => self.listen = Some(value("an address, e.g. 127.0.0.1:8080")?),
-            "--issuer" => self.issuer = Some(value("the issuer's URL")?),
-            "--audience" => self.audience = Some(value("this server's resource URI")?),
-            "--jwks" => self.jwks = Some(value("a JWK set file")?.into()),
-            "--algorithms" => self.algorithms = Some(value("a list, e.g. RS256,ES256")?),
-            "--roles-claim" => self.roles_claim = Some(value("a claim name")?),
-            "--allowed-host" => self.allowed_hosts.push(value("a host name")?),
-            "--allowed-origin" => self
-                .allowed_origins
-                .push(value("an origin, e.g. https://app.example.com")?),
-            "--max-token-lifetime" => {
-                self.max_token_lifetime = Some(value("a number of seconds, e.g. 3600")?);
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// The HTTP configuration: `None` to serve stdio (no `--http`), else every setting from
-    /// the flags, then from `env`.
-    ///
-    /// # Errors
-    ///
-    /// One line saying what is missing or wrong: no `--http` but HTTP settings, no issuer, no
-    /// key (or two kinds of keys), an address or algorithm that does not parse.
+    /// One line saying what is missing or wrong: no `--http` but HTTP flags, no issuer, no
+    /// audience for an address that is not loopback, two kinds of keys.
     pub fn resolve(
         self,
-        env: impl Fn(&str) -> Option<String>,
+        given: impl Fn(&str) -> bool,
+        hmac_secret: Option<String>,
     ) -> Result<Option<HttpConfig>, String> {
-        let setting = |flag: Option<String>, var: &str| {
-            flag.or_else(|| env(var))
-                .filter(|value| !value.trim().is_empty())
-        };
         let Some(listen) = self.listen else {
-            let stray = [
-                ("--issuer", self.issuer.is_some()),
-                ("--audience", self.audience.is_some()),
-                ("--jwks", self.jwks.is_some()),
-                ("--algorithms", self.algorithms.is_some()),
-                ("--roles-claim", self.roles_claim.is_some()),
-                ("--allowed-host", !self.allowed_hosts.is_empty()),
-                ("--allowed-origin", !self.allowed_origins.is_empty()),
-                ("--max-token-lifetime", self.max_token_lifetime.is_some()),
-            ];
-            return match stray.iter().find(|(_, given)| *given) {
-                Some((flag, _)) => Err(format!("{flag} only applies with --http ADDR")),
+            // The variables may be set for another run: only flags are refused.
+            let flags = Self::augment_args(clap::Command::new("notes-server"));
+            let stray = flags
+                .get_arguments()
+                .find(|flag| given(flag.get_id().as_str()));
+            return match stray.and_then(clap::Arg::get_long) {
+                Some(flag) => Err(format!("--{flag} only applies with --http ADDR")),
                 None => Ok(None),
             };
         };
-        let listen = SocketAddr::from_str(&listen).map_err(|_| {
-            format!("--http {listen:?} is not an address: expected IP:PORT, e.g. 127.0.0.1:8080")
-        })?;
-        let issuer = setting(self.issuer, "NOTES_OAUTH_ISSUER").ok_or(
+        let set = |value: Option<String>| value.filter(|value| !value.trim().is_empty());
+        let issuer = set(self.issuer).ok_or(
             "--http needs the authorization server's issuer: --issuer URL or NOTES_OAUTH_ISSUER",
         )?;
-        let audience = setting(self.audience, "NOTES_OAUTH_AUDIENCE");
+        let audience = set(self.audience);
         if audience.is_none() && !listen.ip().is_loopback() {
             return Err(format!(
                 "--http {listen} is not a loopback address: give this server's canonical URI \
                  with --audience URI (e.g. https://mcp.example.com/mcp) or NOTES_OAUTH_AUDIENCE"
             ));
         }
-        let jwks = self
-            .jwks
-            .or_else(|| setting(None, "NOTES_OAUTH_JWKS").map(PathBuf::from));
-        let secret = env(HMAC_SECRET_VAR).filter(|secret| !secret.is_empty());
+        let jwks = self.jwks.filter(|path| !path.as_os_str().is_empty());
+        let secret = hmac_secret.filter(|secret| !secret.is_empty());
         let keys = match (jwks, secret) {
             (Some(path), None) => Keys::Jwks(path),
             (None, Some(secret)) => Keys::HmacSecret(secret),
@@ -217,67 +256,32 @@ impl HttpFlags {
             }
             (None, None) => Keys::Issuer,
         };
-        let algorithms = match setting(self.algorithms, "NOTES_OAUTH_ALGORITHMS") {
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(|name| {
-                    name.parse::<Algorithm>()
-                        .map_err(|e| format!("--algorithms: {e}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => vec![match keys {
+        let algorithms = match self.algorithms {
+            Some(Algorithms(list)) if !list.is_empty() => list,
+            _ => vec![match keys {
                 Keys::Jwks(_) | Keys::Issuer => Algorithm::RS256,
                 Keys::HmacSecret(_) => Algorithm::HS256,
             }],
         };
-        let allowed_origins = if self.allowed_origins.is_empty() {
-            setting(None, "NOTES_OAUTH_ALLOWED_ORIGINS")
-                .map(|list| {
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|origin| !origin.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            self.allowed_origins
-        };
-        let max_token_lifetime = setting(self.max_token_lifetime, "NOTES_OAUTH_MAX_TOKEN_LIFETIME")
-            .map(|seconds| match seconds.trim().parse::<u64>() {
-                Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
-                _ => Err(format!(
-                    "--max-token-lifetime {seconds:?} is not a number of seconds above zero, \
-                     e.g. 3600"
-                )),
-            })
-            .transpose()?;
-        let limits = ConnectionLimits::from_env(&env)?;
-        let key_refresh = match env(KEY_REFRESH_VAR).filter(|value| !value.trim().is_empty()) {
-            None => None,
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(secs) if secs > 0 => Some(std::time::Duration::from_secs(secs)),
-                _ => {
-                    return Err(format!(
-                        "{KEY_REFRESH_VAR} must be a whole number of seconds above zero, not {text:?}"
-                    ));
-                }
-            },
-        };
+        let allowed_origins = self
+            .allowed_origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(Some(HttpConfig {
-            limits,
-            key_refresh,
+            limits: self.limits,
+            key_refresh: self.key_refresh,
             listen,
             issuer,
             audience,
             keys,
             algorithms,
-            roles_claim: setting(self.roles_claim, "NOTES_OAUTH_ROLES_CLAIM"),
+            roles_claim: set(self.roles_claim),
             allowed_hosts: self.allowed_hosts,
             allowed_origins,
-            max_token_lifetime,
+            max_token_lifetime: self.max_token_lifetime,
         }))
     }
 }
@@ -551,35 +555,31 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
 
-    fn resolve(flags: &[&str], env: &[(&str, &str)]) -> Result<Option<HttpConfig>, String> {
-        let mut parsed = HttpFlags::default();
-        let mut args = flags.iter().map(OsString::from);
-        while let Some(flag) = args.next() {
-            let flag = flag.into_string().unwrap();
-            assert!(parsed.take(&flag, &mut args)?, "{flag} is not an HTTP flag");
-        }
-        parsed.resolve(|name| {
-            env.iter()
-                .find(|(var, _)| *var == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
+    /// The HTTP configuration of the command line `flags`, with `secret` as the HMAC
+    /// secret's variable. (The variables of flags are tested in `cli/flags.rs`.)
+    fn resolve(flags: &[&str], secret: Option<&str>) -> Result<Option<HttpConfig>, String> {
+        let parsed = crate::cli::parse_without_env(flags).map_err(|e| e.to_string())?;
+        let given = parsed.given;
+        parsed
+            .cli
+            .http
+            .resolve(|id| given.contains(id), secret.map(str::to_owned))
     }
+
+    const SECRET: Option<&str> = Some("0123456789abcdef0123456789abcdef");
 
     const ISSUER: [&str; 2] = ["--issuer", "https://auth.example.com"];
 
     #[test]
     fn without_a_key_file_the_keys_are_the_issuers() {
-        let config = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], &[])
+        let config = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], None)
             .unwrap()
             .unwrap();
         assert!(matches!(config.keys, Keys::Issuer), "{config:?}");
         assert_eq!(config.algorithms, [Algorithm::RS256]);
-        let empty = resolve(
-            &["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]],
-            &[(HMAC_SECRET_VAR, "")],
-        )
-        .unwrap()
-        .unwrap();
+        let empty = resolve(&["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]], Some(""))
+            .unwrap()
+            .unwrap();
         assert!(matches!(empty.keys, Keys::Issuer), "{empty:?}");
     }
 
@@ -592,7 +592,7 @@ mod tests {
                 "--issuer",
                 "http://auth.example.com",
             ],
-            &[],
+            None,
         )
         .unwrap()
         .unwrap();
@@ -604,16 +604,16 @@ mod tests {
 
     #[test]
     fn stdio_stays_the_default_and_http_settings_need_http() {
-        assert!(resolve(&[], &[(HMAC_SECRET_VAR, "x")]).unwrap().is_none());
+        assert!(resolve(&[], Some("x")).unwrap().is_none());
         assert_eq!(
-            resolve(&["--jwks", "keys.json"], &[]).unwrap_err(),
+            resolve(&["--jwks", "keys.json"], None).unwrap_err(),
             "--jwks only applies with --http ADDR"
         );
     }
 
     #[test]
     fn the_issuer_is_required_and_a_public_address_needs_an_audience() {
-        let error = resolve(&["--http", "127.0.0.1:0", "--jwks", "k.json"], &[]).unwrap_err();
+        let error = resolve(&["--http", "127.0.0.1:0", "--jwks", "k.json"], None).unwrap_err();
         assert!(error.contains("issuer"), "{error}");
         let error = resolve(
             &[
@@ -624,7 +624,7 @@ mod tests {
                 ISSUER[0],
                 ISSUER[1],
             ],
-            &[],
+            None,
         )
         .unwrap_err();
         assert!(error.contains("--audience"), "{error}");
@@ -639,7 +639,7 @@ mod tests {
                 "--audience",
                 "https://mcp.example.com/mcp",
             ],
-            &[],
+            None,
         )
         .unwrap()
         .unwrap();
@@ -661,18 +661,21 @@ mod tests {
                 ISSUER[0],
                 ISSUER[1],
             ],
-            &[],
+            None,
         )
         .unwrap()
         .unwrap();
         assert_eq!(jwks.algorithms, [Algorithm::RS256]);
         let hmac = resolve(
-            &["--http", "[::1]:0"],
             &[
-                ("NOTES_OAUTH_ISSUER", "https://auth.example.com"),
-                (HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef"),
-                ("NOTES_OAUTH_ALGORITHMS", "HS256, HS512"),
+                "--http",
+                "[::1]:0",
+                ISSUER[0],
+                ISSUER[1],
+                "--algorithms",
+                "HS256, HS512",
             ],
+            SECRET,
         )
         .unwrap()
         .unwrap();
@@ -690,7 +693,7 @@ mod tests {
                 ISSUER[0],
                 ISSUER[1],
             ],
-            &[(HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef")],
+            SECRET,
         );
         assert!(both.unwrap_err().contains("not both"));
         let none = resolve(
@@ -704,7 +707,7 @@ mod tests {
                 ISSUER[0],
                 ISSUER[1],
             ],
-            &[],
+            None,
         );
         assert!(
             none.unwrap_err()
@@ -712,7 +715,7 @@ mod tests {
         );
     }
 
-    fn loopback(extra: &[&str], env: &[(&str, &str)]) -> Result<HttpConfig, String> {
+    fn loopback(extra: &[&str]) -> Result<HttpConfig, String> {
         let mut flags = vec![
             "--http",
             "127.0.0.1:0",
@@ -722,40 +725,29 @@ mod tests {
             ISSUER[1],
         ];
         flags.extend_from_slice(extra);
-        resolve(&flags, env).map(Option::unwrap)
+        resolve(&flags, None).map(Option::unwrap)
     }
 
     #[test]
-    fn allowed_origins_come_from_the_flags_or_else_the_environment() {
-        let flags = loopback(
-            &[
-                "--allowed-origin",
-                "https://app.example.com",
-                "--allowed-origin",
-                "http://localhost:5173",
-            ],
-            &[("NOTES_OAUTH_ALLOWED_ORIGINS", "https://ignored.example.com")],
-        )
+    fn allowed_origins_are_trimmed_and_need_http() {
+        let flags = loopback(&[
+            "--allowed-origin",
+            "https://app.example.com",
+            "--allowed-origin",
+            " https://a.example.com, ,http://localhost:5173 ",
+        ])
         .unwrap();
         assert_eq!(
             flags.allowed_origins,
-            ["https://app.example.com", "http://localhost:5173"]
+            [
+                "https://app.example.com",
+                "https://a.example.com",
+                "http://localhost:5173"
+            ]
         );
-        let env = loopback(
-            &[],
-            &[(
-                "NOTES_OAUTH_ALLOWED_ORIGINS",
-                " https://a.example.com, ,http://localhost:5173 ",
-            )],
-        )
-        .unwrap();
+        assert!(loopback(&[]).unwrap().allowed_origins.is_empty());
         assert_eq!(
-            env.allowed_origins,
-            ["https://a.example.com", "http://localhost:5173"]
-        );
-        assert!(loopback(&[], &[]).unwrap().allowed_origins.is_empty());
-        assert_eq!(
-            resolve(&["--allowed-origin", "https://app.example.com"], &[]).unwrap_err(),
+            resolve(&["--allowed-origin", "https://app.example.com"], None).unwrap_err(),
             "--allowed-origin only applies with --http ADDR"
         );
     }
@@ -764,12 +756,17 @@ mod tests {
     fn an_origin_that_is_not_one_is_refused_at_start() {
         let build = |origins: &str| {
             resolve(
-                &["--http", "127.0.0.1:0", ISSUER[0], ISSUER[1]],
                 &[
-                    (HMAC_SECRET_VAR, "0123456789abcdef0123456789abcdef"),
-                    ("NOTES_OAUTH_ALLOWED_ORIGINS", origins),
-                    ("NOTES_OAUTH_MAX_TOKEN_LIFETIME", "3600"),
+                    "--http",
+                    "127.0.0.1:0",
+                    ISSUER[0],
+                    ISSUER[1],
+                    "--allowed-origin",
+                    origins,
+                    "--max-token-lifetime",
+                    "3600",
                 ],
+                SECRET,
             )
             .unwrap()
             .unwrap()
@@ -789,22 +786,40 @@ mod tests {
 
     #[test]
     fn the_max_token_lifetime_is_whole_seconds_above_zero() {
-        assert_eq!(loopback(&[], &[]).unwrap().max_token_lifetime, None);
-        let flag = loopback(&["--max-token-lifetime", "3600"], &[]).unwrap();
+        assert_eq!(loopback(&[]).unwrap().max_token_lifetime, None);
+        let flag = loopback(&["--max-token-lifetime", "3600"]).unwrap();
         assert_eq!(flag.max_token_lifetime, Some(Duration::from_secs(3600)));
-        let env = loopback(&[], &[("NOTES_OAUTH_MAX_TOKEN_LIFETIME", "600")]).unwrap();
-        assert_eq!(env.max_token_lifetime, Some(Duration::from_secs(600)));
         for bad in ["0", "-1", "1h", "3.5"] {
-            let error = loopback(&["--max-token-lifetime", bad], &[]).unwrap_err();
+            // `=`: a value apart that starts with `-` is taken for a flag.
+            let error = loopback(&[&format!("--max-token-lifetime={bad}")]).unwrap_err();
             assert!(
-                error.contains("is not a number of seconds above zero"),
+                error.contains(&format!(
+                    "invalid value '{bad}' for '--max-token-lifetime <SECONDS>': expected a \
+                     whole number of seconds above zero"
+                )),
                 "{bad}: {error}"
             );
         }
         assert_eq!(
-            resolve(&["--max-token-lifetime", "60"], &[]).unwrap_err(),
+            resolve(&["--max-token-lifetime", "60"], None).unwrap_err(),
             "--max-token-lifetime only applies with --http ADDR"
         );
+    }
+
+    #[test]
+    fn every_http_flag_needs_http() {
+        assert_eq!(
+            resolve(&["--http-max-connections", "8"], None).unwrap_err(),
+            "--http-max-connections only applies with --http ADDR"
+        );
+        assert_eq!(
+            resolve(&["--key-refresh-secs", "60"], None).unwrap_err(),
+            "--key-refresh-secs only applies with --http ADDR"
+        );
+        let config =
+            loopback(&["--key-refresh-secs", "60", "--http-max-connections", "8"]).unwrap();
+        assert_eq!(config.key_refresh, Some(Duration::from_secs(60)));
+        assert_eq!(config.limits.max_connections, 8);
     }
 
     #[test]
@@ -820,7 +835,7 @@ mod tests {
                 "--allowed-host",
                 "notes.internal",
             ],
-            &[],
+            None,
         )
         .unwrap()
         .unwrap();

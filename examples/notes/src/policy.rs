@@ -1,10 +1,10 @@
 //! A remote policy service: an HTTP endpoint that decides who may call a tool, asked by a
 //! custom [`Authorize`] policy.
 //!
-//! `delete_note` is for administrators, or for whoever the policy service at
-//! `NOTES_POLICY_URL` allows (say, a note's owner, by rules that live outside this server).
-//! The service gets one `POST` per decision with a JSON body naming the caller and the tool,
-//! never the caller's token:
+//! `delete_note` is for administrators, or for whoever the policy service named by
+//! `--policy-url` (or `NOTES_POLICY_URL`) allows (say, a note's owner, by rules that live
+//! outside this server). The service gets one `POST` per decision with a JSON body naming
+//! the caller and the tool, never the caller's token:
 //!
 //! ```json
 //! {"subject": "ada", "scopes": ["notes:read"], "roles": [], "tool": "delete_note", "mode": "write"}
@@ -13,12 +13,17 @@
 //! and answers `200` with `{"decision": "allow"}` or `{"decision": "deny"}`. Anything else
 //! denies: another status, a body that is not that JSON (or longer than 64 KiB), an unknown
 //! decision, a refused connection, and a service slower than the server's authorization
-//! deadline (2 s), which the runtime enforces around every policy. Without
-//! `NOTES_POLICY_URL` the policy abstains, which denies: only administrators delete.
+//! deadline (2 s), which the runtime enforces around every policy. Without a policy
+//! service the policy abstains, which denies: only administrators delete.
+//!
+//! The policy is built where the tool is declared (`authz = ...`), with no server in
+//! reach: the command line names the service once, with [`RemotePolicy::configure`],
+//! before the server is built, and [`RemotePolicy::configured`] asks it.
 //!
 //! The client is hyper's, plain HTTP: a policy service is a sidecar next to the server (an
 //! OPA or Cedar agent on loopback, for instance), not something to reach across networks.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -31,8 +36,12 @@ use hyper_util::rt::TokioExecutor;
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyFuture};
 use serde::Deserialize;
 
-/// The variable naming the policy service's endpoint, e.g. `http://127.0.0.1:8181/notes`.
+/// The variable naming the policy service's endpoint, e.g. `http://127.0.0.1:8181/notes`:
+/// the fallback of `--policy-url`.
 pub const POLICY_URL_VAR: &str = "NOTES_POLICY_URL";
+
+/// The policy service the command line names, once set.
+static CONFIGURED: OnceLock<Option<Uri>> = OnceLock::new();
 
 /// The longest answer read from the policy service.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -52,9 +61,41 @@ enum Endpoint {
 }
 
 impl RemotePolicy {
-    /// The policy service at `$NOTES_POLICY_URL`, or none.
-    pub fn from_env() -> Self {
-        Self::new(std::env::var(POLICY_URL_VAR).ok().as_deref())
+    /// The policy service the command line named ([`configure`](Self::configure)), or
+    /// none: what `delete_note` asks.
+    pub fn configured() -> Self {
+        let endpoint = match CONFIGURED.get() {
+            Some(Some(uri)) => Endpoint::Url(uri.clone()),
+            Some(None) | None => Endpoint::None,
+        };
+        Self::with_endpoint(endpoint)
+    }
+
+    /// The endpoint of a policy service: `url`, given by `source` (the flag or the
+    /// variable), as an `http://` URL; none for none, or for an empty `url`.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with `url`, naming `source`.
+    pub fn endpoint(url: Option<&str>, source: &str) -> Result<Option<Uri>, String> {
+        let url = url.map(str::trim).filter(|url| !url.is_empty());
+        url.map(|url| {
+            parse_endpoint(url).map_err(|why| format!("{source} {url:?} is not usable: {why}"))
+        })
+        .transpose()
+    }
+
+    /// Names the policy service that [`configured`](Self::configured) policies ask, or
+    /// none: once per process, before the server is built.
+    ///
+    /// # Errors
+    ///
+    /// Another service is configured already.
+    pub fn configure(endpoint: Option<Uri>) -> Result<(), String> {
+        if *CONFIGURED.get_or_init(|| endpoint.clone()) != endpoint {
+            return Err("another policy service is configured already".to_owned());
+        }
+        Ok(())
     }
 
     /// The policy service at `endpoint` (an `http://` URL), or none.
@@ -63,27 +104,19 @@ impl RemotePolicy {
             None => Endpoint::None,
             Some(url) => match parse_endpoint(url) {
                 Ok(uri) => Endpoint::Url(uri),
-                Err(error) => Endpoint::Invalid(error),
+                Err(why) => Endpoint::Invalid(format!("{url:?} is not usable: {why}")),
             },
         };
+        Self::with_endpoint(endpoint)
+    }
+
+    fn with_endpoint(endpoint: Endpoint) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         connector.set_nodelay(true);
         Self {
             endpoint,
             client: Client::builder(TokioExecutor::new()).build(connector),
-        }
-    }
-
-    /// Whether `$NOTES_POLICY_URL`, if set, is usable: for a clear error at startup.
-    ///
-    /// # Errors
-    ///
-    /// What is wrong with it.
-    pub fn check_env() -> Result<(), String> {
-        match Self::from_env().endpoint {
-            Endpoint::Invalid(error) => Err(error),
-            Endpoint::None | Endpoint::Url(_) => Ok(()),
         }
     }
 
@@ -154,16 +187,14 @@ impl Authorize for RemotePolicy {
     }
 }
 
-fn parse_endpoint(url: &str) -> Result<Uri, String> {
-    let invalid = |why: &str| format!("{POLICY_URL_VAR}={url:?} is not usable: {why}");
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| invalid("it does not parse as a URL"))?;
+/// `url` as the endpoint of a policy service, or why not.
+fn parse_endpoint(url: &str) -> Result<Uri, &'static str> {
+    let uri: Uri = url.parse().map_err(|_| "it does not parse as a URL")?;
     if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-        return Err(invalid(
+        return Err(
             "expected an http:// URL of a policy service next to this server, e.g. \
              http://127.0.0.1:8181/notes",
-        ));
+        );
     }
     Ok(uri)
 }
@@ -324,6 +355,50 @@ mod tests {
         assert_eq!(
             delete_policy(None).to_string(),
             "any of (roles: admin; custom: remote policy service ($NOTES_POLICY_URL))"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_is_an_http_url_named_by_its_source() {
+        assert_eq!(RemotePolicy::endpoint(None, "--policy-url"), Ok(None));
+        assert_eq!(RemotePolicy::endpoint(Some(" "), POLICY_URL_VAR), Ok(None));
+        let uri = RemotePolicy::endpoint(Some(" http://127.0.0.1:8181/notes "), "--policy-url");
+        assert_eq!(uri.unwrap().unwrap(), "http://127.0.0.1:8181/notes");
+        assert_eq!(
+            RemotePolicy::endpoint(Some("http://"), POLICY_URL_VAR).unwrap_err(),
+            "NOTES_POLICY_URL \"http://\" is not usable: it does not parse as a URL"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_configured_service_is_the_one_the_tools_ask() {
+        // The service is process-wide: this test has a process of its own.
+        if !crate::cli::in_a_child_process(
+            module_path!(),
+            "the_configured_service_is_the_one_the_tools_ask",
+            &[],
+        ) {
+            return;
+        }
+        assert_eq!(
+            decide(&any_of([custom(RemotePolicy::configured())]), &ada()).await,
+            Err(DenialCause::Abstained),
+            "none configured yet"
+        );
+        let service = policy_service().await;
+        let owners: Uri = format!("http://{service}/owners").parse().unwrap();
+        RemotePolicy::configure(Some(owners.clone())).unwrap();
+        RemotePolicy::configure(Some(owners)).unwrap();
+        let other = format!("http://{service}/error").parse().unwrap();
+        assert_eq!(
+            RemotePolicy::configure(Some(other)).unwrap_err(),
+            "another policy service is configured already"
+        );
+        let policy = any_of([roles("admin"), custom(RemotePolicy::configured())]);
+        assert_eq!(decide(&policy, &ada()).await, Ok(()));
+        assert_eq!(
+            decide(&policy, &Principal::new("bob")).await,
+            Err(DenialCause::Denied)
         );
     }
 }

@@ -1,34 +1,110 @@
-//! The resilience settings of the server: production defaults, each overridable from the
-//! environment (the end-to-end test shortens them so that a fault and its recovery take
-//! seconds, not minutes).
+//! The resilience settings of the server: production defaults, each overridable by a flag
+//! or its `NOTES_*` variable (the end-to-end test shortens them so that a fault and its
+//! recovery take seconds, not minutes).
 
 use std::time::Duration;
 
+use clap::Args;
+
+use crate::cli::values::{count, millis};
 use crate::store::postgres::Timeouts;
 
-/// How the server waits for, and gives up on, its databases.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How the server waits for, and gives up on, its databases: `--busy-timeout-ms` and the
+/// other flags of the "Resilience" heading of `--help`, each with its `NOTES_*` variable as
+/// fallback.
+///
+/// Each field's documentation is its `--help` text, wrapped as it shows there.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Resilience (the store's breakers and health probes)")]
 pub struct Settings {
-    /// How long a statement waits for a lock another connection holds
-    /// (`NOTES_BUSY_TIMEOUT_MS`, default 1 s).
+    /// How long a statement waits for a lock held by another connection
+    /// before it fails, in milliseconds.
+    #[arg(
+        long = "busy-timeout-ms",
+        env = "NOTES_BUSY_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "1000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub busy_timeout: Duration,
-    /// Consecutive failures that open a database's breaker (`NOTES_BREAKER_FAILURES`,
-    /// default 5).
+    /// Consecutive failures that open a database's breaker.
+    #[arg(
+        long = "breaker-failures",
+        env = "NOTES_BREAKER_FAILURES",
+        value_name = "N",
+        default_value = "5",
+        value_parser = count::<u32>,
+        verbatim_doc_comment
+    )]
     pub breaker_failures: u32,
-    /// How long an opened breaker stays open the first time (`NOTES_BREAKER_OPEN_MS`,
-    /// default 15 s); it doubles on each re-open, up to `breaker_max_open`.
+    /// How long an opened breaker stays open the first time, in milliseconds.
+    ///
+    /// It doubles on each re-open, up to --breaker-max-open-ms.
+    #[arg(
+        long = "breaker-open-ms",
+        env = "NOTES_BREAKER_OPEN_MS",
+        value_name = "MS",
+        default_value = "15000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub breaker_open: Duration,
-    /// The longest open period (`NOTES_BREAKER_MAX_OPEN_MS`, default 5 min).
+    /// The longest a breaker stays open, in milliseconds.
+    #[arg(
+        long = "breaker-max-open-ms",
+        env = "NOTES_BREAKER_MAX_OPEN_MS",
+        value_name = "MS",
+        default_value = "300000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub breaker_max_open: Duration,
-    /// How often the health probes run (`NOTES_PROBE_INTERVAL_MS`, default 10 s, ±20 %).
+    /// How often the health probes run, in milliseconds (+-20%).
+    ///
+    /// The write probe is a one-row heartbeat. While the write breaker is
+    /// open, or the write probe failed 3 times in a row, the server is
+    /// read-only; 2 good probes restore writes.
+    #[arg(
+        long = "probe-interval-ms",
+        env = "NOTES_PROBE_INTERVAL_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub probe_interval: Duration,
-    /// The deadline of one probe (`NOTES_PROBE_TIMEOUT_MS`, default 2 s).
+    /// The deadline of one health probe, in milliseconds.
+    #[arg(
+        long = "probe-timeout-ms",
+        env = "NOTES_PROBE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "2000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub probe_timeout: Duration,
-    /// PostgreSQL only: how long making a connection may take, the startup handshake
-    /// included (`NOTES_CONNECT_TIMEOUT_MS`, default 3 s).
+    /// PostgreSQL: the longest wait to connect, in milliseconds, the
+    /// startup handshake included.
+    #[arg(
+        long = "connect-timeout-ms",
+        env = "NOTES_CONNECT_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "3000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub connect_timeout: Duration,
-    /// PostgreSQL only: how long one statement may take, on the client and as the
-    /// server's `statement_timeout` (`NOTES_STATEMENT_TIMEOUT_MS`, default 5 s).
+    /// PostgreSQL: the longest statement, in milliseconds, on the client
+    /// and as the server's statement_timeout.
+    #[arg(
+        long = "statement-timeout-ms",
+        env = "NOTES_STATEMENT_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "5000",
+        value_parser = millis,
+        verbatim_doc_comment
+    )]
     pub statement_timeout: Duration,
 }
 
@@ -48,54 +124,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The defaults, overridden by the `NOTES_*` variables that are set.
-    ///
-    /// # Errors
-    ///
-    /// A variable that is set but is not a whole number (or is zero where zero would
-    /// mean "never").
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// The defaults, overridden by what `lookup` finds.
-    ///
-    /// # Errors
-    ///
-    /// As [`Settings::from_env`].
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let defaults = Self::default();
-        let number = |name: &str, default: u64| -> Result<u64, String> {
-            match lookup(name) {
-                None => Ok(default),
-                Some(text) => match text.trim().parse::<u64>() {
-                    Ok(0) => Err(format!("{name} must be more than zero")),
-                    Ok(n) => Ok(n),
-                    Err(_) => Err(format!("{name} must be a whole number, not {text:?}")),
-                },
-            }
-        };
-        let millis = |name: &str, default: Duration| -> Result<Duration, String> {
-            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-            number(name, default).map(Duration::from_millis)
-        };
-        let breaker_failures = number(
-            "NOTES_BREAKER_FAILURES",
-            u64::from(defaults.breaker_failures),
-        )?;
-        Ok(Self {
-            busy_timeout: millis("NOTES_BUSY_TIMEOUT_MS", defaults.busy_timeout)?,
-            breaker_failures: u32::try_from(breaker_failures)
-                .map_err(|_| "NOTES_BREAKER_FAILURES is too large".to_owned())?,
-            breaker_open: millis("NOTES_BREAKER_OPEN_MS", defaults.breaker_open)?,
-            breaker_max_open: millis("NOTES_BREAKER_MAX_OPEN_MS", defaults.breaker_max_open)?,
-            probe_interval: millis("NOTES_PROBE_INTERVAL_MS", defaults.probe_interval)?,
-            probe_timeout: millis("NOTES_PROBE_TIMEOUT_MS", defaults.probe_timeout)?,
-            connect_timeout: millis("NOTES_CONNECT_TIMEOUT_MS", defaults.connect_timeout)?,
-            statement_timeout: millis("NOTES_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
-        })
-    }
-
     /// The timeouts of the PostgreSQL backend.
     pub fn postgres_timeouts(&self) -> Timeouts {
         Timeouts {
@@ -108,34 +136,34 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::parse_without_env;
+
+    fn settings(args: &[&str]) -> Result<Settings, String> {
+        parse_without_env(args)
+            .map(|parsed| parsed.cli.settings)
+            .map_err(|error| error.to_string())
+    }
 
     #[test]
-    fn unset_variables_keep_the_defaults_and_set_ones_override_them() {
-        assert_eq!(
-            Settings::from_lookup(|_| None).unwrap(),
-            Settings::default()
-        );
-        let settings = Settings::from_lookup(|name| match name {
-            "NOTES_BUSY_TIMEOUT_MS" => Some("250".into()),
-            "NOTES_BREAKER_FAILURES" => Some(" 2 ".into()),
-            _ => None,
-        })
-        .unwrap();
+    fn the_flags_default_to_the_defaults_and_override_them() {
+        assert_eq!(settings(&[]).unwrap(), Settings::default());
+        let settings =
+            settings(&["--busy-timeout-ms", "250", "--breaker-failures", " 2 "]).unwrap();
         assert_eq!(settings.busy_timeout, Duration::from_millis(250));
         assert_eq!(settings.breaker_failures, 2);
         assert_eq!(settings.probe_interval, Duration::from_secs(10));
     }
 
     #[test]
-    fn bad_values_are_refused_by_name() {
-        let error = Settings::from_lookup(|name| {
-            (name == "NOTES_PROBE_INTERVAL_MS").then(|| "soon".to_owned())
-        })
-        .unwrap_err();
-        assert!(error.contains("NOTES_PROBE_INTERVAL_MS"), "{error}");
-        let error =
-            Settings::from_lookup(|name| (name == "NOTES_BREAKER_OPEN_MS").then(|| "0".into()))
-                .unwrap_err();
-        assert!(error.contains("more than zero"), "{error}");
+    fn bad_values_are_refused_naming_the_flag() {
+        let error = settings(&["--probe-interval-ms", "soon"]).unwrap_err();
+        assert!(
+            error.contains("invalid value 'soon' for '--probe-interval-ms <MS>'"),
+            "{error}"
+        );
+        let error = settings(&["--breaker-open-ms", "0"]).unwrap_err();
+        assert!(error.contains("above zero"), "{error}");
+        let error = settings(&["--breaker-failures", "4294967296"]).unwrap_err();
+        assert!(error.contains("'--breaker-failures <N>'"), "{error}");
     }
 }

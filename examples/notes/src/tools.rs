@@ -459,7 +459,7 @@ impl Notes {
     /// Deletes a note and returns what it contained. Administrators, or whoever the policy
     /// service at `$NOTES_POLICY_URL` allows, once the user confirms.
     #[secure_tool(
-        authz = any_of([roles("admin"), custom(RemotePolicy::from_env())]),
+        authz = any_of([roles("admin"), custom(RemotePolicy::configured())]),
         mode = write,
         breaker = self.writes,
         timeout = "10s",

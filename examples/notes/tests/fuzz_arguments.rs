@@ -96,7 +96,7 @@ fn arguments() -> impl Strategy<Value = JsonObject> {
 
 /// The example server on a fresh directory, whose local caller may use every tool.
 fn server(dir: &std::path::Path) -> SecureServer<Notes> {
-    let settings = Settings::from_lookup(|_| None).expect("default settings");
+    let settings = Settings::default();
     let (store, heartbeat) = Store::open(dir.join("notes.db"), settings.busy_timeout).unwrap();
     let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
     let backups = dir.join("backups");

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 const REFUSAL: &str = "Invalid arguments:";
 
 fn server(dir: &std::path::Path) -> SecureServer<Notes> {
-    let settings = Settings::from_lookup(|_| None).expect("default settings");
+    let settings = Settings::default();
     let (store, _heartbeat) = Store::open(dir.join("notes.db"), settings.busy_timeout).unwrap();
     let archive = Archive::open(dir.join("archive.db"), settings.busy_timeout).unwrap();
     let notes = Notes::new(store, archive, None, &settings);
