@@ -44,6 +44,7 @@ use clap::error::ErrorKind;
 use hyper::Uri;
 use secure_tool::Principal;
 use secure_tool::health::HealthMonitor;
+use secure_tool::rate::Rate;
 use secure_tool::server::ToolLists;
 use secure_tool::{SecureServer, SecureServerBuilder};
 use tracing_subscriber::filter::Targets;
@@ -74,6 +75,8 @@ struct Options {
     backup_dir: Option<PathBuf>,
     print_manifest: bool,
     tool_lists: ToolLists,
+    /// The server's limit over every call of a caller, if any.
+    rate_limit: Option<Rate>,
     log: Targets,
     settings: Settings,
     /// The policy service `delete_note` asks, if any.
@@ -169,6 +172,7 @@ impl Options {
                 flags::ToolListing::All => ToolLists::All,
                 flags::ToolListing::PerCaller => ToolLists::PerCaller,
             },
+            rate_limit: cli.rate_limit,
             log: cli.log,
             settings: cli.settings,
             policy,
@@ -210,11 +214,16 @@ fn secure_server(
     notes: Notes,
     monitor: HealthMonitor,
     lists: ToolLists,
+    rate_limit: Option<Rate>,
 ) -> SecureServerBuilder<Notes> {
-    SecureServer::builder(notes)
+    let builder = SecureServer::builder(notes)
         .health(monitor)
         .check_outputs(true)
-        .tool_lists(lists)
+        .tool_lists(lists);
+    match rate_limit {
+        Some(rate) => builder.rate_limit(rate),
+        None => builder,
+    }
 }
 
 /// Prints the manifest of the server that `options` configure. The tools and their
@@ -234,7 +243,13 @@ fn print_manifest(
     let settings = &options.settings;
     let notes = Notes::new(store, archive, options.backup_dir, settings);
     let monitor = notes.health_monitor(heartbeat, settings);
-    let server = customize(secure_server(notes, monitor, options.tool_lists)).build();
+    let server = customize(secure_server(
+        notes,
+        monitor,
+        options.tool_lists,
+        options.rate_limit,
+    ))
+    .build();
     let manifest = server.manifest().to_json();
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -313,7 +328,12 @@ pub async fn run(
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
-    let server = customize(secure_server(notes, monitor, options.tool_lists));
+    let server = customize(secure_server(
+        notes,
+        monitor,
+        options.tool_lists,
+        options.rate_limit,
+    ));
     if let Some(http) = options.http {
         // No local principal: every HTTP request brings its own, from its bearer token.
         tracing::info!(

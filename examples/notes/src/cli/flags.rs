@@ -15,6 +15,7 @@ use clap::builder::StyledStr;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use secure_tool::rate::Rate;
 use tracing_subscriber::filter::Targets;
 
 use crate::cli::values::path;
@@ -116,6 +117,20 @@ pub(crate) struct Cli {
         verbatim_doc_comment
     )]
     pub(crate) tool_lists: ToolListing,
+    /// How often each caller may call, over all its tool calls, resource
+    /// reads and prompt gets, e.g. 600/min or 20/s burst 100.
+    ///
+    /// A call over it is answered rate_limited (retryable, with the seconds
+    /// to wait) and does not run. Tools keep their own limits too
+    /// (backup_notes: 6/min). Default: none but the tools' own.
+    #[arg(
+        long,
+        value_name = "RATE",
+        env = "NOTES_RATE_LIMIT",
+        value_parser = rate,
+        verbatim_doc_comment
+    )]
+    pub(crate) rate_limit: Option<Rate>,
     /// The log filter for stderr, e.g. secure_tool::audit=info,warn.
     ///
     /// rmcp logs client data whole at info: hence its default at warn. Lines
@@ -183,6 +198,12 @@ pub(crate) enum ToolListing {
     All,
     /// Each caller lists the tools its scopes and roles allow.
     PerCaller,
+}
+
+/// A rate, as `secure_tool::rate::Rate` reads it (`600/min`, `20/s burst 100`).
+fn rate(text: &str) -> Result<Rate, String> {
+    text.parse()
+        .map_err(|error: secure_tool::rate::RateError| error.to_string())
 }
 
 fn log_filter(filter: &str) -> Result<Targets, String> {
@@ -450,6 +471,11 @@ mod tests {
                 ["--tool-lists", "per_caller"],
                 "invalid value 'per_caller' for '--tool-lists <WHICH>'",
             ),
+            (
+                ["--rate-limit", "30/fortnight"],
+                "invalid value '30/fortnight' for '--rate-limit <RATE>': a rate's unit is `s`, \
+                 `min` or `h`",
+            ),
         ] {
             let error = parse_without_env(&args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}");
@@ -464,6 +490,20 @@ mod tests {
         );
         let help = parse_without_env(&["--help"]).unwrap_err();
         assert_eq!((help.kind(), help.exit_code()), (ErrorKind::DisplayHelp, 0));
+    }
+
+    #[test]
+    fn a_rate_limit_is_read_as_the_runtime_reads_rates() {
+        let parsed = parse_without_env(&["--rate-limit", "20/s burst 100"]).unwrap();
+        assert_eq!(
+            parsed.cli.rate_limit,
+            Some(Rate::per_second(20).with_burst(100))
+        );
+        let parsed = parse_without_env(&[]).unwrap();
+        assert_eq!(
+            parsed.cli.rate_limit, None,
+            "no limit but the tools' own by default"
+        );
     }
 
     #[test]
