@@ -80,7 +80,8 @@ impl ServicePath {
 }
 
 /// The state of one path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Working.
     Healthy,
@@ -112,6 +113,31 @@ impl Health {
             ServicePath::Reads => self.reads,
             ServicePath::Writes => self.writes,
         }
+    }
+}
+
+/// What a readiness endpoint answers: whether to send callers here, and the state of
+/// both paths ([`HealthMonitor::readiness`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// Whether reads work: what the service needs to be of use.
+    pub ready: bool,
+    /// The read path.
+    pub reads: Status,
+    /// The write path.
+    pub writes: Status,
+}
+
+impl Readiness {
+    /// `200` when ready, else `503`.
+    pub fn http_status(&self) -> u16 {
+        if self.ready { 200 } else { 503 }
+    }
+
+    /// The body: `{"ready":true,"reads":"healthy","writes":"degraded"}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a readiness serializes")
     }
 }
 
@@ -227,6 +253,34 @@ impl HealthMonitor {
     /// The state of both paths now.
     pub fn health(&self) -> Health {
         self.inner.health()
+    }
+
+    /// What an orchestrator's readiness probe is told now: ready while reads work. Writes
+    /// degraded is still ready (reads are served, and write tools answer "degraded"); reads
+    /// degraded is not ready, so that a load balancer sends callers to a replica whose
+    /// store answers.
+    ///
+    /// ```
+    /// use secure_tool::health::{HealthMonitor, ServicePath, Status};
+    /// let monitor = HealthMonitor::builder().build();
+    /// monitor.force(ServicePath::Writes, Some(Status::Degraded));
+    /// let readiness = monitor.readiness();
+    /// assert!(readiness.ready);
+    /// assert_eq!(readiness.http_status(), 200);
+    /// assert_eq!(
+    ///     readiness.to_json(),
+    ///     r#"{"ready":true,"reads":"healthy","writes":"degraded"}"#
+    /// );
+    /// monitor.force(ServicePath::Reads, Some(Status::Degraded));
+    /// assert_eq!(monitor.readiness().http_status(), 503);
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        let health = self.health();
+        Readiness {
+            ready: health.reads == Status::Healthy,
+            reads: health.reads,
+            writes: health.writes,
+        }
     }
 
     /// The state of `path` now: one lock-free read when nothing is forced.

@@ -52,6 +52,7 @@ use tracing_subscriber::prelude::*;
 
 use crate::http::{self, HttpConfig};
 use crate::logging;
+use crate::operations;
 use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::postgres::{Database, InvalidDatabaseUrl};
@@ -77,6 +78,8 @@ struct Options {
     tool_lists: ToolLists,
     /// The server's limit over every call of a caller, if any.
     rate_limit: Option<Rate>,
+    /// Where the operations endpoints are served, if anywhere.
+    metrics: Option<std::net::SocketAddr>,
     log: Targets,
     settings: Settings,
     /// The policy service `delete_note` asks, if any.
@@ -173,6 +176,7 @@ impl Options {
                 flags::ToolListing::PerCaller => ToolLists::PerCaller,
             },
             rate_limit: cli.rate_limit,
+            metrics: cli.metrics,
             log: cli.log,
             settings: cli.settings,
             policy,
@@ -328,6 +332,12 @@ pub async fn run(
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
+    if let Some(addr) = options.metrics
+        && let Err(message) = operations::serve(addr, monitor.clone()).await
+    {
+        eprintln!("notes-server: {message}");
+        return ExitCode::FAILURE;
+    }
     let server = customize(secure_server(
         notes,
         monitor,

@@ -202,7 +202,7 @@ fn algorithms(list: &str) -> Result<Algorithms, String> {
         .map(Algorithms)
 }
 
-fn address(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn address(text: &str) -> Result<SocketAddr, String> {
     SocketAddr::from_str(text.trim())
         .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080".to_owned())
 }

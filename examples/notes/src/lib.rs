@@ -5,6 +5,7 @@ pub mod cli;
 pub mod connections;
 mod http;
 pub mod logging;
+pub mod operations;
 pub mod policy;
 pub mod settings;
 pub mod store;

@@ -117,6 +117,20 @@ pub(crate) struct Cli {
         verbatim_doc_comment
     )]
     pub(crate) tool_lists: ToolListing,
+    /// Serve the operations endpoints at http://ADDR, e.g. 127.0.0.1:9090:
+    /// /livez (200 while the process answers) and /readyz (200 while reads
+    /// work, writes degraded included; 503 while reads are degraded; the body
+    /// is the state of both paths). No authentication: bind it where only the
+    /// orchestrator reaches. Prints `notes-server: operations on
+    /// http://IP:PORT` to stderr once bound (port 0 picks a free port).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "NOTES_METRICS_ADDR",
+        value_parser = http::address,
+        verbatim_doc_comment
+    )]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
     /// How often each caller may call, over all its tool calls, resource
     /// reads and prompt gets, e.g. 600/min or 20/s burst 100.
     ///

@@ -1,0 +1,132 @@
+//! The operations listener (`--metrics ADDR`): what orchestrators ask of a replica, apart
+//! from the MCP endpoint.
+//!
+//! - `GET /livez`: `200 ok` while the process answers (a liveness probe restarts a replica
+//!   that stops answering, not one whose database is down).
+//! - `GET /readyz`: the health monitor's [`Readiness`](secure_tool::health::Readiness):
+//!   `200` while reads work, writes degraded included; `503` while reads are degraded, so
+//!   that a load balancer sends callers to a replica whose store answers. The body is the
+//!   state of both paths, e.g. `{"ready":true,"reads":"healthy","writes":"degraded"}`.
+//!
+//! Nothing else is served there (`404`), and nothing there names a caller, a tool's
+//! arguments or the database. It has no authentication: bind it to loopback or to a
+//! network only the orchestrator reaches.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secure_tool::health::HealthMonitor;
+use tokio::net::TcpListener;
+
+/// The routes of the operations listener over `monitor`.
+pub fn router(monitor: HealthMonitor) -> Router {
+    Router::new()
+        .route("/livez", get(live))
+        .route("/readyz", get(move || ready(monitor.clone())))
+}
+
+async fn live() -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], "ok\n").into_response()
+}
+
+async fn ready(monitor: HealthMonitor) -> Response {
+    let readiness = monitor.readiness();
+    let status =
+        StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        readiness.to_json(),
+    )
+        .into_response()
+}
+
+/// Binds `addr` and serves the operations routes over `monitor` until the process ends;
+/// prints `notes-server: operations on http://IP:PORT` to stderr once it listens (the port
+/// the system chose when `addr`'s is 0).
+///
+/// # Errors
+///
+/// When `addr` cannot be bound.
+pub async fn serve(addr: SocketAddr, monitor: HealthMonitor) -> Result<(), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("cannot listen on {addr} for --metrics: {error}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|error| format!("--metrics {addr}: {error}"))?;
+    eprintln!("notes-server: operations on http://{bound}");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router(monitor)).await {
+            tracing::error!(%error, "the operations listener stopped");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use secure_tool::health::{ServicePath, Status};
+    use tower_service::Service as _;
+
+    use super::*;
+
+    async fn get(monitor: &HealthMonitor, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router(monitor.clone()).call(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_read_path_and_shows_both() {
+        let monitor = HealthMonitor::builder().build();
+        assert_eq!(
+            get(&monitor, "/readyz").await,
+            (
+                StatusCode::OK,
+                r#"{"ready":true,"reads":"healthy","writes":"healthy"}"#.to_owned()
+            )
+        );
+        monitor.force(ServicePath::Writes, Some(Status::Degraded));
+        assert_eq!(
+            get(&monitor, "/readyz").await,
+            (
+                StatusCode::OK,
+                r#"{"ready":true,"reads":"healthy","writes":"degraded"}"#.to_owned()
+            ),
+            "writes degraded: still ready, reads are served"
+        );
+        monitor.force(ServicePath::Reads, Some(Status::Degraded));
+        assert_eq!(
+            get(&monitor, "/readyz").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"ready":false,"reads":"degraded","writes":"degraded"}"#.to_owned()
+            )
+        );
+        // Alive whatever the store does.
+        assert_eq!(
+            get(&monitor, "/livez").await,
+            (StatusCode::OK, "ok\n".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_else_is_served() {
+        let monitor = HealthMonitor::builder().build();
+        for path in ["/", "/mcp", "/metrics/../readyz", "/readyz/x"] {
+            assert_eq!(get(&monitor, path).await.0, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+}
