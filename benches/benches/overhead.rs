@@ -401,6 +401,19 @@ impl Secured {
         Ok(record(args.id))
     }
 
+    /// Looks a record up, each caller at most a million times a second: `lookup` with a
+    /// rate limit of its own that the bench never reaches.
+    #[secure_tool(
+        authz = scopes("records:read"),
+        mode = read,
+        breaker = self.store,
+        timeout = "5s",
+        rate = "1000000/s"
+    )]
+    async fn lookup_limited(&self, args: Lookup) -> Result<Record, ToolError> {
+        Ok(record(args.id))
+    }
+
     /// Imports a batch.
     #[secure_tool(authz = scopes("records:read"), mode = read, timeout = "5s")]
     async fn import(&self, args: Batch) -> Result<Imported, ToolError> {
@@ -609,6 +622,56 @@ fn comparisons() {
         let server = secured();
         let principal = Principal::new("ada").with_scopes([SCOPE]);
         let args = arguments();
+        // Rate limits: 64 callers in turn (each caller's bucket is a table entry), far
+        // below their limits, so that every call is let through and runs.
+        let callers: Vec<Principal> = (0..64)
+            .map(|n| Principal::new(format!("caller-{n}")).with_scopes([SCOPE]))
+            .collect();
+        let turn = std::cell::Cell::new(0usize);
+        let next = || {
+            let n = turn.get();
+            turn.set((n + 1) % callers.len());
+            callers[n].clone()
+        };
+        rows.push(compare(
+            "tool with its own rate limit (SecureServer::call)",
+            "the same tool without",
+            Target::None,
+            || {
+                drop(black_box(block_on(server.call(
+                    "lookup",
+                    Some(args.clone()),
+                    next(),
+                ))))
+            },
+            || {
+                let answer = block_on(server.call("lookup_limited", Some(args.clone()), next()));
+                debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
+                drop(black_box(answer));
+            },
+        ));
+        let limited = SecureServer::builder(Secured {
+            store: Dependency::new("store"),
+        })
+        .rate_limit(secure_tool::rate::Rate::per_second(1_000_000))
+        .build();
+        rows.push(compare(
+            "server rate limit (SecureServer::call)",
+            "the same server without",
+            Target::None,
+            || {
+                drop(black_box(block_on(server.call(
+                    "lookup",
+                    Some(args.clone()),
+                    next(),
+                ))))
+            },
+            || {
+                let answer = block_on(limited.call("lookup", Some(args.clone()), next()));
+                debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
+                drop(black_box(answer));
+            },
+        ));
         rows.push(compare(
             "SecureServer::call, in process",
             "same work by hand",
