@@ -220,15 +220,21 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
             Some(&arguments),
         );
 
-        if let Err(limited) = this.context.admit(&this.principal) {
-            let safe =
-                crate::route::call::rate_limited_error(limited, "server", &mut event, started);
-            return Err(Refused::Failed(safe));
-        }
         let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
         if let Err(cause) = this.context.authorize(this.policy, request).await {
             event.finish(started, Verdict::Denied(&cause), Some(IncidentId::new()));
             return Err(Refused::Denied);
+        }
+        // The server's rate limit, only once the caller may read or get what it asked for:
+        // a caller who may not is told it does not exist, limited or not, so that the limit
+        // cannot tell which names exist. A completion takes nothing from it (typing an
+        // argument does not use the caller's calls up).
+        if !matches!(this.surface, Surface::Completion { .. })
+            && let Err(limited) = this.context.admit(&this.principal)
+        {
+            let safe =
+                crate::route::call::rate_limited_error(limited, "server", &mut event, started);
+            return Err(Refused::Failed(safe));
         }
 
         let schema = this.params;

@@ -607,6 +607,15 @@ pub mod __private {
         limits
     }
 
+    /// Reads `rate = "..."`'s text in the constant the attribute writes, spanned at the
+    /// string: a malformed rate fails to compile, in the parser's words.
+    pub const fn rate_of(text: &str) -> crate::rate::Rate {
+        match crate::rate::Rate::parse(text) {
+            Ok(rate) => rate,
+            Err(error) => panic!("{}", error.message()),
+        }
+    }
+
     /// Checks, spanned at the user's expression, that `rate = ...` is a
     /// [`Rate`](crate::rate::Rate).
     #[inline]

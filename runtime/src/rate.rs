@@ -428,25 +428,71 @@ impl Clock for TokioClock {
 
 /// Each caller's theoretical arrival time (governor's state), bounded in number.
 struct Buckets {
-    times: Mutex<HashMap<Caller, Nanos>>,
+    table: Mutex<Table>,
     capacity: usize,
     clock: TokioClock,
     /// Whether the warning of a full table was logged since it last had room.
     told_full: AtomicBool,
 }
 
+#[derive(Default)]
+struct Table {
+    /// Each tracked caller's theoretical arrival time.
+    times: HashMap<Caller, Nanos>,
+    /// While the table is full: its earliest arrival time, before which no caller can be
+    /// forgotten. New callers are refused until then without looking at the table again,
+    /// so that a full table costs one sweep per time a bucket refills, not one per call.
+    reopens_at: Option<Nanos>,
+}
+
+/// Whether a caller may take from a bucket.
+enum Room {
+    /// It has one.
+    Tracked,
+    /// There is room for one.
+    Free,
+    /// Every tracked caller is still being limited: a new one is refused until a bucket
+    /// refills.
+    Full { retry_after: Duration },
+}
+
 impl Buckets {
     /// Whether `caller` may take from a bucket: it has one, or there is room for one, if
     /// need be once the callers whose buckets are full again are forgotten (their state
     /// is the state of a caller never seen).
-    fn room_for(&self, caller: &Caller) -> bool {
-        let mut times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
-        if times.len() < self.capacity || times.contains_key(caller) {
-            return true;
+    fn room_for(&self, caller: &Caller) -> Room {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.times.contains_key(caller) {
+            return Room::Tracked;
+        }
+        if table.times.len() < self.capacity {
+            return Room::Free;
         }
         let now = self.clock.now();
-        times.retain(|_, arrival| *arrival > now);
-        times.len() < self.capacity
+        if let Some(at) = table.reopens_at
+            && now < at
+        {
+            return Room::Full {
+                retry_after: at.saturating_sub(now).into(),
+            };
+        }
+        let mut earliest: Option<Nanos> = None;
+        table.times.retain(|_, arrival| {
+            let limiting = *arrival > now;
+            if limiting {
+                earliest = Some(earliest.map_or(*arrival, |at| at.min(*arrival)));
+            }
+            limiting
+        });
+        if table.times.len() < self.capacity {
+            table.reopens_at = None;
+            return Room::Free;
+        }
+        let at = earliest.unwrap_or(now);
+        table.reopens_at = Some(at);
+        Room::Full {
+            retry_after: at.saturating_sub(now).into(),
+        }
     }
 }
 
@@ -461,9 +507,9 @@ impl StateStore for Shared {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        let mut times = self.0.times.lock().unwrap_or_else(PoisonError::into_inner);
-        let (outcome, arrival) = f(times.get(key).copied())?;
-        times.insert(key.clone(), arrival);
+        let mut table = self.0.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let (outcome, arrival) = f(table.times.get(key).copied())?;
+        table.times.insert(key.clone(), arrival);
         Ok(outcome)
     }
 }
@@ -494,7 +540,7 @@ impl Limiter {
             origin: tokio::time::Instant::now(),
         };
         let buckets = Arc::new(Buckets {
-            times: Mutex::new(HashMap::new()),
+            table: Mutex::default(),
             capacity,
             clock: clock.clone(),
             told_full: AtomicBool::new(false),
@@ -516,20 +562,26 @@ impl Limiter {
     /// Takes one call from `principal`'s bucket, or says when it may retry.
     pub(crate) fn check(&self, principal: &Principal) -> Result<(), Limited> {
         let caller = Caller(principal.clone());
-        if !self.buckets.room_for(&caller) {
-            if !self.buckets.told_full.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    limit = %self.of,
-                    callers = self.buckets.capacity,
-                    "rate limit: every tracked caller is being limited; new callers are refused \
-                     until a bucket refills"
-                );
+        match self.buckets.room_for(&caller) {
+            Room::Tracked => {}
+            Room::Free => {
+                // Told again the next time the table fills.
+                if self.buckets.told_full.load(Ordering::Relaxed) {
+                    self.buckets.told_full.store(false, Ordering::Relaxed);
+                }
             }
-            return Err(Limited {
-                retry_after: self.rate.interval(),
-            });
+            Room::Full { retry_after } => {
+                if !self.buckets.told_full.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        limit = %self.of,
+                        callers = self.buckets.capacity,
+                        "rate limit: every tracked caller is being limited; new callers are \
+                         refused until a bucket refills"
+                    );
+                }
+                return Err(Limited { retry_after });
+            }
         }
-        self.buckets.told_full.store(false, Ordering::Relaxed);
         self.limiter
             .check_key(&caller)
             .map_err(|not_until| Limited {

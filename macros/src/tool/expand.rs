@@ -509,10 +509,7 @@ fn with_rate(expr: &Expr) -> TokenStream {
             ..
         }) => quote_spanned! {text.span()=>
             .with_rate({
-                const RATE: ::secure_tool::rate::Rate = match ::secure_tool::rate::Rate::parse(#text) {
-                    ::core::result::Result::Ok(rate) => rate,
-                    ::core::result::Result::Err(error) => ::core::panic!("{}", error.message()),
-                };
+                const RATE: ::secure_tool::rate::Rate = ::secure_tool::__private::rate_of(#text);
                 RATE
             })
         },

@@ -131,44 +131,46 @@ async fn callers_are_told_apart_by_subject_and_anonymous_callers_share_one_bucke
 }
 
 /// The table of buckets is bounded: callers whose buckets refilled are forgotten when room
-/// is needed; while every tracked caller is still limited, a new caller is refused.
+/// is needed; while every tracked caller is still limited, a new caller is refused until
+/// the earliest bucket refills, and told how long that is.
 #[tokio::test(start_paused = true)]
 async fn the_callers_tracked_are_bounded_and_a_full_table_refuses_new_callers() {
     let log = crate::test_log::Log::default();
     let _default = crate::test_log::set_default(log.subscriber());
-    let limiter = Limiter::with_capacity(Rate::per_second(1), "notes", 2);
-    assert_eq!(limiter.check(&Principal::new("a")), Ok(()));
-    assert_eq!(limiter.check(&Principal::new("b")), Ok(()));
-    let refused = limiter.check(&Principal::new("c")).unwrap_err();
-    assert_eq!(refused.retry_after, Duration::from_secs(1));
-    assert!(limiter.check(&Principal::new("d")).is_err());
-    let warnings = log.text();
-    assert_eq!(
-        warnings
-            .matches("every tracked caller is being limited")
-            .count(),
-        1,
-        "one warning while the table stays full: {warnings}"
-    );
-    assert!(warnings.contains("limit=notes"), "{warnings}");
-    // A tracked caller is still served from its own bucket.
-    tokio::time::advance(Duration::from_millis(500)).await;
-    assert!(limiter.check(&Principal::new("a")).is_err());
-    assert_eq!(limiter.buckets.times.lock().unwrap().len(), 2);
-
-    // Once a's and b's buckets are full again, they make room.
-    tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(limiter.check(&Principal::new("c")), Ok(()));
-    assert_eq!(limiter.buckets.times.lock().unwrap().len(), 1);
-    assert_eq!(limiter.check(&Principal::new("d")), Ok(()));
-    assert!(limiter.check(&Principal::new("e")).is_err());
-    assert_eq!(
+    let warnings = || {
         log.text()
             .matches("every tracked caller is being limited")
-            .count(),
-        2,
-        "told again once the table had had room"
+            .count()
+    };
+    let tracked = |limiter: &Limiter| limiter.buckets.table.lock().unwrap().times.len();
+    let limiter = Limiter::with_capacity(Rate::per_second(1), "notes", 2);
+    assert_eq!(limiter.check(&Principal::new("a")), Ok(()));
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(limiter.check(&Principal::new("b")), Ok(()));
+    tokio::time::advance(Duration::from_millis(100)).await;
+    // a's bucket refills at 1 s, b's at 1.5 s: a new caller may come in at 1 s.
+    let refused = limiter.check(&Principal::new("c")).unwrap_err();
+    assert_eq!(refused.retry_after, Duration::from_millis(400));
+    // A tracked caller is still served from its own bucket, and does not reset the warning.
+    assert_eq!(
+        limiter.check(&Principal::new("a")).unwrap_err().retry_after,
+        Duration::from_millis(400)
     );
+    let refused = limiter.check(&Principal::new("d")).unwrap_err();
+    assert_eq!(refused.retry_after, Duration::from_millis(400));
+    assert_eq!(warnings(), 1, "one warning while the table stays full");
+    assert!(log.text().contains("limit=notes"), "{}", log.text());
+    assert_eq!(tracked(&limiter), 2);
+
+    // At 1 s, a is forgotten and c takes its place; d waits for b's bucket.
+    tokio::time::advance(Duration::from_millis(400)).await;
+    assert_eq!(limiter.check(&Principal::new("c")), Ok(()));
+    assert_eq!(tracked(&limiter), 2);
+    let refused = limiter.check(&Principal::new("d")).unwrap_err();
+    assert_eq!(refused.retry_after, Duration::from_millis(500));
+    assert_eq!(warnings(), 2, "told again once the table had had room");
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(limiter.check(&Principal::new("d")), Ok(()));
 }
 
 #[test]

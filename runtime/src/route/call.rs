@@ -203,8 +203,17 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             return safe.to_result().into();
         }
         // The tool's own limit counts only the calls its policy allows: a caller who may
-        // not use the tool is told so, never the tool's limit.
+        // not use the tool is told so, never the tool's limit. A 2026-07-28 retry carrying
+        // the state of an earlier round is that round's call going on, counted when it
+        // began (a forged or replayed state is denied below, and runs nothing).
+        let rounds_apply = self
+            .session
+            .as_ref()
+            .is_some_and(Session::asks_by_input_required)
+            && !self.confirmed_by_caller;
+        let continues_a_round = rounds_apply && !matches!(self.retry, (None, None));
         if let Some(limiter) = &self.route.rate
+            && !continues_a_round
             && let Err(limited) = limiter.check(&self.principal)
         {
             return rate_limited(limited, "tool", &mut event, started).into();
@@ -226,11 +235,6 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let arguments = self.arguments.unwrap_or_default();
         // A confirmed tool's question (and its 2026-07-28 binding) is written from the
         // arguments as sent, once they are known to be valid.
-        let rounds_apply = self
-            .session
-            .as_ref()
-            .is_some_and(Session::asks_by_input_required)
-            && !self.confirmed_by_caller;
         let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
         let arguments = serde_json::Value::Object(arguments);
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {

@@ -78,9 +78,11 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     /// Limits how often each caller may call, over every tool call, resource read and
     /// prompt get it makes, on top of each tool's own limit
     /// (`#[secure_tool(rate = "...")]`): a call over it is answered `rate_limited` at once
-    /// (retryable, with the time after which a retry may succeed), before its policy is
-    /// asked, and does not run. Callers are told apart by their subject; every anonymous
-    /// caller shares one bucket. See [`rate`](crate::rate).
+    /// (retryable, with the time after which a retry may succeed) and does not run. A tool
+    /// call is limited before its policy is asked; a resource read or prompt get after, so
+    /// that a caller who may not read one is told it does not exist, limited or not.
+    /// Completions and unguarded surfaces take nothing from it. Callers are told apart by
+    /// their subject; every anonymous caller shares one bucket. See [`rate`](crate::rate).
     ///
     /// ```
     /// use secure_tool::SecureServerBuilder;

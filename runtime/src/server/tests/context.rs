@@ -107,6 +107,20 @@ impl Jobs {
         })
     }
 
+    /// Deletes a job, once the user says yes, and once an hour at most.
+    #[secure_tool(authz = scopes("jobs"), mode = write, rate = "1/h", confirm = "Really delete {id}?")]
+    async fn delete_rarely(
+        &self,
+        args: Id,
+        _access: WriteAccess<'_>,
+    ) -> Result<Outcome, ToolError> {
+        self.deleted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Outcome {
+            outcome: format!("deleted {}", args.id),
+        })
+    }
+
     /// Deletes quickly, once the user says yes.
     #[secure_tool(authz = scopes("jobs"), mode = write, timeout = "1s", confirm = "Purge {id}?")]
     async fn purge(&self, args: Id, _access: WriteAccess<'_>) -> Result<Outcome, ToolError> {
@@ -777,6 +791,29 @@ async fn on_2026_07_28_questions_are_rounds_of_the_call() {
     assert_eq!(outcome(&result), "unsupported");
     let result = call_modern(&running, "delete", serde_json::json!({ "id": 5 })).await;
     assert_eq!(facts(&result)["confirmation"], "unsupported");
+}
+
+/// A tool's rate limit counts a 2026-07-28 call once, whatever its rounds: the round that
+/// carries the user's yes is the call going on, not a new one (with `1/h`, charging it
+/// would refuse the yes for an hour, past the question's life). The next call is limited.
+#[tokio::test(start_paused = true)]
+async fn on_2026_07_28_a_call_and_its_rounds_count_once_against_the_tools_rate() {
+    let jobs = Jobs::default();
+    let mut asker = client(Some(ElicitationAction::Accept), full());
+    asker.content = serde_json::json!({ "confirm": true });
+    let asked = asker.asked.clone();
+    let running = connect_modern(jobs.clone(), asker, worker()).await;
+    let result = call_modern(&running, "delete_rarely", serde_json::json!({ "id": 5 })).await;
+    assert_eq!(outcome(&result), "deleted 5", "{result:?}");
+    assert_eq!(*asked.lock().unwrap(), ["Really delete 5?"]);
+    let again = call_modern(&running, "delete_rarely", serde_json::json!({ "id": 6 })).await;
+    assert_eq!(facts(&again)["category"], "rate_limited", "{again:?}");
+    assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        1,
+        "a limited call is not put to the user"
+    );
 }
 
 #[tokio::test]

@@ -264,3 +264,39 @@ fn the_manifest_shows_each_limit() {
     let unlimited = SecureServer::new(Shop::new()).manifest();
     assert_eq!(unlimited.rate_limit, None);
 }
+
+/// Over the server's limit, a caller who may not read a resource is still told it does not
+/// exist, as it is told of one that does not: the limit tells no names.
+#[tokio::test(start_paused = true)]
+async fn a_limited_caller_is_told_no_more_of_what_exists_than_before() {
+    let shop = Shop::new();
+    let server = SecureServer::builder(shop.clone())
+        .rate_limit(Rate::per_hour(1))
+        .local_principal(Principal::new("outsider"))
+        .build();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let running = server.serve_trusted(server_io).await.unwrap();
+        let _ = running.waiting().await;
+    });
+    let client = ().serve(client_io).await.unwrap();
+    // The caller's one call of the hour, on a public tool.
+    assert_eq!(category(&call(&client, "hours", json!({})).await), None);
+    let limited = call(&client, "hours", json!({})).await;
+    assert_eq!(category(&limited).as_deref(), Some("rate_limited"));
+
+    let mut answers = Vec::new();
+    for uri in ["shop://note", "shop://nothing"] {
+        let error = client
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await
+            .unwrap_err();
+        let rmcp::ServiceError::McpError(error) = error else {
+            panic!("a JSON-RPC error: {error:?}");
+        };
+        answers.push((error.code, error.message.to_string()));
+    }
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+    assert!(answers[0].1.contains("not found"), "{answers:?}");
+    assert_eq!(shop.runs.load(Ordering::SeqCst), 1);
+}
