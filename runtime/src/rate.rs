@@ -426,11 +426,20 @@ impl Clock for TokioClock {
     }
 }
 
-/// Each caller's theoretical arrival time (governor's state), bounded in number.
+/// Each caller's theoretical arrival time (governor's state), bounded in number: the
+/// room check and the update of a caller's cell are one step under one lock.
 struct Buckets {
     table: Mutex<Table>,
     capacity: usize,
     clock: TokioClock,
+    /// The clock's reading when the limiter started, to which arrival times are relative
+    /// (read just before governor reads its own: the same instant, or nanoseconds before,
+    /// so that a bucket is at most that much early to be forgotten).
+    start: Nanos,
+    /// governor's tolerance: the interval times the burst less one.
+    tolerance: Nanos,
+    /// What the limit is of, for the log: a tool's name, or "the server".
+    of: Arc<str>,
     /// Whether the warning of a full table was logged since it last had room.
     told_full: AtomicBool,
 }
@@ -445,36 +454,19 @@ struct Table {
     reopens_at: Option<Nanos>,
 }
 
-/// Whether a caller may take from a bucket.
-enum Room {
-    /// It has one.
-    Tracked,
-    /// There is room for one.
-    Free,
-    /// Every tracked caller is still being limited: a new one is refused until a bucket
-    /// refills.
-    Full { retry_after: Duration },
-}
-
 impl Buckets {
-    /// Whether `caller` may take from a bucket: it has one, or there is room for one, if
-    /// need be once the callers whose buckets are full again are forgotten (their state
-    /// is the state of a caller never seen).
-    fn room_for(&self, caller: &Caller) -> Room {
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        if table.times.contains_key(caller) {
-            return Room::Tracked;
-        }
+    /// Room for a caller not in the table: there is some, if need be once the callers
+    /// whose buckets are full again are forgotten (their state is that of a caller never
+    /// seen); else the earliest arrival time in the table, when there will be.
+    fn make_room(&self, table: &mut Table) -> Result<(), Nanos> {
         if table.times.len() < self.capacity {
-            return Room::Free;
+            return Ok(());
         }
-        let now = self.clock.now();
+        let now = self.clock.now().saturating_sub(self.start);
         if let Some(at) = table.reopens_at
             && now < at
         {
-            return Room::Full {
-                retry_after: at.saturating_sub(now).into(),
-            };
+            return Err(at);
         }
         let mut earliest: Option<Nanos> = None;
         table.times.retain(|_, arrival| {
@@ -486,12 +478,21 @@ impl Buckets {
         });
         if table.times.len() < self.capacity {
             table.reopens_at = None;
-            return Room::Free;
+            return Ok(());
         }
         let at = earliest.unwrap_or(now);
         table.reopens_at = Some(at);
-        Room::Full {
-            retry_after: at.saturating_sub(now).into(),
+        Err(at)
+    }
+
+    fn told_full(&self) {
+        if !self.told_full.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                limit = %self.of,
+                callers = self.capacity,
+                "rate limit: every tracked caller is being limited; new callers are refused \
+                 until a bucket refills"
+            );
         }
     }
 }
@@ -507,10 +508,33 @@ impl StateStore for Shared {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        let mut table = self.0.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let (outcome, arrival) = f(table.times.get(key).copied())?;
-        table.times.insert(key.clone(), arrival);
-        Ok(outcome)
+        let buckets = &*self.0;
+        let mut table = buckets.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(arrival) = table.times.get_mut(key) {
+            let (outcome, next) = f(Some(*arrival))?;
+            *arrival = next;
+            return Ok(outcome);
+        }
+        match buckets.make_room(&mut table) {
+            Ok(()) => {
+                let (outcome, next) = f(None)?;
+                table.times.insert(key.clone(), next);
+                if buckets.told_full.load(Ordering::Relaxed) {
+                    // Told again the next time the table fills.
+                    buckets.told_full.store(false, Ordering::Relaxed);
+                }
+                Ok(outcome)
+            }
+            Err(reopens_at) => {
+                drop(table);
+                buckets.told_full();
+                // The new caller is measured as if its bucket were empty until the table
+                // reopens: governor refuses it, and tells it to retry then. Nothing is
+                // stored.
+                let (outcome, _) = f(Some(reopens_at + buckets.tolerance))?;
+                Ok(outcome)
+            }
+        }
     }
 }
 
@@ -525,8 +549,6 @@ pub(crate) struct Limiter {
     rate: Rate,
     buckets: Arc<Buckets>,
     limiter: RateLimiter<Caller, Shared, TokioClock, NoOpMiddleware<Nanos>>,
-    /// What the limit is of, for the log: a tool's name, or "the server".
-    of: Arc<str>,
 }
 
 impl Limiter {
@@ -539,10 +561,14 @@ impl Limiter {
         let clock = TokioClock {
             origin: tokio::time::Instant::now(),
         };
+        let interval = Nanos::from(rate.interval());
         let buckets = Arc::new(Buckets {
             table: Mutex::default(),
             capacity,
+            start: clock.now(),
             clock: clock.clone(),
+            tolerance: interval * u64::from(rate.burst() - 1),
+            of: of.into(),
             told_full: AtomicBool::new(false),
         });
         let limiter = RateLimiter::new(rate.quota(), Shared(buckets.clone()), clock);
@@ -550,7 +576,6 @@ impl Limiter {
             rate,
             buckets,
             limiter,
-            of: of.into(),
         }
     }
 
@@ -561,29 +586,8 @@ impl Limiter {
 
     /// Takes one call from `principal`'s bucket, or says when it may retry.
     pub(crate) fn check(&self, principal: &Principal) -> Result<(), Limited> {
-        let caller = Caller(principal.clone());
-        match self.buckets.room_for(&caller) {
-            Room::Tracked => {}
-            Room::Free => {
-                // Told again the next time the table fills.
-                if self.buckets.told_full.load(Ordering::Relaxed) {
-                    self.buckets.told_full.store(false, Ordering::Relaxed);
-                }
-            }
-            Room::Full { retry_after } => {
-                if !self.buckets.told_full.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        limit = %self.of,
-                        callers = self.buckets.capacity,
-                        "rate limit: every tracked caller is being limited; new callers are \
-                         refused until a bucket refills"
-                    );
-                }
-                return Err(Limited { retry_after });
-            }
-        }
         self.limiter
-            .check_key(&caller)
+            .check_key(&Caller(principal.clone()))
             .map_err(|not_until| Limited {
                 retry_after: not_until.wait_time_from(self.buckets.clock.now()),
             })
@@ -593,7 +597,7 @@ impl Limiter {
 impl fmt::Debug for Limiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limiter")
-            .field("of", &self.of)
+            .field("of", &self.buckets.of)
             .field("rate", &self.rate)
             .finish_non_exhaustive()
     }
