@@ -628,27 +628,20 @@ fn comparisons() {
             .map(|n| Principal::new(format!("caller-{n}")).with_scopes([SCOPE]))
             .collect();
         let turn = std::cell::Cell::new(0usize);
-        let next = || {
+        // One call of `tool` on `server` by the next caller, which must run.
+        let call = |server: &SecureServer<Secured>, tool: &str| {
             let n = turn.get();
             turn.set((n + 1) % callers.len());
-            callers[n].clone()
+            let answer = block_on(server.call(tool, Some(args.clone()), callers[n].clone()));
+            debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
+            drop(black_box(answer));
         };
         rows.push(compare(
             "tool with its own rate limit (SecureServer::call)",
             "the same tool without",
             Target::None,
-            || {
-                drop(black_box(block_on(server.call(
-                    "lookup",
-                    Some(args.clone()),
-                    next(),
-                ))))
-            },
-            || {
-                let answer = block_on(server.call("lookup_limited", Some(args.clone()), next()));
-                debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
-                drop(black_box(answer));
-            },
+            || call(&server, "lookup"),
+            || call(&server, "lookup_limited"),
         ));
         let limited = SecureServer::builder(Secured {
             store: Dependency::new("store"),
@@ -659,18 +652,8 @@ fn comparisons() {
             "server rate limit (SecureServer::call)",
             "the same server without",
             Target::None,
-            || {
-                drop(black_box(block_on(server.call(
-                    "lookup",
-                    Some(args.clone()),
-                    next(),
-                ))))
-            },
-            || {
-                let answer = block_on(limited.call("lookup", Some(args.clone()), next()));
-                debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
-                drop(black_box(answer));
-            },
+            || call(&server, "lookup"),
+            || call(&limited, "lookup"),
         ));
         rows.push(compare(
             "SecureServer::call, in process",

@@ -3,10 +3,13 @@
 //! (`--print-manifest` states the breakers' settings). Each run has none of the caller's
 //! `NOTES_*` or `DATABASE_URL`.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
+
+#[allow(dead_code)] // each test binary uses a part of it
+mod support;
 
 /// `notes-server args` with `env` as its only variables that configure it, in an empty
 /// directory of its own.
@@ -18,14 +21,7 @@ fn notes_server(args: &[&str], env: &[(&str, &str)]) -> Output {
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_notes-server"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("NOTES_") || name == "DATABASE_URL" {
-            command.env_remove(name.as_ref());
-        }
-    }
-    let output = command
+    let output = support::notes_server()
         .args(args)
         .envs(env.iter().copied())
         .current_dir(&dir)

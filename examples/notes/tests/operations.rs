@@ -4,9 +4,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
+
+#[allow(dead_code)] // each test binary uses a part of it
+mod support;
 
 const LISTENING: &str = "notes-server: operations on http://";
 /// How long the server may take to open its store and bind.
@@ -38,14 +41,7 @@ fn get(address: &str, path: &str) -> (u16, String) {
 fn the_operations_listener_answers_liveness_and_readiness() {
     let dir = std::env::temp_dir().join(format!("notes-operations-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_notes-server"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("NOTES_") || name == "DATABASE_URL" {
-            command.env_remove(name.as_ref());
-        }
-    }
-    let mut server = command
+    let mut server = support::notes_server()
         .args(["--db", "notes.db", "--archive", "archive.db"])
         .args(["--metrics", "127.0.0.1:0"])
         .current_dir(&dir)

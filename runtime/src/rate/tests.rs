@@ -175,11 +175,6 @@ async fn the_callers_tracked_are_bounded_and_a_full_table_refuses_new_callers() 
 
 #[test]
 fn a_limiter_shows_what_it_limits() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let _entered = runtime.enter();
     let limiter = Limiter::new(Rate::per_minute(30), "create_note");
     assert_eq!(
         format!("{limiter:?}"),

@@ -9,7 +9,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -32,14 +32,7 @@ impl StdioServer {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let log = dir.join("server.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_notes-server"));
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("NOTES_") || name == "DATABASE_URL" || name == "RUST_LOG" {
-                command.env_remove(name.as_ref());
-            }
-        }
-        let mut child = command
+        let mut child = super::notes_server()
             .args(["--db", "notes.db", "--archive", "archive.db"])
             .current_dir(&dir)
             .stdin(Stdio::piped())
