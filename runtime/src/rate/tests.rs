@@ -173,6 +173,40 @@ async fn the_callers_tracked_are_bounded_and_a_full_table_refuses_new_callers() 
     assert_eq!(limiter.check(&Principal::new("d")), Ok(()));
 }
 
+/// While the table has room, nobody is forgotten, not even a caller whose bucket refilled:
+/// the table is swept only when it is full.
+#[tokio::test(start_paused = true)]
+async fn the_table_is_swept_only_when_full() {
+    let limiter = Limiter::with_capacity(Rate::per_second(1), "notes", 3);
+    assert_eq!(limiter.check(&Principal::new("a")), Ok(()));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(limiter.check(&Principal::new("b")), Ok(()));
+    assert_eq!(limiter.buckets.table.lock().unwrap().times.len(), 2);
+}
+
+/// A caller let in once the full table reopens is tracked like any other: its next call
+/// comes from its own bucket, and is refused when that is empty.
+#[tokio::test(start_paused = true)]
+async fn a_caller_let_in_when_the_table_reopens_is_tracked() {
+    let limiter = Limiter::with_capacity(Rate::per_second(1), "notes", 2);
+    assert_eq!(limiter.check(&Principal::new("a")), Ok(()));
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(limiter.check(&Principal::new("b")), Ok(()));
+    tokio::time::advance(Duration::from_millis(100)).await;
+    assert!(
+        limiter.check(&Principal::new("c")).is_err(),
+        "full until 1 s"
+    );
+    // Past the reopening, with no call in between.
+    tokio::time::advance(Duration::from_millis(600)).await;
+    assert_eq!(limiter.check(&Principal::new("c")), Ok(()));
+    assert_eq!(
+        limiter.check(&Principal::new("c")).unwrap_err().retry_after,
+        Duration::from_secs(1),
+        "c's own bucket"
+    );
+}
+
 #[test]
 fn a_limiter_shows_what_it_limits() {
     let limiter = Limiter::new(Rate::per_minute(30), "create_note");
