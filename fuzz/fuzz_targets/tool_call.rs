@@ -38,7 +38,7 @@ fn harness() -> &'static Harness {
             .expect("a tokio runtime");
         let dir = std::env::temp_dir().join(format!("secure-tool-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("backups")).expect("a scratch directory");
-        let settings = Settings::from_lookup(|_| None).expect("default settings");
+        let settings = Settings::default();
         let (store, _heartbeat) =
             Store::open(dir.join("notes.db"), settings.busy_timeout).expect("the store");
         let archive =
