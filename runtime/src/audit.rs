@@ -31,6 +31,7 @@ use rmcp::model::JsonObject;
 use tracing::Level;
 
 use crate::authz::{DenialCause, Mode, Principal};
+use crate::metrics::CallMetrics;
 use crate::sanitize::{IncidentId, ToolError, error_chain};
 use crate::util::LogSafe;
 
@@ -158,6 +159,8 @@ pub(crate) struct CallEvent<'a> {
     mode: Mode,
     principal: &'a Principal,
     shape: Option<String>,
+    /// Where the call is counted, when the server's metrics are on.
+    metrics: Option<&'a CallMetrics>,
 }
 
 impl<'a> CallEvent<'a> {
@@ -186,7 +189,14 @@ impl<'a> CallEvent<'a> {
             mode,
             principal,
             shape,
+            metrics: None,
         }
+    }
+
+    /// This event, also counted in `metrics` when it finishes (if there are any).
+    pub(crate) fn counted_in(mut self, metrics: Option<&'a CallMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub(crate) fn finish(
@@ -195,6 +205,9 @@ impl<'a> CallEvent<'a> {
         outcome: Verdict<'_>,
         incident: Option<IncidentId>,
     ) {
+        if let Some(metrics) = self.metrics {
+            metrics.record(&outcome, started.elapsed());
+        }
         // Fields are evaluated only when someone listens: no clock read otherwise.
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (tool, resource, prompt) = match self.surface {

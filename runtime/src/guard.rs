@@ -21,6 +21,7 @@ use crate::authz::{AccessRequest, Mode, Policy, Principal};
 use crate::bulkhead::Bulkhead;
 use crate::completion::CompleteFn;
 use crate::context::{CallContext, Session};
+use crate::metrics::CallMetrics;
 use crate::resilience::{DependencyRef, Limits, Panicked};
 use crate::route::CallSettings;
 use crate::route::call::failed;
@@ -39,6 +40,10 @@ pub(crate) struct RouteGuard<S> {
     pub(crate) params: Arc<InputSchema>,
     pub(crate) values: Arc<TextValues>,
     pub(crate) completions: Vec<(String, CompleteFn<S>)>,
+    /// What happened to its reads or gets, for the server's metrics.
+    pub(crate) metrics: Arc<CallMetrics>,
+    /// What happened to the completions of its parameters.
+    pub(crate) completion_metrics: Arc<CallMetrics>,
 }
 
 impl<S> Clone for RouteGuard<S> {
@@ -49,6 +54,8 @@ impl<S> Clone for RouteGuard<S> {
             params: self.params.clone(),
             values: self.values.clone(),
             completions: self.completions.clone(),
+            metrics: self.metrics.clone(),
+            completion_metrics: self.completion_metrics.clone(),
         }
     }
 }
@@ -66,6 +73,8 @@ impl<S> RouteGuard<S> {
             params: Arc::new(InputSchema::compile(name, schema)),
             values: Arc::new(TextValues::of(schema)),
             completions: Vec::new(),
+            metrics: Arc::default(),
+            completion_metrics: Arc::default(),
         }
     }
 
@@ -104,7 +113,12 @@ impl<S> RouteGuard<S> {
         context: CallSettings<'a>,
         probe: Probe<'a>,
     ) -> Guarded<'a, S> {
+        let metrics = match surface {
+            Surface::Completion { .. } => &self.completion_metrics,
+            _ => &self.metrics,
+        };
         Guarded {
+            metrics: context.metrics.then_some(&**metrics),
             this,
             surface,
             name,
@@ -156,6 +170,8 @@ pub(crate) struct Guarded<'a, S> {
     pub(crate) params: Option<&'a InputSchema>,
     pub(crate) principal: Principal,
     pub(crate) context: CallSettings<'a>,
+    /// Where the request is counted, when the server's metrics are on.
+    pub(crate) metrics: Option<&'a CallMetrics>,
     /// The session the request came in on (none in process): the handler's context.
     pub(crate) session: Option<Session>,
     /// The fail-closed check's probe, when this request is one of its.
@@ -218,7 +234,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
             Mode::Read,
             &this.principal,
             Some(&arguments),
-        );
+        )
+        .counted_in(this.metrics);
 
         let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
         if let Err(cause) = this.context.authorize(this.policy, request).await {

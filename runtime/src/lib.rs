@@ -45,6 +45,7 @@ pub mod confirm;
 pub mod context;
 mod guard;
 pub mod health;
+pub mod metrics;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod oauth;

@@ -45,6 +45,8 @@ mod completions;
 mod gate;
 mod handler;
 pub mod manifest;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod prompts;
 mod resources;
 #[cfg(feature = "oauth")]
@@ -167,6 +169,8 @@ struct Inner<S> {
     /// Set once a request without an identity arrived on an untrusted transport while a
     /// local principal is configured: the warning is logged once.
     warned_untrusted: std::sync::atomic::AtomicBool,
+    /// Whether calls are counted: on once a registry asked for the server's metrics.
+    metrics: crate::metrics::Switch,
 }
 
 /// An rmcp server that serves the secure tools and resources of `S`. The rest of the
@@ -518,6 +522,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             check_outputs: self.inner.config.check_outputs,
             confirmations: &self.inner.confirmations,
             rate_limit: self.inner.config.rate_limit.as_deref(),
+            metrics: self.inner.metrics.on(),
         }
     }
 

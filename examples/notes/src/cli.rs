@@ -232,6 +232,26 @@ fn secure_server(
 
 /// Prints the manifest of the server that `options` configure. The tools and their
 /// posture do not depend on the backend: an empty store in memory stands in for it.
+/// Serves the operations endpoints (`--metrics ADDR`), with `server`'s series, if asked
+/// to; the exit code when the address cannot be bound.
+async fn serve_operations(
+    addr: Option<std::net::SocketAddr>,
+    monitor: &HealthMonitor,
+    server: &SecureServer<Notes>,
+) -> Result<(), ExitCode> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let mut registry = secure_tool::metrics::prometheus_client::registry::Registry::default();
+    server.register_metrics(&mut registry);
+    operations::serve(addr, monitor.clone(), registry)
+        .await
+        .map_err(|message| {
+            eprintln!("notes-server: {message}");
+            ExitCode::FAILURE
+        })
+}
+
 fn print_manifest(
     options: Options,
     customize: impl FnOnce(SecureServerBuilder<Notes>) -> SecureServerBuilder<Notes>,
@@ -332,15 +352,9 @@ pub async fn run(
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
     let _probes = monitor.start();
-    if let Some(addr) = options.metrics
-        && let Err(message) = operations::serve(addr, monitor.clone()).await
-    {
-        eprintln!("notes-server: {message}");
-        return ExitCode::FAILURE;
-    }
     let server = customize(secure_server(
         notes,
-        monitor,
+        monitor.clone(),
         options.tool_lists,
         options.rate_limit,
     ));
@@ -354,6 +368,9 @@ pub async fn run(
             "notes-server starting on HTTP"
         );
         let server = server.build();
+        if let Err(code) = serve_operations(options.metrics, &monitor, &server).await {
+            return code;
+        }
         // Until the server stops: subscribers of a note are told when it is deleted.
         let _updates = updates::notify_subscribers(&server);
         return match http::serve(server, http).await {
@@ -374,6 +391,9 @@ pub async fn run(
         "notes-server starting on stdio"
     );
     let server = server.local_principal(principal).build();
+    if let Err(code) = serve_operations(options.metrics, &monitor, &server).await {
+        return code;
+    }
     let _updates = updates::notify_subscribers(&server);
     let running = match server.serve_stdio().await {
         Ok(running) => running,

@@ -37,6 +37,8 @@ pub(crate) struct CallSettings<'a> {
     pub(crate) confirmations: &'a Confirmations,
     /// Each caller's bucket over every call it makes, if the server limits them.
     pub(crate) rate_limit: Option<&'a Limiter>,
+    /// Whether calls are counted for the server's metrics.
+    pub(crate) metrics: bool,
 }
 
 impl CallSettings<'_> {
@@ -190,7 +192,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             spec.mode,
             &self.principal,
             self.arguments.as_ref(),
-        );
+        )
+        .counted_in(self.context.metrics.then_some(&*self.route.metrics));
 
         // The server's rate limit first: a caller over it costs no policy decision.
         if let Err(limited) = self.context.admit(&self.principal) {

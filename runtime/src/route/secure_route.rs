@@ -22,6 +22,7 @@ use crate::authz::Mode;
 use crate::bulkhead::Bulkhead;
 use crate::capability::WriteAccess;
 use crate::context::Grant;
+use crate::metrics::CallMetrics;
 use crate::rate::Limiter;
 use crate::resilience::DependencyRef;
 
@@ -58,6 +59,8 @@ pub struct SecureRoute<S> {
     pub(crate) output: OutputSchema,
     /// Each caller's bucket of calls, if the tool limits its rate.
     pub(crate) rate: Option<Arc<Limiter>>,
+    /// What happened to its calls, for the server's metrics.
+    pub(crate) metrics: Arc<CallMetrics>,
 }
 
 /// Where a tool's dependency lives in the server's state (`breaker = ...`).
@@ -76,6 +79,7 @@ impl<S> Clone for SecureRoute<S> {
             argument_limits: self.argument_limits,
             output: self.output.clone(),
             rate: self.rate.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -331,6 +335,7 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             argument_limits,
             output: OutputSchema::default(),
             rate,
+            metrics: Arc::default(),
         }
     }
 

@@ -418,6 +418,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 tools: self.tools,
                 config: self.config,
                 warned_untrusted: std::sync::atomic::AtomicBool::new(false),
+                metrics: crate::metrics::Switch::default(),
                 gate,
                 subscriptions: Default::default(),
                 log_levels: Default::default(),

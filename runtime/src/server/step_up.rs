@@ -33,11 +33,9 @@ impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
         let scopes = challenge(inner.config.server_policy.as_ref(), policy, principal)?;
         // A challenge is a denial: audited as one, with the scopes asked for.
         let cause = DenialCause::InsufficientScope(scopes.clone());
-        CallEvent::new(name, route.spec.mode(), principal, None).finish(
-            tokio::time::Instant::now(),
-            Verdict::Denied(&cause),
-            None,
-        );
+        CallEvent::new(name, route.spec.mode(), principal, None)
+            .counted_in(inner.metrics.on().then_some(&*route.metrics))
+            .finish(tokio::time::Instant::now(), Verdict::Denied(&cause), None);
         Some(scopes)
     }
 }

@@ -389,6 +389,8 @@ async fn unknown_tools_stay_protocol_errors() {
     assert!(error.to_string().contains("tool not found"), "{error}");
 }
 
+#[cfg(feature = "metrics")]
+mod metrics;
 mod rate;
 mod resilience;
 

@@ -120,8 +120,11 @@ pub(crate) struct Cli {
     /// Serve the operations endpoints at http://ADDR, e.g. 127.0.0.1:9090:
     /// /livez (200 while the process answers) and /readyz (200 while reads
     /// work, writes degraded included; 503 while reads are degraded; the body
-    /// is the state of both paths). No authentication: bind it where only the
-    /// orchestrator reaches. Prints `notes-server: operations on
+    /// is the state of both paths) and /metrics (Prometheus series: calls by
+    /// tool and outcome, errors, denials by cause, latencies, rate-limited
+    /// calls, breakers, bulkheads, degraded paths; no caller or argument in
+    /// them). No authentication: bind it where only the orchestrator and the
+    /// scraper reach. Prints `notes-server: operations on
     /// http://IP:PORT` to stderr once bound (port 0 picks a free port).
     #[arg(
         long,
