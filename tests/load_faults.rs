@@ -31,13 +31,12 @@
 //! Needs PostgreSQL (as `postgres.rs`) and what `python_client.rs` needs; without
 //! PostgreSQL it prints `SKIP: ...` and passes, except under `CI`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use secure_tool_tests::support::http_server::{Server, Store};
-use secure_tool_tests::support::json_script::JsonScript;
+use secure_tool_tests::support::load::{Load, Record, Tally};
 use secure_tool_tests::support::pg::Cluster;
-use serde_json::Value;
 
 /// The password in the connection string: it must never reach a log or a client.
 const PASSWORD: &str = "pg-load-s3cret";
@@ -77,14 +76,14 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
         &SETTINGS,
     );
     let pid = server.child.id();
-    let mut load = Load::start(&server);
+    let mut load = Load::start(&server, &[], PHASE);
 
     load.phase("healthy");
     load.until("writes and reads succeed", |t| {
         t.ok_writes >= 200 && t.ok_reads >= 200
     });
     let warm = Memory::of(pid);
-    load.note_memory(warm);
+    note_memory(&load, warm);
     let mut after_round = Vec::new();
 
     for round in 1..=2 {
@@ -92,13 +91,13 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
             load.phase(&format!("{round}: {}", fault.name()));
             fault.inject(&mut cluster);
             load.until(fault.expectation(), |t| fault.seen_enough(t));
-            load.note_memory(Memory::of(pid));
+            note_memory(&load, Memory::of(pid));
             fault.repair(&mut cluster);
             load.phase(&format!("{round}: {}", fault.repaired()));
             load.until("writes and reads come back", |t| {
                 t.ok_writes >= 50 && t.ok_reads >= 50
             });
-            load.note_memory(Memory::of(pid));
+            note_memory(&load, Memory::of(pid));
         }
         after_round.push(Memory::of(pid));
     }
@@ -281,60 +280,6 @@ impl Fault {
     }
 }
 
-/// One answered call, as the load script reports it.
-#[derive(Debug)]
-struct Record {
-    /// The phase during which the answer arrived.
-    phase: usize,
-    tool: String,
-    outcome: String,
-    ms: f64,
-    id: Option<i64>,
-    title: Option<String>,
-    detail: Option<String>,
-}
-
-/// What one phase has seen so far.
-#[derive(Default)]
-struct Tally {
-    calls: usize,
-    ok_writes: usize,
-    ok_reads: usize,
-    degraded: usize,
-    /// Reads answered with a result after the phase's first degraded write.
-    ok_reads_while_degraded: usize,
-    outcomes: BTreeMap<String, usize>,
-    latencies: Vec<f64>,
-}
-
-impl Tally {
-    fn add(&mut self, record: &Record) {
-        self.calls += 1;
-        *self.outcomes.entry(record.outcome.clone()).or_default() += 1;
-        self.latencies.push(record.ms);
-        let write = record.tool == "create_note";
-        match record.outcome.as_str() {
-            "ok" if write => self.ok_writes += 1,
-            "ok" => {
-                self.ok_reads += 1;
-                if self.degraded > 0 {
-                    self.ok_reads_while_degraded += 1;
-                }
-            }
-            "degraded" => self.degraded += 1,
-            _ => {}
-        }
-    }
-
-    /// The `q` quantile of the latencies, in milliseconds.
-    fn quantile(&self, q: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-        sorted.get(index).copied().unwrap_or(0.0)
-    }
-}
-
 /// The server's resident set now, and its peak so far, in bytes (`/proc/PID/status`).
 #[derive(Clone, Copy)]
 struct Memory {
@@ -365,122 +310,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// The load script, running against the server.
-struct Load {
-    script: JsonScript,
-    records: Vec<Record>,
-    phases: Vec<(String, Tally)>,
-    started: Instant,
-}
-
-impl Load {
-    /// Starts `e2e/load_with_faults.py` against `server` and waits until its sessions are
-    /// connected.
-    fn start(server: &Server) -> Load {
-        let script = JsonScript::start("load", "load_with_faults.py", server, &[]);
-        let mut load = Load {
-            script,
-            records: Vec::new(),
-            phases: Vec::new(),
-            started: Instant::now(),
-        };
-        let ready = load.next("the load's sessions to connect");
-        assert_eq!(ready["ready"], true, "the load script said {ready}");
-        println!(
-            "load: {} sessions, {} workers calling without pause",
-            ready["sessions"], ready["workers"]
-        );
-        load
-    }
-
-    /// The script's next line; panics if none comes within [`PHASE`].
-    fn next(&mut self, what: &str) -> Value {
-        self.script.next(PHASE, what)
-    }
-
-    /// Starts a phase: the answers from now on count towards it.
-    fn phase(&mut self, name: &str) {
-        self.phases.push((name.to_owned(), Tally::default()));
-    }
-
-    /// Takes answers until `enough` holds of the current phase's tally; panics if that
-    /// takes longer than [`PHASE`].
-    fn until(&mut self, what: &str, enough: impl Fn(&Tally) -> bool) {
-        let began = Instant::now();
-        loop {
-            let (name, tally) = self.phases.last().expect("a phase has begun");
-            if enough(tally) {
-                break;
-            }
-            assert!(
-                began.elapsed() < PHASE,
-                "phase `{name}`: {what}: not within {PHASE:?}; seen {:?}",
-                tally.outcomes
-            );
-            let value = self.next(what);
-            self.take(value);
-        }
-    }
-
-    fn take(&mut self, value: Value) {
-        let phase = self.phases.len() - 1;
-        let text = |key: &str| value[key].as_str().map(str::to_owned);
-        let record = Record {
-            phase,
-            tool: text("tool").unwrap_or_else(|| panic!("a record without a tool: {value}")),
-            outcome: text("outcome").unwrap_or_default(),
-            ms: value["ms"].as_f64().unwrap_or(f64::INFINITY),
-            id: value["id"].as_i64(),
-            title: text("title"),
-            detail: text("detail"),
-        };
-        self.phases[phase].1.add(&record);
-        self.records.push(record);
-    }
-
-    /// Records the server's memory at the end of the current phase, and prints the phase.
-    fn note_memory(&mut self, memory: Memory) {
-        let (name, tally) = self.phases.last().expect("a phase has begun");
-        let outcomes: Vec<String> = tally
-            .outcomes
-            .iter()
-            .map(|(outcome, count)| format!("{outcome} {count}"))
-            .collect();
-        println!(
-            "[{:>5.1} s] {name:<24} {:>5} calls ({}), p50 {:.1} ms, p99 {:.1} ms, max {:.1} \
-             ms; server RSS {} MiB",
-            self.started.elapsed().as_secs_f64(),
-            tally.calls,
-            outcomes.join(", "),
-            tally.quantile(0.5),
-            tally.quantile(0.99),
-            tally.quantile(1.0),
-            mib(memory.resident),
-        );
-    }
-
-    /// Stops the load (closes its stdin), takes the answers of the calls in flight, and
-    /// returns every answer.
-    fn finish(mut self) -> Vec<Record> {
-        self.phase("stopping");
-        self.script.stop();
-        let done = loop {
-            let value = self.next("the load to stop");
-            if value.get("done").is_some() {
-                break value;
-            }
-            self.take(value);
-        };
-        let status = self.script.wait(PHASE);
-        assert!(
-            status.is_some_and(|status| status.success()),
-            "the load script did not exit cleanly: {status:?}"
-        );
-        assert_eq!(
-            done["calls"].as_u64(),
-            Some(self.records.len() as u64),
-            "the load script counted other calls than the answers it printed"
-        );
-        std::mem::take(&mut self.records)
-    }
+/// Prints the current phase, with the server's memory at its end.
+fn note_memory(load: &Load, memory: Memory) {
+    load.print_phase(&format!("; server RSS {} MiB", mib(memory.resident)));
 }

@@ -15,12 +15,14 @@ Every answer is one JSON line on stdout, as soon as it arrives:
 
   {"tool": ..., "ms": elapsed milliseconds, "outcome": "ok" | "degraded" | <error
    category> | "jsonrpc_error" | "transport_error", "title": ..., "id": ...,
-   "detail": ...}
+   "detail": ..., "retried": ...}
 
 `id` and `title` are those of an acknowledged note (a `create_note` answered "ok");
 `title` alone is that of an unanswered or refused write; `detail` says what was wrong
 with an answer that is not one the server should give (a mismatched read-back, an
-exception). The test reads these lines while it injects faults, and decides from them
+exception); `retried` says why a read was made twice (LOAD_RETRY_READS=1). LOAD_MODE
+chooses the protocol: "auto" (2026-07-28, stateless) or "legacy" (2025-11-25 sessions).
+The test reads these lines while it injects faults, and decides from them
 when a phase has seen enough.
 
 The load stops when stdin is closed (the test's signal): the workers finish their
@@ -64,6 +66,13 @@ TOKEN = env("NOTES_TOKEN_WRITER")
 SESSIONS = int(env("LOAD_SESSIONS", "4"))
 WRITERS = int(env("LOAD_WRITERS", "2"))
 READERS = int(env("LOAD_READERS", "2"))
+# How the client negotiates: "auto" (2026-07-28, stateless, the default) or "legacy" (the
+# initialize handshake: a 2025-11-25 session, `Mcp-Session-Id`).
+MODE = env("LOAD_MODE", "auto")
+# With "1", a read (get_note, notes_overview: read-only tools) whose call failed in transit
+# is made once more, as a host may retry a read; a write never is.
+RETRY_READS = env("LOAD_RETRY_READS", "0") == "1"
+READ_TOOLS = ("get_note", "notes_overview")
 
 
 class Load:
@@ -98,15 +107,21 @@ async def call(load: Load, client: Client, tool: str, arguments: dict[str, Any])
     started = time.monotonic()
     record: dict[str, Any] = {"tool": tool}
     result = None
-    try:
-        result = await client.call_tool(tool, arguments)
-        record["outcome"] = outcome(result)
-    except MCPError as error:
-        record["outcome"] = "jsonrpc_error"
-        record["detail"] = f"{error.error.code}: {error.error.message}"
-    except Exception as error:  # noqa: BLE001 - every failure of the transport is a finding
-        record["outcome"] = "transport_error"
-        record["detail"] = f"{type(error).__name__}: {error}"
+    attempts = 2 if RETRY_READS and tool in READ_TOOLS else 1
+    for attempt in range(attempts):
+        record.pop("detail", None)
+        try:
+            result = await client.call_tool(tool, arguments)
+            record["outcome"] = outcome(result)
+        except MCPError as error:
+            record["outcome"] = "jsonrpc_error"
+            record["detail"] = f"{error.error.code}: {error.error.message}"
+        except Exception as error:  # noqa: BLE001 - every failure of the transport is a finding
+            record["outcome"] = "transport_error"
+            record["detail"] = f"{type(error).__name__}: {error}"
+        if record["outcome"] not in ("jsonrpc_error", "transport_error") or attempt + 1 == attempts:
+            break
+        record["retried"] = record["detail"]
     record["ms"] = round((time.monotonic() - started) * 1000, 3)
     return record, result
 
@@ -159,6 +174,7 @@ async def session(load: Load, index: int, ready: anyio.abc.ObjectSendStream[int]
         client = Client(
             streamable_http_client(URL, http_client=http),
             read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+            mode=MODE,
         )
         async with client:
             await ready.send(index)

@@ -77,6 +77,29 @@ impl Server {
         Self::launch(notes_bin::notes_server(), client, Keys::Fixture, store, env)
     }
 
+    /// One replica of a service behind a load balancer: on `store`, listening on `listen`
+    /// (a fixed `127.0.0.1:PORT`, so that a restarted replica comes back where the balancer
+    /// looks for it), its audience and [`url`](Self::url) the balancer's `public` URL, for
+    /// which the tokens are minted.
+    pub fn start_replica(
+        client: &str,
+        store: Store,
+        listen: &str,
+        public: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut replica = Self::launch_at(
+            notes_bin::notes_server(),
+            client,
+            Keys::Fixture,
+            store,
+            (listen, Some(public)),
+            env,
+        );
+        replica.url = public.to_owned();
+        replica
+    }
+
     /// The server on SQLite trusting `issuer` (`http://127.0.0.1:PORT` of a provider on
     /// loopback), its keys discovered and fetched from there, with `env` added to its
     /// environment. It mints no tokens: [`tokens`](Self::tokens) is empty.
@@ -113,10 +136,26 @@ impl Server {
         store: Store,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::launch_at(binary, client, keys, store, ("127.0.0.1:0", None), env)
+    }
+
+    /// [`launch`](Self::launch) listening on `listen.0`, with the audience `listen.1` (by
+    /// default the URL it listens on).
+    fn launch_at(
+        binary: PathBuf,
+        client: &str,
+        keys: Keys,
+        store: Store,
+        listen: (&str, Option<&str>),
+        env: &[(&str, &str)],
+    ) -> Self {
         let root = notes_bin::workspace_root();
         let dir = notes_bin::empty_dir(&format!("http-{client}"));
         let mut command = notes_bin::command(&binary, dir.path());
-        command.arg("--http").arg("127.0.0.1:0");
+        command.arg("--http").arg(listen.0);
+        if let Some(audience) = listen.1 {
+            command.arg("--audience").arg(audience);
+        }
         let issuer = match &keys {
             Keys::Fixture => {
                 command
@@ -182,7 +221,7 @@ impl Server {
             }
         };
         let tokens = match keys {
-            Keys::Fixture => tokens(&url, client),
+            Keys::Fixture => tokens(listen.1.unwrap_or(&url), client),
             Keys::Issuer(_) => Vec::new(),
         };
         Self {

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 pub mod http_server;
 pub mod json_script;
+pub mod load;
 pub mod node;
 pub mod notes_bin;
 pub mod oidc;
