@@ -113,6 +113,50 @@ pub(crate) enum Verdict<'a> {
     RateLimited(&'static str),
 }
 
+impl Verdict<'_> {
+    /// The outcome, as the audit event, the call's span and the metrics name it.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Denied(_) => "denied",
+            Verdict::InvalidArguments => "invalid_arguments",
+            Verdict::Failed(_) => "error",
+            Verdict::Panicked(_) => "panic",
+            Verdict::Degraded => "degraded",
+            Verdict::NotConfirmed(_) => "not_confirmed",
+            Verdict::ConfirmationAsked => "confirmation_asked",
+            Verdict::RateLimited(_) => "rate_limited",
+        }
+    }
+}
+
+/// The target of the span around each guarded call (`secure_tool.call`), for a tracing
+/// layer that exports spans (OpenTelemetry): filter it in, or out of a log.
+pub const SPAN_TARGET: &str = "secure_tool::trace";
+
+/// The span around one call of `name` on `surface`: `secure_tool.call`, named for
+/// OpenTelemetry `"<method> <name>"` (`tools/call get_note`), with the method, the
+/// surface, the declared name and the mode; the outcome, the error category and the
+/// incident id are recorded when the call ends. Never the caller, the arguments or a URI.
+/// A disabled span (no layer wants [`SPAN_TARGET`]) costs a callsite check.
+pub(crate) fn call_span(surface: Surface, name: &str, mode: Mode) -> tracing::Span {
+    let method = surface.method();
+    tracing::info_span!(
+        target: SPAN_TARGET,
+        "secure_tool.call",
+        otel.name = %format_args!("{method} {name}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        mcp.method.name = method,
+        secure_tool.surface = surface.noun(),
+        secure_tool.name = name,
+        secure_tool.mode = mode.as_str(),
+        secure_tool.outcome = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        secure_tool.incident_id = tracing::field::Empty,
+    )
+}
+
 /// What a call was of: the field that names it, and the words of its events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Surface {
@@ -142,6 +186,16 @@ impl Surface {
         }
     }
 
+    /// The MCP method of the request.
+    fn method(self) -> &'static str {
+        match self {
+            Self::Tool => "tools/call",
+            Self::Resource => "resources/read",
+            Self::Prompt => "prompts/get",
+            Self::Completion { .. } => "completion/complete",
+        }
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Self::Tool => "tool",
@@ -161,6 +215,9 @@ pub(crate) struct CallEvent<'a> {
     shape: Option<String>,
     /// Where the call is counted, when the server's metrics are on.
     metrics: Option<&'a CallMetrics>,
+    /// The span around the call, where its outcome is recorded (disabled unless a layer
+    /// wants it).
+    span: tracing::Span,
 }
 
 impl<'a> CallEvent<'a> {
@@ -190,7 +247,14 @@ impl<'a> CallEvent<'a> {
             principal,
             shape,
             metrics: None,
+            span: tracing::Span::none(),
         }
+    }
+
+    /// This event, recording its outcome in `span` too.
+    pub(crate) fn in_span(mut self, span: tracing::Span) -> Self {
+        self.span = span;
+        self
     }
 
     /// This event, also counted in `metrics` when it finishes (if there are any).
@@ -207,6 +271,9 @@ impl<'a> CallEvent<'a> {
     ) {
         if let Some(metrics) = self.metrics {
             metrics.record(&outcome, started.elapsed());
+        }
+        if !self.span.is_disabled() {
+            self.record_in_span(&outcome, incident);
         }
         // Fields are evaluated only when someone listens: no clock read otherwise.
         let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -295,6 +362,37 @@ impl<'a> CallEvent<'a> {
                 target: TARGET, tool, resource, prompt, mode, %principal, decision = "allow", outcome = "panic",
                 panic = %LogSafe::new(message, TEXT_LIMIT), latency_us = latency_us(), arguments, incident_id, "{noun} handler panicked"
             ),
+        }
+    }
+}
+
+impl CallEvent<'_> {
+    /// Records how the call ended in its span: the outcome, the error category (or the
+    /// outcome, for a refusal), the incident id, and an error status for the server's
+    /// failures (and panics).
+    fn record_in_span(&self, outcome: &Verdict<'_>, incident: Option<IncidentId>) {
+        let span = &self.span;
+        span.record("secure_tool.outcome", outcome.outcome());
+        match outcome {
+            Verdict::Ok | Verdict::ConfirmationAsked => {}
+            Verdict::Failed(error) => {
+                let category = error.category();
+                span.record("error.type", category.as_str());
+                // A server span fails for the server's failures, not for the caller's.
+                if !category.caller_fault() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Verdict::Panicked(_) => {
+                span.record("error.type", "panic");
+                span.record("otel.status_code", "ERROR");
+            }
+            refused => {
+                span.record("error.type", refused.outcome());
+            }
+        }
+        if let Some(incident) = incident {
+            span.record("secure_tool.incident_id", tracing::field::display(incident));
         }
     }
 }

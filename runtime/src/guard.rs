@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use rmcp::model::JsonObject;
+use tracing::Instrument as _;
 
 use crate::audit::{self, Surface, Verdict};
 use crate::authz::{AccessRequest, Mode, Policy, Principal};
@@ -216,8 +217,25 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     }
 
     /// Runs `handler` on `arguments` parsed with `parse`, if the guard lets it.
-    pub(crate) async fn run<P, T, E, Fut>(
+    pub(crate) fn run<P, T, E, Fut>(
         self,
+        arguments: JsonObject,
+        parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
+        into_error: fn(E) -> ToolError,
+        handler: impl FnOnce(&'a S, P, CallContext<'a>) -> Fut,
+    ) -> impl Future<Output = Result<T, Refused>>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'a,
+    {
+        let span = audit::call_span(self.surface, self.name, Mode::Read);
+        self.run_in(span.clone(), arguments, parse, into_error, handler)
+            .instrument(span)
+    }
+
+    /// [`run`](Self::run) within `span`.
+    async fn run_in<P, T, E, Fut>(
+        self,
+        span: tracing::Span,
         arguments: JsonObject,
         parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
@@ -235,7 +253,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
             &this.principal,
             Some(&arguments),
         )
-        .counted_in(this.metrics);
+        .counted_in(this.metrics)
+        .in_span(span);
 
         let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
         if let Err(cause) = this.context.authorize(this.policy, request).await {

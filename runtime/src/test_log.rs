@@ -56,13 +56,38 @@ impl tracing::Subscriber for WantsEverything {
 pub(crate) struct Log(Arc<Mutex<Vec<u8>>>);
 
 impl Log {
-    /// A subscriber recording every event at `DEBUG` and above into this log.
+    /// A subscriber recording every event at `DEBUG` and above into this log, outside of
+    /// the calls' spans (which would prefix each line with their fields).
     pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let no_spans = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::DEBUG)
+            .with_target(
+                crate::audit::SPAN_TARGET,
+                tracing::level_filters::LevelFilter::OFF,
+            );
         tracing_subscriber::fmt()
             .with_writer(self.clone())
             .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
             .finish()
+            .with(no_spans)
+    }
+
+    /// A subscriber recording the calls' spans as they close, with their fields, into this
+    /// log.
+    pub(crate) fn span_subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let spans_only = tracing_subscriber::filter::Targets::new()
+            .with_target(crate::audit::SPAN_TARGET, tracing::Level::INFO);
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .finish()
+            .with(spans_only)
     }
 
     /// Everything logged so far.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
+use tracing::Instrument as _;
 
 use super::field_path::invalid_arguments;
 use super::secure_route::SecureRoute;
@@ -176,8 +177,25 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// (size limits, input schema) and parse them, make the call's capability with `grant`
     /// and its context (only then), run `handler` with panics caught, and turn its result
     /// into a sanitized MCP result. One audit event.
-    pub(super) async fn run<A, T, E, C, Fut>(
+    pub(super) fn run<A, T, E, C, Fut>(
         self,
+        types: ToolTypes<A, T, E>,
+        grant: impl FnOnce() -> C,
+        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
+    ) -> impl Future<Output = CallToolResponse>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'a,
+    {
+        let spec = &self.route.spec;
+        let span = audit::call_span(audit::Surface::Tool, &spec.name, spec.mode);
+        self.run_in(span.clone(), types, grant, handler)
+            .instrument(span)
+    }
+
+    /// [`run`](Self::run) within `span`.
+    async fn run_in<A, T, E, C, Fut>(
+        self,
+        span: tracing::Span,
         types: ToolTypes<A, T, E>,
         grant: impl FnOnce() -> C,
         handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
@@ -193,7 +211,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             &self.principal,
             self.arguments.as_ref(),
         )
-        .counted_in(self.context.metrics.then_some(&*self.route.metrics));
+        .counted_in(self.context.metrics.then_some(&*self.route.metrics))
+        .in_span(span);
 
         // The server's rate limit first: a caller over it costs no policy decision.
         if let Err(limited) = self.context.admit(&self.principal) {

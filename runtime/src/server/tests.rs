@@ -393,6 +393,7 @@ async fn unknown_tools_stay_protocol_errors() {
 mod metrics;
 mod rate;
 mod resilience;
+mod spans;
 
 mod boundary;
 mod completions;
