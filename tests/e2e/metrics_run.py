@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A run of the example `notes-server` that exercises every series of its metrics, with the
-official MCP Python SDK over stdio, for tests/prometheus.rs.
+"""A run of the example `notes-server` that exercises every series of its metrics (and
+makes every kind of call), with the official MCP Python SDK over stdio, for
+tests/prometheus.rs and tests/telemetry.rs.
 
 The server (NOTES_SERVER_BIN) is started with its operations listener on
 NOTES_METRICS_ADDR, as a writer without the admin role (subject SUBJECT below). As hosts

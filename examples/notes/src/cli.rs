@@ -57,6 +57,7 @@ use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::postgres::{Database, InvalidDatabaseUrl};
 use crate::store::{Archive, Heartbeat, Store, StoreError};
+use crate::telemetry::Telemetry;
 use crate::tools::Notes;
 use crate::updates;
 
@@ -80,6 +81,8 @@ struct Options {
     rate_limit: Option<Rate>,
     /// Where the operations endpoints are served, if anywhere.
     metrics: Option<std::net::SocketAddr>,
+    /// Where the calls' spans are exported (OTLP/HTTP), if anywhere.
+    otlp_endpoint: Option<String>,
     log: Targets,
     settings: Settings,
     /// The policy service `delete_note` asks, if any.
@@ -177,6 +180,7 @@ impl Options {
             },
             rate_limit: cli.rate_limit,
             metrics: cli.metrics,
+            otlp_endpoint: cli.otlp_endpoint,
             log: cli.log,
             settings: cli.settings,
             policy,
@@ -315,7 +319,19 @@ pub async fn run(
     }
     // Client data is never logged whole by default, and no line is longer than
     // `logging::MAX_LINE`: see `logging::default_filter` for why rmcp is at WARN.
-    let filter = std::mem::take(&mut options.log);
+    // The calls' spans are for the exporter: a log line does not carry their fields.
+    let filter = std::mem::take(&mut options.log).with_target(
+        secure_tool::audit::SPAN_TARGET,
+        tracing_subscriber::filter::LevelFilter::OFF,
+    );
+    let (_telemetry, spans) = match options.otlp_endpoint.as_deref().map(Telemetry::export_to) {
+        None => (None, None),
+        Some(Ok((telemetry, layer))) => (Some(telemetry), Some(layer)),
+        Some(Err(message)) => {
+            eprintln!("notes-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -323,6 +339,7 @@ pub async fn run(
                 .with_ansi(false)
                 .with_filter(filter),
         )
+        .with(spans)
         .init();
 
     if options.print_manifest {

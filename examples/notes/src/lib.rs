@@ -9,5 +9,6 @@ pub mod operations;
 pub mod policy;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod updates;

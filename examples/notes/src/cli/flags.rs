@@ -134,6 +134,20 @@ pub(crate) struct Cli {
         verbatim_doc_comment
     )]
     pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// Export each call's span over OpenTelemetry (OTLP/HTTP, protobuf) to this
+    /// collector URL, e.g. http://127.0.0.1:4318/v1/traces.
+    ///
+    /// A span per tool call, resource read, prompt get and completion, named
+    /// `tools/call get_note` and so on, with the outcome, the error category
+    /// and the incident id the caller was given; never the caller or the
+    /// arguments. Sent in batches; the last ones when the server stops.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NOTES_OTLP_ENDPOINT",
+        verbatim_doc_comment
+    )]
+    pub(crate) otlp_endpoint: Option<String>,
     /// How often each caller may call, over all its tool calls, resource
     /// reads and prompt gets, e.g. 600/min or 20/s burst 100.
     ///
