@@ -102,6 +102,8 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
         after_round.push(Memory::of(pid));
     }
 
+    let lost = load.sessions_lost();
+    assert!(lost.is_empty(), "sessions lost: {lost:?}");
     let records = load.finish();
     let peak = Memory::of(pid).peak;
     server.stop();

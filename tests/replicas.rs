@@ -14,7 +14,8 @@
 //!    one's `/metrics`);
 //! 2. `SIGKILL`s replica 2 mid-run and takes 150 more writes and reads: the calls that were
 //!    in flight on it fail (writes unacknowledged; reads retried once by the client, as a
-//!    host may retry a read-only tool), every later call is answered by a survivor, and
+//!    host may retry a read-only tool; a session whose connection broke is connected
+//!    again, at most once each), every later call is answered by a survivor, and
 //!    the survivors' p99 stays within [`P99_FACTOR`] of the p99 before the kill (plus
 //!    [`P99_SLACK`]);
 //! 3. restarts replica 2 on the same ports: HAProxy's check finds it ready and it serves
@@ -40,7 +41,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use secure_tool_tests::support::http_server::{Server, Store};
+use secure_tool_tests::support;
+use secure_tool_tests::support::http_server::{self, Server, Store};
 use secure_tool_tests::support::load::{Load, Record};
 use secure_tool_tests::support::notes_bin;
 use secure_tool_tests::support::pg::Cluster;
@@ -62,6 +64,8 @@ const P99_SLACK: f64 = 100.0;
 /// The workers whose calls may be in flight on the killed replica: at most one failed
 /// call each.
 const WORKERS: usize = 16;
+/// The load's sessions: each may lose its connection to the kill once, and reconnect.
+const SESSIONS: usize = 4;
 
 /// A child process killed when the test ends, however it ends.
 struct Killed(Child);
@@ -100,8 +104,8 @@ struct Ports {
 /// The HAProxy configuration: `front` balanced over `replicas`.
 fn haproxy_config(front: &str, replicas: &[Ports]) -> String {
     let mut config = format!(
-        "global\n    maxconn 512\n\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    \
+        "global\n    maxconn 512\n    log stderr format raw local0\n\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 60s\n    \
          timeout server 60s\n    timeout check 1s\n    retries 3\n    option redispatch 1\n    \
          retry-on conn-failure\n\n\
          frontend mcp\n    bind {front}\n    default_backend replicas\n\n\
@@ -189,13 +193,16 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     std::fs::write(&config, haproxy_config(&front, &ports)).unwrap();
     let checked = haproxy().arg("-c").arg("-f").arg(&config).output().unwrap();
     assert!(checked.status.success(), "haproxy -c: {checked:?}");
+    // Kept after the test, for a failure's diagnosis: every request HAProxy handled.
+    let haproxy_log = support::target_directory().join("replicas-haproxy.log");
+    println!("HAProxy's log: {}", haproxy_log.display());
     let _haproxy = Killed(
         haproxy()
             .arg("-db")
             .arg("-f")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("haproxy.log")).unwrap())
+            .stderr(std::fs::File::create(&haproxy_log).unwrap())
             .spawn()
             .expect("haproxy starts"),
     );
@@ -244,6 +251,14 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     let seen = load.tally().ok_writes;
     load.until("writes go on", |t| t.ok_writes >= seen + 50);
     load.print_phase(&format!("; rejoined after {:.2} s", rejoined.as_secs_f64()));
+    // A session whose connection the kill broke is reconnected by the client: only then,
+    // at most each session once.
+    let reconnected = load.sessions_lost();
+    let killed_name = format!("replica {} killed", VICTIM + 1);
+    assert!(
+        reconnected.len() <= SESSIONS && reconnected.iter().all(|(phase, _)| *phase == killed_name),
+        "sessions lost outside the kill, or more than {SESSIONS}: {reconnected:?}"
+    );
     let records = load.finish();
 
     // Every answer is a result, except failures in transit of calls that were on the
@@ -311,7 +326,8 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     println!(
         "replicas: {} calls through HAProxy over 3 replicas, 1 SIGKILL after {:.1} s of load; \
          {} writes acknowledged, 0 lost ({} notes stored); {} calls failed in transit (all \
-         writes on the killed replica, unacknowledged), {} reads retried once; p99 {:.1} ms \
+         writes on the killed replica, unacknowledged), {} reads retried once, {} sessions \
+         reconnected; p99 {:.1} ms \
          before the kill, {:.1} ms on the 2 survivors; the restarted replica served calls \
          {:.2} s after its restart began",
         records.len(),
@@ -320,6 +336,7 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
         stored.len(),
         in_transit.len(),
         retried,
+        reconnected.len(),
         before,
         p99_after,
         rejoined.as_secs_f64(),
@@ -357,4 +374,33 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     for replica in &mut replicas {
         replica.stop();
     }
+
+    // The manifest is a function of the binary and its configuration: the same from every
+    // replica's command line, whatever its addresses (and whatever order a process's hash
+    // maps choose).
+    let manifests: Vec<String> = ports
+        .iter()
+        .map(|ports| {
+            let output = notes_bin::command(&notes_bin::notes_server(), dir.path())
+                .args([
+                    "--print-manifest",
+                    "--http",
+                    &ports.http,
+                    "--audience",
+                    &public,
+                ])
+                .args(["--issuer", http_server::ISSUER, "--roles-claim", "roles"])
+                .args(["--database-url", &database])
+                .env("NOTES_METRICS_ADDR", &ports.operations)
+                .output()
+                .expect("notes-server --print-manifest runs");
+            assert!(output.status.success(), "{output:?}");
+            String::from_utf8(output.stdout).expect("a UTF-8 manifest")
+        })
+        .collect();
+    assert!(manifests[0].contains("\"tools\""), "{}", manifests[0]);
+    assert!(
+        manifests.iter().all(|m| *m == manifests[0]),
+        "the replicas' manifests differ"
+    );
 }

@@ -18,7 +18,8 @@ Every answer is one JSON line on stdout, as soon as it arrives:
    "detail": ..., "retried": ...}
 
 `id` and `title` are those of an acknowledged note (a `create_note` answered "ok");
-`title` alone is that of an unanswered or refused write; `detail` says what was wrong
+A session whose transport failed as a whole prints {"session_lost": index, "detail": ...}
+and connects again. `title` alone is that of an unanswered or refused write; `detail` says what was wrong
 with an answer that is not one the server should give (a mismatched read-back, an
 exception); `retried` says why a read was made twice (LOAD_RETRY_READS=1). LOAD_MODE
 chooses the protocol: "auto" (2026-07-28, stateless) or "legacy" (2025-11-25 sessions).
@@ -37,6 +38,7 @@ import os
 import random
 import sys
 import time
+import traceback
 from typing import Any
 
 try:
@@ -165,24 +167,42 @@ async def reader(load: Load, client: Client, name: str) -> None:
 
 
 async def session(load: Load, index: int, ready: anyio.abc.ObjectSendStream[int]) -> None:
-    http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
-        limits=httpx2.Limits(max_connections=WRITERS + READERS + 2),
-    )
-    async with http:
-        client = Client(
-            streamable_http_client(URL, http_client=http),
-            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
-            mode=MODE,
-        )
-        async with client:
-            await ready.send(index)
-            async with anyio.create_task_group() as workers:
-                for worker in range(WRITERS):
-                    workers.start_soon(writer, load, client, f"s{index}w{worker}")
-                for worker in range(READERS):
-                    workers.start_soon(reader, load, client, f"s{index}r{worker}")
+    """Runs the session's workers; if the client's transport fails as a whole (the SDK's
+    connection task raising, e.g. a server that died while answering), reports the lost
+    session as `{"session_lost": index, "detail": ...}` and connects again, as a host
+    would. The calls in flight then are not reported: none was acknowledged."""
+    announced = False
+    while not load.stop.is_set():
+        try:
+            http = httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=httpx2.Timeout(REQUEST_TIMEOUT_SECONDS),
+                limits=httpx2.Limits(max_connections=WRITERS + READERS + 2),
+            )
+            async with http:
+                client = Client(
+                    streamable_http_client(URL, http_client=http),
+                    read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+                    mode=MODE,
+                )
+                async with client:
+                    if not announced:
+                        announced = True
+                        await ready.send(index)
+                    async with anyio.create_task_group() as workers:
+                        for worker in range(WRITERS):
+                            workers.start_soon(writer, load, client, f"s{index}w{worker}")
+                        for worker in range(READERS):
+                            workers.start_soon(reader, load, client, f"s{index}r{worker}")
+        except Exception as error:  # noqa: BLE001 - a lost session is reported, then replaced
+            detail = f"{type(error).__name__}: {error}"
+            leaves = getattr(error, "exceptions", None)
+            while leaves:
+                leaf = leaves[0]
+                detail = f"{type(leaf).__name__}: {leaf}"
+                leaves = getattr(leaf, "exceptions", None)
+            sys.stdout.write(json.dumps({"session_lost": index, "detail": detail[:300]}) + "\n")
+            sys.stdout.flush()
 
 
 async def stop_when_stdin_closes(load: Load) -> None:
@@ -207,4 +227,10 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    try:
+        code = anyio.run(main)
+    except BaseException:  # noqa: BLE001 - die now: the thread reading stdin would keep us alive
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.exit(code)

@@ -41,6 +41,9 @@ pub struct Tally {
     pub ok_reads_while_degraded: usize,
     pub outcomes: BTreeMap<String, usize>,
     pub latencies: Vec<f64>,
+    /// Sessions whose transport failed as a whole, reported and connected again by the
+    /// script (their calls in flight unreported, none acknowledged): why, for each.
+    pub sessions_lost: Vec<String>,
 }
 
 impl Tally {
@@ -139,6 +142,11 @@ impl Load {
 
     fn take(&mut self, value: Value) {
         let phase = self.phases.len() - 1;
+        if value.get("session_lost").is_some() {
+            let detail = value["detail"].as_str().unwrap_or_default().to_owned();
+            self.phases[phase].1.sessions_lost.push(detail);
+            return;
+        }
         let text = |key: &str| value[key].as_str().map(str::to_owned);
         let record = Record {
             phase,
@@ -172,6 +180,26 @@ impl Load {
             tally.quantile(0.99),
             tally.quantile(1.0),
         );
+        if !tally.sessions_lost.is_empty() {
+            println!(
+                "          {} sessions lost and connected again: {:?}",
+                tally.sessions_lost.len(),
+                tally.sessions_lost
+            );
+        }
+    }
+
+    /// Every session lost so far, with the phase it was lost in.
+    pub fn sessions_lost(&self) -> Vec<(String, String)> {
+        self.phases
+            .iter()
+            .flat_map(|(name, tally)| {
+                tally
+                    .sessions_lost
+                    .iter()
+                    .map(move |d| (name.clone(), d.clone()))
+            })
+            .collect()
     }
 
     /// Stops the load (closes its stdin), takes the answers of the calls in flight, and
