@@ -31,11 +31,10 @@
 //! Needs PostgreSQL (as `postgres.rs`) and what `python_client.rs` needs; without
 //! PostgreSQL it prints `SKIP: ...` and passes, except under `CI`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use secure_tool_tests::support::http_server::{Server, Store};
-use secure_tool_tests::support::load::{Load, Record, Tally};
+use secure_tool_tests::support::load::{Load, Record, Tally, Writes};
 use secure_tool_tests::support::pg::Cluster;
 
 /// The password in the connection string: it must never reach a log or a client.
@@ -102,8 +101,8 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
         after_round.push(Memory::of(pid));
     }
 
-    let lost = load.sessions_lost();
-    assert!(lost.is_empty(), "sessions lost: {lost:?}");
+    let reconnected = load.sessions_lost();
+    assert!(reconnected.is_empty(), "sessions lost: {reconnected:?}");
     let records = load.finish();
     let peak = Memory::of(pid).peak;
     server.stop();
@@ -132,30 +131,14 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
     );
 
     // 0 acknowledged writes lost.
-    let stored: HashMap<i64, String> = cluster
-        .sql("SELECT id || '|' || title FROM notes")
-        .lines()
-        .filter_map(|line| {
-            let (id, title) = line.split_once('|')?;
-            Some((id.parse().ok()?, title.to_owned()))
-        })
-        .collect();
-    let acknowledged: Vec<(i64, &str)> = records
-        .iter()
-        .filter(|record| record.tool == "create_note" && record.outcome == "ok")
-        .filter_map(|record| Some((record.id?, record.title.as_deref()?)))
-        .collect();
-    let lost: Vec<&(i64, &str)> = acknowledged
-        .iter()
-        .filter(|(id, title)| stored.get(id).map(String::as_str) != Some(*title))
-        .collect();
+    let writes = Writes::check(&records, &cluster);
     let refused_writes: Vec<&str> = records
         .iter()
         .filter(|record| record.tool == "create_note" && record.outcome != "ok")
         .filter_map(|record| record.title.as_deref())
         .collect();
     let stored_titles: std::collections::HashSet<&str> =
-        stored.values().map(String::as_str).collect();
+        writes.stored.values().map(String::as_str).collect();
     let landed_unacknowledged = refused_writes
         .iter()
         .filter(|title| stored_titles.contains(*title))
@@ -163,19 +146,13 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
     println!(
         "writes: {} acknowledged, {} lost ({} notes in the store; {} of {} writes answered \
          with an error landed anyway, as a lost answer may)",
-        acknowledged.len(),
-        lost.len(),
-        stored.len(),
+        writes.acknowledged.len(),
+        writes.lost.len(),
+        writes.stored.len(),
         landed_unacknowledged,
         refused_writes.len()
     );
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged writes are not in the store, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
-    assert!(!acknowledged.is_empty(), "no write was acknowledged");
+    writes.assert_none_lost();
 
     // Memory stays bounded.
     let (first, second) = (after_round[0], after_round[1]);

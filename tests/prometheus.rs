@@ -11,19 +11,16 @@
 //! for `python_client.rs`. Every wait is bounded; traffic stays on loopback.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use secure_tool_tests::support;
 use secure_tool_tests::support::notes_bin;
 use serde_json::Value;
 
-const SCRIPT: &str = "e2e/metrics_run.py";
-const REQUIREMENTS: &str = "e2e/requirements.txt";
+const SCRIPT: &str = "metrics_run.py";
 /// The subject and the marked argument value of the script: in no series.
 const SECRETS: [&str; 2] = ["metrics-writer-9d2e", "MARK-metrics-51f0"];
 /// How long the script may take to make its calls, and Prometheus to have scraped them.
@@ -168,7 +165,13 @@ fn a_real_prometheus_scrapes_every_series_and_no_caller_is_in_them() {
             .expect("prometheus is on PATH (apt-get install prometheus)"),
     );
 
-    let (mut script, lines) = run_script(&server, &metrics);
+    let (mut script, lines) = support::start_python_script(
+        SCRIPT,
+        &[
+            ("NOTES_SERVER_BIN", server.as_os_str()),
+            ("NOTES_METRICS_ADDR", metrics.as_ref()),
+        ],
+    );
     let mut said = Vec::new();
     loop {
         match lines.recv_timeout(BOUND) {
@@ -331,37 +334,4 @@ fn a_real_prometheus_scrapes_every_series_and_no_caller_is_in_them() {
         (scraped - calls_done).as_secs_f64(),
         text.lines().count()
     );
-}
-
-/// Starts the script against `server` with its operations listener on `metrics`: the child
-/// and its stdout's lines.
-fn run_script(server: &Path, metrics: &str) -> (Child, mpsc::Receiver<String>) {
-    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = support::ensure_venv(
-        &support::host_python(),
-        &support::target_directory(),
-        &package_dir.join(REQUIREMENTS),
-    );
-    let mut child = Command::new(&python)
-        .arg(package_dir.join(SCRIPT))
-        .env("NOTES_SERVER_BIN", server)
-        .env("NOTES_METRICS_ADDR", metrics)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(support::workspace_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            eprintln!("script: {line}");
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, lines)
 }

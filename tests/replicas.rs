@@ -35,7 +35,6 @@
 //! and what `python_client.rs` needs; without PostgreSQL or HAProxy it prints `SKIP: ...`
 //! and passes, except under `CI`. Every wait is bounded; traffic stays on loopback.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -43,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use secure_tool_tests::support;
 use secure_tool_tests::support::http_server::{self, Server, Store};
-use secure_tool_tests::support::load::{Load, Record};
+use secure_tool_tests::support::load::{Load, Record, Writes};
 use secure_tool_tests::support::notes_bin;
 use secure_tool_tests::support::pg::Cluster;
 
@@ -290,29 +289,8 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     let retried = records.iter().filter(|r| r.retried.is_some()).count();
 
     // 0 acknowledged writes lost.
-    let stored: HashMap<i64, String> = cluster
-        .sql("SELECT id || '|' || title FROM notes")
-        .lines()
-        .filter_map(|line| {
-            let (id, title) = line.split_once('|')?;
-            Some((id.parse().ok()?, title.to_owned()))
-        })
-        .collect();
-    let acknowledged: Vec<(i64, &str)> = records
-        .iter()
-        .filter(|r| r.tool == "create_note" && r.outcome == "ok")
-        .filter_map(|r| Some((r.id?, r.title.as_deref()?)))
-        .collect();
-    let lost: Vec<&(i64, &str)> = acknowledged
-        .iter()
-        .filter(|(id, title)| stored.get(id).map(String::as_str) != Some(*title))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged writes are not in the store, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
+    let writes = Writes::check(&records, &cluster);
+    writes.assert_none_lost();
 
     // The survivors keep their p99: the calls answered after the kill, failures in transit
     // aside.
@@ -332,8 +310,8 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
          {:.2} s after its restart began",
         records.len(),
         killed_at.duration_since(load_started).as_secs_f64(),
-        acknowledged.len(),
-        stored.len(),
+        writes.acknowledged.len(),
+        writes.stored.len(),
         in_transit.len(),
         retried,
         reconnected.len(),

@@ -11,10 +11,8 @@
 //! last batch when the server stops (the script's session ends). Every wait is bounded.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -121,37 +119,16 @@ fn every_call_is_exported_as_one_span_without_the_caller_or_its_arguments() {
     );
     runtime.spawn(async move { axum::serve(listener, app).await });
 
-    let package_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = support::ensure_venv(
-        &support::host_python(),
-        &support::target_directory(),
-        &package_dir.join("e2e/requirements.txt"),
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let endpoint = format!("http://{collector}/v1/traces");
+    let (mut script, said) = support::start_python_script(
+        "metrics_run.py",
+        &[
+            ("NOTES_SERVER_BIN", server.as_os_str()),
+            ("NOTES_METRICS_ADDR", metrics.as_ref()),
+            ("NOTES_OTLP_ENDPOINT", endpoint.as_ref()),
+        ],
     );
-    let mut script = Command::new(&python)
-        .arg(package_dir.join("e2e/metrics_run.py"))
-        .env("NOTES_SERVER_BIN", &server)
-        .env("NOTES_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env(
-            "NOTES_OTLP_ENDPOINT",
-            format!("http://{collector}/v1/traces"),
-        )
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(support::workspace_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
-    let stdout = script.stdout.take().unwrap();
-    let (lines, said) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            eprintln!("script: {line}");
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
     loop {
         match said.recv_timeout(BOUND) {
             Ok(line) if line == "calls done" => break,

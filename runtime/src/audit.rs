@@ -132,6 +132,20 @@ impl Verdict<'_> {
 
 /// The target of the span around each guarded call (`secure_tool.call`), for a tracing
 /// layer that exports spans (OpenTelemetry): filter it in, or out of a log.
+///
+/// ```
+/// use secure_tool::audit::SPAN_TARGET;
+/// use tracing_subscriber::filter::{LevelFilter, Targets};
+///
+/// // A log that leaves the calls' spans to the exporter, and an exporter that takes them.
+/// let log = Targets::new()
+///     .with_default(LevelFilter::INFO)
+///     .with_target(SPAN_TARGET, LevelFilter::OFF);
+/// let export = Targets::new().with_target(SPAN_TARGET, LevelFilter::INFO);
+/// assert!(!log.would_enable(SPAN_TARGET, &tracing::Level::INFO));
+/// assert!(log.would_enable("secure_tool::audit", &tracing::Level::INFO));
+/// assert!(export.would_enable(SPAN_TARGET, &tracing::Level::INFO));
+/// ```
 pub const SPAN_TARGET: &str = "secure_tool::trace";
 
 /// The span around one call of `name` on `surface`: `secure_tool.call`, named for

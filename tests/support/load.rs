@@ -7,13 +7,14 @@
 //! phase is there to show has been seen ([`Load::until`]), bounded: nothing waits by
 //! sleeping. Each answer is a [`Record`]; each phase keeps a [`Tally`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::http_server::Server;
 use super::json_script::JsonScript;
+use super::pg::Cluster;
 
 /// One answered call, as the load script reports it.
 #[derive(Debug)]
@@ -225,5 +226,54 @@ impl Load {
             "the load script counted other calls than the answers it printed"
         );
         std::mem::take(&mut self.records)
+    }
+}
+
+/// The notes whose `create_note` was acknowledged in `records`, checked against the store:
+/// what is in the notes table (id → title, read with `psql`), the acknowledged writes, and
+/// those of them missing from it or stored with another title.
+pub struct Writes<'a> {
+    pub stored: HashMap<i64, String>,
+    pub acknowledged: Vec<(i64, &'a str)>,
+    pub lost: Vec<(i64, &'a str)>,
+}
+
+impl<'a> Writes<'a> {
+    /// Reads the notes table of `cluster` and compares it with `records`.
+    pub fn check(records: &'a [Record], cluster: &Cluster) -> Self {
+        let stored: HashMap<i64, String> = cluster
+            .sql("SELECT id || '|' || title FROM notes")
+            .lines()
+            .filter_map(|line| {
+                let (id, title) = line.split_once('|')?;
+                Some((id.parse().ok()?, title.to_owned()))
+            })
+            .collect();
+        let acknowledged: Vec<(i64, &str)> = records
+            .iter()
+            .filter(|record| record.tool == "create_note" && record.outcome == "ok")
+            .filter_map(|record| Some((record.id?, record.title.as_deref()?)))
+            .collect();
+        let lost = acknowledged
+            .iter()
+            .filter(|(id, title)| stored.get(id).map(String::as_str) != Some(*title))
+            .copied()
+            .collect();
+        Writes {
+            stored,
+            acknowledged,
+            lost,
+        }
+    }
+
+    /// Panics if any acknowledged write is lost, or none was acknowledged.
+    pub fn assert_none_lost(&self) {
+        assert!(
+            self.lost.is_empty(),
+            "{} acknowledged writes are not in the store, e.g. {:?}",
+            self.lost.len(),
+            &self.lost[..self.lost.len().min(10)]
+        );
+        assert!(!self.acknowledged.is_empty(), "no write was acknowledged");
     }
 }

@@ -263,3 +263,45 @@ pub fn run(command: &mut Command, failure: &str) {
         "{failure}\n({command:?} exited with {status})"
     );
 }
+
+/// Starts `tests/e2e/<script>` with the virtualenv's Python and `env` added to its
+/// environment, its stdin piped (to tell it to go on) and its stdout read line by line
+/// (each line also echoed to stderr): the child and its lines.
+pub fn start_python_script(
+    script: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead as _;
+
+    let root = workspace_root();
+    let python = ensure_venv(
+        &host_python(),
+        &target_directory(),
+        &root.join("tests/e2e/requirements.txt"),
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("tests/e2e").join(script))
+        .envs(env.iter().copied())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, lines) = std::sync::mpsc::channel();
+    let name = script.to_owned();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("{name}: {line}");
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines)
+}

@@ -155,9 +155,10 @@ impl<S: Send + Sync + 'static> Collector for ServerCollector<S> {
     }
 }
 
-/// A counter family of `(labels, value)` pairs.
-fn counters<L>(
+/// A family of `kind` (a counter or a gauge) of `(labels, value)` pairs.
+fn family<L>(
     encoder: &mut DescriptorEncoder,
+    kind: MetricType,
     name: &str,
     help: &str,
     series: impl IntoIterator<Item = (L, u64)>,
@@ -165,30 +166,35 @@ fn counters<L>(
 where
     L: prometheus_client::encoding::EncodeLabelSet,
 {
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
     for (labels, value) in series {
-        metric
-            .encode_family(&labels)?
-            .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        let mut member = metric.encode_family(&labels)?;
+        match kind {
+            MetricType::Counter => member.encode_counter::<NoLabelSet, _, u64>(&value, None)?,
+            _ => member.encode_gauge(&value)?,
+        }
     }
     Ok(())
 }
 
-/// A gauge family of `(labels, value)` pairs.
-fn gauges<L>(
+/// A counter family of `(labels, value)` pairs.
+fn counters<L: prometheus_client::encoding::EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     series: impl IntoIterator<Item = (L, u64)>,
-) -> fmt::Result
-where
-    L: prometheus_client::encoding::EncodeLabelSet,
-{
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in series {
-        metric.encode_family(&labels)?.encode_gauge(&value)?;
-    }
-    Ok(())
+) -> fmt::Result {
+    family(encoder, MetricType::Counter, name, help, series)
+}
+
+/// A gauge family of `(labels, value)` pairs.
+fn gauges<L: prometheus_client::encoding::EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    family(encoder, MetricType::Gauge, name, help, series)
 }
 
 /// With `label: value` after `labels`.
