@@ -1,5 +1,5 @@
-//! Replicas behind a real load balancer: three `notes-server` processes over streamable
-//! HTTP with OAuth, on one PostgreSQL, behind HAProxy (Debian's `haproxy`, started here on
+//! Replicas behind a real load balancer: three `notes-server` processes (the release
+//! binary) over streamable HTTP with OAuth, on one PostgreSQL, behind HAProxy (Debian's `haproxy`, started here on
 //! loopback), under the load of the official MCP Python SDK (`e2e/load_with_faults.py`: 4
 //! sessions × (2 writers + 2 readers) calling without pause).
 //!
@@ -359,7 +359,7 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
     let manifests: Vec<String> = ports
         .iter()
         .map(|ports| {
-            let output = notes_bin::command(&notes_bin::notes_server(), dir.path())
+            let output = notes_bin::command(&notes_bin::notes_server_release(), dir.path())
                 .args([
                     "--print-manifest",
                     "--http",

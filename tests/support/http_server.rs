@@ -77,9 +77,9 @@ impl Server {
         Self::launch(notes_bin::notes_server(), client, Keys::Fixture, store, env)
     }
 
-    /// One replica of a service behind a load balancer: on `store`, listening on `listen`
-    /// (a fixed `127.0.0.1:PORT`, so that a restarted replica comes back where the balancer
-    /// looks for it), its audience and [`url`](Self::url) the balancer's `public` URL, for
+    /// One replica of a service behind a load balancer, the release binary: on `store`,
+    /// listening on `listen` (a fixed `127.0.0.1:PORT`, so that a restarted replica comes
+    /// back where the balancer looks for it), its audience and [`url`](Self::url) the balancer's `public` URL, for
     /// which the tokens are minted.
     pub fn start_replica(
         client: &str,
@@ -89,7 +89,7 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Self {
         let mut replica = Self::launch_at(
-            notes_bin::notes_server(),
+            notes_bin::notes_server_release(),
             client,
             Keys::Fixture,
             store,

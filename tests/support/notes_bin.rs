@@ -9,23 +9,30 @@ use serde_json::Value;
 /// `cargo build -p notes-server --bin notes-server`, returning the binary's path as cargo
 /// reports it (whatever the target directory).
 pub fn notes_server() -> PathBuf {
-    build_bin("notes-server")
+    build_bin("notes-server", false)
+}
+
+/// `cargo build --release -p notes-server --bin notes-server`: the binary as it is
+/// deployed, for the tests that time it behind a load balancer (`replicas.rs`).
+pub fn notes_server_release() -> PathBuf {
+    build_bin("notes-server", true)
 }
 
 /// `cargo build -p notes-fault-server`: `notes-server` with the authorization fault named
 /// by `NOTES_AUTHZ_FAULT` (`tests/notes-fault-server`), for the fault-matrix tests.
 pub fn notes_fault_server() -> PathBuf {
-    build_bin("notes-fault-server")
+    build_bin("notes-fault-server", false)
 }
 
 /// `cargo build -p conformance-server`: the fixture of the MCP conformance suite
 /// (`examples/conformance`).
 pub fn conformance_server() -> PathBuf {
-    build_bin("conformance-server")
+    build_bin("conformance-server", false)
 }
 
-/// Builds the binary `name` of the package of the same name, returning its path.
-fn build_bin(name: &str) -> PathBuf {
+/// Builds the binary `name` of the package of the same name (in the release profile if
+/// `release`), returning its path.
+fn build_bin(name: &str, release: bool) -> PathBuf {
     let workspace_root = workspace_root();
     let output = Command::new(env!("CARGO"))
         .args([
@@ -37,6 +44,7 @@ fn build_bin(name: &str) -> PathBuf {
             name,
             "--message-format=json-render-diagnostics",
         ])
+        .args(release.then_some("--release"))
         .current_dir(&workspace_root)
         .stderr(Stdio::inherit())
         .output()
