@@ -134,13 +134,14 @@ pub(crate) struct Cli {
         verbatim_doc_comment
     )]
     pub(crate) metrics: Option<std::net::SocketAddr>,
-    /// Export each call's span over OpenTelemetry (OTLP/HTTP, protobuf) to this
-    /// collector URL, e.g. http://127.0.0.1:4318/v1/traces.
+    /// Export each call's span over OpenTelemetry (OTLP/HTTP, protobuf)
+    /// to this collector URL, e.g. http://127.0.0.1:4318/v1/traces.
     ///
-    /// A span per tool call, resource read, prompt get and completion, named
-    /// `tools/call get_note` and so on, with the outcome, the error category
-    /// and the incident id the caller was given; never the caller or the
-    /// arguments. Sent in batches; the last ones when the server stops.
+    /// A span per tool call, resource read, prompt get and completion,
+    /// named `tools/call get_note` and so on, with the outcome, the error
+    /// category and the incident id the caller was given; never the
+    /// caller or the arguments. Sent in batches; the last ones when the
+    /// server stops.
     #[arg(
         long,
         value_name = "URL",
