@@ -34,7 +34,7 @@
 use std::time::Duration;
 
 use secure_tool_tests::support::http_server::{Server, Store};
-use secure_tool_tests::support::load::{Load, Record, Tally, Writes};
+use secure_tool_tests::support::load::{Load, Record, Tally, Writes, assert_none_wrong};
 use secure_tool_tests::support::pg::Cluster;
 
 /// The password in the connection string: it must never reach a log or a client.
@@ -115,12 +115,7 @@ fn concurrent_calls_survive_a_killed_hung_and_read_only_database_with_no_write_l
                 || (record.outcome != "ok" && !FAULT_ANSWERS.contains(&record.outcome.as_str()))
         })
         .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} calls were answered wrongly, e.g. {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(10)]
-    );
+    assert_none_wrong(&wrong);
     let slowest = records
         .iter()
         .max_by(|a, b| a.ms.total_cmp(&b.ms))

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use secure_tool_tests::support;
 use secure_tool_tests::support::http_server::{self, Server, Store};
-use secure_tool_tests::support::load::{Load, Record, Writes};
+use secure_tool_tests::support::load::{Load, Record, Writes, assert_none_wrong};
 use secure_tool_tests::support::notes_bin;
 use secure_tool_tests::support::pg::Cluster;
 
@@ -274,12 +274,7 @@ fn replicas_behind_haproxy_lose_no_acknowledged_write_when_one_is_killed() {
                 || is_failure_in_transit(r) && (r.tool != "create_note" || r.phase != killed_phase)
         })
         .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} calls were answered wrongly, e.g. {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(10)]
-    );
+    assert_none_wrong(&wrong);
     assert!(
         in_transit.len() <= WORKERS,
         "{} calls failed in transit, more than the {WORKERS} that can be in flight: {:?}",

@@ -283,14 +283,17 @@ impl<'a> CallEvent<'a> {
         outcome: Verdict<'_>,
         incident: Option<IncidentId>,
     ) {
+        // The clock is read once, and only if the metrics or a listener want the latency.
+        let elapsed = std::cell::OnceCell::new();
+        let elapsed = || *elapsed.get_or_init(|| started.elapsed());
         if let Some(metrics) = self.metrics {
-            metrics.record(&outcome, started.elapsed());
+            metrics.record(&outcome, elapsed());
         }
         if !self.span.is_disabled() {
             self.record_in_span(&outcome, incident);
         }
         // Fields are evaluated only when someone listens: no clock read otherwise.
-        let latency_us = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let latency_us = || u64::try_from(elapsed().as_micros()).unwrap_or(u64::MAX);
         let (tool, resource, prompt) = match self.surface {
             Surface::Tool => (Some(self.name), None, None),
             Surface::Resource => (None, Some(self.name), None),

@@ -277,3 +277,14 @@ impl<'a> Writes<'a> {
         assert!(!self.acknowledged.is_empty(), "no write was acknowledged");
     }
 }
+
+/// Panics, naming how many and the first ten, if any of `wrong` (calls answered as they
+/// should not have been) exists.
+pub fn assert_none_wrong(wrong: &[&Record]) {
+    assert!(
+        wrong.is_empty(),
+        "{} calls were answered wrongly, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}
