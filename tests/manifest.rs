@@ -71,7 +71,7 @@ fn the_printed_manifest_matches_the_committed_one() {
 #[test]
 fn the_manifest_states_every_tool_and_its_posture() {
     let manifest: Value = serde_json::from_str(&print_manifest()).expect("the manifest is JSON");
-    assert_eq!(manifest["format"], "secure-tool-manifest/6");
+    assert_eq!(manifest["format"], "secure-tool-manifest/7");
     assert_eq!(manifest["write_degradation"], true);
     let tools = manifest["tools"].as_array().expect("a list of tools");
     let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();

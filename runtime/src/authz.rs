@@ -67,10 +67,12 @@ impl Mode {
     }
 }
 
-/// What a policy is asked: which tool, in which mode, for whom.
+/// What a policy is asked: which tool, in which mode, for whom, naming what.
 ///
-/// Arguments are deliberately absent: authorization runs before the arguments are parsed,
-/// so that an unauthorized caller learns nothing from validation errors.
+/// Authorization runs before the arguments are checked, so that an unauthorized caller
+/// learns nothing from validation errors: [`arguments`](Self::arguments) are the
+/// arguments as sent, unchecked. A policy that reads them (the id of the note a call
+/// deletes) must deny whatever it does not expect, never guess.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct AccessRequest<'a> {
@@ -80,6 +82,9 @@ pub struct AccessRequest<'a> {
     pub mode: Mode,
     /// The caller.
     pub principal: &'a Principal,
+    /// The call's arguments as sent, not yet checked against the input schema (none for a
+    /// call without arguments).
+    pub arguments: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl<'a> AccessRequest<'a> {
@@ -96,7 +101,26 @@ impl<'a> AccessRequest<'a> {
             tool,
             mode,
             principal,
+            arguments: None,
         }
+    }
+
+    /// This request, for a call with `arguments` (as sent, unchecked).
+    ///
+    /// ```
+    /// use secure_tool::authz::{AccessRequest, Mode, Principal};
+    /// let p = Principal::new("bob");
+    /// let arguments = serde_json::json!({ "id": 7 }).as_object().cloned().unwrap();
+    /// let request = AccessRequest::new("delete_note", Mode::Write, &p).with_arguments(&arguments);
+    /// assert_eq!(request.arguments.and_then(|a| a.get("id")), Some(&serde_json::json!(7)));
+    /// ```
+    #[must_use]
+    pub fn with_arguments(
+        mut self,
+        arguments: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        self.arguments = Some(arguments);
+        self
     }
 }
 

@@ -256,7 +256,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         .counted_in(this.metrics)
         .in_span(span);
 
-        let request = AccessRequest::new(this.name, Mode::Read, &this.principal);
+        let request =
+            AccessRequest::new(this.name, Mode::Read, &this.principal).with_arguments(&arguments);
         if let Err(cause) = this.context.authorize(this.policy, request).await {
             event.finish(started, Verdict::Denied(&cause), Some(IncidentId::new()));
             return Err(Refused::Denied);

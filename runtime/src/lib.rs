@@ -40,6 +40,9 @@ pub mod authz;
 pub mod breaker;
 pub mod bulkhead;
 pub mod capability;
+#[cfg(feature = "cedar")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cedar")))]
+pub mod cedar;
 pub mod completion;
 pub mod confirm;
 pub mod context;

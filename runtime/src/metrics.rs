@@ -97,7 +97,7 @@ pub(crate) const CATEGORIES: [ErrorCategory; 11] = [
 ];
 
 /// The cause classes of `secure_tool_denials_total`, in the order of [`cause_index`].
-pub(crate) const CAUSES: [&str; 10] = [
+pub(crate) const CAUSES: [&str; 11] = [
     "anonymous",
     "denied",
     "abstained",
@@ -108,6 +108,7 @@ pub(crate) const CAUSES: [&str; 10] = [
     "empty_requirement",
     "request_state",
     "insufficient_scope",
+    "cedar",
 ];
 
 /// The limits of `secure_tool_rate_limited_total`.
@@ -148,6 +149,7 @@ fn cause_index(cause: &DenialCause) -> usize {
         DenialCause::EmptyRequirement => 7,
         DenialCause::RequestState(_) => 8,
         DenialCause::InsufficientScope(_) => 9,
+        DenialCause::Cedar(_) => 10,
     }
 }
 

@@ -85,6 +85,9 @@ struct CallConfig {
     unguarded: Vec<(Unguarded, std::borrow::Cow<'static, str>)>,
     /// Each caller's bucket over every call it makes, if the server limits them.
     rate_limit: Option<std::sync::Arc<crate::rate::Limiter>>,
+    /// The Cedar policy set the server's `cedar()` policies are bound to.
+    #[cfg(feature = "cedar")]
+    cedar: Option<crate::cedar::CedarPolicies>,
 }
 
 impl CallConfig {

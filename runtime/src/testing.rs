@@ -84,6 +84,20 @@ pub enum PolicyFault {
     /// from configuration that came back empty): a requirement nobody meets must not mean
     /// "anyone".
     EmptyRequirement,
+    /// A tool's Cedar part decided by a policy set in which no policy applies to it.
+    #[cfg(feature = "cedar")]
+    CedarNoPermit,
+    /// A tool's Cedar part decided by a set where a `forbid` applies beside a `permit`.
+    #[cfg(feature = "cedar")]
+    CedarForbid,
+    /// A tool's Cedar part decided by a set whose only `permit` errs when evaluated (an
+    /// arithmetic overflow).
+    #[cfg(feature = "cedar")]
+    CedarError,
+    /// A tool whose Cedar part names its resource by an argument, called without it (no
+    /// entity), by a set that permits everything.
+    #[cfg(feature = "cedar")]
+    CedarMissingEntity,
 }
 
 impl PolicyFault {
@@ -116,6 +130,14 @@ impl PolicyFault {
             PolicyFault::Odd => "odd_answer",
             PolicyFault::BlockingAllow => "blocking_allow",
             PolicyFault::EmptyRequirement => "empty_requirement",
+            #[cfg(feature = "cedar")]
+            PolicyFault::CedarNoPermit => "cedar_no_permit",
+            #[cfg(feature = "cedar")]
+            PolicyFault::CedarForbid => "cedar_forbid",
+            #[cfg(feature = "cedar")]
+            PolicyFault::CedarError => "cedar_error",
+            #[cfg(feature = "cedar")]
+            PolicyFault::CedarMissingEntity => "cedar_missing_entity",
         }
     }
 }
@@ -166,6 +188,12 @@ pub fn failing_policy(fault: PolicyFault, late: Duration) -> Policy {
             scopes(""),
             roles(" "),
         ]),
+        // Outside a server, a Cedar part has no policy set: it denies.
+        #[cfg(feature = "cedar")]
+        PolicyFault::CedarNoPermit
+        | PolicyFault::CedarForbid
+        | PolicyFault::CedarError
+        | PolicyFault::CedarMissingEntity => crate::cedar::cedar().into(),
         _ => custom(FailingPolicy { fault, late }),
     }
 }
@@ -207,8 +235,8 @@ impl Authorize for FailingPolicy {
                 block_thread(late);
                 Ok(Decision::Allow)
             }),
-            // Made of built-in parts by `failing_policy`: never asked here.
-            PolicyFault::EmptyRequirement => Box::pin(async { Ok(Decision::Deny) }),
+            // Made of built-in or Cedar parts by `failing_policy`: never asked here.
+            _ => Box::pin(async { Ok(Decision::Deny) }),
         }
     }
 
@@ -600,9 +628,79 @@ pub async fn check_fail_closed<S: Send + Sync + 'static>(
             }
         }
     }
+    #[cfg(feature = "cedar")]
+    probe_cedar(server, &mut report).await;
     probe_resources_and_prompts(server, &mut report, late).await;
     probe_completions(server, &mut report, late).await;
     report
+}
+
+/// The fail-closed check of every tool decided by Cedar: its Cedar part decided by sets
+/// that must deny ([`PolicyFault::CedarNoPermit`], [`PolicyFault::CedarForbid`],
+/// [`PolicyFault::CedarError`], and [`PolicyFault::CedarMissingEntity`] for a tool that
+/// names its resource), validated against the server's own schema, for a caller who holds
+/// every scope and role its policy names.
+#[cfg(feature = "cedar")]
+async fn probe_cedar<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    report: &mut FailClosedReport,
+) {
+    const SETS: [(PolicyFault, &str); 4] = [
+        (
+            PolicyFault::CedarNoPermit,
+            "permit(principal, action, resource) when { false };",
+        ),
+        (
+            PolicyFault::CedarForbid,
+            "permit(principal, action, resource);\nforbid(principal, action, resource);",
+        ),
+        (
+            PolicyFault::CedarError,
+            "permit(principal, action, resource) when { 9223372036854775807 + 1 > 0 };",
+        ),
+        (
+            PolicyFault::CedarMissingEntity,
+            "permit(principal, action, resource);",
+        ),
+    ];
+    for route in server.tools().routes() {
+        let policy = route.spec().policy();
+        let Some(rule) = policy.cedar_rules().into_iter().next() else {
+            continue;
+        };
+        let caller = crate::authz::Principal::new("audit")
+            .with_scopes(policy.scopes())
+            .with_roles(policy.roles());
+        for (fault, text) in SETS {
+            if fault == PolicyFault::CedarMissingEntity && !rule.names_its_resource() {
+                continue;
+            }
+            let Some(probe) = crate::cedar::probe(rule, text) else {
+                continue;
+            };
+            for arguments in [None, Some(serde_json::Map::new())] {
+                let reached = AtomicUsize::new(0);
+                let result = server
+                    .call_probed(
+                        route,
+                        arguments,
+                        caller.clone(),
+                        (&probe, AUDIT_AUTHZ_TIMEOUT, &reached),
+                    )
+                    .await;
+                report.calls += 1;
+                let reached_handler = reached.load(Ordering::SeqCst) > 0;
+                if reached_handler || !is_generic_denial(&result) {
+                    report.findings.push(Finding {
+                        tool: route.spec().name().to_owned(),
+                        fault,
+                        reached_handler,
+                        answer: describe(&result),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The fail-closed check of every resource and prompt: each read or get with a failing

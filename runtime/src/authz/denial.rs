@@ -41,6 +41,10 @@ pub enum DenialCause {
     /// scopes are all it lacks: it was answered `403 insufficient_scope` naming them, so
     /// that its client can step up (the only denial whose answer says why).
     InsufficientScope(Vec<String>),
+    /// A Cedar policy set did not allow the call: no policy permits it, a `forbid`
+    /// applies, a policy's evaluation erred, the entity the call names does not exist, or
+    /// the call's arguments do not fit the schema (why, for the log).
+    Cedar(String),
 }
 
 impl fmt::Display for DenialCause {
@@ -70,6 +74,7 @@ impl fmt::Display for DenialCause {
                 "insufficient scope: asked the client to step up to {}",
                 scopes.join(" ")
             ),
+            DenialCause::Cedar(why) => write!(f, "cedar: {why}"),
         }
     }
 }

@@ -59,6 +59,8 @@ impl Policy {
         }
         match &self.node {
             Node::Custom(_) => true,
+            #[cfg(feature = "cedar")]
+            Node::Cedar(_) => true,
             // A policy with a custom part that is an `all_of` has that part: never empty.
             Node::AllOf(ps) => ps.iter().all(|p| p.may_admit(principal)),
             Node::AnyOf(ps) => ps.iter().any(|p| p.may_admit(principal)),
@@ -154,6 +156,8 @@ impl Policy {
                 })
             }
             Node::Custom(_) | Node::Empty(_) => false,
+            #[cfg(feature = "cedar")]
+            Node::Cedar(_) => false,
         }
     }
 
@@ -182,6 +186,8 @@ impl Policy {
                 return Err(last);
             }
             Node::Custom(_) => false,
+            #[cfg(feature = "cedar")]
+            Node::Cedar(_) => false,
             Node::Empty(_) => return Err(DenialCause::EmptyRequirement),
         };
         if ok { Ok(()) } else { Err(DenialCause::Denied) }
@@ -242,6 +248,8 @@ impl Policy {
     async fn remote(&self, request: AccessRequest<'_>, deadline: Deadline) -> Verdict {
         match &self.node {
             Node::Custom(policy) => ask(&**policy, request, deadline).await,
+            #[cfg(feature = "cedar")]
+            Node::Cedar(rule) => ask_cedar(rule, request, deadline).await,
             Node::AllOf(ps) if ps.is_empty() => Err(DenialCause::EmptyRequirement),
             Node::AllOf(ps) => {
                 for p in ps.iter() {
@@ -349,6 +357,23 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadl
         Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
             &*error,
         ))),
+        Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
+    }
+}
+
+/// Asks a Cedar part: like [`ask`], with the policy set's own reasons for a denial.
+#[cfg(feature = "cedar")]
+async fn ask_cedar(
+    rule: &crate::cedar::Rule,
+    request: AccessRequest<'_>,
+    deadline: Deadline,
+) -> Verdict {
+    if request.principal.is_anonymous() {
+        return Err(DenialCause::Anonymous);
+    }
+    match AssertUnwindSafe(rule.decide(request)).catch_unwind().await {
+        Ok(Ok(())) => deadline.check(),
+        Ok(Err(cause)) => Err(cause),
         Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     }
 }

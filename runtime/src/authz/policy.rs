@@ -52,6 +52,9 @@ pub(super) enum Node {
     AllOf(Box<[Policy]>),
     AnyOf(Box<[Policy]>),
     Custom(Arc<dyn Authorize>),
+    /// A Cedar-guarded operation, decided by a server's policy set once bound to it.
+    #[cfg(feature = "cedar")]
+    Cedar(Arc<crate::cedar::Rule>),
     /// A requirement no caller can meet: denies every caller it decides.
     Empty(EmptyRequirement),
 }
@@ -318,6 +321,8 @@ impl Policy {
     fn from_node(node: Node) -> Self {
         let local = match &node {
             Node::Custom(_) => false,
+            #[cfg(feature = "cedar")]
+            Node::Cedar(_) => false,
             Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().all(|p| p.local),
             _ => true,
         };
@@ -368,6 +373,45 @@ impl Policy {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// A policy of one Cedar part.
+    #[cfg(feature = "cedar")]
+    pub(crate) fn cedar(rule: Arc<crate::cedar::Rule>) -> Self {
+        Self::from_node(Node::Cedar(rule))
+    }
+
+    /// The Cedar parts of this policy, in the order they appear.
+    #[cfg(feature = "cedar")]
+    pub(crate) fn cedar_rules(&self) -> Vec<&crate::cedar::Rule> {
+        fn walk<'a>(policy: &'a Policy, out: &mut Vec<&'a crate::cedar::Rule>) {
+            match &policy.node {
+                Node::Cedar(rule) => out.push(rule),
+                Node::AllOf(ps) | Node::AnyOf(ps) => ps.iter().for_each(|p| walk(p, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
+    /// This policy with each Cedar part replaced by what `bind` makes of it.
+    #[cfg(feature = "cedar")]
+    pub(crate) fn bind_cedar(
+        &mut self,
+        bind: &dyn Fn(&crate::cedar::Rule) -> Result<crate::cedar::Rule, crate::cedar::CedarError>,
+    ) -> Result<(), crate::cedar::CedarError> {
+        match &mut self.node {
+            Node::Cedar(rule) => *rule = Arc::new(bind(rule)?),
+            Node::AllOf(ps) | Node::AnyOf(ps) => {
+                for p in ps.iter_mut() {
+                    p.bind_cedar(bind)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Whether a part of this policy is a [`custom`] one (decided by user code, possibly
@@ -526,6 +570,8 @@ impl fmt::Display for Policy {
             Node::AllOf(ps) => group(f, "all of", ps),
             Node::AnyOf(ps) => group(f, "any of", ps),
             Node::Custom(c) => write!(f, "custom: {}", c.describe()),
+            #[cfg(feature = "cedar")]
+            Node::Cedar(rule) => write!(f, "{rule}"),
             Node::Empty(empty) => write!(f, "deny: {}", empty.as_str()),
         }
     }

@@ -67,6 +67,7 @@ fn every_category_and_cause_has_its_own_counter() {
         DenialCause::EmptyRequirement,
         DenialCause::RequestState(String::new()),
         DenialCause::InsufficientScope(Vec::new()),
+        DenialCause::Cedar(String::new()),
     ];
     let labels: Vec<_> = causes.iter().map(|c| CAUSES[cause_index(c)]).collect();
     assert_eq!(labels, CAUSES);

@@ -218,7 +218,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Err(limited) = self.context.admit(&self.principal) {
             return rate_limited(limited, "server", &mut event, started).into();
         }
-        let request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
+        let mut request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
+        if let Some(arguments) = &self.arguments {
+            request = request.with_arguments(arguments);
+        }
         if let Err(cause) = self.context.authorize(self.policy, request).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));

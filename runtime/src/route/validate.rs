@@ -69,6 +69,12 @@ impl InputSchema {
         }
     }
 
+    /// The schema as published.
+    #[cfg(feature = "cedar")]
+    pub(crate) fn schema(&self) -> &Value {
+        &self.schema
+    }
+
     /// The names the schema declares, which messages may show.
     pub(crate) fn names(&self) -> &DeclaredNames {
         &self.names
@@ -281,11 +287,15 @@ impl InputSchema {
             .as_str()
             .rsplit_once('/')
             .and_then(|(owner, _keyword)| self.schema.pointer(owner));
-        let allowed: Vec<String> = owner
+        // Sorted, whatever order the JSON map keeps (serde_json's `preserve_order` may be
+        // on in the build: the message must not depend on it).
+        let mut names: Vec<&String> = owner
             .and_then(|schema| schema.get("properties"))
             .and_then(Value::as_object)
-            .map(|properties| properties.keys().map(|name| format!("`{name}`")).collect())
+            .map(|properties| properties.keys().collect())
             .unwrap_or_default();
+        names.sort_unstable();
+        let allowed: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
         if allowed.is_empty() {
             "unknown field".to_owned()
         } else {

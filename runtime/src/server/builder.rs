@@ -33,10 +33,57 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 server_policy: None,
                 unguarded: Vec::new(),
                 rate_limit: None,
+                #[cfg(feature = "cedar")]
+                cedar: None,
             },
             confirmations: None,
             health: None,
         }
+    }
+
+    /// Binds the server's `cedar()` policies to `policies`: generates the Cedar schema from
+    /// its Cedar-guarded tools, prompts and resources, and validates the set against it
+    /// (strict mode). See [`secure_tool::cedar`](crate::cedar).
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::cedar::{cedar, CedarPolicies};
+    ///
+    /// #[derive(Clone)]
+    /// struct Echo;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Pong { ok: bool }
+    /// #[secure_tool_router]
+    /// impl Echo {
+    ///     /// Answers.
+    ///     #[secure_tool(authz = cedar(), mode = read)]
+    ///     async fn ping(&self) -> Result<Pong, ToolError> { Ok(Pong { ok: true }) }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Echo {}
+    ///
+    /// let typo = CedarPolicies::from_text("echo.cedar", "permit(principal, action == Action::\"pnig\", resource);").unwrap();
+    /// let Err(refused) = SecureServer::builder(Echo).cedar(typo) else { panic!("accepted") };
+    /// assert!(refused.to_string().contains("echo.cedar line 1"), "{refused}");
+    ///
+    /// let policies = CedarPolicies::from_text("echo.cedar", "permit(principal, action == Action::\"ping\", resource);").unwrap();
+    /// let server = SecureServer::builder(Echo).cedar(policies)?.build();
+    /// # Ok::<(), secure_tool::cedar::CedarError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The schema or the set is not valid (each problem with its file and line), an
+    /// operation's declared resource or context has no Cedar type, or `policies` is bound to
+    /// another server's operations.
+    #[cfg(feature = "cedar")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cedar")))]
+    pub fn cedar(
+        mut self,
+        policies: crate::cedar::CedarPolicies,
+    ) -> Result<Self, crate::cedar::CedarError> {
+        crate::cedar::bind(&mut self.tools, &policies)?;
+        self.config.cedar = Some(policies);
+        Ok(self)
     }
 
     /// Every call of every secure tool must also pass `policy`, decided before the tool's

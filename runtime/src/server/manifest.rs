@@ -15,7 +15,7 @@ use crate::route::ArgumentLimits;
 use super::SecureServer;
 
 /// The version of the manifest's layout, in its `format` field.
-pub const FORMAT: &str = "secure-tool-manifest/6";
+pub const FORMAT: &str = "secure-tool-manifest/7";
 
 /// Every tool of a server and how it is guarded, from [`SecureServer::manifest`].
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +32,9 @@ pub struct Manifest {
     /// How often each caller may call, over every call it makes (`"600/min"`), if the
     /// server limits it.
     pub rate_limit: Option<String>,
+    /// The digest of the Cedar policy set in force (`sha256:...`), if the server has one:
+    /// two replicas that print the same manifest decide with the same policies.
+    pub cedar_policies: Option<String>,
     /// Whether write tools stop (and answer a degraded result) while writes are unhealthy.
     pub write_degradation: bool,
     /// The secure tools, sorted by name.
@@ -164,8 +167,12 @@ pub struct AuthzEntry {
     /// Whether anonymous callers are let in (`authz = public`, `public_because(..)`, or a
     /// combinator a public part decides, such as `any_of([public(), ...])`).
     pub public: bool,
-    /// Whether part of the decision is user code (a custom policy, under the deadline).
+    /// Whether part of the decision is made beyond the built-in combinators, under the
+    /// deadline: user code (a custom policy) or a Cedar policy set.
     pub custom: bool,
+    /// The Cedar action that decides the operation (`Action::"delete_note"`), if a
+    /// `cedar()` part of its policy is bound to the server's policy set.
+    pub cedar_action: Option<String>,
 }
 
 /// The dependency a tool calls through.
@@ -433,6 +440,10 @@ impl<S: ServerHandler> SecureServer<S> {
             },
             authz_timeout_ms: millis(inner.config.authz_timeout),
             server_policy: inner.config.server_policy.as_ref().map(ToString::to_string),
+            #[cfg(feature = "cedar")]
+            cedar_policies: inner.config.cedar.as_ref().map(|set| set.digest()),
+            #[cfg(not(feature = "cedar"))]
+            cedar_policies: None,
             rate_limit: inner
                 .config
                 .rate_limit
@@ -456,8 +467,22 @@ impl AuthzEntry {
             roles: policy.roles().into_iter().map(str::to_owned).collect(),
             public: policy.admits_anonymous(),
             custom: policy.has_custom_part(),
+            cedar_action: cedar_action(policy),
         }
     }
+}
+
+/// The Cedar action of `policy`'s bound Cedar parts, as Cedar writes it.
+#[cfg(feature = "cedar")]
+fn cedar_action(policy: &crate::authz::Policy) -> Option<String> {
+    let rule = policy.cedar_rules().into_iter().next()?;
+    let id = rule.action_id()?;
+    Some(format!("Action::{}", serde_json::Value::from(id)))
+}
+
+#[cfg(not(feature = "cedar"))]
+fn cedar_action(_: &crate::authz::Policy) -> Option<String> {
+    None
 }
 
 impl BreakerEntry {

@@ -427,7 +427,7 @@ fn the_manifest_states_every_tools_posture() {
         .authz_timeout(std::time::Duration::from_millis(750))
         .build();
     let manifest = serde_json::to_value(server.manifest()).unwrap();
-    assert_eq!(manifest["format"], "secure-tool-manifest/6");
+    assert_eq!(manifest["format"], "secure-tool-manifest/7");
     assert_eq!(manifest["authz_timeout_ms"], 750);
     assert_eq!(manifest["server_policy"], Value::Null);
     assert_eq!(manifest["write_degradation"], false);
@@ -463,7 +463,7 @@ fn the_manifest_states_every_tools_posture() {
     assert_eq!(delete["title"], "Delete a note");
     assert_eq!(
         delete["authz"],
-        json!({"policy": "roles: admin", "scopes": [], "roles": ["admin"], "public": false, "custom": false})
+        json!({"policy": "roles: admin", "scopes": [], "roles": ["admin"], "public": false, "custom": false, "cedar_action": null})
     );
     assert_eq!(delete["annotations"]["destructiveHint"], true);
     assert_eq!(delete["deadline_ms"], 30_000);

@@ -241,7 +241,7 @@ fn the_manifest_says_an_empty_requirement_denies() {
         authz("configured"),
         serde_json::json!({
             "policy": "deny: empty scope list", "scopes": [], "roles": [],
-            "public": false, "custom": false
+            "public": false, "custom": false, "cedar_action": null
         })
     );
     assert_eq!(authz("configured_role")["policy"], "deny: blank role name");

@@ -1,0 +1,170 @@
+//! Deciding one call with Cedar, fail-closed: only an `Allow` reached without an error
+//! lets it through; every other outcome is a [`DenialCause::Cedar`] saying why.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{
+    Context, Decision, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression, Schema,
+};
+use serde_json::{Map, Value};
+
+use super::schema::{ROLE, USER};
+use super::{Binding, Resource, Rule, entity_uid};
+use crate::authz::{AccessRequest, DenialCause, Principal};
+use crate::sanitize::error_chain;
+
+impl Rule {
+    /// Decides `request` with the set in force when it is asked.
+    pub(crate) async fn decide(&self, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+        let Some(binding) = &self.binding else {
+            return Err(denied(
+                "no policy set: the operation's route was not built by a server given \
+                 `.cedar(..)`",
+            ));
+        };
+        binding.decide(request).await
+    }
+}
+
+impl Binding {
+    async fn decide(&self, request: AccessRequest<'_>) -> Result<(), DenialCause> {
+        // One set for the whole decision, whatever a reload does meanwhile.
+        let active = self.policies.active();
+        let Some(schema) = active.schema.as_deref() else {
+            return Err(denied("the policy set is not bound to a schema"));
+        };
+        let principal = principal(request.principal)?;
+        let (resource_uid, resource) = self.resource(request, schema).await?;
+        let context =
+            Context::from_json_value(self.context_of(request), Some((schema, &self.action)))
+                .map_err(|e| denied(format!("the call does not fit the schema: {e}")))?;
+        let cedar_request = Request::new(
+            principal.uid(),
+            self.action.clone(),
+            resource_uid,
+            context,
+            Some(schema),
+        )
+        .map_err(|e| denied(format!("the call does not fit the schema: {e}")))?;
+        let entities = Entities::from_entities([principal, resource], Some(schema))
+            .map_err(|e| denied(format!("the entities do not fit the schema: {e}")))?;
+        let response = active
+            .authorizer
+            .is_authorized(&cedar_request, &active.set, &entities);
+        let diagnostics = response.diagnostics();
+        if let Some(error) = diagnostics.errors().next() {
+            return Err(denied(format!("evaluation error: {error}")));
+        }
+        match response.decision() {
+            Decision::Allow => Ok(()),
+            Decision::Deny => {
+                let mut forbidding: Vec<_> =
+                    diagnostics.reason().map(|id| id.to_string()).collect();
+                if forbidding.is_empty() {
+                    Err(denied(format!(
+                        "no policy permits action {} (policy set {})",
+                        self.action_id, active.digest
+                    )))
+                } else {
+                    forbidding.sort_unstable();
+                    Err(denied(format!("forbidden by {}", forbidding.join(", "))))
+                }
+            }
+        }
+    }
+
+    /// The call's resource: the operation itself, or the entity its argument names, with
+    /// the attributes the loader finds.
+    async fn resource(
+        &self,
+        request: AccessRequest<'_>,
+        schema: &Schema,
+    ) -> Result<(EntityUid, Entity), DenialCause> {
+        let (entity_type, field) = match &self.resource {
+            Resource::Fixed(uid) => {
+                return Ok((
+                    uid.clone(),
+                    Entity::new_no_attrs(uid.clone(), HashSet::new()),
+                ));
+            }
+            Resource::Field(entity_type, field) => (entity_type, field),
+        };
+        let id = match request.arguments.and_then(|a| a.get(&**field)) {
+            Some(Value::String(id)) => id.clone(),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => {
+                return Err(denied(format!(
+                    "missing entity: the call names no {entity_type} (argument `{field}` \
+                     absent, or not a string or an integer)"
+                )));
+            }
+        };
+        let uid = EntityUid::from_type_name_and_id(entity_type.clone(), EntityId::new(&id));
+        let Some(loader) = self.policies.loader() else {
+            return Ok((uid.clone(), Entity::new_no_attrs(uid, HashSet::new())));
+        };
+        let type_name = entity_type.to_string();
+        let attributes = loader
+            .load(&type_name, &id)
+            .await
+            .map_err(|e| DenialCause::PolicyError(format!("loading {uid}: {}", error_chain(&*e))))?
+            .ok_or_else(|| denied(format!("missing entity: {uid} does not exist")))?;
+        let json = serde_json::json!({
+            "uid": { "type": type_name, "id": id },
+            "attrs": attributes,
+            "parents": [],
+        });
+        let entity = Entity::from_json_value(json, Some(schema))
+            .map_err(|e| denied(format!("{uid} does not fit the schema: {e}")))?;
+        Ok((uid, entity))
+    }
+
+    /// The context: the call's mode, and the arguments the operation exposes (those sent).
+    fn context_of(&self, request: AccessRequest<'_>) -> Value {
+        let mut context = Map::new();
+        context.insert("mode".into(), Value::from(request.mode.as_str()));
+        if !self.context.is_empty() {
+            let arguments: Map<String, Value> = self
+                .context
+                .iter()
+                .filter_map(|field| {
+                    let value = request.arguments?.get(&**field)?;
+                    // An explicit null is an absent optional argument.
+                    (!value.is_null()).then(|| (field.to_string(), value.clone()))
+                })
+                .collect();
+            context.insert("arguments".into(), Value::Object(arguments));
+        }
+        Value::Object(context)
+    }
+}
+
+/// The caller as a Cedar entity: `User::"<subject>"`, its scopes and roles as attributes,
+/// a member of each of its roles.
+fn principal(principal: &Principal) -> Result<Entity, DenialCause> {
+    let Some(subject) = principal.subject() else {
+        return Err(DenialCause::Anonymous);
+    };
+    let uid = entity_uid(USER, subject).map_err(|e| denied(e.to_string()))?;
+    let strings = |names: &mut dyn Iterator<Item = &str>| {
+        RestrictedExpression::new_set(names.map(|n| RestrictedExpression::new_string(n.to_owned())))
+    };
+    let attributes = HashMap::from([
+        (
+            "subject".to_owned(),
+            RestrictedExpression::new_string(subject.to_owned()),
+        ),
+        ("scopes".to_owned(), strings(&mut principal.scopes())),
+        ("roles".to_owned(), strings(&mut principal.roles())),
+    ]);
+    let parents = principal
+        .roles()
+        .map(|role| entity_uid(ROLE, role))
+        .collect::<Result<HashSet<_>, _>>()
+        .map_err(|e| denied(e.to_string()))?;
+    Entity::new(uid, attributes, parents).map_err(|e| denied(format!("the caller: {e}")))
+}
+
+fn denied(why: impl Into<String>) -> DenialCause {
+    DenialCause::Cedar(why.into())
+}
