@@ -133,6 +133,100 @@ fn python_sdk_subscribes_to_notes_over_streamable_http() {
     );
 }
 
+/// `delete_note` decided by Cedar (`--cedar-policies`, the example's
+/// `policies/notes.cedar`), with the Python SDK (`e2e/http/cedar_client.py`): the owner of
+/// a note or an administrator deletes it, anyone else (and a note that does not exist) is
+/// denied, with the generic denial and the Cedar reason in the audit log. Then the file is
+/// replaced and the server sent `SIGHUP`: the new set is in force (administrators only);
+/// a file that does not validate is refused, and the set in force stays.
+#[test]
+fn python_sdk_deletes_by_cedar_policies_over_streamable_http() {
+    let requirements = support::workspace_root().join("tests/e2e/requirements.txt");
+    let python = support::ensure_venv(
+        &support::host_python(),
+        &support::target_directory(),
+        &requirements,
+    );
+    let dir = support::notes_bin::empty_dir("cedar-policies");
+    let file = dir.path().join("notes.cedar");
+    std::fs::copy(
+        support::workspace_root().join("examples/notes/policies/notes.cedar"),
+        &file,
+    )
+    .unwrap();
+    let mut server = Server::start("cedar", &[("NOTES_CEDAR_POLICIES", file.to_str().unwrap())]);
+    let client = |phase: &str| {
+        let mut client = Command::new(&python);
+        client
+            .arg(support::workspace_root().join("tests/e2e/http/cedar_client.py"))
+            .env("CEDAR_PHASE", phase)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        client
+    };
+    server.run_client("python-cedar", client("owners"), 5, CLIENT_RUN);
+    let log = server.log();
+    assert!(
+        log.contains("delete_note is decided by Cedar policies"),
+        "{log}"
+    );
+    for cause in [
+        "cause=cedar: no policy permits action delete_note",
+        "cause=cedar: missing entity: Note::\"987654321\" does not exist",
+    ] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains("delete_note") && line.contains(cause)),
+            "no audit event of delete_note with {cause}:\n{log}"
+        );
+    }
+
+    // Administrators only, read again on SIGHUP.
+    std::fs::write(
+        &file,
+        "permit(principal in Role::\"admin\", action == Action::\"delete_note\", resource);\n",
+    )
+    .unwrap();
+    hang_up(&server, "a new Cedar policy set is in force", 1);
+    server.run_client("python-cedar", client("admins-only"), 2, CLIENT_RUN);
+
+    // A file that does not validate: refused, naming its line; the set in force stays.
+    std::fs::write(
+        &file,
+        "permit(principal, action == Action::\"delete_notes\", resource);\n",
+    )
+    .unwrap();
+    hang_up(&server, "the new Cedar policy set was refused", 1);
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("the new Cedar policy set was refused")
+                && line.contains(&format!("{} line 1, column 29", file.display()))),
+        "{log}"
+    );
+    let _ = run_checks(server, "python-cedar", client("admins-only"), 2);
+}
+
+/// Sends the server SIGHUP and waits (at most 30 s) until its log has `count` more lines
+/// containing `line` than before.
+fn hang_up(server: &Server, line: &str, count: usize) {
+    let seen = |log: String| log.lines().filter(|l| l.contains(line)).count();
+    let before = seen(server.log());
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -HUP {pid} failed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen(server.log()) < before + count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{line}` in the log 30 s after SIGHUP:\n{}",
+            server.log()
+        );
+        // Waiting on another process's log: there is nothing to be woken by.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The fault matrix over streamable HTTP: for each way an authorization can fail,
 /// `notes-fault-server` (the example's server with that fault injected in every
 /// authorization, `tests/notes-fault-server`) is started, and the Python SDK calls every

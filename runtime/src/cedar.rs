@@ -581,7 +581,8 @@ impl CedarPolicies {
             ),
             Err(error) => tracing::warn!(
                 target: "secure_tool::cedar",
-                %error,
+                // One line in the log, whatever the number of problems.
+                error = %error.0.lines().map(str::trim).collect::<Vec<_>>().join(" "),
                 kept = %self.digest(),
                 "the new Cedar policy set was refused: the one in force stays"
             ),

@@ -69,6 +69,7 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, RequestContext, RoleServer, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use crate::authz::Principal;
 use crate::confirm::Carried;
 use crate::sanitize::{ErrorCategory, ToolError};
 
@@ -270,6 +271,8 @@ pub struct CallContext<'call> {
     rounds: Option<Arc<Rounds>>,
     /// Who is talking: the name of the tool, resource or prompt (the logger's name).
     name: &'call str,
+    /// Who called, as the policy saw them.
+    caller: Principal,
     _call: PhantomData<fn(&'call ()) -> &'call ()>,
 }
 
@@ -278,6 +281,7 @@ impl std::fmt::Debug for CallContext<'_> {
         f.debug_struct("CallContext")
             .field("name", &self.name)
             .field("session", &self.session.is_some())
+            .field("caller", &self.caller)
             .finish()
     }
 }
@@ -334,14 +338,46 @@ pub enum Elicited<T> {
 }
 
 impl<'call> CallContext<'call> {
-    /// The context of a call of `name` on `session` (none in process).
-    pub(crate) fn new(session: Option<Session>, name: &'call str) -> Self {
+    /// The context of a call of `name` by `caller` on `session` (none in process).
+    pub(crate) fn new(session: Option<Session>, name: &'call str, caller: Principal) -> Self {
         Self {
             session,
             rounds: None,
             name,
+            caller,
             _call: PhantomData,
         }
+    }
+
+    /// Who made the call, as its policy saw them (authorized already): what a handler
+    /// records as the owner of what it creates, or filters a listing by.
+    ///
+    /// ```
+    /// use secure_tool::prelude::*;
+    /// use secure_tool::context::CallContext;
+    ///
+    /// #[derive(Clone)]
+    /// struct Desk;
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Me { subject: String }
+    /// #[secure_tool_router]
+    /// impl Desk {
+    ///     /// Who am I?
+    ///     #[secure_tool(authz = authenticated, mode = read)]
+    ///     async fn whoami(&self, cx: CallContext<'_>) -> Result<Me, ToolError> {
+    ///         Ok(Me { subject: cx.caller().subject().unwrap_or_default().to_owned() })
+    ///     }
+    /// }
+    /// impl secure_tool::rmcp::ServerHandler for Desk {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = SecureServer::new(Desk);
+    /// let me = server.call("whoami", None, Principal::new("ada")).await.unwrap();
+    /// assert_eq!(me.structured_content.unwrap()["subject"], "ada");
+    /// # }
+    /// ```
+    pub fn caller(&self) -> &Principal {
+        &self.caller
     }
 
     /// This context, for a round of a 2026-07-28 tool call.
@@ -695,10 +731,13 @@ mod tests {
 
     #[test]
     fn a_context_prints_its_call_not_its_session() {
-        let printed = format!("{:?}", CallContext::new(None, "delete_note"));
+        let printed = format!(
+            "{:?}",
+            CallContext::new(None, "delete_note", Principal::new("ada"))
+        );
         assert_eq!(
             printed,
-            r#"CallContext { name: "delete_note", session: false }"#
+            r#"CallContext { name: "delete_note", session: false, caller: Principal { subject: "ada", scopes: [], roles: [] } }"#
         );
     }
 }

@@ -311,7 +311,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         if let Some(reached) = this.probe.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let context = CallContext::new(this.session, this.name);
+        let context = CallContext::new(this.session, this.name, this.principal.clone());
         let run = handler(this.this, params, context).map(|result| result.map_err(into_error));
         match limits.run(run).await {
             Ok(value) => {

@@ -43,6 +43,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use hyper::Uri;
 use secure_tool::Principal;
+use secure_tool::cedar::CedarPolicies;
 use secure_tool::health::HealthMonitor;
 use secure_tool::rate::Rate;
 use secure_tool::server::ToolLists;
@@ -87,6 +88,8 @@ struct Options {
     settings: Settings,
     /// The policy service `delete_note` asks, if any.
     policy: Option<Uri>,
+    /// The Cedar policy file that decides `delete_note` instead, if any.
+    cedar_policies: Option<PathBuf>,
     /// `None`: serve stdio, as `principal`.
     http: Option<HttpConfig>,
     principal: Principal,
@@ -158,6 +161,21 @@ impl Options {
             crate::policy::POLICY_URL_VAR
         };
         let policy = RemotePolicy::endpoint(cli.policy_url.as_deref(), policy_source)?;
+        // An empty variable counts as unset.
+        let cedar_policies = cli
+            .cedar_policies
+            .filter(|path| !path.as_os_str().is_empty());
+        if cedar_policies.is_some() && policy.is_some() {
+            let cedar = if given("cedar_policies") {
+                "--cedar-policies"
+            } else {
+                crate::cedar::CEDAR_POLICIES_VAR
+            };
+            let message = format!("{cedar} and {policy_source} both decide delete_note: give one");
+            return Err(flags::command()
+                .error(ErrorKind::ArgumentConflict, message)
+                .into());
+        }
         let http = cli.http.resolve(given, hmac_secret)?;
         if http.is_some() {
             // Over HTTP each request's token names its caller.
@@ -184,6 +202,7 @@ impl Options {
             log: cli.log,
             settings: cli.settings,
             policy,
+            cedar_policies,
             http,
             principal,
         })
@@ -234,6 +253,37 @@ fn secure_server(
     }
 }
 
+/// `builder` with the Cedar policies of `path`, if any, checked against its tools; the
+/// policies, to reload.
+fn with_cedar(
+    builder: SecureServerBuilder<Notes>,
+    path: Option<&Path>,
+    store: &Store,
+) -> Result<(SecureServerBuilder<Notes>, Option<CedarPolicies>), String> {
+    let Some(path) = path else {
+        return Ok((builder, None));
+    };
+    let policies = crate::cedar::load(path, store.clone())?;
+    let builder = builder
+        .cedar(policies.clone())
+        .map_err(|error| error.to_string())?;
+    tracing::info!(
+        file = %path.display(),
+        digest = %policies.digest(),
+        "delete_note is decided by Cedar policies"
+    );
+    Ok((builder, Some(policies)))
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Prints the manifest of the server that `options` configure. The tools and their
 /// posture do not depend on the backend: an empty store in memory stands in for it.
 /// Serves the operations endpoints (`--metrics ADDR`), with `server`'s series, if asked
@@ -269,6 +319,7 @@ fn print_manifest(
         }
     };
     let settings = &options.settings;
+    let store_for_cedar = store.clone();
     let notes = Notes::new(store, archive, options.backup_dir, settings);
     let monitor = notes.health_monitor(heartbeat, settings);
     let server = customize(secure_server(
@@ -276,8 +327,14 @@ fn print_manifest(
         monitor,
         options.tool_lists,
         options.rate_limit,
-    ))
-    .build();
+    ));
+    let server = match with_cedar(server, options.cedar_policies.as_deref(), &store_for_cedar) {
+        Ok((server, _)) => server.build(),
+        Err(message) => {
+            eprintln!("notes-server: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let manifest = server.manifest().to_json();
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -313,7 +370,9 @@ pub async fn run(
             return ExitCode::from(2);
         }
     };
-    if let Err(message) = RemotePolicy::configure(options.policy.take()) {
+    let configured = RemotePolicy::configure(options.policy.take())
+        .and_then(|()| crate::cedar::decide_deletes_with_cedar(options.cedar_policies.is_some()));
+    if let Err(message) = configured {
         eprintln!("notes-server: {message}");
         return ExitCode::FAILURE;
     }
@@ -365,6 +424,7 @@ pub async fn run(
     };
     let backend = store.backend();
     let settings = options.settings;
+    let store_for_cedar = store.clone();
     let notes = Notes::new(store, archive, options.backup_dir, &settings);
     let monitor = notes.health_monitor(heartbeat, &settings);
     // The probes run until this guard is dropped, when the server stops.
@@ -375,6 +435,22 @@ pub async fn run(
         options.tool_lists,
         options.rate_limit,
     ));
+    let (server, cedar) =
+        match with_cedar(server, options.cedar_policies.as_deref(), &store_for_cedar) {
+            Ok(built) => built,
+            Err(message) => {
+                eprintln!("notes-server: {message}");
+                return ExitCode::from(2);
+            }
+        };
+    // Until the server stops: `SIGHUP` reads the policy file again.
+    let _reload = match cedar.map(crate::cedar::reload_on_hangup).transpose() {
+        Ok(task) => task.map(AbortOnDrop),
+        Err(error) => {
+            eprintln!("notes-server: cannot listen for SIGHUP: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(http) = options.http {
         // No local principal: every HTTP request brings its own, from its bearer token.
         tracing::info!(

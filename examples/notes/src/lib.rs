@@ -1,6 +1,7 @@
 //! An example MCP server built with secure-tool: a small notes service on an embedded
 //! SQLite store (the default) or on PostgreSQL (`DATABASE_URL`), served over stdio.
 
+pub mod cedar;
 pub mod cli;
 pub mod connections;
 mod http;

@@ -321,6 +321,16 @@ impl Store {
         }
     }
 
+    /// The owner of the note `id`: `None` if there is no such note, `Some(None)` if it has
+    /// no owner (a note created without a caller's subject, or before notes had owners),
+    /// `Some(Some(subject))` otherwise.
+    pub async fn owner(&self, id: i64) -> Result<Option<Option<String>>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.owner(id).await,
+            Backend::Postgres(db) => db.owner(id).await,
+        }
+    }
+
     /// How many notes there are, and the most recent titles.
     pub async fn summary(&self) -> Result<Summary, StoreError> {
         match &self.backend {
@@ -345,11 +355,18 @@ pub struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Adds a note.
-    pub async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
+    /// Adds a note, owned by `owner` (the subject of the caller who creates it, if any):
+    /// the owner is stored with the note and read with [`Store::owner`], not part of the
+    /// [`Note`] returned.
+    pub async fn insert(
+        &self,
+        title: String,
+        body: String,
+        owner: Option<String>,
+    ) -> Result<Note, StoreError> {
         match &self.store.backend {
-            Backend::Sqlite(db) => db.insert(title, body).await,
-            Backend::Postgres(db) => db.insert(title, body).await,
+            Backend::Sqlite(db) => db.insert(title, body, owner).await,
+            Backend::Postgres(db) => db.insert(title, body, owner).await,
         }
     }
 

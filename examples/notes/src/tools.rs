@@ -13,7 +13,6 @@ use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::RemotePolicy;
 use crate::settings::Settings;
 use crate::store::{Archive, Heartbeat, Note, Store, StoreError, Summary};
 use crate::updates::{NoteUpdates, note_uri};
@@ -443,7 +442,12 @@ impl Notes {
 
     /// Creates a note and returns it with its id.
     #[secure_tool(authz = scopes("notes:write"), mode = write, breaker = self.writes, timeout = "10s")]
-    async fn create_note(&self, args: NewNote, access: WriteAccess<'_>) -> Result<Note, ToolError> {
+    async fn create_note(
+        &self,
+        args: NewNote,
+        cx: CallContext<'_>,
+        access: WriteAccess<'_>,
+    ) -> Result<Note, ToolError> {
         // The lengths are checked against the input schema before the handler runs; what
         // a schema cannot say is checked here.
         if args.title.trim().is_empty() {
@@ -451,15 +455,21 @@ impl Notes {
         }
         self.store
             .writer(&access)
-            .insert(args.title, args.body)
+            // Its owner: who created it, as authorized.
+            .insert(
+                args.title,
+                args.body,
+                cx.caller().subject().map(str::to_owned),
+            )
             .await
             .map_err(StoreError::classified)
     }
 
     /// Deletes a note and returns what it contained. Administrators, or whoever the policy
-    /// service at `$NOTES_POLICY_URL` allows, once the user confirms.
+    /// service at `$NOTES_POLICY_URL` allows (or the Cedar policies of
+    /// `$NOTES_CEDAR_POLICIES` allow), once the user confirms.
     #[secure_tool(
-        authz = any_of([roles("admin"), custom(RemotePolicy::configured())]),
+        authz = crate::cedar::delete_policy(),
         mode = write,
         breaker = self.writes,
         timeout = "10s",

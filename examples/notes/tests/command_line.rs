@@ -109,3 +109,100 @@ fn a_variable_stands_in_for_its_flag_and_the_flag_wins() {
     );
     assert_eq!(consecutive_failures(&flag), 3);
 }
+
+/// A Cedar policy file that does not check against the tools stops the server before it
+/// serves, naming the file, the line and the problem; the file as shipped is accepted, and
+/// the manifest names `delete_note`'s Cedar action and the set's digest.
+#[test]
+fn a_cedar_policy_file_is_checked_against_the_tools_at_startup() {
+    let dir = std::env::temp_dir().join(format!("notes-cedar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/notes.cedar");
+    let cases = [
+        (
+            "permit(principal, action == Action::\"delete_notes\", resource);",
+            "line 1, column 29",
+            "unrecognized action `Action::\"delete_notes\"`",
+        ),
+        (
+            "permit(principal, action == Action::\"delete_note\", resource is Note)\n  \
+             when { resource.owner == principal.subject };",
+            "line 2",
+            "attribute `owner`",
+        ),
+        (
+            "permit(principal, action == Action::\"delete_note\", resource)\n  \
+             when { principal.subject > 3 };",
+            "line 2",
+            "unexpected type",
+        ),
+        ("// nothing here", "permit nothing", ""),
+    ];
+    for (i, (policy, at, what)) in cases.into_iter().enumerate() {
+        let file = dir.join(format!("bad-{i}.cedar"));
+        std::fs::write(&file, policy).unwrap();
+        let file = file.to_str().unwrap();
+        for (args, env) in [
+            (vec!["--print-manifest", "--cedar-policies", file], vec![]),
+            (
+                vec!["--print-manifest"],
+                vec![("NOTES_CEDAR_POLICIES", file)],
+            ),
+        ] {
+            let output = notes_server(&args, &env);
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{policy}: {stderr}");
+            assert!(output.stdout.is_empty(), "{policy}: a manifest was printed");
+            assert!(stderr.contains(file), "{policy}: {stderr}");
+            assert!(stderr.contains(at), "{policy}: {stderr}");
+            assert!(stderr.contains(what), "{policy}: {stderr}");
+        }
+    }
+    let output = notes_server(
+        &[
+            "--print-manifest",
+            "--cedar-policies",
+            shipped.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let manifest: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        manifest["cedar_policies"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{manifest}"
+    );
+    let delete = manifest["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tool| tool["name"] == "delete_note")
+        .unwrap();
+    assert_eq!(delete["authz"]["cedar_action"], "Action::\"delete_note\"");
+    assert_eq!(
+        delete["authz"]["policy"],
+        "cedar (resource: Note from `id`)"
+    );
+
+    // Cedar and the policy service both deciding delete_note: refused.
+    let output = notes_server(
+        &[
+            "--print-manifest",
+            "--cedar-policies",
+            shipped.to_str().unwrap(),
+            "--policy-url",
+            "http://127.0.0.1:8181/notes",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("both decide delete_note"),
+        "{}",
+        text(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -394,7 +394,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             Some((round, binding)) => (Some(round), binding),
             None => (None, Vec::new()),
         };
-        let context = CallContext::new(self.session, &spec.name).in_rounds(round.clone());
+        let context = CallContext::new(self.session, &spec.name, self.principal.clone())
+            .in_rounds(round.clone());
         let grant = Grant::new(grant(), context);
         let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
         let outcome = limits.run(call).await;
@@ -452,7 +453,8 @@ async fn confirm(
     let Some(_waiting) = confirmations.pending_slot() else {
         return Confirmed::No(Unconfirmed::Busy);
     };
-    let context = CallContext::new(Some(session.clone()), tool);
+    // The question is the runtime's, not a handler's: asked for no one in particular.
+    let context = CallContext::new(Some(session.clone()), tool, Principal::anonymous());
     let asked = context.ask(
         question.render(sent).into(),
         crate::confirm::schema(),

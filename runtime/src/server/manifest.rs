@@ -335,8 +335,9 @@ impl<S: ServerHandler> SecureServer<S> {
                     title: tool.title.clone(),
                     description: tool.description.as_deref().map(str::to_owned),
                     mode: spec.mode().as_str(),
-                    annotations: serde_json::to_value(&tool.annotations)
-                        .unwrap_or(serde_json::Value::Null),
+                    annotations: sorted(
+                        serde_json::to_value(&tool.annotations).unwrap_or_default(),
+                    ),
                     authz: AuthzEntry::of(policy),
                     deadline_ms: millis(spec.timeout()),
                     max_concurrent_calls: route.max_concurrent(),
@@ -344,11 +345,11 @@ impl<S: ServerHandler> SecureServer<S> {
                     argument_limits: route.argument_limits(),
                     breaker: route.dependency(&inner.state).map(BreakerEntry::of),
                     confirm: spec.confirmation().map(ToString::to_string),
-                    input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+                    input_schema: sorted(serde_json::Value::Object((*tool.input_schema).clone())),
                     output_schema: tool
                         .output_schema
                         .as_ref()
-                        .map(|schema| serde_json::Value::Object((**schema).clone())),
+                        .map(|schema| sorted(serde_json::Value::Object((**schema).clone()))),
                 }
             })
             .collect();
@@ -470,6 +471,14 @@ impl AuthzEntry {
             cedar_action: cedar_action(policy),
         }
     }
+}
+
+/// `value` with the keys of its objects sorted, at every level: the manifest reads the same
+/// whether or not serde_json keeps insertion order in this build (its `preserve_order`
+/// feature, which a dependency may turn on).
+fn sorted(mut value: serde_json::Value) -> serde_json::Value {
+    value.sort_all_objects();
+    value
 }
 
 /// The Cedar action of `policy`'s bound Cedar parts, as Cedar writes it.

@@ -183,6 +183,14 @@ pub(crate) struct Cli {
     /// denies. Default: none, only admins delete. An empty value is ignored.
     #[arg(long, value_name = "URL", env = crate::policy::POLICY_URL_VAR, verbatim_doc_comment)]
     pub(crate) policy_url: Option<String>,
+    /// A Cedar policy file that decides delete_note instead.
+    ///
+    /// Checked against the tools at startup (a policy that names no tool
+    /// or attribute, or does not type-check, stops the server, naming the
+    /// line); read again on SIGHUP, where a bad file is refused and the
+    /// policies in force stay. Not with --policy-url.
+    #[arg(long, value_name = "FILE", env = crate::cedar::CEDAR_POLICIES_VAR, verbatim_doc_comment)]
+    pub(crate) cedar_policies: Option<PathBuf>,
     /// Print this help.
     // `-h` prints the whole help too, as it always has: the flags' details are most of
     // what the help says.

@@ -60,18 +60,24 @@ pub(super) fn is_unavailable(error: &StoreError) -> bool {
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     title TEXT NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS heartbeat (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     beats INTEGER NOT NULL
 )";
+/// Whether the `notes` table has its `owner` column (tables made before it do not).
+const HAS_OWNER: &str = "SELECT count(*) FROM pragma_table_info('notes') WHERE name = 'owner'";
+/// Adds the `owner` column to a table made before it: the notes already there have none.
+const ADD_OWNER: &str = "ALTER TABLE notes ADD COLUMN owner TEXT";
 const GET: &str = "SELECT id, title, body FROM notes WHERE id = ?1";
 const PAGE: &str = "SELECT id, title, body FROM notes WHERE id > ?1 ORDER BY id LIMIT ?2";
 const SUMMARY: &str = "SELECT count(*), (SELECT json_group_array(title) FROM \
                        (SELECT title FROM notes ORDER BY id DESC LIMIT 5)) FROM notes";
+const OWNER: &str = "SELECT owner FROM notes WHERE id = ?1";
 const PING: &str = "SELECT count(*) FROM notes";
-const INSERT: &str = "INSERT INTO notes (title, body) VALUES (?1, ?2) RETURNING id";
+const INSERT: &str = "INSERT INTO notes (title, body, owner) VALUES (?1, ?2, ?3) RETURNING id";
 const DELETE: &str = "DELETE FROM notes WHERE id = ?1 RETURNING id, title, body";
 const BEAT: &str = "INSERT INTO heartbeat (id, beats) VALUES (1, 1) \
                     ON CONFLICT (id) DO UPDATE SET beats = beats + 1";
@@ -159,6 +165,28 @@ fn at_most_one_row<T>(
     Ok(first)
 }
 
+/// Creates the tables if needed, and adds the `owner` column to a `notes` table made
+/// before it existed.
+///
+/// The column is looked for first, so that a database that has it is not written to. It
+/// is added in a transaction that takes the write lock and looks again, so that two
+/// servers opening the same old file at once add it once.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_owner = |conn: &Connection| {
+        conn.query_row(HAS_OWNER, [], |row| row.get::<_, i64>(0))
+            .map(|found| found > 0)
+    };
+    if has_owner(conn)? {
+        return Ok(());
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    if !has_owner(&tx)? {
+        tx.execute_batch(ADD_OWNER)?;
+    }
+    tx.commit()
+}
+
 /// The SQLite backend of [`Store`](super::Store). Cloning shares the connections.
 #[derive(Clone)]
 pub(super) struct Sqlite {
@@ -181,7 +209,7 @@ impl Sqlite {
                 .map_err(setup)?;
             conn.execute_batch("PRAGMA synchronous = NORMAL;")
                 .map_err(setup)?;
-            conn.execute_batch(SCHEMA).map_err(setup)?;
+            set_up(&conn).map_err(setup)?;
         }
         let reads = Conn::open(&path, busy_timeout)?;
         Ok(Self { reads, writes })
@@ -191,14 +219,11 @@ impl Sqlite {
     pub(super) fn in_memory() -> Result<Self, StoreError> {
         let path = Path::new(":memory:");
         let conn = Conn::open(path, Duration::ZERO)?;
-        conn.conn
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .execute_batch(SCHEMA)
-            .map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let set = set_up(&conn.conn.lock().unwrap_or_else(|p| p.into_inner()));
+        set.map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             reads: conn.clone(),
             writes: conn,
@@ -232,6 +257,15 @@ impl Sqlite {
             .await
     }
 
+    pub(super) async fn owner(&self, id: i64) -> Result<Option<Option<String>>, StoreError> {
+        self.reads
+            .run(OWNER, move |conn| {
+                conn.query_row(OWNER, params![id], |row| row.get(0))
+                    .optional()
+            })
+            .await
+    }
+
     pub(super) async fn summary(&self) -> Result<Summary, StoreError> {
         let (notes, titles): (i64, String) = self
             .reads
@@ -251,11 +285,16 @@ impl Sqlite {
             .await
     }
 
-    pub(super) async fn insert(&self, title: String, body: String) -> Result<Note, StoreError> {
+    pub(super) async fn insert(
+        &self,
+        title: String,
+        body: String,
+        owner: Option<String>,
+    ) -> Result<Note, StoreError> {
         self.writes
             .write(INSERT, move |tx| {
                 let mut stmt = tx.prepare_cached(INSERT)?;
-                let id = at_most_one_row(&mut stmt, params![title, body], |row| row.get(0))?
+                let id = at_most_one_row(&mut stmt, params![title, body, owner], |row| row.get(0))?
                     .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 Ok(Note { id, title, body })
             })
@@ -336,8 +375,16 @@ impl Archive {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::{Backend, Store};
     use super::*;
+
+    /// The SQLite backend of `store`: writing through it needs no tool's `WriteAccess`.
+    fn backend(store: &Store) -> &Sqlite {
+        match &store.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(_) => unreachable!("a SQLite store"),
+        }
+    }
 
     fn temp_db(name: &str) -> PathBuf {
         let dir =
@@ -386,5 +433,130 @@ mod tests {
         let summary = store.summary().await.unwrap();
         assert_eq!(summary.notes, 6);
         assert_eq!(summary.recent, ["f", "e", "d", "c", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_note_keeps_its_owner_or_its_lack_of_one() {
+        let path = temp_db("owner");
+        let (store, _heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        let owned = backend(&store)
+            .insert(
+                "mine".to_owned(),
+                "text".to_owned(),
+                Some("alice".to_owned()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            owned,
+            Note {
+                id: owned.id,
+                title: "mine".to_owned(),
+                body: "text".to_owned(),
+            }
+        );
+        let unowned = backend(&store)
+            .insert("anyone's".to_owned(), String::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.owner(owned.id).await.unwrap(),
+            Some(Some("alice".to_owned()))
+        );
+        assert_eq!(store.owner(unowned.id).await.unwrap(), Some(None));
+        assert_eq!(store.get(owned.id).await.unwrap(), Some(owned));
+    }
+
+    #[tokio::test]
+    async fn a_missing_note_has_no_owner_to_read() {
+        let (store, _heartbeat) = Store::in_memory().unwrap();
+        assert_eq!(store.owner(1).await.unwrap(), None);
+        let note = backend(&store)
+            .insert("t".to_owned(), "b".to_owned(), Some("bob".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.owner(note.id).await.unwrap(),
+            Some(Some("bob".to_owned()))
+        );
+        assert_eq!(store.owner(note.id + 1).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_database_made_before_owners_gets_the_column_and_its_notes_have_none() {
+        let path = temp_db("migration");
+        {
+            // The schema before notes had owners, with a note in it.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE notes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    title TEXT NOT NULL,
+                    body TEXT NOT NULL
+                );
+                INSERT INTO notes (title, body) VALUES ('old', 'from before');",
+            )
+            .unwrap();
+        }
+        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        heartbeat.beat().await.unwrap();
+        let old = store.list().await.unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].title, "old");
+        assert_eq!(store.owner(old[0].id).await.unwrap(), Some(None));
+
+        let new = backend(&store)
+            .insert("new".to_owned(), String::new(), Some("carol".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.owner(new.id).await.unwrap(),
+            Some(Some("carol".to_owned()))
+        );
+        drop((store, heartbeat));
+
+        // Opening it again finds the column there: nothing to add, nothing lost.
+        let (store, _heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        assert_eq!(store.owner(old[0].id).await.unwrap(), Some(None));
+        assert_eq!(
+            store.owner(new.id).await.unwrap(),
+            Some(Some("carol".to_owned()))
+        );
+        let columns: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row(HAS_OWNER, [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(columns, 1);
+    }
+
+    #[tokio::test]
+    async fn a_database_that_has_the_owner_column_opens_without_writing() {
+        let path = temp_db("no-write");
+        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        let note = backend(&store)
+            .insert("kept".to_owned(), String::new(), Some("dave".to_owned()))
+            .await
+            .unwrap();
+        drop((store, heartbeat));
+
+        // Another process holds the write lock: opening the store again must not need it.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (store, heartbeat) = Store::open(&path, Duration::from_millis(50)).unwrap();
+        assert_eq!(
+            store.owner(note.id).await.unwrap(),
+            Some(Some("dave".to_owned()))
+        );
+        assert!(heartbeat.beat().await.unwrap_err().is_locked());
+        other.execute_batch("ROLLBACK").unwrap();
+
+        // A connection that may not write at all sets up too.
+        let conn =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        set_up(&conn).unwrap();
+        let owner: Option<String> = conn
+            .query_row(OWNER, params![note.id], |row| row.get(0))
+            .unwrap();
+        assert_eq!(owner.as_deref(), Some("dave"));
     }
 }
