@@ -10,6 +10,9 @@
 //!   written with rmcp's own `#[tool_router]`/`#[tool_handler]`, both called by rmcp's
 //!   client over an in-memory duplex pipe. Target: ≤ 5 % slower. Plus `SecureServer::call`
 //!   (the guarded path without a transport) against the same work done by hand.
+//! - **Cedar**: a tool decided by a Cedar policy set (`authz = cedar()`, and with the
+//!   resource read from the arguments) against the same tool with a scope policy, through
+//!   `SecureServer::call`.
 //! - **argument check**: what checking the arguments against the tool's size limits and
 //!   published input schema (`SecureRoute::check_arguments`, the check the guarded call
 //!   makes before parsing) adds to the call by hand, for a one-field object and a ~6 KiB
@@ -32,6 +35,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::{ErrorData, RoleClient, ServerHandler, tool, tool_handler, tool_router};
 use secure_tool::authz::{AccessRequest, Mode, Policy, Principal, scopes};
+use secure_tool::cedar::cedar;
 use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
 use tokio::runtime::Runtime;
@@ -414,6 +418,25 @@ impl Secured {
         Ok(record(args.id))
     }
 
+    /// Looks a record up, decided by Cedar (`lookup` with a Cedar policy in place of the
+    /// scope policy: the action and the tool, no entity to load).
+    #[secure_tool(authz = cedar(), mode = read, breaker = self.store, timeout = "5s")]
+    async fn lookup_cedar(&self, args: Lookup) -> Result<Record, ToolError> {
+        Ok(record(args.id))
+    }
+
+    /// Looks a record up, decided by Cedar on the record the call names (`Record::"<id>"`,
+    /// read from the arguments; no entity loader).
+    #[secure_tool(
+        authz = cedar().resource("Record", "id"),
+        mode = read,
+        breaker = self.store,
+        timeout = "5s"
+    )]
+    async fn lookup_record(&self, args: Lookup) -> Result<Record, ToolError> {
+        Ok(record(args.id))
+    }
+
     /// Imports a batch.
     #[secure_tool(authz = scopes("records:read"), mode = read, timeout = "5s")]
     async fn import(&self, args: Batch) -> Result<Imported, ToolError> {
@@ -669,6 +692,35 @@ fn comparisons() {
             Target::None,
             || call(&server, "lookup"),
             || call(&counted, "lookup"),
+        ));
+        // Cedar: the same tool decided by a Cedar policy set (the scope test written in
+        // Cedar), against the built-in scope policy.
+        let policies = secure_tool::cedar::CedarPolicies::from_text(
+            "bench.cedar",
+            r#"permit(principal, action in [Action::"lookup_cedar", Action::"lookup_record"], resource)
+               when { principal.scopes.contains("records:read") };"#,
+        )
+        .and_then(|set| set.with_schema("bench.cedarschema", "entity Record;"))
+        .expect("the bench's policies parse");
+        let cedar = SecureServer::builder(Secured {
+            store: Dependency::new("store"),
+        })
+        .cedar(policies)
+        .expect("the bench's policies validate")
+        .build();
+        rows.push(compare(
+            "Cedar policy (SecureServer::call)",
+            "scope policy",
+            Target::None,
+            || call(&cedar, "lookup"),
+            || call(&cedar, "lookup_cedar"),
+        ));
+        rows.push(compare(
+            "Cedar policy, resource from the arguments",
+            "scope policy",
+            Target::None,
+            || call(&cedar, "lookup"),
+            || call(&cedar, "lookup_record"),
         ));
         rows.push(compare(
             "SecureServer::call, in process",

@@ -853,3 +853,95 @@ fn the_manifest_names_each_cedar_action_and_the_digest_of_the_set_in_force() {
     assert_eq!(plain["cedar_policies"], Value::Null);
     assert_eq!(plain["tools"][0]["authz"]["cedar_action"], Value::Null);
 }
+
+#[tokio::test]
+async fn each_denial_cause_through_a_session_is_logged_and_answered_alike() {
+    let log = Log::default();
+    let _default = crate::test_log::set_default(log.subscriber());
+    let set = policies(POLICIES);
+    let as_caller = |who: Principal| {
+        SecureServer::builder(Desk::default())
+            .cedar(set.clone())
+            .unwrap()
+            .local_principal(who)
+            .build()
+    };
+    let owner = session(as_caller(ada())).await;
+    owner.list_all_tools().await.unwrap();
+    let overflow = session(as_caller(
+        Principal::new("overflow").with_scopes(["notes:read"]),
+    ))
+    .await;
+    overflow.list_all_tools().await.unwrap();
+    let unbound = session(
+        SecureServer::builder(Desk::default())
+            .local_principal(ada())
+            .build(),
+    )
+    .await;
+    unbound.list_all_tools().await.unwrap();
+    let cases = [
+        (
+            &owner,
+            "delete_note",
+            json!({"id": 2}),
+            "cedar: no policy permits action delete_note",
+        ),
+        (
+            &owner,
+            "delete_note",
+            json!({"id": 7}),
+            "cedar: forbidden by note 7 is kept",
+        ),
+        (
+            &owner,
+            "delete_note",
+            json!({"id": 404}),
+            "cedar: missing entity: Note::\"404\" does not exist",
+        ),
+        (
+            &owner,
+            "delete_note",
+            json!({"id": "x"}),
+            "cedar: missing entity",
+        ),
+        (
+            &owner,
+            "delete_note",
+            json!({"id": 13}),
+            "policy error: loading Note::\"13\"",
+        ),
+        (
+            &owner,
+            "delete_note",
+            json!({"id": 99}),
+            "cedar: Note::\"99\" does not fit the schema",
+        ),
+        (
+            &owner,
+            "rename",
+            json!({"id": 1, "title": "t", "tags": "mine"}),
+            "cedar: the call does not fit the schema",
+        ),
+        (&overflow, "list", json!({}), "cedar: evaluation error"),
+        (&unbound, "list", json!({}), "cedar: no policy set"),
+    ];
+    let mut answers = Vec::new();
+    for (client, tool, arguments, cause) in cases {
+        let before = log.text().len();
+        let result = call(client, tool, arguments.clone()).await;
+        let logged = log.text()[before..].to_owned();
+        assert!(logged.contains(cause), "{tool} {arguments}: {logged}");
+        let facts = crate::sanitize::error_facts(&result).unwrap().clone();
+        assert_eq!(facts["category"], "denied", "{tool} {arguments}");
+        let text: String = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect();
+        let incident = facts["incident_id"].as_str().unwrap().to_owned();
+        answers.push(text.replace(&incident, "<incident>"));
+    }
+    answers.dedup();
+    assert_eq!(answers.len(), 1, "one answer for every cause: {answers:?}");
+}
