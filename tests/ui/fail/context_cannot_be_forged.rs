@@ -4,6 +4,6 @@
 use secure_tool::context::{CallContext, Grant};
 
 fn main() {
-    let _context = CallContext::new(None, "delete_note");
+    let _context = CallContext::new(None, "delete_note", secure_tool::Principal::anonymous());
     let _grant: Grant<'static> = Grant::new((), todo!());
 }
