@@ -249,8 +249,9 @@ pub(crate) struct Binding {
     action: EntityUid,
     action_id: Box<str>,
     resource: Resource,
-    /// The arguments exposed as `context.arguments`.
-    context: Vec<Box<str>>,
+    /// The arguments exposed as `context.arguments`, their types, and whether each must
+    /// be there.
+    context: Vec<(Box<str>, schema::Kind, bool)>,
 }
 
 /// Where the call's resource comes from.
@@ -826,6 +827,17 @@ pub(crate) fn bind<S>(
     let binder = |surface: Surface, name: &str| {
         let policies = policies.clone();
         let name = name.to_owned();
+        let context: Vec<_> = declared
+            .iter()
+            .find(|action| action.id == surface.action_id(&name))
+            .map(|action| {
+                action
+                    .context
+                    .iter()
+                    .map(|(field, kind, required)| (field.as_str().into(), kind.clone(), *required))
+                    .collect()
+            })
+            .unwrap_or_default();
         move |rule: &Rule| -> Result<Rule, CedarError> {
             let action_id = surface.action_id(&name);
             let action = entity_uid("Action", &action_id)?;
@@ -840,7 +852,7 @@ pub(crate) fn bind<S>(
                     action,
                     action_id: action_id.into(),
                     resource,
-                    context: rule.shape.context.clone(),
+                    context: context.clone(),
                 }),
             })
         }

@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use cedar_policy::{
     Context, Decision, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression, Schema,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::schema::{ROLE, USER};
+use super::schema::{Kind, ROLE, USER};
 use super::{Binding, Resource, Rule, entity_uid};
 use crate::authz::{AccessRequest, DenialCause, Principal};
 use crate::sanitize::error_chain;
@@ -35,18 +35,22 @@ impl Binding {
         };
         let principal = principal(request.principal)?;
         let (resource_uid, resource) = self.resource(request, schema).await?;
-        let context =
-            Context::from_json_value(self.context_of(request), Some((schema, &self.action)))
-                .map_err(|e| denied(format!("the call does not fit the schema: {e}")))?;
+        let context = self.context_of(request)?;
+        // Built here to fit the schema (the caller's type, the action's resource type, a
+        // context typed from the declarations): Cedar need not check it again.
         let cedar_request = Request::new(
             principal.uid(),
             self.action.clone(),
             resource_uid,
             context,
-            Some(schema),
+            None,
         )
         .map_err(|e| denied(format!("the call does not fit the schema: {e}")))?;
-        let entities = Entities::from_entities([principal, resource], Some(schema))
+        // Without the schema: it would add every action of the schema to each call's
+        // entities (no action is in a group: nothing reads them) and check the two
+        // entities again. The caller is built here to fit it, and a loaded resource was
+        // checked against it as it was parsed.
+        let entities = Entities::from_entities([principal, resource], None)
             .map_err(|e| denied(format!("the entities do not fit the schema: {e}")))?;
         let response = active
             .authorizer
@@ -119,23 +123,60 @@ impl Binding {
         Ok((uid, entity))
     }
 
-    /// The context: the call's mode, and the arguments the operation exposes (those sent).
-    fn context_of(&self, request: AccessRequest<'_>) -> Value {
-        let mut context = Map::new();
-        context.insert("mode".into(), Value::from(request.mode.as_str()));
-        if !self.context.is_empty() {
-            let arguments: Map<String, Value> = self
-                .context
-                .iter()
-                .filter_map(|field| {
-                    let value = request.arguments?.get(&**field)?;
-                    // An explicit null is an absent optional argument.
-                    (!value.is_null()).then(|| (field.to_string(), value.clone()))
-                })
-                .collect();
-            context.insert("arguments".into(), Value::Object(arguments));
+    /// The context: the call's mode, and the arguments the operation exposes (those sent),
+    /// each of its declared type; a required one absent, or any of another type, denies.
+    fn context_of(&self, request: AccessRequest<'_>) -> Result<Context, DenialCause> {
+        let mode = (
+            "mode".to_owned(),
+            RestrictedExpression::new_string(request.mode.as_str().to_owned()),
+        );
+        if self.context.is_empty() {
+            return Context::from_pairs([mode]).map_err(|e| denied(e.to_string()));
         }
-        Value::Object(context)
+        let mut arguments = Vec::with_capacity(self.context.len());
+        for (field, kind, required) in &self.context {
+            // An explicit null is an absent optional argument.
+            let value = request
+                .arguments
+                .and_then(|a| a.get(&**field))
+                .filter(|v| !v.is_null());
+            match value {
+                None if *required => {
+                    return Err(denied(format!(
+                        "the call does not fit the schema: the argument `{field}` is missing"
+                    )));
+                }
+                None => {}
+                Some(value) => {
+                    let value = expression(kind, value).ok_or_else(|| {
+                        denied(format!(
+                            "the call does not fit the schema: the argument `{field}` is not a {kind}"
+                        ))
+                    })?;
+                    arguments.push((field.to_string(), value));
+                }
+            }
+        }
+        let arguments =
+            RestrictedExpression::new_record(arguments).map_err(|e| denied(e.to_string()))?;
+        Context::from_pairs([mode, ("arguments".to_owned(), arguments)])
+            .map_err(|e| denied(e.to_string()))
+    }
+}
+
+/// `value` as a Cedar value of type `kind`, or `None` if it is of another type (a number
+/// that is not an integer Cedar can hold, a list with an item of another type).
+fn expression(kind: &Kind, value: &Value) -> Option<RestrictedExpression> {
+    match (kind, value) {
+        (Kind::String, Value::String(text)) => Some(RestrictedExpression::new_string(text.clone())),
+        (Kind::Long, Value::Number(number)) => number.as_i64().map(RestrictedExpression::new_long),
+        (Kind::Bool, Value::Bool(flag)) => Some(RestrictedExpression::new_bool(*flag)),
+        (Kind::Set(item), Value::Array(items)) => items
+            .iter()
+            .map(|value| expression(item, value))
+            .collect::<Option<Vec<_>>>()
+            .map(RestrictedExpression::new_set),
+        _ => None,
     }
 }
 

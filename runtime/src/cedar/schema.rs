@@ -23,7 +23,27 @@ pub(crate) struct Action {
     /// The resource's entity type.
     pub(crate) resource_type: String,
     /// The exposed arguments with their Cedar types, and whether each is always there.
-    pub(crate) context: Vec<(String, String, bool)>,
+    pub(crate) context: Vec<(String, Kind, bool)>,
+}
+
+/// The Cedar type of an exposed argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    String,
+    Long,
+    Bool,
+    Set(Box<Kind>),
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::String => f.write_str("String"),
+            Kind::Long => f.write_str("Long"),
+            Kind::Bool => f.write_str("Bool"),
+            Kind::Set(item) => write!(f, "Set<{item}>"),
+        }
+    }
 }
 
 impl Action {
@@ -45,7 +65,7 @@ impl Action {
                         resource.field
                     ))
                 })?;
-                if kind != "String" && kind != "Long" {
+                if kind != Kind::String && kind != Kind::Long {
                     return Err(CedarError::new(format!(
                         "{what} names its Cedar resource by the argument `{}`, which must be \
                          a string or an integer (it is {kind})",
@@ -75,7 +95,7 @@ impl Action {
 
 /// The Cedar type of the argument `field` in the JSON schema `schema`, and whether every
 /// call carries it; or why it has none.
-fn field_type(schema: &Value, field: &str) -> Result<(String, bool), String> {
+fn field_type(schema: &Value, field: &str) -> Result<(Kind, bool), String> {
     let Some(property) = schema.get("properties").and_then(|p| p.get(field)) else {
         return Err("there is no such argument".to_owned());
     };
@@ -88,7 +108,7 @@ fn field_type(schema: &Value, field: &str) -> Result<(String, bool), String> {
 }
 
 /// The Cedar type of a JSON schema, and whether it admits `null`.
-fn value_type(schema: &Value) -> Result<(String, bool), String> {
+fn value_type(schema: &Value) -> Result<(Kind, bool), String> {
     let unsupported = || {
         "its type has no Cedar equivalent (a string, an integer, a boolean, or a list of \
          them)"
@@ -105,14 +125,14 @@ fn value_type(schema: &Value) -> Result<(String, bool), String> {
         return Err(unsupported());
     };
     let kind = match kind {
-        "string" => "String".to_owned(),
-        "integer" => "Long".to_owned(),
-        "boolean" => "Bool".to_owned(),
+        "string" => Kind::String,
+        "integer" => Kind::Long,
+        "boolean" => Kind::Bool,
         "array" => {
             let items = schema.get("items").ok_or_else(unsupported)?;
             match value_type(items)? {
-                (item, false) if !item.starts_with("Set<") => format!("Set<{item}>"),
-                _ => return Err(unsupported()),
+                (Kind::Set(_), _) | (_, true) => return Err(unsupported()),
+                (item, false) => Kind::Set(Box::new(item)),
             }
         }
         _ => return Err(unsupported()),

@@ -292,6 +292,17 @@ async fn exposed_arguments_are_typed_from_the_input_schema() {
     );
     let cause = cause_of(allowed(&server, "rename", rename(json!(["yours"])), ada())).await;
     assert!(cause.contains("no policy permits action rename"), "{cause}");
+    let cause = cause_of(allowed(
+        &server,
+        "rename",
+        json!({"id": 1, "title": "t", "tags": ["mine"], "pinned": "yes"}),
+        ada(),
+    ))
+    .await;
+    assert!(
+        cause.contains("the argument `pinned` is not a Bool"),
+        "{cause}"
+    );
     for wrong in [json!("mine"), json!([1]), Value::Null] {
         let cause = cause_of(allowed(&server, "rename", rename(wrong.clone()), ada())).await;
         assert!(
