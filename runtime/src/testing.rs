@@ -605,27 +605,7 @@ pub async fn check_fail_closed<S: Send + Sync + 'static>(
             .with_roles(policy.roles());
         for fault in PolicyFault::ALL {
             let failing = failing_policy(fault, late);
-            for arguments in [None, Some(serde_json::Map::new())] {
-                let reached = AtomicUsize::new(0);
-                let result = server
-                    .call_probed(
-                        route,
-                        arguments,
-                        caller.clone(),
-                        (&failing, AUDIT_AUTHZ_TIMEOUT, &reached),
-                    )
-                    .await;
-                report.calls += 1;
-                let reached_handler = reached.load(Ordering::SeqCst) > 0;
-                if reached_handler || !is_generic_denial(&result) {
-                    report.findings.push(Finding {
-                        tool: route.spec().name().to_owned(),
-                        fault,
-                        reached_handler,
-                        answer: describe(&result),
-                    });
-                }
-            }
+            probe_tool(server, route, &caller, (&failing, fault), &mut report).await;
         }
     }
     #[cfg(feature = "cedar")]
@@ -633,6 +613,40 @@ pub async fn check_fail_closed<S: Send + Sync + 'static>(
     probe_resources_and_prompts(server, &mut report, late).await;
     probe_completions(server, &mut report, late).await;
     report
+}
+
+/// Calls `route` as `caller` with `probe.0` in place of its policy (failing as `probe.1`
+/// says), with no arguments and with an empty object; records each call that reached the
+/// handler or was answered anything but the generic denial.
+async fn probe_tool<S: Send + Sync + 'static>(
+    server: &SecureServer<S>,
+    route: &crate::route::SecureRoute<S>,
+    caller: &crate::authz::Principal,
+    probe: (&Policy, PolicyFault),
+    report: &mut FailClosedReport,
+) {
+    let (policy, fault) = probe;
+    for arguments in [None, Some(serde_json::Map::new())] {
+        let reached = AtomicUsize::new(0);
+        let result = server
+            .call_probed(
+                route,
+                arguments,
+                caller.clone(),
+                (policy, AUDIT_AUTHZ_TIMEOUT, &reached),
+            )
+            .await;
+        report.calls += 1;
+        let reached_handler = reached.load(Ordering::SeqCst) > 0;
+        if reached_handler || !is_generic_denial(&result) {
+            report.findings.push(Finding {
+                tool: route.spec().name().to_owned(),
+                fault,
+                reached_handler,
+                answer: describe(&result),
+            });
+        }
+    }
 }
 
 /// The fail-closed check of every tool decided by Cedar: its Cedar part decided by sets
@@ -678,27 +692,7 @@ async fn probe_cedar<S: Send + Sync + 'static>(
             let Some(probe) = crate::cedar::probe(rule, text) else {
                 continue;
             };
-            for arguments in [None, Some(serde_json::Map::new())] {
-                let reached = AtomicUsize::new(0);
-                let result = server
-                    .call_probed(
-                        route,
-                        arguments,
-                        caller.clone(),
-                        (&probe, AUDIT_AUTHZ_TIMEOUT, &reached),
-                    )
-                    .await;
-                report.calls += 1;
-                let reached_handler = reached.load(Ordering::SeqCst) > 0;
-                if reached_handler || !is_generic_denial(&result) {
-                    report.findings.push(Finding {
-                        tool: route.spec().name().to_owned(),
-                        fault,
-                        reached_handler,
-                        answer: describe(&result),
-                    });
-                }
-            }
+            probe_tool(server, route, &caller, (&probe, fault), report).await;
         }
     }
 }

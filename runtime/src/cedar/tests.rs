@@ -369,17 +369,24 @@ async fn prompts_are_cedar_actions_of_their_own() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
+/// Why a server of `state` is not built with `set`.
+fn refusal<S>(state: S, set: CedarPolicies) -> String
+where
+    S: crate::SecureTools + rmcp::ServerHandler,
+{
+    match SecureServer::builder(state).cedar(set) {
+        Ok(_) => panic!("the set was accepted"),
+        Err(error) => error.to_string(),
+    }
+}
+
 /// The message of a set refused when the server is built.
 fn refused(text: &str) -> String {
     let set = CedarPolicies::from_text("notes.cedar", text)
         .and_then(|set| set.with_schema("notes.cedarschema", SCHEMA));
     match set {
         Err(error) => error.to_string(),
-        Ok(set) => SecureServer::builder(Desk::default())
-            .cedar(set)
-            .map(|_| ())
-            .unwrap_err()
-            .to_string(),
+        Ok(set) => refusal(Desk::default(), set),
     }
 }
 
@@ -450,11 +457,7 @@ fn a_schema_or_a_declaration_that_does_not_fit_is_refused() {
         .unwrap()
         .with_schema("notes.cedarschema", "entity Note { owner: Strin };")
         .unwrap();
-    let message = SecureServer::builder(Desk::default())
-        .cedar(set)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = refusal(Desk::default(), set);
     assert!(message.contains("notes.cedarschema line 1"), "{message}");
 
     // The generated types cannot be declared twice.
@@ -462,11 +465,7 @@ fn a_schema_or_a_declaration_that_does_not_fit_is_refused() {
         .unwrap()
         .with_schema("notes.cedarschema", "entity Note;\nentity User;")
         .unwrap();
-    let message = SecureServer::builder(Desk::default())
-        .cedar(set)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = refusal(Desk::default(), set);
     assert!(message.contains("User"), "{message}");
 }
 
@@ -507,11 +506,7 @@ impl rmcp::ServerHandler for Other {}
 #[test]
 fn an_argument_without_a_cedar_type_is_refused() {
     let set = CedarPolicies::from_text("p.cedar", "permit(principal, action, resource);").unwrap();
-    let message = SecureServer::builder(Odd)
-        .cedar(set)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = refusal(Odd, set);
     assert!(
         message.contains("tool `exposes_a_map` exposes the argument `inner` to Cedar"),
         "{message}"
@@ -797,11 +792,7 @@ fn a_set_bound_to_one_server_cannot_be_bound_to_different_operations() {
     let _same = SecureServer::builder(Desk::default())
         .cedar(set.clone())
         .unwrap();
-    let message = SecureServer::builder(Other)
-        .cedar(set.clone())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = refusal(Other, set.clone());
     assert!(message.contains("another server's operations"), "{message}");
     assert!(set.clone().with_schema("x", "entity X;").is_err());
 }
