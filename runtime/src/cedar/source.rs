@@ -111,6 +111,7 @@ pub(super) fn parse(sources: &[Source]) -> Result<Parsed, CedarError> {
             )));
         }
         let mut taken = HashSet::new();
+        let mut names = HashSet::new();
         let mut policies: Vec<_> = parsed
             .policies()
             .map(|policy| {
@@ -123,8 +124,16 @@ pub(super) fn parse(sources: &[Source]) -> Result<Parsed, CedarError> {
             let at = if offset == usize::MAX {
                 format!("{}:{}", source.name, policy.id())
             } else {
-                let line = source.text[..offset].matches('\n').count() + 1;
-                format!("{}:{line}", source.name)
+                let before = &source.text[..offset];
+                let line = before.matches('\n').count() + 1;
+                let at = format!("{}:{line}", source.name);
+                if names.insert(at.clone()) {
+                    at
+                } else {
+                    // A second policy on the same line: its column tells them apart.
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("{at}:{column}")
+                }
             };
             let name = match policy.annotation("id") {
                 Some(id) if !id.trim().is_empty() => format!("{id} ({at})"),

@@ -336,7 +336,25 @@ async fn anonymous_callers_are_denied_before_cedar_is_asked() {
 async fn a_cedar_part_without_a_policy_set_denies() {
     let desk = Desk::default();
     let runs = desk.runs.clone();
-    let server = SecureServer::new(desk);
+    let log = Log::default();
+    let server = {
+        let _default = crate::test_log::set_default(log.subscriber());
+        SecureServer::new(desk)
+    };
+    let warnings = log.text();
+    for name in [
+        "name=\"list\"",
+        "name=\"audit\"",
+        "name=\"brief\"",
+        "name=\"rename\"",
+    ] {
+        assert!(
+            warnings
+                .lines()
+                .any(|l| l.contains("has no Cedar policy set") && l.contains(name)),
+            "{name}: {warnings}"
+        );
+    }
     let cause = cause_of(allowed(&server, "list", json!({}), ada())).await;
     assert!(cause.contains("cedar: no policy set"), "{cause}");
     // The built-in part of an `any_of` still decides.
@@ -946,4 +964,17 @@ async fn each_denial_cause_through_a_session_is_logged_and_answered_alike() {
     }
     answers.dedup();
     assert_eq!(answers.len(), 1, "one answer for every cause: {answers:?}");
+}
+
+#[tokio::test]
+async fn policies_on_one_line_are_told_apart_by_their_column() {
+    let set = policies(
+        "permit(principal, action == Action::\"list\", resource); \
+         forbid(principal, action, resource) when { principal.subject == \"bob\" };",
+    );
+    let (server, _) = server_with(&set);
+    assert!(allowed(&server, "list", json!({}), ada()).await);
+    let bob = Principal::new("bob");
+    let cause = cause_of(allowed(&server, "list", json!({}), bob)).await;
+    assert!(cause.contains("forbidden by notes.cedar:1:56"), "{cause}");
 }

@@ -438,6 +438,8 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     pub fn build(self) -> SecureServer<S> {
         warn_of_empty_requirements(&self.tools, self.config.server_policy.as_ref());
         warn_of_public_writes(&self.tools);
+        #[cfg(feature = "cedar")]
+        warn_of_unbound_cedar(&self.tools, self.config.server_policy.as_ref());
         for (surface, reason) in &self.config.unguarded {
             tracing::warn!(
                 target: "secure_tool::server",
@@ -474,6 +476,47 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                     .unwrap_or_else(crate::confirm::Confirmations::with_random_key),
             }),
             trusted_transport: false,
+        }
+    }
+}
+
+/// One warning per policy with a `cedar()` part no policy set decides (the server was built
+/// without `.cedar(..)`, or it is the server policy's): it denies every call it decides.
+#[cfg(feature = "cedar")]
+fn warn_of_unbound_cedar<S: Send + Sync + 'static>(
+    tools: &SecureToolRouter<S>,
+    server_policy: Option<&Policy>,
+) {
+    let routes = tools.routes();
+    let prompts = tools.prompts();
+    let policies = routes
+        .iter()
+        .map(|route| (&*route.spec.name, &route.spec.policy))
+        .chain(
+            prompts
+                .iter()
+                .map(|route| (&*route.spec.name, &route.spec.policy)),
+        )
+        .chain(
+            tools
+                .resources
+                .iter()
+                .map(|route| (&*route.spec.name, &route.spec.policy)),
+        )
+        .chain(server_policy.map(|policy| ("every tool (server policy)", policy)));
+    for (name, policy) in policies {
+        if policy
+            .cedar_rules()
+            .iter()
+            .any(|rule| rule.binding.is_none())
+        {
+            tracing::warn!(
+                target: "secure_tool::cedar",
+                name,
+                %policy,
+                "a cedar() policy has no Cedar policy set to decide it (give the builder \
+                 `.cedar(..)`; a server policy's cedar() is never bound): it denies every call"
+            );
         }
     }
 }
