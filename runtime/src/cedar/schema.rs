@@ -193,3 +193,23 @@ fn quoted(text: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn names_are_quoted_as_cedar_string_literals() {
+        assert_eq!(quoted("delete_note"), "\"delete_note\"");
+        assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quoted("tab\there\u{1}"), "\"tab\\u{9}here\\u{1}\"");
+        // What the generated schema quotes, Cedar reads back as written.
+        let text = format!(
+            "entity E;\naction {} appliesTo {{ principal: [E], resource: [E] }};",
+            quoted("odd \"name\"\twith\\ all")
+        );
+        let (schema, _) = cedar_policy::Schema::from_cedarschema_str(&text).unwrap();
+        let action = schema.actions().next().unwrap();
+        assert_eq!(action.id().unescaped(), "odd \"name\"\twith\\ all");
+    }
+}

@@ -61,6 +61,9 @@ struct Rename {
     title: String,
     tags: Vec<String>,
     pinned: Option<bool>,
+    /// Not required, and never null.
+    #[serde(default)]
+    copies: u32,
 }
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
@@ -79,11 +82,11 @@ impl Desk {
 
     /// Renames a note.
     #[secure_tool(
-        authz = cedar().resource("Note", "id").context(["title", "tags", "pinned"]),
+        authz = cedar().resource("Note", "id").context(["id", "title", "tags", "pinned", "copies"]),
         mode = write
     )]
     async fn rename(&self, args: Rename, _w: WriteAccess<'_>) -> Result<Done, ToolError> {
-        let _ = (args.id, args.title, args.tags, args.pinned);
+        let _ = (args.id, args.title, args.tags, args.pinned, args.copies);
         self.ran()
     }
 
@@ -121,7 +124,15 @@ struct Owners(HashMap<&'static str, &'static str>);
 
 impl Owners {
     fn new() -> Self {
-        Self(HashMap::from([("1", "ada"), ("2", "bob"), ("7", "ada")]))
+        // "-1" and "1.5" exist too: a negative id names a note; a number that is not an
+        // integer names none, even where an entity has that id.
+        Self(HashMap::from([
+            ("1", "ada"),
+            ("2", "bob"),
+            ("7", "ada"),
+            ("-1", "ada"),
+            ("1.5", "ada"),
+        ]))
     }
 }
 
@@ -206,7 +217,8 @@ async fn the_owner_and_admins_are_let_in_and_a_forbid_overrides_every_permit() {
     let (server, runs) = server_with(&set);
     assert!(allowed(&server, "delete_note", json!({"id": 1}), ada()).await);
     assert!(allowed(&server, "delete_note", json!({"id": 2}), admin()).await);
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert!(allowed(&server, "delete_note", json!({"id": -1}), ada()).await);
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
 
     let cause = cause_of(allowed(&server, "delete_note", json!({"id": 2}), ada())).await;
     assert!(
@@ -220,7 +232,7 @@ async fn the_owner_and_admins_are_let_in_and_a_forbid_overrides_every_permit() {
     );
     let cause = cause_of(allowed(&server, "delete_note", json!({"id": 7}), admin())).await;
     assert!(cause.contains("forbidden by note 7 is kept"), "{cause}");
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "no denied call ran");
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "no denied call ran");
 }
 
 #[tokio::test]
@@ -281,15 +293,15 @@ async fn exposed_arguments_are_typed_from_the_input_schema() {
     let (server, runs) = server_with(&set);
     let rename = |tags: Value| json!({"id": 1, "title": "t", "tags": tags});
     assert!(allowed(&server, "rename", rename(json!(["mine"])), ada()).await);
-    assert!(
-        allowed(
-            &server,
-            "rename",
-            json!({"id": 1, "title": "t", "tags": ["mine"], "pinned": null}),
-            ada()
-        )
-        .await
-    );
+    for full in [
+        json!({"id": 1, "title": "t", "tags": ["mine"], "pinned": null}),
+        json!({"id": 1, "title": "t", "tags": ["mine"], "pinned": true, "copies": 2}),
+    ] {
+        assert!(
+            allowed(&server, "rename", full.clone(), ada()).await,
+            "{full}"
+        );
+    }
     let cause = cause_of(allowed(&server, "rename", rename(json!(["yours"])), ada())).await;
     assert!(cause.contains("no policy permits action rename"), "{cause}");
     let cause = cause_of(allowed(
@@ -310,13 +322,13 @@ async fn exposed_arguments_are_typed_from_the_input_schema() {
             "{wrong}: {cause}"
         );
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
     let schema = set.schema().unwrap();
     assert!(
         schema.contains(
             "action \"rename\" appliesTo { principal: [User], resource: [Note], context: { \
-             \"mode\": String, \"arguments\": { \"title\": String, \"tags\": Set<String>, \
-             \"pinned\"?: Bool } } };"
+             \"mode\": String, \"arguments\": { \"id\": Long, \"title\": String, \
+             \"tags\": Set<String>, \"pinned\"?: Bool, \"copies\"?: Long } } };"
         ),
         "{schema}"
     );
@@ -521,6 +533,51 @@ impl Other {
 
 impl rmcp::ServerHandler for Other {}
 
+#[derive(Clone)]
+struct Keyed;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ByName {
+    name: String,
+    flag: bool,
+}
+
+#[secure_tool_router]
+impl Keyed {
+    /// Names its resource by a string.
+    #[secure_tool(authz = cedar().resource("Note", "name"), mode = read)]
+    async fn by_name(&self, args: ByName) -> Result<Done, ToolError> {
+        let _ = (args.name, args.flag);
+        Ok(Done { ok: true })
+    }
+
+    /// Names its resource by a boolean.
+    #[secure_tool(authz = cedar().resource("Note", "flag"), mode = read)]
+    async fn by_flag(&self, args: ByName) -> Result<Done, ToolError> {
+        let _ = (args.name, args.flag);
+        Ok(Done { ok: true })
+    }
+}
+
+impl rmcp::ServerHandler for Keyed {}
+
+#[test]
+fn a_resource_is_named_by_a_string_or_an_integer_argument_only() {
+    let set = CedarPolicies::from_text("p.cedar", "permit(principal, action, resource);")
+        .unwrap()
+        .with_schema("notes.cedarschema", SCHEMA)
+        .unwrap();
+    let message = refusal(Keyed, set);
+    assert!(
+        message.contains(
+            "tool `by_flag` names its Cedar resource by the argument `flag`, which must be a \
+             string or an integer (it is Bool)"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("by_name"), "{message}");
+}
+
 #[test]
 fn an_argument_without_a_cedar_type_is_refused() {
     let set = CedarPolicies::from_text("p.cedar", "permit(principal, action, resource);").unwrap();
@@ -635,6 +692,14 @@ impl EntityLoader for Gate {
     }
 }
 
+/// `future`, which must be ready within 10 s: a call that never asks the entity loader
+/// fails the test instead of hanging it.
+async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(10), future)
+        .await
+        .expect("the call asked the entity loader")
+}
+
 #[tokio::test]
 async fn a_call_in_flight_decides_with_the_set_it_started_with() {
     let waiting = Arc::new(Notify::new());
@@ -653,7 +718,7 @@ async fn a_call_in_flight_decides_with_the_set_it_started_with() {
         let server = server.clone();
         async move { allowed(&server, "delete_note", json!({"id": 1}), ada()).await }
     });
-    waiting.notified().await;
+    bounded(waiting.notified()).await;
     // The owner may no longer delete; the call in flight started under the old set.
     set.replace(
         "notes.cedar",
@@ -671,7 +736,7 @@ async fn a_call_in_flight_decides_with_the_set_it_started_with() {
         let server = server.clone();
         async move { allowed(&server, "delete_note", json!({"id": 1}), ada()).await }
     });
-    waiting.notified().await;
+    bounded(waiting.notified()).await;
     open.notify_one();
     assert!(!next.await.unwrap(), "the next call sees the new set");
 }
