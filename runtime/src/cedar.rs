@@ -94,7 +94,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use cedar_policy::{Authorizer, EntityTypeName, EntityUid, PolicySet, Schema, ValidationMode};
+use cedar_policy::{Authorizer, EntityTypeName, EntityUid, Schema, ValidationMode};
 
 use crate::authz::{IntoPolicy, Policy, PolicyError};
 
@@ -407,8 +407,8 @@ struct Bound {
 
 /// A validated policy set, as calls see it.
 pub(crate) struct Active {
-    set: PolicySet,
-    digest: String,
+    /// The set, where each policy came from, and its digest.
+    parsed: Parsed,
     schema: Option<Arc<Schema>>,
     authorizer: Authorizer,
 }
@@ -518,7 +518,7 @@ impl CedarPolicies {
     /// The digest of the set in force (`sha256:` and the hex digest of its files' names and
     /// texts): what the manifest shows, and what tells two replicas' sets apart.
     pub fn digest(&self) -> String {
-        self.active().digest.clone()
+        self.active().parsed.digest.clone()
     }
 
     /// The whole schema the set was validated against (the application's fragment, then
@@ -599,7 +599,7 @@ impl CedarPolicies {
             validate(&parsed, sources, schema)?;
         }
         let active = Arc::new(Active::new(parsed, schema));
-        let digest = active.digest.clone();
+        let digest = active.parsed.digest.clone();
         *self
             .shared
             .active
@@ -679,17 +679,12 @@ impl CedarPolicies {
             }
         };
         let active = self.active();
-        validate(&active.parsed_view(), &sources.policies, &schema)?;
+        validate(&active.parsed, &sources.policies, &schema)?;
         let _ = self.shared.schema.set(Bound {
             schema: schema.clone(),
             text,
         });
-        let rebound = Arc::new(Active {
-            set: active.set.clone(),
-            digest: active.digest.clone(),
-            schema: Some(schema),
-            authorizer: Authorizer::new(),
-        });
+        let rebound = Arc::new(Active::new(active.parsed.clone(), Some(schema)));
         *self
             .shared
             .active
@@ -711,19 +706,9 @@ impl fmt::Debug for CedarPolicies {
 impl Active {
     fn new(parsed: Parsed, schema: Option<Arc<Schema>>) -> Self {
         Self {
-            set: parsed.set,
-            digest: parsed.digest,
+            parsed,
             schema,
             authorizer: Authorizer::new(),
-        }
-    }
-
-    /// This set, as [`validate`] reads it.
-    fn parsed_view(&self) -> Parsed {
-        Parsed {
-            set: self.set.clone(),
-            origin: Vec::new(),
-            digest: self.digest.clone(),
         }
     }
 }
@@ -746,9 +731,7 @@ fn validate(parsed: &Parsed, sources: &[Source], schema: &Schema) -> Result<(), 
             .origin
             .iter()
             .find(|(p, _)| p == id)
-            .map(|(_, index)| *index)
-            .or_else(|| source_of(id.as_ref(), sources))
-            .and_then(|index| sources.get(index));
+            .and_then(|(_, index)| sources.get(*index));
         let at = source
             .and_then(|s| s.locate_diagnostic(error))
             .unwrap_or_else(|| id.to_string());
@@ -758,15 +741,6 @@ fn validate(parsed: &Parsed, sources: &[Source], schema: &Schema) -> Result<(), 
         }
     }
     Err(CedarError::new(message))
-}
-
-/// The source a policy named `file:line` (or `id (file:line)`) came from.
-fn source_of(id: &str, sources: &[Source]) -> Option<usize> {
-    let at = id
-        .rsplit_once(" (")
-        .map_or(id, |(_, at)| at.trim_end_matches(')'));
-    let (name, _line) = at.rsplit_once(':')?;
-    sources.iter().position(|s| s.name == name)
 }
 
 /// Binds every `cedar()` part of `tools`' routes to `policies`: generates the schema from

@@ -52,9 +52,10 @@ impl Binding {
         // checked against it as it was parsed.
         let entities = Entities::from_entities([principal, resource], None)
             .map_err(|e| denied(format!("the entities do not fit the schema: {e}")))?;
-        let response = active
-            .authorizer
-            .is_authorized(&cedar_request, &active.set, &entities);
+        let response =
+            active
+                .authorizer
+                .is_authorized(&cedar_request, &active.parsed.set, &entities);
         let diagnostics = response.diagnostics();
         if let Some(error) = diagnostics.errors().next() {
             return Err(denied(format!("evaluation error: {error}")));
@@ -67,7 +68,7 @@ impl Binding {
                 if forbidding.is_empty() {
                     Err(denied(format!(
                         "no policy permits action {} (policy set {})",
-                        self.action_id, active.digest
+                        self.action_id, active.parsed.digest
                     )))
                 } else {
                     forbidding.sort_unstable();

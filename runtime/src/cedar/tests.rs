@@ -430,6 +430,13 @@ fn a_set_that_does_not_validate_is_refused_naming_its_file_and_line() {
             "notes.cedar line 2, column 29",
             "delete_notes",
         ),
+        // The second of two policies on one line.
+        (
+            "permit(principal, action == Action::\"list\", resource); \
+             permit(principal, action == Action::\"lsit\", resource);",
+            "notes.cedar line 1, column 84: for policy `notes.cedar:1:56`",
+            "lsit",
+        ),
         // An attribute nobody provides.
         (
             "\n\npermit(principal, action == Action::\"delete_note\", resource is Note)\n  \
