@@ -1050,3 +1050,15 @@ async fn policies_on_one_line_are_told_apart_by_their_column() {
     let cause = cause_of(allowed(&server, "list", json!({}), bob)).await;
     assert!(cause.contains("forbidden by notes.cedar:1:56"), "{cause}");
 }
+
+#[tokio::test]
+async fn a_blank_id_annotation_names_a_policy_by_where_it_is() {
+    let set = policies(
+        "permit(principal, action == Action::\"list\", resource);\n\
+         @id(\" \")\n\
+         forbid(principal, action, resource) when { principal.subject == \"bob\" };",
+    );
+    let (server, _) = server_with(&set);
+    let cause = cause_of(allowed(&server, "list", json!({}), Principal::new("bob"))).await;
+    assert!(cause.contains("forbidden by notes.cedar:2 "), "{cause}");
+}
