@@ -763,11 +763,7 @@ pub(crate) fn bind<S>(
                     surface.describe(name)
                 )));
             }
-            actions.push((
-                surface,
-                name.to_owned(),
-                schema::Action::of(surface, name, first, schema)?,
-            ));
+            actions.push(schema::Action::of(surface, name, first, schema)?);
             Ok(())
         };
     for route in tools.routes.values() {
@@ -794,14 +790,13 @@ pub(crate) fn bind<S>(
             route.guard.params.schema(),
         )?;
     }
-    actions.sort_by(|a, b| a.2.id.cmp(&b.2.id));
-    let declared: Vec<_> = actions.iter().map(|(_, _, a)| a.clone()).collect();
-    policies.bind(&declared)?;
+    actions.sort_by(|a, b| a.id.cmp(&b.id));
+    policies.bind(&actions)?;
 
     let binder = |surface: Surface, name: &str| {
         let policies = policies.clone();
         let name = name.to_owned();
-        let context: Vec<_> = declared
+        let context: Vec<_> = actions
             .iter()
             .find(|action| action.id == surface.action_id(&name))
             .map(|action| {
@@ -831,32 +826,24 @@ pub(crate) fn bind<S>(
             })
         }
     };
-    for route in tools.routes.values_mut() {
-        if route.spec.policy.cedar_rules().is_empty() {
-            continue;
+    // A spec shared with a clone of the router is copied before its policy is bound.
+    let bind_spec = |surface: Surface, name: &str, policy: &mut Policy| {
+        if policy.cedar_rules().is_empty() {
+            return Ok(());
         }
-        let bind = binder(Surface::Tool, &route.spec.name);
-        std::sync::Arc::make_mut(&mut route.spec)
-            .policy
-            .bind_cedar(&bind)?;
+        policy.bind_cedar(&binder(surface, name))
+    };
+    for route in tools.routes.values_mut() {
+        let spec = std::sync::Arc::make_mut(&mut route.spec);
+        bind_spec(Surface::Tool, &spec.name, &mut spec.policy)?;
     }
     for route in tools.prompts.values_mut() {
-        if route.spec.policy.cedar_rules().is_empty() {
-            continue;
-        }
-        let bind = binder(Surface::Prompt, &route.spec.name);
-        std::sync::Arc::make_mut(&mut route.spec)
-            .policy
-            .bind_cedar(&bind)?;
+        let spec = std::sync::Arc::make_mut(&mut route.spec);
+        bind_spec(Surface::Prompt, &spec.name, &mut spec.policy)?;
     }
     for route in &mut tools.resources {
-        if route.spec.policy.cedar_rules().is_empty() {
-            continue;
-        }
-        let bind = binder(Surface::Resource, &route.spec.name);
-        std::sync::Arc::make_mut(&mut route.spec)
-            .policy
-            .bind_cedar(&bind)?;
+        let spec = std::sync::Arc::make_mut(&mut route.spec);
+        bind_spec(Surface::Resource, &spec.name, &mut spec.policy)?;
     }
     Ok(())
 }
