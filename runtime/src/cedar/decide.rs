@@ -2,14 +2,16 @@
 //! lets it through; every other outcome is a [`DenialCause::Cedar`] saying why.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use cedar_policy::{
-    Context, Decision, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression, Schema,
+    Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request,
+    RestrictedExpression, Schema,
 };
 use serde_json::Value;
 
 use super::schema::{Kind, ROLE, USER};
-use super::{Binding, Resource, Rule, entity_uid};
+use super::{Binding, Resource, Rule};
 use crate::authz::{AccessRequest, DenialCause, Principal};
 use crate::sanitize::error_chain;
 
@@ -181,13 +183,20 @@ fn expression(kind: &Kind, value: &Value) -> Option<RestrictedExpression> {
     }
 }
 
+/// The caller's and its roles' entity types, parsed once (parsing a name runs Cedar's
+/// parser: not a thing to do on every call).
+static USER_TYPE: LazyLock<EntityTypeName> =
+    LazyLock::new(|| USER.parse().expect("`User` is a Cedar entity type name"));
+static ROLE_TYPE: LazyLock<EntityTypeName> =
+    LazyLock::new(|| ROLE.parse().expect("`Role` is a Cedar entity type name"));
+
 /// The caller as a Cedar entity: `User::"<subject>"`, its scopes and roles as attributes,
 /// a member of each of its roles.
 fn principal(principal: &Principal) -> Result<Entity, DenialCause> {
     let Some(subject) = principal.subject() else {
         return Err(DenialCause::Anonymous);
     };
-    let uid = entity_uid(USER, subject).map_err(|e| denied(e.to_string()))?;
+    let uid = EntityUid::from_type_name_and_id(USER_TYPE.clone(), EntityId::new(subject));
     let strings = |names: &mut dyn Iterator<Item = &str>| {
         RestrictedExpression::new_set(names.map(|n| RestrictedExpression::new_string(n.to_owned())))
     };
@@ -201,9 +210,8 @@ fn principal(principal: &Principal) -> Result<Entity, DenialCause> {
     ]);
     let parents = principal
         .roles()
-        .map(|role| entity_uid(ROLE, role))
-        .collect::<Result<HashSet<_>, _>>()
-        .map_err(|e| denied(e.to_string()))?;
+        .map(|role| EntityUid::from_type_name_and_id(ROLE_TYPE.clone(), EntityId::new(role)))
+        .collect::<HashSet<_>>();
     Entity::new(uid, attributes, parents).map_err(|e| denied(format!("the caller: {e}")))
 }
 
