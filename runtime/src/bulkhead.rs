@@ -283,6 +283,20 @@ mod tests {
     use std::sync::Barrier;
 
     #[test]
+    fn debug_shows_the_name_the_cap_and_the_calls_in_flight() {
+        let b = Bulkhead::new("dep", 2);
+        let permit = b.try_acquire().unwrap();
+        assert_eq!(
+            format!("{b:?}"),
+            r#"Bulkhead { name: "dep", max_concurrent: 2, in_flight: 1 }"#
+        );
+        assert_eq!(
+            format!("{permit:?}"),
+            r#"BulkheadPermit { bulkhead: "dep" }"#
+        );
+    }
+
+    #[test]
     fn admits_exactly_max_and_releases_on_drop() {
         let b = Bulkhead::new("dep", 3);
         let permits: Vec<_> = (0..3).map(|_| b.try_acquire().unwrap()).collect();

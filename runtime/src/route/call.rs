@@ -352,13 +352,16 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         {
             // A session with a handshake: the user is asked through elicitation.
             asked_user = true;
-            let asked = confirm(
+            // Boxed: asking a person through elicitation is a future of ~6 KiB (rmcp's
+            // request to the client), which every call's future would otherwise carry,
+            // allocated and moved whether it confirms or not.
+            let asked = Box::pin(confirm(
                 question,
                 sent,
                 &spec.name,
                 self.session.as_ref(),
                 self.context.confirmations,
-            )
+            ))
             .await;
             match asked {
                 Confirmed::Yes => {}

@@ -238,6 +238,20 @@ impl Search {
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(Hits { hits: 3 })
     }
+
+    /// Searches within 2 s of being allowed, behind the same slow policy service.
+    #[secure_tool(authz = slow_policy(), mode = read, timeout = "2s")]
+    async fn quick_search(&self) -> Result<Hits, ToolError> {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        Ok(Hits { hits: 1 })
+    }
+
+    /// Searches within 2 s, open to anyone the server's policy lets in.
+    #[secure_tool(authz = public, mode = read, timeout = "2s")]
+    async fn open_search(&self) -> Result<Hits, ToolError> {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        Ok(Hits { hits: 2 })
+    }
 }
 
 impl rmcp::ServerHandler for Search {}
@@ -261,6 +275,36 @@ async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
     let snapshot = index.breaker().snapshot();
     // 1.5 s in the policy, 0.5 s in the dependency: the dependency was not slow.
     assert_eq!((snapshot.successes, snapshot.slow), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_policy_does_not_eat_into_the_handlers_deadline() {
+    let client = connect_with(
+        Search {
+            index: Arc::new(Dependency::new("index")),
+        },
+        Some(Principal::new("ada")),
+    )
+    .await;
+    // 1.5 s deciding, then 1 s of a 2 s deadline: the deadline starts once the call is
+    // allowed.
+    let result = call(&client, "quick_search", json!({})).await;
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_server_policy_does_not_eat_into_the_handlers_deadline() {
+    let server = SecureServer::builder(Search {
+        index: Arc::new(Dependency::new("index")),
+    })
+    .server_policy(slow_policy())
+    .build();
+    // 1.5 s in the server's policy, then 1 s of the tool's 2 s deadline.
+    let result = server
+        .call("open_search", None, Principal::new("ada"))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(false), "{result:?}");
 }
 
 /// A tool that names no dependency is bounded too: past the server's cap, a call is
