@@ -723,6 +723,182 @@ fn i128_per(bytes: i128, n: usize) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------
+// The HTTP layers alone, in process.
+
+/// The innermost service of the layer comparisons: answers `200` at once, whatever the body.
+#[derive(Clone, Copy)]
+struct Sink;
+
+impl<B> tower::Service<Request<B>> for Sink {
+    type Response = hyper::Response<axum::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        std::future::ready(Ok(hyper::Response::new(axum::body::Body::empty())))
+    }
+}
+
+/// A `tools/call` of `lookup` as a client sends it, with the caller the bearer check puts
+/// in when `caller` is set.
+fn lookup_request(authorization: &str, stateless: bool, caller: bool) -> Request<axum::body::Body> {
+    let body = if stateless {
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup","arguments":{"id":7},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"http-bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}"#
+    } else {
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup","arguments":{"id":7}}}"#
+    };
+    let mut request = Request::post("/mcp")
+        .header("host", "127.0.0.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("authorization", authorization);
+    request = if stateless {
+        request
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "lookup")
+    } else {
+        request
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("mcp-session-id", "0b5c3e0e-6a47-4b4f-9c54-2a4f1d1f6e3a")
+    };
+    if caller {
+        request = request.extension(Principal::new("bench").with_scopes([SCOPE]));
+    }
+    request
+        .body(axum::body::Body::from(body))
+        .expect("a request")
+}
+
+/// What each HTTP layer of the secure stack costs a request, against the request answered
+/// without it (the same request built on both sides).
+fn layer_comparisons() -> Vec<support::Comparison> {
+    use tower::{Service as _, ServiceExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let _entered = runtime.enter();
+    let authorization = format!("Bearer {}", token());
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+        .build()
+        .expect("the bench's OAuth configuration");
+    let server = secure_server();
+    let mut bearer = auth.layer(Sink);
+    let mut step_up = auth.step_up(Sink, server);
+    let mut sink = Sink;
+    let mut rows = Vec::new();
+    rows.push(support::compare(
+        "bearer check (HS256 JWT)",
+        "no layer",
+        support::Target::None,
+        || {
+            let response = support::block_on(sink.call(lookup_request(&authorization, true, false)));
+            assert!(response.expect("an answer").status().is_success());
+        },
+        || {
+            let response = support::block_on(bearer.call(lookup_request(&authorization, true, false)));
+            assert!(response.expect("an answer").status().is_success());
+        },
+    ));
+    for (label, stateless) in [
+        ("step-up, 2026-07-28 (headers)", true),
+        ("step-up, 2025-11-25 (reads the body)", false),
+    ] {
+        rows.push(support::compare(
+            label,
+            "no layer",
+            support::Target::None,
+            || {
+                let response =
+                    support::block_on(sink.call(lookup_request(&authorization, stateless, true)));
+                assert!(response.expect("an answer").status().is_success());
+            },
+            || {
+                let ready =
+                    support::block_on(ServiceExt::<Request<axum::body::Body>>::ready(&mut step_up))
+                        .is_ok();
+                let response =
+                    support::block_on(step_up.call(lookup_request(&authorization, stateless, true)));
+                assert!(ready && response.expect("an answer").status().is_success());
+            },
+        ));
+    }
+    rows
+}
+
+/// How a successful tool result says so.
+const OK: &[u8] = br#""isError":false"#;
+
+/// A whole 2026-07-28 `tools/call` handled in process by each server's axum application
+/// (no socket, no scheduling across threads): the server's own CPU per request.
+fn app_comparisons() -> Vec<support::Comparison> {
+    use tower::ServiceExt as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let runtime = &runtime;
+    let authorization = format!("Bearer {}", token());
+    let handle = |app: &Router| {
+        let app = app.clone();
+        let authorization = authorization.clone();
+        move || {
+            let body = runtime.block_on(async {
+                let response = app
+                    .clone()
+                    .oneshot(lookup_request(&authorization, true, false))
+                    .await
+                    .expect("an answer");
+                response.into_body().collect().await.expect("a body").to_bytes()
+            });
+            assert!(
+                body.windows(OK.len()).any(|w| w == OK),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    };
+    let bare = bare_app(Mode::Stateless);
+    let server = server_app(Mode::Stateless);
+    let secure = secure_app(Mode::Stateless);
+    vec![
+        support::compare(
+            "SecureServer, no HTTP layer",
+            "bare rmcp",
+            support::Target::None,
+            handle(&bare),
+            handle(&server),
+        ),
+        support::compare(
+            "SecureServer + bearer, step-up, sessions",
+            "SecureServer, no HTTP layer",
+            support::Target::None,
+            handle(&server),
+            handle(&secure),
+        ),
+        support::compare(
+            "SecureServer + bearer, step-up, sessions",
+            "bare rmcp",
+            support::Target::Ratio(1.0 / 0.9),
+            handle(&bare),
+            handle(&secure),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
 // The report.
 
 fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
@@ -843,6 +1019,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    if full {
+        support::print_comparisons("the HTTP layers, in process", &layer_comparisons());
+        support::print_comparisons(
+            "a 2026-07-28 tools/call through each server's application, in process",
+            &app_comparisons(),
+        );
+    } else {
+        let _ = (layer_comparisons(), app_comparisons());
+    }
+    // `cargo bench -p secure-tool-benches --bench http -- in-process`: those tables only.
+    if std::env::args().any(|arg| arg == "in-process") {
+        return;
+    }
     runtime.block_on(async {
         let full_stack = (Side::Bare, Side::Secure);
         let mut rows = load(Mode::Stateless, full_stack, levels, rounds, length).await;

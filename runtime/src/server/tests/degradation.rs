@@ -219,3 +219,73 @@ async fn closed_sessions_are_forgotten_with_what_their_clients_sent() {
     let _third = session(&server).await;
     until_sessions(&server, 2).await;
 }
+
+/// A 2026-07-28 client (no handshake) asking `server` to listen for the changes `filter`
+/// names.
+async fn listen(
+    server: &SecureServer<Notes>,
+    filter: rmcp::model::SubscriptionFilter,
+) -> (
+    rmcp::service::RunningService<RoleClient, ()>,
+    Result<rmcp::service::Subscription, rmcp::ServiceError>,
+) {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let serving = server.clone();
+    tokio::spawn(async move {
+        if let Ok(running) = serving.serve_trusted(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let modern = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+    let stream = client.listen(filter).await;
+    (client, stream)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listen_stream_is_told_each_time_writes_change_and_forgotten_when_it_ends() {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor.clone())
+        .build();
+    let filter = SubscriptionFilter::builder().tools_list_changed().build();
+    let (_client, stream) = listen(&server, filter).await;
+    let mut stream = stream.unwrap();
+    assert_eq!(stream.acknowledged().tools_list_changed, Some(true));
+    until_sessions(&server, 1).await;
+    // Degraded, then healthy again: the stream is told both times (it is still known
+    // after the first notification).
+    for status in [Status::Degraded, Status::Healthy] {
+        monitor.force(ServicePath::Writes, Some(status));
+        let told = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the change is told in time")
+            .unwrap();
+        assert!(
+            matches!(told, Some(ServerNotification::ToolListChangedNotification(_))),
+            "{status:?}: {told:?}"
+        );
+    }
+    // The stream ends: the server no longer holds it.
+    stream.cancel().await.unwrap();
+    until_sessions(&server, 0).await;
+}
+
+#[tokio::test]
+async fn without_a_monitor_there_are_no_tool_list_changes_to_listen_for() {
+    use rmcp::model::SubscriptionFilter;
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .build();
+    let filter = SubscriptionFilter::builder().tools_list_changed().build();
+    let (_client, stream) = listen(&server, filter).await;
+    // Nothing the server could send: the request is refused as unsupported.
+    let refused = stream.expect_err("a stream for changes that never come");
+    assert!(refused.to_string().contains("subscriptions/listen"), "{refused}");
+}
