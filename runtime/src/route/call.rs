@@ -292,8 +292,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if rounds_apply && let Some(sent) = &sent {
             // 2026-07-28: a retry's state is opened (checked, redeemed once) before anything
             // else; what earlier rounds settled comes with it.
-            let binding = crate::confirm::binding(&self.principal, &spec.name, sent);
+            // The binding (caller, tool, digest of the arguments) ties a round's state to
+            // this call: made when a state is opened or sealed, not for every call.
+            let bind = || crate::confirm::binding(&self.principal, &spec.name, sent);
             let first = matches!(self.retry, (None, None));
+            let mut binding = None;
             let mut carried = if first {
                 Carried::default()
             } else {
@@ -301,7 +304,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 let opened = self.context.confirmations.open(
                     state.as_deref(),
                     responses.as_ref(),
-                    &binding,
+                    binding.insert(bind()),
                     &self.principal,
                 );
                 match opened {
@@ -332,7 +335,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     let asked = self
                         .context
                         .confirmations
-                        .ask(question.render(sent), &binding);
+                        .ask(question.render(sent), binding.get_or_insert_with(bind));
                     event.finish(started, Verdict::ConfirmationAsked, None);
                     return CallToolResponse::InputRequired(asked);
                 }
@@ -346,7 +349,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
                 }
             }
-            rounds = Some((Arc::new(Rounds::new(carried)), binding));
+            rounds = Some((Arc::new(Rounds::new(carried)), binding, sent));
         } else if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
             && !self.confirmed_by_caller
         {
@@ -394,8 +397,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         let (round, binding) = match rounds {
-            Some((round, binding)) => (Some(round), binding),
-            None => (None, Vec::new()),
+            Some((round, binding, sent)) => (Some(round), Some((binding, sent))),
+            None => (None, None),
         };
         let context = CallContext::new(self.session, &spec.name, self.principal.clone())
             .in_rounds(round.clone());
@@ -404,7 +407,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let outcome = limits.run(call).await;
         // A round that asked the client something is answered with the questions, whatever
         // the handler made of their pending answers; the next round runs it again.
-        if let Some((requests, carried)) = round.as_ref().and_then(|round| round.asked()) {
+        if let Some((requests, carried)) = round.as_ref().and_then(|round| round.asked())
+            && let Some((binding, sent)) = binding
+        {
+            let binding = binding
+                .unwrap_or_else(|| crate::confirm::binding(&self.principal, &spec.name, sent));
             let asked = self.context.confirmations.seal(requests, carried, &binding);
             event.finish(started, Verdict::ConfirmationAsked, None);
             return CallToolResponse::InputRequired(asked);
