@@ -804,11 +804,13 @@ fn layer_comparisons() -> Vec<support::Comparison> {
         "no layer",
         support::Target::None,
         || {
-            let response = support::block_on(sink.call(lookup_request(&authorization, true, false)));
+            let response =
+                support::block_on(sink.call(lookup_request(&authorization, true, false)));
             assert!(response.expect("an answer").status().is_success());
         },
         || {
-            let response = support::block_on(bearer.call(lookup_request(&authorization, true, false)));
+            let response =
+                support::block_on(bearer.call(lookup_request(&authorization, true, false)));
             assert!(response.expect("an answer").status().is_success());
         },
     ));
@@ -829,8 +831,11 @@ fn layer_comparisons() -> Vec<support::Comparison> {
                 let ready =
                     support::block_on(ServiceExt::<Request<axum::body::Body>>::ready(&mut step_up))
                         .is_ok();
-                let response =
-                    support::block_on(step_up.call(lookup_request(&authorization, stateless, true)));
+                let response = support::block_on(step_up.call(lookup_request(
+                    &authorization,
+                    stateless,
+                    true,
+                )));
                 assert!(ready && response.expect("an answer").status().is_success());
             },
         ));
@@ -861,7 +866,12 @@ fn app_comparisons() -> Vec<support::Comparison> {
                     .oneshot(lookup_request(&authorization, true, false))
                     .await
                     .expect("an answer");
-                response.into_body().collect().await.expect("a body").to_bytes()
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("a body")
+                    .to_bytes()
             });
             assert!(
                 body.windows(OK.len()).any(|w| w == OK),

@@ -268,7 +268,10 @@ async fn a_listen_stream_is_told_each_time_writes_change_and_forgotten_when_it_e
             .expect("the change is told in time")
             .unwrap();
         assert!(
-            matches!(told, Some(ServerNotification::ToolListChangedNotification(_))),
+            matches!(
+                told,
+                Some(ServerNotification::ToolListChangedNotification(_))
+            ),
             "{status:?}: {told:?}"
         );
     }
@@ -287,5 +290,8 @@ async fn without_a_monitor_there_are_no_tool_list_changes_to_listen_for() {
     let (_client, stream) = listen(&server, filter).await;
     // Nothing the server could send: the request is refused as unsupported.
     let refused = stream.expect_err("a stream for changes that never come");
-    assert!(refused.to_string().contains("subscriptions/listen"), "{refused}");
+    assert!(
+        refused.to_string().contains("subscriptions/listen"),
+        "{refused}"
+    );
 }
