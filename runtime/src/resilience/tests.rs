@@ -343,3 +343,23 @@ fn dependencies_are_reached_through_every_kind_of_holder() {
     assert!(boxed.dependency().bulkhead.is_none());
     assert_eq!((&&*arc).dependency().breaker.name(), "arc");
 }
+
+#[test]
+fn limits_say_their_deadline_and_errors_say_what_happened() {
+    assert_eq!(
+        Limits::new(Duration::from_millis(1500)).timeout(),
+        Duration::from_millis(1500)
+    );
+    let payload = std::panic::catch_unwind(|| panic!("index out of range")).unwrap_err();
+    assert_eq!(
+        Panicked::new(&*payload).to_string(),
+        "the handler panicked: index out of range"
+    );
+    let late = DeadlineExceeded {
+        timeout: Duration::from_millis(1500),
+    };
+    assert_eq!(
+        late.to_string(),
+        "the call did not finish within its 1.5s deadline"
+    );
+}
