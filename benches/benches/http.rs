@@ -777,10 +777,21 @@ fn lookup_request(authorization: &str, stateless: bool, caller: bool) -> Request
         .expect("a request")
 }
 
+/// Sends `request` through `service` (made ready first, as tower asks) and checks that it
+/// is answered with success.
+fn answered<S>(service: &mut S, request: Request<axum::body::Body>)
+where
+    S: tower::Service<Request<axum::body::Body>, Response = hyper::Response<axum::body::Body>>,
+    S::Error: std::fmt::Debug,
+{
+    support::block_on(std::future::poll_fn(|cx| service.poll_ready(cx))).expect("ready");
+    let response = support::block_on(service.call(request)).expect("an answer");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
 /// What each HTTP layer of the secure stack costs a request, against the request answered
 /// without it (the same request built on both sides).
 fn layer_comparisons() -> Vec<support::Comparison> {
-    use tower::{Service as _, ServiceExt};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -798,22 +809,13 @@ fn layer_comparisons() -> Vec<support::Comparison> {
     let mut bearer = auth.layer(Sink);
     let mut step_up = auth.step_up(Sink, server);
     let mut sink = Sink;
-    let mut rows = Vec::new();
-    rows.push(support::compare(
+    let mut rows = vec![support::compare(
         "bearer check (HS256 JWT)",
         "no layer",
         support::Target::None,
-        || {
-            let response =
-                support::block_on(sink.call(lookup_request(&authorization, true, false)));
-            assert!(response.expect("an answer").status().is_success());
-        },
-        || {
-            let response =
-                support::block_on(bearer.call(lookup_request(&authorization, true, false)));
-            assert!(response.expect("an answer").status().is_success());
-        },
-    ));
+        || answered(&mut sink, lookup_request(&authorization, true, false)),
+        || answered(&mut bearer, lookup_request(&authorization, true, false)),
+    )];
     for (label, stateless) in [
         ("step-up, 2026-07-28 (headers)", true),
         ("step-up, 2025-11-25 (reads the body)", false),
@@ -822,21 +824,12 @@ fn layer_comparisons() -> Vec<support::Comparison> {
             label,
             "no layer",
             support::Target::None,
+            || answered(&mut sink, lookup_request(&authorization, stateless, true)),
             || {
-                let response =
-                    support::block_on(sink.call(lookup_request(&authorization, stateless, true)));
-                assert!(response.expect("an answer").status().is_success());
-            },
-            || {
-                let ready =
-                    support::block_on(ServiceExt::<Request<axum::body::Body>>::ready(&mut step_up))
-                        .is_ok();
-                let response = support::block_on(step_up.call(lookup_request(
-                    &authorization,
-                    stateless,
-                    true,
-                )));
-                assert!(ready && response.expect("an answer").status().is_success());
+                answered(
+                    &mut step_up,
+                    lookup_request(&authorization, stateless, true),
+                )
             },
         ));
     }
