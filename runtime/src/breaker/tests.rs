@@ -964,6 +964,15 @@ fn rejected_is_an_error_with_safe_text() {
         tiny.to_string(),
         "dependency temporarily unavailable; retry after 1 s"
     );
+    // Whole seconds are not rounded up.
+    let whole = Rejected {
+        retry_after: secs(15),
+        state: State::Open,
+    };
+    assert_eq!(
+        whole.to_string(),
+        "dependency temporarily unavailable; retry after 15 s"
+    );
     let e: Box<dyn std::error::Error + Send + Sync> = Box::new(r);
     assert!(!e.to_string().contains("open"));
 }
