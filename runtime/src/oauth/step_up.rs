@@ -14,7 +14,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use serde_json::Value;
 
 use super::{BearerAuth, Config};
 use crate::authz::Principal;
@@ -224,15 +223,14 @@ where
                 }
             };
             let challenge = parts.extensions.get::<Principal>().and_then(|principal| {
-                let message: Value = serde_json::from_slice(&bytes).ok()?;
-                let method = message.get("method")?.as_str()?;
-                let params = message.get("params")?;
-                let key = if method == "resources/read" {
-                    "uri"
+                let message: Peek<'_> = serde_json::from_slice(&bytes).ok()?;
+                let params = message.params?;
+                let name = if message.method == "resources/read" {
+                    params.uri
                 } else {
-                    "name"
-                };
-                let operation = Operation::of(method, params.get(key)?.as_str()?)?;
+                    params.name
+                }?;
+                let operation = Operation::of(&message.method, &name)?;
                 challenges.scope_challenge(operation, principal)
             });
             if let Some(answer) = challenge.and_then(|scopes| config.step_up(&scopes)) {
@@ -244,6 +242,24 @@ where
                 .await
         })
     }
+}
+
+/// What step-up reads of a JSON-RPC request: its method, and the name (or URI) its
+/// parameters give. The rest (the arguments) is skipped, not built.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow)]
+    method: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    params: Option<PeekParams<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct PeekParams<'a> {
+    #[serde(borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    uri: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The method and name a 2026-07-28 request's `Mcp-Method` and `Mcp-Name` headers give

@@ -243,6 +243,26 @@ async fn a_token_without_the_tool_s_scope_is_asked_to_step_up() {
 }
 
 #[tokio::test]
+async fn a_tool_named_with_escapes_in_the_body_is_still_asked_for() {
+    // `export\u005fnotes` is `export_notes`, written as JSON allows.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"export\u005fnotes","arguments":{"deep":[{"a":1},"x"]}}}"#;
+    let reader = token("notes:read", &[]);
+    let request = Request::post("http://localhost/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("authorization", format!("Bearer {reader}"))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, challenge, _) = answer(app(ToolLists::All), request).await;
+    assert_eq!(
+        (status, challenge),
+        (StatusCode::FORBIDDEN, step_up("notes:export notes:read"))
+    );
+}
+
+#[tokio::test]
 async fn the_2026_headers_name_the_tool_without_the_body_being_read() {
     let reader = token("notes:read", &[]);
     let encoded = format!(
