@@ -1181,3 +1181,32 @@ fn handles_are_send_and_sync() {
     check::<Snapshot>();
     check::<ManualClock>();
 }
+
+#[test]
+fn the_cold_path_admits_closed_shadow_and_disabled_breakers_as_the_inline_one_does() {
+    // A call can reach the cold path with any state: another thread may have closed,
+    // shadowed or disabled the breaker since the caller read it open.
+    let clock = ManualClock::new();
+    let b = on(&clock).build();
+    let admit = |b: &CircuitBreaker| {
+        let now = b.inner.now();
+        b.inner
+            .acquire_slow(b.inner.load_word(), now)
+            .map(|(_, kind)| kind)
+    };
+    assert_eq!(admit(&b), Ok(Kind::Normal));
+    b.shadow();
+    assert_eq!(admit(&b), Ok(Kind::Normal));
+    b.disable();
+    assert_eq!(admit(&b), Ok(Kind::Bypass));
+    assert_eq!(b.snapshot().rejected, 0);
+}
+
+#[test]
+fn an_isolated_breaker_rejects_for_its_base_open_duration() {
+    let clock = ManualClock::new();
+    let b = on(&clock).open_duration(secs(20)).build();
+    assert_eq!(b.rejecting_for(), None);
+    b.isolate();
+    assert_eq!(b.rejecting_for(), Some(secs(20)));
+}
