@@ -146,13 +146,18 @@ fn token(scope: &str, roles: &[&str]) -> String {
 /// it).
 fn request(method: &str, params: Value, token: &str) -> Request<Body> {
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    post(body.to_string(), token)
+}
+
+/// A 2025-11-25 POST of `body` as a client sends it, with `token`.
+fn post(body: impl Into<Body>, token: &str) -> Request<Body> {
     Request::post("http://localhost/mcp")
         .header("host", "localhost")
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
         .header("mcp-protocol-version", "2025-11-25")
         .header("authorization", format!("Bearer {token}"))
-        .body(Body::from(body.to_string()))
+        .body(body.into())
         .unwrap()
 }
 
@@ -247,15 +252,7 @@ async fn a_tool_named_with_escapes_in_the_body_is_still_asked_for() {
     // `export\u005fnotes` is `export_notes`, written as JSON allows.
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"export\u005fnotes","arguments":{"deep":[{"a":1},"x"]}}}"#;
     let reader = token("notes:read", &[]);
-    let request = Request::post("http://localhost/mcp")
-        .header("host", "localhost")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("authorization", format!("Bearer {reader}"))
-        .body(Body::from(body))
-        .unwrap();
-    let (status, challenge, _) = answer(app(ToolLists::All), request).await;
+    let (status, challenge, _) = answer(app(ToolLists::All), post(body, &reader)).await;
     assert_eq!(
         (status, challenge),
         (StatusCode::FORBIDDEN, step_up("notes:export notes:read"))
@@ -474,15 +471,7 @@ async fn a_body_under_the_limit_goes_on() {
         "params": {"name": "export_notes", "arguments": {}},
         "_pad": " ".repeat(3 * 1024 * 1024),
     });
-    let request = Request::post("http://localhost/mcp")
-        .header("host", "localhost")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("authorization", format!("Bearer {writer}"))
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let (status, _, result) = answer(app(ToolLists::All), request).await;
+    let (status, _, result) = answer(app(ToolLists::All), post(body.to_string(), &writer)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["content"][0]["text"], "exported", "{result}");
     let auth = BearerAuth::builder()
