@@ -1210,3 +1210,13 @@ fn an_isolated_breaker_rejects_for_its_base_open_duration() {
     b.isolate();
     assert_eq!(b.rejecting_for(), Some(secs(20)));
 }
+
+#[test]
+fn debug_shows_the_name_and_the_state() {
+    let clock = ManualClock::new();
+    let b = on(&clock).build();
+    assert_eq!(
+        format!("{b:?}"),
+        r#"CircuitBreaker { name: "dep", state: Closed, .. }"#
+    );
+}
