@@ -134,6 +134,26 @@ fn builder_clamps_out_of_range_values() {
         .half_open_permits(u32::MAX)
         .build();
     assert_eq!(h.inner.cfg.half_open_permits, MAX_HALF_OPEN_PERMITS);
+    // At least the minimum period per bucket.
+    let w = CircuitBreaker::builder("dep")
+        .sliding_window(Duration::ZERO, 10)
+        .build();
+    assert!(
+        matches!(w.inner.cfg.window, WindowKind::Time { length, buckets: 10 } if length == MIN_PERIOD * 10),
+        "{:?}",
+        w.inner.cfg.window
+    );
+}
+
+#[test]
+fn the_builder_shows_its_name_and_settings() {
+    let builder = CircuitBreaker::builder("dep");
+    let text = format!("{builder:?}");
+    assert!(
+        text.starts_with(r#"CircuitBreakerBuilder { name: "dep", config: "#)
+            && text.ends_with("custom_clock: false }"),
+        "{text}"
+    );
 }
 
 #[test]
