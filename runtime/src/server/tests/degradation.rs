@@ -134,6 +134,16 @@ async fn session(
     rmcp::service::RunningService<RoleClient, Listener>,
     mpsc::UnboundedReceiver<()>,
 ) {
+    let (tx, changed) = mpsc::unbounded_channel();
+    let client = Listener(tx)
+        .serve(served(server))
+        .await
+        .expect("client connects");
+    (client, changed)
+}
+
+/// The client's end of a pipe `server` serves (trusted, in the background).
+fn served(server: &SecureServer<Notes>) -> tokio::io::DuplexStream {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = server.clone();
     tokio::spawn(async move {
@@ -141,12 +151,7 @@ async fn session(
             let _ = running.waiting().await;
         }
     });
-    let (tx, changed) = mpsc::unbounded_channel();
-    let client = Listener(tx)
-        .serve(client_io)
-        .await
-        .expect("client connects");
-    (client, changed)
+    client_io
 }
 
 /// Waits, on tokio's paused clock, until the server remembers `expected` sessions.
@@ -231,17 +236,10 @@ async fn listen(
 ) {
     use rmcp::model::ProtocolVersion;
     use rmcp::{ClientLifecycleMode, ClientServiceExt};
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let serving = server.clone();
-    tokio::spawn(async move {
-        if let Ok(running) = serving.serve_trusted(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
     let modern = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+    let client = ().serve_with_lifecycle(served(server), modern).await.unwrap();
     let stream = client.listen(filter).await;
     (client, stream)
 }
