@@ -798,24 +798,34 @@ fn layer_comparisons() -> Vec<support::Comparison> {
         .expect("a runtime");
     let _entered = runtime.enter();
     let authorization = format!("Bearer {}", token());
-    let auth = BearerAuth::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .hmac_secret(SECRET)
-        .algorithms([Algorithm::HS256])
-        .build()
-        .expect("the bench's OAuth configuration");
+    let auth = |cache: usize| {
+        BearerAuth::builder()
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .hmac_secret(SECRET)
+            .algorithms([Algorithm::HS256])
+            .verified_token_cache(cache)
+            .build()
+            .expect("the bench's OAuth configuration")
+    };
+    let cached = auth(secure_tool::oauth::DEFAULT_VERIFIED_TOKEN_CACHE);
     let server = secure_server();
-    let mut bearer = auth.layer(Sink);
-    let mut step_up = auth.step_up(Sink, server);
     let mut sink = Sink;
-    let mut rows = vec![support::compare(
-        "bearer check (HS256 JWT)",
-        "no layer",
-        support::Target::None,
-        || answered(&mut sink, lookup_request(&authorization, true, false)),
-        || answered(&mut bearer, lookup_request(&authorization, true, false)),
-    )];
+    let mut rows = Vec::new();
+    for (label, auth) in [
+        ("bearer check, a token verified before", &cached),
+        ("bearer check, verifying (HS256 JWT)", &auth(0)),
+    ] {
+        let mut bearer = auth.layer(Sink);
+        rows.push(support::compare(
+            label,
+            "no layer",
+            support::Target::None,
+            || answered(&mut sink, lookup_request(&authorization, true, false)),
+            || answered(&mut bearer, lookup_request(&authorization, true, false)),
+        ));
+    }
+    let mut step_up = cached.step_up(Sink, server);
     for (label, stateless) in [
         ("step-up, 2026-07-28 (headers)", true),
         ("step-up, 2025-11-25 (reads the body)", false),

@@ -22,7 +22,9 @@
 //!   request's extensions, where [`SecureServer`] finds it, and **removes the `Authorization`
 //!   header** before the request goes on: the client's token never reaches a tool, so a tool
 //!   cannot pass it through to an upstream service. Requests without a valid token never reach
-//!   the inner service; they get the challenges of RFC 6750 (see [`RequireBearer`]).
+//!   the inner service; they get the challenges of RFC 6750 (see [`RequireBearer`]). A token
+//!   that passed is remembered, and only its `exp` checked again when it comes back, until
+//!   the key set changes ([`BearerAuthBuilder::verified_token_cache`]).
 //! - [`BearerAuth::metadata_service`] serves the protected resource metadata document of
 //!   RFC 9728, which the `WWW-Authenticate` challenge points clients to, so that they find the
 //!   authorization server.
@@ -101,6 +103,7 @@ use std::sync::Arc;
 
 use jsonwebtoken as jwt;
 
+mod cache;
 mod config;
 #[cfg(feature = "oauth-issuer")]
 mod issuer;
@@ -116,7 +119,7 @@ mod verify;
 
 pub use config::{
     BearerAuthBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, DEFAULT_MAX_TOKEN_LIFETIME,
-    MAX_LEEWAY,
+    DEFAULT_VERIFIED_TOKEN_CACHE, MAX_LEEWAY,
 };
 #[cfg(feature = "oauth-issuer")]
 pub use issuer::{DEFAULT_KEY_FETCH_TIMEOUT, DEFAULT_KEY_REFRESH, DEFAULT_KEY_REFRESH_COOLDOWN};
@@ -182,6 +185,8 @@ struct Config {
     roles_claim: Option<String>,
     required_scopes: Vec<String>,
     max_token_len: usize,
+    /// The tokens that passed, and their callers.
+    verified_tokens: cache::VerifiedTokens,
     challenges: layer::Challenges,
     metadata: Arc<metadata::Metadata>,
     metadata_url: String,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use jsonwebtoken as jwt;
 
+use super::cache::VerifiedTokens;
 #[cfg(feature = "oauth-issuer")]
 use super::issuer;
 use super::keys::{Algorithm, Keys, VerificationKey};
@@ -37,6 +38,14 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 /// assert_eq!(secure_tool::oauth::DEFAULT_MAX_TOKEN_LIFETIME, Duration::from_secs(24 * 3600));
 /// ```
 pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The memory kept for tokens already verified, by default: 4 MiB, about 2,000 tokens of a
+/// kilobyte. See [`BearerAuthBuilder::verified_token_cache`].
+///
+/// ```
+/// assert_eq!(secure_tool::oauth::DEFAULT_VERIFIED_TOKEN_CACHE, 4 * 1024 * 1024);
+/// ```
+pub const DEFAULT_VERIFIED_TOKEN_CACHE: usize = 4 * 1024 * 1024;
 
 enum KeySource {
     Key(VerificationKey),
@@ -77,6 +86,7 @@ pub struct BearerAuthBuilder {
     fetch: Option<Box<dyn issuer::fetch::Fetch>>,
     max_token_lifetime: Duration,
     allowed_origins: Vec<String>,
+    verified_token_cache: usize,
 }
 
 impl fmt::Debug for BearerAuthBuilder {
@@ -112,6 +122,7 @@ impl BearerAuthBuilder {
             fetch: None,
             max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             allowed_origins: Vec::new(),
+            verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
         }
     }
 
@@ -478,6 +489,62 @@ impl BearerAuthBuilder {
         self
     }
 
+    /// The memory kept for tokens already verified, in bytes (default
+    /// [`DEFAULT_VERIFIED_TOKEN_CACHE`]); zero verifies every token at every request.
+    ///
+    /// Verifying a token (decoding it, checking its signature, reading its claims) is most
+    /// of what this layer costs a request, and a client sends the same token with each of
+    /// its requests until it expires. A token that passed is remembered with its caller:
+    /// when it comes again, only its `exp` is checked again (with the
+    /// [`leeway`](Self::leeway)), the one check a token that passed can fail later. A token
+    /// verified with keys fetched from the issuer is verified again once the issuer's set
+    /// is fetched anew. Only tokens that passed are kept (whole, compared whole), so a
+    /// caller without a valid token cannot fill the cache; at capacity, tokens seen once
+    /// leave before those seen again. Each token takes about twice its length.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use http::{Request, Response, StatusCode};
+    /// use secure_tool::oauth::{Algorithm, BearerAuth};
+    /// use tower::{ServiceExt, service_fn};
+    ///
+    /// let secret = b"0123456789abcdef0123456789abcdef";
+    /// let auth = BearerAuth::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .hmac_secret(secret)
+    ///     .algorithms([Algorithm::HS256])
+    ///     .verified_token_cache(1024 * 1024)
+    ///     .build()?;
+    /// let service = auth.layer(service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// }));
+    ///
+    /// let claims = serde_json::json!({
+    ///     "iss": "https://auth.example.com",
+    ///     "aud": "https://mcp.example.com/mcp",
+    ///     "sub": "ada",
+    ///     "exp": jsonwebtoken::get_current_timestamp() + 300,
+    /// });
+    /// let key = jsonwebtoken::EncodingKey::from_secret(secret)?;
+    /// let token = jsonwebtoken::encode(&Default::default(), &claims, &key)?;
+    /// for _ in 0..2 {
+    ///     // Verified the first time, remembered the second.
+    ///     let request = Request::post("/mcp")
+    ///         .header("authorization", format!("Bearer {token}"))
+    ///         .body(String::new())?;
+    ///     let response = service.clone().oneshot(request).await?;
+    ///     assert_eq!(response.status(), StatusCode::OK);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verified_token_cache(mut self, bytes: usize) -> Self {
+        self.verified_token_cache = bytes;
+        self
+    }
+
     /// Browser origins whose requests are accepted besides the audience's own (its scheme,
     /// host and port: `https://mcp.example.com` for `https://mcp.example.com/mcp`). Each is
     /// a scheme and a host with an optional port, without a path (not even `/`), checked at
@@ -615,9 +682,10 @@ impl BearerAuthBuilder {
             .map(|&alg| {
                 let mut validation = jwt::Validation::new(alg.to_jwt());
                 validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-                validation.leeway = self.leeway.as_secs();
-                validation.validate_exp = true;
-                validation.validate_nbf = true;
+                // `exp` and `nbf` are checked with the other times, against a clock the
+                // verified tokens share (`Config::check_lifetime`).
+                validation.validate_exp = false;
+                validation.validate_nbf = false;
                 validation.validate_aud = true;
                 validation.set_issuer(&[&issuer]);
                 validation.set_audience(&[&audience]);
@@ -667,6 +735,7 @@ impl BearerAuthBuilder {
                 roles_claim: self.roles_claim,
                 required_scopes: self.required_scopes,
                 max_token_len: self.max_token_len,
+                verified_tokens: VerifiedTokens::new(self.verified_token_cache),
                 challenges,
                 metadata: Arc::new(metadata),
                 metadata_url,

@@ -7,7 +7,7 @@
 //! One task per [`BearerAuth`](super::BearerAuth) refreshes the set; it holds no strong
 //! reference to it and ends when the last clone of the configuration is dropped.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -99,6 +99,8 @@ pub(crate) struct IssuerKeys {
     fetch: Box<dyn Fetch>,
     /// The last good set; `None` until one was fetched.
     current: RwLock<Option<Arc<[VerificationKey]>>>,
+    /// How many sets were stored in `current`, bumped after each under its write lock.
+    generation: AtomicU64,
     /// The JWK set's URL, once discovered (forgotten when fetching it fails).
     jwks_url: Mutex<Option<Uri>>,
     /// Counts finished refreshes, good or failed: what waiting requests watch.
@@ -189,6 +191,7 @@ impl IssuerKeys {
             times,
             fetch,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
             jwks_url: Mutex::new(None),
             finished: watch::Sender::new(0),
             demand: Mutex::new(Demand {
@@ -214,6 +217,12 @@ impl IssuerKeys {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many key sets were fetched (each one a new set, even if its keys are the same).
+    /// Read before [`current`](Self::current), it is never newer than the set it gives.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether a key set was fetched.
@@ -311,6 +320,7 @@ impl IssuerKeys {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         let changed = current.as_deref().is_none_or(|before| kids(before) != now);
         *current = Some(keys.into());
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(Fetched { kids: now, changed })
     }
 

@@ -346,6 +346,16 @@ impl Keys {
             Self::Issuer(issuer) => issuer.current().map(CurrentKeys::Fetched),
         }
     }
+
+    /// Which key set [`current`](Self::current) gives: a number that changes with each set
+    /// fetched. Read before `current`, it is never newer than the set `current` gives.
+    pub(super) fn generation(&self) -> u64 {
+        match self {
+            Self::Fixed(_) => 0,
+            #[cfg(feature = "oauth-issuer")]
+            Self::Issuer(issuer) => issuer.generation(),
+        }
+    }
 }
 
 impl fmt::Debug for Keys {

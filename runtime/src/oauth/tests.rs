@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use tower_service::Service;
 
+use super::verify::Rejection;
 use super::*;
 
 const ISSUER: &str = "https://auth.example.com";
@@ -1182,7 +1183,7 @@ async fn the_cause_goes_to_the_log_and_never_to_the_client() {
     let log = log.text();
     assert!(log.contains("WARN"), "{log}");
     assert!(log.contains("secure_tool::oauth"), "{log}");
-    assert!(log.contains("ExpiredSignature"), "{log}");
+    assert!(log.contains("reason=the token expired "), "{log}");
     assert!(log.contains("InvalidAudience"), "{log}");
     assert!(
         !log.contains(&expired) && !log.contains(&wrong_audience),
@@ -1362,6 +1363,144 @@ async fn a_token_without_the_required_scopes_is_forbidden() {
 
     let token = hs_token(&with(claims(), "scope", json!("notes:read mcp:use")));
     send_token(&auth, &token).await.assert_passed();
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens already verified
+
+/// `config.authenticate_at(..)` for `Authorization: Bearer <token>` at `now`.
+fn authenticate_at(auth: &BearerAuth, token: &str, now: u64) -> Result<Principal, Rejection> {
+    let mut headers = http::HeaderMap::new();
+    let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    headers.insert(header::AUTHORIZATION, value);
+    auth.config.authenticate_at(&headers, now)
+}
+
+#[test]
+fn a_token_that_passed_is_remembered_with_its_caller() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&claims());
+    let verified = authenticate_at(&auth, &token, now).unwrap();
+    assert_eq!(auth.config.verified_tokens.len(), 1);
+    let remembered = authenticate_at(&auth, &token, now + 10).unwrap();
+    assert_eq!(remembered, verified);
+    assert_eq!(remembered.subject(), Some("ada"));
+    assert!(remembered.has_scope("notes:write"));
+    assert_eq!(auth.config.verified_tokens.len(), 1);
+}
+
+#[test]
+fn a_remembered_token_expires_with_its_exp_and_the_leeway() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "exp", json!(now + 300)));
+    authenticate_at(&auth, &token, now).unwrap();
+    // Up to the leeway of 60 seconds after `exp`, and not a second more.
+    authenticate_at(&auth, &token, now + 360).unwrap();
+    let rejection = authenticate_at(&auth, &token, now + 361).unwrap_err();
+    assert!(
+        matches!(&rejection, Rejection::InvalidToken(reason) if reason == "the token expired 61s ago"),
+        "{rejection:?}"
+    );
+}
+
+#[test]
+fn time_checks_use_the_given_clock() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "nbf", json!(now + 100)));
+    // Not yet valid now (beyond the leeway); valid 40 seconds later.
+    assert!(authenticate_at(&auth, &token, now).is_err());
+    assert_eq!(
+        auth.config.verified_tokens.len(),
+        0,
+        "a failed token is not kept"
+    );
+    authenticate_at(&auth, &token, now + 40).unwrap();
+    // Expired an hour later, when it was never seen before either.
+    let fresh = hs_token(&with(claims(), "exp", json!(now + 300)));
+    assert!(authenticate_at(&auth, &fresh, now + 3600).is_err());
+}
+
+#[test]
+fn a_token_differing_only_in_its_signature_is_not_taken_for_a_remembered_one() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&claims());
+    authenticate_at(&auth, &token, now).unwrap();
+    // The same header and claims, another signature (the last character changed).
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        authenticate_at(&auth, &forged, now),
+        Err(Rejection::InvalidToken(_))
+    ));
+    // Nor a prefix of it.
+    let prefix = &token[..token.len() - 1];
+    assert!(authenticate_at(&auth, prefix, now).is_err());
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_needs_the_required_scopes() {
+    let auth = hs256().required_scopes(["mcp:use"]).build().unwrap();
+    let token = hs_token(&claims());
+    for _ in 0..2 {
+        let seen = send_token(&auth, &token).await;
+        assert_eq!(seen.response.status(), StatusCode::FORBIDDEN);
+    }
+    let token = hs_token(&with(claims(), "scope", json!("mcp:use")));
+    for _ in 0..2 {
+        send_token(&auth, &token).await.assert_passed();
+    }
+    assert_eq!(auth.config.verified_tokens.len(), 2);
+}
+
+#[test]
+fn with_no_memory_for_them_no_token_is_kept() {
+    let auth = hs256().verified_token_cache(0).build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&claims());
+    for _ in 0..2 {
+        authenticate_at(&auth, &token, now).unwrap();
+    }
+    assert_eq!(auth.config.verified_tokens.len(), 0);
+}
+
+#[test]
+fn the_tokens_kept_fit_in_the_memory_given() {
+    let token = |n: usize| hs_token(&with(claims(), "jti", json!(n.to_string())));
+    let size = token(0).len();
+    // Room for about four tokens.
+    let auth = hs256()
+        .verified_token_cache(4 * (2 * size + 128))
+        .build()
+        .unwrap();
+    let now = get_current_timestamp();
+    for n in 0..64 {
+        authenticate_at(&auth, &token(n), now).unwrap();
+    }
+    let kept = auth.config.verified_tokens.len();
+    assert!((1..=4).contains(&kept), "{kept} tokens kept");
+}
+
+#[test]
+fn the_verified_tokens_debug_shows_no_token() {
+    let auth = hs256().build().unwrap();
+    let token = hs_token(&claims());
+    authenticate_at(&auth, &token, get_current_timestamp()).unwrap();
+    let debug = format!("{:?}", auth.config.verified_tokens);
+    assert_eq!(
+        debug,
+        format!("VerifiedTokens {{ capacity: {DEFAULT_VERIFIED_TOKEN_CACHE}, len: 1 }}")
+    );
+    assert!(!debug.contains(&token[..8]));
+    let none = hs256().verified_token_cache(0).build().unwrap();
+    assert_eq!(
+        format!("{:?}", none.config.verified_tokens),
+        "VerifiedTokens { capacity: 0 }"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

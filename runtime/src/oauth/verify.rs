@@ -6,6 +6,7 @@ use jsonwebtoken as jwt;
 use serde_json::Value;
 
 use super::Config;
+use super::cache::Lookup;
 use super::keys::{Algorithm, select_key};
 use crate::authz::Principal;
 
@@ -34,8 +35,17 @@ pub(super) enum Rejection {
 
 impl Config {
     pub(super) fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Rejection> {
+        self.authenticate_at(headers, jwt::get_current_timestamp())
+    }
+
+    /// [`authenticate`](Self::authenticate) at `now`, in seconds since the epoch.
+    pub(super) fn authenticate_at(
+        &self,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> Result<Principal, Rejection> {
         let token = self.bearer_token(headers)?;
-        let principal = self.verify(token)?;
+        let principal = self.verified(token, now)?;
         let missing: Vec<&str> = self
             .required_scopes
             .iter()
@@ -85,7 +95,28 @@ impl Config {
         Ok(token)
     }
 
-    fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+    /// The caller of a valid `token`: from the tokens verified before, or verified now.
+    fn verified(&self, token: &str, now: u64) -> Result<Principal, Rejection> {
+        // The generation before the keys: a token verified with keys newer than this
+        // generation is only verified again at its next request, never the other way.
+        let generation = self.keys.generation();
+        match self
+            .verified_tokens
+            .get(token, now, generation, self.leeway)
+        {
+            Lookup::Valid(principal) => Ok(principal),
+            Lookup::Expired { exp } => Err(Rejection::InvalidToken(expired(exp, now))),
+            Lookup::Unknown => {
+                let (principal, exp) = self.verify(token, now)?;
+                self.verified_tokens
+                    .insert(token, &principal, exp, generation);
+                Ok(principal)
+            }
+        }
+    }
+
+    /// The caller of `token` and the token's `exp`, if every check passes.
+    fn verify(&self, token: &str, now: u64) -> Result<(Principal, u64), Rejection> {
         let invalid = Rejection::InvalidToken;
         let header = jwt::decode_header(token)
             .map_err(|e| invalid(format!("the token is not a JWT: {e}")))?;
@@ -119,9 +150,9 @@ impl Config {
             })?
             .claims;
         self.check_issuer(&claims).map_err(invalid)?;
-        self.check_lifetime(&claims, jwt::get_current_timestamp())
-            .map_err(invalid)?;
-        self.principal(&claims).map_err(invalid)
+        let exp = self.check_lifetime(&claims, now).map_err(invalid)?;
+        let principal = self.principal(&claims).map_err(invalid)?;
+        Ok((principal, exp))
     }
 
     /// `iss` is a string, the issuer's: `jsonwebtoken` also accepts an array of issuers
@@ -134,15 +165,33 @@ impl Config {
         }
     }
 
-    /// `iat`, if present, is a number and not in the future (beyond the leeway); the token
-    /// lives no longer than the maximum lifetime: from `iat` to `exp`, or, without `iat`,
-    /// from `now` (plus the leeway) to `exp`.
-    fn check_lifetime(&self, claims: &Value, now: u64) -> Result<(), String> {
-        // `jsonwebtoken` has checked that `exp` is a number, not in the past.
+    /// The token's `exp`, if it is a number not in the past and `nbf`, if present, a number
+    /// not in the future (both with the leeway); `iat`, if present, is a number and not in
+    /// the future (beyond the leeway); the token lives no longer than the maximum lifetime:
+    /// from `iat` to `exp`, or, without `iat`, from `now` (plus the leeway) to `exp`.
+    ///
+    /// These are the checks that depend on the time, all here rather than some of them in
+    /// `jsonwebtoken` (whose clock cannot be set): of them, only `exp` can fail later for a
+    /// token that passes now, which is what the verified tokens rely on.
+    fn check_lifetime(&self, claims: &Value, now: u64) -> Result<u64, String> {
+        // `jsonwebtoken` has checked that `exp` is present.
         let exp = claims
             .get("exp")
             .and_then(numeric_date)
             .ok_or("the token's `exp` is not a number")?;
+        if exp.saturating_add(self.leeway) < now {
+            return Err(expired(exp, now));
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = numeric_date(nbf).ok_or("the token's `nbf` is not a number")?;
+            if nbf > now.saturating_add(self.leeway) {
+                return Err(format!(
+                    "the token's `nbf` is {}s in the future, more than the {}s leeway",
+                    nbf - now,
+                    self.leeway
+                ));
+            }
+        }
         let max = self.max_token_lifetime;
         match claims.get("iat") {
             None => {
@@ -170,7 +219,7 @@ impl Config {
                 }
             }
         }
-        Ok(())
+        Ok(exp)
     }
 
     fn principal(&self, claims: &Value) -> Result<Principal, String> {
@@ -200,6 +249,11 @@ impl Config {
             .with_scopes(scopes.into_iter().chain(implied))
             .with_roles(roles))
     }
+}
+
+/// Why a token whose `exp` is past (beyond the leeway) is invalid.
+fn expired(exp: u64, now: u64) -> String {
+    format!("the token expired {}s ago", now.saturating_sub(exp))
 }
 
 /// The token's `typ` header, if any, is one of [`ACCESS_TOKEN_TYPES`]: an ID token, a

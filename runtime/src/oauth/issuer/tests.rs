@@ -339,6 +339,22 @@ async fn a_token_with_a_new_kid_makes_the_set_fetched_at_once_and_goes_through()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_token_verified_before_is_verified_again_with_each_new_set() {
+    let issuer = Scripted::publishing(&["k1", "k2"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    let token = token("k1");
+    assert_eq!(call(&auth, &token).await.0, StatusCode::OK);
+    assert_eq!(call(&auth, &token).await.0, StatusCode::OK);
+
+    // Its key leaves the set: the same token, remembered as valid, is refused.
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k2"]));
+    tokio::time::sleep(Duration::from_secs(601)).await;
+    assert_eq!(issuer.jwks_fetches(), 2);
+    assert_eq!(call(&auth, &token).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(start_paused = true)]
 async fn made_up_kids_refresh_the_set_at_most_once_per_cooldown() {
     let issuer = Scripted::publishing(&["k1"]);
     let auth = auth(&issuer);
