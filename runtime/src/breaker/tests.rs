@@ -962,6 +962,13 @@ fn every_transition_emits_a_tracing_event() {
     }
     assert!(events[0].starts_with("level=WARN") && events[0].contains("open_for_ms=15000"));
     assert!(events[1].starts_with("level=INFO"));
+    // An isolation is a warning of its own, whatever the state before.
+    assert!(
+        events[7].starts_with("level=WARN") && events[7].contains("circuit breaker isolated"),
+        "{}",
+        events[7]
+    );
+    assert!(events[8].starts_with("level=INFO"), "{}", events[8]);
     assert_eq!(b.snapshot().transitions, 11);
     assert_eq!(b.snapshot().opens, 3);
 }
