@@ -23,8 +23,8 @@
 //!   header** before the request goes on: the client's token never reaches a tool, so a tool
 //!   cannot pass it through to an upstream service. Requests without a valid token never reach
 //!   the inner service; they get the challenges of RFC 6750 (see [`RequireBearer`]). A token
-//!   that passed is remembered, and only its `exp` checked again when it comes back, until
-//!   the key set changes ([`BearerAuthBuilder::verified_token_cache`]).
+//!   that passed is remembered by its digest, and only the times checked again when it comes
+//!   back, until the key set changes ([`BearerAuthBuilder::verified_token_cache`]).
 //! - [`BearerAuth::metadata_service`] serves the protected resource metadata document of
 //!   RFC 9728, which the `WWW-Authenticate` challenge points clients to, so that they find the
 //!   authorization server.

@@ -2,62 +2,85 @@
 //! again, until it expires or the key set changes.
 //!
 //! A token's verification depends on the token, the configuration (fixed once built), the
-//! key set, and the time. Of the checks that depend on the time, only `exp` can turn a token
-//! that passed into one that fails (`nbf`, an `iat` in the future and the lifetime of a
-//! token without `iat` only pass more easily as time goes on): a hit checks `exp` again, with
-//! the same leeway. The key set is compared by its generation, which changes with each set
-//! fetched from the issuer: a token verified with a set that was replaced is verified again.
+//! key set, and the time. The checks that depend on the time (`exp`, `nbf`, an `iat` in the
+//! future, the lifetime of a token without `iat`) each hold on an interval, so a token that
+//! passed passes from the start of their intersection to its `exp` plus the leeway
+//! ([`Lifetime`]): a hit checks that the time is in it, which also holds if the clock is
+//! set back. The key set is compared by its generation, which changes with each set
+//! fetched from the issuer: a token verified with a set that was replaced is verified
+//! again.
 //!
-//! Only tokens that passed are kept, so a caller cannot fill the cache without valid tokens;
-//! a hit compares the whole token, not a hash of it. Entries are weighed by their size, and
+//! Tokens are kept by their SHA-256 digest, never themselves: no bearer token stays in the
+//! server's memory, and a hit compares 32 bytes no caller chooses. Only tokens that passed
+//! are kept, so a caller cannot fill the cache without tokens of the issuer; an expired
+//! token, or one that fails again, is removed. Entries are weighed by what they hold, and
 //! the least useful ones leave when the cache reaches its capacity (`quick_cache`'s
 //! S3-FIFO: a token seen once leaves before one seen again).
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use sha2::{Digest as _, Sha256};
 
 use crate::authz::Principal;
+
+/// A token's SHA-256 digest: what the cache keeps of it.
+pub(super) struct TokenKey([u8; 32]);
+
+/// When a verified token passes every check that depends on the time, in seconds since the
+/// epoch: from `from` to `exp` plus the leeway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Lifetime {
+    /// The first second it passes (`nbf`, `iat`, and without `iat` the longest lifetime
+    /// before `exp`, all less the leeway).
+    pub(super) from: u64,
+    /// Its `exp`, rounded down.
+    pub(super) exp: u64,
+}
 
 /// A verified token's caller and what a hit checks again.
 #[derive(Clone)]
 struct Verified {
     principal: Principal,
-    /// The token's `exp`, in whole seconds.
-    exp: u64,
+    lifetime: Lifetime,
     /// The generation of the key set that verified the token.
     keys: u64,
+    /// The entry's weight, computed once.
+    weight: u64,
 }
 
-/// An entry's weight: about the bytes it holds. The token twice (the key, and at most its
-/// length again for the caller's subject, scopes and roles, all read from the token), and
-/// the entry's own bookkeeping.
+/// What an entry costs beyond the names of its caller: the key, the entry, the principal's
+/// allocation and the cache's bookkeeping (its slot and its hash table row).
+const ENTRY_OVERHEAD: u64 = 160;
+
+/// What each of the caller's scope and role names costs beyond its bytes: its box and the
+/// allocator's rounding.
+const NAME_OVERHEAD: u64 = 32;
+
+/// Weighs an entry by the weight it was given when inserted.
 #[derive(Clone, Copy)]
 struct Bytes;
 
-/// What an entry costs beyond its token's bytes: the key's and the principal's allocation
-/// headers, the entry, and the cache's bookkeeping of it (its slot and its hash table row).
-const ENTRY_OVERHEAD: u64 = 128;
-
-impl Weighter<Box<str>, Verified> for Bytes {
-    fn weight(&self, token: &Box<str>, _: &Verified) -> u64 {
-        2 * token.len() as u64 + ENTRY_OVERHEAD
+impl Weighter<[u8; 32], Verified> for Bytes {
+    fn weight(&self, _: &[u8; 32], verified: &Verified) -> u64 {
+        verified.weight
     }
 }
 
 /// The tokens verified, up to a capacity in bytes; none if the capacity is zero.
 pub(super) struct VerifiedTokens {
-    cache: Option<Cache<Box<str>, Verified, Bytes>>,
+    cache: Option<Cache<[u8; 32], Verified, Bytes>>,
 }
 
 /// What [`VerifiedTokens::get`] found.
 #[derive(Debug)]
 pub(super) enum Lookup {
-    /// The token was verified with the current keys, and has not expired.
+    /// The token was verified with the current keys, and the time is in its lifetime.
     Valid(Principal),
     /// The token was verified, but its `exp` (plus the leeway) is past.
     Expired { exp: u64 },
-    /// Not in the cache, or verified with keys that were replaced since: verify it.
-    Unknown,
+    /// Verify the token: it is not kept (`known: false`), or it was verified with keys
+    /// replaced since or is before its lifetime (`known: true`: the clock was set back).
+    Unknown { known: bool },
 }
 
 impl VerifiedTokens {
@@ -65,8 +88,8 @@ impl VerifiedTokens {
     pub(super) fn new(capacity: usize) -> Self {
         let cache = (capacity > 0).then(|| {
             let capacity = capacity as u64;
-            // A typical access token is under a kilobyte.
-            let estimated = (capacity / (2 * 1024 + ENTRY_OVERHEAD)).max(1);
+            // A typical caller has a subject and a few scopes.
+            let estimated = (capacity / (ENTRY_OVERHEAD + 4 * NAME_OVERHEAD + 64)).max(1);
             Cache::with_weighter(
                 usize::try_from(estimated).unwrap_or(usize::MAX),
                 capacity,
@@ -76,31 +99,61 @@ impl VerifiedTokens {
         Self { cache }
     }
 
-    /// What the cache knows of `token` at `now` (seconds since the epoch), with the keys of
-    /// generation `keys` in use and `leeway` seconds of clock skew tolerated on `exp`.
-    pub(super) fn get(&self, token: &str, now: u64, keys: u64, leeway: u64) -> Lookup {
-        let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(token)) else {
-            return Lookup::Unknown;
+    /// The key of `token`; none if nothing is kept.
+    pub(super) fn key(&self, token: &str) -> Option<TokenKey> {
+        self.cache
+            .as_ref()
+            .map(|_| TokenKey(Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// What the cache knows of the token of `key` at `now` (seconds since the epoch), with
+    /// the keys of generation `keys` in use and `leeway` seconds of clock skew tolerated on
+    /// `exp`.
+    pub(super) fn get(&self, key: &TokenKey, now: u64, keys: u64, leeway: u64) -> Lookup {
+        let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(&key.0)) else {
+            return Lookup::Unknown { known: false };
         };
-        if verified.keys != keys {
-            Lookup::Unknown
-        } else if verified.exp.saturating_add(leeway) < now {
-            Lookup::Expired { exp: verified.exp }
+        let Lifetime { from, exp } = verified.lifetime;
+        if verified.keys != keys || now < from {
+            Lookup::Unknown { known: true }
+        } else if exp.saturating_add(leeway) < now {
+            Lookup::Expired { exp }
         } else {
             Lookup::Valid(verified.principal)
         }
     }
 
-    /// Remembers that `token`, expiring at `exp`, verified with the keys of generation
-    /// `keys` as `principal`.
-    pub(super) fn insert(&self, token: &str, principal: &Principal, exp: u64, keys: u64) {
+    /// Remembers that the token of `key` verified with the keys of generation `keys` as
+    /// `principal`, and may be used in `lifetime`.
+    pub(super) fn insert(
+        &self,
+        key: TokenKey,
+        principal: &Principal,
+        lifetime: Lifetime,
+        keys: u64,
+    ) {
         if let Some(cache) = &self.cache {
+            let names = principal
+                .subject()
+                .into_iter()
+                .chain(principal.scopes())
+                .chain(principal.roles())
+                .map(|name| name.len() as u64 + NAME_OVERHEAD)
+                .sum::<u64>();
             let verified = Verified {
                 principal: principal.clone(),
-                exp,
+                lifetime,
                 keys,
+                weight: ENTRY_OVERHEAD + names,
             };
-            cache.insert(token.into(), verified);
+            cache.insert(key.0, verified);
+        }
+    }
+
+    /// Forgets the token of `key`.
+    pub(super) fn remove(&self, key: &TokenKey) {
+        if let Some(cache) = &self.cache {
+            cache.remove(&key.0);
         }
     }
 
@@ -109,11 +162,16 @@ impl VerifiedTokens {
     pub(super) fn len(&self) -> usize {
         self.cache.as_ref().map_or(0, Cache::len)
     }
+
+    /// The weight of what is kept.
+    #[cfg(test)]
+    pub(super) fn weight(&self) -> u64 {
+        self.cache.as_ref().map_or(0, Cache::weight)
+    }
 }
 
 impl std::fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the tokens.
         let mut debug = f.debug_struct("VerifiedTokens");
         match &self.cache {
             Some(cache) => debug

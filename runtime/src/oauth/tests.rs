@@ -1403,6 +1403,62 @@ fn a_remembered_token_expires_with_its_exp_and_the_leeway() {
         matches!(&rejection, Rejection::InvalidToken(reason) if reason == "the token expired 61s ago"),
         "{rejection:?}"
     );
+    assert_eq!(
+        auth.config.verified_tokens.len(),
+        0,
+        "an expired token is forgotten"
+    );
+}
+
+#[test]
+fn a_remembered_token_is_not_valid_before_its_lifetime_if_the_clock_goes_back() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "nbf", json!(now + 100)));
+    // Valid from 40 seconds on (the leeway is 60), verified then.
+    authenticate_at(&auth, &token, now + 40).unwrap();
+    assert_eq!(auth.config.verified_tokens.len(), 1);
+    // The clock set back: not remembered as valid, verified again, and refused.
+    assert!(authenticate_at(&auth, &token, now + 39).is_err());
+    assert_eq!(auth.config.verified_tokens.len(), 0);
+
+    // The same for an `iat`, and for a token without `iat` whose `exp` is as far as a
+    // token may live.
+    let issued = hs_token(&with(claims(), "iat", json!(now + 100)));
+    authenticate_at(&auth, &issued, now + 40).unwrap();
+    assert!(authenticate_at(&auth, &issued, now + 39).is_err());
+    const DAY: u64 = 24 * 60 * 60;
+    let long = hs_token(&with(claims(), "exp", json!(now + DAY + 100)));
+    authenticate_at(&auth, &long, now + 40).unwrap();
+    assert!(authenticate_at(&auth, &long, now + 39).is_err());
+}
+
+#[test]
+fn fractional_times_are_rounded_the_strict_way() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let at = |claims: Value| authenticate_at(&auth, &hs_token(&claims), now);
+    // `nbf` 60.5 s ahead is beyond the 60 s leeway; exactly 60 is not.
+    assert!(at(with(claims(), "nbf", json!(now as f64 + 60.5))).is_err());
+    at(with(claims(), "nbf", json!(now + 60))).unwrap();
+    // The same for `iat`.
+    assert!(at(with(claims(), "iat", json!(now as f64 + 60.5))).is_err());
+    // `exp` 60.5 s ago is past the leeway.
+    assert!(at(with(claims(), "exp", json!(now as f64 - 60.5))).is_err());
+    at(with(claims(), "exp", json!(now - 60))).unwrap();
+    // A lifetime of 24 h and half a second from `iat` to `exp` is over the maximum.
+    const DAY: f64 = 24.0 * 60.0 * 60.0;
+    let iat = now as f64 - 0.5;
+    let long = with(
+        with(claims(), "iat", json!(iat)),
+        "exp",
+        json!(iat + DAY + 1.0),
+    );
+    assert!(at(long).is_err());
+    // Not numbers, or out of range.
+    for nbf in [json!(null), json!(-5), json!(1e300), json!("1")] {
+        assert!(at(with(claims(), "nbf", nbf.clone())).is_err(), "{nbf}");
+    }
 }
 
 #[test]
@@ -1429,14 +1485,18 @@ fn a_token_differing_only_in_its_signature_is_not_taken_for_a_remembered_one() {
     let now = get_current_timestamp();
     let token = hs_token(&claims());
     authenticate_at(&auth, &token, now).unwrap();
-    // The same header and claims, another signature (the last character changed).
-    let mut forged = token.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(matches!(
-        authenticate_at(&auth, &forged, now),
-        Err(Rejection::InvalidToken(_))
-    ));
+    // The same header and claims, another signature (a character in its middle changed,
+    // so that it still decodes).
+    let signature = token.rfind('.').unwrap() + 1;
+    let middle = signature + (token.len() - signature) / 2;
+    let mut forged = token.clone().into_bytes();
+    forged[middle] = if forged[middle] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let rejection = authenticate_at(&auth, &forged, now).unwrap_err();
+    assert!(
+        matches!(&rejection, Rejection::InvalidToken(reason) if reason.contains("InvalidSignature")),
+        "{rejection:?}"
+    );
     // Nor a prefix of it.
     let prefix = &token[..token.len() - 1];
     assert!(authenticate_at(&auth, prefix, now).is_err());
@@ -1471,18 +1531,38 @@ fn with_no_memory_for_them_no_token_is_kept() {
 #[test]
 fn the_tokens_kept_fit_in_the_memory_given() {
     let token = |n: usize| hs_token(&with(claims(), "jti", json!(n.to_string())));
-    let size = token(0).len();
-    // Room for about four tokens.
+    let now = get_current_timestamp();
+    let one = hs256().build().unwrap();
+    authenticate_at(&one, &token(0), now).unwrap();
+    let weight = one.config.verified_tokens.weight();
+    // Room for four tokens.
     let auth = hs256()
-        .verified_token_cache(4 * (2 * size + 128))
+        .verified_token_cache(usize::try_from(4 * weight).unwrap())
         .build()
         .unwrap();
-    let now = get_current_timestamp();
     for n in 0..64 {
         authenticate_at(&auth, &token(n), now).unwrap();
     }
     let kept = auth.config.verified_tokens.len();
     assert!((1..=4).contains(&kept), "{kept} tokens kept");
+    assert!(auth.config.verified_tokens.weight() <= 4 * weight);
+}
+
+#[test]
+fn a_token_weighs_what_its_caller_holds() {
+    let now = get_current_timestamp();
+    let weight = |claims: Value| {
+        let auth = hs256().roles_claim("roles").build().unwrap();
+        authenticate_at(&auth, &hs_token(&claims), now).unwrap();
+        auth.config.verified_tokens.weight()
+    };
+    let few = weight(claims());
+    let scopes: Vec<String> = (0..100).map(|n| format!("s{n}")).collect();
+    let many = weight(with(claims(), "scope", json!(scopes.join(" "))));
+    let roles = weight(with(claims(), "roles", json!(["a-role-name"])));
+    // Each name its bytes and more (its box), whatever the token's own length.
+    assert!(many >= few + 90 * 32, "{few} {many}");
+    assert!(roles > few, "{few} {roles}");
 }
 
 #[test]
@@ -1495,7 +1575,6 @@ fn the_verified_tokens_debug_shows_no_token() {
         debug,
         format!("VerifiedTokens {{ capacity: {DEFAULT_VERIFIED_TOKEN_CACHE}, len: 1 }}")
     );
-    assert!(!debug.contains(&token[..8]));
     let none = hs256().verified_token_cache(0).build().unwrap();
     assert_eq!(
         format!("{:?}", none.config.verified_tokens),

@@ -6,7 +6,7 @@ use jsonwebtoken as jwt;
 use serde_json::Value;
 
 use super::Config;
-use super::cache::Lookup;
+use super::cache::{Lifetime, Lookup};
 use super::keys::{Algorithm, select_key};
 use crate::authz::Principal;
 
@@ -97,26 +97,38 @@ impl Config {
 
     /// The caller of a valid `token`: from the tokens verified before, or verified now.
     fn verified(&self, token: &str, now: u64) -> Result<Principal, Rejection> {
+        let Some(key) = self.verified_tokens.key(token) else {
+            return self.verify(token, now).map(|(principal, _)| principal);
+        };
         // The generation before the keys: a token verified with keys newer than this
         // generation is only verified again at its next request, never the other way.
         let generation = self.keys.generation();
-        match self
-            .verified_tokens
-            .get(token, now, generation, self.leeway)
-        {
+        match self.verified_tokens.get(&key, now, generation, self.leeway) {
             Lookup::Valid(principal) => Ok(principal),
-            Lookup::Expired { exp } => Err(Rejection::InvalidToken(expired(exp, now))),
-            Lookup::Unknown => {
-                let (principal, exp) = self.verify(token, now)?;
-                self.verified_tokens
-                    .insert(token, &principal, exp, generation);
-                Ok(principal)
+            Lookup::Expired { exp } => {
+                self.verified_tokens.remove(&key);
+                Err(Rejection::InvalidToken(expired(exp, now)))
             }
+            Lookup::Unknown { known } => match self.verify(token, now) {
+                Ok((principal, lifetime)) => {
+                    self.verified_tokens
+                        .insert(key, &principal, lifetime, generation);
+                    Ok(principal)
+                }
+                Err(rejection) => {
+                    if known {
+                        // Verified with keys since replaced, or before the clock was set
+                        // back: it is not valid now.
+                        self.verified_tokens.remove(&key);
+                    }
+                    Err(rejection)
+                }
+            },
         }
     }
 
-    /// The caller of `token` and the token's `exp`, if every check passes.
-    fn verify(&self, token: &str, now: u64) -> Result<(Principal, u64), Rejection> {
+    /// The caller of `token` and when it may be used, if every check passes.
+    fn verify(&self, token: &str, now: u64) -> Result<(Principal, Lifetime), Rejection> {
         let invalid = Rejection::InvalidToken;
         let header = jwt::decode_header(token)
             .map_err(|e| invalid(format!("the token is not a JWT: {e}")))?;
@@ -150,9 +162,9 @@ impl Config {
             })?
             .claims;
         self.check_issuer(&claims).map_err(invalid)?;
-        let exp = self.check_lifetime(&claims, now).map_err(invalid)?;
+        let lifetime = self.check_lifetime(&claims, now).map_err(invalid)?;
         let principal = self.principal(&claims).map_err(invalid)?;
-        Ok((principal, exp))
+        Ok((principal, lifetime))
     }
 
     /// `iss` is a string, the issuer's: `jsonwebtoken` also accepts an array of issuers
@@ -165,61 +177,68 @@ impl Config {
         }
     }
 
-    /// The token's `exp`, if it is a number not in the past and `nbf`, if present, a number
-    /// not in the future (both with the leeway); `iat`, if present, is a number and not in
-    /// the future (beyond the leeway); the token lives no longer than the maximum lifetime:
-    /// from `iat` to `exp`, or, without `iat`, from `now` (plus the leeway) to `exp`.
+    /// When the token may be used: `exp` a number not in the past and `nbf`, if present, a
+    /// number not in the future (both with the leeway); `iat`, if present, a number not in
+    /// the future (beyond the leeway); a life no longer than the maximum lifetime: from
+    /// `iat` to `exp`, or, without `iat`, from `now` (plus the leeway) to `exp`.
     ///
     /// These are the checks that depend on the time, all here rather than some of them in
-    /// `jsonwebtoken` (whose clock cannot be set): of them, only `exp` can fail later for a
-    /// token that passes now, which is what the verified tokens rely on.
-    fn check_lifetime(&self, claims: &Value, now: u64) -> Result<u64, String> {
+    /// `jsonwebtoken` (whose clock cannot be set). Each holds on an interval of time, and
+    /// the token passes all of them from [`Lifetime::from`] to [`Lifetime::exp`] plus the
+    /// leeway: what a verified token is checked against when it comes again. A fractional
+    /// time is rounded the strict way: `exp` down, `nbf` and `iat` up (and `iat` down for
+    /// the lifetime).
+    fn check_lifetime(&self, claims: &Value, now: u64) -> Result<Lifetime, String> {
+        let leeway = self.leeway;
         // `jsonwebtoken` has checked that `exp` is present.
-        let exp = claims
+        let (exp, _) = claims
             .get("exp")
             .and_then(numeric_date)
             .ok_or("the token's `exp` is not a number")?;
-        if exp.saturating_add(self.leeway) < now {
+        if exp.saturating_add(leeway) < now {
             return Err(expired(exp, now));
         }
+        let mut from = 0;
         if let Some(nbf) = claims.get("nbf") {
-            let nbf = numeric_date(nbf).ok_or("the token's `nbf` is not a number")?;
-            if nbf > now.saturating_add(self.leeway) {
+            let (_, nbf) = numeric_date(nbf).ok_or("the token's `nbf` is not a number")?;
+            if nbf > now.saturating_add(leeway) {
                 return Err(format!(
-                    "the token's `nbf` is {}s in the future, more than the {}s leeway",
+                    "the token's `nbf` is {}s in the future, more than the {leeway}s leeway",
                     nbf - now,
-                    self.leeway
                 ));
             }
+            from = nbf.saturating_sub(leeway);
         }
         let max = self.max_token_lifetime;
         match claims.get("iat") {
             None => {
-                if exp > now.saturating_add(self.leeway).saturating_add(max) {
+                if exp > now.saturating_add(leeway).saturating_add(max) {
                     return Err(format!(
                         "the token has no `iat` and expires in {}s, more than the {max}s a token may live",
                         exp - now
                     ));
                 }
+                from = from.max(exp.saturating_sub(leeway).saturating_sub(max));
             }
             Some(iat) => {
-                let iat = numeric_date(iat).ok_or("the token's `iat` is not a number")?;
-                if iat > now.saturating_add(self.leeway) {
+                let (iat_down, iat) =
+                    numeric_date(iat).ok_or("the token's `iat` is not a number")?;
+                if iat > now.saturating_add(leeway) {
                     return Err(format!(
-                        "the token's `iat` is {}s in the future, more than the {}s leeway",
+                        "the token's `iat` is {}s in the future, more than the {leeway}s leeway",
                         iat - now,
-                        self.leeway
                     ));
                 }
-                if exp.saturating_sub(iat) > max {
+                if exp.saturating_sub(iat_down) > max {
                     return Err(format!(
                         "the token lives {}s from `iat` to `exp`, more than the {max}s allowed",
-                        exp - iat
+                        exp - iat_down
                     ));
                 }
+                from = from.max(iat.saturating_sub(leeway));
             }
         }
-        Ok(exp)
+        Ok(Lifetime { from, exp })
     }
 
     fn principal(&self, claims: &Value) -> Result<Principal, String> {
@@ -274,18 +293,20 @@ fn check_typ(typ: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// A NumericDate (RFC 7519 §2) as whole seconds: a non-negative number, its fraction
-/// dropped.
-fn numeric_date(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(number) => number.as_u64().or_else(|| {
-            number
-                .as_f64()
-                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-                .map(|seconds| seconds as u64)
-        }),
-        _ => None,
+/// A NumericDate (RFC 7519 §2) as whole seconds, rounded down and up: a non-negative
+/// number (the same twice if it has no fraction).
+fn numeric_date(value: &Value) -> Option<(u64, u64)> {
+    let Value::Number(number) = value else {
+        return None;
+    };
+    if let Some(seconds) = number.as_u64() {
+        return Some((seconds, seconds));
     }
+    // Past `u64::MAX`, `as` saturates: a date that far is as good as never.
+    number
+        .as_f64()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map(|seconds| (seconds.floor() as u64, seconds.ceil() as u64))
 }
 
 /// The names in claim `name` (a JSON pointer if it starts with `/`): a space-separated string
