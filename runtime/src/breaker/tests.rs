@@ -182,6 +182,38 @@ fn min_calls_gate_the_rate_trip() {
 }
 
 #[test]
+fn a_rate_threshold_of_zero_trips_on_the_first_of_its_own_outcomes_only() {
+    let clock = ManualClock::new();
+    let breaker = |failure_rate: f64, slow_rate: f64| {
+        on(&clock)
+            .consecutive_failures(0)
+            .failure_rate_threshold(failure_rate)
+            .slow_rate_threshold(slow_rate)
+            .min_calls(2)
+            .build()
+    };
+    let slow_call = |b: &CircuitBreaker| {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(secs(25)); // the slow-call threshold is 24 s
+        permit.record(Outcome::Success);
+    };
+    // A failure rate of zero: a slow call (no failure) does not trip it, a failure does.
+    let failures = breaker(0.0, 1.0);
+    call(&failures, Outcome::Success);
+    slow_call(&failures);
+    assert_eq!(failures.state(), State::Closed);
+    call(&failures, Outcome::Failure);
+    assert_eq!(failures.state(), State::Open);
+    // A slow-call rate of zero: a fast failure does not trip it, a slow call does.
+    let slow = breaker(1.0, 0.0);
+    call(&slow, Outcome::Success);
+    call(&slow, Outcome::Failure);
+    assert_eq!(slow.state(), State::Closed);
+    slow_call(&slow);
+    assert_eq!(slow.state(), State::Open);
+}
+
+#[test]
 fn failure_rate_trips_at_threshold_not_below() {
     let clock = ManualClock::new();
     let below = on(&clock).consecutive_failures(0).build();
