@@ -50,11 +50,11 @@ struct Verified {
 
 /// What an entry costs beyond the names of its caller: the key, the entry, the principal's
 /// allocation and the cache's bookkeeping (its slot and its hash table row).
-const ENTRY_OVERHEAD: u64 = 160;
+pub(super) const ENTRY_OVERHEAD: u64 = 160;
 
 /// What each of the caller's scope and role names costs beyond its bytes: its box and the
 /// allocator's rounding.
-const NAME_OVERHEAD: u64 = 32;
+pub(super) const NAME_OVERHEAD: u64 = 32;
 
 /// Weighs an entry by the weight it was given when inserted.
 #[derive(Clone, Copy)]
@@ -114,7 +114,7 @@ impl VerifiedTokens {
             return Lookup::Unknown { known: false };
         };
         let Lifetime { from, exp } = verified.lifetime;
-        if verified.keys != keys || now < from {
+        if verified.keys != keys || from > now {
             Lookup::Unknown { known: true }
         } else if exp.saturating_add(leeway) < now {
             Lookup::Expired { exp }

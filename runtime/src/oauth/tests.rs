@@ -1557,6 +1557,9 @@ fn a_token_weighs_what_its_caller_holds() {
         auth.config.verified_tokens.weight()
     };
     let few = weight(claims());
+    // "ada", "notes:read" and "notes:write", each with its box.
+    let names = [3, 10, 11].map(|len| len + cache::NAME_OVERHEAD);
+    assert_eq!(few, cache::ENTRY_OVERHEAD + names.iter().sum::<u64>());
     let scopes: Vec<String> = (0..100).map(|n| format!("s{n}")).collect();
     let many = weight(with(claims(), "scope", json!(scopes.join(" "))));
     let roles = weight(with(claims(), "roles", json!(["a-role-name"])));
