@@ -384,6 +384,14 @@ async fn a_huge_header_is_rejected_before_decoding() {
     send_token(&small, &hs_token(&claims()))
         .await
         .assert_invalid_token();
+
+    // The limit is on the whole header value, and a header of exactly the limit passes.
+    let token = hs_token(&claims());
+    let len = "Bearer ".len() + token.len();
+    let exact = hs256().max_token_len(len).build().unwrap();
+    send_token(&exact, &token).await.assert_passed();
+    let under = hs256().max_token_len(len - 1).build().unwrap();
+    send_token(&under, &token).await.assert_invalid_token();
 }
 
 /// Corrupted tokens (bytes changed, cut, doubled) never panic and never pass.
