@@ -367,6 +367,27 @@ async fn malformed_bearer_credentials_are_an_invalid_token() {
     }
 }
 
+#[test]
+fn credentials_that_are_not_one_b64token_are_refused_before_decoding() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    for token in ["===", "not,a,token", "a%b", "abc=def", "tok\"en"] {
+        let rejection = authenticate_at(&auth, token, now).unwrap_err();
+        assert!(
+            matches!(&rejection, Rejection::InvalidToken(reason) if reason == "the bearer credentials are not one b64token"),
+            "{token}: {rejection:?}"
+        );
+    }
+    // Trailing `=` and every allowed character are one b64token (then not a JWT).
+    for token in ["abc==", "aZ09-._~+/"] {
+        let rejection = authenticate_at(&auth, token, now).unwrap_err();
+        assert!(
+            matches!(&rejection, Rejection::InvalidToken(reason) if reason.starts_with("the token is not a JWT")),
+            "{token}: {rejection:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_token_that_is_not_visible_ascii_is_invalid() {
     let auth = hs256().build().unwrap();
