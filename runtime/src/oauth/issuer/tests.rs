@@ -13,8 +13,10 @@ use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
 use serde_json::{Value, json};
 use tower::{Service, ServiceExt, service_fn};
 
+use super::MAX_WAITING;
 use super::fetch::{Fetch, FetchFuture, Fetched};
 use crate::authz::Principal;
+use crate::oauth::keys::Keys;
 use crate::oauth::{Algorithm, BearerAuth, BearerAuthBuilder};
 
 const ISSUER: &str = "https://auth.example.com/tenant";
@@ -252,6 +254,27 @@ async fn at_most_256_requests_wait_for_a_refresh_the_others_are_answered_at_once
             .iter()
             .all(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_stops_waiting_gives_its_place_back() {
+    let issuer = Scripted::publishing(&["k1"]);
+    issuer.hung.store(true, Ordering::SeqCst);
+    let auth = auth(&issuer);
+    let Keys::Issuer(keys) = &auth.config.keys else {
+        panic!("keys from the issuer")
+    };
+    // The first fetch hangs: every request waits for it, up to the limit.
+    let mut waiting: Vec<_> = (0..MAX_WAITING)
+        .map(|_| keys.refresh_now().expect("a place to wait"))
+        .collect();
+    assert!(keys.refresh_now().is_none(), "no place left");
+    assert!(
+        keys.refresh_now().is_none(),
+        "a refused request takes no place"
+    );
+    drop(waiting.pop());
+    assert!(keys.refresh_now().is_some(), "the place given back");
 }
 
 #[test]
