@@ -257,6 +257,23 @@ async fn at_most_256_requests_wait_for_a_refresh_the_others_are_answered_at_once
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_request_during_a_scheduled_refresh_waits_for_it() {
+    let issuer = Scripted::publishing(&["k1"]);
+    let auth = auth(&issuer);
+    assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
+    // A token with a new kid makes a refresh, which fails: its retry comes 1 s later.
+    issuer.answer(JWKS_URL, StatusCode::INTERNAL_SERVER_ERROR, "");
+    assert_eq!(call(&auth, &token("k2")).await.0, StatusCode::UNAUTHORIZED);
+    // The retry begins and hangs. Within the cooldown of the first request's refresh, a
+    // second one waits for the retry under way rather than being answered at once.
+    issuer.hung.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let started = tokio::time::Instant::now();
+    let _ = call(&auth, &token("k2")).await;
+    assert!(!started.elapsed().is_zero(), "answered without waiting");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_request_that_stops_waiting_gives_its_place_back() {
     let issuer = Scripted::publishing(&["k1"]);
     issuer.hung.store(true, Ordering::SeqCst);
