@@ -1843,6 +1843,7 @@ fn debug_output_shows_no_key_material() {
 fn algorithm_names_round_trip() {
     for alg in Algorithm::ALL {
         assert_eq!(alg.as_str().parse::<Algorithm>().unwrap(), alg);
+        assert_eq!(alg.to_string(), alg.as_str());
         assert_eq!(Algorithm::from_jwt(alg.to_jwt()), Some(alg));
     }
 }

@@ -740,4 +740,18 @@ async fn an_unchanged_set_is_not_announced_again() {
         "{text}"
     );
     assert!(format!("{auth:?}").contains("Discovered"), "{auth:?}");
+
+    // After a failed refresh, the same set fetched again is announced: the keys are back.
+    issuer.answer(JWKS_URL, StatusCode::INTERNAL_SERVER_ERROR, "");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(issuer.jwks_fetches(), 3);
+    issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k1"]));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(issuer.jwks_fetches(), 4);
+    let text = log.text();
+    assert_eq!(
+        text.matches("fetched the issuer's key set").count(),
+        2,
+        "{text}"
+    );
 }
