@@ -454,6 +454,8 @@ async fn a_failed_refresh_keeps_the_last_good_set_and_is_retried_with_backoff() 
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_key_in_the_published_set_does_not_take_the_others_down() {
+    let log = crate::test_log::Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
     let issuer = Scripted::default();
     issuer.answer(RFC8414, StatusCode::OK, metadata(ISSUER));
     let mut broken = rsa_jwk("broken");
@@ -467,6 +469,12 @@ async fn a_bad_key_in_the_published_set_does_not_take_the_others_down() {
     let auth = auth(&issuer);
     assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
     assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK);
+    // One line says how many were left out, the published secret among them.
+    let text = log.text();
+    assert!(
+        text.contains("keys of the JWK set left out") && text.contains("left_out=2 kept=1"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
