@@ -461,10 +461,14 @@ async fn a_bad_key_in_the_published_set_does_not_take_the_others_down() {
     let mut broken = rsa_jwk("broken");
     broken["n"] = json!("!!not base64!!");
     let secret = json!({ "kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA" });
+    let mut encryption = rsa_jwk("encryption");
+    encryption["use"] = json!("enc");
+    let mut oaep = rsa_jwk("oaep");
+    oaep["alg"] = json!("RSA-OAEP");
     issuer.answer(
         JWKS_URL,
         StatusCode::OK,
-        json!({ "keys": [broken, secret, rsa_jwk("k1")] }).to_string(),
+        json!({ "keys": [broken, secret, encryption, oaep, rsa_jwk("k1")] }).to_string(),
     );
     let auth = auth(&issuer);
     assert!(auth.wait_for_keys(Duration::from_secs(5)).await);
@@ -472,7 +476,7 @@ async fn a_bad_key_in_the_published_set_does_not_take_the_others_down() {
     // One line says how many were left out, the published secret among them.
     let text = log.text();
     assert!(
-        text.contains("keys of the JWK set left out") && text.contains("left_out=2 kept=1"),
+        text.contains("keys of the JWK set left out") && text.contains("left_out=4 kept=1"),
         "{text}"
     );
 }
