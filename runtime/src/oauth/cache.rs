@@ -28,7 +28,7 @@ pub(super) struct TokenKey([u8; 32]);
 
 /// When a verified token passes every check that depends on the time, in seconds since the
 /// epoch: from `from` to `exp` plus the leeway.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(super) struct Lifetime {
     /// The first second it passes (`nbf`, `iat`, and without `iat` the longest lifetime
     /// before `exp`, all less the leeway).
