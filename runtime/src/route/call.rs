@@ -8,12 +8,13 @@ use futures::FutureExt as _;
 use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 use tracing::Instrument as _;
 
-use super::field_path::invalid_arguments;
+use super::field_path::{Problem, invalid_arguments};
 use super::secure_route::SecureRoute;
 use super::spec::ToolSpec;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
 use crate::authz::{AccessRequest, DenialCause, Mode, Policy, Principal};
+use crate::bulkhead::BulkheadPermit;
 use crate::confirm::{
     Carried, Confirmation, Confirmations, Confirmed, Refusal, StateRefused, Unconfirmed,
 };
@@ -193,8 +194,13 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     }
 
     /// [`run`](Self::run) within `span`.
+    ///
+    /// Compiled once per tool (it is generic over the tool's types and handler), so it
+    /// holds only what needs those types: parsing the arguments, calling the handler and
+    /// rendering its result. Every check around them is in the methods it awaits, compiled
+    /// once per server.
     async fn run_in<A, T, E, C, Fut>(
-        self,
+        mut self,
         span: tracing::Span,
         types: ToolTypes<A, T, E>,
         grant: impl FnOnce() -> C,
@@ -204,28 +210,95 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
         let started = tokio::time::Instant::now();
-        let spec: &'a ToolSpec = &self.route.spec;
-        let mut event = audit::CallEvent::new(
-            &spec.name,
-            spec.mode,
-            &self.principal,
-            self.arguments.as_ref(),
-        )
-        .counted_in(self.context.metrics.then_some(&*self.route.metrics))
-        .in_span(span);
+        let route = self.route;
+        let spec: &'a ToolSpec = &route.spec;
+        let arguments = self.arguments.take();
+        let mut event =
+            audit::CallEvent::new(&spec.name, spec.mode, &self.principal, arguments.as_ref())
+                .counted_in(self.context.metrics.then_some(&*route.metrics))
+                .in_span(span);
+        let rounds_apply = match self.admit(arguments.as_ref(), &mut event, started).await {
+            Ok(rounds_apply) => rounds_apply,
+            Err(refused) => return refused.into(),
+        };
 
+        // The arguments, checked before the handler's type sees them: the size limits
+        // first (cheap, and they bound the rest), then the published input schema, then
+        // parsing. Parsing runs the user's `Deserialize`, rendering their `Serialize`: a
+        // panic in either (or in the checks) is caught like one in the handler, and
+        // answered the same way.
+        let arguments = arguments.unwrap_or_default();
+        // A confirmed tool's question (and its 2026-07-28 binding) is written from the
+        // arguments as sent, once they are known to be valid.
+        let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
+        let arguments = serde_json::Value::Object(arguments);
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            route.checked_arguments(arguments, types.parse)
+        }));
+        let arguments = match parsed {
+            Ok(Ok(arguments)) => arguments,
+            Ok(Err(problems)) => return refused_arguments(problems, &mut event, started).into(),
+            Err(panic) => {
+                let panicked = Panicked::during("parsing the arguments", &*panic);
+                return fail(&mut event, started, ToolError::internal(panicked)).into();
+            }
+        };
+
+        let Ready {
+            slot: _slot,
+            limits,
+            rounds,
+        } = match self.ready(rounds_apply, sent, &mut event, started).await {
+            Ok(ready) => ready,
+            Err(answer) => return answer,
+        };
+        #[cfg(feature = "testing")]
+        if let Some(reached) = self.reached {
+            reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let context = CallContext::new(self.session, &spec.name, self.principal.clone())
+            .in_rounds(rounds.as_ref().map(|rounds| Arc::clone(&rounds.rounds)));
+        let grant = Grant::new(grant(), context);
+        let into_error = types.into_error;
+        let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
+        let outcome = limits.run(call).await;
+        // A round that asked the client something is answered with the questions, whatever
+        // the handler made of their pending answers; the next round runs it again.
+        if let Some(rounds) = rounds
+            && let Some(asked) =
+                rounds.asked(&self.principal, spec, &self.context, &mut event, started)
+        {
+            return asked;
+        }
+        let rendering = route.rendering;
+        let rendered = outcome.map(|value| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| (types.render)(value, rendering)))
+        });
+        answer(route, &self.context, rendered, &mut event, started)
+    }
+
+    /// The checks before the arguments are read: the server's rate limit, authorization
+    /// (fail-closed), the tool's rate limit and the write gate. Whether the call goes
+    /// through 2026-07-28 rounds, or the answer that refuses it.
+    async fn admit(
+        &self,
+        arguments: Option<&JsonObject>,
+        event: &mut audit::CallEvent<'_>,
+        started: tokio::time::Instant,
+    ) -> Result<bool, CallToolResult> {
+        let spec = &self.route.spec;
         // The server's rate limit first: a caller over it costs no policy decision.
         if let Err(limited) = self.context.admit(&self.principal) {
-            return rate_limited(limited, "server", &mut event, started).into();
+            return Err(rate_limited(limited, "server", event, started));
         }
         let mut request = AccessRequest::new(&spec.name, spec.mode, &self.principal);
-        if let Some(arguments) = &self.arguments {
+        if let Some(arguments) = arguments {
             request = request.with_arguments(arguments);
         }
         if let Err(cause) = self.context.authorize(self.policy, request).await {
             let safe = SafeError::new(ErrorCategory::Denied, None, IncidentId::new());
             event.finish(started, Verdict::Denied(&cause), Some(safe.incident_id));
-            return safe.to_result().into();
+            return Err(safe.to_result());
         }
         // The tool's own limit counts only the calls its policy allows: a caller who may
         // not use the tool is told so, never the tool's limit. A 2026-07-28 retry carrying
@@ -241,60 +314,40 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             && !continues_a_round
             && let Err(limited) = limiter.check(&self.principal)
         {
-            return rate_limited(limited, "tool", &mut event, started).into();
+            return Err(rate_limited(limited, "tool", event, started));
         }
 
         if spec.mode == Mode::Write
             && let Some(gate) = self.context.write_gate
             && gate.monitor.status(ServicePath::Writes) == Status::Degraded
         {
-            return degraded(gate, &mut event, started).into();
+            return Err(degraded(gate, event, started));
         }
+        Ok(rounds_apply)
+    }
 
-        // The arguments, checked before the handler's type sees them: the size limits
-        // first (cheap, and they bound the rest), then the published input schema, then
-        // parsing. Parsing runs the user's `Deserialize`, rendering their `Serialize`: a
-        // panic in either (or in the checks) is caught like one in the handler, and
-        // answered the same way.
-        let route = self.route;
-        let arguments = self.arguments.unwrap_or_default();
-        // A confirmed tool's question (and its 2026-07-28 binding) is written from the
-        // arguments as sent, once they are known to be valid.
-        let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
-        let arguments = serde_json::Value::Object(arguments);
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            route.checked_arguments(arguments, types.parse)
-        }));
-        let arguments = match parsed {
-            Ok(Ok(arguments)) => arguments,
-            Err(panic) => {
-                let panicked = Panicked::during("parsing the arguments", &*panic);
-                return fail(&mut event, started, ToolError::internal(panicked)).into();
-            }
-            Ok(Err(problems)) => {
-                let message = invalid_arguments(problems);
-                let safe = SafeError::new(
-                    ErrorCategory::InvalidInput,
-                    Some(message.into()),
-                    IncidentId::new(),
-                );
-                event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
-                return safe.to_result().into();
-            }
-        };
-
-        // The user's yes, asked only now: the call is authorized, past the write gate and
-        // its arguments valid, so a call that would be refused is never put to the user.
+    /// The checks once the arguments (`sent`) are valid: the user's yes, asked only now
+    /// (so that a call that would be refused is never put to the user), the write gate
+    /// again if the user was asked, and a slot of the tool. The call's limits and rounds,
+    /// or the answer that ends it.
+    async fn ready(
+        &self,
+        rounds_apply: bool,
+        sent: Option<JsonObject>,
+        event: &mut audit::CallEvent<'_>,
+        started: tokio::time::Instant,
+    ) -> Result<Ready<'a>, CallToolResponse> {
+        let spec: &'a ToolSpec = &self.route.spec;
         // Waiting for a person takes no slot of the tool (questions are bounded on their
         // own), and the wait is not the handler's: its deadline starts after the answer.
         let mut asked_user = false;
         let mut rounds = None;
-        if rounds_apply && let Some(sent) = &sent {
+        if rounds_apply && let Some(sent) = sent {
             // 2026-07-28: a retry's state is opened (checked, redeemed once) before anything
             // else; what earlier rounds settled comes with it.
             // The binding (caller, tool, digest of the arguments) ties a round's state to
             // this call: made when a state is opened or sealed, not for every call.
-            let bind = || crate::confirm::binding(&self.principal, &spec.name, sent);
+            let bind = || crate::confirm::binding(&self.principal, &spec.name, &sent);
             let first = matches!(self.retry, (None, None));
             let mut binding = None;
             let mut carried = if first {
@@ -310,10 +363,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 match opened {
                     Ok(carried) => carried,
                     Err(Refusal::Denied(why)) => {
-                        return refused_state(why, &mut event, started).into();
+                        return Err(refused_state(why, event, started).into());
                     }
                     Err(Refusal::Busy) => {
-                        return not_confirmed(Unconfirmed::Busy, &mut event, started).into();
+                        return Err(not_confirmed(Unconfirmed::Busy, event, started).into());
                     }
                     Err(Refusal::TooLarge) => {
                         let safe = SafeError::new(
@@ -322,7 +375,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                             IncidentId::new(),
                         );
                         event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
-                        return safe.to_result().into();
+                        return Err(safe.to_result().into());
                     }
                 }
             };
@@ -335,9 +388,9 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                     let asked = self
                         .context
                         .confirmations
-                        .ask(question.render(sent), binding.get_or_insert_with(bind));
+                        .ask(question.render(&sent), binding.get_or_insert_with(bind));
                     event.finish(started, Verdict::ConfirmationAsked, None);
-                    return CallToolResponse::InputRequired(asked);
+                    return Err(CallToolResponse::InputRequired(asked));
                 }
                 let decided = if first {
                     Confirmed::No(Unconfirmed::Unsupported)
@@ -346,10 +399,14 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 };
                 match decided {
                     Confirmed::Yes => carried.confirmed = true,
-                    Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
+                    Confirmed::No(why) => return Err(not_confirmed(why, event, started).into()),
                 }
             }
-            rounds = Some((Arc::new(Rounds::new(carried)), binding, sent));
+            rounds = Some(InRounds {
+                rounds: Arc::new(Rounds::new(carried)),
+                binding,
+                sent,
+            });
         } else if let (Some(question), Some(sent)) = (&spec.confirmation, &sent)
             && !self.confirmed_by_caller
         {
@@ -368,7 +425,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             .await;
             match asked {
                 Confirmed::Yes => {}
-                Confirmed::No(why) => return not_confirmed(why, &mut event, started).into(),
+                Confirmed::No(why) => return Err(not_confirmed(why, event, started).into()),
             }
         }
         if asked_user
@@ -376,14 +433,15 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             && gate.monitor.status(ServicePath::Writes) == Status::Degraded
         {
             // Writes may have degraded while the user thought.
-            return degraded(gate, &mut event, started).into();
+            return Err(degraded(gate, event, started).into());
         }
 
         // Every tool is bounded, whether or not it names a dependency.
-        let _slot = match self.route.calls.try_acquire() {
+        let slot = match self.route.calls.try_acquire() {
             Ok(slot) => slot,
             Err(full) => {
-                return fail(&mut event, started, crate::resilience::overloaded(full)).into();
+                let overloaded = crate::resilience::overloaded(full);
+                return Err(fail(event, started, overloaded).into());
             }
         };
         let mut limits =
@@ -391,56 +449,95 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if self.context.decided_locally(self.policy) && !asked_user {
             limits = limits.started_at(started);
         }
-        let into_error = types.into_error;
-        #[cfg(feature = "testing")]
-        if let Some(reached) = self.reached {
-            reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        let (round, binding) = match rounds {
-            Some((round, binding, sent)) => (Some(round), Some((binding, sent))),
-            None => (None, None),
-        };
-        let context = CallContext::new(self.session, &spec.name, self.principal.clone())
-            .in_rounds(round.clone());
-        let grant = Grant::new(grant(), context);
-        let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
-        let outcome = limits.run(call).await;
-        // A round that asked the client something is answered with the questions, whatever
-        // the handler made of their pending answers; the next round runs it again.
-        if let Some((requests, carried)) = round.as_ref().and_then(|round| round.asked())
-            && let Some((binding, sent)) = binding
-        {
-            let binding = binding
-                .unwrap_or_else(|| crate::confirm::binding(&self.principal, &spec.name, sent));
-            let asked = self.context.confirmations.seal(requests, carried, &binding);
-            event.finish(started, Verdict::ConfirmationAsked, None);
-            return CallToolResponse::InputRequired(asked);
-        }
-        match outcome {
-            Ok(value) => {
-                let rendering = self.route.rendering;
-                let rendered =
-                    std::panic::catch_unwind(AssertUnwindSafe(|| (types.render)(value, rendering)));
-                match rendered {
-                    Ok(Ok(result)) => {
-                        if self.context.check_outputs
-                            && let Err(violation) = self.route.check_output(&result)
-                        {
-                            return fail(&mut event, started, ToolError::internal(violation))
-                                .into();
-                        }
-                        event.finish(started, Verdict::Ok, None);
-                        result.into()
-                    }
-                    Ok(Err(error)) => fail(&mut event, started, ToolError::internal(error)).into(),
-                    Err(panic) => {
-                        let panicked = Panicked::during("rendering the result", &*panic);
-                        fail(&mut event, started, ToolError::internal(panicked)).into()
-                    }
-                }
+        Ok(Ready {
+            slot,
+            limits,
+            rounds,
+        })
+    }
+}
+
+/// What a call that passed every check runs with: a slot of its tool, held until it ends,
+/// its limits, and its rounds if it is a 2026-07-28 call that may ask the client.
+struct Ready<'a> {
+    slot: BulkheadPermit<'a>,
+    limits: Limits<'a>,
+    rounds: Option<InRounds>,
+}
+
+/// A 2026-07-28 call's rounds: what its handler asks the client goes into `rounds`, and is
+/// answered with a state bound to the call (`binding`, made from the arguments as `sent`
+/// if opening a state did not make it already).
+struct InRounds {
+    rounds: Arc<Rounds>,
+    binding: Option<Vec<u8>>,
+    sent: JsonObject,
+}
+
+impl InRounds {
+    /// The answer of a round whose handler asked the client something: the questions,
+    /// with the state that carries what was settled to the next round.
+    fn asked(
+        self,
+        principal: &Principal,
+        spec: &ToolSpec,
+        settings: &CallSettings<'_>,
+        event: &mut audit::CallEvent<'_>,
+        started: tokio::time::Instant,
+    ) -> Option<CallToolResponse> {
+        let (requests, carried) = self.rounds.asked()?;
+        let binding = self
+            .binding
+            .unwrap_or_else(|| crate::confirm::binding(principal, &spec.name, &self.sent));
+        let asked = settings.confirmations.seal(requests, carried, &binding);
+        event.finish(started, Verdict::ConfirmationAsked, None);
+        Some(CallToolResponse::InputRequired(asked))
+    }
+}
+
+/// The answer of a call whose arguments broke the tool's input schema or limits: each
+/// problem by its place, never the value sent.
+fn refused_arguments(
+    problems: Vec<Problem>,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResult {
+    let message = invalid_arguments(problems);
+    let safe = SafeError::new(
+        ErrorCategory::InvalidInput,
+        Some(message.into()),
+        IncidentId::new(),
+    );
+    event.finish(started, Verdict::InvalidArguments, Some(safe.incident_id));
+    safe.to_result()
+}
+
+/// The handler's outcome, its value `rendered` (or a panic while rendering), made the
+/// call's answer: the result, checked against the output schema if the server checks
+/// outputs, or the sanitized error.
+fn answer<S: Send + Sync + 'static>(
+    route: &SecureRoute<S>,
+    settings: &CallSettings<'_>,
+    rendered: Result<std::thread::Result<Result<CallToolResult, serde_json::Error>>, ToolError>,
+    event: &mut audit::CallEvent<'_>,
+    started: tokio::time::Instant,
+) -> CallToolResponse {
+    match rendered {
+        Ok(Ok(Ok(result))) => {
+            if settings.check_outputs
+                && let Err(violation) = route.check_output(&result)
+            {
+                return fail(event, started, ToolError::internal(violation)).into();
             }
-            Err(error) => fail(&mut event, started, error).into(),
+            event.finish(started, Verdict::Ok, None);
+            result.into()
         }
+        Ok(Ok(Err(error))) => fail(event, started, ToolError::internal(error)).into(),
+        Ok(Err(panic)) => {
+            let panicked = Panicked::during("rendering the result", &*panic);
+            fail(event, started, ToolError::internal(panicked)).into()
+        }
+        Err(error) => fail(event, started, error).into(),
     }
 }
 
