@@ -1,14 +1,17 @@
 //! The guarded call: what every call of a secure tool goes through, in order.
 
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::FutureExt as _;
 use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 use tracing::Instrument as _;
 
 use super::field_path::{Problem, invalid_arguments};
+use super::render::Rendering;
 use super::secure_route::SecureRoute;
 use super::spec::ToolSpec;
 use super::types::ToolTypes;
@@ -178,37 +181,37 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// (size limits, input schema) and parse them, make the call's capability with `grant`
     /// and its context (only then), run `handler` with panics caught, and turn its result
     /// into a sanitized MCP result. One audit event.
-    pub(super) fn run<A, T, E, C, Fut>(
+    ///
+    /// This is the only part compiled once per tool (it is generic over the tool's types
+    /// and handler): it pins the tool's part of the call ([`Typed`]) in its own future and
+    /// hands it, its types erased, to [`guarded`](Self::guarded), compiled once per server.
+    pub(super) async fn run<A, T, E, C, Fut>(
         self,
         types: ToolTypes<A, T, E>,
-        grant: impl FnOnce() -> C,
-        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
-    ) -> impl Future<Output = CallToolResponse>
-    where
-        Fut: Future<Output = Result<T, E>> + Send + 'a,
-    {
-        let spec = &self.route.spec;
-        let span = audit::call_span(audit::Surface::Tool, &spec.name, spec.mode);
-        self.run_in(span.clone(), types, grant, handler)
-            .instrument(span)
-    }
-
-    /// [`run`](Self::run) within `span`.
-    ///
-    /// Compiled once per tool (it is generic over the tool's types and handler), so it
-    /// holds only what needs those types: parsing the arguments, calling the handler and
-    /// rendering its result. Every check around them is in the methods it awaits, compiled
-    /// once per server.
-    async fn run_in<A, T, E, C, Fut>(
-        mut self,
-        span: tracing::Span,
-        types: ToolTypes<A, T, E>,
-        grant: impl FnOnce() -> C,
-        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut,
+        grant: impl FnOnce() -> C + Send,
+        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send,
     ) -> CallToolResponse
     where
+        A: Send,
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
+        let typed = std::pin::pin!(Typed::new(types, grant, handler));
+        self.guarded(typed).await
+    }
+
+    /// [`run`](Self::run) of the tool's part `typed`, within the call's span.
+    async fn guarded(self, typed: Pin<&mut (dyn TypedCall<'a, S> + '_)>) -> CallToolResponse {
+        let spec = &self.route.spec;
+        let span = audit::call_span(audit::Surface::Tool, &spec.name, spec.mode);
+        self.run_in(span.clone(), typed).instrument(span).await
+    }
+
+    /// [`guarded`](Self::guarded) within `span`.
+    async fn run_in(
+        mut self,
+        span: tracing::Span,
+        mut typed: Pin<&mut (dyn TypedCall<'a, S> + '_)>,
+    ) -> CallToolResponse {
         let started = tokio::time::Instant::now();
         let route = self.route;
         let spec: &'a ToolSpec = &route.spec;
@@ -232,17 +235,16 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         // arguments as sent, once they are known to be valid.
         let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
         let arguments = serde_json::Value::Object(arguments);
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            route.checked_arguments(arguments, types.parse)
-        }));
-        let arguments = match parsed {
-            Ok(Ok(arguments)) => arguments,
+        let parsed =
+            std::panic::catch_unwind(AssertUnwindSafe(|| typed.as_mut().parse(route, arguments)));
+        match parsed {
+            Ok(Ok(())) => {}
             Ok(Err(problems)) => return refused_arguments(problems, &mut event, started).into(),
             Err(panic) => {
                 let panicked = Panicked::during("parsing the arguments", &*panic);
                 return fail(&mut event, started, ToolError::internal(panicked)).into();
             }
-        };
+        }
 
         let Ready {
             slot: _slot,
@@ -258,10 +260,12 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         }
         let context = CallContext::new(self.session, &spec.name, self.principal.clone())
             .in_rounds(rounds.as_ref().map(|rounds| Arc::clone(&rounds.rounds)));
-        let grant = Grant::new(grant(), context);
-        let into_error = types.into_error;
-        let call = handler(self.this, arguments, grant).map(|result| result.map_err(into_error));
-        let outcome = limits.run(call).await;
+        typed.as_mut().start(self.this, context);
+        let handling = Handling {
+            typed,
+            rendering: route.rendering,
+        };
+        let rendered = limits.run(handling).await;
         // A round that asked the client something is answered with the questions, whatever
         // the handler made of their pending answers; the next round runs it again.
         if let Some(rounds) = rounds
@@ -270,10 +274,6 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         {
             return asked;
         }
-        let rendering = route.rendering;
-        let rendered = outcome.map(|value| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| (types.render)(value, rendering)))
-        });
         answer(route, &self.context, rendered, &mut event, started)
     }
 
@@ -492,6 +492,142 @@ impl InRounds {
         let asked = settings.confirmations.seal(requests, carried, &binding);
         event.finish(started, Verdict::ConfirmationAsked, None);
         Some(CallToolResponse::InputRequired(asked))
+    }
+}
+
+/// A handler's value rendered as the call's result, or the panic that rendering it raised.
+type Rendered = std::thread::Result<Result<CallToolResult, serde_json::Error>>;
+
+/// A tool's part of a call, its types erased: what the guarded call, compiled once per
+/// server, asks of the tool's arguments, handler and result, in this order.
+trait TypedCall<'a, S>: Send {
+    /// Checks `arguments` against `route`'s limits and input schema and parses them into
+    /// the tool's arguments, kept for [`start`](Self::start).
+    fn parse(
+        self: Pin<&mut Self>,
+        route: &SecureRoute<S>,
+        arguments: serde_json::Value,
+    ) -> Result<(), Vec<Problem>>;
+
+    /// Calls the handler on `state`, the parsed arguments and the call's capability and
+    /// `context`; its future is kept, to be polled by [`poll_rendered`](Self::poll_rendered).
+    ///
+    /// # Panics
+    ///
+    /// If the arguments were not parsed, or the call started already.
+    fn start(self: Pin<&mut Self>, state: &'a S, context: CallContext<'a>);
+
+    /// Polls the handler's future; its value, once there, rendered. The future is dropped
+    /// as soon as it is done.
+    ///
+    /// # Panics
+    ///
+    /// If the call was not started, or is done.
+    fn poll_rendered(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        rendering: Rendering,
+    ) -> Poll<Result<Rendered, ToolError>>;
+
+    /// Drops the handler's future, if it is still there: the call is over (its deadline
+    /// passed, or it panicked).
+    fn stop(self: Pin<&mut Self>);
+}
+
+pin_project_lite::pin_project! {
+    /// The [`TypedCall`] of a tool taking `A` and returning `Result<T, E>`: its types, the
+    /// maker of its capability and its handler until it starts, then the handler's future.
+    struct Typed<A, T, E, C, G, H, Fut> {
+        types: ToolTypes<A, T, E>,
+        handler: Option<(G, H)>,
+        arguments: Option<A>,
+        #[pin]
+        running: Option<Fut>,
+        capability: PhantomData<fn() -> C>,
+    }
+}
+
+impl<A, T, E, C, G, H, Fut> Typed<A, T, E, C, G, H, Fut> {
+    fn new(types: ToolTypes<A, T, E>, grant: G, handler: H) -> Self {
+        Self {
+            types,
+            handler: Some((grant, handler)),
+            arguments: None,
+            running: None,
+            capability: PhantomData,
+        }
+    }
+}
+
+impl<'a, S, A, T, E, C, G, H, Fut> TypedCall<'a, S> for Typed<A, T, E, C, G, H, Fut>
+where
+    S: Send + Sync + 'static,
+    A: Send,
+    G: FnOnce() -> C + Send,
+    H: FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send,
+    Fut: Future<Output = Result<T, E>> + Send + 'a,
+{
+    fn parse(
+        self: Pin<&mut Self>,
+        route: &SecureRoute<S>,
+        arguments: serde_json::Value,
+    ) -> Result<(), Vec<Problem>> {
+        let this = self.project();
+        *this.arguments = Some(route.checked_arguments(arguments, this.types.parse)?);
+        Ok(())
+    }
+
+    fn start(self: Pin<&mut Self>, state: &'a S, context: CallContext<'a>) {
+        let mut this = self.project();
+        let (grant, handler) = this.handler.take().expect("a call starts once");
+        let arguments = this.arguments.take().expect("a call starts once parsed");
+        let grant = Grant::new(grant(), context);
+        this.running.set(Some(handler(state, arguments, grant)));
+    }
+
+    fn poll_rendered(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        rendering: Rendering,
+    ) -> Poll<Result<Rendered, ToolError>> {
+        let mut this = self.project();
+        let running = this.running.as_mut().as_pin_mut();
+        let result = std::task::ready!(running.expect("polled once started").poll(cx));
+        this.running.set(None);
+        let types = this.types;
+        Poll::Ready(match result {
+            Ok(value) => Ok(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                (types.render)(value, rendering)
+            }))),
+            Err(error) => Err((types.into_error)(error)),
+        })
+    }
+
+    fn stop(self: Pin<&mut Self>) {
+        self.project().running.set(None);
+    }
+}
+
+/// The handler's part of a call under its [`Limits`]: the call's [`TypedCall`] polled, and
+/// stopped when the limits drop it (past the deadline, or after a panic), as they would
+/// drop the handler's own future.
+struct Handling<'t, 'a, S> {
+    typed: Pin<&'t mut (dyn TypedCall<'a, S> + 't)>,
+    rendering: Rendering,
+}
+
+impl<S> Future for Handling<'_, '_, S> {
+    type Output = Result<Rendered, ToolError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let rendering = self.rendering;
+        self.typed.as_mut().poll_rendered(cx, rendering)
+    }
+}
+
+impl<S> Drop for Handling<'_, '_, S> {
+    fn drop(&mut self) {
+        self.typed.as_mut().stop();
     }
 }
 
