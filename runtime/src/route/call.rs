@@ -186,29 +186,36 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// and handler): it pins the tool's part of the call ([`Typed`]) in its own future and
     /// hands it, its types erased, to [`guarded`](Self::guarded), compiled once per server.
     pub(super) async fn run<A, T, E, C, Fut>(
-        self,
+        mut self,
         types: ToolTypes<A, T, E>,
         grant: impl FnOnce() -> C + Send,
         handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send,
     ) -> CallToolResponse
     where
         A: Send,
+        T: Send,
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
         let typed = std::pin::pin!(Typed::new(types, grant, handler));
         self.guarded(typed).await
     }
 
-    /// [`run`](Self::run) of the tool's part `typed`, within the call's span.
-    async fn guarded(self, typed: Pin<&mut (dyn TypedCall<'a, S> + '_)>) -> CallToolResponse {
+    /// [`run_in`](Self::run_in) within the call's span: not an async function, so that it
+    /// adds no future of its own to [`run`](Self::run)'s, which is compiled once per tool.
+    fn guarded<'t>(
+        &'t mut self,
+        typed: Pin<&'t mut (dyn TypedCall<'a, S> + 't)>,
+    ) -> impl Future<Output = CallToolResponse> + 't {
         let spec = &self.route.spec;
         let span = audit::call_span(audit::Surface::Tool, &spec.name, spec.mode);
-        self.run_in(span.clone(), typed).instrument(span).await
+        self.run_in(span.clone(), typed).instrument(span)
     }
 
-    /// [`guarded`](Self::guarded) within `span`.
+    /// [`run`](Self::run) of the tool's part `typed`, within `span`. It borrows the
+    /// invocation, which `run`'s future holds: an async function keeps its arguments for
+    /// as long as it runs, so one taking `self` would hold a second copy.
     async fn run_in(
-        mut self,
+        &mut self,
         span: tracing::Span,
         mut typed: Pin<&mut (dyn TypedCall<'a, S> + '_)>,
     ) -> CallToolResponse {
@@ -258,14 +265,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         if let Some(reached) = self.reached {
             reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        let context = CallContext::new(self.session, &spec.name, self.principal.clone())
+        let context = CallContext::new(self.session.take(), &spec.name, self.principal.clone())
             .in_rounds(rounds.as_ref().map(|rounds| Arc::clone(&rounds.rounds)));
         typed.as_mut().start(self.this, context);
-        let handling = Handling {
-            typed,
-            rendering: route.rendering,
-        };
-        let rendered = limits.run(handling).await;
+        let outcome = limits.run(Handling(typed.as_mut())).await;
         // A round that asked the client something is answered with the questions, whatever
         // the handler made of their pending answers; the next round runs it again.
         if let Some(rounds) = rounds
@@ -274,6 +277,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         {
             return asked;
         }
+        let rendered = outcome.map(|()| typed.render(route.rendering));
         answer(route, &self.context, rendered, &mut event, started)
     }
 
@@ -510,24 +514,23 @@ trait TypedCall<'a, S>: Send {
     ) -> Result<(), Vec<Problem>>;
 
     /// Calls the handler on `state`, the parsed arguments and the call's capability and
-    /// `context`; its future is kept, to be polled by [`poll_rendered`](Self::poll_rendered).
+    /// `context`; its future is kept, to be polled by [`poll_handler`](Self::poll_handler).
     ///
     /// # Panics
     ///
     /// If the arguments were not parsed, or the call started already.
     fn start(self: Pin<&mut Self>, state: &'a S, context: CallContext<'a>);
 
-    /// Polls the handler's future; its value, once there, rendered. The future is dropped
-    /// as soon as it is done.
+    /// Polls the handler's future, keeping its value for [`render`](Self::render). The
+    /// future is dropped as soon as it is done.
     ///
     /// # Panics
     ///
     /// If the call was not started, or is done.
-    fn poll_rendered(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        rendering: Rendering,
-    ) -> Poll<Result<Rendered, ToolError>>;
+    fn poll_handler(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ToolError>>;
+
+    /// The handler's value rendered as the call's result (a panic while rendering caught).
+    fn render(self: Pin<&mut Self>, rendering: Rendering) -> Rendered;
 
     /// Drops the handler's future, if it is still there: the call is over (its deadline
     /// passed, or it panicked).
@@ -536,13 +539,15 @@ trait TypedCall<'a, S>: Send {
 
 pin_project_lite::pin_project! {
     /// The [`TypedCall`] of a tool taking `A` and returning `Result<T, E>`: its types, the
-    /// maker of its capability and its handler until it starts, then the handler's future.
+    /// maker of its capability and its handler until it starts, then the handler's future,
+    /// then its value.
     struct Typed<A, T, E, C, G, H, Fut> {
         types: ToolTypes<A, T, E>,
         handler: Option<(G, H)>,
         arguments: Option<A>,
         #[pin]
         running: Option<Fut>,
+        value: Option<T>,
         capability: PhantomData<fn() -> C>,
     }
 }
@@ -554,6 +559,7 @@ impl<A, T, E, C, G, H, Fut> Typed<A, T, E, C, G, H, Fut> {
             handler: Some((grant, handler)),
             arguments: None,
             running: None,
+            value: None,
             capability: PhantomData,
         }
     }
@@ -563,6 +569,7 @@ impl<'a, S, A, T, E, C, G, H, Fut> TypedCall<'a, S> for Typed<A, T, E, C, G, H, 
 where
     S: Send + Sync + 'static,
     A: Send,
+    T: Send,
     G: FnOnce() -> C + Send,
     H: FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send,
     Fut: Future<Output = Result<T, E>> + Send + 'a,
@@ -585,22 +592,30 @@ where
         this.running.set(Some(handler(state, arguments, grant)));
     }
 
-    fn poll_rendered(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        rendering: Rendering,
-    ) -> Poll<Result<Rendered, ToolError>> {
+    fn poll_handler(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ToolError>> {
         let mut this = self.project();
         let running = this.running.as_mut().as_pin_mut();
         let result = std::task::ready!(running.expect("polled once started").poll(cx));
         this.running.set(None);
-        let types = this.types;
         Poll::Ready(match result {
-            Ok(value) => Ok(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                (types.render)(value, rendering)
-            }))),
-            Err(error) => Err((types.into_error)(error)),
+            Ok(value) => {
+                *this.value = Some(value);
+                Ok(())
+            }
+            Err(error) => Err((this.types.into_error)(error)),
         })
+    }
+
+    fn render(self: Pin<&mut Self>, rendering: Rendering) -> Rendered {
+        let this = self.project();
+        let render = this.types.render;
+        let value = this.value.take();
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            render(
+                value.expect("rendered once the handler returned a value"),
+                rendering,
+            )
+        }))
     }
 
     fn stop(self: Pin<&mut Self>) {
@@ -611,23 +626,19 @@ where
 /// The handler's part of a call under its [`Limits`]: the call's [`TypedCall`] polled, and
 /// stopped when the limits drop it (past the deadline, or after a panic), as they would
 /// drop the handler's own future.
-struct Handling<'t, 'a, S> {
-    typed: Pin<&'t mut (dyn TypedCall<'a, S> + 't)>,
-    rendering: Rendering,
-}
+struct Handling<'t, 'a, S>(Pin<&'t mut (dyn TypedCall<'a, S> + 't)>);
 
 impl<S> Future for Handling<'_, '_, S> {
-    type Output = Result<Rendered, ToolError>;
+    type Output = Result<(), ToolError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let rendering = self.rendering;
-        self.typed.as_mut().poll_rendered(cx, rendering)
+        self.0.as_mut().poll_handler(cx)
     }
 }
 
 impl<S> Drop for Handling<'_, '_, S> {
     fn drop(&mut self) {
-        self.typed.as_mut().stop();
+        self.0.as_mut().stop();
     }
 }
 

@@ -168,15 +168,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     pub fn read<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
     where
         A: Send + 'static,
-        T: 'static,
+        T: Send + 'static,
         E: 'static,
         H: for<'a> Handler<'a, S, A, Grant<'a>, Result<T, E>>,
     {
-        assert!(
-            spec.mode == Mode::Read,
-            "SecureRoute::read needs a `mode = read` tool; `{}` is a write tool: use SecureRoute::write",
-            spec.name
-        );
+        read_tool(&spec);
         Self::build(
             spec,
             types,
@@ -234,22 +230,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     pub fn write<A, T, E, H>(spec: ToolSpec, types: ToolTypes<A, T, E>, handler: H) -> Self
     where
         A: Send + 'static,
-        T: 'static,
+        T: Send + 'static,
         E: 'static,
         H: for<'a> Handler<'a, S, A, Grant<'a, WriteAccess<'a>>, Result<T, E>>,
     {
-        assert!(
-            spec.mode == Mode::Write,
-            "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
-            spec.name
-        );
-        assert!(
-            !spec.policy.admits_anonymous_without_reason(),
-            "write tool `{}` lets anonymous callers change state through a `public` that gives no \
-             reason (policy: {}): use `public_because(\"...\")` to say why, or require a scope",
-            spec.name,
-            spec.policy
-        );
+        write_tool(&spec);
         Self::build(
             spec,
             types,
@@ -482,4 +467,30 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
         }
         parse(arguments, names).map_err(|problem| vec![problem])
     }
+}
+
+/// The checks of [`SecureRoute::read`] on its spec, apart from the generic function (which
+/// is compiled once per tool).
+fn read_tool(spec: &ToolSpec) {
+    assert!(
+        spec.mode == Mode::Read,
+        "SecureRoute::read needs a `mode = read` tool; `{}` is a write tool: use SecureRoute::write",
+        spec.name
+    );
+}
+
+/// The checks of [`SecureRoute::write`] on its spec, apart from the generic function.
+fn write_tool(spec: &ToolSpec) {
+    assert!(
+        spec.mode == Mode::Write,
+        "SecureRoute::write needs a `mode = write` tool; `{}` is a read tool: use SecureRoute::read",
+        spec.name
+    );
+    assert!(
+        !spec.policy.admits_anonymous_without_reason(),
+        "write tool `{}` lets anonymous callers change state through a `public` that gives no \
+         reason (policy: {}): use `public_because(\"...\")` to say why, or require a scope",
+        spec.name,
+        spec.policy
+    );
 }
