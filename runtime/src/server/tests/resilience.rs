@@ -384,3 +384,60 @@ async fn a_tool_without_a_dependency_is_bounded_by_the_servers_cap() {
     exports.release.notify_waiters();
     assert_eq!(next.await.unwrap().is_error, Some(false));
 }
+
+/// A pooled connection, held by a handler: when it is dropped, it records how many calls
+/// its dependency's bulkhead still counted.
+struct Connection {
+    store: Arc<Dependency>,
+    counted_at_drop: Arc<std::sync::Mutex<Option<usize>>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let in_flight = self.store.bulkhead().map(|bulkhead| bulkhead.in_flight());
+        *self.counted_at_drop.lock().unwrap() = in_flight;
+    }
+}
+
+#[derive(Clone)]
+struct Pool {
+    store: Arc<Dependency>,
+    counted_at_drop: Arc<std::sync::Mutex<Option<usize>>>,
+}
+
+#[secure_tool_router]
+impl Pool {
+    /// Takes a connection and never answers.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, breaker = self.store, timeout = "1s")]
+    async fn hold(&self) -> Result<Stock, ToolError> {
+        let _connection = Connection {
+            store: self.store.clone(),
+            counted_at_drop: self.counted_at_drop.clone(),
+        };
+        std::future::pending::<()>().await;
+        Ok(Stock { units: 0 })
+    }
+}
+
+impl rmcp::ServerHandler for Pool {}
+
+/// What a handler holds (a pooled connection) is released before its slot of the
+/// dependency's bulkhead: the bulkhead bounds what handlers hold, not only how many run.
+#[tokio::test(start_paused = true)]
+async fn a_handler_past_its_deadline_is_dropped_before_its_slot_is_given_back() {
+    let pool = Pool {
+        store: Arc::new(
+            Dependency::with_breaker(CircuitBreaker::builder("pool").build()).max_concurrent(1),
+        ),
+        counted_at_drop: Arc::default(),
+    };
+    let server = SecureServer::new(pool.clone());
+    let timed_out = server.call("hold", None, reader()).await.unwrap();
+    assert_eq!(category(&timed_out).as_deref(), Some("timeout"));
+    assert_eq!(
+        *pool.counted_at_drop.lock().unwrap(),
+        Some(1),
+        "the handler was dropped after its slot was given back"
+    );
+    assert_eq!(pool.store.bulkhead().unwrap().in_flight(), 0);
+}
