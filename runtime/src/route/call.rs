@@ -182,9 +182,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// and its context (only then), run `handler` with panics caught, and turn its result
     /// into a sanitized MCP result. One audit event.
     ///
-    /// This is the only part compiled once per tool (it is generic over the tool's types
-    /// and handler): it pins the tool's part of the call ([`Typed`]) in its own future and
-    /// hands it, its types erased, to [`guarded`](Self::guarded), compiled once per server.
+    /// This function and [`Typed`]'s methods are the parts compiled once per tool (they
+    /// are generic over the tool's types and handler): it pins the tool's part of the call
+    /// in its own future and hands it, its types erased, to [`guarded`](Self::guarded),
+    /// compiled once per server.
     pub(super) async fn run<A, T, E, C, Fut>(
         mut self,
         types: ToolTypes<A, T, E>,
@@ -259,7 +260,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             rounds,
         } = match self.ready(rounds_apply, sent, &mut event, started).await {
             Ok(ready) => ready,
-            Err(answer) => return answer,
+            Err(answer) => {
+                // The parsed arguments go now, within the call's span.
+                typed.as_mut().discard();
+                return answer;
+            }
         };
         #[cfg(feature = "testing")]
         if let Some(reached) = self.reached {
@@ -275,6 +280,8 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             && let Some(asked) =
                 rounds.asked(&self.principal, spec, &self.context, &mut event, started)
         {
+            // The handler's value, not rendered, goes while the tool's slot is held.
+            typed.as_mut().discard();
             return asked;
         }
         let rendered = outcome.map(|()| typed.render(route.rendering));
@@ -532,9 +539,13 @@ trait TypedCall<'a, S>: Send {
     /// The handler's value rendered as the call's result (a panic while rendering caught).
     fn render(self: Pin<&mut Self>, rendering: Rendering) -> Rendered;
 
-    /// Drops the handler's future, if it is still there: the call is over (its deadline
-    /// passed, or it panicked).
+    /// Drops the handler's future, if it is still there: the limits are done with the
+    /// call (its deadline passed, it panicked, it was cancelled or refused).
     fn stop(self: Pin<&mut Self>);
+
+    /// Drops whatever the call still holds of the tool's (its arguments, the handler's
+    /// future or value): the call ends without rendering a value.
+    fn discard(self: Pin<&mut Self>);
 }
 
 pin_project_lite::pin_project! {
@@ -621,11 +632,18 @@ where
     fn stop(self: Pin<&mut Self>) {
         self.project().running.set(None);
     }
+
+    fn discard(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        *this.arguments = None;
+        this.running.set(None);
+        *this.value = None;
+    }
 }
 
 /// The handler's part of a call under its [`Limits`]: the call's [`TypedCall`] polled, and
-/// stopped when the limits drop it (past the deadline, or after a panic), as they would
-/// drop the handler's own future.
+/// stopped when the limits drop it (past the deadline, after a panic, when the call is
+/// cancelled or the limits refuse it), as they would drop the handler's own future.
 struct Handling<'t, 'a, S>(Pin<&'t mut (dyn TypedCall<'a, S> + 't)>);
 
 impl<S> Future for Handling<'_, '_, S> {

@@ -105,3 +105,61 @@ async fn without_a_layer_that_wants_them_no_span_is_made() {
     assert!(text.contains("tool call succeeded"), "{text}");
     assert!(!text.contains("secure_tool.call"), "{text}");
 }
+
+/// The span each `Purge` was dropped in (by name), in the order they were dropped.
+static PURGES_DROPPED_IN: std::sync::Mutex<Vec<Option<&'static str>>> =
+    std::sync::Mutex::new(Vec::new());
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Purge {
+    id: u64,
+}
+
+impl Drop for Purge {
+    fn drop(&mut self) {
+        let span = tracing::Span::current().metadata().map(|span| span.name());
+        PURGES_DROPPED_IN.lock().unwrap().push(span);
+    }
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Purged {
+    id: u64,
+}
+
+#[derive(Clone)]
+struct Jobs;
+
+#[secure_tool_router]
+impl Jobs {
+    /// Purges a job, once the user says yes.
+    #[secure_tool(authz = scopes("jobs"), mode = write, confirm = "Purge {id}?")]
+    async fn purge(&self, args: Purge, _access: WriteAccess<'_>) -> Result<Purged, ToolError> {
+        Ok(Purged { id: args.id })
+    }
+}
+
+impl rmcp::ServerHandler for Jobs {}
+
+/// A call refused once its arguments are parsed (here: a confirmed tool called in process,
+/// where no one can say yes) lets go of them within its span, like every other value of
+/// the call, not after it.
+#[tokio::test]
+async fn the_arguments_of_a_call_refused_after_parsing_go_within_its_span() {
+    let log = Log::default();
+    let _default = test_log::set_default(log.span_subscriber());
+    let server = SecureServer::new(Jobs);
+    let principal = Principal::new("ada").with_scopes(["jobs"]);
+    let refused = server
+        .call("purge", json!({"id": 7}).as_object().cloned(), principal)
+        .await
+        .unwrap();
+    assert_eq!(refused.is_error, Some(true));
+    assert_eq!(closed(&log).len(), 1, "{}", log.text());
+    assert!(closed(&log)[0].contains("secure_tool.outcome=\"not_confirmed\""));
+    assert_eq!(
+        *PURGES_DROPPED_IN.lock().unwrap(),
+        [Some("secure_tool.call")],
+        "the parsed arguments were dropped outside the call's span"
+    );
+}
