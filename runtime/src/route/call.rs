@@ -12,7 +12,7 @@ use tracing::Instrument as _;
 
 use super::field_path::{Problem, invalid_arguments};
 use super::render::Rendering;
-use super::secure_route::SecureRoute;
+use super::secure_route::{BoxFuture, SecureRoute};
 use super::spec::ToolSpec;
 use super::types::ToolTypes;
 use crate::audit::{self, Verdict};
@@ -182,39 +182,42 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
     /// and its context (only then), run `handler` with panics caught, and turn its result
     /// into a sanitized MCP result. One audit event.
     ///
-    /// This function and [`Typed`]'s methods are the parts compiled once per tool (they
-    /// are generic over the tool's types and handler): it pins the tool's part of the call
-    /// in its own future and hands it, its types erased, to [`guarded`](Self::guarded),
-    /// compiled once per server.
-    pub(super) async fn run<A, T, E, C, Fut>(
-        mut self,
+    /// This function and [`Typed`]'s methods are the only parts compiled once per tool
+    /// (they are generic over the tool's types and handler): it boxes the tool's part of
+    /// the call and hands it, its types erased, to [`run_typed`](Self::run_typed),
+    /// compiled once per server: one allocation more than the call's own future, and one
+    /// state machine for every tool instead of one a tool.
+    pub(super) fn run<A, T, E, C, Fut>(
+        self,
         types: ToolTypes<A, T, E>,
-        grant: impl FnOnce() -> C + Send,
-        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send,
-    ) -> CallToolResponse
+        grant: impl FnOnce() -> C + Send + 'a,
+        handler: impl FnOnce(&'a S, A, Grant<'a, C>) -> Fut + Send + 'a,
+    ) -> BoxFuture<'a, CallToolResponse>
     where
-        A: Send,
-        T: Send,
+        A: Send + 'a,
+        T: Send + 'a,
+        E: 'a,
+        C: 'a,
         Fut: Future<Output = Result<T, E>> + Send + 'a,
     {
-        let typed = std::pin::pin!(Typed::new(types, grant, handler));
-        self.guarded(typed).await
+        Box::pin(self.run_typed(Box::pin(Typed::new(types, grant, handler))))
     }
 
-    /// [`run_in`](Self::run_in) within the call's span: not an async function, so that it
-    /// adds no future of its own to [`run`](Self::run)'s, which is compiled once per tool.
-    fn guarded<'t>(
-        &'t mut self,
-        typed: Pin<&'t mut (dyn TypedCall<'a, S> + 't)>,
-    ) -> impl Future<Output = CallToolResponse> + 't {
+    /// The guarded call of the tool's part `typed`, within the call's span.
+    async fn run_typed(
+        mut self,
+        mut typed: Pin<Box<dyn TypedCall<'a, S> + 'a>>,
+    ) -> CallToolResponse {
         let spec = &self.route.spec;
         let span = audit::call_span(audit::Surface::Tool, &spec.name, spec.mode);
-        self.run_in(span.clone(), typed).instrument(span)
+        self.run_in(span.clone(), typed.as_mut())
+            .instrument(span)
+            .await
     }
 
-    /// [`run`](Self::run) of the tool's part `typed`, within `span`. It borrows the
-    /// invocation, which `run`'s future holds: an async function keeps its arguments for
-    /// as long as it runs, so one taking `self` would hold a second copy.
+    /// [`run_typed`](Self::run_typed) within `span`. It borrows the invocation, which
+    /// `run_typed`'s future holds: an async function keeps its arguments for as long as it
+    /// runs, so one taking `self` would hold a second copy.
     async fn run_in(
         &mut self,
         span: tracing::Span,
@@ -284,7 +287,11 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             typed.as_mut().discard();
             return asked;
         }
-        let rendered = outcome.map(|()| typed.render(route.rendering));
+        // Rendering runs the user's `Serialize`: a panic in it is caught here, once per
+        // server rather than once per tool.
+        let rendered = outcome.map(|()| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| typed.as_mut().render(route.rendering)))
+        });
         answer(route, &self.context, rendered, &mut event, started)
     }
 
@@ -536,8 +543,16 @@ trait TypedCall<'a, S>: Send {
     /// If the call was not started, or is done.
     fn poll_handler(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ToolError>>;
 
-    /// The handler's value rendered as the call's result (a panic while rendering caught).
-    fn render(self: Pin<&mut Self>, rendering: Rendering) -> Rendered;
+    /// The handler's value rendered as the call's result.
+    ///
+    /// # Panics
+    ///
+    /// If the handler has not returned a value, or rendering it panics: the guarded call
+    /// catches both.
+    fn render(
+        self: Pin<&mut Self>,
+        rendering: Rendering,
+    ) -> Result<CallToolResult, serde_json::Error>;
 
     /// Drops the handler's future, if it is still there: the limits are done with the
     /// call (its deadline passed, it panicked, it was cancelled or refused).
@@ -617,16 +632,16 @@ where
         })
     }
 
-    fn render(self: Pin<&mut Self>, rendering: Rendering) -> Rendered {
+    fn render(
+        self: Pin<&mut Self>,
+        rendering: Rendering,
+    ) -> Result<CallToolResult, serde_json::Error> {
         let this = self.project();
-        let render = this.types.render;
         let value = this.value.take();
-        std::panic::catch_unwind(AssertUnwindSafe(|| {
-            render(
-                value.expect("rendered once the handler returned a value"),
-                rendering,
-            )
-        }))
+        (this.types.render)(
+            value.expect("rendered once the handler returned a value"),
+            rendering,
+        )
     }
 
     fn stop(self: Pin<&mut Self>) {
@@ -683,7 +698,7 @@ fn refused_arguments(
 fn answer<S: Send + Sync + 'static>(
     route: &SecureRoute<S>,
     settings: &CallSettings<'_>,
-    rendered: Result<std::thread::Result<Result<CallToolResult, serde_json::Error>>, ToolError>,
+    rendered: Result<Rendered, ToolError>,
     event: &mut audit::CallEvent<'_>,
     started: tokio::time::Instant,
 ) -> CallToolResponse {

@@ -178,11 +178,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             types,
             route_fn(
                 move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResponse> {
-                    Box::pin(invocation.run(
+                    invocation.run(
                         types,
                         || (),
                         move |state, arguments, grant| handler.call(state, arguments, grant),
-                    ))
+                    )
                 },
             ),
         )
@@ -240,11 +240,11 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
             types,
             route_fn(
                 move |invocation: Invocation<'_, S>| -> BoxFuture<'_, CallToolResponse> {
-                    Box::pin(invocation.run(
+                    invocation.run(
                         types,
                         WriteAccess::for_call,
                         move |state, arguments, grant| handler.call(state, arguments, grant),
-                    ))
+                    )
                 },
             ),
         )
