@@ -13,6 +13,10 @@
 //! - **Cedar**: a tool decided by a Cedar policy set (`authz = cedar()`, and with the
 //!   resource read from the arguments) against the same tool with a scope policy, through
 //!   `SecureServer::call`.
+//! - **confirmation and per-caller lists**: a write tool with `confirm = ...` whose host
+//!   says yes (the elicitation's round trip included) against the same tool without, over
+//!   rmcp's duplex; `tools/list` and `SecureServer::call` of a server with
+//!   `ToolLists::PerCaller` against the same server listing every tool.
 //! - **argument check**: what checking the arguments against the tool's size limits and
 //!   published input schema (`SecureRoute::check_arguments`, the check the guarded call
 //!   makes before parsing) adds to the call by hand, for a one-field object and a ~6 KiB
@@ -31,13 +35,17 @@ use std::time::Duration;
 use divan::Bencher;
 use rmcp::handler::server::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
-use rmcp::service::RunningService;
-use rmcp::{ErrorData, RoleClient, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, Implementation, JsonObject,
+};
+use rmcp::service::{RequestContext, RunningService};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServerHandler, tool, tool_handler, tool_router};
 use secure_tool::authz::{AccessRequest, Mode, Policy, Principal, scopes};
 use secure_tool::cedar::cedar;
 use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
+use secure_tool::server::ToolLists;
 use tokio::runtime::Runtime;
 use tower::{Layer as _, Service, ServiceExt as _};
 use tower_resilience_circuitbreaker::{CircuitBreaker, CircuitBreakerLayer, DefaultClassifier};
@@ -47,6 +55,7 @@ use support::{Comparison, Target, YieldOnce, block_on, compare};
 const TIMEOUT: Duration = Duration::from_secs(5);
 const AUTHZ_TIMEOUT: Duration = Duration::from_secs(2);
 const SCOPE: &str = "records:read";
+const WRITE_SCOPE: &str = "records:write";
 
 fn main() {
     divan::main();
@@ -442,16 +451,78 @@ impl Secured {
     async fn import(&self, args: Batch) -> Result<Imported, ToolError> {
         Ok(imported(&args))
     }
+
+    /// Archives a record: a write tool.
+    #[secure_tool(authz = scopes("records:write"), mode = write, timeout = "5s")]
+    async fn archive(&self, args: Lookup, _access: WriteAccess<'_>) -> Result<Record, ToolError> {
+        Ok(record(args.id))
+    }
+
+    /// Archives a record once the user says yes: `archive` with a confirmation.
+    #[secure_tool(
+        authz = scopes("records:write"),
+        mode = write,
+        timeout = "5s",
+        confirm = "Archive record {id}?"
+    )]
+    async fn archive_confirmed(
+        &self,
+        args: Lookup,
+        _access: WriteAccess<'_>,
+    ) -> Result<Record, ToolError> {
+        Ok(record(args.id))
+    }
 }
 
 impl ServerHandler for Secured {}
 
 fn secured() -> SecureServer<Secured> {
+    secured_listing(ToolLists::All)
+}
+
+fn secured_listing(lists: ToolLists) -> SecureServer<Secured> {
     SecureServer::builder(Secured {
         store: Dependency::new("store"),
     })
-    .local_principal(Principal::new("ada").with_scopes([SCOPE]))
+    .local_principal(Principal::new("ada").with_scopes([SCOPE, WRITE_SCOPE]))
+    .tool_lists(lists)
     .build()
+}
+
+/// A host whose user says yes to every confirmation.
+#[derive(Clone)]
+struct Agreeing;
+
+impl ClientHandler for Agreeing {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("overhead-bench", "1"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        _: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let mut yes = ElicitResult::new(ElicitationAction::Accept);
+        yes.content = Some(serde_json::json!({ "confirm": true }));
+        Ok(yes)
+    }
+}
+
+/// A tools/call of `tool` with [`arguments`] through `client`, which must succeed.
+fn call_tool_over<C: ClientHandler>(
+    rt: &Runtime,
+    client: &RunningService<RoleClient, C>,
+    tool: &'static str,
+) -> CallToolResult {
+    let result = rt
+        .block_on(client.call_tool(CallToolRequestParams::new(tool).with_arguments(arguments())))
+        .expect("a tool result");
+    assert_eq!(result.is_error, Some(false), "{tool}: {result:?}");
+    result
 }
 
 /// The bare rmcp baseline. The router is kept in a field, as rmcp's docs recommend for
@@ -799,6 +870,61 @@ fn comparisons() {
             Target::Ratio(1.05),
             || drop(black_box(call_over(&rt, &plain))),
             || drop(black_box(call_over(&rt, &secure))),
+        ));
+        // Confirmation: the server asks the host (elicitation/create, a second round trip
+        // on the same pipe) and runs the tool once it says yes.
+        let agreeing = rt.block_on(support::connect_secure_as(secured(), Agreeing));
+        rows.push(compare(
+            "write tool with confirm, host says yes (duplex)",
+            "the same tool without",
+            Target::None,
+            || drop(black_box(call_tool_over(&rt, &agreeing, "archive"))),
+            || {
+                drop(black_box(call_tool_over(
+                    &rt,
+                    &agreeing,
+                    "archive_confirmed",
+                )))
+            },
+        ));
+        // Per-caller lists: each tool's policy asked whether the caller could pass it,
+        // when listing and (a hidden tool is a missing one) on each call.
+        let per_caller = rt.block_on(support::connect_secure(secured_listing(
+            ToolLists::PerCaller,
+        )));
+        let list = |client: &RunningService<RoleClient, ()>| {
+            let tools = rt
+                .block_on(client.list_tools(None))
+                .expect("a tools/list result");
+            debug_assert_eq!(tools.tools.len(), 7);
+            drop(black_box(tools));
+        };
+        rows.push(compare(
+            "tools/list, per-caller lists (duplex, 7 tools)",
+            "every tool listed",
+            Target::None,
+            || list(&secure),
+            || list(&per_caller),
+        ));
+    }
+    {
+        let rt = runtime();
+        let _entered = rt.enter();
+        let every = secured();
+        let per_caller = secured_listing(ToolLists::PerCaller);
+        let principal = Principal::new("ada").with_scopes([SCOPE]);
+        let args = arguments();
+        let call = |server: &SecureServer<Secured>| {
+            let answer = block_on(server.call("lookup", Some(args.clone()), principal.clone()));
+            debug_assert_eq!(answer.as_ref().map(|r| r.is_error), Ok(Some(false)));
+            drop(black_box(answer));
+        };
+        rows.push(compare(
+            "SecureServer::call, per-caller lists",
+            "every tool listed",
+            Target::None,
+            || call(&every),
+            || call(&per_caller),
         ));
     }
     support::print_comparisons("overhead on the success path", &rows);

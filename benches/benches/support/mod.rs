@@ -323,6 +323,19 @@ pub async fn connect<S: rmcp::ServerHandler>(
 pub async fn connect_secure<S: rmcp::ServerHandler + Send + Sync + 'static>(
     server: secure_tool::SecureServer<S>,
 ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    connect_secure_as(server, ()).await
+}
+
+/// [`connect_secure`] with `client` as the host: what it declares and how it answers the
+/// server's requests (elicitation, sampling).
+pub async fn connect_secure_as<S, C>(
+    server: secure_tool::SecureServer<S>,
+    client: C,
+) -> rmcp::service::RunningService<rmcp::RoleClient, C>
+where
+    S: rmcp::ServerHandler + Send + Sync + 'static,
+    C: rmcp::ClientHandler,
+{
     use rmcp::ServiceExt as _;
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
@@ -332,5 +345,5 @@ pub async fn connect_secure<S: rmcp::ServerHandler + Send + Sync + 'static>(
             .expect("the server starts");
         let _ = running.waiting().await;
     });
-    ().serve(client_io).await.expect("the client connects")
+    client.serve(client_io).await.expect("the client connects")
 }
