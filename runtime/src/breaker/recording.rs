@@ -97,7 +97,8 @@ impl Inner {
                     if !(failure || slow || win.may_hold_bad(epoch)) {
                         return;
                     }
-                    win.stats(now, self)
+                    // The record above moved the window to this call's epoch.
+                    win.live()
                 }
                 Window::Count(win) => win.stats(),
             };

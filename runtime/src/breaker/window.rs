@@ -104,6 +104,8 @@ impl TimeWindow {
         mark != 0 && mark - 1 + self.buckets.len() as u64 > epoch
     }
 
+    /// The counts of the buckets as they stand, for the epoch the window was last moved
+    /// to (recording a call moves it to the call's).
     pub(super) fn live(&self) -> WindowStats {
         let mut s = WindowStats::default();
         for b in self.buckets.iter() {
@@ -113,13 +115,6 @@ impl TimeWindow {
             s.slow += b.slow.load(Ordering::Acquire);
         }
         s
-    }
-
-    pub(super) fn stats(&self, now: u64, inner: &Inner) -> WindowStats {
-        if self.epoch(now) > self.current.load(Ordering::Acquire) {
-            self.rotate(self.epoch(now), &mut inner.lock());
-        }
-        self.live()
     }
 
     pub(super) fn clear(&self, locked: &mut Locked) {
