@@ -391,6 +391,26 @@ fn count_window_trips_and_slides() {
     assert_eq!((s.successes, s.failures), (100, 9));
 }
 
+#[test]
+fn a_count_window_starts_empty_when_the_breaker_closes_again() {
+    let clock = ManualClock::new();
+    let b = on(&clock).count_window(10).consecutive_failures(0).build();
+    calls(&b, Outcome::Success, 5);
+    calls(&b, Outcome::Failure, 5);
+    assert_eq!(b.state(), State::Open);
+    clock.advance(secs(15));
+    calls(&b, Outcome::Success, 3); // the half-open trials
+    assert_eq!(b.state(), State::Closed);
+    let s = b.snapshot();
+    assert_eq!((s.window_calls, s.failure_rate), (0, 0.0));
+    // The failures that opened it are gone: it takes five of the next ten again.
+    calls(&b, Outcome::Success, 5);
+    calls(&b, Outcome::Failure, 4);
+    assert_eq!(b.state(), State::Closed);
+    call(&b, Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+}
+
 // --- open, half-open, backoff ---------------------------------------------------------
 
 #[test]
