@@ -1837,6 +1837,14 @@ fn debug_output_shows_no_key_material() {
     );
     assert!(!debug.contains("test-only secret"), "{debug}");
     assert!(!format!("{:?}", auth.layer(())).contains("test-only secret"));
+    // The builder shows what it checks against, and no key either.
+    let builder = format!("{:?}", hs256());
+    assert!(builder.starts_with("BearerAuthBuilder {"), "{builder}");
+    assert!(
+        builder.contains(ISSUER) && builder.contains(AUDIENCE) && builder.contains("HS256"),
+        "{builder}"
+    );
+    assert!(!builder.contains("test-only secret"), "{builder}");
 }
 
 #[test]
