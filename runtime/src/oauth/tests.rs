@@ -1785,6 +1785,12 @@ fn configuration_mistakes_are_errors_at_build() {
         error(hs256().leeway(Duration::from_secs(3600))),
         "a leeway of 3600s is more than the 300s allowed"
     );
+    assert_eq!(
+        error(hs256().leeway(MAX_LEEWAY + Duration::from_secs(1))),
+        "a leeway of 301s is more than the 300s allowed"
+    );
+    // The largest leeway allowed is allowed.
+    assert!(hs256().leeway(MAX_LEEWAY).build().is_ok());
     for audience in [
         "mcp.example.com/mcp",
         "/mcp",
