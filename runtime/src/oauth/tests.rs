@@ -2192,3 +2192,58 @@ mod behind_axum {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 }
+
+#[test]
+fn a_configured_jwk_set_holds_hmac_secrets_of_at_least_32_bytes() {
+    let set = |len: usize| {
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![7_u8; len]);
+        json!({ "keys": [{ "kty": "oct", "kid": "s", "k": k }] }).to_string()
+    };
+    let error = VerificationKey::from_jwks(&set(31), "jwks.json").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "jwks.json: key `s` is an HMAC secret shorter than 32 bytes"
+    );
+    for len in [32, 33] {
+        let keys = VerificationKey::from_jwks(&set(len), "jwks.json").unwrap();
+        assert_eq!(keys.len(), 1, "a secret of {len} bytes");
+        assert_eq!(keys[0].kid(), Some("s"));
+    }
+}
+
+#[test]
+fn a_jwk_set_logs_the_keys_it_left_out_only_when_it_left_some_out() {
+    let log = Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET);
+    let signing = json!({ "kty": "oct", "kid": "sig", "k": secret });
+    let set = json!({ "keys": [signing] }).to_string();
+    assert_eq!(
+        VerificationKey::from_jwks(&set, "jwks.json").unwrap().len(),
+        1
+    );
+    assert!(!log.text().contains("left out"), "{}", log.text());
+    let encryption = json!({ "kty": "oct", "kid": "enc", "use": "enc", "k": secret });
+    let set = json!({ "keys": [signing, encryption] }).to_string();
+    assert_eq!(
+        VerificationKey::from_jwks(&set, "jwks.json").unwrap().len(),
+        1
+    );
+    let text = log.text();
+    assert!(
+        text.contains("keys of the JWK set left out") && text.contains("left_out=1 kept=1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_key_shows_its_id_algorithm_and_family_and_no_key_material() {
+    let key = VerificationKey::hmac_secret(SECRET).unwrap().with_kid("k1");
+    let shown = format!("{key:?}");
+    assert!(shown.starts_with("VerificationKey {"), "{shown}");
+    assert!(
+        shown.contains("\"k1\"") && shown.contains("algorithm") && shown.contains("Hmac"),
+        "{shown}"
+    );
+    assert!(!shown.contains("test-only secret"), "{shown}");
+}
