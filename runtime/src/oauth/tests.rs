@@ -1814,6 +1814,14 @@ fn configuration_mistakes_are_errors_at_build() {
     }
     assert!(error(hs256().resource_metadata_url("/relative")).contains("absolute"));
     assert!(
+        error(hs256().resource_metadata_url("ftp://docs.example.com/prm.json"))
+            .contains("absolute")
+    );
+    assert!(
+        error(hs256().resource_metadata_url("https://docs.example.com/prm.json?v=1"))
+            .contains("must not have a query or fragment")
+    );
+    assert!(
         error(hs256().jwks_file("/nonexistent/jwks.json")).starts_with("cannot read JWKS file")
     );
     assert!(error(base().jwks("{\"keys\": 5}")).starts_with("the JWKS is not a JWK set"));
@@ -2121,6 +2129,51 @@ mod behind_axum {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
+    /// The binding is ready when the service it wraps is, not before, and shows what it
+    /// holds without a session id or a subject.
+    #[tokio::test(start_paused = true)]
+    async fn sessions_are_bound_by_a_service_ready_only_when_the_inner_one_is() {
+        #[derive(Clone, Debug)]
+        struct NeverReady;
+        impl tower_service::Service<Request<String>> for NeverReady {
+            type Response = http::Response<String>;
+            type Error = std::convert::Infallible;
+            type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Pending
+            }
+            fn call(&mut self, _: Request<String>) -> Self::Future {
+                unreachable!("never ready")
+            }
+        }
+        let sessions = Arc::new(LocalSessionManager::default());
+        let mut bound = BindSessions::new(NeverReady, sessions).prune_above(7);
+        let ready = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tower::ServiceExt::<Request<String>>::ready(&mut bound),
+        )
+        .await;
+        assert!(ready.is_err(), "bound sessions ready before the service");
+        let shown = format!("{bound:?}");
+        assert!(
+            shown.starts_with("BindSessions { inner: NeverReady, bound: 0, prune_above: 7"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_metadata_service_shows_the_paths_it_answers() {
+        let shown = format!("{:?}", hs256().build().unwrap().metadata_service());
+        assert!(shown.starts_with("MetadataService {"), "{shown}");
+        assert!(
+            shown.contains("/.well-known/oauth-protected-resource/mcp"),
+            "{shown}"
+        );
+    }
+
     /// A stand-in for the MCP service that creates a session of the given ids, in turn,
     /// for each request that names none.
     #[derive(Clone)]
@@ -2162,7 +2215,7 @@ mod behind_axum {
         let ids = ["closed-1", "closed-2", &open].map(str::to_owned);
         let inner = Creates(Arc::new(std::sync::Mutex::new(ids.into())));
         let bound = BindSessions::new(inner, sessions).prune_above(2);
-        for _ in 0..3 {
+        for created in 1..=3 {
             let mut request = Request::post("http://localhost/mcp")
                 .body(String::new())
                 .unwrap();
@@ -2170,6 +2223,13 @@ mod behind_axum {
                 .extensions_mut()
                 .insert(crate::Principal::new("ada"));
             bound.clone().oneshot(request).await.unwrap();
+            if created == 2 {
+                // At the threshold, not above it: nothing is pruned.
+                for _ in 0..100 {
+                    tokio::task::yield_now().await;
+                }
+                assert_eq!(bound.bound(), 2, "pruned at the threshold");
+            }
         }
         // The third binding started the pruning task: let it run.
         for _ in 0..1000 {
