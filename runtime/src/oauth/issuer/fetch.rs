@@ -147,6 +147,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_fetch_is_told_with_its_causes_on_one_line() {
+        #[derive(Debug)]
+        struct Connect(std::io::Error);
+        impl std::fmt::Display for Connect {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Connect {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            error_chain(&Connect(refused)),
+            "client error (Connect): refused"
+        );
+    }
+
+    #[test]
     fn only_https_or_loopback_http_is_fetched() {
         let check = |url: &str| check_url(&url.parse().unwrap());
         assert!(check("https://auth.example.com/jwks").is_ok());
