@@ -65,6 +65,24 @@ impl Service<Request<String>> for Echo {
     }
 }
 
+/// A service that is never ready: a layer around it must not be ready either.
+#[derive(Clone, Debug)]
+pub(super) struct NeverReady;
+
+impl<R> Service<R> for NeverReady {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Pending
+    }
+
+    fn call(&mut self, _: R) -> Self::Future {
+        unreachable!("never ready")
+    }
+}
+
 fn hs256() -> BearerAuthBuilder {
     BearerAuth::builder()
         .issuer(ISSUER)
@@ -2133,22 +2151,7 @@ mod behind_axum {
     /// holds without a session id or a subject.
     #[tokio::test(start_paused = true)]
     async fn sessions_are_bound_by_a_service_ready_only_when_the_inner_one_is() {
-        #[derive(Clone, Debug)]
-        struct NeverReady;
-        impl tower_service::Service<Request<String>> for NeverReady {
-            type Response = http::Response<String>;
-            type Error = std::convert::Infallible;
-            type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-            fn poll_ready(
-                &mut self,
-                _: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Result<(), Self::Error>> {
-                std::task::Poll::Pending
-            }
-            fn call(&mut self, _: Request<String>) -> Self::Future {
-                unreachable!("never ready")
-            }
-        }
+        use super::NeverReady;
         let sessions = Arc::new(LocalSessionManager::default());
         let mut bound = BindSessions::new(NeverReady, sessions).prune_above(7);
         let ready = tokio::time::timeout(

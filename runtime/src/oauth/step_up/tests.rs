@@ -494,22 +494,7 @@ async fn a_body_under_the_limit_goes_on() {
 /// The layer is ready when the service it wraps is, not before.
 #[tokio::test(start_paused = true)]
 async fn the_layer_is_ready_only_when_the_inner_service_is() {
-    #[derive(Clone)]
-    struct NeverReady;
-    impl tower::Service<Request<StepUpBody<String>>> for NeverReady {
-        type Response = http::Response<String>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Pending
-        }
-        fn call(&mut self, _: Request<StepUpBody<String>>) -> Self::Future {
-            unreachable!("never ready")
-        }
-    }
+    use crate::oauth::tests::NeverReady;
     let auth = BearerAuth::builder()
         .issuer(ISSUER)
         .audience(AUDIENCE)
@@ -518,7 +503,11 @@ async fn the_layer_is_ready_only_when_the_inner_service_is() {
         .build()
         .unwrap();
     let mut layer = auth.step_up(NeverReady, SecureServer::new(Notes));
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(1), layer.ready()).await;
+    let ready = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        tower::ServiceExt::<Request<StepUpBody<String>>>::ready(&mut layer),
+    )
+    .await;
     assert!(
         ready.is_err(),
         "the layer was ready before its inner service"
