@@ -48,6 +48,10 @@ fn malformed_rates_are_refused_with_why() {
         ("30/min burst10", RateError::Trailing),
         ("30/min burst 10 more", RateError::Trailing),
         ("30/min bursts 10", RateError::Trailing),
+        // Another word of the same length, and the word cut short at the end.
+        ("30/min brust 10", RateError::Trailing),
+        ("30/min burs", RateError::Trailing),
+        ("30/min b", RateError::Trailing),
     ] {
         assert_eq!(Rate::parse(text), Err(error), "{text:?}");
     }
@@ -62,6 +66,11 @@ fn a_rate_shows_its_burst_only_when_it_has_its_own() {
         "5/s burst 20"
     );
     assert_eq!(format!("{:?}", Rate::per_hour(2)), "Rate(2/h)");
+    // Without a burst of its own, a rate lets its calls of a period through at once.
+    let rate = Rate::per_minute(30);
+    assert_eq!((rate.calls(), rate.burst()), (30, 30));
+    let rate = Rate::per_second(5).with_burst(20);
+    assert_eq!((rate.calls(), rate.burst()), (5, 20));
     assert_eq!(Rate::per_minute(30).interval(), Duration::from_secs(2));
     assert_eq!(Rate::per_second(4).interval(), Duration::from_millis(250));
     assert_eq!(Rate::per_minute(30).period(), Duration::from_secs(60));
