@@ -139,6 +139,32 @@ async fn callers_are_told_apart_by_subject_and_anonymous_callers_share_one_bucke
     assert_eq!(limiter.rate(), Rate::per_hour(2));
 }
 
+/// Many callers, each with a bucket of its own: no caller ever takes from another's, however
+/// their subjects hash (a table of a thousand has subjects whose hashes share bits).
+#[tokio::test(start_paused = true)]
+async fn a_thousand_callers_each_have_a_bucket_of_their_own() {
+    let limiter = Limiter::new(Rate::per_hour(1), "notes");
+    let callers: Vec<_> = (0..1_000)
+        .map(|n| Principal::new(format!("caller-{n}")))
+        .collect();
+    for caller in &callers {
+        assert_eq!(
+            limiter.check(caller),
+            Ok(()),
+            "{}",
+            caller.subject().unwrap()
+        );
+    }
+    for caller in &callers {
+        assert!(
+            limiter.check(caller).is_err(),
+            "{}",
+            caller.subject().unwrap()
+        );
+    }
+    assert_eq!(limiter.buckets.table.lock().unwrap().times.len(), 1_000);
+}
+
 /// The table of buckets is bounded: callers whose buckets refilled are forgotten when room
 /// is needed; while every tracked caller is still limited, a new caller is refused until
 /// the earliest bucket refills, and told how long that is.
