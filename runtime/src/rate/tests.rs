@@ -165,6 +165,22 @@ async fn a_thousand_callers_each_have_a_bucket_of_their_own() {
     assert_eq!(limiter.buckets.table.lock().unwrap().times.len(), 1_000);
 }
 
+/// A caller hashes as its subject, the same whatever its scopes: callers spread over the
+/// table (all hashed alike, a full table would be one long chain searched under its lock).
+#[test]
+fn a_caller_hashes_as_its_subject() {
+    fn hash_of(value: impl Hash) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        value.hash(&mut hasher);
+        hasher.finish()
+    }
+    let ada = hash_of(Caller(Principal::new("ada").with_scopes(["notes:read"])));
+    assert_eq!(ada, hash_of(Some("ada")));
+    let ada_writing = Principal::new("ada").with_scopes(["notes:write"]);
+    assert_eq!(ada, hash_of(Caller(ada_writing)));
+    assert_ne!(ada, hash_of(Caller(Principal::new("bob"))));
+}
+
 /// The table of buckets is bounded: callers whose buckets refilled are forgotten when room
 /// is needed; while every tracked caller is still limited, a new caller is refused until
 /// the earliest bucket refills, and told how long that is.
