@@ -1186,3 +1186,16 @@ fn an_operation_is_one_cedar_action_whatever_its_parts() {
         "{message}"
     );
 }
+
+/// What a caller-specific tool list shows: a Cedar part may let any named caller in (its
+/// answer is known only when asked), never an anonymous one; the parts beside it still
+/// count.
+#[test]
+fn a_cedar_part_may_admit_any_named_caller_until_it_is_asked() {
+    let alone: crate::authz::Policy = cedar().into();
+    assert!(alone.may_admit(&ada()));
+    assert!(!alone.may_admit(&Principal::anonymous()));
+    let with_role = all_of([roles("admin"), cedar().into()]);
+    assert!(with_role.may_admit(&admin()));
+    assert!(!with_role.may_admit(&ada()));
+}
