@@ -6,14 +6,15 @@ use crate::authz::{DenialCause, Policy, Principal};
 use crate::oauth::{Operation, ScopeChallenge};
 use crate::route::SecureRoute;
 
-use super::{SecureServer, ToolLists};
+use super::SecureServer;
 
 impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
     /// The scopes of the tool's policy and of the server's, when scopes are all
     /// `principal` lacks ([`Policy::scope_challenge`]); the challenge is audited as a
-    /// denial. None for a tool the caller's tool list hides ([`ToolLists::PerCaller`]), and
-    /// for prompts and resources, which a caller who may not use them is told do not exist:
-    /// a challenge would tell it they do.
+    /// denial. None for a tool the caller's tool list hides
+    /// ([`ToolLists::PerCaller`](super::ToolLists::PerCaller)), and for prompts and
+    /// resources, which a caller who may not use them is told do not exist: a challenge
+    /// would tell it they do.
     fn scope_challenge(
         &self,
         operation: Operation<'_>,
@@ -26,7 +27,8 @@ impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
         };
         let inner = &*self.inner;
         let route: &SecureRoute<S> = inner.tools.route(name)?;
-        if inner.config.tool_lists != ToolLists::All && !self.shows(route, principal) {
+        // Under caller-specific lists only (every tool is shown otherwise).
+        if !self.shows(route, principal) {
             return None;
         }
         let policy = route.spec.policy();
