@@ -27,7 +27,7 @@ impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
         };
         let inner = &*self.inner;
         let route: &SecureRoute<S> = inner.tools.route(name)?;
-        // Under caller-specific lists only (every tool is shown otherwise).
+        // Only per-caller lists hide a tool: under the others, every tool is shown.
         if !self.shows(route, principal) {
             return None;
         }
