@@ -56,6 +56,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const AUTHZ_TIMEOUT: Duration = Duration::from_secs(2);
 const SCOPE: &str = "records:read";
 const WRITE_SCOPE: &str = "records:write";
+/// Sessions that set a log level, besides the one measured (the row's label says 256).
+const LEVELLED_SESSIONS: usize = 256;
 
 fn main() {
     divan::main();
@@ -568,6 +570,24 @@ fn call_tool_over<C: ClientHandler>(
     result
 }
 
+/// [`LEVELLED_SESSIONS`] sessions of `server`, each of which has set its log level.
+// `logging/setLevel` is deprecated in the 2026-07-28 revision; 2025-11-25 clients send it.
+#[allow(deprecated)]
+fn sessions_with_a_log_level(
+    rt: &Runtime,
+    server: &SecureServer<Secured>,
+) -> Vec<RunningService<RoleClient, ()>> {
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    (0..LEVELLED_SESSIONS)
+        .map(|_| {
+            let session = rt.block_on(support::connect_secure(server.clone()));
+            rt.block_on(session.set_level(SetLevelRequestParams::new(LoggingLevel::Debug)))
+                .expect("logging/setLevel is answered");
+            session
+        })
+        .collect()
+}
+
 /// What `SecureServer::call` does for this tool, by hand and without any guard: parse the
 /// arguments, run the handler, render the structured result.
 async fn by_hand(arguments: Option<JsonObject>) -> Result<CallToolResult, ErrorData> {
@@ -918,6 +938,19 @@ fn comparisons() {
             || list(&secure),
             || list(&per_caller),
         ));
+        // Log levels: each call looks up the level its session set with
+        // `logging/setLevel`; here 256 other sessions of the server have set one.
+        let levelled = secured();
+        let crowd = sessions_with_a_log_level(&rt, &levelled);
+        let levelled = rt.block_on(support::connect_secure(levelled));
+        rows.push(compare(
+            "tools/call (duplex), 256 other sessions set a log level",
+            "no session set one",
+            Target::None,
+            || drop(black_box(call_over(&rt, &secure))),
+            || drop(black_box(call_over(&rt, &levelled))),
+        ));
+        drop(crowd);
     }
     support::print_comparisons("overhead on the success path", &rows);
 }

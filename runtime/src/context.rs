@@ -55,6 +55,7 @@
 #![allow(deprecated)]
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -168,8 +169,56 @@ impl Session {
 pub(crate) const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
 /// The log level each session asked for with `logging/setLevel`.
+///
+/// Every call asks for its session's level, so the lookup is one hash probe under a
+/// short lock, and no lock at all while no session has set a level. (A list searched
+/// on every call cost each call a scan of every session that had set one, under a lock
+/// all calls share: some 40 ns a session, or 10 µs a call with 256 such sessions.)
+pub(crate) struct LogLevels {
+    /// How many sessions have a level: while none has, a call takes no lock.
+    remembered: AtomicUsize,
+    table: Mutex<LevelTable>,
+    /// The most sessions remembered ([`MAX_LOG_LEVELS`]).
+    max: usize,
+}
+
+impl Default for LogLevels {
+    fn default() -> Self {
+        Self {
+            remembered: AtomicUsize::new(0),
+            table: Mutex::default(),
+            max: MAX_LOG_LEVELS,
+        }
+    }
+}
+
 #[derive(Default)]
-pub(crate) struct LogLevels(Mutex<Vec<(Peer<RoleServer>, LogLevel)>>);
+struct LevelTable {
+    /// Each session's level, keyed by the address of its handshake
+    /// ([`session_key`]), which the entry keeps alive: no other session's handshake
+    /// can be at that address while the entry is there.
+    levels: HashMap<usize, SessionLevel>,
+    /// The order of the next level set, to forget the oldest one first.
+    next: u64,
+}
+
+/// What a client sent to open its session (`initialize`).
+type Handshake = <RoleServer as rmcp::service::ServiceRole>::PeerInfo;
+
+struct SessionLevel {
+    peer: Peer<RoleServer>,
+    /// Held for its address, the entry's key.
+    _handshake: Arc<Handshake>,
+    level: LogLevel,
+    order: u64,
+}
+
+/// The key of `peer`'s session: the address of the handshake it shook hands with (two
+/// peers are one session when they share it), or `None` without a handshake.
+fn session_key(peer: &Peer<RoleServer>) -> Option<(usize, Arc<Handshake>)> {
+    peer.peer_info()
+        .map(|handshake| (Arc::as_ptr(&handshake) as usize, handshake))
+}
 
 /// The most sessions whose log level is remembered; beyond it, the oldest is forgotten
 /// (and gets the default level again).
@@ -180,26 +229,64 @@ impl LogLevels {
     pub(crate) fn set(&self, peer: &Peer<RoleServer>, level: LogLevel) {
         // A request without a handshake has no session to remember a level for (a
         // 2026-07-28 request carries its own).
-        if peer.peer_info().is_none() {
+        let Some((key, handshake)) = session_key(peer) else {
             return;
+        };
+        let mut table = crate::server::lock(&self.table);
+        // Closed sessions go now: a peer holds its client's `initialize` parameters,
+        // which must not outlive the session.
+        table
+            .levels
+            .retain(|_, entry| !entry.peer.is_transport_closed());
+        if !table.levels.contains_key(&key) && table.levels.len() >= self.max {
+            let oldest = table
+                .levels
+                .iter()
+                .min_by_key(|(_, entry)| entry.order)
+                .map(|(key, _)| *key);
+            if let Some(oldest) = oldest {
+                table.levels.remove(&oldest);
+            }
         }
-        let mut levels = crate::server::lock(&self.0);
-        levels.retain(|(other, _)| {
-            !other.is_transport_closed() && !crate::server::same_session(other, peer)
-        });
-        if levels.len() >= MAX_LOG_LEVELS {
-            levels.remove(0);
-        }
-        levels.push((peer.clone(), level));
+        let order = table.next;
+        table.next += 1;
+        table.levels.insert(
+            key,
+            SessionLevel {
+                peer: peer.clone(),
+                _handshake: handshake,
+                level,
+                order,
+            },
+        );
+        self.remembered.store(table.levels.len(), Ordering::Relaxed);
     }
 
     /// The level `peer`'s session asked for, if it did.
     pub(crate) fn get(&self, peer: &Peer<RoleServer>) -> Option<LogLevel> {
-        let levels = crate::server::lock(&self.0);
-        levels
-            .iter()
-            .find(|(other, _)| crate::server::same_session(other, peer))
-            .map(|(_, level)| *level)
+        // The store that made the count non-zero happened before any request that could
+        // rely on it was read (the `logging/setLevel` was answered first).
+        if self.remembered.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let (key, _handshake) = session_key(peer)?;
+        let table = crate::server::lock(&self.table);
+        table.levels.get(&key).map(|entry| entry.level)
+    }
+
+    /// Remembers at most `max` sessions' levels.
+    #[cfg(test)]
+    fn at_most(max: usize) -> Self {
+        Self {
+            max,
+            ..Self::default()
+        }
+    }
+
+    /// How many sessions have a level remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        crate::server::lock(&self.table).levels.len()
     }
 }
 
@@ -739,5 +826,83 @@ mod tests {
             printed,
             r#"CallContext { name: "delete_note", session: false, caller: Principal { subject: "ada", scopes: [], roles: [] } }"#
         );
+    }
+
+    /// A server with nothing to serve: its sessions' peers are what log levels are kept for.
+    struct Bare;
+
+    impl rmcp::ServerHandler for Bare {}
+
+    /// A session that shook hands: the server's running end and the client's, whose
+    /// cancellation closes it.
+    struct Open {
+        server: rmcp::service::RunningService<RoleServer, Bare>,
+        client: rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    }
+
+    impl Open {
+        async fn new() -> Self {
+            use rmcp::ServiceExt as _;
+            let (server_io, client_io) = tokio::io::duplex(4096);
+            let (server, client) = tokio::join!(Bare.serve(server_io), ().serve(client_io));
+            Self {
+                server: server.expect("the server end shakes hands"),
+                client: client.expect("the client end shakes hands"),
+            }
+        }
+
+        /// The server's end, as a request's context carries it (a clone).
+        fn peer(&self) -> Peer<RoleServer> {
+            self.server.peer().clone()
+        }
+
+        /// Closes the session and waits until the server's end knows it.
+        async fn close(self) {
+            let peer = self.peer();
+            self.client.cancel().await.expect("the client closes");
+            let _ = self.server.waiting().await;
+            assert!(peer.is_transport_closed());
+        }
+    }
+
+    #[tokio::test]
+    async fn each_session_finds_its_own_level_and_the_last_it_set() {
+        let levels = LogLevels::default();
+        let (a, b) = (Open::new().await, Open::new().await);
+        assert_eq!(levels.get(&a.peer()), None);
+        levels.set(&a.peer(), LogLevel::Debug);
+        assert_eq!(levels.get(&a.peer()), Some(LogLevel::Debug));
+        assert_eq!(levels.get(&b.peer()), None, "b never set one");
+        levels.set(&b.peer(), LogLevel::Warning);
+        levels.set(&a.peer(), LogLevel::Error);
+        assert_eq!(levels.get(&a.peer()), Some(LogLevel::Error));
+        assert_eq!(levels.get(&b.peer()), Some(LogLevel::Warning));
+        assert_eq!(levels.len(), 2, "one entry a session");
+    }
+
+    #[tokio::test]
+    async fn a_closed_sessions_level_goes_when_the_next_is_set() {
+        let levels = LogLevels::default();
+        let (a, b) = (Open::new().await, Open::new().await);
+        levels.set(&a.peer(), LogLevel::Debug);
+        a.close().await;
+        levels.set(&b.peer(), LogLevel::Debug);
+        assert_eq!(levels.len(), 1, "the closed session's peer was kept");
+    }
+
+    #[tokio::test]
+    async fn beyond_the_most_remembered_the_oldest_level_is_forgotten() {
+        let levels = LogLevels::at_most(2);
+        let (a, b, c) = (Open::new().await, Open::new().await, Open::new().await);
+        levels.set(&a.peer(), LogLevel::Debug);
+        levels.set(&b.peer(), LogLevel::Notice);
+        levels.set(&c.peer(), LogLevel::Warning);
+        assert_eq!(levels.get(&a.peer()), None, "the oldest is forgotten");
+        assert_eq!(levels.get(&b.peer()), Some(LogLevel::Notice));
+        assert_eq!(levels.get(&c.peer()), Some(LogLevel::Warning));
+        // A session that has a level already takes no one else's place.
+        levels.set(&c.peer(), LogLevel::Error);
+        assert_eq!(levels.get(&b.peer()), Some(LogLevel::Notice));
+        assert_eq!(levels.get(&c.peer()), Some(LogLevel::Error));
     }
 }

@@ -69,7 +69,6 @@ use crate::authz::{Policy, Principal};
 use crate::route::call::WriteGateView;
 use crate::route::{CallSettings, Invocation, SecureRoute, SecureToolRouter, SecureTools};
 use gate::WriteGate;
-pub(crate) use gate::same_session;
 
 /// What is shared by every call of a [`SecureServer`].
 #[derive(Clone, Debug)]
