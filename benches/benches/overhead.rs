@@ -30,6 +30,7 @@ mod support;
 
 use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
 use std::time::Duration;
 
 use divan::Bencher;
@@ -119,6 +120,26 @@ impl Guard {
         }
         handler.await
     }
+}
+
+/// A runtime whose timer driver has parked once while a timer due before any deadline of
+/// the benchmarks was registered (the timer is returned, to be kept): a deadline set then
+/// goes into the timer wheel without waking the driver, as in a serving runtime with other
+/// calls in flight. (The driver of [`runtime`] never parks: every deadline set is the
+/// earliest it knows of, and wakes it through its I/O driver, a system call.)
+fn runtime_with_an_earlier_timer() -> (Runtime, Pin<Box<tokio::time::Sleep>>) {
+    let rt = runtime();
+    let earlier = rt.block_on(async {
+        let mut earlier = Box::pin(tokio::time::sleep(TIMEOUT / 2));
+        // Its first poll puts it in the timer wheel.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(earlier.as_mut().poll(cx)));
+        assert!(first.await.is_pending());
+        // A task that yields makes the scheduler park the driver without blocking; parking
+        // notes the earliest timer as the driver's next wake-up.
+        tokio::task::yield_now().await;
+        earlier
+    });
+    (rt, earlier)
 }
 
 /// A current-thread runtime: its timer driver serves the deadlines; the futures themselves
@@ -714,6 +735,18 @@ fn comparisons() {
             || drop(black_box(block_on(pending(1)))),
             || drop(black_box(block_on(tower_call(&mut tower_pending, 1)))),
         ));
+        rows.push(compare(
+            "  of which: a tokio deadline alone (timeout), pending once",
+            "bare handler",
+            Target::None,
+            || drop(black_box(block_on(pending(1)))),
+            || {
+                drop(black_box(block_on(tokio::time::timeout(
+                    TIMEOUT,
+                    pending(1),
+                ))))
+            },
+        ));
         let mut tower_ready = tower_breaker(tower::service_fn(ready));
         rows.push(compare(
             "secure-tool guard, ready handler",
@@ -730,6 +763,32 @@ fn comparisons() {
             || drop(black_box(block_on(tower_call(&mut tower_pending, 1)))),
             || drop(black_box(block_on(guard.call(pending(1))))),
         ));
+        // The same pending calls on a runtime whose timer driver already waits for an
+        // earlier timer, as a serving runtime's does while other calls are in flight.
+        drop(_entered);
+        let (busy, _earlier) = runtime_with_an_earlier_timer();
+        let entered = busy.enter();
+        rows.push(compare(
+            "guard, pending once, driver already awake for an earlier timer",
+            "bare handler",
+            Target::None,
+            || drop(black_box(block_on(pending(1)))),
+            || drop(black_box(block_on(guard.call(pending(1))))),
+        ));
+        rows.push(compare(
+            "  of which: a tokio deadline alone, same driver",
+            "bare handler",
+            Target::None,
+            || drop(black_box(block_on(pending(1)))),
+            || {
+                drop(black_box(block_on(tokio::time::timeout(
+                    TIMEOUT,
+                    pending(1),
+                ))))
+            },
+        ));
+        drop(entered);
+        let _entered = rt.enter();
         let server = secured();
         let principal = Principal::new("ada").with_scopes([SCOPE]);
         let args = arguments();

@@ -802,7 +802,7 @@ impl<'call, C> Grant<'call, C> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -835,13 +835,13 @@ mod tests {
 
     /// A session that shook hands: the server's running end and the client's, whose
     /// cancellation closes it.
-    struct Open {
+    pub(crate) struct Open {
         server: rmcp::service::RunningService<RoleServer, Bare>,
         client: rmcp::service::RunningService<rmcp::RoleClient, ()>,
     }
 
     impl Open {
-        async fn new() -> Self {
+        pub(crate) async fn new() -> Self {
             use rmcp::ServiceExt as _;
             let (server_io, client_io) = tokio::io::duplex(4096);
             let (server, client) = tokio::join!(Bare.serve(server_io), ().serve(client_io));
@@ -852,7 +852,7 @@ mod tests {
         }
 
         /// The server's end, as a request's context carries it (a clone).
-        fn peer(&self) -> Peer<RoleServer> {
+        pub(crate) fn peer(&self) -> Peer<RoleServer> {
             self.server.peer().clone()
         }
 

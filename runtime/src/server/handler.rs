@@ -62,7 +62,9 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.state.ping(context)
+        // The state's own futures are boxed wherever they are forwarded: rmcp keeps one
+        // future per request, as large as the largest any method returns.
+        Box::pin(self.inner.state.ping(context))
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -85,7 +87,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Logging);
         async move {
             if forwarded {
-                self.inner.state.set_level(request, context).await
+                Box::pin(self.inner.state.set_level(request, context)).await
             } else {
                 // The level of the messages handlers send through their call's context:
                 // remembered per session, nothing else.
@@ -202,7 +204,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 self.listen_resources(context.sink().clone(), &principal, uris)
                     .await;
             }
-            let result = self.inner.state.listen(context).await;
+            let result = Box::pin(self.inner.state.listen(context)).await;
             if watches_tools {
                 self.unregister_sink(&id);
             }
@@ -221,7 +223,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         async move {
             let secure = self.is_secure_resource(&request.uri);
             if !secure && self.inner.config.forwards(Unguarded::Resources) {
-                return self.inner.state.subscribe(request, context).await;
+                return Box::pin(self.inner.state.subscribe(request, context)).await;
             }
             if self.inner.tools.resources.is_empty() {
                 return Err(McpError::method_not_found::<SubscribeRequestMethod>());
@@ -242,7 +244,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         async move {
             let secure = self.is_secure_resource(&request.uri);
             if !secure && self.inner.config.forwards(Unguarded::Resources) {
-                return self.inner.state.unsubscribe(request, context).await;
+                return Box::pin(self.inner.state.unsubscribe(request, context)).await;
             }
             if self.inner.tools.resources.is_empty() {
                 return Err(McpError::method_not_found::<UnsubscribeRequestMethod>());
@@ -262,7 +264,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::CustomRequests);
         async move {
             if forwarded {
-                self.inner.state.on_custom_request(request, context).await
+                Box::pin(self.inner.state.on_custom_request(request, context)).await
             } else {
                 Err(McpError::new(
                     ErrorCode::METHOD_NOT_FOUND,
@@ -322,7 +324,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Tasks);
         async move {
             if forwarded {
-                self.inner.state.get_task(request, context).await
+                Box::pin(self.inner.state.get_task(request, context)).await
             } else {
                 Err(McpError::method_not_found::<GetTaskMethod>())
             }
@@ -337,7 +339,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Tasks);
         async move {
             if forwarded {
-                self.inner.state.update_task(request, context).await
+                Box::pin(self.inner.state.update_task(request, context)).await
             } else {
                 Err(McpError::method_not_found::<UpdateTaskMethod>())
             }
@@ -352,7 +354,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Tasks);
         async move {
             if forwarded {
-                self.inner.state.cancel_task(request, context).await
+                Box::pin(self.inner.state.cancel_task(request, context)).await
             } else {
                 Err(McpError::method_not_found::<CancelTaskMethod>())
             }
@@ -367,7 +369,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Skills);
         async move {
             if forwarded {
-                self.inner.state.list_skills(request, context).await
+                Box::pin(self.inner.state.list_skills(request, context)).await
             } else {
                 Err(McpError::method_not_found::<ListSkillsRequestMethod>())
             }
@@ -382,7 +384,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Skills);
         async move {
             if forwarded {
-                self.inner.state.get_skill(request, context).await
+                Box::pin(self.inner.state.get_skill(request, context)).await
             } else {
                 Err(McpError::method_not_found::<GetSkillRequestMethod>())
             }
@@ -398,10 +400,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         let forwarded = self.inner.config.forwards(Unguarded::Skills);
         async move {
             if forwarded {
-                self.inner
-                    .state
-                    .read_resource_directory(request, context)
-                    .await
+                Box::pin(self.inner.state.read_resource_directory(request, context)).await
             } else {
                 Err(McpError::method_not_found::<
                     ReadResourceDirectoryRequestMethod,
@@ -491,7 +490,7 @@ async fn list_resources<S: ServerHandler>(
         Vec::new()
     };
     let mut result = if server.inner.config.forwards(Unguarded::Resources) {
-        server.inner.state.list_resources(request, context).await?
+        Box::pin(server.inner.state.list_resources(request, context)).await?
     } else if server.inner.tools.resources.is_empty() {
         return Err(McpError::method_not_found::<ListResourcesRequestMethod>());
     } else {
@@ -517,7 +516,7 @@ async fn list_prompts<S: ServerHandler>(
         Vec::new()
     };
     let mut result = if server.inner.config.forwards(Unguarded::Prompts) {
-        server.inner.state.list_prompts(request, context).await?
+        Box::pin(server.inner.state.list_prompts(request, context)).await?
     } else if server.inner.tools.prompts.is_empty() {
         return Err(McpError::method_not_found::<ListPromptsRequestMethod>());
     } else {
@@ -541,11 +540,12 @@ async fn get_prompt<S: ServerHandler>(
         .prompts
         .contains_key(request.name.as_str());
     if !secure && server.inner.config.forwards(Unguarded::Prompts) {
-        return server.inner.state.get_prompt(request, context).await;
+        return Box::pin(server.inner.state.get_prompt(request, context)).await;
     }
     let principal = server.principal(&context);
     let session = Some(server.session(&context));
-    let get = server.get_prompt_on(&request.name, request.arguments, principal, session);
+    // Boxed, as a completion is: no request's future is larger than a tool call's.
+    let get = Box::pin(server.get_prompt_on(&request.name, request.arguments, principal, session));
     tokio::select! {
         biased;
         result = get => result.map(GetPromptResponse::from),
@@ -572,7 +572,7 @@ async fn complete<S: ServerHandler>(
     };
     let forwarded = server.inner.config.forwards(Unguarded::Completions);
     if !secure && forwarded {
-        return server.inner.state.complete(request, context).await;
+        return Box::pin(server.inner.state.complete(request, context)).await;
     }
     if !secure && !server.has_completers() {
         return Err(McpError::method_not_found::<CompleteRequestMethod>());
@@ -587,7 +587,10 @@ async fn complete<S: ServerHandler>(
         typed = typed.with_context(argument, value);
     }
     let principal = server.principal(&context);
-    let completed = server.complete(&request.r#ref, typed, principal);
+    // Boxed: rmcp keeps one future per request, as large as the largest any method of the
+    // server returns, and a guarded completion's (4.4 KiB) would make every request's,
+    // tools/call's included, 2.7 KiB larger to allocate and move.
+    let completed = Box::pin(server.complete(&request.r#ref, typed, principal));
     tokio::select! {
         biased;
         result = completed => result.map(CompleteResult::new),
@@ -608,11 +611,7 @@ async fn list_resource_templates<S: ServerHandler>(
         Vec::new()
     };
     let mut result = if server.inner.config.forwards(Unguarded::Resources) {
-        server
-            .inner
-            .state
-            .list_resource_templates(request, context)
-            .await?
+        Box::pin(server.inner.state.list_resource_templates(request, context)).await?
     } else if server.inner.tools.resources.is_empty() {
         return Err(McpError::method_not_found::<
             ListResourceTemplatesRequestMethod,
@@ -638,7 +637,7 @@ async fn read_resource<S: ServerHandler>(
         .resources()
         .any(|route| route.parameters(&request.uri).is_some());
     if !secure && server.inner.config.forwards(Unguarded::Resources) {
-        return server.inner.state.read_resource(request, context).await;
+        return Box::pin(server.inner.state.read_resource(request, context)).await;
     }
     let principal = server.principal(&context);
     let session = Some(server.session(&context));

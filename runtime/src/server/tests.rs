@@ -399,6 +399,7 @@ mod boundary;
 mod completions;
 mod context;
 mod degradation;
+mod future_sizes;
 mod listen;
 mod panics;
 mod prompt_macro;
