@@ -1052,8 +1052,10 @@ fn main() {
         // Where the difference goes: `SecureServer` alone against the bare server, and the
         // HTTP layers (bearer check, step-up, session binding) against `SecureServer` alone.
         let one = &levels[..1];
-        for pair in [(Side::Bare, Side::Server), (Side::Server, Side::Secure)] {
-            rows.extend(load(Mode::Stateless, pair, one, rounds, length).await);
+        for mode in [Mode::Stateless, Mode::Sessions] {
+            for pair in [(Side::Bare, Side::Server), (Side::Server, Side::Secure)] {
+                rows.extend(load(mode, pair, one, rounds, length).await);
+            }
         }
         print_load(&mut rows, rounds, length);
 

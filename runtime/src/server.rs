@@ -173,6 +173,9 @@ struct Inner<S> {
     warned_untrusted: std::sync::atomic::AtomicBool,
     /// Whether calls are counted: on once a registry asked for the server's metrics.
     metrics: crate::metrics::Switch,
+    /// Every scope a tool's policy or the server's names ([`SecureServer::scopes`]): a
+    /// caller that holds them all can be asked to step up to none.
+    scopes: Box<[Box<str>]>,
 }
 
 /// An rmcp server that serves the secure tools and resources of `S`. The rest of the

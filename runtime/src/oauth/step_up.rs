@@ -68,6 +68,28 @@ pub trait ScopeChallenge: Send + Sync + 'static {
         operation: Operation<'_>,
         principal: &Principal,
     ) -> Option<Vec<String>>;
+
+    /// Whether some operation could ask `principal` to step up: `false` only when no
+    /// [`scope_challenge`](Self::scope_challenge) of any operation can be `Some` for it
+    /// (it holds every scope there is to ask for). The layer then hands a 2025-11-25
+    /// request on without reading its body. The default, `true`, reads every body.
+    ///
+    /// ```
+    /// use secure_tool::authz::Principal;
+    /// use secure_tool::oauth::{Operation, ScopeChallenge};
+    ///
+    /// struct Never;
+    /// impl ScopeChallenge for Never {
+    ///     fn scope_challenge(&self, _: Operation<'_>, _: &Principal) -> Option<Vec<String>> {
+    ///         None
+    ///     }
+    /// }
+    /// assert!(Never.may_challenge(&Principal::new("ada")));
+    /// ```
+    fn may_challenge(&self, principal: &Principal) -> bool {
+        let _ = principal;
+        true
+    }
 }
 
 /// The service of [`BearerAuth::step_up`]: answers `403 insufficient_scope` before an
@@ -76,7 +98,8 @@ pub trait ScopeChallenge: Send + Sync + 'static {
 /// Inside [`RequireBearer`](super::RequireBearer) (it reads the caller's
 /// [`Principal`]). A 2026-07-28 request names its operation in its `Mcp-Method` and
 /// `Mcp-Name` headers (which rmcp checks against the body); a 2025-11-25 request's body is
-/// read (at most 4 MiB, rmcp's own limit) and handed on whole.
+/// read (at most 4 MiB, rmcp's own limit) and handed on whole, unless the caller holds
+/// every scope there is to ask for ([`ScopeChallenge::may_challenge`]).
 pub struct StepUp<S> {
     inner: S,
     challenges: Arc<dyn ScopeChallenge>,
@@ -186,7 +209,13 @@ where
         if request.method() != Method::POST {
             return Box::pin(self.inner.call(request.map(Either::Left)));
         }
-        if request.extensions().get::<Principal>().is_none() {
+        // A caller that holds every scope there is to ask for is asked for none: its
+        // request goes on as it came, its body unread.
+        if !request
+            .extensions()
+            .get::<Principal>()
+            .is_some_and(|principal| self.challenges.may_challenge(principal))
+        {
             return Box::pin(self.inner.call(request.map(Either::Left)));
         }
         if let Some((method, name)) = named_in_headers(request.headers()) {

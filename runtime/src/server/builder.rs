@@ -463,6 +463,13 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
         });
         SecureServer {
             inner: Arc::new(Inner {
+                scopes: super::manifest::scopes_named(
+                    &self.tools,
+                    self.config.server_policy.as_ref(),
+                )
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
                 state: self.state,
                 tools: self.tools,
                 config: self.config,

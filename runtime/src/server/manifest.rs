@@ -271,18 +271,11 @@ impl<S: ServerHandler> SecureServer<S> {
     /// assert_eq!(server.scopes(), ["mcp", "notes:read", "notes:write"]);
     /// ```
     pub fn scopes(&self) -> Vec<String> {
-        let inner = &*self.inner;
-        let mut scopes: std::collections::BTreeSet<String> = inner
-            .tools
-            .routes()
-            .into_iter()
-            .flat_map(|route| route.spec().policy().scopes())
-            .map(str::to_owned)
-            .collect();
-        if let Some(policy) = &inner.config.server_policy {
-            scopes.extend(policy.scopes().into_iter().map(str::to_owned));
-        }
-        scopes.into_iter().collect()
+        self.inner
+            .scopes
+            .iter()
+            .map(|scope| scope.to_string())
+            .collect()
     }
 
     /// Every tool of this server with its schemas and security posture: see [`Manifest`].
@@ -506,4 +499,22 @@ impl BreakerEntry {
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Every scope the policies of `tools` and the server's `policy` name, sorted and
+/// deduplicated.
+pub(super) fn scopes_named<S>(
+    tools: &crate::route::SecureToolRouter<S>,
+    policy: Option<&crate::authz::Policy>,
+) -> Vec<String> {
+    let mut scopes: std::collections::BTreeSet<String> = tools
+        .routes
+        .values()
+        .flat_map(|route| route.spec.policy().scopes())
+        .map(str::to_owned)
+        .collect();
+    if let Some(policy) = policy {
+        scopes.extend(policy.scopes().into_iter().map(str::to_owned));
+    }
+    scopes.into_iter().collect()
 }

@@ -40,6 +40,16 @@ impl<S: Send + Sync + 'static> ScopeChallenge for SecureServer<S> {
             .finish(tokio::time::Instant::now(), Verdict::Denied(&cause), None);
         Some(scopes)
     }
+
+    /// Whether `principal` lacks a scope that a tool's policy or the server's names: one
+    /// it holds them all is asked for none (a challenge names only scopes it lacks).
+    fn may_challenge(&self, principal: &Principal) -> bool {
+        !self
+            .inner
+            .scopes
+            .iter()
+            .all(|scope| principal.has_scope(scope))
+    }
 }
 
 /// Every scope `server` (if any) and `own` need from `principal`, if scopes can meet them

@@ -513,3 +513,43 @@ async fn the_layer_is_ready_only_when_the_inner_service_is() {
         "the layer was ready before its inner service"
     );
 }
+
+/// A caller that holds every scope the server's policies name can be asked for none: its
+/// 2025-11-25 requests go on with their body unread. One that lacks a scope has its body
+/// read, whatever it calls.
+#[tokio::test]
+async fn a_caller_with_every_scope_is_handed_on_with_the_body_unread() {
+    use http_body_util::Either;
+    let auth = BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+        .build()
+        .unwrap();
+    let server = SecureServer::new(Notes);
+    let every = server.scopes().join(" ");
+    let all_but_one = server.scopes()[1..].join(" ");
+    // What the service behind the layer is handed: the body as it came, or as read.
+    let inner = tower::service_fn(|request: Request<StepUpBody<Body>>| async move {
+        let body = match request.body() {
+            Either::Left(_) => "unread",
+            Either::Right(_) => "read",
+        };
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::from(body)))
+    });
+    let app = Router::new().route_service("/mcp", auth.layer(auth.step_up(inner, server)));
+    for (scopes, handed) in [(every.as_str(), "unread"), (all_but_one.as_str(), "read")] {
+        // `list_notes` needs `notes:read` only, which both hold.
+        let response = app
+            .clone()
+            .oneshot(call("list_notes", &token(scopes, &[]), None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scopes}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(bytes, handed, "{scopes}");
+    }
+}
