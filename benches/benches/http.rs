@@ -56,7 +56,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
-use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
+use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, Operation, ScopeChallenge};
 use secure_tool::prelude::*;
 use secure_tool::resilience::Dependency;
 use serde::{Deserialize, Serialize};
@@ -825,25 +825,52 @@ fn layer_comparisons() -> Vec<support::Comparison> {
             || answered(&mut bearer, lookup_request(&authorization, true, false)),
         ));
     }
-    let mut step_up = cached.step_up(Sink, server);
-    for (label, stateless) in [
-        ("step-up, 2026-07-28 (headers)", true),
-        ("step-up, 2025-11-25 (reads the body)", false),
+    let mut step_up = cached.step_up(Sink, server.clone());
+    // The same, for a server that could ask this caller for a scope (it lacks one): a
+    // 2025-11-25 body is read for the operation it names.
+    let mut step_up_reading = cached.step_up(Sink, MayAsk(server));
+    for (label, stateless, reads) in [
+        ("step-up, 2026-07-28 (headers)", true, false),
+        (
+            "step-up, 2025-11-25, caller holds every scope (body unread)",
+            false,
+            false,
+        ),
+        (
+            "step-up, 2025-11-25, caller lacks a scope (reads the body)",
+            false,
+            true,
+        ),
     ] {
+        let step_up = if reads {
+            &mut step_up_reading
+        } else {
+            &mut step_up
+        };
         rows.push(support::compare(
             label,
             "no layer",
             support::Target::None,
             || answered(&mut sink, lookup_request(&authorization, stateless, true)),
-            || {
-                answered(
-                    &mut step_up,
-                    lookup_request(&authorization, stateless, true),
-                )
-            },
+            || answered(step_up, lookup_request(&authorization, stateless, true)),
         ));
     }
     rows
+}
+
+/// The server's scope challenges, for a server that could ask any caller for a scope: the
+/// step-up layer reads each 2025-11-25 body (`ScopeChallenge::may_challenge` is left to
+/// its default).
+struct MayAsk(SecureServer<Secured>);
+
+impl ScopeChallenge for MayAsk {
+    fn scope_challenge(
+        &self,
+        operation: Operation<'_>,
+        principal: &Principal,
+    ) -> Option<Vec<String>> {
+        self.0.scope_challenge(operation, principal)
+    }
 }
 
 /// How a successful tool result says so.
