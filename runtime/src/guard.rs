@@ -220,7 +220,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     pub(crate) fn run<P, T, E, Fut>(
         self,
         arguments: JsonObject,
-        parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
+        parse: fn(&serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
         handler: impl FnOnce(&'a S, P, CallContext<'a>) -> Fut,
     ) -> impl Future<Output = Result<T, Refused>>
@@ -237,7 +237,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         self,
         span: tracing::Span,
         arguments: JsonObject,
-        parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
+        parse: fn(&serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
         handler: impl FnOnce(&'a S, P, CallContext<'a>) -> Fut,
     ) -> Result<T, Refused>
@@ -280,8 +280,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| match schema {
             Some(schema) => schema
                 .check(&arguments)
-                .and_then(|()| parse(arguments, schema.names()).map_err(|p| vec![p])),
-            None => parse(arguments, &no_names).map_err(|p| vec![p]),
+                .and_then(|()| parse(&arguments, schema.names()).map_err(|p| vec![p])),
+            None => parse(&arguments, &no_names).map_err(|p| vec![p]),
         }));
         let params = match parsed {
             Ok(Ok(params)) => params,

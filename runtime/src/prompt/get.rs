@@ -38,7 +38,7 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
     /// its sanitized JSON-RPC error.
     pub(super) async fn run<A, E, Fut>(
         self,
-        parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+        parse: fn(&serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
         into_error: fn(E) -> ToolError,
         handler: impl FnOnce(&'a S, A, crate::context::CallContext<'a>) -> Fut,
     ) -> Result<GetPromptResult, McpError>

@@ -42,7 +42,7 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
     /// failure is its sanitized JSON-RPC error.
     pub(super) async fn run<P, E, Fut>(
         self,
-        parse: fn(serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
+        parse: fn(&serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
         handler: impl FnOnce(&'a S, P, crate::context::CallContext<'a>) -> Fut,
     ) -> Result<ReadResourceResult, McpError>

@@ -25,13 +25,13 @@ use crate::audit;
 /// `ToolError::invalid_input` to show a message of your own. In the path, a key is shown
 /// only when the tool's schema declares that name.
 pub(super) fn parse_arguments<A: DeserializeOwned>(
-    arguments: Value,
+    arguments: &Value,
     names: &DeclaredNames,
 ) -> Result<A, Problem> {
     // The common case, a parse that succeeds, tracks no path: `serde_path_to_error` keeps
     // every key it reads (an allocation each). Only a refused parse runs again with the
     // path, for its message.
-    if let Ok(parsed) = A::deserialize(&arguments) {
+    if let Ok(parsed) = A::deserialize(arguments) {
         return Ok(parsed);
     }
     serde_path_to_error::deserialize::<_, A>(arguments).map_err(|error| {

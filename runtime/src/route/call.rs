@@ -241,13 +241,10 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         // parsing. Parsing runs the user's `Deserialize`, rendering their `Serialize`: a
         // panic in either (or in the checks) is caught like one in the handler, and
         // answered the same way.
-        let arguments = arguments.unwrap_or_default();
-        // A confirmed tool's question (and its 2026-07-28 binding) is written from the
-        // arguments as sent, once they are known to be valid.
-        let sent = (spec.confirmation.is_some() || rounds_apply).then(|| arguments.clone());
-        let arguments = serde_json::Value::Object(arguments);
-        let parsed =
-            std::panic::catch_unwind(AssertUnwindSafe(|| typed.as_mut().parse(route, arguments)));
+        let mut arguments = serde_json::Value::Object(arguments.unwrap_or_default());
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            typed.as_mut().parse(route, &mut arguments)
+        }));
         match parsed {
             Ok(Ok(())) => {}
             Ok(Err(problems)) => return refused_arguments(problems, &mut event, started).into(),
@@ -257,6 +254,14 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
             }
         }
 
+        // A confirmed tool's question (and its 2026-07-28 binding) is written from the
+        // arguments, once they are known to be valid: those parsed, not a copy.
+        let sent = match arguments {
+            serde_json::Value::Object(sent) if spec.confirmation.is_some() || rounds_apply => {
+                Some(sent)
+            }
+            _ => None,
+        };
         let Ready {
             slot: _slot,
             limits,
@@ -524,7 +529,7 @@ trait TypedCall<'a, S>: Send {
     fn parse(
         self: Pin<&mut Self>,
         route: &SecureRoute<S>,
-        arguments: serde_json::Value,
+        arguments: &mut serde_json::Value,
     ) -> Result<(), Vec<Problem>>;
 
     /// Calls the handler on `state`, the parsed arguments and the call's capability and
@@ -603,7 +608,7 @@ where
     fn parse(
         self: Pin<&mut Self>,
         route: &SecureRoute<S>,
-        arguments: serde_json::Value,
+        arguments: &mut serde_json::Value,
     ) -> Result<(), Vec<Problem>> {
         let this = self.project();
         *this.arguments = Some(route.checked_arguments(arguments, this.types.parse)?);

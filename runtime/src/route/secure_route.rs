@@ -450,20 +450,21 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     }
 
     /// `arguments` checked against the size limits, then the published input schema, then
-    /// parsed with `parse`: what the guarded call does before the handler runs.
+    /// parsed with `parse`: what the guarded call does before the handler runs. The
+    /// arguments are left as parsed (integral floats written as integers), and not copied.
     pub(crate) fn checked_arguments<A>(
         &self,
-        mut arguments: serde_json::Value,
-        parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+        arguments: &mut serde_json::Value,
+        parse: fn(&serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
     ) -> Result<A, Vec<Problem>> {
         let names = self.input.names();
         let walked = self
             .argument_limits
-            .check(&arguments, names)
+            .check(arguments, names)
             .map_err(|problem| vec![problem])?;
-        self.input.check(&arguments)?;
+        self.input.check(arguments)?;
         if walked.integral_floats {
-            integral_floats_as_integers(&mut arguments);
+            integral_floats_as_integers(arguments);
         }
         parse(arguments, names).map_err(|problem| vec![problem])
     }

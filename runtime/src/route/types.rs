@@ -68,7 +68,7 @@ pub struct NoArguments {}
 /// What the guarded call needs to know of a tool's argument, result and error types,
 /// captured where the trait bounds are checked: once, at the user's types.
 pub struct ToolTypes<A, T, E> {
-    pub(crate) parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+    pub(crate) parse: fn(&serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
     pub(crate) render: fn(T, Rendering) -> Result<CallToolResult, serde_json::Error>,
     pub(crate) into_error: fn(E) -> ToolError,
     pub(crate) input_schema: fn() -> Result<Arc<JsonObject>, String>,
@@ -101,7 +101,7 @@ impl<A, T, E> ToolTypes<A, T, E> {
 
 /// Proof that `A` can be a tool's arguments, with what the guarded call needs of it.
 pub struct ArgumentsType<A> {
-    pub(crate) parse: fn(serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
+    pub(crate) parse: fn(&serde_json::Value, &DeclaredNames) -> Result<A, Problem>,
     pub(crate) schema: fn() -> Result<Arc<JsonObject>, String>,
 }
 
