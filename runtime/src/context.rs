@@ -55,7 +55,7 @@
 #![allow(deprecated)]
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -198,8 +198,8 @@ struct LevelTable {
     /// ([`session_key`]), which the entry keeps alive: no other session's handshake
     /// can be at that address while the entry is there.
     levels: HashMap<usize, SessionLevel>,
-    /// The order of the next level set, to forget the oldest one first.
-    next: u64,
+    /// The keys of `levels`, the session that first set its level longest ago first.
+    order: VecDeque<usize>,
 }
 
 /// What a client sent to open its session (`initialize`).
@@ -210,7 +210,6 @@ struct SessionLevel {
     /// Held for its address, the entry's key.
     _handshake: Arc<Handshake>,
     level: LogLevel,
-    order: u64,
 }
 
 /// The key of `peer`'s session: the address of the handshake it shook hands with (two
@@ -220,8 +219,8 @@ fn session_key(peer: &Peer<RoleServer>) -> Option<(usize, Arc<Handshake>)> {
         .map(|handshake| (Arc::as_ptr(&handshake) as usize, handshake))
 }
 
-/// The most sessions whose log level is remembered; beyond it, the oldest is forgotten
-/// (and gets the default level again).
+/// The most sessions whose log level is remembered; beyond it, the session that first set
+/// its level longest ago is forgotten (and gets the default level again).
 const MAX_LOG_LEVELS: usize = 4096;
 
 impl LogLevels {
@@ -233,33 +232,30 @@ impl LogLevels {
             return;
         };
         let mut table = crate::server::lock(&self.table);
+        let LevelTable { levels, order } = &mut *table;
         // Closed sessions go now: a peer holds its client's `initialize` parameters,
         // which must not outlive the session.
-        table
-            .levels
-            .retain(|_, entry| !entry.peer.is_transport_closed());
-        if !table.levels.contains_key(&key) && table.levels.len() >= self.max {
-            let oldest = table
-                .levels
-                .iter()
-                .min_by_key(|(_, entry)| entry.order)
-                .map(|(key, _)| *key);
-            if let Some(oldest) = oldest {
-                table.levels.remove(&oldest);
+        levels.retain(|_, entry| !entry.peer.is_transport_closed());
+        order.retain(|key| levels.contains_key(key));
+        if let Some(known) = levels.get_mut(&key) {
+            known.level = level;
+        } else {
+            if levels.len() >= self.max
+                && let Some(oldest) = order.pop_front()
+            {
+                levels.remove(&oldest);
             }
+            order.push_back(key);
+            levels.insert(
+                key,
+                SessionLevel {
+                    peer: peer.clone(),
+                    _handshake: handshake,
+                    level,
+                },
+            );
         }
-        let order = table.next;
-        table.next += 1;
-        table.levels.insert(
-            key,
-            SessionLevel {
-                peer: peer.clone(),
-                _handshake: handshake,
-                level,
-                order,
-            },
-        );
-        self.remembered.store(table.levels.len(), Ordering::Relaxed);
+        self.remembered.store(levels.len(), Ordering::Relaxed);
     }
 
     /// The level `peer`'s session asked for, if it did.
@@ -893,16 +889,31 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn beyond_the_most_remembered_the_oldest_level_is_forgotten() {
         let levels = LogLevels::at_most(2);
-        let (a, b, c) = (Open::new().await, Open::new().await, Open::new().await);
+        let sessions = [
+            Open::new().await,
+            Open::new().await,
+            Open::new().await,
+            Open::new().await,
+        ];
+        let [a, b, c, d] = &sessions;
         levels.set(&a.peer(), LogLevel::Debug);
         levels.set(&b.peer(), LogLevel::Notice);
         levels.set(&c.peer(), LogLevel::Warning);
         assert_eq!(levels.get(&a.peer()), None, "the oldest is forgotten");
         assert_eq!(levels.get(&b.peer()), Some(LogLevel::Notice));
         assert_eq!(levels.get(&c.peer()), Some(LogLevel::Warning));
-        // A session that has a level already takes no one else's place.
+        // A session that has a level already takes no one else's place, and keeps its
+        // turn: b, which set its level first, is the next to go.
         levels.set(&c.peer(), LogLevel::Error);
-        assert_eq!(levels.get(&b.peer()), Some(LogLevel::Notice));
+        levels.set(&b.peer(), LogLevel::Info);
+        assert_eq!(levels.get(&b.peer()), Some(LogLevel::Info));
         assert_eq!(levels.get(&c.peer()), Some(LogLevel::Error));
+        levels.set(&d.peer(), LogLevel::Debug);
+        assert_eq!(levels.get(&b.peer()), None, "b set its level first");
+        assert_eq!(levels.get(&c.peer()), Some(LogLevel::Error));
+        assert_eq!(levels.get(&d.peer()), Some(LogLevel::Debug));
+        levels.set(&a.peer(), LogLevel::Debug);
+        assert_eq!(levels.len(), 2, "at most two are remembered");
+        assert_eq!(levels.get(&c.peer()), None);
     }
 }

@@ -86,8 +86,7 @@ pub trait ScopeChallenge: Send + Sync + 'static {
     /// }
     /// assert!(Never.may_challenge(&Principal::new("ada")));
     /// ```
-    fn may_challenge(&self, principal: &Principal) -> bool {
-        let _ = principal;
+    fn may_challenge(&self, _principal: &Principal) -> bool {
         true
     }
 }

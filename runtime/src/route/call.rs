@@ -257,9 +257,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         // A confirmed tool's question (and its 2026-07-28 binding) is written from the
         // arguments, once they are known to be valid: those parsed, not a copy.
         let sent = match arguments {
-            serde_json::Value::Object(sent) if spec.confirmation.is_some() || rounds_apply => {
-                Some(sent)
-            }
+            serde_json::Value::Object(sent) => Some(sent),
             _ => None,
         };
         let Ready {
