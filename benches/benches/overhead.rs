@@ -129,15 +129,17 @@ impl Guard {
 /// earliest it knows of, and wakes it through its I/O driver, a system call.)
 fn runtime_with_an_earlier_timer() -> (Runtime, Pin<Box<tokio::time::Sleep>>) {
     let rt = runtime();
-    let earlier = rt.block_on(async {
-        let mut earlier = Box::pin(tokio::time::sleep(TIMEOUT / 2));
+    let mut earlier = {
+        let _entered = rt.enter();
+        Box::pin(tokio::time::sleep(TIMEOUT / 2))
+    };
+    rt.block_on(async {
         // Its first poll puts it in the timer wheel.
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(earlier.as_mut().poll(cx)));
         assert!(first.await.is_pending());
         // A task that yields makes the scheduler park the driver without blocking; parking
         // notes the earliest timer as the driver's next wake-up.
         tokio::task::yield_now().await;
-        earlier
     });
     (rt, earlier)
 }
@@ -735,17 +737,23 @@ fn comparisons() {
             || drop(black_box(block_on(pending(1)))),
             || drop(black_box(block_on(tower_call(&mut tower_pending, 1)))),
         ));
-        rows.push(compare(
+        // tokio's own deadline around the same handler, on the runtime entered.
+        let deadline_alone = |label| {
+            compare(
+                label,
+                "bare handler",
+                Target::None,
+                || drop(black_box(block_on(pending(1)))),
+                || {
+                    drop(black_box(block_on(tokio::time::timeout(
+                        TIMEOUT,
+                        pending(1),
+                    ))))
+                },
+            )
+        };
+        rows.push(deadline_alone(
             "  of which: a tokio deadline alone (timeout), pending once",
-            "bare handler",
-            Target::None,
-            || drop(black_box(block_on(pending(1)))),
-            || {
-                drop(black_box(block_on(tokio::time::timeout(
-                    TIMEOUT,
-                    pending(1),
-                ))))
-            },
         ));
         let mut tower_ready = tower_breaker(tower::service_fn(ready));
         rows.push(compare(
@@ -775,17 +783,8 @@ fn comparisons() {
             || drop(black_box(block_on(pending(1)))),
             || drop(black_box(block_on(guard.call(pending(1))))),
         ));
-        rows.push(compare(
+        rows.push(deadline_alone(
             "  of which: a tokio deadline alone, same driver",
-            "bare handler",
-            Target::None,
-            || drop(black_box(block_on(pending(1)))),
-            || {
-                drop(black_box(block_on(tokio::time::timeout(
-                    TIMEOUT,
-                    pending(1),
-                ))))
-            },
         ));
         drop(entered);
         let _entered = rt.enter();

@@ -129,6 +129,17 @@ fn app_with(tool_lists: ToolLists, server_policy: Option<crate::authz::Policy>) 
     app
 }
 
+/// The bearer layer's configuration, with nothing but what a token is checked against.
+fn bearer() -> BearerAuth {
+    BearerAuth::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hmac_secret(SECRET)
+        .algorithms([Algorithm::HS256])
+        .build()
+        .unwrap()
+}
+
 fn token(scope: &str, roles: &[&str]) -> String {
     let claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "scope": scope, "roles": roles,
@@ -474,13 +485,7 @@ async fn a_body_under_the_limit_goes_on() {
     let (status, _, result) = answer(app(ToolLists::All), post(body.to_string(), &writer)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["content"][0]["text"], "exported", "{result}");
-    let auth = BearerAuth::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .hmac_secret(SECRET)
-        .algorithms([Algorithm::HS256])
-        .build()
-        .unwrap();
+    let auth = bearer();
     let shown = format!(
         "{:?}",
         auth.step_up("the inner service", SecureServer::new(Notes))
@@ -495,13 +500,7 @@ async fn a_body_under_the_limit_goes_on() {
 #[tokio::test(start_paused = true)]
 async fn the_layer_is_ready_only_when_the_inner_service_is() {
     use crate::oauth::tests::NeverReady;
-    let auth = BearerAuth::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .hmac_secret(SECRET)
-        .algorithms([Algorithm::HS256])
-        .build()
-        .unwrap();
+    let auth = bearer();
     let mut layer = auth.step_up(NeverReady, SecureServer::new(Notes));
     let ready = tokio::time::timeout(
         std::time::Duration::from_secs(1),
@@ -520,13 +519,7 @@ async fn the_layer_is_ready_only_when_the_inner_service_is() {
 #[tokio::test]
 async fn a_caller_with_every_scope_is_handed_on_with_the_body_unread() {
     use http_body_util::Either;
-    let auth = BearerAuth::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .hmac_secret(SECRET)
-        .algorithms([Algorithm::HS256])
-        .build()
-        .unwrap();
+    let auth = bearer();
     let server = SecureServer::new(Notes);
     let every = server.scopes().join(" ");
     let all_but_one = server.scopes()[1..].join(" ");
