@@ -174,7 +174,8 @@ impl Confirmation {
     }
 
     /// The question with each placeholder replaced by its argument's value in
-    /// `arguments`: numbers and booleans as written, strings (and anything else) as JSON,
+    /// `arguments` (as checked: an integral float such as `2.0` is written `2`): numbers and
+    /// booleans as written, strings (and anything else) as JSON,
     /// quoted and escaped, cut at [`MAX_VALUE_CHARS`]; an absent argument as `(none)`.
     pub fn render(&self, arguments: &JsonObject) -> String {
         let mut question = String::new();

@@ -283,6 +283,8 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
                 .and_then(|()| parse(&arguments, schema.names()).map_err(|p| vec![p])),
             None => parse(&arguments, &no_names).map_err(|p| vec![p]),
         }));
+        // What the handler gets is parsed: the arguments as sent go now, not when it ends.
+        drop(arguments);
         let params = match parsed {
             Ok(Ok(params)) => params,
             Ok(Err(problems)) => {

@@ -30,11 +30,12 @@ pub(super) fn parse_arguments<A: DeserializeOwned>(
 ) -> Result<A, Problem> {
     // The common case, a parse that succeeds, tracks no path: `serde_path_to_error` keeps
     // every key it reads (an allocation each). Only a refused parse runs again with the
-    // path, for its message.
+    // path, for its message, on a copy: an owned value, as the arguments always were
+    // parsed from before (a `Deserialize` that takes only owned strings parses there).
     if let Ok(parsed) = A::deserialize(arguments) {
         return Ok(parsed);
     }
-    serde_path_to_error::deserialize::<_, A>(arguments).map_err(|error| {
+    serde_path_to_error::deserialize::<_, A>(arguments.clone()).map_err(|error| {
         let mut path = FieldPath::root();
         for segment in error.path() {
             match segment {

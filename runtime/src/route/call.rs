@@ -487,8 +487,8 @@ struct Ready<'a> {
 }
 
 /// A 2026-07-28 call's rounds: what its handler asks the client goes into `rounds`, and is
-/// answered with a state bound to the call (`binding`, made from the arguments as `sent`
-/// if opening a state did not make it already).
+/// answered with a state bound to the call (`binding`, made from the arguments as checked,
+/// integral floats written as integers, if opening a state did not make it already).
 struct InRounds {
     rounds: Arc<Rounds>,
     binding: Option<Vec<u8>>,
