@@ -129,7 +129,7 @@ pub(super) fn render<T: Serialize>(
     if blocks.is_empty()
         && let Some(value) = &structured
     {
-        blocks.push(ContentBlock::text(value.to_string()));
+        blocks.push(ContentBlock::text(super::render::json_text(value)?));
     }
     let mut rendered = CallToolResult::success(blocks);
     if rendering.structured {
