@@ -365,7 +365,7 @@ impl<'a> Limits<'a> {
             permit.record_at(outcome, Instant::now());
         } else {
             // Finished in its first poll: no time passed that a timer could have seen.
-            permit.record_at(outcome, start);
+            permit.record_at_acquisition(outcome);
         }
         result
     }
@@ -380,7 +380,7 @@ pin_project_lite::pin_project! {
         call: F,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
-        deadline: Instant,
+        start: Instant,
         timeout: Duration,
     }
 }
@@ -393,17 +393,22 @@ struct Ran<T> {
 
 impl<F> Bounded<F> {
     fn new(call: F, start: Instant, timeout: Duration) -> Self {
-        // A deadline past the clock's range is no deadline (`Duration::MAX`).
-        let deadline = start
-            .checked_add(timeout)
-            .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30));
         Self {
             call,
             sleep: None,
-            deadline,
+            start,
             timeout,
         }
     }
+}
+
+/// When a call that started at `start` runs out of `timeout`: computed once the call is
+/// pending (a call done in its first poll needs no deadline). A deadline past the clock's
+/// range is no deadline (`Duration::MAX`): thirty years away, as in tokio's `timeout`.
+fn deadline(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
 }
 
 impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
@@ -417,8 +422,8 @@ impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
             Ok(Poll::Ready(result)) => result,
             Ok(Poll::Pending) => {
                 if this.sleep.is_none() {
-                    this.sleep
-                        .set(Some(tokio::time::sleep_until(*this.deadline)));
+                    let deadline = deadline(*this.start, *this.timeout);
+                    this.sleep.set(Some(tokio::time::sleep_until(deadline)));
                 }
                 let sleep = this.sleep.as_pin_mut().expect("the deadline is set above");
                 if sleep.poll(cx).is_pending() {
