@@ -363,3 +363,17 @@ fn limits_say_their_deadline_and_errors_say_what_happened() {
         "the call did not finish within its 1.5s deadline"
     );
 }
+
+/// A timeout past the clock's range (`Duration::MAX`) is no deadline: the same far
+/// instant tokio's own `sleep` and `timeout` take for it, and any other timeout counts
+/// from the call's start.
+#[tokio::test(start_paused = true)]
+async fn no_deadline_is_as_far_away_as_tokios_own() {
+    let start = Instant::now();
+    let tokios = tokio::time::sleep(Duration::MAX).deadline();
+    assert_eq!(deadline(start, Duration::MAX), tokios);
+    assert_eq!(
+        deadline(start, Duration::from_secs(5)),
+        start + Duration::from_secs(5)
+    );
+}
