@@ -402,10 +402,11 @@ impl<F> Bounded<F> {
     }
 }
 
-/// When a call that started at `start` runs out of `timeout`: computed once the call is
-/// pending (a call done in its first poll needs no deadline). A deadline past the clock's
-/// range is no deadline (`Duration::MAX`): thirty years away, as in tokio's `timeout`.
-fn deadline(start: Instant, timeout: Duration) -> Instant {
+/// When something that started at `start` runs out of `timeout`: a guarded call's deadline
+/// (computed once the call is pending: a call done in its first poll needs none) and a
+/// custom policy's. A deadline past the clock's range is no deadline (`Duration::MAX`):
+/// thirty years away, as in tokio's `timeout`.
+pub(crate) fn deadline(start: Instant, timeout: Duration) -> Instant {
     start
         .checked_add(timeout)
         .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
@@ -422,8 +423,8 @@ impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
             Ok(Poll::Ready(result)) => result,
             Ok(Poll::Pending) => {
                 if this.sleep.is_none() {
-                    let deadline = deadline(*this.start, *this.timeout);
-                    this.sleep.set(Some(tokio::time::sleep_until(deadline)));
+                    let expires = deadline(*this.start, *this.timeout);
+                    this.sleep.set(Some(tokio::time::sleep_until(expires)));
                 }
                 let sleep = this.sleep.as_pin_mut().expect("the deadline is set above");
                 if sleep.poll(cx).is_pending() {

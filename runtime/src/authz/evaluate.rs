@@ -313,9 +313,7 @@ impl Deadline {
     /// When the timer fires (a deadline too far to represent is thirty years away, as in
     /// `tokio::time::timeout`).
     fn expires(self) -> tokio::time::Instant {
-        self.started
-            .checked_add(self.length)
-            .unwrap_or_else(|| self.started + Duration::from_secs(86_400 * 365 * 30))
+        crate::resilience::deadline(self.started, self.length)
     }
 
     /// Reads the clock: `Ok` while the deadline has not passed, a [`DenialCause::LateAnswer`]

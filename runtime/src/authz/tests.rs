@@ -488,3 +488,23 @@ mod scope_challenge {
         );
     }
 }
+
+/// A custom policy given no deadline (`Duration::MAX`, past the clock's range) may take
+/// its time: the timer is set thirty years away, as tokio sets it, not at once.
+#[tokio::test(start_paused = true)]
+async fn a_policy_without_a_deadline_may_answer_late() {
+    struct AfterAnHour;
+    impl Authorize for AfterAnHour {
+        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(Decision::Allow)
+            })
+        }
+    }
+    let p = alice();
+    let verdict = custom(AfterAnHour)
+        .evaluate(AccessRequest::new("t", Mode::Read, &p), Duration::MAX)
+        .await;
+    assert_eq!(verdict, Ok(()));
+}
