@@ -83,6 +83,8 @@ const SCOPE: &str = "records:read";
 const SERVE: &str = "SECURE_TOOL_HTTP_BENCH_SERVE";
 /// The variable that runs one server alone under load, to profile it.
 const PROFILE: &str = "SECURE_TOOL_HTTP_BENCH_PROFILE";
+/// How many clients load the server profiled (one if unset).
+const PROFILE_CLIENTS: &str = "SECURE_TOOL_HTTP_BENCH_CLIENTS";
 
 // ---------------------------------------------------------------------------------------
 // The tool, written twice.
@@ -649,7 +651,11 @@ async fn profile(side: Side, mode: Mode) {
     let authorization: Arc<str> = format!("Bearer {}", token()).into();
     let server = Server::start(side, mode);
     println!("server pid {}", server.child.id());
-    let clients = clients(&server, 1, &authorization, mode).await;
+    let count = std::env::var(PROFILE_CLIENTS)
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1);
+    let clients = clients(&server, count, &authorization, mode).await;
     let mut tally = Tally::default();
     window(clients, Duration::from_secs(20), &mut tally).await;
     println!("{:.0} calls/s", tally.per_second[0]);
@@ -1030,7 +1036,8 @@ fn main() {
         return;
     }
     // `SECURE_TOOL_HTTP_BENCH_PROFILE=secure:stateless` (or `bare:sessions`, ...): only that
-    // server, one client, for 20 s, its child's pid printed first: for `perf record -p`.
+    // server, one client (or `SECURE_TOOL_HTTP_BENCH_CLIENTS`), for 20 s, its child's pid
+    // printed first: for `perf record -p`.
     if let Ok(role) = std::env::var(PROFILE) {
         let (side, mode) = role.split_once(':').expect("side:mode");
         let side = Side::parse(side);

@@ -92,7 +92,9 @@ pub(crate) struct Session {
     peer: Peer<RoleServer>,
     progress_token: Option<ProgressToken>,
     cancelled: CancellationToken,
-    capabilities: Option<ClientCapabilities>,
+    /// What the client declared it can do (for a 2026-07-28 request, in the request's own
+    /// capabilities): the two the runtime asks about, read once.
+    declared: Declared,
     /// Whether the request came without an `initialize` handshake (2026-07-28, or a
     /// request that named an older version without one): the server may not send
     /// requests to the client.
@@ -106,18 +108,32 @@ pub(crate) struct Session {
 
 impl Session {
     /// The session of `context`, whose client asked for messages at `log_level` or above.
+    ///
+    /// As rmcp's `RequestContext::protocol_version` and `client_capabilities`, without
+    /// their copies: what the request's `_meta` names wins, else the handshake's (which a
+    /// session without one, 2026-07-28, never stores). The handshake is read once.
     pub(crate) fn of(context: &RequestContext<RoleServer>, log_level: Option<LogLevel>) -> Self {
-        let input_required = context
-            .protocol_version()
-            .is_some_and(|version| !version.has_initialize());
+        let handshake = context.peer.peer_info();
+        let input_required = match context.meta.protocol_version() {
+            Some(version) => !version.has_initialize(),
+            None => handshake
+                .as_ref()
+                .is_some_and(|info| !info.protocol_version.has_initialize()),
+        };
+        let declared = match context.meta.client_capabilities() {
+            Some(capabilities) => Declared::of(&capabilities),
+            None => handshake
+                .as_ref()
+                .map_or(Declared::NOTHING, |info| Declared::of(&info.capabilities)),
+        };
         // Only a session that shook hands can be sent a request: a request that names an
         // older version without a handshake cannot answer one.
-        let stateless = input_required || context.peer.peer_info().is_none();
+        let stateless = input_required || handshake.is_none();
         Self {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             cancelled: context.ct.clone(),
-            capabilities: context.client_capabilities(),
+            declared,
             stateless,
             input_required,
             // A 2026-07-28 request carries its own level; a session keeps the one it set.
@@ -149,19 +165,40 @@ impl Session {
     /// Whether the client declared form elicitation (for a 2026-07-28 request, in the
     /// request's own capabilities): it can answer an `InputRequiredResult`'s form.
     pub(crate) fn answers_forms(&self) -> bool {
-        self.capabilities
-            .as_ref()
-            .and_then(|capabilities| capabilities.elicitation.as_ref())
-            .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none())
+        self.declared.forms
     }
 
     /// Whether the client can sample its model now.
     fn samples(&self) -> bool {
-        !self.stateless
-            && self
-                .capabilities
+        !self.stateless && self.declared.sampling
+    }
+}
+
+/// The capabilities of a client the runtime asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Declared {
+    /// Form elicitation: `elicitation` with `form`, or without `url` (an empty
+    /// `elicitation: {}` means form mode, 2025-11-25).
+    forms: bool,
+    /// Sampling.
+    sampling: bool,
+}
+
+impl Declared {
+    /// A client that declared no capabilities.
+    const NOTHING: Self = Self {
+        forms: false,
+        sampling: false,
+    };
+
+    fn of(capabilities: &ClientCapabilities) -> Self {
+        Self {
+            forms: capabilities
+                .elicitation
                 .as_ref()
-                .is_some_and(|capabilities| capabilities.sampling.is_some())
+                .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none()),
+            sampling: capabilities.sampling.is_some(),
+        }
     }
 }
 
@@ -684,11 +721,7 @@ impl<'call> CallContext<'call> {
             {
                 return answer.map(Some);
             }
-            let declared = session
-                .capabilities
-                .as_ref()
-                .is_some_and(|capabilities| capabilities.sampling.is_some());
-            if !declared {
+            if !session.declared.sampling {
                 return Ok(None);
             }
             rounds.ask(

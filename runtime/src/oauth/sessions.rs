@@ -192,11 +192,8 @@ impl<M: SessionManager> Owners<M> {
 
 impl<S, M, B, R> tower_service::Service<Request<B>> for BindSessions<S, M>
 where
-    S: tower_service::Service<Request<B>, Response = Response<R>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: tower_service::Service<Request<B>, Response = Response<R>, Error = Infallible>,
+    S::Future: Send + 'static,
     M: SessionManager,
     B: Send + 'static,
     R: Default + Send + 'static,
@@ -219,7 +216,6 @@ where
             .extensions()
             .get::<Principal>()
             .and_then(Principal::subject)
-            .map(Arc::<str>::from)
         else {
             tracing::error!(
                 "refused an MCP request without an authenticated subject: BindSessions must be \
@@ -230,32 +226,45 @@ where
         let session = request
             .headers()
             .get(SESSION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(Arc::<str>::from);
-        if let Some(session) = &session {
+            .and_then(|value| value.to_str().ok());
+        if let Some(session) = session {
             let owner = self.owners.subjects().get(session).cloned();
-            if let Some(owner) = owner.filter(|owner| *owner != subject) {
+            if let Some(owner) = owner.filter(|owner| **owner != *subject) {
                 tracing::warn!(
-                    subject = %LogSafe::new(&subject, 256),
+                    subject = %LogSafe::new(subject, 256),
                     owner = %LogSafe::new(&owner, 256),
                     "refused a request for another subject's MCP session"
                 );
                 return answer(StatusCode::NOT_FOUND);
             }
         }
-        let closing = request.method() == Method::DELETE;
+        // What the answer is followed by, copied out of the request before it is handed on.
+        let after = match session {
+            None => After::Bind(Arc::from(subject)),
+            Some(session) if request.method() == Method::DELETE => {
+                After::Forget(Arc::from(session))
+            }
+            Some(_) => After::Nothing,
+        };
+        // The service made ready is the one called (tower's contract): no clone is needed,
+        // as nothing is awaited before the call.
+        let response = self.inner.call(request);
+        if let After::Nothing = after {
+            return Box::pin(response);
+        }
         let owners = Arc::clone(&self.owners);
-        // Call the clone that was made ready (tower's contract), keep a fresh one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = inner.call(request).await?;
-            match (session, response.headers().get(SESSION_HEADER)) {
-                (Some(session), _) if closing && response.status().is_success() => {
+            let response = response.await?;
+            match after {
+                After::Forget(session) if response.status().is_success() => {
                     owners.subjects().remove(&session);
                 }
-                (None, Some(created)) => {
-                    if let Ok(created) = created.to_str() {
+                After::Bind(subject) => {
+                    if let Some(created) = response
+                        .headers()
+                        .get(SESSION_HEADER)
+                        .and_then(|created| created.to_str().ok())
+                    {
                         owners.bind(created, subject);
                     }
                 }
@@ -264,4 +273,14 @@ where
             Ok(response)
         })
     }
+}
+
+/// What follows the inner service's answer to a request.
+enum After {
+    /// A request without a session: a session it opened belongs to this subject.
+    Bind(Arc<str>),
+    /// A `DELETE` of this session: once it succeeded, its owner is forgotten.
+    Forget(Arc<str>),
+    /// A request in a session: nothing.
+    Nothing,
 }

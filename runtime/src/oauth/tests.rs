@@ -406,6 +406,32 @@ fn credentials_that_are_not_one_b64token_are_refused_before_decoding() {
     }
 }
 
+/// Every character, alone, before `=`s and inside a token, against RFC 6750's grammar.
+#[test]
+fn a_b64token_is_made_of_the_characters_rfc_6750_names_and_no_other() {
+    let named = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+    let allowed: Vec<char> = (0..=0x10ffff_u32)
+        .filter_map(char::from_u32)
+        .filter(|c| super::verify::is_b64token(&c.to_string()))
+        .collect();
+    let expected: Vec<char> = (0..=0x7f_u8)
+        .map(char::from)
+        .filter(|&c| named(c))
+        .collect();
+    assert_eq!(allowed, expected);
+    for c in (0..=0x10ffff_u32)
+        .filter_map(char::from_u32)
+        .step_by(97)
+        .chain(['=', ' ', '\0'])
+    {
+        for token in [format!("ab{c}cd"), format!("{c}=="), format!("abcd{c}")] {
+            let body = token.trim_end_matches('=');
+            let expected = !body.is_empty() && body.chars().all(named);
+            assert_eq!(super::verify::is_b64token(&token), expected, "{token:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_token_that_is_not_visible_ascii_is_invalid() {
     let auth = hs256().build().unwrap();
@@ -2253,6 +2279,105 @@ mod behind_axum {
             .insert(crate::Principal::new("bob"));
         let response = bound.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+
+    /// A stand-in for the MCP service that answers with the status it is set to, opens
+    /// session `s-1` for a request that names none, and counts its copies.
+    struct Answers {
+        status: Arc<std::sync::atomic::AtomicU16>,
+        copies: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Clone for Answers {
+        fn clone(&self) -> Self {
+            self.copies
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Self {
+                status: Arc::clone(&self.status),
+                copies: Arc::clone(&self.copies),
+            }
+        }
+    }
+
+    impl tower_service::Service<Request<String>> for Answers {
+        type Response = http::Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<String>, Self::Error>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<String>) -> Self::Future {
+            let status = self.status.load(std::sync::atomic::Ordering::SeqCst);
+            let mut response = http::Response::builder().status(status);
+            if !request.headers().contains_key("mcp-session-id") {
+                response = response.header("mcp-session-id", "s-1");
+            }
+            std::future::ready(Ok(response.body(String::new()).unwrap()))
+        }
+    }
+
+    /// Each request is handed to the service made ready, not to a copy of it; a session
+    /// is forgotten only when its owner's `DELETE` succeeded.
+    #[tokio::test]
+    async fn the_service_made_ready_is_called_and_a_failed_close_keeps_the_owner() {
+        use tower_service::Service as _;
+
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let copies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner = Answers {
+            status: Arc::clone(&status),
+            copies: Arc::clone(&copies),
+        };
+        let mut bound = BindSessions::new(inner, Arc::new(LocalSessionManager::default()));
+        let request = |method: http::Method, session: Option<&str>| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri("http://localhost/mcp");
+            if let Some(session) = session {
+                request = request.header("mcp-session-id", session);
+            }
+            let mut request = request.body(String::new()).unwrap();
+            request
+                .extensions_mut()
+                .insert(crate::Principal::new("ada"));
+            request
+        };
+        let mut send = async |request| {
+            let ready = tower::ServiceExt::<Request<String>>::ready(&mut bound)
+                .await
+                .unwrap();
+            ready.call(request).await.unwrap().status()
+        };
+
+        assert_eq!(
+            send(request(http::Method::POST, None)).await,
+            StatusCode::OK
+        );
+        let in_session = request(http::Method::POST, Some("s-1"));
+        assert_eq!(send(in_session).await, StatusCode::OK);
+        status.store(500, std::sync::atomic::Ordering::SeqCst);
+        let failed_close = request(http::Method::DELETE, Some("s-1"));
+        assert_eq!(send(failed_close).await, StatusCode::INTERNAL_SERVER_ERROR);
+        status.store(200, std::sync::atomic::Ordering::SeqCst);
+        let still_bound = bound.bound();
+        assert_eq!(still_bound, 1, "a close that failed forgot the session");
+        let mut send = async |request| {
+            let ready = tower::ServiceExt::<Request<String>>::ready(&mut bound)
+                .await
+                .unwrap();
+            ready.call(request).await.unwrap().status()
+        };
+        assert_eq!(
+            send(request(http::Method::DELETE, Some("s-1"))).await,
+            StatusCode::OK
+        );
+        assert_eq!(bound.bound(), 0, "a close that succeeded kept the session");
+        assert_eq!(copies.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }
 

@@ -471,6 +471,26 @@ async fn elicitation_reaches_the_user_and_each_answer_is_told_apart() {
     let result = call(&running, "ask_name", serde_json::json!({}), None).await;
     assert_eq!(outcome(&result), "unsupported");
     assert!(asked.lock().unwrap().is_empty());
+    // A client that declared URL elicitation only cannot answer a form; one that declared
+    // both can.
+    use rmcp::model::{ElicitationCapability, FormElicitationCapability, UrlElicitationCapability};
+    let url_only = ElicitationCapability::new().with_url(UrlElicitationCapability::new());
+    for (elicitation, expected) in [
+        (url_only.clone(), "unsupported"),
+        (
+            url_only.with_form(FormElicitationCapability::new()),
+            "hello Ada",
+        ),
+    ] {
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.elicitation = Some(elicitation);
+        let asker = client(Some(ElicitationAction::Accept), capabilities);
+        let asked = asker.asked.clone();
+        let running = connect(asker, worker()).await;
+        let result = call(&running, "ask_name", serde_json::json!({}), None).await;
+        assert_eq!(outcome(&result), expected);
+        assert_eq!(asked.lock().unwrap().is_empty(), expected == "unsupported");
+    }
 }
 
 #[tokio::test]
