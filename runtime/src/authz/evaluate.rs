@@ -221,11 +221,8 @@ impl Policy {
     ) -> impl Future<Output = Result<(), DenialCause>> + Send + 'a {
         // Built-in policies are decided here and now: a ready future of a few bytes, no
         // timer and no allocation on the per-call path.
-        if self.local {
-            return Either::Left(future::ready(self.local(request.principal)));
-        }
-        if request.principal.is_anonymous() && !self.admits_anonymous() {
-            return Either::Left(future::ready(Err(DenialCause::Anonymous)));
+        if let Some(verdict) = self.decide_now(request) {
+            return Either::Left(future::ready(verdict));
         }
         Either::Right(Box::pin(async move {
             let deadline = Deadline::starting_now(deadline);
@@ -235,6 +232,19 @@ impl Policy {
                 Err(_elapsed) => Err(DenialCause::DeadlineExceeded(deadline.length)),
             }
         }))
+    }
+
+    /// The decision of `request` when it takes no I/O: a policy of built-in parts only, or
+    /// an anonymous caller the policy cannot let in whatever its custom parts say. `None`
+    /// when a custom part must be asked ([`evaluate`](Self::evaluate) then asks it).
+    pub(crate) fn decide_now(&self, request: AccessRequest<'_>) -> Option<Verdict> {
+        if self.local {
+            return Some(self.local(request.principal));
+        }
+        if request.principal.is_anonymous() && !self.admits_anonymous() {
+            return Some(Err(DenialCause::Anonymous));
+        }
+        None
     }
 
     /// Decides a policy with a custom part. Only the parts of a combinator are boxed (the

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
+use futures::future::Either;
 use tracing::Instrument as _;
 
 use super::field_path::{Problem, invalid_arguments};
@@ -54,12 +55,37 @@ impl CallSettings<'_> {
     }
 
     /// The server's policy, then `policy`, each decided within the deadline: fail-closed,
-    /// the first denial is the answer.
-    pub(crate) async fn authorize(
+    /// the first denial is the answer. Built-in policies are decided at once, in a ready
+    /// future.
+    pub(crate) fn authorize<'p>(
+        &'p self,
+        policy: &'p Policy,
+        request: AccessRequest<'p>,
+    ) -> impl Future<Output = Result<(), DenialCause>> + Send + 'p {
+        match self.decide_now(policy, request) {
+            Some(verdict) => Either::Left(std::future::ready(verdict)),
+            None => Either::Right(self.ask(policy, request)),
+        }
+    }
+
+    /// [`authorize`](Self::authorize) without I/O, when neither policy has a custom part
+    /// that must be asked (or the server's denies at once).
+    fn decide_now(
         &self,
         policy: &Policy,
         request: AccessRequest<'_>,
-    ) -> Result<(), DenialCause> {
+    ) -> Option<Result<(), DenialCause>> {
+        if let Some(server) = self.server_policy {
+            match server.decide_now(request)? {
+                Ok(()) => {}
+                denied => return Some(denied),
+            }
+        }
+        policy.decide_now(request)
+    }
+
+    /// [`authorize`](Self::authorize) when a custom part must be asked.
+    async fn ask(&self, policy: &Policy, request: AccessRequest<'_>) -> Result<(), DenialCause> {
         if let Some(server) = self.server_policy {
             server.evaluate(request, self.authz_timeout).await?;
         }

@@ -307,6 +307,50 @@ async fn a_slow_server_policy_does_not_eat_into_the_handlers_deadline() {
     assert_eq!(result.is_error, Some(false), "{result:?}");
 }
 
+/// The server's policy is decided before the tool's, and a denial of either is the
+/// answer: built-in parts (decided at once) and custom ones (asked), in each combination.
+#[tokio::test(start_paused = true)]
+async fn a_call_is_allowed_only_when_the_servers_policy_and_the_tools_both_allow() {
+    struct Never;
+    impl crate::authz::Authorize for Never {
+        fn authorize<'a>(
+            &'a self,
+            _request: crate::authz::AccessRequest<'a>,
+        ) -> crate::authz::PolicyFuture<'a> {
+            Box::pin(async { Ok(crate::authz::Decision::Deny) })
+        }
+    }
+    let search = || Search {
+        index: Arc::new(Dependency::new("index")),
+    };
+    let staff = || Principal::new("ada").with_roles(["staff"]);
+    let guest = || Principal::new("bob");
+    // `open_search` is public (built in), `quick_search` asks a custom policy that allows.
+    let built_in = SecureServer::builder(search())
+        .server_policy(roles("staff"))
+        .build();
+    let custom = SecureServer::builder(search())
+        .server_policy(any_of([roles("staff"), crate::authz::custom(Never)]))
+        .build();
+    for server in [&built_in, &custom] {
+        for tool in ["open_search", "quick_search"] {
+            let allowed = server.call(tool, None, staff()).await.unwrap();
+            assert_eq!(allowed.is_error, Some(false), "{tool}: {allowed:?}");
+            let denied = server.call(tool, None, guest()).await.unwrap();
+            assert_eq!(category(&denied).as_deref(), Some("denied"), "{tool}: {denied:?}");
+        }
+    }
+    // The server's policy allows; the tool's own denies.
+    let server = SecureServer::builder(search())
+        .server_policy(authenticated())
+        .build();
+    let anonymous = server
+        .call("quick_search", None, Principal::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(category(&anonymous).as_deref(), Some("denied"), "{anonymous:?}");
+}
+
 /// A tool that names no dependency is bounded too: past the server's cap, a call is
 /// answered `overloaded` at once and never runs; a slot frees when a call ends.
 #[tokio::test(start_paused = true)]
