@@ -138,6 +138,7 @@ pub(crate) struct Invocation<'a, S> {
 
 impl<'a, S> Invocation<'a, S> {
     /// A call of `route` on the server's state `this`.
+    #[inline]
     pub(crate) fn new(
         this: &'a S,
         route: &'a SecureRoute<S>,
@@ -161,6 +162,7 @@ impl<'a, S> Invocation<'a, S> {
     }
 
     /// This call, come in on `session`.
+    #[inline]
     pub(crate) fn on(mut self, session: Session) -> Self {
         self.session = Some(session);
         self
@@ -173,6 +175,7 @@ impl<'a, S> Invocation<'a, S> {
     }
 
     /// This call, a 2026-07-28 retry with `state` and `responses` (either may be absent).
+    #[inline]
     pub(crate) fn retrying(
         mut self,
         state: Option<String>,
