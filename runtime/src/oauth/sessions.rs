@@ -212,10 +212,10 @@ where
             *response.status_mut() = status;
             Box::pin(std::future::ready(Ok(response))) as Self::Future
         };
-        let Some(subject) = request
+        let Some((principal, subject)) = request
             .extensions()
             .get::<Principal>()
-            .and_then(Principal::subject)
+            .and_then(|principal| Some((principal, principal.subject()?)))
         else {
             tracing::error!(
                 "refused an MCP request without an authenticated subject: BindSessions must be \
@@ -240,7 +240,8 @@ where
         }
         // What the answer is followed by, copied out of the request before it is handed on.
         let after = match session {
-            None => After::Bind(Arc::from(subject)),
+            // The caller, not a copy of its name: most requests open no session.
+            None => After::Bind(principal.clone()),
             Some(session) if request.method() == Method::DELETE => {
                 After::Forget(Arc::from(session))
             }
@@ -259,13 +260,14 @@ where
                 After::Forget(session) if response.status().is_success() => {
                     owners.subjects().remove(&session);
                 }
-                After::Bind(subject) => {
+                After::Bind(principal) => {
                     if let Some(created) = response
                         .headers()
                         .get(SESSION_HEADER)
                         .and_then(|created| created.to_str().ok())
+                        && let Some(subject) = principal.subject()
                     {
-                        owners.bind(created, subject);
+                        owners.bind(created, Arc::from(subject));
                     }
                 }
                 _ => {}
@@ -277,8 +279,8 @@ where
 
 /// What follows the inner service's answer to a request.
 enum After {
-    /// A request without a session: a session it opened belongs to this subject.
-    Bind(Arc<str>),
+    /// A request without a session: a session it opened belongs to this caller's subject.
+    Bind(Principal),
     /// A `DELETE` of this session: once it succeeded, its owner is forgotten.
     Forget(Arc<str>),
     /// A request in a session: nothing.

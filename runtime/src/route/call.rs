@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 use futures::future::Either;
+use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 use tracing::Instrument as _;
 
 use super::field_path::{Problem, invalid_arguments};

@@ -337,7 +337,11 @@ async fn a_call_is_allowed_only_when_the_servers_policy_and_the_tools_both_allow
             let allowed = server.call(tool, None, staff()).await.unwrap();
             assert_eq!(allowed.is_error, Some(false), "{tool}: {allowed:?}");
             let denied = server.call(tool, None, guest()).await.unwrap();
-            assert_eq!(category(&denied).as_deref(), Some("denied"), "{tool}: {denied:?}");
+            assert_eq!(
+                category(&denied).as_deref(),
+                Some("denied"),
+                "{tool}: {denied:?}"
+            );
         }
     }
     // The server's policy allows; the tool's own denies.
@@ -348,7 +352,11 @@ async fn a_call_is_allowed_only_when_the_servers_policy_and_the_tools_both_allow
         .call("quick_search", None, Principal::anonymous())
         .await
         .unwrap();
-    assert_eq!(category(&anonymous).as_deref(), Some("denied"), "{anonymous:?}");
+    assert_eq!(
+        category(&anonymous).as_deref(),
+        Some("denied"),
+        "{anonymous:?}"
+    );
 }
 
 /// A tool that names no dependency is bounded too: past the server's cap, a call is
