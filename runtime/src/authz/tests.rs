@@ -508,3 +508,46 @@ async fn a_policy_without_a_deadline_may_answer_late() {
         .await;
     assert_eq!(verdict, Ok(()));
 }
+
+/// Built-in policies are decided at once, with neither a runtime nor a timer: their
+/// futures are ready at the first poll outside any tokio runtime. A custom part must be
+/// asked, unless the caller is anonymous and the policy cannot let one in whatever it
+/// answers.
+#[test]
+fn built_in_policies_are_decided_at_once_and_custom_ones_are_asked() {
+    struct Asked;
+    impl Authorize for Asked {
+        fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+            Box::pin(async { Ok(Decision::Allow) })
+        }
+    }
+    let ada = alice();
+    let nobody = Principal::anonymous();
+    let ask = |p| AccessRequest::new("t", Mode::Read, p);
+    let built_in = [
+        (scopes("x"), Err(DenialCause::Denied)),
+        (
+            all_of([authenticated(), roles("r")]),
+            Err(DenialCause::Denied),
+        ),
+        (any_of([public(), scopes("x")]), Ok(())),
+        (authenticated(), Ok(())),
+    ];
+    for (policy, expected) in built_in {
+        assert_eq!(policy.decide_now(ask(&ada)), Some(expected.clone()));
+        // Polled once, outside a runtime: a timer would panic.
+        let decided = futures::FutureExt::now_or_never(policy.evaluate(ask(&ada), Duration::MAX));
+        assert_eq!(decided, Some(expected));
+    }
+    let custom_part = any_of([scopes("x"), custom(Asked)]);
+    assert_eq!(custom_part.decide_now(ask(&ada)), None);
+    assert_eq!(
+        custom_part.decide_now(ask(&nobody)),
+        Some(Err(DenialCause::Anonymous))
+    );
+    // A policy that may let the anonymous caller in is decided by asking.
+    assert_eq!(
+        any_of([public(), custom(Asked)]).decide_now(ask(&nobody)),
+        None
+    );
+}

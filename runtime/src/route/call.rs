@@ -921,4 +921,45 @@ mod tests {
             assert_eq!(facts["retryable"], why == Unconfirmed::Busy);
         }
     }
+
+    /// The server's policy and the tool's are decided at once (no future to poll) when
+    /// neither has a custom part to ask, or when the server's denies at once; otherwise
+    /// they are asked.
+    #[test]
+    fn built_in_policies_are_decided_without_asking() {
+        use crate::authz::{Authorize, Decision, PolicyFuture, custom, roles, scopes};
+        struct Asked;
+        impl Authorize for Asked {
+            fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
+                Box::pin(async { Ok(Decision::Allow) })
+            }
+        }
+        let confirmations = Confirmations::with_random_key();
+        let settings = |server_policy| CallSettings {
+            authz_timeout: Duration::from_secs(1),
+            server_policy,
+            write_gate: None,
+            check_outputs: false,
+            confirmations: &confirmations,
+            rate_limit: None,
+            metrics: false,
+        };
+        let staff = Principal::new("ada")
+            .with_roles(["staff"])
+            .with_scopes(["x"]);
+        let guest = Principal::new("bob").with_scopes(["x"]);
+        let (built_in, asked, tool) = (roles("staff"), custom(Asked), scopes("x"));
+        let decided = |server, principal| {
+            settings(server).decide_now(&tool, AccessRequest::new("t", Mode::Read, principal))
+        };
+        assert_eq!(decided(None, &guest), Some(Ok(())));
+        assert_eq!(decided(Some(&built_in), &staff), Some(Ok(())));
+        assert_eq!(
+            decided(Some(&built_in), &guest),
+            Some(Err(DenialCause::Denied))
+        );
+        assert_eq!(decided(Some(&asked), &staff), None);
+        let request = AccessRequest::new("t", Mode::Read, &staff);
+        assert_eq!(settings(Some(&built_in)).decide_now(&asked, request), None);
+    }
 }

@@ -493,6 +493,41 @@ async fn elicitation_reaches_the_user_and_each_answer_is_told_apart() {
     }
 }
 
+/// A request that names an older protocol version without a handshake comes from a
+/// client the server cannot send requests to: though its `_meta` declares elicitation, it
+/// is never asked, and the handler is told it cannot ask.
+#[tokio::test]
+async fn a_request_without_a_handshake_is_never_asked() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let (read, mut write) = tokio::io::split(serve(Jobs::default(), worker()));
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "ask_name", "arguments": {},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2025-11-25",
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+            },
+        },
+    });
+    write
+        .write_all(format!("{request}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the server answers")
+        .unwrap()
+        .expect("a message");
+    let message: serde_json::Value = serde_json::from_str(&first).unwrap();
+    // The answer to the call comes first: no `elicitation/create` before it.
+    assert_eq!(message["id"], 1, "{message}");
+    let result: rmcp::model::CallToolResult =
+        serde_json::from_value(message["result"].clone()).expect("a tool result");
+    assert_eq!(outcome(&result), "unsupported");
+}
+
 #[tokio::test]
 async fn sampling_reaches_a_client_that_declared_it_only() {
     let running = connect(client(None, full()), worker()).await;
