@@ -273,4 +273,4 @@ impl<A: Authorize> IntoPolicy for A {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

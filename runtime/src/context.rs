@@ -110,8 +110,10 @@ impl Session {
     /// The session of `context`, whose client asked for messages at `log_level` or above.
     ///
     /// As rmcp's `RequestContext::protocol_version` and `client_capabilities`, without
-    /// their copies: what the request's `_meta` names wins, else the handshake's (which a
-    /// session without one, 2026-07-28, never stores). The handshake is read once.
+    /// their copies: what the request's `_meta` names wins, else the handshake's, read
+    /// once. (rmcp falls back to the handshake only for a session that began with one; a
+    /// session that began without one never reaches a handler with `_meta` lacking valid
+    /// capabilities, as rmcp refuses such a request first.)
     pub(crate) fn of(context: &RequestContext<RoleServer>, log_level: Option<LogLevel>) -> Self {
         let handshake = context.peer.peer_info();
         let input_required = match context.meta.protocol_version() {

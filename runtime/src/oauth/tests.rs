@@ -2203,38 +2203,6 @@ mod behind_axum {
         );
     }
 
-    /// A stand-in for the MCP service that creates a session of the given ids, in turn,
-    /// for each request that names none.
-    #[derive(Clone)]
-    struct Creates(Arc<std::sync::Mutex<std::collections::VecDeque<String>>>);
-
-    impl tower_service::Service<Request<String>> for Creates {
-        type Response = http::Response<String>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<http::Response<String>, Self::Error>>;
-
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _: Request<String>) -> Self::Future {
-            let id = self
-                .0
-                .lock()
-                .unwrap()
-                .pop_front()
-                .expect("a session id to hand out");
-            let response = http::Response::builder()
-                .header("mcp-session-id", id)
-                .body(String::new())
-                .unwrap();
-            std::future::ready(Ok(response))
-        }
-    }
-
     #[tokio::test]
     async fn past_the_threshold_closed_sessions_are_forgotten_and_open_ones_kept() {
         use rmcp::transport::streamable_http_server::session::SessionManager as _;
@@ -2242,7 +2210,7 @@ mod behind_axum {
         let sessions = Arc::new(LocalSessionManager::default());
         let (open, _transport) = sessions.create_session().await.unwrap();
         let ids = ["closed-1", "closed-2", &open].map(str::to_owned);
-        let inner = Creates(Arc::new(std::sync::Mutex::new(ids.into())));
+        let inner = StandIn::opening(ids);
         let bound = BindSessions::new(inner, sessions).prune_above(2);
         for created in 1..=3 {
             let mut request = Request::post("http://localhost/mcp")
@@ -2281,25 +2249,38 @@ mod behind_axum {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
-    /// A stand-in for the MCP service that answers with the status it is set to, opens
-    /// session `s-1` for a request that names none, and counts its copies.
-    struct Answers {
+    /// A stand-in for the MCP service: it answers with the status it is set to (200 at
+    /// first), opens a session of the next of its ids for each request that names none,
+    /// and counts its copies.
+    struct StandIn {
+        ids: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
         status: Arc<std::sync::atomic::AtomicU16>,
         copies: Arc<std::sync::atomic::AtomicUsize>,
     }
 
-    impl Clone for Answers {
+    impl StandIn {
+        fn opening(ids: impl IntoIterator<Item = String>) -> Self {
+            Self {
+                ids: Arc::new(std::sync::Mutex::new(ids.into_iter().collect())),
+                status: Arc::new(std::sync::atomic::AtomicU16::new(200)),
+                copies: Arc::default(),
+            }
+        }
+    }
+
+    impl Clone for StandIn {
         fn clone(&self) -> Self {
             self.copies
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Self {
+                ids: Arc::clone(&self.ids),
                 status: Arc::clone(&self.status),
                 copies: Arc::clone(&self.copies),
             }
         }
     }
 
-    impl tower_service::Service<Request<String>> for Answers {
+    impl tower_service::Service<Request<String>> for StandIn {
         type Response = http::Response<String>;
         type Error = std::convert::Infallible;
         type Future = std::future::Ready<Result<http::Response<String>, Self::Error>>;
@@ -2315,7 +2296,8 @@ mod behind_axum {
             let status = self.status.load(std::sync::atomic::Ordering::SeqCst);
             let mut response = http::Response::builder().status(status);
             if !request.headers().contains_key("mcp-session-id") {
-                response = response.header("mcp-session-id", "s-1");
+                let id = self.ids.lock().unwrap().pop_front();
+                response = response.header("mcp-session-id", id.expect("an id to hand out"));
             }
             std::future::ready(Ok(response.body(String::new()).unwrap()))
         }
@@ -2327,12 +2309,8 @@ mod behind_axum {
     async fn the_service_made_ready_is_called_and_a_failed_close_keeps_the_owner() {
         use tower_service::Service as _;
 
-        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
-        let copies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let inner = Answers {
-            status: Arc::clone(&status),
-            copies: Arc::clone(&copies),
-        };
+        let inner = StandIn::opening(["s-1".to_owned()]);
+        let (status, copies) = (Arc::clone(&inner.status), Arc::clone(&inner.copies));
         let mut bound = BindSessions::new(inner, Arc::new(LocalSessionManager::default()));
         let request = |method: http::Method, session: Option<&str>| {
             let mut request = Request::builder()
@@ -2347,35 +2325,29 @@ mod behind_axum {
                 .insert(crate::Principal::new("ada"));
             request
         };
-        let mut send = async |request| {
-            let ready = tower::ServiceExt::<Request<String>>::ready(&mut bound)
+        // Made ready, then called: as a server drives a service.
+        async fn send(
+            bound: &mut BindSessions<StandIn, LocalSessionManager>,
+            request: Request<String>,
+        ) -> StatusCode {
+            let ready = tower::ServiceExt::<Request<String>>::ready(bound)
                 .await
                 .unwrap();
             ready.call(request).await.unwrap().status()
-        };
+        }
 
-        assert_eq!(
-            send(request(http::Method::POST, None)).await,
-            StatusCode::OK
-        );
+        let opening = request(http::Method::POST, None);
+        assert_eq!(send(&mut bound, opening).await, StatusCode::OK);
         let in_session = request(http::Method::POST, Some("s-1"));
-        assert_eq!(send(in_session).await, StatusCode::OK);
+        assert_eq!(send(&mut bound, in_session).await, StatusCode::OK);
         status.store(500, std::sync::atomic::Ordering::SeqCst);
         let failed_close = request(http::Method::DELETE, Some("s-1"));
-        assert_eq!(send(failed_close).await, StatusCode::INTERNAL_SERVER_ERROR);
+        let failed = send(&mut bound, failed_close).await;
+        assert_eq!(failed, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(bound.bound(), 1, "a close that failed forgot the session");
         status.store(200, std::sync::atomic::Ordering::SeqCst);
-        let still_bound = bound.bound();
-        assert_eq!(still_bound, 1, "a close that failed forgot the session");
-        let mut send = async |request| {
-            let ready = tower::ServiceExt::<Request<String>>::ready(&mut bound)
-                .await
-                .unwrap();
-            ready.call(request).await.unwrap().status()
-        };
-        assert_eq!(
-            send(request(http::Method::DELETE, Some("s-1"))).await,
-            StatusCode::OK
-        );
+        let close = request(http::Method::DELETE, Some("s-1"));
+        assert_eq!(send(&mut bound, close).await, StatusCode::OK);
         assert_eq!(bound.bound(), 0, "a close that succeeded kept the session");
         assert_eq!(copies.load(std::sync::atomic::Ordering::SeqCst), 0);
     }

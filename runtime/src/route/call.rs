@@ -922,44 +922,91 @@ mod tests {
         }
     }
 
-    /// The server's policy and the tool's are decided at once (no future to poll) when
-    /// neither has a custom part to ask, or when the server's denies at once; otherwise
-    /// they are asked.
-    #[test]
-    fn built_in_policies_are_decided_without_asking() {
-        use crate::authz::{Authorize, Decision, PolicyFuture, custom, roles, scopes};
-        struct Asked;
-        impl Authorize for Asked {
+    /// The server's policy, then the tool's: a call is allowed only when both allow, the
+    /// first denial is the answer (a tool's custom policy is not asked after the server's
+    /// denied), and the decision is made at once, without a future, exactly when no
+    /// custom part has to be asked. Every combination of no, built-in and custom server
+    /// policies with built-in and custom tool policies, for callers each allows or not.
+    #[tokio::test]
+    async fn the_servers_policy_then_the_tools_decide_and_the_first_denial_answers() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use crate::authz::tests::Answer;
+        use crate::authz::{
+            AccessRequest, Authorize, Decision, PolicyFuture, custom, roles, scopes,
+        };
+
+        /// A tool's custom policy that answers `allow` and counts how often it is asked.
+        struct Counted(Arc<AtomicUsize>, bool);
+        impl Authorize for Counted {
             fn authorize<'a>(&'a self, _: AccessRequest<'a>) -> PolicyFuture<'a> {
-                Box::pin(async { Ok(Decision::Allow) })
+                self.0.fetch_add(1, Ordering::SeqCst);
+                let decision = if self.1 {
+                    Decision::Allow
+                } else {
+                    Decision::Deny
+                };
+                Box::pin(async move { Ok(decision) })
             }
         }
+
         let confirmations = Confirmations::with_random_key();
-        let settings = |server_policy| CallSettings {
-            authz_timeout: Duration::from_secs(1),
-            server_policy,
-            write_gate: None,
-            check_outputs: false,
-            confirmations: &confirmations,
-            rate_limit: None,
-            metrics: false,
-        };
         let staff = Principal::new("ada")
             .with_roles(["staff"])
             .with_scopes(["x"]);
+        let staff_without_scope = Principal::new("cy").with_roles(["staff"]);
         let guest = Principal::new("bob").with_scopes(["x"]);
-        let (built_in, asked, tool) = (roles("staff"), custom(Asked), scopes("x"));
-        let decided = |server, principal| {
-            settings(server).decide_now(&tool, AccessRequest::new("t", Mode::Read, principal))
-        };
-        assert_eq!(decided(None, &guest), Some(Ok(())));
-        assert_eq!(decided(Some(&built_in), &staff), Some(Ok(())));
-        assert_eq!(
-            decided(Some(&built_in), &guest),
-            Some(Err(DenialCause::Denied))
-        );
-        assert_eq!(decided(Some(&asked), &staff), None);
-        let request = AccessRequest::new("t", Mode::Read, &staff);
-        assert_eq!(settings(Some(&built_in)).decide_now(&asked, request), None);
+        // (policy, whether it is custom, whom it allows)
+        type Allows = fn(&Principal) -> bool;
+        let servers: [(Option<Policy>, bool, Allows); 4] = [
+            (None, false, |_| true),
+            (Some(roles("staff")), false, |p| p.has_role("staff")),
+            (Some(custom(Answer(Ok(Decision::Allow)))), true, |_| true),
+            (Some(custom(Answer(Ok(Decision::Deny)))), true, |_| false),
+        ];
+        for (server, server_custom, server_allows) in &servers {
+            let settings = CallSettings {
+                authz_timeout: Duration::from_secs(1),
+                server_policy: server.as_ref(),
+                write_gate: None,
+                check_outputs: false,
+                confirmations: &confirmations,
+                rate_limit: None,
+                metrics: false,
+            };
+            for principal in [&staff, &staff_without_scope, &guest] {
+                let asked = Arc::new(AtomicUsize::new(0));
+                let tools: [(Policy, bool, Allows); 3] = [
+                    (scopes("x"), false, |p| p.has_scope("x")),
+                    (custom(Counted(Arc::clone(&asked), true)), true, |_| true),
+                    (custom(Counted(Arc::clone(&asked), false)), true, |_| false),
+                ];
+                for (tool, tool_custom, tool_allows) in &tools {
+                    let request = AccessRequest::new("t", Mode::Read, principal);
+                    let case = format!(
+                        "server {:?}, tool custom {tool_custom}, {:?}",
+                        server.as_ref().map(|_| *server_custom),
+                        principal.subject()
+                    );
+                    let allowed = server_allows(principal) && tool_allows(principal);
+                    let verdict = settings.authorize(tool, request).await;
+                    assert_eq!(verdict.is_ok(), allowed, "{case}: {verdict:?}");
+                    let at_once = !server_custom && (!server_allows(principal) || !tool_custom);
+                    let decided = settings.decide_now(tool, request);
+                    assert_eq!(decided.is_some(), at_once, "{case}: {decided:?}");
+                    if let Some(decided) = decided {
+                        assert_eq!(decided.is_ok(), allowed, "{case}: {decided:?}");
+                    }
+                }
+                // The tool's custom policies were asked only when the server's allowed.
+                let expected = if server_allows(principal) { 2 } else { 0 };
+                assert_eq!(
+                    asked.load(Ordering::SeqCst),
+                    expected,
+                    "{:?}",
+                    principal.subject()
+                );
+            }
+        }
     }
 }
