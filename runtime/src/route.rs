@@ -52,11 +52,12 @@ mod rich;
 mod router;
 pub(crate) mod schema;
 pub(crate) mod secure_route;
+mod settings;
 pub(crate) mod spec;
 mod types;
 pub(crate) mod validate;
 
-pub(crate) use call::{CallSettings, Invocation};
+pub(crate) use call::Invocation;
 pub use limits::ArgumentLimits;
 pub use output::OutputViolation;
 pub use rich::RichResult;
@@ -64,6 +65,7 @@ pub use router::{SecureToolRouter, SecureTools};
 #[cfg(all(test, feature = "testing"))]
 pub(crate) use secure_route::route_fn;
 pub use secure_route::{BoxFuture, DependencyFn, Handler, SecureRoute};
+pub(crate) use settings::{CallSettings, WriteGateView};
 pub use spec::{DEFAULT_MAX_CONCURRENT_CALLS, ToolSpec};
 pub use types::{
     ArgumentsType, ErrorType, NoArguments, OutputType, ToolArguments, ToolOutput, ToolTypes,

@@ -66,8 +66,9 @@ use rmcp::service::{RequestContext, RoleServer};
 
 use crate::audit;
 use crate::authz::{Policy, Principal};
-use crate::route::call::WriteGateView;
-use crate::route::{CallSettings, Invocation, SecureRoute, SecureToolRouter, SecureTools};
+use crate::route::{
+    CallSettings, Invocation, SecureRoute, SecureToolRouter, SecureTools, WriteGateView,
+};
 use gate::WriteGate;
 
 /// What is shared by every call of a [`SecureServer`].

@@ -310,18 +310,11 @@ async fn a_slow_server_policy_does_not_eat_into_the_handlers_deadline() {
 /// Through the server: the server's policy is decided before the tool's, and its denial
 /// is the answer, built in (decided at once) or custom (asked), for a tool whose own
 /// policy is built in and one whose policy is custom. (Every combination, the tool's
-/// denials included, is held by `route::call`'s own test.)
+/// denials included, is held by `route::settings`' own test.)
 #[tokio::test(start_paused = true)]
 async fn a_call_is_allowed_only_when_the_servers_policy_and_the_tools_both_allow() {
-    struct Never;
-    impl crate::authz::Authorize for Never {
-        fn authorize<'a>(
-            &'a self,
-            _request: crate::authz::AccessRequest<'a>,
-        ) -> crate::authz::PolicyFuture<'a> {
-            Box::pin(async { Ok(crate::authz::Decision::Deny) })
-        }
-    }
+    use crate::authz::tests::Answer;
+    let never = || crate::authz::custom(Answer(Ok(crate::authz::Decision::Deny)));
     let search = || Search {
         index: Arc::new(Dependency::new("index")),
     };
@@ -332,7 +325,7 @@ async fn a_call_is_allowed_only_when_the_servers_policy_and_the_tools_both_allow
         .server_policy(roles("staff"))
         .build();
     let custom = SecureServer::builder(search())
-        .server_policy(any_of([roles("staff"), crate::authz::custom(Never)]))
+        .server_policy(any_of([roles("staff"), never()]))
         .build();
     for server in [&built_in, &custom] {
         for tool in ["open_search", "quick_search"] {
