@@ -5,7 +5,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rmcp::model::{CallToolResponse, CallToolResult, InputResponses, JsonObject};
 use tracing::Instrument as _;
@@ -106,7 +105,7 @@ impl<'a, S> Invocation<'a, S> {
     pub(crate) fn probed(
         mut self,
         policy: &'a Policy,
-        authz_timeout: Duration,
+        authz_timeout: std::time::Duration,
         reached: &'a std::sync::atomic::AtomicUsize,
     ) -> Self {
         self.policy = policy;
