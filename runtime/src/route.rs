@@ -23,6 +23,7 @@
 //! | `route/secure_route.rs` | [`SecureRoute`]: a tool's description and guarded entry point |
 //! | `route/router.rs` | [`SecureToolRouter`] and [`SecureTools`] |
 //! | `route/call.rs` | the guarded call, in order (crate-private) |
+//! | `route/settings.rs` | what the server gives every call: its policy, decided before the tool's, its rate limit, its write gate (crate-private) |
 //! | `route/plumbing.rs` | compile-time checks the generated code names (not public API) |
 //!
 //! ```
