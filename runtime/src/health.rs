@@ -344,7 +344,9 @@ impl HealthMonitor {
 impl HealthMonitorBuilder {
     /// Adds a probe of `path`, run every `interval` (±20 % jitter), each run within
     /// `timeout`. A light write (a heartbeat row) probes the write path; a cheap read
-    /// the read path. The first run is immediate.
+    /// the read path. The first run is immediate. A run fails when it errs, panics, or
+    /// has not answered within `timeout`, and also when it answers past `timeout` (a
+    /// probe that held its thread, which no timer can cut off).
     pub fn probe<F, Fut, E>(
         mut self,
         path: ServicePath,
@@ -493,12 +495,20 @@ impl Inner {
         let mut seed =
             (Arc::as_ptr(&self) as u64) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         loop {
+            let started = tokio::time::Instant::now();
             let outcome = tokio::time::timeout(
                 probe.timeout,
                 std::panic::AssertUnwindSafe((probe.run)()).catch_unwind(),
             )
             .await;
+            // A probe that holds its thread (a synchronous client) cannot be cut off by the
+            // timer: its success, come past its timeout, is a path too slow to serve.
+            let took = started.elapsed();
             let failure = match outcome {
+                Ok(Ok(Ok(()))) if took > probe.timeout => Some(format!(
+                    "the probe answered after {took:?}, past its timeout of {:?}",
+                    probe.timeout
+                )),
                 Ok(Ok(Ok(()))) => None,
                 Ok(Ok(Err(cause))) => Some(cause),
                 Ok(Err(panic)) => Some(format!(

@@ -312,14 +312,16 @@ impl<'a> Limits<'a> {
 
     /// Runs `call` under these limits.
     ///
-    /// The cost on the success path is one clock read (none with
-    /// [`started_at`](Self::started_at)), two atomic operations on the breaker and two on
-    /// the bulkhead, and no allocation. The deadline's timer is registered only if the
-    /// call has to wait: a call that finishes in its first poll never touches the timer
-    /// wheel, and is timed as instant by the breaker. Neither a deadline nor a slow-call
-    /// timer can see inside one poll, so a handler that blocks its thread is out of their
-    /// reach: run blocking work with `tokio::task::spawn_blocking` (then the call waits,
-    /// and is timed and bounded).
+    /// The cost on the success path is one clock read at the start (none with
+    /// [`started_at`](Self::started_at)) and, with a dependency, one at the end, two
+    /// atomic operations on the breaker and two on the bulkhead, and no allocation. The
+    /// deadline's timer is registered only if the call has to wait: a call that finishes
+    /// in its first poll never touches the timer wheel. The breaker times every call from
+    /// its start to its end, so a handler that holds its thread (a synchronous database
+    /// client, say) still counts as slow when it is. A deadline cannot cut into one poll,
+    /// though: such a handler's result is returned when it comes, however late; run
+    /// blocking work with `tokio::task::spawn_blocking` (then the call waits, and is
+    /// bounded).
     ///
     /// # Errors
     ///
@@ -335,7 +337,7 @@ impl<'a> Limits<'a> {
         let start = self.start.unwrap_or_else(Instant::now);
         let bounded = Bounded::new(call, start, self.timeout);
         let Some(dependency) = self.dependency else {
-            return bounded.await.result;
+            return bounded.await;
         };
         let _slot = match dependency.bulkhead.map(Bulkhead::try_acquire) {
             Some(Err(full)) => return Err(overloaded(full)),
@@ -354,18 +356,17 @@ impl<'a> Limits<'a> {
             Ok(permit) => permit,
             Err(rejected) => return Err(open(rejected)),
         };
-        let Ran { result, waited } = bounded.await;
+        let result = bounded.await;
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(error) => error.breaker_outcome(),
         };
-        if !shared_clock {
-            permit.record(outcome);
-        } else if waited {
+        if shared_clock {
+            // Read even for a call done in its first poll: a handler that held its thread
+            // (or time spent before it, since `started_at`) is as slow as one that waited.
             permit.record_at(outcome, Instant::now());
         } else {
-            // Finished in its first poll: no time passed that a timer could have seen.
-            permit.record_at_acquisition(outcome);
+            permit.record(outcome);
         }
         result
     }
@@ -383,12 +384,6 @@ pin_project_lite::pin_project! {
         start: Instant,
         timeout: Duration,
     }
-}
-
-/// What a [`Bounded`] call ended with, and whether it had to wait.
-struct Ran<T> {
-    result: Result<T, ToolError>,
-    waited: bool,
 }
 
 impl<F> Bounded<F> {
@@ -413,11 +408,10 @@ pub(crate) fn deadline(start: Instant, timeout: Duration) -> Instant {
 }
 
 impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
-    type Output = Ran<T>;
+    type Output = Result<T, ToolError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ran<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let waited = this.sleep.is_some();
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.call.as_mut().poll(cx)));
         let result = match polled {
             Ok(Poll::Ready(result)) => result,
@@ -431,15 +425,12 @@ impl<T, F: Future<Output = Result<T, ToolError>>> Future for Bounded<F> {
                     return Poll::Pending;
                 }
                 let timeout = *this.timeout;
-                return Poll::Ready(Ran {
-                    result: Err(ToolError::timeout(DeadlineExceeded { timeout })),
-                    waited: true,
-                });
+                return Poll::Ready(Err(ToolError::timeout(DeadlineExceeded { timeout })));
             }
             // The call is not polled again after a panic: it is answered now.
             Err(panic) => Err(ToolError::internal(Panicked::new(&*panic))),
         };
-        Poll::Ready(Ran { result, waited })
+        Poll::Ready(result)
     }
 }
 

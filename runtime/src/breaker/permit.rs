@@ -126,16 +126,6 @@ impl Permit<'_> {
         self.finish(outcome, now);
     }
 
-    /// [`record`](Self::record) at the instant the permit was acquired at: a call that
-    /// finished before any time could pass (in its first poll), recorded without
-    /// converting that instant to the breaker's time a second time. The same as
-    /// `record_at(outcome, t)` for the `t` given to
-    /// [`try_acquire_at`](super::CircuitBreaker::try_acquire_at).
-    pub(crate) fn record_at_acquisition(self, outcome: Outcome) {
-        let start = self.start;
-        self.finish(outcome, start);
-    }
-
     /// Whether this is a half-open trial permit (a probe of a recovering dependency).
     ///
     /// ```

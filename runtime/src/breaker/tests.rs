@@ -1299,27 +1299,3 @@ fn debug_shows_the_name_and_the_state() {
         r#"CircuitBreaker { name: "dep", state: Closed, .. }"#
     );
 }
-
-/// A permit recorded at its acquisition took no time, whatever the clock says when it is
-/// recorded: how the guard records a call done in its first poll, without converting its
-/// instant a second time.
-#[tokio::test(start_paused = true)]
-async fn a_permit_recorded_at_its_acquisition_took_no_time() {
-    let b = CircuitBreaker::builder("db")
-        .slow_call_threshold(secs(1))
-        .build();
-    let start = tokio::time::Instant::now();
-    let permit = b.try_acquire_at(start).unwrap();
-    tokio::time::advance(secs(5)).await;
-    permit.record_at_acquisition(Outcome::Success);
-    let recorded = b.snapshot();
-    assert_eq!(
-        (recorded.successes, recorded.slow, recorded.abandoned),
-        (1, 0, 0)
-    );
-    // The same call recorded at the clock's instant took five seconds: slow.
-    let permit = b.try_acquire_at(start).unwrap();
-    permit.record_at(Outcome::Success, tokio::time::Instant::now());
-    let recorded = b.snapshot();
-    assert_eq!((recorded.successes, recorded.slow), (2, 1));
-}

@@ -141,6 +141,49 @@ async fn a_hung_or_panicking_probe_is_a_failure() {
     .expect("both paths degrade");
 }
 
+/// A probe that holds its thread past its timeout (a synchronous client), which no timer
+/// can cut off, fails though it succeeds; one that holds it within its timeout does not.
+#[cfg(feature = "testing")]
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_answers_past_its_timeout_is_a_failure() {
+    let held = |millis: u64| {
+        move || async move {
+            crate::testing::block_thread(Duration::from_millis(millis));
+            Ok::<(), std::io::Error>(())
+        }
+    };
+    let monitor = HealthMonitor::builder()
+        .probe(
+            ServicePath::Writes,
+            "slow heartbeat",
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            held(300),
+        )
+        .probe(
+            ServicePath::Reads,
+            "quick read",
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            held(150),
+        )
+        .unhealthy_after(2)
+        .build();
+    let mut changes = monitor.changes();
+    let _tasks = monitor.start();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while changes.borrow_and_update().writes != Status::Degraded {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the slow path degrades");
+    // Ten more rounds of both probes.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
+    assert_eq!(monitor.status(ServicePath::Reads), Status::Healthy);
+}
+
 /// A monitor watching a write breaker (open for 5 s) that two failures have just opened.
 fn write_breaker_opened() -> (
     CircuitBreaker,

@@ -313,6 +313,51 @@ async fn slow_successes_count_as_slow_calls() {
     assert_eq!((snapshot.successes, snapshot.slow), (2, 1));
 }
 
+/// A call done in its first poll is timed from its start to its end, as one that waited:
+/// the time since [`Limits::started_at`] counts, and a call with none gone by is fast.
+#[tokio::test(start_paused = true)]
+async fn a_call_done_in_its_first_poll_is_timed_from_its_start() {
+    let breaker = CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .build();
+    let arrived = Instant::now();
+    // Time spent before the handler (authorization, parsing) is part of the call.
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let limits = Limits::new(Duration::from_secs(5)).with_dependency(&breaker);
+    limits
+        .started_at(arrived)
+        .run(async { Ok::<(), ToolError>(()) })
+        .await
+        .unwrap();
+    limits.run(async { Ok::<(), ToolError>(()) }).await.unwrap();
+    let snapshot = breaker.snapshot();
+    assert_eq!((snapshot.successes, snapshot.slow), (2, 1));
+}
+
+/// A handler that holds its thread (a synchronous client) is slow when it is, though it
+/// never waits; past its deadline too, which cannot cut into a poll: its result, made
+/// by then, is returned.
+#[cfg(feature = "testing")]
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_holds_its_thread_is_timed() {
+    let breaker = CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .build();
+    let limits = Limits::new(Duration::from_secs(2)).with_dependency(&breaker);
+    let held = |millis| async move {
+        crate::testing::block_thread(Duration::from_millis(millis));
+        Ok::<u64, ToolError>(millis)
+    };
+    assert_eq!(limits.run(held(1500)).await.unwrap(), 1500);
+    assert_eq!(limits.run(held(2500)).await.unwrap(), 2500);
+    assert_eq!(limits.run(held(10)).await.unwrap(), 10);
+    let snapshot = breaker.snapshot();
+    assert_eq!(
+        (snapshot.successes, snapshot.slow, snapshot.failures),
+        (3, 2, 0)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_breaker_with_its_own_clock_times_calls_with_it() {
     let clock = crate::breaker::ManualClock::new();

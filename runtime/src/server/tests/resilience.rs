@@ -277,6 +277,61 @@ async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
     assert_eq!((snapshot.successes, snapshot.slow), (1, 0));
 }
 
+/// A service whose store's client holds the thread while it works (a synchronous
+/// database driver called from the handler).
+#[cfg(feature = "testing")]
+#[derive(Clone)]
+struct SyncStore {
+    index: Arc<Dependency>,
+}
+
+#[cfg(feature = "testing")]
+#[secure_tool_router]
+impl SyncStore {
+    /// Looks up, holding the thread for 1.5 s, or for no time.
+    #[secure_tool(authz = public, mode = read, breaker = self.index)]
+    async fn lookup(&self, args: Hold) -> Result<Hits, ToolError> {
+        crate::testing::block_thread(Duration::from_millis(args.millis));
+        Ok(Hits { hits: 1 })
+    }
+}
+
+#[cfg(feature = "testing")]
+impl rmcp::ServerHandler for SyncStore {}
+
+/// How long the store holds the thread.
+#[cfg(feature = "testing")]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Hold {
+    millis: u64,
+}
+
+/// A handler that never waits but holds its thread past the slow-call threshold is a slow
+/// call of its dependency (its result is kept): the breaker times a call done in its first
+/// poll from its start to its end, as one that waited.
+#[cfg(feature = "testing")]
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_holds_its_thread_counts_as_a_slow_call() {
+    let index = Arc::new(Dependency::with_breaker(
+        CircuitBreaker::builder("index")
+            .slow_call_threshold(Duration::from_secs(1))
+            .build(),
+    ));
+    let client = connect_with(
+        SyncStore {
+            index: index.clone(),
+        },
+        Some(Principal::new("ada")),
+    )
+    .await;
+    let result = call(&client, "lookup", json!({ "millis": 1500 })).await;
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    let result = call(&client, "lookup", json!({ "millis": 0 })).await;
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    let snapshot = index.breaker().snapshot();
+    assert_eq!((snapshot.successes, snapshot.slow), (2, 1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_slow_policy_does_not_eat_into_the_handlers_deadline() {
     let client = connect_with(
