@@ -335,9 +335,8 @@ impl<'a> Limits<'a> {
         call: impl Future<Output = Result<T, ToolError>>,
     ) -> Result<T, ToolError> {
         let start = self.start.unwrap_or_else(Instant::now);
-        let bounded = Bounded::new(call, start, self.timeout);
         let Some(dependency) = self.dependency else {
-            return bounded.await;
+            return Bounded::new(call, start, self.timeout).await;
         };
         let _slot = match dependency.bulkhead.map(Bulkhead::try_acquire) {
             Some(Err(full)) => return Err(overloaded(full)),
@@ -356,7 +355,8 @@ impl<'a> Limits<'a> {
             Ok(permit) => permit,
             Err(rejected) => return Err(open(rejected)),
         };
-        let result = bounded.await;
+        // Built where it is awaited: made in place, not moved there.
+        let result = Bounded::new(call, start, self.timeout).await;
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(error) => error.breaker_outcome(),
