@@ -344,9 +344,10 @@ impl HealthMonitor {
 impl HealthMonitorBuilder {
     /// Adds a probe of `path`, run every `interval` (±20 % jitter), each run within
     /// `timeout`. A light write (a heartbeat row) probes the write path; a cheap read
-    /// the read path. The first run is immediate. A run fails when it errs, panics, or
-    /// has not answered within `timeout`, and also when it answers past `timeout` (a
-    /// probe that held its thread, which no timer can cut off).
+    /// the read path. The first run is immediate. A run fails when it errs, panics (in
+    /// `probe` itself or in its future), or has not answered within `timeout`, and also
+    /// when it answers past `timeout`: a probe that held its thread, which no timer can
+    /// cut off, or one its runtime was too busy to run in time.
     pub fn probe<F, Fut, E>(
         mut self,
         path: ServicePath,
@@ -496,13 +497,18 @@ impl Inner {
             (Arc::as_ptr(&self) as u64) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         loop {
             let started = tokio::time::Instant::now();
+            // The probe's closure is called inside the catch, with its future: a panic in
+            // either is a failed run, not the end of the probe (whose path would keep the
+            // status it had).
+            let run = async { (probe.run)().await };
             let outcome = tokio::time::timeout(
                 probe.timeout,
-                std::panic::AssertUnwindSafe((probe.run)()).catch_unwind(),
+                std::panic::AssertUnwindSafe(run).catch_unwind(),
             )
             .await;
             // A probe that holds its thread (a synchronous client) cannot be cut off by the
-            // timer: its success, come past its timeout, is a path too slow to serve.
+            // timer, nor one whose runtime could not run it in time: its success, come past
+            // its timeout, is a path too slow to serve.
             let took = started.elapsed();
             let failure = match outcome {
                 Ok(Ok(Ok(()))) if took > probe.timeout => Some(format!(

@@ -11,10 +11,11 @@
 //! 3. the breaker admits it or answers "unavailable" at once, with a retry-after hint,
 //!    without touching the dependency;
 //! 4. the handler runs, with panics caught, until the deadline;
-//! 5. the outcome goes to the breaker: success, or failure for dependency failures
-//!    (internal, unavailable, timeout, overloaded, panics, the deadline); the caller's own
-//!    errors (invalid input, not found, conflict) are ignored, and so is anything a handler
-//!    marks with [`ToolError::with_breaker_outcome`].
+//! 5. the outcome goes to the breaker, timed from the call's start to its end: success,
+//!    or failure for dependency failures (internal, unavailable, timeout, overloaded,
+//!    panics, the deadline, and a result that came past the deadline because the handler
+//!    held its thread); the caller's own errors (invalid input, not found, conflict) are
+//!    ignored, and so is anything a handler marks with [`ToolError::with_breaker_outcome`].
 //!
 //! Dropping the call (the client cancelled it) releases the bulkhead slot and the breaker
 //! permit without recording an outcome. Nothing here retries.
@@ -318,10 +319,10 @@ impl<'a> Limits<'a> {
     /// deadline's timer is registered only if the call has to wait: a call that finishes
     /// in its first poll never touches the timer wheel. The breaker times every call from
     /// its start to its end, so a handler that holds its thread (a synchronous database
-    /// client, say) still counts as slow when it is. A deadline cannot cut into one poll,
-    /// though: such a handler's result is returned when it comes, however late; run
-    /// blocking work with `tokio::task::spawn_blocking` (then the call waits, and is
-    /// bounded).
+    /// client, say) still counts as slow when it is, and as a timeout (a failure) past the
+    /// deadline. A deadline cannot cut into one poll, though: such a handler's result is
+    /// returned when it comes, however late; run blocking work with
+    /// `tokio::task::spawn_blocking` (then the call waits, and is bounded).
     ///
     /// # Errors
     ///
@@ -363,8 +364,10 @@ impl<'a> Limits<'a> {
         };
         if shared_clock {
             // Read even for a call done in its first poll: a handler that held its thread
-            // (or time spent before it, since `started_at`) is as slow as one that waited.
-            permit.record_at(outcome, Instant::now());
+            // (or time spent before it, since `started_at`) is as slow as one that waited,
+            // and one that held it past the deadline timed out, as one that waited that
+            // long would have (its result, made by then, is still returned).
+            permit.record_within(outcome, Instant::now(), self.timeout);
         } else {
             permit.record(outcome);
         }

@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock::nanos;
 use super::inner::Inner;
 
 /// Outcome of a call made under a [`Permit`].
@@ -123,6 +125,20 @@ impl Permit<'_> {
     /// ```
     pub fn record_at(self, outcome: Outcome, now: Instant) {
         let now = self.inner.nanos_at(now);
+        self.finish(outcome, now);
+    }
+
+    /// [`record_at`](Self::record_at) for a call that had `timeout` from the instant the
+    /// permit was acquired at: past it, a failure (the call timed out, though nothing cut
+    /// it off: a handler that held its thread), whatever `outcome` says. Timed in the
+    /// breaker's own nanoseconds, converted once.
+    pub(crate) fn record_within(self, outcome: Outcome, now: Instant, timeout: Duration) {
+        let now = self.inner.nanos_at(now);
+        let outcome = if now.saturating_sub(self.start) > nanos(timeout) {
+            Outcome::Failure
+        } else {
+            outcome
+        };
         self.finish(outcome, now);
     }
 

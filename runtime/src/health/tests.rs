@@ -141,6 +141,36 @@ async fn a_hung_or_panicking_probe_is_a_failure() {
     .expect("both paths degrade");
 }
 
+/// A probe whose closure panics before it returns a future fails each run, as one whose
+/// future panics: its path degrades instead of keeping the status it had.
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_panics_before_its_future_is_a_failure() {
+    let monitor = HealthMonitor::builder()
+        .probe(
+            ServicePath::Writes,
+            "panics at once",
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            || {
+                if true {
+                    panic!("probe bug");
+                }
+                std::future::ready(Ok::<(), std::io::Error>(()))
+            },
+        )
+        .unhealthy_after(2)
+        .build();
+    let mut changes = monitor.changes();
+    let _tasks = monitor.start();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while changes.borrow_and_update().writes != Status::Degraded {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the path degrades");
+}
+
 /// A probe that holds its thread past its timeout (a synchronous client), which no timer
 /// can cut off, fails though it succeeds; one that holds it within its timeout does not.
 #[cfg(feature = "testing")]

@@ -335,8 +335,9 @@ async fn a_call_done_in_its_first_poll_is_timed_from_its_start() {
 }
 
 /// A handler that holds its thread (a synchronous client) is slow when it is, though it
-/// never waits; past its deadline too, which cannot cut into a poll: its result, made
-/// by then, is returned.
+/// never waits; past its deadline, which cannot cut into a poll, it timed out for the
+/// breaker (a failure, as a call that waited that long), and its result, made by then, is
+/// returned.
 #[cfg(feature = "testing")]
 #[tokio::test(start_paused = true)]
 async fn a_handler_that_holds_its_thread_is_timed() {
@@ -349,13 +350,22 @@ async fn a_handler_that_holds_its_thread_is_timed() {
         Ok::<u64, ToolError>(millis)
     };
     assert_eq!(limits.run(held(1500)).await.unwrap(), 1500);
-    assert_eq!(limits.run(held(2500)).await.unwrap(), 2500);
     assert_eq!(limits.run(held(10)).await.unwrap(), 10);
     let snapshot = breaker.snapshot();
     assert_eq!(
         (snapshot.successes, snapshot.slow, snapshot.failures),
-        (3, 2, 0)
+        (2, 1, 0)
     );
+    // Past the 2 s deadline: the value, and a slow failure.
+    assert_eq!(limits.run(held(2500)).await.unwrap(), 2500);
+    let snapshot = breaker.snapshot();
+    assert_eq!(
+        (snapshot.successes, snapshot.slow, snapshot.failures),
+        (2, 2, 1)
+    );
+    // Exactly at the deadline is in time, as for a call that waited until then.
+    assert_eq!(limits.run(held(2000)).await.unwrap(), 2000);
+    assert_eq!(breaker.snapshot().failures, 1);
 }
 
 #[tokio::test(start_paused = true)]
