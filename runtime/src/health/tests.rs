@@ -55,6 +55,19 @@ async fn until_runs(flaky: &Flaky, runs: usize) {
     tokio::task::yield_now().await;
 }
 
+/// Lets the probes run (on the paused clock, for up to a minute) until the write path is
+/// degraded.
+async fn until_writes_degrade(monitor: &HealthMonitor) {
+    let mut changes = monitor.changes();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while changes.borrow_and_update().writes != Status::Degraded {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the write path degrades");
+}
+
 #[tokio::test(start_paused = true)]
 async fn failing_probes_degrade_after_n_and_recover_after_m() {
     let flaky = flaky();
@@ -160,15 +173,8 @@ async fn a_probe_that_panics_before_its_future_is_a_failure() {
         )
         .unhealthy_after(2)
         .build();
-    let mut changes = monitor.changes();
     let _tasks = monitor.start();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while changes.borrow_and_update().writes != Status::Degraded {
-            changes.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("the path degrades");
+    until_writes_degrade(&monitor).await;
 }
 
 /// A probe that holds its thread past its timeout (a synchronous client), which no timer
@@ -199,15 +205,8 @@ async fn a_probe_that_answers_past_its_timeout_is_a_failure() {
         )
         .unhealthy_after(2)
         .build();
-    let mut changes = monitor.changes();
     let _tasks = monitor.start();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while changes.borrow_and_update().writes != Status::Degraded {
-            changes.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("the slow path degrades");
+    until_writes_degrade(&monitor).await;
     // Ten more rounds of both probes.
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(monitor.status(ServicePath::Writes), Status::Degraded);
