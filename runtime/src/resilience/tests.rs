@@ -165,11 +165,16 @@ async fn a_call_that_panics_after_waiting_is_caught() {
     assert_eq!(db.bulkhead().unwrap().in_flight(), 0);
 }
 
+/// A breaker on tokio's clock for which a call of a second or more is slow.
+fn slow_after_a_second() -> CircuitBreaker {
+    CircuitBreaker::builder("search")
+        .slow_call_threshold(Duration::from_secs(1))
+        .build()
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_deadline_and_the_slow_timer_count_from_started_at() {
-    let breaker = CircuitBreaker::builder("search")
-        .slow_call_threshold(Duration::from_secs(1))
-        .build();
+    let breaker = slow_after_a_second();
     let arrived = Instant::now();
     // Time spent before the handler (authorization, parsing) is part of the call.
     tokio::time::advance(Duration::from_millis(1500)).await;
@@ -297,9 +302,7 @@ async fn a_dropped_call_releases_its_trial_permit_and_its_slot() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_successes_count_as_slow_calls() {
-    let breaker = CircuitBreaker::builder("search")
-        .slow_call_threshold(Duration::from_secs(1))
-        .build();
+    let breaker = slow_after_a_second();
     let limits = Limits::new(Duration::from_secs(5)).with_dependency(&breaker);
     limits
         .run(async {
@@ -317,9 +320,7 @@ async fn slow_successes_count_as_slow_calls() {
 /// the time since [`Limits::started_at`] counts, and a call with none gone by is fast.
 #[tokio::test(start_paused = true)]
 async fn a_call_done_in_its_first_poll_is_timed_from_its_start() {
-    let breaker = CircuitBreaker::builder("search")
-        .slow_call_threshold(Duration::from_secs(1))
-        .build();
+    let breaker = slow_after_a_second();
     let arrived = Instant::now();
     // Time spent before the handler (authorization, parsing) is part of the call.
     tokio::time::advance(Duration::from_millis(1500)).await;
@@ -341,9 +342,7 @@ async fn a_call_done_in_its_first_poll_is_timed_from_its_start() {
 #[cfg(feature = "testing")]
 #[tokio::test(start_paused = true)]
 async fn a_handler_that_holds_its_thread_is_timed() {
-    let breaker = CircuitBreaker::builder("search")
-        .slow_call_threshold(Duration::from_secs(1))
-        .build();
+    let breaker = slow_after_a_second();
     let limits = Limits::new(Duration::from_secs(2)).with_dependency(&breaker);
     let held = |millis| async move {
         crate::testing::block_thread(Duration::from_millis(millis));

@@ -256,13 +256,18 @@ impl Search {
 
 impl rmcp::ServerHandler for Search {}
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
-    let index = Arc::new(Dependency::with_breaker(
+/// The search index, for which a call of a second or more is slow.
+fn slow_index() -> Arc<Dependency> {
+    Arc::new(Dependency::with_breaker(
         CircuitBreaker::builder("index")
             .slow_call_threshold(Duration::from_secs(1))
             .build(),
-    ));
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_policy_is_not_counted_as_a_slow_dependency() {
+    let index = slow_index();
     let client = connect_with(
         Search {
             index: index.clone(),
@@ -312,11 +317,7 @@ struct Hold {
 #[cfg(feature = "testing")]
 #[tokio::test(start_paused = true)]
 async fn a_handler_that_holds_its_thread_counts_as_a_slow_call() {
-    let index = Arc::new(Dependency::with_breaker(
-        CircuitBreaker::builder("index")
-            .slow_call_threshold(Duration::from_secs(1))
-            .build(),
-    ));
+    let index = slow_index();
     let client = connect_with(
         SyncStore {
             index: index.clone(),
