@@ -369,7 +369,9 @@ impl<'a> Limits<'a> {
             // long would have (its result, made by then, is still returned).
             permit.record_within(outcome, Instant::now(), self.timeout);
         } else {
-            permit.record(outcome);
+            // The breaker's own clock times the call; the deadline is tokio's.
+            let late = Instant::now() > deadline(start, self.timeout);
+            permit.record(if late { Outcome::Failure } else { outcome });
         }
         result
     }

@@ -385,6 +385,25 @@ async fn a_breaker_with_its_own_clock_times_calls_with_it() {
     assert_eq!(breaker.snapshot().slow, 1);
 }
 
+/// A breaker with a clock of its own also records a result that came past the deadline
+/// (tokio's) because the handler held its thread as a timeout, its value returned.
+#[cfg(feature = "testing")]
+#[tokio::test(start_paused = true)]
+async fn a_breaker_with_its_own_clock_records_a_late_result_as_a_failure() {
+    let breaker = CircuitBreaker::builder("search")
+        .clock(crate::breaker::ManualClock::new())
+        .build();
+    let limits = Limits::new(Duration::from_secs(2)).with_dependency(&breaker);
+    let held = |millis| async move {
+        crate::testing::block_thread(Duration::from_millis(millis));
+        Ok::<u64, ToolError>(millis)
+    };
+    assert_eq!(limits.run(held(2000)).await.unwrap(), 2000);
+    assert_eq!(breaker.snapshot().failures, 0);
+    assert_eq!(limits.run(held(2500)).await.unwrap(), 2500);
+    assert_eq!(breaker.snapshot().failures, 1);
+}
+
 #[test]
 fn dependencies_are_reached_through_every_kind_of_holder() {
     static STATIC: LazyLock<Dependency> = LazyLock::new(|| Dependency::new("static"));
