@@ -85,6 +85,8 @@ const SERVE: &str = "SECURE_TOOL_HTTP_BENCH_SERVE";
 const PROFILE: &str = "SECURE_TOOL_HTTP_BENCH_PROFILE";
 /// How many clients load the server profiled (one if unset).
 const PROFILE_CLIENTS: &str = "SECURE_TOOL_HTTP_BENCH_CLIENTS";
+/// One application called in process in a loop, for an instruction profile ([`profile_app`]).
+const PROFILE_APP: &str = "SECURE_TOOL_HTTP_BENCH_APP";
 
 // ---------------------------------------------------------------------------------------
 // The tool, written twice.
@@ -882,10 +884,54 @@ impl ScopeChallenge for MayAsk {
 /// How a successful tool result says so.
 const OK: &[u8] = br#""isError":false"#;
 
+/// One 2026-07-28 `tools/call` of `lookup` answered by `app` in process, checked to succeed.
+fn app_call(runtime: &tokio::runtime::Runtime, app: &Router, authorization: &str) {
+    use tower::ServiceExt as _;
+    let body = runtime.block_on(async {
+        let response = app
+            .clone()
+            .oneshot(lookup_request(authorization, true, false))
+            .await
+            .expect("an answer");
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes()
+    });
+    assert!(
+        body.windows(OK.len()).any(|w| w == OK),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// `SECURE_TOOL_HTTP_BENCH_APP=bare:N` (or `server:N`, `secure:N`): `N` in-process calls
+/// of that application alone, for an instruction profile of one side (`valgrind
+/// --tool=cachegrind` at two counts; the difference is the cost of `N` calls).
+fn profile_app(role: &str) {
+    let (side, calls) = role.split_once(':').expect("side:calls");
+    let calls: usize = calls.parse().expect("a count of calls");
+    let app = match side {
+        "bare" => bare_app(Mode::Stateless),
+        "server" => server_app(Mode::Stateless),
+        "secure" => secure_app(Mode::Stateless),
+        other => panic!("unknown application {other:?}: bare, server or secure"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let authorization = format!("Bearer {}", token());
+    for _ in 0..calls {
+        app_call(&runtime, &app, &authorization);
+    }
+}
+
 /// A whole 2026-07-28 `tools/call` handled in process by each server's axum application
 /// (no socket, no scheduling across threads): the server's own CPU per request.
 fn app_comparisons() -> Vec<support::Comparison> {
-    use tower::ServiceExt as _;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -895,26 +941,7 @@ fn app_comparisons() -> Vec<support::Comparison> {
     let handle = |app: &Router| {
         let app = app.clone();
         let authorization = authorization.clone();
-        move || {
-            let body = runtime.block_on(async {
-                let response = app
-                    .clone()
-                    .oneshot(lookup_request(&authorization, true, false))
-                    .await
-                    .expect("an answer");
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("a body")
-                    .to_bytes()
-            });
-            assert!(
-                body.windows(OK.len()).any(|w| w == OK),
-                "{}",
-                String::from_utf8_lossy(&body)
-            );
-        }
+        move || app_call(runtime, &app, &authorization)
     };
     let bare = bare_app(Mode::Stateless);
     let server = server_app(Mode::Stateless);
@@ -1033,6 +1060,10 @@ fn main() {
             Mode::Stateless
         };
         serve(Side::parse(side), mode);
+        return;
+    }
+    if let Ok(role) = std::env::var(PROFILE_APP) {
+        profile_app(&role);
         return;
     }
     // `SECURE_TOOL_HTTP_BENCH_PROFILE=secure:stateless` (or `bare:sessions`, ...): only that

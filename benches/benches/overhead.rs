@@ -43,6 +43,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServerHandler, tool, tool_handler, tool_router};
 use secure_tool::authz::{AccessRequest, Mode, Policy, Principal, scopes};
+use secure_tool::breaker::Outcome;
 use secure_tool::cedar::cedar;
 use secure_tool::prelude::*;
 use secure_tool::resilience::{Dependency, Limits};
@@ -108,6 +109,26 @@ impl Guard {
             .with_dependency(&self.store)
             .run(handler)
             .await
+    }
+
+    /// What the guarantees cannot do without, by hand and nothing else, around a handler
+    /// ready at once: the clock read at the call's start (its deadline, the breaker's
+    /// window) and at its end (a handler that held its thread is timed), the bulkhead's
+    /// slot, the breaker's admission and record, the scope check. The guard's budget is
+    /// measured against this floor; what is above it is the guard's own plumbing.
+    fn floor<T>(
+        &self,
+        handler: impl Future<Output = Result<T, ToolError>>,
+    ) -> Result<T, ToolError> {
+        let start = tokio::time::Instant::now();
+        let bulkhead = self.store.bulkhead().expect("a bulkhead");
+        let slot = bulkhead.try_acquire().expect("a free slot");
+        let permit = self.store.breaker().try_acquire_at(start).expect("closed");
+        assert!(black_box(&self.policy).allows_locally(black_box(&self.principal)));
+        let result = block_on(handler);
+        permit.record_at(Outcome::Success, tokio::time::Instant::now());
+        drop(slot);
+        result
     }
 
     async fn authorize_only<T>(
@@ -205,6 +226,14 @@ mod guard_ready {
     }
 
     #[divan::bench]
+    fn floor(bencher: Bencher) {
+        let rt = runtime();
+        let _entered = rt.enter();
+        let guard = Guard::new();
+        bencher.bench_local(|| guard.floor(ready(1)));
+    }
+
+    #[divan::bench]
     fn limits_without_dependency(bencher: Bencher) {
         let rt = runtime();
         let _entered = rt.enter();
@@ -217,7 +246,6 @@ mod guard_ready {
 mod guard_parts {
     use super::*;
     use futures::FutureExt as _;
-    use secure_tool::breaker::Outcome;
 
     #[divan::bench]
     fn tokio_instant_now(bencher: Bencher) {
@@ -708,6 +736,13 @@ fn comparisons() {
             Target::AddedNanos(150.0),
             || drop(black_box(block_on(pending(1)))),
             || drop(black_box(block_on(guard.call(pending(1))))),
+        ));
+        rows.push(compare(
+            "  floor: clock at start and end, bulkhead, breaker, scope check, by hand",
+            "bare handler",
+            Target::AddedNanos(50.0),
+            || drop(black_box(block_on(ready(1)))),
+            || drop(black_box(guard.floor(ready(1)))),
         ));
         rows.push(compare(
             "  of which: scope policy only, ready",
