@@ -1,6 +1,7 @@
 //! A resource's URI, fixed (`docs://readme`) or a template with simple variables
 //! (`notes://{id}`, RFC 6570 level 1), and matching a requested URI against it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The longest URI a read is matched against: a longer one is a resource that does not
@@ -9,11 +10,19 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// A resource's URI: literal text with `{name}` variables (RFC 6570 simple expansion).
 ///
-/// A variable matches one or more characters up to the next literal text, never `/`, `?`
-/// or `#`, percent-decoded: `notes://{id}` matches `notes://42` with `id = "42"`, and not
-/// `notes://42/x` nor `notes://`. Two variables side by side (`{a}{b}`) would make the
-/// split ambiguous and are refused, as are operators (`{+path}`, `{?q}`), empty or
-/// repeated names.
+/// A variable matches one or more characters up to the next literal text, percent-decoded:
+/// `notes://{id}` matches `notes://42` with `id = "42"`, and not `notes://42/x` nor
+/// `notes://`. A variable's value is never `/`, `?` or `#`, written or percent-encoded
+/// (`notes://42%2Fx` matches nothing), never a dot segment (`.` or `..`) and never a
+/// control character, so a handler may use it as one path segment. Two variables side by
+/// side (`{a}{b}`) would make the split ambiguous and are refused, as are operators
+/// (`{+path}`, `{?q}`), empty or repeated names.
+///
+/// URIs are compared in their normal form (RFC 3986, 6.2.2): the scheme in lower case,
+/// percent-encoded unreserved characters decoded, other percent-encodings in upper case.
+/// So `NOTES://%34%32` is `notes://42`, and a URI cannot dodge a fixed resource by
+/// spelling it otherwise (`users://%61dmin` is `users://admin`, which a fixed resource is
+/// matched against before any template).
 ///
 /// ```
 /// use secure_tool::resource::UriTemplate;
@@ -22,7 +31,13 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// let values = template.matches("notes://42/revisions/7").unwrap();
 /// assert_eq!(values, [("id", "42".to_owned()), ("rev", "7".to_owned())]);
 /// assert!(template.matches("notes://42").is_none());
+/// assert!(template.matches("notes://42%2F7/revisions/7").is_none());
+/// assert!(template.matches("notes://../revisions/7").is_none());
+/// assert_eq!(template.matches("NOTES://%34%32/revisions/7").unwrap()[0].1, "42");
 /// assert!(UriTemplate::parse("files://{+path}").is_err());
+///
+/// let fixed = UriTemplate::parse("users://admin/profile").unwrap();
+/// assert!(fixed.matches("users://%61dmin/profile").is_some());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct UriTemplate {
@@ -76,7 +91,9 @@ impl UriTemplate {
             return Err(error("it is empty"));
         }
         let mut parts = Vec::new();
-        let mut rest = template;
+        // Literal text is kept in normal form, as requested URIs are matched in it.
+        let normal = normal_form(template);
+        let mut rest = &*normal;
         while !rest.is_empty() {
             match rest.find(['{', '}']) {
                 None => {
@@ -151,13 +168,15 @@ impl UriTemplate {
     }
 
     /// The value of each variable if `uri` matches, percent-decoded; `None` if it does not
-    /// (or a value is not UTF-8 once decoded, or `uri` is longer than [`MAX_URI_BYTES`]).
+    /// (or a value is not UTF-8 once decoded, or is not allowed: see [`UriTemplate`], or
+    /// `uri` is longer than [`MAX_URI_BYTES`]). Both are compared in normal form.
     pub fn matches<'t>(&'t self, uri: &str) -> Option<Vec<(&'t str, String)>> {
         if uri.len() > MAX_URI_BYTES {
             return None;
         }
+        let uri = normal_form(uri);
         let mut values = Vec::new();
-        let mut rest = uri;
+        let mut rest = &*uri;
         let mut parts = self.parts.iter().peekable();
         while let Some(part) = parts.next() {
             match part {
@@ -172,7 +191,11 @@ impl UriTemplate {
                     if raw.is_empty() || raw.contains(['/', '?', '#']) {
                         return None;
                     }
-                    values.push((name.as_str(), percent_decode(raw)?));
+                    let value = percent_decode(raw)?;
+                    if !allowed_value(&value) {
+                        return None;
+                    }
+                    values.push((name.as_str(), value));
                     rest = &rest[end..];
                 }
             }
@@ -191,6 +214,73 @@ impl fmt::Display for UriTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// Whether a variable may take `value` (decoded): one path segment's worth of text, not a
+/// dot segment, without `/`, `?`, `#` or control characters (a `%2F` decoded is a `/`).
+fn allowed_value(value: &str) -> bool {
+    value != "."
+        && value != ".."
+        && !value
+            .chars()
+            .any(|c| matches!(c, '/' | '?' | '#') || c.is_control())
+}
+
+/// `uri` in normal form (RFC 3986, 6.2.2.1 and 6.2.2.2): its scheme in lower case, the
+/// percent-encodings of unreserved characters (`A`–`Z`, `a`–`z`, `0`–`9`, `-`, `.`, `_`,
+/// `~`) decoded and the others' hex digits in upper case. Borrowed when it is already.
+pub(crate) fn normal_form(uri: &str) -> Cow<'_, str> {
+    let scheme_end = uri
+        .find(':')
+        .filter(|&end| is_scheme(&uri[..end]))
+        .unwrap_or(0);
+    let scheme_lower = uri[..scheme_end].bytes().all(|b| !b.is_ascii_uppercase());
+    if scheme_lower && !uri.contains('%') {
+        return Cow::Borrowed(uri);
+    }
+    let mut normal = String::with_capacity(uri.len());
+    normal.push_str(&uri[..scheme_end].to_ascii_lowercase());
+    let mut rest = &uri[scheme_end..];
+    while let Some(at) = rest.find('%') {
+        normal.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        match escape.as_bytes().get(1..3).and_then(hex_byte) {
+            Some(byte) if is_unreserved(byte) => normal.push(char::from(byte)),
+            Some(byte) => {
+                normal.push('%');
+                normal.push_str(&format!("{byte:02X}"));
+            }
+            // Not an escape: kept as it is (it decodes to itself).
+            None => {
+                normal.push('%');
+                rest = &escape[1..];
+                continue;
+            }
+        }
+        rest = &escape[3..];
+    }
+    normal.push_str(rest);
+    Cow::Owned(normal)
+}
+
+/// RFC 3986's `scheme`: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// The byte two hex digits write.
+fn hex_byte(digits: &[u8]) -> Option<u8> {
+    let text = std::str::from_utf8(digits).ok()?;
+    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u8::from_str_radix(text, 16).ok()
 }
 
 /// `%XX` sequences decoded; `None` for a result that is not UTF-8.

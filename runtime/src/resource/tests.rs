@@ -66,3 +66,49 @@ fn templates_that_cannot_be_matched_unambiguously_are_refused() {
         assert!(error.contains(why), "{bad}: {error}");
     }
 }
+
+#[test]
+fn uris_are_matched_in_normal_form() {
+    use super::template::normal_form;
+    for (uri, normal) in [
+        ("notes://42", "notes://42"),
+        ("NOTES://42", "notes://42"),
+        ("x-Y.z+1://A", "x-y.z+1://A"),
+        ("notes://%34%32", "notes://42"),
+        ("notes://%7e%2D%2e%5F", "notes://~-._"),
+        ("notes://a%2fb%3f", "notes://a%2Fb%3F"),
+        ("notes://100%", "notes://100%"),
+        ("notes://%zz%4", "notes://%zz%4"),
+        ("notes://%C3%A9", "notes://%C3%A9"),
+        // No scheme: nothing is lowered.
+        ("Not a scheme://x", "Not a scheme://x"),
+    ] {
+        assert_eq!(normal_form(uri), normal, "{uri}");
+    }
+    // A template's literal text is kept in normal form too.
+    let template = UriTemplate::parse("Docs://Read%6de").unwrap();
+    assert_eq!(template.as_str(), "Docs://Read%6de");
+    assert!(template.matches("docs://Reame").is_none());
+    assert!(template.matches("docs://Readme").is_some());
+    assert!(template.matches("DOCS://Rea%64me").is_some());
+}
+
+#[test]
+fn a_value_is_one_path_segment_once_decoded() {
+    let template = UriTemplate::parse("files://{name}.txt").unwrap();
+    assert_eq!(
+        template.matches("files://a%20b.txt"),
+        Some(vec![("name", "a b".to_owned())])
+    );
+    for outside in [
+        "files://a%2Fb.txt",
+        "files://%2E%2E.txt",
+        "files://...txt",
+        "files://a%3Fb.txt",
+        "files://a%23b.txt",
+        "files://a%7Fb.txt",
+        "files://a%09b.txt",
+    ] {
+        assert_eq!(template.matches(outside), None, "{outside}");
+    }
+}

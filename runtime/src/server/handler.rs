@@ -221,8 +221,9 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
-            let secure = self.is_secure_resource(&request.uri);
-            if !secure && self.inner.config.forwards(Unguarded::Resources) {
+            if self.forwardable_resource(&request.uri)
+                && self.inner.config.forwards(Unguarded::Resources)
+            {
                 return Box::pin(self.inner.state.subscribe(request, context)).await;
             }
             if self.inner.tools.resources.is_empty() {
@@ -242,8 +243,9 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
-            let secure = self.is_secure_resource(&request.uri);
-            if !secure && self.inner.config.forwards(Unguarded::Resources) {
+            if self.forwardable_resource(&request.uri)
+                && self.inner.config.forwards(Unguarded::Resources)
+            {
                 return Box::pin(self.inner.state.unsubscribe(request, context)).await;
             }
             if self.inner.tools.resources.is_empty() {
@@ -631,12 +633,9 @@ async fn read_resource<S: ServerHandler>(
     request: ReadResourceRequestParams,
     context: RequestContext<RoleServer>,
 ) -> Result<ReadResourceResponse, McpError> {
-    let secure = server
-        .inner
-        .tools
-        .resources()
-        .any(|route| route.parameters(&request.uri).is_some());
-    if !secure && server.inner.config.forwards(Unguarded::Resources) {
+    if server.forwardable_resource(&request.uri)
+        && server.inner.config.forwards(Unguarded::Resources)
+    {
         return Box::pin(server.inner.state.read_resource(request, context)).await;
     }
     let principal = server.principal(&context);

@@ -139,8 +139,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
 
     /// Whether a URI is one a `subscriptions/listen` stream may ask for: a secure
     /// resource's.
-    pub(super) fn is_secure_resource(&self, uri: &str) -> bool {
-        self.resource_at(uri).is_some()
+    /// Whether a request about `uri` may go to the state's own handlers (when resources are
+    /// forwarded): no secure resource matches it, in any spelling, and it is not too long
+    /// to be matched against them ([`MAX_URI_BYTES`](crate::resource::MAX_URI_BYTES)).
+    pub(super) fn forwardable_resource(&self, uri: &str) -> bool {
+        uri.len() <= crate::resource::MAX_URI_BYTES && self.resource_at(uri).is_none()
     }
 
     fn add(&self, subscription: Subscription) -> Result<(), McpError> {

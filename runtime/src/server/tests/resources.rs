@@ -543,3 +543,105 @@ fn two_resources_at_one_uri_are_refused() {
         .with_resource(route("a"))
         .with_resource(route("b"));
 }
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct PageUri {
+    page: String,
+}
+
+async fn page(
+    library: &Library,
+    uri: PageUri,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
+    library.reads.fetch_add(1, Ordering::SeqCst);
+    Ok(ResourceBody::text(format!("page {}", uri.page)))
+}
+
+/// A fixed resource for admins inside a template anyone may read: the fixed one is
+/// matched first, in whatever spelling the URI comes.
+fn admin_pages() -> SecureToolRouter<Library> {
+    SecureToolRouter::new()
+        .with_resource(route(
+            ResourceSpec::new("audit", "admin://audit", roles("admin")),
+            audit_log,
+        ))
+        .with_resource(ResourceRoute::new(
+            ResourceSpec::new("page", "admin://{page}", public()),
+            ArgumentsType::<PageUri>::new(),
+            ErrorType::<ToolError>::new(),
+            page,
+        ))
+}
+
+#[tokio::test]
+async fn a_uri_spelled_otherwise_is_the_same_resource_and_gets_its_policy() {
+    let library = Library::default();
+    let server = crate::SecureServerBuilder::with_router(library.clone(), admin_pages()).build();
+    let missing = server
+        .read_resource("nothing://here", reader())
+        .await
+        .unwrap_err();
+    // The same fixed resource: denied to a reader like the plain spelling, never answered
+    // by the template anyone may read.
+    for spelling in [
+        "admin://audit",
+        "admin://%61udit",
+        "admin://%61%75%64%69%74",
+        "ADMIN://audit",
+        "Admin://%61udit",
+    ] {
+        let denied = server.read_resource(spelling, reader()).await.unwrap_err();
+        assert_eq!(denied, missing, "{spelling}");
+    }
+    assert_eq!(library.reads.load(Ordering::SeqCst), 0);
+    let admin = reader().with_roles(["admin"]);
+    let read = server
+        .read_resource("admin://%61udit", admin)
+        .await
+        .unwrap();
+    assert_eq!(text_of(&read.contents[0]), "admin only");
+    // The template still serves its own pages, decoded.
+    let read = server
+        .read_resource("admin://%68elp%20me", reader())
+        .await
+        .unwrap();
+    assert_eq!(text_of(&read.contents[0]), "page help me");
+    // A value that is not one path segment matches nothing: separators written or
+    // encoded, dot segments, control characters.
+    for outside in [
+        "admin://a%2Fb",
+        "admin://a%2fb",
+        "admin://%2E%2E",
+        "admin://..",
+        "admin://.",
+        "admin://a%3Fb",
+        "admin://a%23b",
+        "admin://a%00b",
+        "admin://a%0Ab",
+    ] {
+        let refused = server.read_resource(outside, reader()).await.unwrap_err();
+        assert_eq!(refused, missing, "{outside}");
+    }
+    assert_eq!(library.reads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_secure_resource_spelled_otherwise_or_too_long_is_never_forwarded() {
+    let client = connect(Library::default(), reader(), &[Unguarded::Resources]).await;
+    // Another spelling of a secure resource's URI goes through its guard, not to the
+    // state's own `read_resource`.
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("NOTES://%31"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&read.contents[0]), "first note");
+    // Too long for any secure resource to be matched against: not found, not forwarded.
+    let long = format!("notes://{}", "1".repeat(crate::resource::MAX_URI_BYTES));
+    let read = client
+        .read_resource(ReadResourceRequestParams::new(long))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(read.contains("Resource not found"), "{read}");
+}
