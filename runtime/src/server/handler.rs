@@ -142,24 +142,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        let config = &self.inner.config;
-        let accepted = self
-            .inner
-            .state
-            .accepted_subscription_filter(requested)
-            .map(|mut accepted| {
-                // The state's notifications of a surface it does not serve would tell a
-                // caller what it may not read.
-                if !config.forwards(Unguarded::Resources) {
-                    accepted.resources_list_changed = None;
-                    accepted.resource_subscriptions = None;
-                }
-                if !config.forwards(Unguarded::Prompts) {
-                    accepted.prompts_list_changed = None;
-                }
-                accepted
-            });
-        let mut accepted = accepted;
+        let mut accepted = self.state_accepted(requested);
         if self.has_gate() && requested.tools_list_changed == Some(true) {
             // Degradation changes the tool list: accept that, whatever the state says.
             accepted.get_or_insert_default().tools_list_changed = Some(true);
@@ -204,7 +187,16 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 self.listen_resources(context.sink().clone(), &principal, uris)
                     .await;
             }
-            let result = Box::pin(self.inner.state.listen(context)).await;
+            // The sink accepts every URI the stream named (see above): a state given it
+            // could send a secure resource's updates, unauthorized. Its own `listen` gets
+            // the stream only if the stream names no URI the state did not accept itself.
+            let own = self.state_accepted(context.requested());
+            let result = if names_only_its_own(context.accepted(), own.as_ref()) {
+                Box::pin(self.inner.state.listen(context)).await
+            } else {
+                context.cancelled().await;
+                Ok(())
+            };
             if watches_tools {
                 self.unregister_sink(&id);
             }
@@ -410,6 +402,38 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
             }
         }
     }
+}
+
+impl<S: ServerHandler> SecureServer<S> {
+    /// What the state accepts of a `subscriptions/listen` filter, less the surfaces it does
+    /// not serve: its notifications of those would tell a caller what it may not read.
+    fn state_accepted(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let config = &self.inner.config;
+        self.inner
+            .state
+            .accepted_subscription_filter(requested)
+            .map(|mut accepted| {
+                if !config.forwards(Unguarded::Resources) {
+                    accepted.resources_list_changed = None;
+                    accepted.resource_subscriptions = None;
+                }
+                if !config.forwards(Unguarded::Prompts) {
+                    accepted.prompts_list_changed = None;
+                }
+                accepted
+            })
+    }
+}
+
+/// Whether every resource URI a stream was acknowledged is one the state accepted itself
+/// (`own`): only then may the state's `listen` be given the stream's sink.
+fn names_only_its_own(acknowledged: &SubscriptionFilter, own: Option<&SubscriptionFilter>) -> bool {
+    let own = own.and_then(|own| own.resource_subscriptions.as_ref());
+    acknowledged
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .all(|uri| own.is_some_and(|own| own.contains(uri)))
 }
 
 /// The state's own `get_info`, with exactly the capabilities that are served: tools;
@@ -744,4 +768,31 @@ async fn call_tool<S: Send + Sync + 'static>(
             .await;
     }
     Err(unknown_tool())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uris(uris: &[&str]) -> SubscriptionFilter {
+        SubscriptionFilter::builder()
+            .resource_subscriptions(uris.iter().copied())
+            .build()
+    }
+
+    #[test]
+    fn the_state_listens_only_to_streams_that_name_nothing_it_did_not_accept() {
+        let nothing = SubscriptionFilter::default();
+        assert!(names_only_its_own(&nothing, None));
+        assert!(names_only_its_own(
+            &uris(&["a://1"]),
+            Some(&uris(&["a://1", "a://2"]))
+        ));
+        assert!(!names_only_its_own(&uris(&["a://1"]), None));
+        assert!(!names_only_its_own(&uris(&["a://1"]), Some(&nothing)));
+        assert!(!names_only_its_own(
+            &uris(&["a://1", "secret://1"]),
+            Some(&uris(&["a://1"]))
+        ));
+    }
 }

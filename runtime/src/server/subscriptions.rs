@@ -137,8 +137,6 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             .retain(|s| !matches!(&s.to, Subscriber::Stream(sink) if sink.id() == id));
     }
 
-    /// Whether a URI is one a `subscriptions/listen` stream may ask for: a secure
-    /// resource's.
     /// Whether a request about `uri` may go to the state's own handlers (when resources are
     /// forwarded): no secure resource matches it, in any spelling, and it is not too long
     /// to be matched against them ([`MAX_URI_BYTES`](crate::resource::MAX_URI_BYTES)).

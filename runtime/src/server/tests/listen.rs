@@ -151,3 +151,108 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
     // Another note, never listened to: nobody is told.
     assert_eq!(server.notify_resource_updated("notes://2").await, 0);
 }
+
+/// A state whose own `listen` does what rmcp's documentation shows: it sends an update of
+/// every resource URI its stream's sink accepts, and says which those were.
+#[derive(Clone)]
+struct Leaky {
+    called: mpsc::UnboundedSender<Vec<String>>,
+}
+
+#[secure_tool_router]
+impl Leaky {
+    /// One note.
+    #[secure_resource(uri = "notes://{id}", name = "note", authz = scopes("notes:read"))]
+    async fn note(&self, uri: Id) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
+
+    /// One secret.
+    #[secure_resource(uri = "secrets://{id}", name = "secret", authz = scopes("notes:read"))]
+    async fn secret(&self, uri: Id) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
+}
+
+impl rmcp::ServerHandler for Leaky {
+    async fn listen(
+        &self,
+        context: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        for uri in &uris {
+            let _ = context.sink().notify_resource_updated(uri.clone()).await;
+        }
+        let _ = self.called.send(uris);
+        context.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resource() {
+    let (asked, mut decisions) = mpsc::unbounded_channel();
+    let door = Door {
+        closed: Arc::new(AtomicBool::new(true)),
+        revoked: Arc::new(AtomicBool::new(false)),
+        asked,
+    };
+    let (called, mut calls) = mpsc::unbounded_channel();
+    let server =
+        crate::SecureServerBuilder::with_router(Leaky { called }, Leaky::secure_tool_router())
+            .server_policy(custom(door))
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let serving = server.clone();
+    tokio::spawn(async move {
+        let running = serving
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let modern = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+    let mut stream = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(["secrets://1", "notes://1"])
+                .build(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let ask = tokio::time::timeout(WAIT, decisions.recv()).await;
+        ask.expect("the stream's URIs are authorized").unwrap();
+    }
+    // The note's update, sent by the server: the first thing the stream receives.
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    let update = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("the update arrives in time")
+        .unwrap();
+    match update {
+        Some(ServerNotification::ResourceUpdatedNotification(update)) => {
+            assert_eq!(update.params.uri, "notes://1");
+        }
+        other => panic!("expected notes://1's update, got {other:?}"),
+    }
+    // The stream ends (its handle dropped: cancelled); once the server has forgotten it,
+    // its `listen` has returned, and the state's was never called.
+    drop(stream);
+    tokio::time::timeout(WAIT, async {
+        while server.notify_resource_updated("notes://1").await != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stream ends");
+    assert!(calls.try_recv().is_err(), "the state's listen was called");
+}
