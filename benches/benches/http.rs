@@ -56,7 +56,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
-use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, Operation, ScopeChallenge};
+use secure_tool::oauth::{
+    Algorithm, BearerAuth, BindSessions, Operation, SafeErrors, ScopeChallenge,
+};
 use secure_tool::prelude::*;
 use secure_tool::resilience::Dependency;
 use serde::{Deserialize, Serialize};
@@ -276,7 +278,10 @@ fn secure_app(mode: Mode) -> Router {
         Arc::clone(&sessions),
         mode.config(),
     );
-    let mcp = auth.step_up(BindSessions::new(mcp, sessions), challenges);
+    let mcp = auth.step_up(
+        BindSessions::new(SafeErrors::new(mcp), sessions),
+        challenges,
+    );
     Router::new().route_service("/mcp", auth.layer(mcp))
 }
 

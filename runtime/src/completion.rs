@@ -163,7 +163,7 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
                 // Within the protocol's limit, since truncated to it.
                 Ok(CompletionInfo::with_pagination(values, Some(total), more).unwrap_or_default())
             }
-            Err(Refused::Denied | Refused::Invalid(_)) => Ok(no_suggestions()),
+            Err(Refused::Denied | Refused::Invalid(..)) => Ok(no_suggestions()),
             Err(Refused::Failed(safe)) => Err(safe.to_error_data()),
         }
     }

@@ -141,8 +141,9 @@ impl<S> RouteGuard<S> {
 pub(crate) enum Refused {
     /// A policy denied the caller.
     Denied,
-    /// The parameters do not conform to their schema, or did not parse.
-    Invalid(Vec<Problem>),
+    /// The parameters do not conform to their schema, or did not parse: what is wrong,
+    /// and the incident the refusal was logged under.
+    Invalid(Vec<Problem>, IncidentId),
     /// The handler (or the guard: overloaded, timeout, open breaker, panic) failed: the
     /// caller's view of the failure, and its category.
     Failed(SafeError),
@@ -288,8 +289,9 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         let params = match parsed {
             Ok(Ok(params)) => params,
             Ok(Err(problems)) => {
-                event.finish(started, Verdict::InvalidArguments, Some(IncidentId::new()));
-                return Err(Refused::Invalid(problems));
+                let incident = IncidentId::new();
+                event.finish(started, Verdict::InvalidArguments, Some(incident));
+                return Err(Refused::Invalid(problems, incident));
             }
             Err(panic) => {
                 let panicked = Panicked::during("parsing the parameters", &*panic);

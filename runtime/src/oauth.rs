@@ -111,6 +111,7 @@ mod keys;
 mod layer;
 mod metadata;
 mod origin;
+mod safe_errors;
 mod sessions;
 mod step_up;
 #[cfg(test)]
@@ -126,6 +127,7 @@ pub use issuer::{DEFAULT_KEY_FETCH_TIMEOUT, DEFAULT_KEY_REFRESH, DEFAULT_KEY_REF
 pub use keys::{Algorithm, VerificationKey};
 pub use layer::{RequireBearer, ResponseFuture};
 pub use metadata::{MetadataService, WELL_KNOWN_PATH};
+pub use safe_errors::{SafeBody, SafeErrors, SafeErrorsFuture};
 pub use sessions::{BindSessions, DEFAULT_PRUNE_ABOVE};
 pub use step_up::{Operation, ScopeChallenge, StepUp, StepUpBody, StepUpFuture};
 

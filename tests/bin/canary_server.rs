@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use secure_tool::authz::{AccessRequest, Authorize, Decision, PolicyError, PolicyFuture, custom};
-use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
+use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, SafeErrors};
 use secure_tool::prelude::*;
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -423,7 +423,7 @@ async fn serve_http(vault: Vault, listen: SocketAddr) -> Result<(), Box<dyn std:
         Arc::clone(&sessions),
         StreamableHttpServerConfig::default(),
     );
-    let mcp = BindSessions::new(mcp, sessions);
+    let mcp = BindSessions::new(SafeErrors::new(mcp), sessions);
     let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));
     for path in auth.metadata_paths() {
         app = app.route_service(path, auth.metadata_service());

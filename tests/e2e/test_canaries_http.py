@@ -209,6 +209,55 @@ async def session(url: str, token: str, mode: str, responses: list[Received]) ->
     return failures
 
 
+def refusal_requests(marker: str) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+    """Requests the transport refuses before the server sees them, each with `marker` where
+    rmcp's refusal would quote it: headers that contradict the body (a tool's name, a
+    resource's URI, the method), an unknown protocol version in the header, and one in the
+    request's own `_meta`."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "canaries", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+
+    def body(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+
+    modern = {"mcp-protocol-version": "2026-07-28"}
+    return [
+        ("a tool's name that differs from Mcp-Name", {**modern, "mcp-method": "tools/call", "mcp-name": f"header-{marker}"},
+         body("tools/call", {"name": f"body-{marker}", "arguments": {}})),
+        ("a resource URI that differs from Mcp-Name", {**modern, "mcp-method": "resources/read", "mcp-name": f"vault://header-{marker}"},
+         body("resources/read", {"uri": f"vault://body-{marker}"})),
+        ("a method that differs from Mcp-Method", {**modern, "mcp-method": f"method-{marker}"}, body("tools/list", {})),
+        ("an unknown MCP-Protocol-Version", {"mcp-protocol-version": f"version-{marker}"},
+         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        ("a _meta protocolVersion that differs from the header", {**modern, "mcp-method": "tools/list"},
+         {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {**meta, "io.modelcontextprotocol/protocolVersion": f"version-{marker}"}}}),
+    ]
+
+
+async def refusals(url: str, token: str, marker: str, responses: list[Received]) -> list[str]:
+    """Sends each of `refusal_requests` with a valid token: each must be refused (4xx); the
+    scan of every response then finds `marker` nowhere."""
+    failures: list[str] = []
+    with anyio.fail_after(TIMEOUT_SECONDS):
+        async with http_client(token, responses) as http:
+            for what, headers, body in refusal_requests(marker):
+                response = await http.post(
+                    url,
+                    headers={"accept": "application/json, text/event-stream", "content-type": "application/json", **headers},
+                    content=json.dumps(body),
+                )
+                if not 400 <= response.status_code < 500:
+                    failures.append(f"{what}: expected a refusal (4xx), got {response.status_code} {response.text!r}")
+                elif "incident" not in response.text:
+                    failures.append(f"{what}: the refusal names no incident: {response.text!r}")
+                else:
+                    print(f"{what}: {response.status_code}, with an incident id")
+    return failures
+
+
 def json_unescaped(response: Received) -> bytes:
     """The JSON in a decoded body (an SSE stream's `data:` lines, or a JSON body), serialized
     again without escapes, so that `\\u`-escaped text is scanned as the client reads it."""
@@ -265,11 +314,18 @@ async def scenario(server_bin: str, workdir: Path, env: dict[str, str], key: byt
             failures.append(f"no resource_metadata in the challenge {challenge!r}")
         for mode in MODES:
             failures += await session(proxy_url, valid, mode, responses)
+        # What a client sends is never quoted back: the refusals carry the canary token.
+        failures += await refusals(proxy_url, valid, token_marker(env), responses)
         return failures, proxy, responses
     finally:
         if proxy is not None:
             await proxy.close()
         await server.stop()
+
+
+def token_marker(env: dict[str, str]) -> str:
+    """The canary token, as a client's text: found in any response, it is a leak."""
+    return f"from-the-client-{env['CANARY_TOKEN']}"
 
 
 def main() -> int:

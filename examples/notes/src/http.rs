@@ -29,7 +29,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use secure_tool::SecureServer;
-use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
+use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, SafeErrors};
 use secure_tool::rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -383,7 +383,9 @@ fn app(
     let sessions = Arc::new(LocalSessionManager::default());
     let scopes = server.clone();
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), Arc::clone(&sessions), config);
-    let mcp = BindSessions::new(mcp, sessions);
+    // rmcp's own refusals (a header that contradicts the body, an unknown version) quote
+    // the request: their text is replaced, and logged under an incident id.
+    let mcp = BindSessions::new(SafeErrors::new(mcp), sessions);
     // A token without a tool's scopes gets `403 insufficient_scope` naming them (step-up).
     let mcp = auth.step_up(mcp, scopes);
     let mut app = Router::new().route_service(MCP_PATH, auth.layer(mcp));

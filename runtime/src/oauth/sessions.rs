@@ -50,7 +50,7 @@ pub const DEFAULT_PRUNE_ABOVE: usize = 1024;
 /// use std::sync::Arc;
 ///
 /// use axum::Router;
-/// use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions};
+/// use secure_tool::oauth::{Algorithm, BearerAuth, BindSessions, SafeErrors};
 /// use secure_tool::rmcp::transport::streamable_http_server::{
 ///     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 /// };
@@ -71,7 +71,9 @@ pub const DEFAULT_PRUNE_ABOVE: usize = 1024;
 ///     Arc::clone(&sessions),
 ///     StreamableHttpServerConfig::default(),
 /// );
-/// let app: Router = Router::new().route_service("/mcp", auth.layer(BindSessions::new(mcp, sessions)));
+/// // `SafeErrors`: rmcp's own refusals, which quote the request, get a fixed text.
+/// let mcp = BindSessions::new(SafeErrors::new(mcp), sessions);
+/// let app: Router = Router::new().route_service("/mcp", auth.layer(mcp));
 /// # drop(app);
 /// # Ok(())
 /// # }

@@ -10,7 +10,7 @@ use crate::authz::Principal;
 use crate::guard::{Probe, Refused};
 use crate::route::CallSettings;
 use crate::route::field_path::{DeclaredNames, Problem, invalid_arguments};
-use crate::sanitize::ToolError;
+use crate::sanitize::{ErrorCategory, SafeError, ToolError};
 
 /// The answer to a get of a prompt that does not exist, or that the caller may not get:
 /// one answer, without the name.
@@ -64,9 +64,14 @@ impl<'a, S: Send + Sync + 'static> GetInvocation<'a, S> {
         {
             Ok(reply) => Ok(reply.into_result()),
             Err(Refused::Denied) => Err(prompt_not_found()),
-            Err(Refused::Invalid(problems)) => {
-                Err(McpError::invalid_params(invalid_arguments(problems), None))
-            }
+            // What is wrong, named by field and constraint, with the incident it was
+            // logged under, as a tool's refusal is.
+            Err(Refused::Invalid(problems, incident)) => Err(SafeError::new(
+                ErrorCategory::InvalidInput,
+                Some(invalid_arguments(problems).into()),
+                incident,
+            )
+            .to_error_data()),
             Err(Refused::Failed(safe)) => Err(safe.to_error_data()),
         }
     }

@@ -71,7 +71,7 @@ impl<'a, S: Send + Sync + 'static> ReadInvocation<'a, S> {
                 Err(resource_not_found())
             }
             Err(Refused::Failed(safe)) => Err(safe.to_error_data()),
-            Err(Refused::Denied | Refused::Invalid(_)) => Err(resource_not_found()),
+            Err(Refused::Denied | Refused::Invalid(..)) => Err(resource_not_found()),
         }
     }
 }

@@ -168,13 +168,14 @@ async fn denied_and_missing_prompts_are_one_answer_and_bad_arguments_are_named_n
     let invalid = get(
         &reader,
         "summarise",
-        json!({ "topic": "SECRET-TOPIC-".repeat(9), "count": "999" }),
+        // A count no incident id (32 random hex digits) is likely to hold.
+        json!({ "topic": "SECRET-TOPIC-".repeat(9), "count": "98765432" }),
     )
     .await;
     assert!(invalid.contains("`topic`"), "{invalid}");
     assert!(invalid.contains("`count`"), "{invalid}");
     assert!(!invalid.contains("SECRET-TOPIC"), "{invalid}");
-    assert!(!invalid.contains("999"), "{invalid}");
+    assert!(!invalid.contains("98765432"), "{invalid}");
     let missing_argument = get(&reader, "summarise", json!({})).await;
     assert!(missing_argument.contains("`topic`"), "{missing_argument}");
     assert_eq!(
@@ -202,6 +203,37 @@ async fn a_failed_get_is_sanitized_and_logged_under_its_incident() {
     let line = logged.lines().find(|l| l.contains(incident)).unwrap();
     assert!(line.contains("prompt get failed"), "{line}");
     assert!(line.contains("SELECT * FROM notes"), "{line}");
+}
+
+#[tokio::test]
+async fn a_refused_get_names_its_incident_as_a_refused_call_does() {
+    let log = Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
+    let server = crate::SecureServerBuilder::with_router(Notes::default(), router()).build();
+    let refused = server
+        .get_prompt(
+            "summarise",
+            Some(arguments(json!({ "count": "999" }))),
+            reader(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code.0, -32602);
+    assert!(
+        refused.message.starts_with("Invalid arguments: "),
+        "{}",
+        refused.message
+    );
+    let data = refused.data.clone().unwrap();
+    assert_eq!(data["category"], "invalid_input");
+    let incident = data["incident_id"].as_str().unwrap();
+    assert!(refused.message.contains(incident), "{}", refused.message);
+    // The audit event of the refusal carries the same incident.
+    let logged = log.text();
+    assert!(
+        logged.lines().any(|line| line.contains(incident)),
+        "{logged}"
+    );
 }
 
 #[test]

@@ -1,0 +1,212 @@
+//! rmcp's streamable HTTP refusals through [`SafeErrors`]: what the client sent is never
+//! quoted back, the status, the JSON-RPC code and id are kept, the text is logged under
+//! the incident id, and answers that are not refusals pass untouched.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::SafeErrors;
+use crate::prelude::*;
+use crate::test_log::Log;
+
+#[derive(Clone, Default)]
+struct Notes;
+
+#[secure_tool_router]
+impl Notes {
+    /// Lists the notes.
+    #[secure_tool(authz = public(), mode = read)]
+    async fn list_notes(&self) -> Result<String, ToolError> {
+        Ok("two notes".into())
+    }
+}
+
+impl rmcp::ServerHandler for Notes {}
+
+type Mcp = StreamableHttpService<SecureServer<Notes>, LocalSessionManager>;
+
+/// rmcp's service of a secure server, 2026-07-28 requests only.
+fn mcp() -> Mcp {
+    mcp_with(
+        StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true),
+    )
+}
+
+fn mcp_with(config: StreamableHttpServerConfig) -> Mcp {
+    let server = SecureServer::builder(Notes).build();
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+const MARK: &str = "MARK-from-the-client";
+
+/// A 2026-07-28 request of `method` with `params`, and extra `headers`.
+fn request(method: &str, params: Value, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let body = json!({"jsonrpc": "2.0", "id": "call-7", "method": method, "params": params});
+    let mut builder = Request::post("/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// The status, content type and body of `request` answered by `service`.
+async fn answer<S, R>(service: S, request: Request<Body>) -> (StatusCode, String, String)
+where
+    S: tower::Service<Request<Body>, Response = http::Response<R>>,
+    S::Error: std::fmt::Debug,
+    R: http_body::Body,
+    R::Error: std::fmt::Debug,
+{
+    let response = service.oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_refusal_of_the_transport_never_quotes_the_request() {
+    let log = Log::default();
+    let _guard = crate::test_log::set_default(log.subscriber());
+    let refusals = [
+        // The tool's name in the body and in `Mcp-Name` differ: both were quoted.
+        request(
+            "tools/call",
+            json!({"name": MARK, "arguments": {}}),
+            &[("mcp-name", "MARK-in-a-header")],
+        ),
+        // The same for a resource's URI.
+        request(
+            "resources/read",
+            json!({"uri": format!("notes://{MARK}")}),
+            &[("mcp-name", "notes://MARK-in-a-header")],
+        ),
+        // `Mcp-Method` and the body's method differ.
+        request("tools/list", json!({}), &[("mcp-method", MARK)]),
+    ];
+    for refused in refusals {
+        let (status, content_type, body) = answer(SafeErrors::new(mcp()), refused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert!(!body.contains("MARK"), "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        // The code and the id are kept; the message is fixed, with the incident.
+        assert_eq!(body["error"]["code"], -32020, "{body}");
+        assert_eq!(body["id"], "call-7", "{body}");
+        let incident = body["error"]["data"]["incident_id"].as_str().unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("The request's Mcp-* headers do not match its body"));
+        assert!(message.contains(incident), "{message}");
+        // What rmcp said is in the log, under the incident.
+        let logged = log.text();
+        assert!(
+            logged.contains(incident) && logged.contains("MARK"),
+            "{logged}"
+        );
+    }
+
+    // A protocol version rmcp does not know, in the header of a request to a server that
+    // also serves sessions: a plain-text refusal.
+    let unknown = Request::post("/mcp")
+        .header("host", "localhost")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", MARK)
+        .body(Body::from(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string(),
+        ))
+        .unwrap();
+    let sessions = SafeErrors::new(mcp_with(StreamableHttpServerConfig::default()));
+    let (status, content_type, body) = answer(sessions, unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(body.starts_with("Bad Request. (incident "), "{body}");
+    assert!(!body.contains("MARK"), "{body}");
+
+    // The header and the request's own `_meta` name different versions.
+    let mut differ = request("tools/list", json!({}), &[]);
+    let meta_version = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MARK,
+            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    }});
+    *differ.body_mut() = Body::from(meta_version.to_string());
+    let (status, _, body) = answer(SafeErrors::new(mcp()), differ).await;
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert!(!body.contains("MARK"), "{body}");
+    assert!(body.contains("incident"), "{body}");
+}
+
+#[tokio::test]
+async fn the_same_requests_without_it_are_quoted_and_answers_that_are_not_refusals_pass() {
+    // What the wrapper is for: rmcp alone quotes the request.
+    let refused = request(
+        "tools/call",
+        json!({"name": MARK, "arguments": {}}),
+        &[("mcp-name", "MARK-in-a-header")],
+    );
+    let (status, _, body) = answer(mcp(), refused).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains(MARK), "{body}");
+
+    // A call that succeeds, and one the server answers with its own sanitized error (a
+    // result, status 200): both untouched.
+    for (name, expected) in [("list_notes", "two notes"), ("missing", "not found")] {
+        let call = request(
+            "tools/call",
+            json!({"name": name, "arguments": {}}),
+            &[("mcp-name", name)],
+        );
+        let (bare_status, _, bare) = answer(mcp(), call).await;
+        let call = request(
+            "tools/call",
+            json!({"name": name, "arguments": {}}),
+            &[("mcp-name", name)],
+        );
+        let (status, _, wrapped) = answer(SafeErrors::new(mcp()), call).await;
+        assert_eq!(status, bare_status);
+        assert_eq!(status, StatusCode::OK);
+        assert!(wrapped.contains(expected), "{wrapped}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&wrapped).unwrap(),
+            serde_json::from_str::<Value>(&bare).unwrap()
+        );
+    }
+}
