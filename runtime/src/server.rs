@@ -118,7 +118,9 @@ pub enum Unguarded {
     Tasks,
     /// The skills extension: `skills/list`, `skills/get`, `resources/directory/read`.
     Skills,
-    /// Requests of methods the protocol does not define.
+    /// Requests and notifications of methods the protocol does not define (without it, a
+    /// custom request is answered "method not found" and a custom notification is
+    /// dropped).
     CustomRequests,
 }
 

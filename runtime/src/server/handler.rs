@@ -305,9 +305,25 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         notification: CustomNotification,
         context: NotificationContext<RoleServer>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.inner
-            .state
-            .on_custom_notification(notification, context)
+        // A method the protocol does not define reaches the state only when custom methods
+        // are forwarded, notifications as requests: any caller could send one.
+        let forwarded = self.inner.config.forwards(Unguarded::CustomRequests);
+        async move {
+            if forwarded {
+                Box::pin(
+                    self.inner
+                        .state
+                        .on_custom_notification(notification, context),
+                )
+                .await;
+            } else {
+                tracing::debug!(
+                    target: "secure_tool::server",
+                    method = %crate::util::LogSafe::new(&notification.method, 128),
+                    "dropped a notification of a method the protocol does not define (custom methods are not forwarded)"
+                );
+            }
+        }
     }
 
     fn get_task(

@@ -401,6 +401,7 @@ mod context;
 mod degradation;
 mod future_sizes;
 mod listen;
+mod notifications;
 mod panics;
 mod prompt_macro;
 mod prompts;
