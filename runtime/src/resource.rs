@@ -47,7 +47,7 @@ mod body;
 pub(crate) mod read;
 mod route;
 mod spec;
-mod template;
+pub(crate) mod template;
 
 pub use body::ResourceBody;
 pub use route::ResourceRoute;

@@ -5,13 +5,14 @@
 //! decided again when the update is sent.
 
 use rmcp::ErrorData as McpError;
-use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::model::{JsonObject, ResourceUpdatedNotificationParam};
 use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 
 use super::{SecureServer, lock};
 use crate::authz::{AccessRequest, Mode, Principal};
 use crate::resource::ResourceRoute;
 use crate::resource::read::resource_not_found;
+use crate::resource::template::normal_form;
 
 /// The most resources one session may be subscribed to.
 pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 256;
@@ -57,19 +58,25 @@ struct Subscription {
 pub(super) struct Subscriptions(std::sync::Mutex<Vec<Subscription>>);
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
-    /// The secure resource a URI names, if any.
-    fn resource_at(&self, uri: &str) -> Option<&ResourceRoute<S>> {
+    /// The secure resource a URI names, if any, and the parameters it gives it.
+    fn resource_at(&self, uri: &str) -> Option<(&ResourceRoute<S>, JsonObject)> {
         self.inner
             .tools
             .resources()
-            .find(|route| route.parameters(uri).is_some())
+            .find_map(|route| Some((route, route.parameters(uri)?)))
     }
 
-    /// Whether `principal` may read the resource `route` serves: the server's policy and
-    /// the resource's, fail-closed, within the authorization deadline.
-    async fn may_read(&self, route: &ResourceRoute<S>, principal: &Principal) -> bool {
+    /// Whether `principal` may read the resource `route` serves with `params` (a URI's
+    /// variables, as a read of it gives them to the policy): the server's policy and the
+    /// resource's, fail-closed, within the authorization deadline.
+    async fn may_read(
+        &self,
+        route: &ResourceRoute<S>,
+        params: &JsonObject,
+        principal: &Principal,
+    ) -> bool {
         let spec = route.spec();
-        let request = AccessRequest::new(spec.name(), Mode::Read, principal);
+        let request = AccessRequest::new(spec.name(), Mode::Read, principal).with_arguments(params);
         let allowed = self.call_settings().authorize(spec.policy(), request).await;
         if let Err(cause) = &allowed {
             tracing::info!(
@@ -92,20 +99,21 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         principal: Principal,
         uri: String,
     ) -> Result<(), McpError> {
-        let route = self.resource_at(&uri).ok_or_else(resource_not_found)?;
-        if !self.may_read(route, &principal).await {
+        let (route, params) = self.resource_at(&uri).ok_or_else(resource_not_found)?;
+        if !self.may_read(route, &params, &principal).await {
             return Err(resource_not_found());
         }
         self.add(Subscription {
             to: Subscriber::Session(peer),
             principal,
-            uri,
+            uri: normal_form(&uri).into_owned(),
         })
     }
 
     /// `resources/unsubscribe` of `uri` by the session `peer`.
     pub(super) fn unsubscribe_session(&self, peer: Peer<RoleServer>, uri: &str) {
         let to = Subscriber::Session(peer);
+        let uri = normal_form(uri);
         lock(&self.inner.subscriptions.0).retain(|s| !(s.uri == uri && s.to.same(&to)));
     }
 
@@ -118,14 +126,14 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         uris: &[String],
     ) {
         for uri in uris.iter().take(MAX_SUBSCRIPTIONS_PER_SESSION) {
-            let Some(route) = self.resource_at(uri) else {
+            let Some((route, params)) = self.resource_at(uri) else {
                 continue;
             };
-            if self.may_read(route, principal).await {
+            if self.may_read(route, &params, principal).await {
                 let _ = self.add(Subscription {
                     to: Subscriber::Stream(sink.clone()),
                     principal: principal.clone(),
-                    uri: uri.clone(),
+                    uri: normal_form(uri).into_owned(),
                 });
             }
         }
@@ -194,18 +202,20 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// # }
     /// ```
     pub async fn notify_resource_updated(&self, uri: &str) -> usize {
-        let Some(route) = self.resource_at(uri) else {
+        let Some((route, params)) = self.resource_at(uri) else {
             return 0;
         };
+        // Subscriptions are kept by their URI in normal form, whatever its spelling.
+        let normal = normal_form(uri);
         let subscribers: Vec<Subscription> = lock(&self.inner.subscriptions.0)
             .iter()
-            .filter(|s| s.uri == uri)
+            .filter(|s| s.uri == normal)
             .cloned()
             .collect();
         let mut told = 0;
         let mut closed = Vec::new();
         for subscription in subscribers {
-            if !self.may_read(route, &subscription.principal).await {
+            if !self.may_read(route, &params, &subscription.principal).await {
                 continue;
             }
             let sent = match &subscription.to {

@@ -156,3 +156,69 @@ async fn only_readers_subscribe_and_updates_follow_the_policy_when_sent() {
         "nothing after the revocation or unsubscribing"
     );
 }
+
+/// Allows a read of note 1 only, judged by the request's `id` when it has one (a policy
+/// that trusts its arguments to be there when they matter).
+struct NoteOne;
+
+impl Authorize for NoteOne {
+    fn authorize<'a>(&'a self, request: AccessRequest<'a>) -> PolicyFuture<'a> {
+        let id = request
+            .arguments
+            .and_then(|arguments| arguments.get("id"))
+            .and_then(serde_json::Value::as_u64);
+        Box::pin(async move {
+            Ok(match id {
+                Some(1) | None => Decision::Allow,
+                Some(_) => Decision::Deny,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_is_decided_with_the_uris_parameters_as_a_read_is() {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server =
+        crate::SecureServerBuilder::with_router(Notes::default(), Notes::secure_tool_router())
+            .server_policy(custom(NoteOne))
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let serving = server.clone();
+    tokio::spawn(async move {
+        let running = serving
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let client = Watcher(tx).serve(client_io).await.expect("client connects");
+
+    // The read of note 2 is denied; so is subscribing to it.
+    assert!(
+        server
+            .read_resource(
+                "notes://2",
+                Principal::new("ada").with_scopes(["notes:read"])
+            )
+            .await
+            .is_err()
+    );
+    let denied = client
+        .subscribe(SubscribeRequestParams::new("notes://2"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(denied.contains("Resource not found"), "{denied}");
+    assert_eq!(server.notify_resource_updated("notes://2").await, 0);
+
+    // Note 1, subscribed to in another spelling: told of its updates in any spelling.
+    client
+        .subscribe(SubscribeRequestParams::new("NOTES://%31"))
+        .await
+        .unwrap();
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
+    assert_eq!(told.unwrap().as_deref(), Some("notes://1"));
+}
