@@ -141,14 +141,21 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
         self,
         request: CompletionRequest,
     ) -> Result<CompletionInfo, McpError> {
-        let mut shape = serde_json::Map::new();
-        shape.insert("argument".to_owned(), request.argument.clone().into());
-        shape.insert("value".to_owned(), request.value.clone().into());
+        // The policy is asked what a read (or get) of the target would ask it, as far as
+        // it is known: the values the client gave for the other arguments. Never the one
+        // being typed: a prefix is no value, and whatever a client put there would decide
+        // for everything the completer lists (a policy that needs it denies).
+        let known: serde_json::Map<String, serde_json::Value> = request
+            .context
+            .iter()
+            .filter(|(name, _)| **name != request.argument)
+            .map(|(name, value)| (name.clone(), value.clone().into()))
+            .collect();
         let completer = self.completer;
         let answer = self
             .guarded
             .run(
-                shape,
+                known,
                 |_, _| Ok(()),
                 |error: ToolError| error,
                 move |state, (), _| completer(state, request),

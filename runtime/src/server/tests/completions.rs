@@ -218,3 +218,92 @@ fn completing_a_variable_the_uri_lacks_is_refused() {
     )
     .with_completion("title", ErrorType::<ToolError>::new(), note_ids);
 }
+
+/// Allows only what names the note `public`, judged by the request's `value` argument when
+/// it has one: a URI variable named as the completion request's own fields.
+struct PublicOnly;
+
+impl crate::authz::Authorize for PublicOnly {
+    fn authorize<'a>(
+        &'a self,
+        request: crate::authz::AccessRequest<'a>,
+    ) -> crate::authz::PolicyFuture<'a> {
+        let value = request
+            .arguments
+            .and_then(|arguments| arguments.get("value"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let shelf = request
+            .arguments
+            .and_then(|arguments| arguments.get("shelf"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        Box::pin(async move {
+            Ok(
+                if value.as_deref() == Some("public") || shelf.as_deref() == Some("open") {
+                    crate::authz::Decision::Allow
+                } else {
+                    crate::authz::Decision::Deny
+                },
+            )
+        })
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Keyed {
+    shelf: String,
+    value: String,
+}
+
+async fn keyed(
+    _: &Notes,
+    uri: Keyed,
+    _: crate::context::Grant<'_>,
+) -> Result<ResourceBody, ToolError> {
+    Ok(ResourceBody::text(format!("{}/{}", uri.shelf, uri.value)))
+}
+
+async fn every_key(notes: &Notes, _: CompletionRequest) -> Result<Vec<String>, ToolError> {
+    notes.completed.fetch_add(1, Ordering::SeqCst);
+    Ok(vec!["public".into(), "SECRET-KEY-1".into()])
+}
+
+#[tokio::test]
+async fn a_completion_is_decided_on_the_other_arguments_never_on_the_typed_prefix() {
+    let notes = Notes::default();
+    let router = SecureToolRouter::new().with_resource(
+        ResourceRoute::new(
+            ResourceSpec::new(
+                "keyed",
+                "kv://{shelf}/{value}",
+                crate::authz::custom(PublicOnly),
+            ),
+            ArgumentsType::new(),
+            ErrorType::<ToolError>::new(),
+            keyed,
+        )
+        .with_completion("value", ErrorType::new(), every_key),
+    );
+    let server = crate::SecureServerBuilder::with_router(notes.clone(), router).build();
+    let reference = Reference::for_resource("kv://{shelf}/{value}");
+    // The typed prefix names what the policy allows: it decides nothing.
+    let typed = server
+        .complete(
+            &reference,
+            CompletionRequest::new("value", "public"),
+            reader(),
+        )
+        .await
+        .unwrap();
+    assert!(typed.values.is_empty(), "{:?}", typed.values);
+    // Nor does a value for it in the context.
+    let forged = CompletionRequest::new("value", "p").with_context("value", "public");
+    let forged = server.complete(&reference, forged, reader()).await.unwrap();
+    assert!(forged.values.is_empty(), "{:?}", forged.values);
+    assert_eq!(notes.completed.load(Ordering::SeqCst), 0);
+    // The other arguments, given in the context, are what a read would be asked about.
+    let open = CompletionRequest::new("value", "p").with_context("shelf", "open");
+    let open = server.complete(&reference, open, reader()).await.unwrap();
+    assert_eq!(open.values.len(), 2);
+}
