@@ -105,13 +105,18 @@ use std::marker::PhantomData;
 /// Zero-sized, with no public constructor, and bound to the call by its lifetime; see the
 /// [module docs](self).
 ///
+/// A handle that writes must borrow the proof, not only the store: `&'a WriteAccess` ties
+/// the handle to the call, so it cannot outlive it (a store reachable as `&'static`
+/// would otherwise give a `Writer<'static>` that a handler could move into a spawned
+/// task, to write after its call, its deadline or a degradation to read-only).
+///
 /// ```
 /// use secure_tool::capability::WriteAccess;
 ///
 /// /// A store whose writes need the proof.
 /// struct Store;
 /// impl Store {
-///     fn writer<'a>(&'a self, _access: &WriteAccess<'_>) -> Writer<'a> {
+///     fn writer<'a>(&'a self, _access: &'a WriteAccess<'_>) -> Writer<'a> {
 ///         Writer { _store: self }
 ///     }
 /// }
@@ -120,6 +125,26 @@ use std::marker::PhantomData;
 /// }
 ///
 /// assert_eq!(std::mem::size_of::<WriteAccess<'static>>(), 0);
+/// ```
+///
+/// With the proof borrowed, the handle does not outlive the call, even from a store that
+/// lives for ever:
+///
+/// ```compile_fail
+/// use secure_tool::capability::WriteAccess;
+/// struct Store;
+/// impl Store {
+///     fn writer<'a>(&'a self, _access: &'a WriteAccess<'_>) -> Writer<'a> {
+///         Writer { _store: self }
+///     }
+/// }
+/// struct Writer<'a> {
+///     _store: &'a Store,
+/// }
+/// static STORE: Store = Store;
+/// fn escape(access: &WriteAccess<'_>) -> Writer<'static> {
+///     STORE.writer(access)
+/// }
 /// ```
 ///
 /// It cannot be made outside a write tool's call:
