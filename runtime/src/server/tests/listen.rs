@@ -66,6 +66,25 @@ impl Vault {
 
 impl rmcp::ServerHandler for Vault {}
 
+/// A 2026-07-28 client (no handshake) of `server`, served over an in-memory pipe.
+async fn client_of<S: rmcp::ServerHandler>(
+    server: crate::SecureServer<S>,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        // Returns once the first request after `server/discover` arrived.
+        let running = server
+            .serve_trusted(server_io)
+            .await
+            .expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let modern = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    ().serve_with_lifecycle(client_io, modern).await.unwrap()
+}
+
 fn sorted(uris: Option<&Vec<String>>) -> Vec<&str> {
     let mut uris: Vec<&str> = uris.into_iter().flatten().map(String::as_str).collect();
     uris.sort_unstable();
@@ -84,20 +103,7 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
         .server_policy(custom(door.clone()))
         .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
         .build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let serving = server.clone();
-    tokio::spawn(async move {
-        // Returns once the first request after `server/discover` arrived.
-        let running = serving
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    let modern = ClientLifecycleMode::Discover {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-    };
-    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+    let client = client_of(server.clone()).await;
 
     let mut stream = client
         .listen(
@@ -207,19 +213,7 @@ async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resou
             .server_policy(custom(door))
             .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
             .build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let serving = server.clone();
-    tokio::spawn(async move {
-        let running = serving
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    let modern = ClientLifecycleMode::Discover {
-        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-    };
-    let client = ().serve_with_lifecycle(client_io, modern).await.unwrap();
+    let client = client_of(server.clone()).await;
     let mut stream = client
         .listen(
             SubscriptionFilter::builder()

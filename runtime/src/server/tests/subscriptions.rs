@@ -84,12 +84,23 @@ async fn connect(
     RunningService<RoleClient, Watcher>,
     mpsc::UnboundedReceiver<String>,
 ) {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server =
         crate::SecureServerBuilder::with_router(notes.clone(), Notes::secure_tool_router())
             .server_policy(readers(notes))
             .local_principal(principal)
             .build();
+    let (client, updates) = watch(&server).await;
+    (server, client, updates)
+}
+
+/// A client of `server`, over an in-memory pipe, that reports the updates it is sent.
+async fn watch(
+    server: &SecureServer<Notes>,
+) -> (
+    RunningService<RoleClient, Watcher>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let serving = server.clone();
     tokio::spawn(async move {
         let running = serving
@@ -100,7 +111,7 @@ async fn connect(
     });
     let (tx, updates) = mpsc::unbounded_channel();
     let client = Watcher(tx).serve(client_io).await.expect("client connects");
-    (server, client, updates)
+    (client, updates)
 }
 
 #[tokio::test]
@@ -178,22 +189,12 @@ impl Authorize for NoteOne {
 
 #[tokio::test]
 async fn a_subscription_is_decided_with_the_uris_parameters_as_a_read_is() {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server =
         crate::SecureServerBuilder::with_router(Notes::default(), Notes::secure_tool_router())
             .server_policy(custom(NoteOne))
             .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
             .build();
-    let serving = server.clone();
-    tokio::spawn(async move {
-        let running = serving
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    let (tx, mut updates) = mpsc::unbounded_channel();
-    let client = Watcher(tx).serve(client_io).await.expect("client connects");
+    let (client, mut updates) = watch(&server).await;
 
     // The read of note 2 is denied; so is subscribing to it.
     assert!(
