@@ -41,8 +41,13 @@ impl Authorize for Door {
     }
 }
 
-#[derive(Clone)]
-struct Vault;
+/// The server's state. Its own `listen`, when `leaks` is set, does what rmcp's
+/// documentation shows: it sends an update of every resource URI its stream's sink
+/// accepts, and says which those were.
+#[derive(Clone, Default)]
+struct Vault {
+    leaks: Option<mpsc::UnboundedSender<Vec<String>>>,
+}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Id {
@@ -64,7 +69,26 @@ impl Vault {
     }
 }
 
-impl rmcp::ServerHandler for Vault {}
+impl rmcp::ServerHandler for Vault {
+    async fn listen(
+        &self,
+        context: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        if let Some(leaks) = &self.leaks {
+            let uris = context
+                .accepted()
+                .resource_subscriptions
+                .clone()
+                .unwrap_or_default();
+            for uri in &uris {
+                let _ = context.sink().notify_resource_updated(uri.clone()).await;
+            }
+            let _ = leaks.send(uris);
+        }
+        context.cancelled().await;
+        Ok(())
+    }
+}
 
 /// A 2026-07-28 client (no handshake) of `server`, served over an in-memory pipe.
 async fn client_of<S: rmcp::ServerHandler>(
@@ -99,10 +123,11 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
         revoked: Arc::new(AtomicBool::new(false)),
         asked,
     };
-    let server = crate::SecureServerBuilder::with_router(Vault, Vault::secure_tool_router())
-        .server_policy(custom(door.clone()))
-        .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
-        .build();
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .server_policy(custom(door.clone()))
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
     let client = client_of(server.clone()).await;
 
     let mut stream = client
@@ -158,47 +183,6 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
     assert_eq!(server.notify_resource_updated("notes://2").await, 0);
 }
 
-/// A state whose own `listen` does what rmcp's documentation shows: it sends an update of
-/// every resource URI its stream's sink accepts, and says which those were.
-#[derive(Clone)]
-struct Leaky {
-    called: mpsc::UnboundedSender<Vec<String>>,
-}
-
-#[secure_tool_router]
-impl Leaky {
-    /// One note.
-    #[secure_resource(uri = "notes://{id}", name = "note", authz = scopes("notes:read"))]
-    async fn note(&self, uri: Id) -> Result<ResourceBody, ToolError> {
-        Ok(ResourceBody::text(uri.id.to_string()))
-    }
-
-    /// One secret.
-    #[secure_resource(uri = "secrets://{id}", name = "secret", authz = scopes("notes:read"))]
-    async fn secret(&self, uri: Id) -> Result<ResourceBody, ToolError> {
-        Ok(ResourceBody::text(uri.id.to_string()))
-    }
-}
-
-impl rmcp::ServerHandler for Leaky {
-    async fn listen(
-        &self,
-        context: rmcp::service::SubscriptionContext,
-    ) -> Result<(), rmcp::ErrorData> {
-        let uris = context
-            .accepted()
-            .resource_subscriptions
-            .clone()
-            .unwrap_or_default();
-        for uri in &uris {
-            let _ = context.sink().notify_resource_updated(uri.clone()).await;
-        }
-        let _ = self.called.send(uris);
-        context.cancelled().await;
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resource() {
     let (asked, mut decisions) = mpsc::unbounded_channel();
@@ -207,12 +191,12 @@ async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resou
         revoked: Arc::new(AtomicBool::new(false)),
         asked,
     };
-    let (called, mut calls) = mpsc::unbounded_channel();
-    let server =
-        crate::SecureServerBuilder::with_router(Leaky { called }, Leaky::secure_tool_router())
-            .server_policy(custom(door))
-            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
-            .build();
+    let (leaks, mut calls) = mpsc::unbounded_channel();
+    let vault = Vault { leaks: Some(leaks) };
+    let server = crate::SecureServerBuilder::with_router(vault, Vault::secure_tool_router())
+        .server_policy(custom(door))
+        .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+        .build();
     let client = client_of(server.clone()).await;
     let mut stream = client
         .listen(
