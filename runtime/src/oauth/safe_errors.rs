@@ -30,7 +30,9 @@ const MAX_READ: usize = 16 * 1024;
 ///
 /// Every answer of the wrapped service with an error status (`4xx`, `5xx`) and a body has
 /// that body replaced: a JSON-RPC error keeps its code and id, with a fixed message for
-/// the code and the incident id in its `data`; any other body becomes the status's reason
+/// the code and the incident id in its `data` (beside what the server said of itself that
+/// a client negotiates with: `-32022`'s `supported` versions, `-32021`'s
+/// `requiredCapabilities`; never `-32022`'s `requested`); any other body becomes the status's reason
 /// and the incident id, as text. The status and the other headers are kept, so clients
 /// act on them as before (`404` for an unknown session, `413`, `415`, …). What the body
 /// said is logged at `warn` (target `secure_tool::http`) under the incident id, cut and
@@ -304,18 +306,31 @@ fn replaced<R>(mut parts: http::response::Parts, said: Option<&[u8]>) -> Respons
         .filter(|_| json)
         .and_then(|said| serde_json::from_slice::<Value>(said).ok())
         .and_then(|said| {
-            let code = said.get("error")?.get("code")?.as_i64()?;
-            Some((code, said.get("id").cloned().unwrap_or(Value::Null)))
+            let error = said.get("error")?;
+            let code = error.get("code")?.as_i64()?;
+            let data = error.get("data").and_then(Value::as_object);
+            let mut kept = serde_json::Map::new();
+            // What the server said of itself, which a client negotiates with: the versions
+            // it supports, the capabilities it requires. Never what the client sent.
+            if let Some(data) = data {
+                for key in KEPT_DATA {
+                    if let Some(value) = data.get(*key) {
+                        kept.insert((*key).to_owned(), value.clone());
+                    }
+                }
+            }
+            Some((code, said.get("id").cloned().unwrap_or(Value::Null), kept))
         });
     let (body, content_type) = match error {
-        Some((code, id)) => {
+        Some((code, id, mut data)) => {
+            data.insert("incident_id".to_owned(), incident.to_string().into());
             let answer = json!({
                 "jsonrpc": "2.0",
                 "id": id,
                 "error": {
                     "code": code,
                     "message": format!("{}. (incident {incident})", message_for(code)),
-                    "data": { "incident_id": incident.to_string() },
+                    "data": data,
                 },
             });
             (answer.to_string(), "application/json")
@@ -332,6 +347,11 @@ fn replaced<R>(mut parts: http::response::Parts, said: Option<&[u8]>) -> Respons
     Response::from_parts(parts, SafeBody::replaced(body))
 }
 
+/// The members of a refusal's `data` kept: the server's own words a client negotiates
+/// with (`-32022`'s supported versions, `-32021`'s required capabilities), never the
+/// client's (`-32022`'s `requested`).
+const KEPT_DATA: &[&str] = &["supported", "requiredCapabilities"];
+
 /// The fixed message of a JSON-RPC error code.
 fn message_for(code: i64) -> &'static str {
     match code {
@@ -342,6 +362,8 @@ fn message_for(code: i64) -> &'static str {
         -32603 => "Internal error",
         // rmcp's `HEADER_MISMATCH` (SEP-2243).
         -32020 => "The request's Mcp-* headers do not match its body",
+        // rmcp's `MISSING_REQUIRED_CLIENT_CAPABILITY`.
+        -32021 => "The client lacks a capability this request requires",
         // rmcp's `UNSUPPORTED_PROTOCOL_VERSION`.
         -32022 => "Unsupported protocol version",
         _ => "The request was refused",

@@ -210,3 +210,49 @@ async fn the_same_requests_without_it_are_quoted_and_answers_that_are_not_refusa
         );
     }
 }
+
+/// A request naming, in its header and its `_meta` alike, a version the server does not
+/// support.
+fn unsupported() -> Request<Body> {
+    let mut unsupported = request("tools/list", json!({}), &[]);
+    unsupported
+        .headers_mut()
+        .insert("mcp-protocol-version", "2099-01-01".parse().unwrap());
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    }});
+    *unsupported.body_mut() = Body::from(body.to_string());
+    unsupported
+}
+
+#[tokio::test]
+async fn what_a_client_negotiates_with_is_kept() {
+    // The versions the server supports stay in the answer (a client retries with one of
+    // them); what the client asked for does not.
+    let (bare_status, _, bare) = answer(mcp(), unsupported()).await;
+    let (status, _, wrapped) = answer(SafeErrors::new(mcp()), unsupported()).await;
+    assert_eq!(status, bare_status, "{bare}");
+    let bare: Value = serde_json::from_str(&bare).unwrap();
+    let wrapped: Value = serde_json::from_str(&wrapped).unwrap();
+    assert_eq!(bare["error"]["code"], -32022, "{bare}");
+    assert_eq!(wrapped["error"]["code"], -32022, "{wrapped}");
+    assert_eq!(bare["error"]["data"]["requested"], "2099-01-01", "{bare}");
+    assert!(
+        wrapped["error"]["data"].get("requested").is_none(),
+        "{wrapped}"
+    );
+    let supported = &wrapped["error"]["data"]["supported"];
+    assert_eq!(supported, &bare["error"]["data"]["supported"], "{wrapped}");
+    assert!(
+        supported.as_array().is_some_and(|v| !v.is_empty()),
+        "{wrapped}"
+    );
+    assert!(
+        wrapped["error"]["data"]["incident_id"].is_string(),
+        "{wrapped}"
+    );
+}
