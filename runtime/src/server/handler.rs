@@ -188,10 +188,16 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                     .await;
             }
             // The sink accepts every URI the stream named (see above): a state given it
-            // could send a secure resource's updates, unauthorized. Its own `listen` gets
-            // the stream only if the stream names no URI the state did not accept itself.
-            let own = self.state_accepted(context.requested());
-            let result = if names_only_its_own(context.accepted(), own.as_ref()) {
+            // could send a secure resource's updates, unauthorized (rmcp's own pattern
+            // accepts whatever is asked). Its own `listen` gets the stream only if the
+            // stream names no secure resource, in any spelling.
+            let names_secure = context
+                .accepted()
+                .resource_subscriptions
+                .iter()
+                .flatten()
+                .any(|uri| !self.forwardable_resource(uri));
+            let result = if !names_secure {
                 Box::pin(self.inner.state.listen(context)).await
             } else {
                 context.cancelled().await;
@@ -439,17 +445,6 @@ impl<S: ServerHandler> SecureServer<S> {
                 accepted
             })
     }
-}
-
-/// Whether every resource URI a stream was acknowledged is one the state accepted itself
-/// (`own`): only then may the state's `listen` be given the stream's sink.
-fn names_only_its_own(acknowledged: &SubscriptionFilter, own: Option<&SubscriptionFilter>) -> bool {
-    let own = own.and_then(|own| own.resource_subscriptions.as_ref());
-    acknowledged
-        .resource_subscriptions
-        .iter()
-        .flatten()
-        .all(|uri| own.is_some_and(|own| own.contains(uri)))
 }
 
 /// The state's own `get_info`, with exactly the capabilities that are served: tools;
@@ -784,31 +779,4 @@ async fn call_tool<S: Send + Sync + 'static>(
             .await;
     }
     Err(unknown_tool())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn uris(uris: &[&str]) -> SubscriptionFilter {
-        SubscriptionFilter::builder()
-            .resource_subscriptions(uris.iter().copied())
-            .build()
-    }
-
-    #[test]
-    fn the_state_listens_only_to_streams_that_name_nothing_it_did_not_accept() {
-        let nothing = SubscriptionFilter::default();
-        assert!(names_only_its_own(&nothing, None));
-        assert!(names_only_its_own(
-            &uris(&["a://1"]),
-            Some(&uris(&["a://1", "a://2"]))
-        ));
-        assert!(!names_only_its_own(&uris(&["a://1"]), None));
-        assert!(!names_only_its_own(&uris(&["a://1"]), Some(&nothing)));
-        assert!(!names_only_its_own(
-            &uris(&["a://1", "secret://1"]),
-            Some(&uris(&["a://1"]))
-        ));
-    }
 }

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::authz::{AccessRequest, Authorize, Decision, PolicyFuture, Principal, custom};
 use crate::prelude::*;
+use crate::server::Unguarded;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -70,6 +71,14 @@ impl Vault {
 }
 
 impl rmcp::ServerHandler for Vault {
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // What rmcp's own examples do: accept whatever is asked.
+        self.leaks.as_ref().map(|_| requested.clone())
+    }
+
     async fn listen(
         &self,
         context: rmcp::service::SubscriptionContext,
@@ -194,6 +203,10 @@ async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resou
     let (leaks, mut calls) = mpsc::unbounded_channel();
     let vault = Vault { leaks: Some(leaks) };
     let server = crate::SecureServerBuilder::with_router(vault, Vault::secure_tool_router())
+        .with_unguarded(
+            Unguarded::Resources,
+            "the state serves resources of its own",
+        )
         .server_policy(custom(door))
         .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
         .build();
@@ -233,4 +246,37 @@ async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resou
     .await
     .expect("the stream ends");
     assert!(calls.try_recv().is_err(), "the state's listen was called");
+}
+
+#[tokio::test]
+async fn the_states_own_listen_gets_a_stream_of_its_own_resources() {
+    let (leaks, mut calls) = mpsc::unbounded_channel();
+    let vault = Vault { leaks: Some(leaks) };
+    let server = crate::SecureServerBuilder::with_router(vault, Vault::secure_tool_router())
+        .with_unguarded(
+            Unguarded::Resources,
+            "the state serves resources of its own",
+        )
+        .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+        .build();
+    let client = client_of(server).await;
+    // No secure resource matches these (one is the state's, one exists nowhere).
+    let mut stream = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(["state://1", "nowhere://1"])
+                .build(),
+        )
+        .await
+        .unwrap();
+    let called = tokio::time::timeout(WAIT, calls.recv()).await;
+    assert_eq!(
+        sorted(called.expect("the state listens").as_ref()),
+        ["nowhere://1", "state://1"]
+    );
+    let update = tokio::time::timeout(WAIT, stream.next()).await;
+    assert!(matches!(
+        update.expect("the state's update arrives").unwrap(),
+        Some(ServerNotification::ResourceUpdatedNotification(_))
+    ));
 }
