@@ -50,7 +50,22 @@ impl Subscriber {
 struct Subscription {
     to: Subscriber,
     principal: Principal,
+    /// The URI in normal form, what updates are matched by.
     uri: String,
+    /// The URI as the subscriber wrote it: what it is told of (a listen stream's sink
+    /// accepts only that spelling).
+    written: String,
+}
+
+impl Subscription {
+    fn new(to: Subscriber, principal: Principal, written: String) -> Self {
+        Self {
+            to,
+            principal,
+            uri: normal_form(&written).into_owned(),
+            written,
+        }
+    }
 }
 
 /// Every subscription the server holds.
@@ -103,11 +118,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         if !self.may_read(route, &params, &principal).await {
             return Err(resource_not_found());
         }
-        self.add(Subscription {
-            to: Subscriber::Session(peer),
-            principal,
-            uri: normal_form(&uri).into_owned(),
-        })
+        self.add(Subscription::new(Subscriber::Session(peer), principal, uri))
     }
 
     /// `resources/unsubscribe` of `uri` by the session `peer`.
@@ -130,11 +141,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 continue;
             };
             if self.may_read(route, &params, principal).await {
-                let _ = self.add(Subscription {
-                    to: Subscriber::Stream(sink.clone()),
-                    principal: principal.clone(),
-                    uri: normal_form(uri).into_owned(),
-                });
+                let _ = self.add(Subscription::new(
+                    Subscriber::Stream(sink.clone()),
+                    principal.clone(),
+                    uri.clone(),
+                ));
             }
         }
     }
@@ -218,12 +229,14 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             if !self.may_read(route, &params, &subscription.principal).await {
                 continue;
             }
+            // Each is told in the spelling it subscribed with.
+            let written = subscription.written.as_str();
             let sent = match &subscription.to {
                 Subscriber::Session(peer) => peer
-                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(written))
                     .await
                     .is_ok(),
-                Subscriber::Stream(sink) => sink.notify_resource_updated(uri).await.is_ok(),
+                Subscriber::Stream(sink) => sink.notify_resource_updated(written).await.is_ok(),
             };
             if sent {
                 told += 1;

@@ -280,3 +280,42 @@ async fn the_states_own_listen_gets_a_stream_of_its_own_resources() {
         Some(ServerNotification::ResourceUpdatedNotification(_))
     ));
 }
+
+#[tokio::test]
+async fn a_stream_is_told_in_the_spelling_it_listened_with() {
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let client = client_of(server.clone()).await;
+    let mut stream = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(["notes://1", "NOTES://%32"])
+                .build(),
+        )
+        .await
+        .unwrap();
+    // Registered once both are: an update of each reaches the stream, in its spelling
+    // (the stream's sink accepts no other), and neither ends the other.
+    for (notified, told) in [("notes://2", "NOTES://%32"), ("notes://1", "notes://1")] {
+        let sent = tokio::time::timeout(WAIT, async {
+            loop {
+                match server.notify_resource_updated(notified).await {
+                    0 => tokio::task::yield_now().await,
+                    sent => break sent,
+                }
+            }
+        })
+        .await
+        .expect("registered");
+        assert_eq!(sent, 1);
+        let update = tokio::time::timeout(WAIT, stream.next()).await;
+        match update.expect("the update arrives").unwrap() {
+            Some(ServerNotification::ResourceUpdatedNotification(update)) => {
+                assert_eq!(update.params.uri, told);
+            }
+            other => panic!("expected {told}'s update, got {other:?}"),
+        }
+    }
+}

@@ -214,12 +214,13 @@ async fn a_subscription_is_decided_with_the_uris_parameters_as_a_read_is() {
     assert!(denied.contains("Resource not found"), "{denied}");
     assert_eq!(server.notify_resource_updated("notes://2").await, 0);
 
-    // Note 1, subscribed to in another spelling: told of its updates in any spelling.
+    // Note 1, subscribed to in another spelling: told of its updates in any spelling, in
+    // the spelling it subscribed with.
     client
         .subscribe(SubscribeRequestParams::new("NOTES://%31"))
         .await
         .unwrap();
     assert_eq!(server.notify_resource_updated("notes://1").await, 1);
     let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
-    assert_eq!(told.unwrap().as_deref(), Some("notes://1"));
+    assert_eq!(told.unwrap().as_deref(), Some("NOTES://%31"));
 }
