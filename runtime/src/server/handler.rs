@@ -415,7 +415,11 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
     {
         let forwarded = self.inner.config.forwards(Unguarded::Skills);
         async move {
-            if forwarded {
+            if forwarded && !self.forwardable_resource(&request.uri) {
+                // A secure resource's URI (in any spelling) is never listed by the state:
+                // the answer of a resource that does not exist.
+                Err(crate::resource::read::resource_not_found())
+            } else if forwarded {
                 Box::pin(self.inner.state.read_resource_directory(request, context)).await
             } else {
                 Err(McpError::method_not_found::<

@@ -36,6 +36,7 @@ impl rmcp::ServerHandler for Library {
             .enable_completions()
             .enable_logging()
             .enable_resources()
+            .enable_skills_with_directory_read()
             .build();
         info
     }
@@ -62,6 +63,16 @@ impl rmcp::ServerHandler for Library {
             )])
             .into(),
         )
+    }
+
+    async fn read_resource_directory(
+        &self,
+        _: rmcp::model::ReadResourceDirectoryRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceDirectoryResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListResourcesResult::with_all_items(vec![
+            rmcp::model::Resource::new("SECRET-ENTRY", "secret"),
+        ]))
     }
 
     async fn complete(
@@ -644,4 +655,26 @@ async fn a_secure_resource_spelled_otherwise_or_too_long_is_never_forwarded() {
         .unwrap_err()
         .to_string();
     assert!(read.contains("Resource not found"), "{read}");
+}
+
+#[tokio::test]
+async fn the_states_directory_listing_never_lists_a_secure_resource() {
+    let client = connect(Library::default(), reader(), &[Unguarded::Skills]).await;
+    // A secure resource's URI, in any spelling: not found, the state is not asked.
+    for uri in ["notes://1", "NOTES://%31", "docs://readme"] {
+        let listed = client
+            .read_resource_directory(rmcp::model::ReadResourceDirectoryRequestParams::new(uri))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(listed.contains("Resource not found"), "{uri}: {listed}");
+    }
+    // Any other directory is the state's to list.
+    let listed = client
+        .read_resource_directory(rmcp::model::ReadResourceDirectoryRequestParams::new(
+            "skill://tools",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(listed.resources[0].uri, "SECRET-ENTRY");
 }
