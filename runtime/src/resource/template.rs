@@ -19,9 +19,11 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// (`{+path}`, `{?q}`), empty or repeated names.
 ///
 /// URIs are compared in their normal form (RFC 3986, 6.2.2): the scheme in lower case,
-/// percent-encoded unreserved characters decoded, other percent-encodings in upper case.
-/// So `NOTES://%34%32` is `notes://42`, and a URI cannot dodge a fixed resource by
-/// spelling it otherwise (`users://%61dmin` is `users://admin`, which a fixed resource is
+/// percent-encoded unreserved characters decoded, other percent-encodings in upper case,
+/// the fragment dropped. So `NOTES://%34%32` is `notes://42`. A fixed URI is matched by
+/// every spelling of it (the authority in any case, dot segments, any percent-encoding
+/// too), so a URI cannot dodge a fixed resource by spelling it otherwise
+/// (`users://%61dmin` and `USERS://ADMIN` are `users://admin`, which a fixed resource is
 /// matched against before any template).
 ///
 /// ```
@@ -149,6 +151,16 @@ impl UriTemplate {
         })
     }
 
+    /// Whether `other` is this URI or template spelled otherwise (in normal form, a fixed
+    /// URI as it is matched): two resources at it could not be told apart.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        if self.is_fixed() && other.is_fixed() {
+            self.matches(other.as_str()).is_some()
+        } else {
+            self.parts == other.parts
+        }
+    }
+
     /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.source
@@ -173,6 +185,19 @@ impl UriTemplate {
     pub fn matches<'t>(&'t self, uri: &str) -> Option<Vec<(&'t str, String)>> {
         if uri.len() > MAX_URI_BYTES {
             return None;
+        }
+        // A fragment is the client's, never part of the resource.
+        let uri = uri.split_once('#').map_or(uri, |(resource, _)| resource);
+        if self.is_fixed() {
+            // A fixed URI (a resource of its own, often stricter than a template around
+            // it) is matched by every spelling of it: authority in any case, dot segments,
+            // every percent-encoding. Erring this way hands a read to the fixed resource,
+            // under its own policy.
+            let fixed = self.parts.first().map_or("", |part| match part {
+                Part::Literal(text) => text.as_str(),
+                Part::Variable(_) => "",
+            });
+            return (fixed_key(uri) == fixed_key(fixed)).then(Vec::new);
         }
         let uri = normal_form(uri);
         let mut values = Vec::new();
@@ -261,6 +286,47 @@ pub(crate) fn normal_form(uri: &str) -> Cow<'_, str> {
     }
     normal.push_str(rest);
     Cow::Owned(normal)
+}
+
+/// What a fixed URI is compared by: its normal form, the authority in lower case, the
+/// path's dot segments removed (RFC 3986, 5.2.4), every percent-encoding decoded (bytes
+/// that are not UTF-8 kept as they are).
+fn fixed_key(uri: &str) -> Vec<u8> {
+    let uri = normal_form(uri);
+    let (head, rest) = match uri.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), &*uri),
+    };
+    let (authority, path) = if head.is_empty() {
+        ("", rest)
+    } else {
+        rest.find(['/', '?'])
+            .map_or((rest, ""), |at| rest.split_at(at))
+    };
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    let mut key = head.into_bytes();
+    key.extend(authority.to_ascii_lowercase().bytes());
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/').skip(usize::from(path.starts_with('/'))) {
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    if path.starts_with('/') {
+        key.push(b'/');
+    }
+    key.extend(segments.join("/").bytes());
+    if let Some(query) = query {
+        key.push(b'?');
+        key.extend(query.bytes());
+    }
+    percent_encoding::percent_decode(&key).collect()
 }
 
 /// RFC 3986's `scheme`: a letter, then letters, digits, `+`, `-` or `.`.

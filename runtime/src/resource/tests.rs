@@ -15,12 +15,16 @@ fn a_variable_matches_one_segment_and_is_percent_decoded() {
         "notes://",
         "notes://42/x",
         "notes://42?x=1",
-        "notes://42#top",
         "note://42",
         "xnotes://42",
     ] {
         assert_eq!(template.matches(miss), None, "{miss}");
     }
+    // A fragment is the client's: the resource is the same.
+    assert_eq!(
+        template.matches("notes://42#top"),
+        Some(vec![("id", "42".to_owned())])
+    );
     // Not UTF-8 once decoded: no match, rather than a lossy value.
     assert_eq!(template.matches("notes://%FF"), None);
 }
@@ -111,4 +115,38 @@ fn a_value_is_one_path_segment_once_decoded() {
     ] {
         assert_eq!(template.matches(outside), None, "{outside}");
     }
+}
+
+#[test]
+fn a_fixed_uri_is_matched_by_every_spelling_of_it() {
+    let fixed = UriTemplate::parse("users://admin/profile").unwrap();
+    for spelling in [
+        "users://admin/profile",
+        "USERS://ADMIN/profile",
+        "users://%61dmin/profile",
+        "users://admin/./profile",
+        "users://admin/x/../profile",
+        "users://admin/profile#top",
+        "users://adm%69n/pro%66ile",
+    ] {
+        assert!(fixed.matches(spelling).is_some(), "{spelling}");
+    }
+    for other in [
+        "users://admin/profile/",
+        "users://admin/Profile",
+        "users://admins/profile",
+        "users://admin/profile?x",
+    ] {
+        assert!(fixed.matches(other).is_none(), "{other}");
+    }
+    let accented = UriTemplate::parse("notes://résumé").unwrap();
+    assert!(accented.matches("notes://r%C3%A9sum%C3%A9").is_some());
+    let bang = UriTemplate::parse("notes://admin!").unwrap();
+    assert!(bang.matches("notes://admin%21").is_some());
+    // A template ignores the fragment too, and keeps the case of what it captures.
+    let template = UriTemplate::parse("users://{user}/profile").unwrap();
+    assert_eq!(
+        template.matches("users://Ada/profile#top"),
+        Some(vec![("user", "Ada".to_owned())])
+    );
 }

@@ -115,7 +115,7 @@ impl<S: Send + Sync + 'static> SecureToolRouter<S> {
                 spec.name
             );
             assert!(
-                existing.spec.uri != spec.uri,
+                !existing.spec.uri.same_as(&spec.uri),
                 "secure resources `{}` and `{}` have the same URI `{}`",
                 existing.spec.name,
                 spec.name,

@@ -542,17 +542,18 @@ fn a_required_field_the_uri_cannot_give_is_refused() {
 #[test]
 #[should_panic(expected = "have the same URI")]
 fn two_resources_at_one_uri_are_refused() {
-    let route = |name| {
+    let route = |name, uri| {
         ResourceRoute::new(
-            ResourceSpec::new(name, "docs://readme", public()),
+            ResourceSpec::new(name, uri, public()),
             ArgumentsType::new(),
             ErrorType::new(),
             readme,
         )
     };
+    // The same URI spelled otherwise is the same URI.
     let _ = SecureToolRouter::<Library>::new()
-        .with_resource(route("a"))
-        .with_resource(route("b"));
+        .with_resource(route("a", "docs://readme"))
+        .with_resource(route("b", "Docs://READ%4De"));
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
