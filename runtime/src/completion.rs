@@ -128,6 +128,10 @@ where
 pub(crate) struct Target<'a, S> {
     pub(crate) guarded: Guarded<'a, S>,
     pub(crate) completer: &'a CompleteFn<S>,
+    /// How the target's parameters are read from text (its schema's names and types).
+    pub(crate) values: &'a crate::guard::text_values::TextValues,
+    /// Whether the target is a resource: its parameters are a URI's variables.
+    pub(crate) uri_variables: bool,
 }
 
 /// The answer of a completion nobody may see, or that has nothing to suggest.
@@ -145,12 +149,19 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
         // it is known: the values the client gave for the other arguments. Never the one
         // being typed: a prefix is no value, and whatever a client put there would decide
         // for everything the completer lists (a policy that needs it denies).
-        let known: serde_json::Map<String, serde_json::Value> = request
-            .context
-            .iter()
-            .filter(|(name, _)| **name != request.argument)
-            .map(|(name, value)| (name.clone(), value.clone().into()))
-            .collect();
+        // Only parameters the target declares, typed as a read types them, and for a
+        // resource only values a URI's variable could take.
+        let known = self.values.typed(
+            request
+                .context
+                .iter()
+                .filter(|(name, value)| {
+                    **name != request.argument
+                        && self.values.declares(name)
+                        && (!self.uri_variables || crate::resource::template::allowed_value(value))
+                })
+                .map(|(name, value)| (name.clone(), serde_json::Value::from(value.clone()))),
+        );
         let completer = self.completer;
         let answer = self
             .guarded

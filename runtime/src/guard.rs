@@ -4,7 +4,7 @@
 //! handler under the deadline and the dependency's breaker (panics caught), one audit
 //! event. Each surface turns a [`Refused`] into its own answer.
 
-mod text_values;
+pub(crate) mod text_values;
 
 pub(crate) use text_values::TextValues;
 

@@ -48,6 +48,11 @@ impl TextValues {
         Self(kinds)
     }
 
+    /// Whether the parameters' schema declares `name`.
+    pub(crate) fn declares(&self, name: &str) -> bool {
+        self.0.iter().any(|(declared, _)| declared == name)
+    }
+
     /// `values` typed: each string whose parameter is a number or boolean, and spells
     /// one, becomes it; everything else is left as sent (the schema check refuses it).
     pub(crate) fn typed(

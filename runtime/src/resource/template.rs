@@ -243,7 +243,7 @@ impl fmt::Display for UriTemplate {
 
 /// Whether a variable may take `value` (decoded): one path segment's worth of text, not a
 /// dot segment, without `/`, `?`, `#` or control characters (a `%2F` decoded is a `/`).
-fn allowed_value(value: &str) -> bool {
+pub(crate) fn allowed_value(value: &str) -> bool {
     value != "."
         && value != ".."
         && !value

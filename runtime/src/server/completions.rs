@@ -101,7 +101,14 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 this, surface, name, policy, timeout, principal, context, probe,
             )
         };
-        Target { guarded, completer }.complete(request).await
+        Target {
+            guarded,
+            completer,
+            values: &guard.values,
+            uri_variables: matches!(reference, Reference::Resource(_)),
+        }
+        .complete(request)
+        .await
     }
 }
 

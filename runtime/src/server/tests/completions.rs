@@ -240,7 +240,11 @@ impl crate::authz::Authorize for PublicOnly {
             .map(str::to_owned);
         Box::pin(async move {
             Ok(
-                if value.as_deref() == Some("public") || shelf.as_deref() == Some("open") {
+                if value.as_deref() == Some("public")
+                    || shelf
+                        .as_deref()
+                        .is_some_and(|shelf| shelf.starts_with("open"))
+                {
                     crate::authz::Decision::Allow
                 } else {
                     crate::authz::Decision::Deny
@@ -301,6 +305,11 @@ async fn a_completion_is_decided_on_the_other_arguments_never_on_the_typed_prefi
     let forged = CompletionRequest::new("value", "p").with_context("value", "public");
     let forged = server.complete(&reference, forged, reader()).await.unwrap();
     assert!(forged.values.is_empty(), "{:?}", forged.values);
+    assert_eq!(notes.completed.load(Ordering::SeqCst), 0);
+    // Nor a value the URI's variable could not take (a read of it is refused).
+    let odd = CompletionRequest::new("value", "p").with_context("shelf", "open/../secret");
+    let odd = server.complete(&reference, odd, reader()).await.unwrap();
+    assert!(odd.values.is_empty(), "{:?}", odd.values);
     assert_eq!(notes.completed.load(Ordering::SeqCst), 0);
     // The other arguments, given in the context, are what a read would be asked about.
     let open = CompletionRequest::new("value", "p").with_context("shelf", "open");
