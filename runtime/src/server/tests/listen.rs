@@ -118,6 +118,21 @@ async fn client_of<S: rmcp::ServerHandler>(
     ().serve_with_lifecycle(client_io, modern).await.unwrap()
 }
 
+/// A `subscriptions/listen` stream of `client`, to the resource `uris`.
+async fn listen_to(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    uris: &[&str],
+) -> rmcp::service::Subscription {
+    client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris.iter().copied())
+                .build(),
+        )
+        .await
+        .unwrap()
+}
+
 fn sorted(uris: Option<&Vec<String>>) -> Vec<&str> {
     let mut uris: Vec<&str> = uris.into_iter().flatten().map(String::as_str).collect();
     uris.sort_unstable();
@@ -139,14 +154,7 @@ async fn a_listen_stream_gets_updates_only_of_what_its_caller_may_read() {
             .build();
     let client = client_of(server.clone()).await;
 
-    let mut stream = client
-        .listen(
-            SubscriptionFilter::builder()
-                .resource_subscriptions(["notes://1", "secrets://1", "nothing://1"])
-                .build(),
-        )
-        .await
-        .unwrap();
+    let mut stream = listen_to(&client, &["notes://1", "secrets://1", "nothing://1"]).await;
     // Acknowledged: every URI, whoever asks, whether a resource matches it or not (the
     // acknowledgement tells neither who may read them nor which exist).
     assert_eq!(
@@ -211,14 +219,7 @@ async fn the_states_own_listen_is_never_given_a_stream_that_names_a_secure_resou
         .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
         .build();
     let client = client_of(server.clone()).await;
-    let mut stream = client
-        .listen(
-            SubscriptionFilter::builder()
-                .resource_subscriptions(["secrets://1", "notes://1"])
-                .build(),
-        )
-        .await
-        .unwrap();
+    let mut stream = listen_to(&client, &["secrets://1", "notes://1"]).await;
     for _ in 0..2 {
         let ask = tokio::time::timeout(WAIT, decisions.recv()).await;
         ask.expect("the stream's URIs are authorized").unwrap();
@@ -261,14 +262,7 @@ async fn the_states_own_listen_gets_a_stream_of_its_own_resources() {
         .build();
     let client = client_of(server).await;
     // No secure resource matches these (one is the state's, one exists nowhere).
-    let mut stream = client
-        .listen(
-            SubscriptionFilter::builder()
-                .resource_subscriptions(["state://1", "nowhere://1"])
-                .build(),
-        )
-        .await
-        .unwrap();
+    let mut stream = listen_to(&client, &["state://1", "nowhere://1"]).await;
     let called = tokio::time::timeout(WAIT, calls.recv()).await;
     assert_eq!(
         sorted(called.expect("the state listens").as_ref()),
@@ -288,14 +282,7 @@ async fn a_stream_is_told_in_the_spelling_it_listened_with() {
             .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
             .build();
     let client = client_of(server.clone()).await;
-    let mut stream = client
-        .listen(
-            SubscriptionFilter::builder()
-                .resource_subscriptions(["notes://1", "NOTES://%32"])
-                .build(),
-        )
-        .await
-        .unwrap();
+    let mut stream = listen_to(&client, &["notes://1", "NOTES://%32"]).await;
     // Registered once both are: an update of each reaches the stream, in its spelling
     // (the stream's sink accepts no other), and neither ends the other.
     for (notified, told) in [("notes://2", "NOTES://%32"), ("notes://1", "notes://1")] {
