@@ -256,3 +256,23 @@ async fn what_a_client_negotiates_with_is_kept() {
         "{wrapped}"
     );
 }
+
+#[tokio::test]
+async fn a_request_without_its_metadata_is_refused_as_invalid_params() {
+    // A 2026-07-28 request without the client's identity in `_meta`: rmcp refuses it with
+    // `-32602` and status 400, before the server sees it.
+    let mut bare_meta = request("tools/list", json!({}), &[]);
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    }});
+    *bare_meta.body_mut() = Body::from(body.to_string());
+    let (status, _, body) = answer(SafeErrors::new(mcp()), bare_meta).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Invalid params. (incident "),
+        "{message}"
+    );
+}
