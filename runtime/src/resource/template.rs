@@ -45,6 +45,8 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub struct UriTemplate {
     source: String,
     parts: Vec<Part>,
+    /// A fixed URI's key ([`fixed_key`]), made once: what requests are matched against.
+    fixed: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,19 +147,23 @@ impl UriTemplate {
                 "it starts with a variable: the scheme must be literal",
             ));
         }
+        let fixed = match parts.as_slice() {
+            [Part::Literal(text)] => Some(fixed_key(text)),
+            _ => None,
+        };
         Ok(Self {
             source: template.to_owned(),
             parts,
+            fixed,
         })
     }
 
     /// Whether `other` is this URI or template spelled otherwise (in normal form, a fixed
     /// URI as it is matched): two resources at it could not be told apart.
     pub(crate) fn same_as(&self, other: &Self) -> bool {
-        if self.is_fixed() && other.is_fixed() {
-            self.matches(other.as_str()).is_some()
-        } else {
-            self.parts == other.parts
+        match (&self.fixed, &other.fixed) {
+            (Some(this), Some(other)) => this == other,
+            _ => self.parts == other.parts,
         }
     }
 
@@ -168,7 +174,7 @@ impl UriTemplate {
 
     /// Whether this is a fixed URI, without variables.
     pub fn is_fixed(&self) -> bool {
-        self.variables().next().is_none()
+        self.fixed.is_some()
     }
 
     /// The variables' names, in order.
@@ -188,16 +194,12 @@ impl UriTemplate {
         }
         // A fragment is the client's, never part of the resource.
         let uri = uri.split_once('#').map_or(uri, |(resource, _)| resource);
-        if self.is_fixed() {
+        if let Some(fixed) = &self.fixed {
             // A fixed URI (a resource of its own, often stricter than a template around
             // it) is matched by every spelling of it: authority in any case, dot segments,
             // every percent-encoding. Erring this way hands a read to the fixed resource,
             // under its own policy.
-            let fixed = self.parts.first().map_or("", |part| match part {
-                Part::Literal(text) => text.as_str(),
-                Part::Variable(_) => "",
-            });
-            return (fixed_key(uri) == fixed_key(fixed)).then(Vec::new);
+            return (fixed_key(uri) == *fixed).then(Vec::new);
         }
         let uri = normal_form(uri);
         let mut values = Vec::new();

@@ -219,8 +219,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
-            if self.forwardable_resource(&request.uri)
-                && self.inner.config.forwards(Unguarded::Resources)
+            if self.inner.config.forwards(Unguarded::Resources)
+                && self.forwardable_resource(&request.uri)
             {
                 return Box::pin(self.inner.state.subscribe(request, context)).await;
             }
@@ -241,8 +241,8 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
-            if self.forwardable_resource(&request.uri)
-                && self.inner.config.forwards(Unguarded::Resources)
+            if self.inner.config.forwards(Unguarded::Resources)
+                && self.forwardable_resource(&request.uri)
             {
                 return Box::pin(self.inner.state.unsubscribe(request, context)).await;
             }
@@ -672,8 +672,10 @@ async fn read_resource<S: ServerHandler>(
     request: ReadResourceRequestParams,
     context: RequestContext<RoleServer>,
 ) -> Result<ReadResourceResponse, McpError> {
-    if server.forwardable_resource(&request.uri)
-        && server.inner.config.forwards(Unguarded::Resources)
+    // Whether resources are forwarded is asked first: a server that forwards none matches
+    // the URI once, in the read.
+    if server.inner.config.forwards(Unguarded::Resources)
+        && server.forwardable_resource(&request.uri)
     {
         return Box::pin(server.inner.state.read_resource(request, context)).await;
     }

@@ -58,11 +58,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         principal: Principal,
         session: Option<Session>,
     ) -> Result<ReadResourceResult, McpError> {
-        let resources = &self.inner.tools;
-        let Some((route, params)) = resources
-            .resources()
-            .find_map(|route| Some((route, route.parameters(uri)?)))
-        else {
+        let Some((route, params)) = self.resource_at(uri) else {
             return Err(resource_not_found());
         };
         let invocation = ReadInvocation {

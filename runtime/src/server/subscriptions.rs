@@ -74,7 +74,7 @@ pub(super) struct Subscriptions(std::sync::Mutex<Vec<Subscription>>);
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
     /// The secure resource a URI names, if any, and the parameters it gives it.
-    fn resource_at(&self, uri: &str) -> Option<(&ResourceRoute<S>, JsonObject)> {
+    pub(super) fn resource_at(&self, uri: &str) -> Option<(&ResourceRoute<S>, JsonObject)> {
         self.inner
             .tools
             .resources()
