@@ -120,12 +120,18 @@ async fn connect_with<S>(state: S, principal: Option<Principal>) -> RunningServi
 where
     S: SecureTools + rmcp::ServerHandler + Clone,
 {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let mut builder = SecureServer::builder(state);
     if let Some(principal) = principal {
         builder = builder.local_principal(principal);
     }
-    let server = builder.build();
+    ().serve(serve_built(builder.build()))
+        .await
+        .expect("client connects")
+}
+
+/// `server`, served as trusted over an in-memory pipe: the client's end of it.
+fn serve_built<S: rmcp::ServerHandler>(server: SecureServer<S>) -> tokio::io::DuplexStream {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         let running = server
             .serve_trusted(server_io)
@@ -133,7 +139,7 @@ where
             .expect("server starts");
         let _ = running.waiting().await;
     });
-    ().serve(client_io).await.expect("client connects")
+    client_io
 }
 
 fn reader() -> Principal {

@@ -19,6 +19,7 @@ use rmcp::service::{
 };
 use rmcp::{ClientHandler, ErrorData as McpError, ServiceExt};
 
+use super::serve_built;
 use crate::context::{CallContext, Elicited, LogLevel, MAX_MESSAGE_BYTES, Progress};
 use crate::prelude::*;
 
@@ -343,19 +344,6 @@ fn serve(jobs: Jobs, principal: Principal) -> tokio::io::DuplexStream {
             .local_principal(principal)
             .build(),
     )
-}
-
-/// `server`, serving the other end of the returned stream.
-fn serve_built(server: SecureServer<Jobs>) -> tokio::io::DuplexStream {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    client_io
 }
 
 fn worker() -> Principal {

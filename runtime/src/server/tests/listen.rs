@@ -12,6 +12,7 @@ use rmcp::model::{ProtocolVersion, ServerNotification, SubscriptionFilter};
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::mpsc;
 
+use super::serve_built;
 use crate::authz::{AccessRequest, Authorize, Decision, PolicyFuture, Principal, custom};
 use crate::prelude::*;
 use crate::server::Unguarded;
@@ -103,19 +104,12 @@ impl rmcp::ServerHandler for Vault {
 async fn client_of<S: rmcp::ServerHandler>(
     server: crate::SecureServer<S>,
 ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        // Returns once the first request after `server/discover` arrived.
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
     let modern = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    ().serve_with_lifecycle(client_io, modern).await.unwrap()
+    ().serve_with_lifecycle(serve_built(server), modern)
+        .await
+        .unwrap()
 }
 
 /// A `subscriptions/listen` stream of `client`, to the resource `uris`.

@@ -5,6 +5,7 @@ use rmcp::model::{ClientNotification, CustomNotification};
 use rmcp::{RoleClient, ServiceExt as _};
 use tokio::sync::mpsc;
 
+use super::serve_built;
 use crate::prelude::*;
 use crate::server::Unguarded;
 
@@ -43,17 +44,10 @@ async fn heard(unguarded: &[Unguarded]) -> Option<String> {
     for surface in unguarded {
         builder = builder.with_unguarded(*surface, "the test says so");
     }
-    let server = builder.build();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
     let client: rmcp::service::RunningService<RoleClient, ()> =
-        ().serve(client_io).await.expect("client connects");
+        ().serve(serve_built(builder.build()))
+            .await
+            .expect("client connects");
     client
         .send_notification(ClientNotification::CustomNotification(
             CustomNotification::new("acme/reindex", None),

@@ -9,6 +9,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
 
 use super::StoreError;
+use super::serve_built;
 use crate::authz::{Principal, scopes};
 use crate::prelude::*;
 use crate::prompt::{PromptReply, PromptRoute, PromptSpec};
@@ -75,18 +76,12 @@ fn router() -> SecureToolRouter<Notes> {
 }
 
 async fn connect(notes: Notes, principal: Principal) -> RunningService<RoleClient, ()> {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = crate::SecureServerBuilder::with_router(notes, router())
         .local_principal(principal)
         .build();
-    tokio::spawn(async move {
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    ().serve(client_io).await.expect("client connects")
+    ().serve(serve_built(server))
+        .await
+        .expect("client connects")
 }
 
 fn reader() -> Principal {

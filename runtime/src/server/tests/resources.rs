@@ -13,6 +13,7 @@ use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 
 use super::StoreError;
+use super::serve_built;
 use crate::authz::{Principal, roles, scopes};
 use crate::prelude::*;
 use crate::resource::{ResourceBody, ResourceRoute, ResourceSpec};
@@ -208,21 +209,15 @@ async fn connect(
     principal: Principal,
     unguarded: &[Unguarded],
 ) -> RunningService<RoleClient, ()> {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let mut builder =
         crate::SecureServerBuilder::with_router(library, router()).local_principal(principal);
     for surface in unguarded {
         builder = builder.with_unguarded(*surface, "the test says so");
     }
     let server = builder.build();
-    tokio::spawn(async move {
-        let running = server
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
-    ().serve(client_io).await.expect("client connects")
+    ().serve(serve_built(server))
+        .await
+        .expect("client connects")
 }
 
 fn text_of(contents: &ResourceContents) -> &str {

@@ -15,6 +15,7 @@ use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::{ClientHandler, ServiceExt};
 use tokio::sync::mpsc;
 
+use super::serve_built;
 use crate::authz::{
     AccessRequest, Authorize, Decision, PolicyFuture, Principal, all_of, custom, scopes,
 };
@@ -100,17 +101,11 @@ async fn watch(
     RunningService<RoleClient, Watcher>,
     mpsc::UnboundedReceiver<String>,
 ) {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let serving = server.clone();
-    tokio::spawn(async move {
-        let running = serving
-            .serve_trusted(server_io)
-            .await
-            .expect("server starts");
-        let _ = running.waiting().await;
-    });
     let (tx, updates) = mpsc::unbounded_channel();
-    let client = Watcher(tx).serve(client_io).await.expect("client connects");
+    let client = Watcher(tx)
+        .serve(serve_built(server.clone()))
+        .await
+        .expect("client connects");
     (client, updates)
 }
 
