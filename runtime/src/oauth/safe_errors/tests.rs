@@ -276,3 +276,20 @@ async fn a_request_without_its_metadata_is_refused_as_invalid_params() {
         "{message}"
     );
 }
+
+#[test]
+fn its_body_and_future_say_what_they_are() {
+    let body = super::SafeBody::<Body>::default();
+    assert!(
+        format!("{body:?}").starts_with("SafeBody::Replaced"),
+        "{body:?}"
+    );
+    let mut service = SafeErrors::new(tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    }));
+    let future = tower::Service::call(&mut service, Request::new(Body::empty()));
+    assert!(
+        format!("{future:?}").starts_with("SafeErrorsFuture"),
+        "{future:?}"
+    );
+}
