@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rmcp::service::RoleServer;
 
+use super::subscriptions::{NOTIFY_TIMEOUT, same_stream};
 use super::{SecureServer, lock};
 use crate::health::HealthMonitor;
 
@@ -56,9 +57,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         }
     }
 
-    pub(crate) fn unregister_sink(&self, id: &rmcp::model::RequestId) {
+    /// Forgets the listen stream of `ended` (only its own: another session's stream with
+    /// the same request id is still told).
+    pub(crate) fn unregister_sink(&self, ended: &rmcp::service::SubscriptionSink) {
         if let Some(gate) = &self.inner.gate {
-            lock(&gate.sinks).retain(|sink| sink.id() != id);
+            lock(&gate.sinks).retain(|sink| !same_stream(sink, ended));
         }
     }
 
@@ -103,21 +106,36 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                         sessions = peers.len() + sinks.len(),
                         "tool list changed: notifying clients"
                     );
-                    for peer in &peers {
-                        // A closed session fails here and is dropped below.
-                        let _ = peer.notify_tool_list_changed().await;
-                    }
-                    let mut closed_sinks = Vec::new();
-                    for sink in &sinks {
-                        if sink.notify_tool_list_changed().await.is_err() {
-                            closed_sinks.push(sink.id().clone());
-                        }
-                    }
+                    // Every session at once, each within its own time: one whose client
+                    // stopped reading delays no one else, and is forgotten.
+                    let peers_told = futures::future::join_all(peers.iter().map(|peer| {
+                        tokio::time::timeout(NOTIFY_TIMEOUT, peer.notify_tool_list_changed())
+                    }));
+                    let sinks_told = futures::future::join_all(sinks.iter().map(|sink| {
+                        tokio::time::timeout(NOTIFY_TIMEOUT, sink.notify_tool_list_changed())
+                    }));
+                    let (peers_told, sinks_told) = tokio::join!(peers_told, sinks_told);
+                    let gone_peers: Vec<_> = peers
+                        .iter()
+                        .zip(peers_told)
+                        .filter(|(_, sent)| !matches!(sent, Ok(Ok(()))))
+                        .map(|(peer, _)| peer.clone())
+                        .collect();
+                    let gone_sinks: Vec<_> = sinks
+                        .iter()
+                        .zip(sinks_told)
+                        .filter(|(_, sent)| !matches!(sent, Ok(Ok(()))))
+                        .map(|(sink, _)| sink.clone())
+                        .collect();
                     if let Some(inner) = server.upgrade()
                         && let Some(gate) = &inner.gate
                     {
-                        lock(&gate.peers).retain(|peer| !peer.is_transport_closed());
-                        lock(&gate.sinks).retain(|sink| !closed_sinks.contains(sink.id()));
+                        lock(&gate.peers).retain(|peer| {
+                            !peer.is_transport_closed()
+                                && !gone_peers.iter().any(|gone| same_session(gone, peer))
+                        });
+                        lock(&gate.sinks)
+                            .retain(|sink| !gone_sinks.iter().any(|gone| same_stream(gone, sink)));
                     }
                 }
             });

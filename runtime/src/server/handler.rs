@@ -151,10 +151,13 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         // it or not (the acknowledgement must not tell a caller which URIs exist); `listen`
         // registers only the secure ones the caller may read, and each update is
         // authorized again.
+        // A URI too long to name any resource is not acknowledged (whatever exists), so an
+        // acknowledgement is never longer than the stream's URIs can be.
         let secure: Vec<String> = requested
             .resource_subscriptions
             .iter()
             .flatten()
+            .filter(|uri| uri.len() <= crate::resource::MAX_URI_BYTES)
             .take(super::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION)
             .cloned()
             .collect();
@@ -178,7 +181,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
             let watches_tools = context.accepted().tools_list_changed == Some(true);
-            let id = context.sink().id().clone();
+            let sink = context.sink().clone();
             if watches_tools {
                 self.register_sink(context.sink().clone());
             }
@@ -204,9 +207,9 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 Ok(())
             };
             if watches_tools {
-                self.unregister_sink(&id);
+                self.unregister_sink(&sink);
             }
-            self.end_stream(&id);
+            self.end_stream(&sink);
             result
         }
     }

@@ -3,6 +3,15 @@
 //! (2026-07-28). A subscription is accepted only when the caller may read the resource,
 //! and each update is sent only to subscribers whose policy still lets them read it,
 //! decided again when the update is sent.
+//!
+//! A subscription is kept by the resource it names (the route and the parameters its URI
+//! gives it), so that every spelling of a URI that reads a resource also subscribes to it,
+//! unsubscribes from it and is told of its updates. A listen stream is told apart from
+//! every other by its sink, not by its request id (each client numbers its own requests).
+//! Updates go to every subscriber at once, each within [`NOTIFY_TIMEOUT`]: a client that
+//! stops reading loses its subscriptions, never delays anyone else's updates.
+
+use std::time::Duration;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{JsonObject, ResourceUpdatedNotificationParam};
@@ -12,12 +21,17 @@ use super::{SecureServer, lock};
 use crate::authz::{AccessRequest, Mode, Principal};
 use crate::resource::ResourceRoute;
 use crate::resource::read::resource_not_found;
-use crate::resource::template::normal_form;
 
-/// The most resources one session may be subscribed to.
+/// The most resources one session (or one listen stream) may be subscribed to.
 pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 256;
+/// The most subscriptions one caller (a subject, over all its sessions and streams; every
+/// anonymous caller together) may hold, so that no one caller can use the server's up.
+pub const MAX_SUBSCRIPTIONS_PER_CALLER: usize = 4_096;
 /// The most subscriptions the server holds, over every session.
 pub const MAX_SUBSCRIPTIONS: usize = 65_536;
+/// How long one subscriber may take to take an update: past it, the subscriber is taken
+/// for gone (its client stopped reading) and its subscriptions are dropped.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Who is told of an update.
 #[derive(Clone)]
@@ -39,33 +53,37 @@ impl Subscriber {
     fn same(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Session(a), Self::Session(b)) => super::gate::same_session(a, b),
-            (Self::Stream(a), Self::Stream(b)) => a.id() == b.id(),
+            (Self::Stream(a), Self::Stream(b)) => same_stream(a, b),
             _ => false,
         }
     }
 }
 
-/// One subscription: who, as whom, to which URI.
+/// Whether two sinks are of the same listen stream. A request id is not enough: every
+/// client numbers its own requests, so two sessions' streams often share one. The clones
+/// of a stream's sink share its accepted filter, and no other stream's sink does.
+pub(super) fn same_stream(a: &SubscriptionSink, b: &SubscriptionSink) -> bool {
+    std::ptr::eq(a.accepted(), b.accepted())
+}
+
+/// A resource as a subscription names it: its route and the parameters the URI gives it
+/// (none for a fixed URI). Every spelling of a URI that reads the resource names it alike.
+#[derive(Clone, PartialEq)]
+struct ResourceKey {
+    route: String,
+    params: JsonObject,
+}
+
+/// One subscription: who, as whom, to which resource.
 #[derive(Clone)]
 struct Subscription {
     to: Subscriber,
     principal: Principal,
-    /// The URI in normal form, what updates are matched by.
-    uri: String,
+    /// The resource, what updates are matched by.
+    resource: ResourceKey,
     /// The URI as the subscriber wrote it: what it is told of (a listen stream's sink
     /// accepts only that spelling).
     written: String,
-}
-
-impl Subscription {
-    fn new(to: Subscriber, principal: Principal, written: String) -> Self {
-        Self {
-            to,
-            principal,
-            uri: normal_form(&written).into_owned(),
-            written,
-        }
-    }
 }
 
 /// Every subscription the server holds.
@@ -79,6 +97,15 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             .tools
             .resources()
             .find_map(|route| Some((route, route.parameters(uri)?)))
+    }
+
+    /// The resource `uri` names, as subscriptions are kept.
+    fn resource_key(&self, uri: &str) -> Option<ResourceKey> {
+        let (route, params) = self.resource_at(uri)?;
+        Some(ResourceKey {
+            route: route.spec().name().to_owned(),
+            params,
+        })
     }
 
     /// Whether `principal` may read the resource `route` serves with `params` (a URI's
@@ -118,14 +145,25 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         if !self.may_read(route, &params, &principal).await {
             return Err(resource_not_found());
         }
-        self.add(Subscription::new(Subscriber::Session(peer), principal, uri))
+        let resource = ResourceKey {
+            route: route.spec().name().to_owned(),
+            params,
+        };
+        self.add(Subscription {
+            to: Subscriber::Session(peer),
+            principal,
+            resource,
+            written: uri,
+        })
     }
 
     /// `resources/unsubscribe` of `uri` by the session `peer`.
     pub(super) fn unsubscribe_session(&self, peer: Peer<RoleServer>, uri: &str) {
+        let Some(resource) = self.resource_key(uri) else {
+            return;
+        };
         let to = Subscriber::Session(peer);
-        let uri = normal_form(uri);
-        lock(&self.inner.subscriptions.0).retain(|s| !(s.uri == uri && s.to.same(&to)));
+        lock(&self.inner.subscriptions.0).retain(|s| !(s.resource == resource && s.to.same(&to)));
     }
 
     /// The resource URIs of a `subscriptions/listen` stream that `principal` may read,
@@ -141,19 +179,25 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 continue;
             };
             if self.may_read(route, &params, principal).await {
-                let _ = self.add(Subscription::new(
-                    Subscriber::Stream(sink.clone()),
-                    principal.clone(),
-                    uri.clone(),
-                ));
+                let resource = ResourceKey {
+                    route: route.spec().name().to_owned(),
+                    params,
+                };
+                let _ = self.add(Subscription {
+                    to: Subscriber::Stream(sink.clone()),
+                    principal: principal.clone(),
+                    resource,
+                    written: uri.clone(),
+                });
             }
         }
     }
 
-    /// Forgets the subscriptions of a `subscriptions/listen` stream that ended.
-    pub(super) fn end_stream(&self, id: &rmcp::model::RequestId) {
+    /// Forgets the subscriptions of a `subscriptions/listen` stream that ended (only its
+    /// own: another session's stream with the same request id keeps its).
+    pub(super) fn end_stream(&self, ended: &SubscriptionSink) {
         lock(&self.inner.subscriptions.0)
-            .retain(|s| !matches!(&s.to, Subscriber::Stream(sink) if sink.id() == id));
+            .retain(|s| !matches!(&s.to, Subscriber::Stream(sink) if same_stream(sink, ended)));
     }
 
     /// Whether a request about `uri` may go to the state's own handlers (when resources are
@@ -168,12 +212,20 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         all.retain(|s| !s.to.is_closed());
         if all
             .iter()
-            .any(|s| s.uri == subscription.uri && s.to.same(&subscription.to))
+            .any(|s| s.resource == subscription.resource && s.to.same(&subscription.to))
         {
             return Ok(());
         }
         let of_session = all.iter().filter(|s| s.to.same(&subscription.to)).count();
-        if of_session >= MAX_SUBSCRIPTIONS_PER_SESSION || all.len() >= MAX_SUBSCRIPTIONS {
+        let caller = subscription.principal.subject();
+        let of_caller = all
+            .iter()
+            .filter(|s| s.principal.subject() == caller)
+            .count();
+        if of_session >= MAX_SUBSCRIPTIONS_PER_SESSION
+            || of_caller >= MAX_SUBSCRIPTIONS_PER_CALLER
+            || all.len() >= MAX_SUBSCRIPTIONS
+        {
             return Err(McpError::invalid_request(
                 "too many resource subscriptions: unsubscribe from some first",
                 None,
@@ -216,36 +268,60 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         let Some((route, params)) = self.resource_at(uri) else {
             return 0;
         };
-        // Subscriptions are kept by their URI in normal form, whatever its spelling.
-        let normal = normal_form(uri);
+        // Subscriptions are kept by the resource, whatever the spelling of its URI.
+        let resource = ResourceKey {
+            route: route.spec().name().to_owned(),
+            params,
+        };
         let subscribers: Vec<Subscription> = lock(&self.inner.subscriptions.0)
             .iter()
-            .filter(|s| s.uri == normal)
+            .filter(|s| s.resource == resource)
             .cloned()
             .collect();
-        let mut told = 0;
-        let mut closed = Vec::new();
-        for subscription in subscribers {
-            if !self.may_read(route, &params, &subscription.principal).await {
-                continue;
+        // Every subscriber at once, each within its own time: one that stops reading
+        // delays no one else.
+        let sent = futures::future::join_all(subscribers.iter().map(|subscription| async {
+            if !self
+                .may_read(route, &resource.params, &subscription.principal)
+                .await
+            {
+                return None;
             }
             // Each is told in the spelling it subscribed with.
             let written = subscription.written.as_str();
-            let sent = match &subscription.to {
-                Subscriber::Session(peer) => peer
-                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(written))
-                    .await
-                    .is_ok(),
-                Subscriber::Stream(sink) => sink.notify_resource_updated(written).await.is_ok(),
+            let send = async {
+                match &subscription.to {
+                    Subscriber::Session(peer) => peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(written))
+                        .await
+                        .is_ok(),
+                    Subscriber::Stream(sink) => {
+                        sink.notify_resource_updated(written).await.is_ok()
+                    }
+                }
             };
-            if sent {
-                told += 1;
-            } else {
-                closed.push(subscription.to);
+            let sent = tokio::time::timeout(NOTIFY_TIMEOUT, send).await;
+            if sent.is_err() {
+                tracing::warn!(
+                    target: "secure_tool::server",
+                    resource = %resource.route,
+                    "a subscriber took no update within {NOTIFY_TIMEOUT:?}: its subscriptions are dropped"
+                );
+            }
+            Some(sent.unwrap_or(false))
+        }))
+        .await;
+        let mut told = 0;
+        let mut gone = Vec::new();
+        for (subscription, sent) in subscribers.into_iter().zip(sent) {
+            match sent {
+                Some(true) => told += 1,
+                Some(false) => gone.push(subscription.to),
+                None => {}
             }
         }
-        if !closed.is_empty() {
-            lock(&self.inner.subscriptions.0).retain(|s| !closed.iter().any(|c| c.same(&s.to)));
+        if !gone.is_empty() {
+            lock(&self.inner.subscriptions.0).retain(|s| !gone.iter().any(|c| c.same(&s.to)));
         }
         told
     }

@@ -300,3 +300,60 @@ async fn a_stream_is_told_in_the_spelling_it_listened_with() {
         }
     }
 }
+
+#[tokio::test]
+async fn streams_of_two_clients_with_the_same_request_id_are_two_streams() {
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let first = client_of(server.clone()).await;
+    let second = client_of(server.clone()).await;
+    let stream_a = listen_to(&first, &["notes://1"]).await;
+    let mut stream_b = listen_to(&second, &["notes://1"]).await;
+    // Each client numbers its own requests: the two streams share their id.
+    assert_eq!(stream_a.id(), stream_b.id());
+
+    // Both registered: both told.
+    let both = tokio::time::timeout(WAIT, async {
+        loop {
+            match server.notify_resource_updated("notes://1").await {
+                2 => break,
+                _ => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert!(both.is_ok(), "both streams are registered");
+
+    // The first ends: the second, with the same id, is still told.
+    drop(stream_a);
+    tokio::time::timeout(WAIT, async {
+        while server.notify_resource_updated("notes://1").await != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first stream ends");
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    let update = tokio::time::timeout(WAIT, stream_b.next()).await;
+    assert!(matches!(
+        update.expect("the second stream is told").unwrap(),
+        Some(ServerNotification::ResourceUpdatedNotification(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_acknowledgement_never_holds_a_uri_too_long_to_name_a_resource() {
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let client = client_of(server).await;
+    let long = format!("notes://1{}", "0".repeat(crate::resource::MAX_URI_BYTES));
+    let stream = listen_to(&client, &["notes://1", &long]).await;
+    assert_eq!(
+        sorted(stream.acknowledged().resource_subscriptions.as_ref()),
+        ["notes://1"]
+    );
+}

@@ -59,6 +59,18 @@ impl Notes {
     async fn note(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
         Ok(ResourceBody::text(uri.id.to_string()))
     }
+
+    /// The notes' readme.
+    #[secure_resource(uri = "docs://readme", authz = scopes("notes:read"))]
+    async fn readme(&self) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text("notes"))
+    }
+
+    /// A board anyone may read.
+    #[secure_resource(uri = "board://{id}", authz = public)]
+    async fn board(&self, uri: NoteUri) -> Result<ResourceBody, ToolError> {
+        Ok(ResourceBody::text(uri.id.to_string()))
+    }
 }
 
 impl rmcp::ServerHandler for Notes {}
@@ -218,4 +230,156 @@ async fn a_subscription_is_decided_with_the_uris_parameters_as_a_read_is() {
     assert_eq!(server.notify_resource_updated("notes://1").await, 1);
     let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
     assert_eq!(told.unwrap().as_deref(), Some("NOTES://%31"));
+}
+
+#[tokio::test]
+async fn a_subscription_in_any_spelling_that_reads_a_resource_is_to_that_resource() {
+    let notes = Notes::default();
+    let (server, client, mut updates) =
+        connect(&notes, Principal::new("ada").with_scopes(["notes:read"])).await;
+    // A fixed URI with its authority in capitals, a template's URI with a fragment: each
+    // reads its resource, so each subscribes to it, and is told of it in its spelling.
+    for (subscribed, changed) in [
+        ("DOCS://README", "docs://readme"),
+        ("notes://1#x", "notes://1"),
+    ] {
+        client
+            .subscribe(SubscribeRequestParams::new(subscribed))
+            .await
+            .unwrap();
+        assert_eq!(
+            server.notify_resource_updated(changed).await,
+            1,
+            "{subscribed}"
+        );
+        let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
+        assert_eq!(told.unwrap().as_deref(), Some(subscribed));
+        // And unsubscribing in another spelling ends it.
+        client
+            .unsubscribe(rmcp::model::UnsubscribeRequestParams::new(changed))
+            .await
+            .unwrap();
+        assert_eq!(
+            server.notify_resource_updated(subscribed).await,
+            0,
+            "{subscribed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_caller_cannot_hold_more_than_its_share_of_subscriptions() {
+    use crate::server::subscriptions::{
+        MAX_SUBSCRIPTIONS_PER_CALLER, MAX_SUBSCRIPTIONS_PER_SESSION,
+    };
+    // No server policy: each resource's own decides (the board lets anyone read it).
+    let server =
+        crate::SecureServerBuilder::with_router(Notes::default(), Notes::secure_tool_router())
+            .local_principal(Principal::new("mallory").with_scopes(["notes:read"]))
+            .build();
+    let mut sessions = Vec::new();
+    for _ in 0..MAX_SUBSCRIPTIONS_PER_CALLER / MAX_SUBSCRIPTIONS_PER_SESSION {
+        sessions.push(watch(&server).await.0);
+    }
+    let mut id = 0;
+    for session in &sessions {
+        for _ in 0..MAX_SUBSCRIPTIONS_PER_SESSION {
+            id += 1;
+            session
+                .subscribe(SubscribeRequestParams::new(format!("notes://{id}")))
+                .await
+                .unwrap();
+        }
+    }
+    // Its share is used up: another session of the same caller is refused...
+    let (more, _) = watch(&server).await;
+    let refused = more
+        .subscribe(SubscribeRequestParams::new("notes://0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("too many resource subscriptions"),
+        "{refused}"
+    );
+    // ...while another caller (anonymous, on a transport not trusted with the local
+    // caller) still subscribes.
+    let (tx, _updates) = mpsc::unbounded_channel();
+    let io = {
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let running = rmcp::ServiceExt::serve(server, server_io).await.unwrap();
+            let _ = running.waiting().await;
+        });
+        client_io
+    };
+    let other = Watcher(tx).serve(io).await.unwrap();
+    other
+        .subscribe(SubscribeRequestParams::new("board://1"))
+        .await
+        .unwrap();
+}
+
+/// A session that subscribes to `uri` and then never reads again: its client stopped
+/// reading (a hung process, a full socket).
+async fn stalled_subscriber(server: &SecureServer<Notes>, uri: &str) -> tokio::io::DuplexStream {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut io = tokio::io::BufReader::new(serve_built(server.clone()));
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "stalled", "version": "1"}}});
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let subscribe = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+        "params": {"uri": uri}});
+    for message in [initialize, initialized, subscribe] {
+        let line = format!("{message}\n");
+        io.get_mut().write_all(line.as_bytes()).await.unwrap();
+    }
+    // Its answers read, up to the subscription's: from then on, nothing is read.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        io.read_line(&mut line).await.unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if answer["id"] == 2 {
+            assert!(answer.get("result").is_some(), "{answer}");
+            break;
+        }
+    }
+    io.into_inner()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_stops_reading_delays_no_one_elses_updates() {
+    let notes = Notes::default();
+    let (server, reader, mut updates) =
+        connect(&notes, Principal::new("ada").with_scopes(["notes:read"])).await;
+    reader
+        .subscribe(SubscribeRequestParams::new("notes://1"))
+        .await
+        .unwrap();
+    let _stalled = stalled_subscriber(&server, "notes://1").await;
+
+    // Enough updates to fill every buffer between the server and the stalled client: past
+    // them, its update waits, at most `NOTIFY_TIMEOUT`, and it is dropped.
+    const UPDATES: usize = 2_000;
+    let mut told = Vec::new();
+    let all_sent = tokio::time::timeout(Duration::from_secs(60), async {
+        for _ in 0..UPDATES {
+            told.push(server.notify_resource_updated("notes://1").await);
+        }
+    })
+    .await;
+    assert!(all_sent.is_ok(), "an update waited on the stalled client");
+    assert_eq!(
+        told.first(),
+        Some(&2),
+        "both are told while the stalled one's buffers fill"
+    );
+    assert_eq!(told.last(), Some(&1), "the stalled one is dropped");
+    for _ in 0..UPDATES {
+        let update = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
+        assert_eq!(update.unwrap().as_deref(), Some("notes://1"));
+    }
 }
