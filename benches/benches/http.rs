@@ -278,10 +278,11 @@ fn secure_app(mode: Mode) -> Router {
         Arc::clone(&sessions),
         mode.config(),
     );
-    let mcp = auth.step_up(
-        BindSessions::new(SafeErrors::new(mcp), sessions),
-        challenges,
-    );
+    // One subject opens every session of the memory measurement: its share is raised to
+    // hold them (the bare server has no such bound).
+    let bound =
+        BindSessions::new(SafeErrors::new(mcp), sessions).max_sessions_per_subject(2 * SESSIONS);
+    let mcp = auth.step_up(bound, challenges);
     Router::new().route_service("/mcp", auth.layer(mcp))
 }
 

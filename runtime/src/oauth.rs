@@ -128,7 +128,7 @@ pub use keys::{Algorithm, VerificationKey};
 pub use layer::{RequireBearer, ResponseFuture};
 pub use metadata::{MetadataService, WELL_KNOWN_PATH};
 pub use safe_errors::{SafeBody, SafeErrors, SafeErrorsFuture};
-pub use sessions::{BindSessions, DEFAULT_PRUNE_ABOVE};
+pub use sessions::{BindSessions, DEFAULT_PRUNE_ABOVE, DEFAULT_SESSIONS_PER_SUBJECT};
 pub use step_up::{Operation, ScopeChallenge, StepUp, StepUpBody, StepUpFuture};
 
 /// The scope that asks for a refresh token: never a resource's requirement, so never in a

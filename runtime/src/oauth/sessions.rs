@@ -27,8 +27,17 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// ```
 pub const DEFAULT_PRUNE_ABOVE: usize = 1024;
 
+/// How many open sessions one subject may have at once, by default
+/// ([`BindSessions::max_sessions_per_subject`]).
+///
+/// ```
+/// assert_eq!(secure_tool::oauth::DEFAULT_SESSIONS_PER_SUBJECT, 64);
+/// ```
+pub const DEFAULT_SESSIONS_PER_SUBJECT: usize = 64;
+
 /// Binds every MCP session to the subject whose request created it: a request naming a
-/// session (`Mcp-Session-Id`) of another subject is answered `404 Not Found`, as an unknown
+/// session (`Mcp-Session-Id`) of another subject, or one it never bound (a session restored
+/// from a shared store, or made behind its back), is answered `404 Not Found`, as an unknown
 /// session is, and never reaches the MCP service.
 ///
 /// rmcp's sessions carry no identity: their ids, though random, travel in headers and logs,
@@ -45,6 +54,11 @@ pub const DEFAULT_PRUNE_ABOVE: usize = 1024;
 /// A session is forgotten when its owner deletes it (`DELETE` with its id). Sessions that
 /// idled out are forgotten once more than [`prune_above`](Self::prune_above) sessions are
 /// bound: the session manager is then asked which of them it still has.
+///
+/// One subject may have at most [`max_sessions_per_subject`](Self::max_sessions_per_subject)
+/// sessions open at once (each holds its client's `initialize` parameters and a task until it
+/// idles out): a request that would open one more is answered `429 Too Many Requests`, and
+/// the session it opened is closed at once.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -113,6 +127,7 @@ struct Owners<M> {
     sessions: Arc<M>,
     prune_above: AtomicUsize,
     pruning: AtomicBool,
+    per_subject: AtomicUsize,
 }
 
 impl<S, M: SessionManager> BindSessions<S, M> {
@@ -125,6 +140,7 @@ impl<S, M: SessionManager> BindSessions<S, M> {
                 sessions,
                 prune_above: AtomicUsize::new(DEFAULT_PRUNE_ABOVE),
                 pruning: AtomicBool::new(false),
+                per_subject: AtomicUsize::new(DEFAULT_SESSIONS_PER_SUBJECT),
             }),
         }
     }
@@ -147,6 +163,24 @@ impl<S, M: SessionManager> BindSessions<S, M> {
         self
     }
 
+    /// How many sessions one subject may have open at once (default
+    /// [`DEFAULT_SESSIONS_PER_SUBJECT`]); past it, a request that opens one more is answered
+    /// `429 Too Many Requests` and that session is closed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use secure_tool::oauth::BindSessions;
+    /// # use secure_tool::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    /// let sessions = Arc::new(LocalSessionManager::default());
+    /// let bound = BindSessions::new((), sessions).max_sessions_per_subject(8);
+    /// assert_eq!(bound.bound(), 0);
+    /// ```
+    #[must_use]
+    pub fn max_sessions_per_subject(self, sessions: usize) -> Self {
+        self.owners.per_subject.store(sessions, Ordering::Relaxed);
+        self
+    }
+
     /// How many sessions are bound now.
     pub fn bound(&self) -> usize {
         self.owners.subjects().len()
@@ -160,12 +194,45 @@ impl<M> Owners<M> {
 }
 
 impl<M: SessionManager> Owners<M> {
-    /// Records `subject` as the owner of a session the MCP service just created, and
-    /// forgets closed sessions when there are many.
-    fn bind(self: &Arc<Self>, session: &str, subject: Arc<str>) {
+    /// Binds `session` to `subject` if the subject may own one more session: it owns fewer
+    /// than its share, once the sessions of its that the manager has closed are forgotten.
+    /// Counted and bound under one lock, so that concurrent requests cannot all slip in.
+    async fn admit(self: &Arc<Self>, session: &str, subject: &str) -> bool {
+        let limit = self.per_subject.load(Ordering::Relaxed);
+        let Err(owned) = self.bind_within(session, subject, limit) else {
+            return true;
+        };
+        for known in owned {
+            // An error of the manager counts the session as open: its owner is kept.
+            if let Ok(false) = self.sessions.has_session(&known).await {
+                self.subjects().remove(&known);
+            }
+        }
+        self.bind_within(session, subject, limit).is_ok()
+    }
+
+    /// Records `subject` as the owner of a session the MCP service just created, if it has
+    /// room for it (see [`admit`](Self::admit)), and forgets closed sessions when there are
+    /// many.
+    fn bind_within(
+        self: &Arc<Self>,
+        session: &str,
+        subject: &str,
+        limit: usize,
+    ) -> Result<(), Vec<Arc<str>>> {
         let count = {
             let mut subjects = self.subjects();
-            subjects.entry(Arc::from(session)).or_insert(subject);
+            let owned: Vec<Arc<str>> = subjects
+                .iter()
+                .filter(|(_, owner)| ***owner == *subject)
+                .map(|(session, _)| Arc::clone(session))
+                .collect();
+            if owned.len() >= limit {
+                return Err(owned);
+            }
+            subjects
+                .entry(Arc::from(session))
+                .or_insert_with(|| Arc::from(subject));
             subjects.len()
         };
         let prune_above = self.prune_above.load(Ordering::Relaxed);
@@ -189,6 +256,7 @@ impl<M: SessionManager> Owners<M> {
                 owners.pruning.store(false, Ordering::Release);
             });
         }
+        Ok(())
     }
 }
 
@@ -231,13 +299,27 @@ where
             .and_then(|value| value.to_str().ok());
         if let Some(session) = session {
             let owner = self.owners.subjects().get(session).cloned();
-            if let Some(owner) = owner.filter(|owner| **owner != *subject) {
-                tracing::warn!(
-                    subject = %LogSafe::new(subject, 256),
-                    owner = %LogSafe::new(&owner, 256),
-                    "refused a request for another subject's MCP session"
-                );
-                return answer(StatusCode::NOT_FOUND);
+            match owner {
+                Some(owner) if *owner == *subject => {}
+                Some(owner) => {
+                    tracing::warn!(
+                        subject = %LogSafe::new(subject, 256),
+                        owner = %LogSafe::new(&owner, 256),
+                        "refused a request for another subject's MCP session"
+                    );
+                    return answer(StatusCode::NOT_FOUND);
+                }
+                // Every session opened through this layer is bound before its id reaches
+                // the client: one it never bound (restored from a store the sessions share
+                // with other replicas, or opened behind its back) has no owner to check
+                // the caller against, and is nobody's to resume.
+                None => {
+                    tracing::warn!(
+                        subject = %LogSafe::new(subject, 256),
+                        "refused a request for an MCP session this server never bound"
+                    );
+                    return answer(StatusCode::NOT_FOUND);
+                }
             }
         }
         // What the answer is followed by, copied out of the request before it is handed on.
@@ -269,7 +351,18 @@ where
                         .and_then(|created| created.to_str().ok())
                         && let Some(subject) = principal.subject()
                     {
-                        owners.bind(created, Arc::from(subject));
+                        if !owners.admit(created, subject).await {
+                            tracing::warn!(
+                                subject = %LogSafe::new(subject, 256),
+                                "refused to open one more MCP session: the subject has its \
+                                 share open already"
+                            );
+                            let created = created.to_owned().into();
+                            let _ = owners.sessions.close_session(&created).await;
+                            let mut refused = Response::new(R::default());
+                            *refused.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                            return Ok(refused);
+                        }
                     }
                 }
                 _ => {}

@@ -2158,6 +2158,99 @@ mod behind_axum {
         assert_eq!(bound.bound(), 0, "an ended session is forgotten");
     }
 
+    fn initialize() -> Value {
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        })
+    }
+
+    /// A session opened by `subject` through `app`: its id, or the answer's status.
+    async fn open_session(app: &Router, subject: &str) -> Result<String, StatusCode> {
+        let response = app
+            .clone()
+            .oneshot(post(subject, None, initialize()))
+            .await
+            .unwrap();
+        if response.status() != StatusCode::OK {
+            return Err(response.status());
+        }
+        Ok(response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_session_the_binding_never_bound_is_nobodys() {
+        // Two bindings of one session manager: two replicas sharing a session store, or a
+        // binding restarted while its sessions lived on.
+        let auth = hs256().build().unwrap();
+        let server = SecureServer::new(Notes);
+        let sessions = Arc::new(LocalSessionManager::default());
+        let mcp = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::clone(&sessions),
+            StreamableHttpServerConfig::default(),
+        );
+        let first = Router::new().route_service(
+            "/mcp",
+            auth.layer(BindSessions::new(mcp.clone(), Arc::clone(&sessions))),
+        );
+        let second =
+            Router::new().route_service("/mcp", auth.layer(BindSessions::new(mcp, sessions)));
+        let session = open_session(&first, "ada").await.unwrap();
+        let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+        for subject in ["bob", "ada"] {
+            let response = second
+                .clone()
+                .oneshot(post(subject, Some(&session), ping.clone()))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{subject}");
+        }
+        // Where it was bound, its owner goes on.
+        let response = first
+            .clone()
+            .oneshot(post("ada", Some(&session), ping))
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    #[tokio::test]
+    async fn one_subject_cannot_open_more_than_its_share_of_sessions() {
+        let auth = hs256().build().unwrap();
+        let server = SecureServer::new(Notes);
+        let sessions = Arc::new(LocalSessionManager::default());
+        let mcp = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::clone(&sessions),
+            StreamableHttpServerConfig::default(),
+        );
+        let bound = BindSessions::new(mcp, Arc::clone(&sessions)).max_sessions_per_subject(2);
+        let app = Router::new().route_service("/mcp", auth.layer(bound.clone()));
+        let first = open_session(&app, "ada").await.unwrap();
+        open_session(&app, "ada").await.unwrap();
+        assert_eq!(
+            open_session(&app, "ada").await,
+            Err(StatusCode::TOO_MANY_REQUESTS)
+        );
+        // The session the refused request opened is closed, not left to idle out.
+        assert_eq!(sessions.sessions.read().await.len(), 2);
+        assert_eq!(bound.bound(), 2);
+        // Another subject has its own share.
+        open_session(&app, "bob").await.unwrap();
+        // Once one of its sessions ends, the subject may open another.
+        let response = app.clone().oneshot(delete("ada", &first)).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        open_session(&app, "ada").await.unwrap();
+    }
+
     #[tokio::test]
     async fn without_an_authenticated_subject_nothing_reaches_the_service() {
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
