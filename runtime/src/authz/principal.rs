@@ -2,6 +2,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Who is calling a tool.
 ///
@@ -29,6 +32,9 @@ struct Identity {
     subject: Box<str>,
     scopes: Box<[Box<str>]>,
     roles: Box<[Box<str>]>,
+    /// When the credential it was read from stops being valid, if it does (tokio's clock:
+    /// monotonic, and paused with it in tests).
+    valid_until: Option<Instant>,
 }
 
 impl Principal {
@@ -44,6 +50,7 @@ impl Principal {
                 subject: subject.into().into_boxed_str(),
                 scopes: Box::default(),
                 roles: Box::default(),
+                valid_until: None,
             })),
         }
     }
@@ -66,6 +73,43 @@ impl Principal {
         self.map_identity(|id| id.roles = sorted_names(roles))
     }
 
+    /// This principal, whose credential (a bearer token: what is left of its life, with the
+    /// leeway) stops being valid in `left`. What outlives one request (a subscription, a
+    /// listen stream) ends then: a request is authenticated anew each time, a subscription
+    /// is not.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use secure_tool::authz::Principal;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let ada = Principal::new("ada").valid_for(Duration::from_secs(60));
+    /// assert!(!ada.has_expired());
+    /// tokio::time::advance(Duration::from_secs(60)).await;
+    /// assert!(ada.has_expired());
+    /// assert!(!Principal::new("ada").has_expired());
+    /// # }
+    /// ```
+    pub fn valid_for(self, left: Duration) -> Self {
+        let until = Instant::now()
+            .checked_add(left)
+            .unwrap_or_else(|| crate::resilience::deadline(Instant::now(), Duration::MAX));
+        self.map_identity(|id| id.valid_until = Some(until))
+    }
+
+    /// When this principal's credential stops being valid, if it does
+    /// ([`valid_for`](Self::valid_for)).
+    pub fn valid_until(&self) -> Option<Instant> {
+        self.identity.as_deref().and_then(|id| id.valid_until)
+    }
+
+    /// Whether this principal's credential is no longer valid (never, for a principal made
+    /// without [`valid_for`](Self::valid_for), and for the anonymous caller).
+    pub fn has_expired(&self) -> bool {
+        self.valid_until()
+            .is_some_and(|until| Instant::now() >= until)
+    }
+
     fn map_identity(self, edit: impl FnOnce(&mut Identity)) -> Self {
         let Some(identity) = self.identity else {
             return self;
@@ -74,6 +118,7 @@ impl Principal {
             subject: shared.subject.clone(),
             scopes: shared.scopes.clone(),
             roles: shared.roles.clone(),
+            valid_until: shared.valid_until,
         });
         edit(&mut identity);
         Self {
@@ -126,12 +171,17 @@ impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.identity {
             None => f.write_str("Principal(anonymous)"),
-            Some(id) => f
-                .debug_struct("Principal")
-                .field("subject", &id.subject)
-                .field("scopes", &id.scopes)
-                .field("roles", &id.roles)
-                .finish(),
+            Some(id) => {
+                let mut shown = f.debug_struct("Principal");
+                shown
+                    .field("subject", &id.subject)
+                    .field("scopes", &id.scopes)
+                    .field("roles", &id.roles);
+                if let Some(until) = id.valid_until {
+                    shown.field("valid_until", &until);
+                }
+                shown.finish()
+            }
         }
     }
 }

@@ -2500,3 +2500,26 @@ fn a_key_shows_its_id_algorithm_and_family_and_no_key_material() {
     );
     assert!(!shown.contains("test-only secret"), "{shown}");
 }
+
+/// A verified caller carries what is left of its token's life (with the leeway): what
+/// outlives the request (a subscription, a listen stream) ends with the token. From the
+/// cache of verified tokens too.
+#[tokio::test(start_paused = true)]
+async fn a_caller_is_valid_for_what_is_left_of_its_token() {
+    use std::time::Duration;
+    let auth = hs256().leeway(Duration::from_secs(5)).build().unwrap();
+    let now = get_current_timestamp();
+    let token = hs_token(&with(claims(), "exp", json!(now + 100)));
+    let start = tokio::time::Instant::now();
+    let until = Some(start + Duration::from_secs(105));
+    let verified = authenticate_at(&auth, &token, now).unwrap();
+    assert_eq!(verified.valid_until(), until);
+    // Fifty seconds on, from the cache: the same end.
+    tokio::time::advance(Duration::from_secs(50)).await;
+    let cached = authenticate_at(&auth, &token, now + 50).unwrap();
+    assert_eq!(cached.valid_until(), until);
+    tokio::time::advance(Duration::from_secs(54)).await;
+    assert!(!cached.has_expired());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(cached.has_expired() && verified.has_expired());
+}

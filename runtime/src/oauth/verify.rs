@@ -163,7 +163,10 @@ impl Config {
             .claims;
         self.check_issuer(&claims).map_err(invalid)?;
         let lifetime = self.check_lifetime(&claims, now).map_err(invalid)?;
+        // What outlives this request (a subscription, a listen stream) ends with the token.
         let principal = self.principal(&claims).map_err(invalid)?;
+        let left = lifetime.exp.saturating_add(self.leeway).saturating_sub(now);
+        let principal = principal.valid_for(std::time::Duration::from_secs(left));
         Ok((principal, lifetime))
     }
 

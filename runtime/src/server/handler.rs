@@ -200,10 +200,25 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 .iter()
                 .flatten()
                 .any(|uri| !self.forwardable_resource(uri));
+            // The stream ends when its caller's credential does (a listen stream outlives
+            // the request that opened it; not the token).
+            let principal = self.principal(context.request_context());
+            let expired = async {
+                match principal.valid_until() {
+                    Some(until) => tokio::time::sleep_until(until).await,
+                    None => std::future::pending().await,
+                }
+            };
             let result = if !names_secure {
-                Box::pin(self.inner.state.listen(context)).await
+                tokio::select! {
+                    result = Box::pin(self.inner.state.listen(context)) => result,
+                    () = expired => Ok(()),
+                }
             } else {
-                context.cancelled().await;
+                tokio::select! {
+                    () = context.cancelled() => {}
+                    () = expired => {}
+                }
                 Ok(())
             };
             if watches_tools {

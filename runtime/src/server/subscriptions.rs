@@ -118,6 +118,16 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         principal: &Principal,
     ) -> bool {
         let spec = route.spec();
+        if principal.has_expired() {
+            // A subscription outlives the request that made it; not the token.
+            tracing::info!(
+                target: crate::audit::TARGET,
+                resource = spec.name(),
+                principal = %crate::util::LogSafe::new(principal, 256),
+                "resource subscription or update denied: the caller's credential expired"
+            );
+            return false;
+        }
         let request = AccessRequest::new(spec.name(), Mode::Read, principal).with_arguments(params);
         let allowed = self.call_settings().authorize(spec.policy(), request).await;
         if let Err(cause) = &allowed {

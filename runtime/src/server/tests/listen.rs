@@ -357,3 +357,40 @@ async fn an_acknowledgement_never_holds_a_uri_too_long_to_name_a_resource() {
         ["notes://1"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_listen_stream_ends_with_its_callers_credential() {
+    let ada = Principal::new("ada")
+        .with_scopes(["notes:read"])
+        .valid_for(Duration::from_secs(60));
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(ada)
+            .build();
+    let client = client_of(server.clone()).await;
+    let mut stream = listen_to(&client, &["notes://1"]).await;
+    let registered = tokio::time::timeout(WAIT, async {
+        while server.notify_resource_updated("notes://1").await != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "the stream is registered");
+    assert!(matches!(
+        stream.next().await.unwrap(),
+        Some(ServerNotification::ResourceUpdatedNotification(_))
+    ));
+    // Past the credential's end the stream ends, and is told nothing more.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.next().await {
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends with the credential");
+    assert_eq!(server.notify_resource_updated("notes://1").await, 0);
+}

@@ -383,3 +383,22 @@ async fn a_subscriber_that_stops_reading_delays_no_one_elses_updates() {
         assert_eq!(update.unwrap().as_deref(), Some("notes://1"));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_subscription_ends_with_its_callers_credential() {
+    let notes = Notes::default();
+    let ada = Principal::new("ada")
+        .with_scopes(["notes:read"])
+        .valid_for(Duration::from_secs(60));
+    let (server, client, mut updates) = connect(&notes, ada).await;
+    client
+        .subscribe(SubscribeRequestParams::new("notes://1"))
+        .await
+        .unwrap();
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
+    assert_eq!(told.unwrap().as_deref(), Some("notes://1"));
+    // The token it was made with has expired: no update, whatever the policy says.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(server.notify_resource_updated("notes://1").await, 0);
+}
