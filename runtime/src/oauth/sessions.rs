@@ -350,19 +350,18 @@ where
                         .get(SESSION_HEADER)
                         .and_then(|created| created.to_str().ok())
                         && let Some(subject) = principal.subject()
+                        && !owners.admit(created, subject).await
                     {
-                        if !owners.admit(created, subject).await {
-                            tracing::warn!(
-                                subject = %LogSafe::new(subject, 256),
-                                "refused to open one more MCP session: the subject has its \
-                                 share open already"
-                            );
-                            let created = created.to_owned().into();
-                            let _ = owners.sessions.close_session(&created).await;
-                            let mut refused = Response::new(R::default());
-                            *refused.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                            return Ok(refused);
-                        }
+                        tracing::warn!(
+                            subject = %LogSafe::new(subject, 256),
+                            "refused to open one more MCP session: the subject has its \
+                             share open already"
+                        );
+                        let created = created.to_owned().into();
+                        let _ = owners.sessions.close_session(&created).await;
+                        let mut refused = Response::new(R::default());
+                        *refused.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                        return Ok(refused);
                     }
                 }
                 _ => {}

@@ -383,12 +383,7 @@ async fn a_listen_stream_ends_with_its_callers_credential() {
     // Past the credential's end the stream ends, and is told nothing more.
     tokio::time::advance(Duration::from_secs(60)).await;
     let ended = tokio::time::timeout(WAIT, async {
-        loop {
-            match stream.next().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = stream.next().await {}
     })
     .await;
     assert!(ended.is_ok(), "the stream ends with the credential");
