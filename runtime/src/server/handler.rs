@@ -62,9 +62,10 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         &self,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        // The state's own futures are boxed wherever they are forwarded: rmcp keeps one
-        // future per request, as large as the largest any method returns.
-        Box::pin(self.inner.state.ping(context))
+        // Answered here: a liveness check needs nothing of the state, and the state's own
+        // `ping` would be reached by any client, unguarded.
+        let _ = context;
+        std::future::ready(Ok(()))
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -194,12 +195,13 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
             // could send a secure resource's updates, unauthorized (rmcp's own pattern
             // accepts whatever is asked). Its own `listen` gets the stream only if the
             // stream names no secure resource, in any spelling.
-            let names_secure = context
-                .accepted()
-                .resource_subscriptions
-                .iter()
-                .flatten()
-                .any(|uri| !self.forwardable_resource(uri));
+            // A stream of resource URIs reaches the state only if resources are forwarded
+            // (every URI is acknowledged, whatever the state accepts).
+            let uris = context.accepted().resource_subscriptions.iter().flatten();
+            let names_secure = uris.clone().any(|uri| !self.forwardable_resource(uri));
+            let names_any = uris.clone().next().is_some();
+            let kept_from_state =
+                names_secure || (names_any && !self.inner.config.forwards(Unguarded::Resources));
             // The stream ends when its caller's credential does (a listen stream outlives
             // the request that opened it; not the token).
             let principal = self.principal(context.request_context());
@@ -209,7 +211,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                     None => std::future::pending().await,
                 }
             };
-            let result = if !names_secure {
+            let result = if !kept_from_state {
                 tokio::select! {
                     result = Box::pin(self.inner.state.listen(context)) => result,
                     () = expired => Ok(()),

@@ -389,3 +389,19 @@ async fn a_listen_stream_ends_with_its_callers_credential() {
     assert!(ended.is_ok(), "the stream ends with the credential");
     assert_eq!(server.notify_resource_updated("notes://1").await, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_states_own_listen_gets_no_resource_uri_unless_resources_are_forwarded() {
+    let (leaks, mut calls) = mpsc::unbounded_channel();
+    let vault = Vault { leaks: Some(leaks) };
+    // No `with_unguarded`: the state's resources are not served, nor their updates.
+    let server = crate::SecureServerBuilder::with_router(vault, Vault::secure_tool_router())
+        .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+        .build();
+    let client = client_of(server).await;
+    let mut stream = listen_to(&client, &["state://1"]).await;
+    // The state's listen, were it called, would send an update of `state://1` at once.
+    let update = tokio::time::timeout(WAIT, stream.next()).await;
+    assert!(update.is_err(), "the stream was told {update:?}");
+    assert!(calls.try_recv().is_err(), "the state's listen was called");
+}

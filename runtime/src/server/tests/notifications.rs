@@ -25,6 +25,14 @@ impl Listener {
 }
 
 impl rmcp::ServerHandler for Listener {
+    async fn ping(
+        &self,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        let _ = self.heard.send("ping".to_owned());
+        Ok(())
+    }
+
     async fn on_custom_notification(
         &self,
         notification: CustomNotification,
@@ -65,4 +73,25 @@ async fn a_custom_notification_reaches_the_state_only_when_custom_methods_are_fo
         heard(&[Unguarded::CustomRequests]).await.as_deref(),
         Some("acme/reindex")
     );
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_without_the_states_own_handler() {
+    let (heard, mut hearing) = mpsc::unbounded_channel();
+    let server = SecureServer::builder(Listener { heard })
+        .with_unguarded(Unguarded::CustomRequests, "even so")
+        .build();
+    let client: rmcp::service::RunningService<RoleClient, ()> =
+        ().serve(serve_built(server))
+            .await
+            .expect("client connects");
+    let pong = client
+        .send_request(rmcp::model::ClientRequest::PingRequest(Default::default()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(pong, rmcp::model::ServerResult::EmptyResult(_)),
+        "{pong:?}"
+    );
+    assert!(hearing.try_recv().is_err(), "the state's ping was called");
 }
