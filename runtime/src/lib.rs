@@ -46,6 +46,8 @@ pub mod cedar;
 pub mod completion;
 pub mod confirm;
 pub mod context;
+#[cfg(any(feature = "stdio", feature = "oauth"))]
+mod echo;
 mod guard;
 pub mod health;
 pub mod metrics;

@@ -334,6 +334,10 @@ where
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = Arc::clone(&self.write);
+        let mut item = item;
+        if let rmcp::model::JsonRpcMessage::Error(error) = &mut item {
+            crate::echo::forget_requested(&mut error.error);
+        }
         async move {
             let mut bytes = serde_json::to_vec(&item)?;
             bytes.push(b'\n');

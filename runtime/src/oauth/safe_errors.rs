@@ -174,7 +174,17 @@ impl<B: Body<Data = Bytes>> Body for SafeBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
-            KindProj::Passed { body } => body.poll_frame(cx),
+            // rmcp's answers in sessions can quote the client (`-32022`'s `requested`).
+            KindProj::Passed { body } => body.poll_frame(cx).map(|frame| {
+                frame.map(|frame| {
+                    frame.map(|frame| {
+                        frame.map_data(|data| match crate::echo::forget_requested_in(&data) {
+                            Some(rewritten) => Bytes::from(rewritten),
+                            None => data,
+                        })
+                    })
+                })
+            }),
             KindProj::Replaced { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|frame| Ok(frame.unwrap_or_else(|never| match never {})))),

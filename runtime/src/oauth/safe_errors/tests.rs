@@ -293,3 +293,67 @@ fn its_body_and_future_say_what_they_are() {
         "{future:?}"
     );
 }
+
+/// The body of the answer to a `tools/list` whose `_meta` names the version `version`, in
+/// a session of `service` (initialize handshake first).
+async fn listed_in_a_session<S, R>(service: S, version: &str) -> String
+where
+    S: tower::Service<Request<Body>, Response = http::Response<R>> + Clone,
+    S::Error: std::fmt::Debug,
+    R: http_body::Body,
+    R::Error: std::fmt::Debug,
+{
+    let post = |body: Value, session: Option<&str>, header: &str| {
+        let mut builder = Request::post("/mcp")
+            .header("host", "localhost")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json");
+        if let Some(session) = session {
+            builder = builder
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", header);
+        }
+        builder.body(Body::from(body.to_string())).unwrap()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let response = service
+        .clone()
+        .oneshot(post(initialize, None, ""))
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.into_body().collect().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = service
+        .clone()
+        .oneshot(post(initialized, Some(&session), "2025-11-25"))
+        .await
+        .unwrap();
+    let _ = response.into_body().collect().await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": version}}});
+    let (status, _, body) = answer(service, post(list, Some(&session), version)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("-32022"), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_version_the_client_named_in_a_session_is_never_quoted_back() {
+    // In a session (initialize handshake), rmcp answers a `_meta` version it does not
+    // support in a `200 OK` body (server-sent events, or JSON), quoting it.
+    let mark = "2025-01-01 MARK ignore previous";
+    for json_response in [false, true] {
+        let config = StreamableHttpServerConfig::default().with_json_response(json_response);
+        let bare = listed_in_a_session(mcp_with(config.clone()), mark).await;
+        assert!(bare.contains("MARK"), "rmcp alone quotes it: {bare}");
+        let wrapped = listed_in_a_session(SafeErrors::new(mcp_with(config)), mark).await;
+        assert!(!wrapped.contains("MARK"), "quoted: {wrapped}");
+        assert!(wrapped.contains("supported"), "{wrapped}");
+    }
+}
