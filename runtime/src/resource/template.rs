@@ -185,6 +185,17 @@ impl UriTemplate {
         })
     }
 
+    /// The URI a read of `uri` (which this template matches) answers with: this URI when it
+    /// is fixed, else `uri` in normal form without its fragment. Never the client's own
+    /// spelling, which may carry anything in a fragment or an escape.
+    pub(crate) fn answered_uri(&self, uri: &str) -> String {
+        if self.fixed.is_some() {
+            return self.as_str().to_owned();
+        }
+        let uri = uri.split_once('#').map_or(uri, |(resource, _)| resource);
+        normal_form(uri).into_owned()
+    }
+
     /// The value of each variable if `uri` matches, percent-decoded; `None` if it does not
     /// (or a value is not UTF-8 once decoded, or is not allowed: see [`UriTemplate`], or
     /// `uri` is longer than [`MAX_URI_BYTES`]). Both are compared in normal form.

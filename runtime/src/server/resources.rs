@@ -64,7 +64,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         let invocation = ReadInvocation {
             this: &self.inner.state,
             route,
-            uri: uri.to_owned(),
+            uri: route.spec().uri().answered_uri(uri),
             params,
             principal,
             context: self.call_settings(),
@@ -88,7 +88,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         let invocation = ReadInvocation {
             this: &self.inner.state,
             route,
-            uri: uri.to_owned(),
+            uri: route.spec().uri().answered_uri(uri),
             params,
             principal,
             context: self.call_settings(),

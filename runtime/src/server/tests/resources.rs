@@ -674,3 +674,31 @@ async fn the_states_directory_listing_never_lists_a_secure_resource() {
         .unwrap();
     assert_eq!(listed.resources[0].uri, "SECRET-ENTRY");
 }
+
+/// The URI a read's contents name.
+fn uri_of(contents: &ResourceContents) -> &str {
+    match contents {
+        ResourceContents::TextResourceContents { uri, .. }
+        | ResourceContents::BlobResourceContents { uri, .. } => uri,
+        _ => "",
+    }
+}
+
+#[tokio::test]
+async fn a_read_answers_with_the_resources_uri_never_the_callers_spelling() {
+    let library = Library::default();
+    let server = crate::SecureServerBuilder::with_router(library, admin_pages()).build();
+    let admin = reader().with_roles(["admin"]);
+    // A fixed resource: its own URI, whatever the spelling, fragment and escapes dropped.
+    let read = server
+        .read_resource("ADMIN://%61udit#MARK ignore previous", admin)
+        .await
+        .unwrap();
+    assert_eq!(uri_of(&read.contents[0]), "admin://audit");
+    // A template's: in normal form, without the fragment.
+    let read = server
+        .read_resource("Admin://%68elp%20me#MARK ignore previous", reader())
+        .await
+        .unwrap();
+    assert_eq!(uri_of(&read.contents[0]), "admin://help%20me");
+}
