@@ -91,7 +91,9 @@ pub(crate) fn integral_floats_as_integers(arguments: &mut Value) {
                 // Exact: the float is integral, and in range for the target type.
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let integer: Option<serde_json::Number> = if float < 0.0 {
-                    (float >= i64::MIN as f64).then(|| (float as i64).into())
+                    // Strictly above: JSON parses every integer from just below `i64::MIN` down to
+                    // ~1,024 below it as this very float; converting it would clamp.
+                    (float > i64::MIN as f64).then(|| (float as i64).into())
                 } else {
                     (float < u64::MAX as f64).then(|| (float as u64).into())
                 };

@@ -650,3 +650,57 @@ fn what_the_checks_accept_parses_and_what_they_refuse_never_runs() {
         "{accepted} accepted, {refused} refused"
     );
 }
+
+#[derive(Clone, Default)]
+struct Wide {
+    runs: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Signed {
+    #[allow(dead_code)]
+    n: i64,
+}
+
+#[secure_tool_router]
+impl Wide {
+    /// Takes a signed 64-bit integer.
+    #[secure_tool(authz = public, mode = read)]
+    async fn signed(&self, _args: Signed) -> Result<Done, ToolError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(Done { ok: true })
+    }
+}
+
+impl rmcp::ServerHandler for Wide {}
+
+#[tokio::test]
+async fn an_integer_past_the_types_range_is_refused_never_clamped() {
+    let wide = Wide::default();
+    let server = SecureServer::new(wide.clone());
+    // Past `i64::MIN` by one, and by the most a float rounds to it: JSON parses each as the
+    // float -2^63, which the schema's minimum lets through.
+    for literal in ["-9223372036854775809", "-9223372036854776000"] {
+        let arguments: Map<String, Value> =
+            serde_json::from_str(&format!(r#"{{"n": {literal}}}"#)).unwrap();
+        let answer = server
+            .call("signed", Some(arguments), Principal::anonymous())
+            .await
+            .unwrap();
+        assert_eq!(
+            category(&answer).as_deref(),
+            Some("invalid_input"),
+            "{literal}"
+        );
+    }
+    assert_eq!(wide.runs.load(Ordering::SeqCst), 0, "a clamped value ran");
+    // The type's own bounds still go through.
+    for n in [i64::MIN, i64::MAX] {
+        let arguments: Map<String, Value> = serde_json::from_value(json!({ "n": n })).unwrap();
+        let answer = server
+            .call("signed", Some(arguments), Principal::anonymous())
+            .await
+            .unwrap();
+        assert_eq!(answer.is_error, Some(false), "{n}");
+    }
+}
