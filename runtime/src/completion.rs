@@ -151,15 +151,25 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
         // for everything the completer lists (a policy that needs it denies).
         // Only parameters the target declares, typed as a read types them, and for a
         // resource only values a URI's variable could take.
+        // The completer is given no more than the policy is asked about: the declared
+        // parameters' values a read could take, within a string's default cap, and a
+        // prefix within it too (a longer one completes to nothing).
+        let mut request = request;
+        let cap = crate::route::ArgumentLimits::DEFAULT.max_string_chars();
+        if request.value.chars().count() > cap {
+            return Ok(no_suggestions());
+        }
+        let argument = request.argument.clone();
+        request.context.retain(|name, value| {
+            *name != argument
+                && self.values.declares(name)
+                && value.chars().count() <= cap
+                && (!self.uri_variables || crate::resource::template::allowed_value(value))
+        });
         let known = self.values.typed(
             request
                 .context
                 .iter()
-                .filter(|(name, value)| {
-                    **name != request.argument
-                        && self.values.declares(name)
-                        && (!self.uri_variables || crate::resource::template::allowed_value(value))
-                })
                 .map(|(name, value)| (name.clone(), serde_json::Value::from(value.clone()))),
         );
         let completer = self.completer;

@@ -24,12 +24,12 @@ use crate::completion::CompleteFn;
 use crate::context::{CallContext, Session};
 use crate::metrics::CallMetrics;
 use crate::resilience::{DependencyRef, Limits, Panicked};
-use crate::route::CallSettings;
 use crate::route::call::failed;
 use crate::route::field_path::{DeclaredNames, Problem};
 use crate::route::secure_route::DependencyFn;
 use crate::route::spec::DEFAULT_MAX_CONCURRENT_CALLS;
 use crate::route::validate::InputSchema;
+use crate::route::{ArgumentLimits, CallSettings};
 use crate::sanitize::{ErrorCategory, IncidentId, SafeError, ToolError};
 
 /// What a resource or prompt route holds besides its spec: the dependency it names, the
@@ -276,13 +276,23 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         }
 
         let schema = this.params;
-        let arguments = serde_json::Value::Object(arguments);
+        let mut arguments = serde_json::Value::Object(arguments);
         let no_names = DeclaredNames::default();
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| match schema {
-            Some(schema) => schema
-                .check(&arguments)
-                .and_then(|()| parse(&arguments, schema.names()).map_err(|p| vec![p])),
-            None => parse(&arguments, &no_names).map_err(|p| vec![p]),
+        // As a tool's arguments are: the default size caps first (a schema with no bound
+        // still takes no 4 MiB string), then the schema, then the type, integral floats
+        // (`3.0`, an integer to JSON Schema) written as integers for it.
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let names = schema.map_or(&no_names, InputSchema::names);
+            let walked = ArgumentLimits::DEFAULT
+                .check(&arguments, names)
+                .map_err(|problem| vec![problem])?;
+            if let Some(schema) = schema {
+                schema.check(&arguments)?;
+            }
+            if walked.integral_floats {
+                crate::route::arguments::integral_floats_as_integers(&mut arguments);
+            }
+            parse(&arguments, names).map_err(|problem| vec![problem])
         }));
         // What the handler gets is parsed: the arguments as sent go now, not when it ends.
         drop(arguments);

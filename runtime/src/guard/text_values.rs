@@ -19,18 +19,17 @@ pub(crate) struct TextValues(Vec<(String, Kind)>);
 
 impl TextValues {
     /// The kinds of every property `schema` declares: a property that may be a string
-    /// stays text; else an integer, number or boolean is read as one.
+    /// stays text; else an integer, number or boolean is read as one. A property's types
+    /// are read through `$ref`s into the schema's own definitions and across the branches
+    /// of `anyOf`, `oneOf` and `allOf` (a newtype `Id(u64)`, an `Option<Id>`).
     pub(crate) fn of(schema: &rmcp::model::JsonObject) -> Self {
         let properties = schema.get("properties").and_then(Value::as_object);
         let kinds = properties
             .into_iter()
             .flatten()
             .map(|(name, property)| {
-                let types: Vec<&str> = match property.get("type") {
-                    Some(Value::String(t)) => vec![t.as_str()],
-                    Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-                    _ => Vec::new(),
-                };
+                let mut types = Vec::new();
+                types_of(property, schema, 0, &mut types);
                 let kind = if types.contains(&"string") {
                     Kind::Text
                 } else if types.contains(&"integer") {
@@ -75,6 +74,48 @@ impl TextValues {
             })
             .collect()
     }
+}
+
+/// How deep `$ref`s and branches are followed: a derived type's schema is a few levels
+/// deep; a recursive one is not followed forever.
+const MAX_DEPTH: usize = 8;
+
+/// The JSON types `schema` (a property's, within `root`) allows, added to `types`.
+fn types_of<'s>(
+    schema: &'s Value,
+    root: &'s rmcp::model::JsonObject,
+    depth: usize,
+    types: &mut Vec<&'s str>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) => types.push(t),
+        Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str)),
+        _ => {}
+    }
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str)
+        && let Some(definition) = definition(root, target)
+    {
+        types_of(definition, root, depth + 1, types);
+    }
+    for branches in ["anyOf", "oneOf", "allOf"] {
+        for branch in schema
+            .get(branches)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            types_of(branch, root, depth + 1, types);
+        }
+    }
+}
+
+/// The definition a local `$ref` names (`#/$defs/Id`, `#/definitions/Id`).
+fn definition<'s>(root: &'s rmcp::model::JsonObject, target: &str) -> Option<&'s Value> {
+    let (section, name) = target.strip_prefix("#/")?.split_once('/')?;
+    root.get(section)?.get(name)
 }
 
 /// `text` as the JSON value of `kind`, or as text when it does not spell one.
@@ -142,6 +183,28 @@ mod tests {
         assert_eq!(
             Value::Object(values.typed(unfit)),
             json!({ "id": "seven", "ratio": "NaN", "flag": "yes" })
+        );
+    }
+
+    #[test]
+    fn a_newtype_or_an_optional_one_is_typed_through_its_definition() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Id(u64);
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Params {
+            id: Id,
+            parent: Option<Id>,
+        }
+        let schema = serde_json::to_value(schemars::schema_for!(Params)).unwrap();
+        let values = TextValues::of(schema.as_object().unwrap());
+        let sent = [("id", "7"), ("parent", "8")]
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())));
+        assert_eq!(
+            Value::Object(values.typed(sent)),
+            json!({ "id": 7, "parent": 8 }),
+            "{schema}"
         );
     }
 }

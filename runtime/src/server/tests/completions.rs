@@ -311,3 +311,55 @@ async fn a_completion_is_decided_on_the_other_arguments_never_on_the_typed_prefi
     let open = server.complete(&reference, open, reader()).await.unwrap();
     assert_eq!(open.values.len(), 2);
 }
+
+/// What the last completion's completer was given.
+static GIVEN: std::sync::Mutex<Option<CompletionRequest>> = std::sync::Mutex::new(None);
+
+async fn recorded(notes: &Notes, request: CompletionRequest) -> Result<Vec<String>, ToolError> {
+    notes.completed.fetch_add(1, Ordering::SeqCst);
+    *GIVEN.lock().unwrap() = Some(request);
+    Ok(vec!["one".into()])
+}
+
+#[tokio::test]
+async fn a_completer_is_given_no_more_than_its_policy_is_asked_about() {
+    let notes = Notes::default();
+    let router = SecureToolRouter::new().with_resource(
+        ResourceRoute::new(
+            ResourceSpec::new("keyed", "kv://{shelf}/{value}", crate::authz::public()),
+            ArgumentsType::new(),
+            ErrorType::<ToolError>::new(),
+            keyed,
+        )
+        .with_completion("value", ErrorType::new(), recorded),
+    );
+    let server = crate::SecureServerBuilder::with_router(notes.clone(), router).build();
+    let reference = Reference::for_resource("kv://{shelf}/{value}");
+    // Context a read could not take (not one path segment, past a string's cap, not a
+    // parameter at all): the completer never sees it.
+    let odd = CompletionRequest::new("value", "p")
+        .with_context("shelf", "../x\u{0}")
+        .with_context("undeclared", "anything");
+    let completed = server.complete(&reference, odd, reader()).await.unwrap();
+    assert_eq!(completed.values, ["one"]);
+    let given = GIVEN.lock().unwrap().take().unwrap();
+    assert_eq!(
+        (given.context("shelf"), given.context("undeclared")),
+        (None, None)
+    );
+    let long = CompletionRequest::new("value", "p").with_context("shelf", "s".repeat(40_000));
+    server.complete(&reference, long, reader()).await.unwrap();
+    let given = GIVEN.lock().unwrap().take().unwrap();
+    assert_eq!(given.context("shelf"), None);
+    // A value it could take is given as sent.
+    let fine = CompletionRequest::new("value", "p").with_context("shelf", "open");
+    server.complete(&reference, fine, reader()).await.unwrap();
+    let given = GIVEN.lock().unwrap().take().unwrap();
+    assert_eq!(given.context("shelf"), Some("open"));
+    // A prefix past a string's cap completes to nothing, without the completer.
+    let before = notes.completed.load(Ordering::SeqCst);
+    let prefix = CompletionRequest::new("value", "p".repeat(40_000));
+    let none = server.complete(&reference, prefix, reader()).await.unwrap();
+    assert!(none.values.is_empty());
+    assert_eq!(notes.completed.load(Ordering::SeqCst), before);
+}

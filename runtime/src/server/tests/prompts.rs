@@ -253,3 +253,46 @@ fn a_prompt_argument_text_cannot_give_is_refused() {
         tagged,
     );
 }
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Free {
+    /// Any text: the schema sets no bound.
+    text: String,
+    /// How many.
+    count: u32,
+}
+
+async fn free(
+    notes: &Notes,
+    args: Free,
+    _: crate::context::Grant<'_>,
+) -> Result<PromptReply, ToolError> {
+    notes.gets.fetch_add(1, Ordering::SeqCst);
+    Ok(PromptReply::new().user(format!("{} of {} characters", args.count, args.text.len())))
+}
+
+#[tokio::test]
+async fn a_get_is_held_to_the_default_size_caps_and_takes_what_a_tool_takes() {
+    let notes = Notes::default();
+    let router = SecureToolRouter::new().with_prompt(PromptRoute::new(
+        PromptSpec::new("free", public()).with_description("Takes anything."),
+        ArgumentsType::<Free>::new(),
+        ErrorType::<ToolError>::new(),
+        free,
+    ));
+    let server = crate::SecureServerBuilder::with_router(notes.clone(), router).build();
+    let client = ().serve(serve_built(server)).await.unwrap();
+    let get = |args: serde_json::Value| {
+        client.get_prompt(GetPromptRequestParams::new("free").with_arguments(arguments(args)))
+    };
+    // Past the default cap of a string (32,768 characters), as a tool's argument would be.
+    let long = "x".repeat(40_000);
+    get(json!({ "text": long, "count": "3" }))
+        .await
+        .unwrap_err();
+    assert_eq!(notes.gets.load(Ordering::SeqCst), 0, "the handler ran");
+    // A number that JSON Schema counts an integer (`3.0`) is taken as one.
+    let got = get(json!({ "text": "short", "count": 3.0 })).await.unwrap();
+    let text = serde_json::to_string(&got.messages).unwrap();
+    assert!(text.contains("3 of 5 characters"), "{text}");
+}
