@@ -58,6 +58,19 @@ impl OutputSchema {
     }
 }
 
+impl OutputViolation {
+    /// A successful result without the structured value its tool's output schema promises
+    /// (clients refuse it: "has an output schema but did not return structured content").
+    pub(crate) fn missing() -> Self {
+        Self {
+            violations: vec![
+                "the result has no `structuredContent`, which the tool's output schema promises"
+                    .to_owned(),
+            ],
+        }
+    }
+}
+
 /// A tool's structured output that does not conform to its output schema: an internal
 /// error (the caller sees the sanitized one), whose text goes to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]

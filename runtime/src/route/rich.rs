@@ -42,10 +42,35 @@ use crate::resource::ResourceBody;
 /// assert!(server.tools().route("chart").unwrap().tool().output_schema.is_some());
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RichResult<T = ()> {
     blocks: Vec<ContentBlock>,
     structured: Option<T>,
+}
+
+/// Content blocks only, as [`RichResult::new`]. Only without a structured type: a
+/// `RichResult<T>` publishes `T`'s output schema, and a result without its value would
+/// break it (clients refuse a result without the `structuredContent` its tool's schema
+/// promises).
+///
+/// ```
+/// let empty = secure_tool::route::RichResult::default();
+/// assert!(empty.blocks().is_empty());
+/// ```
+///
+/// A result with a structured type has no default (its value would be missing):
+///
+/// ```compile_fail
+/// #[derive(Default, serde::Serialize, schemars::JsonSchema)]
+/// struct Chart {
+///     points: u32,
+/// }
+/// let missing: secure_tool::route::RichResult<Chart> = Default::default();
+/// ```
+impl Default for RichResult<()> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RichResult<()> {

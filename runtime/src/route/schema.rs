@@ -54,8 +54,8 @@ pub(crate) fn with_known_formats(schema: &JsonObject) -> Arc<JsonObject> {
 
 struct KnownFormats;
 
-/// The range of the Rust integer type a schemars `format` names, for the types whose
-/// range JSON can hold (not `i128` / `u128`).
+/// The range of the Rust number type a schemars `format` names, for the types whose range
+/// JSON can hold (not `i128` / `u128`, nor `f64`, whose range is JSON's own).
 fn integer_range(format: &str) -> Option<(serde_json::Value, serde_json::Value)> {
     let signed = |min: i64, max: i64| Some((min.into(), max.into()));
     let unsigned = |max: u64| Some((0.into(), max.into()));
@@ -70,6 +70,11 @@ fn integer_range(format: &str) -> Option<(serde_json::Value, serde_json::Value)>
         "uint32" => unsigned(u32::MAX.into()),
         "uint64" => unsigned(u64::MAX),
         "uint" => unsigned(usize::MAX as u64),
+        // A JSON number past `f32`'s range would reach the handler as an infinity.
+        "float" => Some((
+            serde_json::Value::from(f64::from(f32::MIN)),
+            serde_json::Value::from(f64::from(f32::MAX)),
+        )),
         _ => None,
     }
 }
@@ -156,6 +161,12 @@ mod tests {
             (&json!(i32::MIN), &json!(i32::MAX))
         );
         assert_eq!(schema["properties"]["ratio"].get("maximum"), None);
+        // An `f32` is bounded by its range: past it, a number would be an infinity.
+        let float = &schema["unevaluatedProperties"];
+        assert_eq!(
+            (&float["minimum"], &float["maximum"]),
+            (&json!(f64::from(f32::MIN)), &json!(f64::from(f32::MAX)))
+        );
     }
 
     #[test]

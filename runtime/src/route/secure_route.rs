@@ -352,8 +352,8 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     }
 
     /// Whether a success `result` of this tool conforms to its published output schema, as
-    /// MCP requires of structured content (a tool without an output schema, and an error
-    /// result, have nothing to check). The schema is compiled on the first check.
+    /// MCP requires of structured content, and that a success has it (a tool without an
+    /// output schema, and an error result, have nothing to check). The schema is compiled on the first check.
     ///
     /// # Errors
     ///
@@ -383,16 +383,21 @@ impl<S: Send + Sync + 'static> SecureRoute<S> {
     /// assert!(route.check_output(&good).is_ok());
     /// let bad = CallToolResult::structured(serde_json::json!({"notes": "three"}));
     /// assert!(route.check_output(&bad).unwrap_err().to_string().contains("notes"));
+    /// // A success without the structured value the schema promises does not conform.
+    /// let text_only = CallToolResult::success(vec![]);
+    /// assert!(route.check_output(&text_only).is_err());
     /// ```
     pub fn check_output(&self, result: &CallToolResult) -> Result<(), OutputViolation> {
-        let (Some(schema), Some(value)) = (&self.tool.output_schema, &result.structured_content)
-        else {
+        let Some(schema) = &self.tool.output_schema else {
             return Ok(());
         };
         if result.is_error == Some(true) {
             return Ok(());
         }
-        self.output.check(schema, value)
+        match &result.structured_content {
+            Some(value) => self.output.check(schema, value),
+            None => Err(OutputViolation::missing()),
+        }
     }
 
     /// The size caps of this tool's arguments: its own
