@@ -661,6 +661,45 @@ impl<'call> CallContext<'call> {
         schema: ElicitationSchema,
         timeout: Duration,
     ) -> Result<Option<rmcp::model::ElicitResult>, ToolError> {
+        let mut form = serde_json::to_value(&schema).map_err(ToolError::internal)?;
+        // What is missing is the reader's to judge (a type refuses it, an unticked
+        // confirmation is a no); what is there must fit.
+        if let Some(form) = form.as_object_mut() {
+            form.remove("required");
+        }
+        let answer = self.ask_unchecked(message, schema, timeout).await?;
+        // An accepted answer is the user's input, held to the form it answers (the types,
+        // lengths, ranges and choices of the fields it fills), as arguments are to their
+        // schema.
+        if let Some(answer) = &answer
+            && answer.action == ElicitationAction::Accept
+        {
+            let content = match &answer.content {
+                None | Some(serde_json::Value::Null) => serde_json::json!({}),
+                Some(content) => content.clone(),
+            };
+            let conforms = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .offline()
+                .build(&form)
+                .map_err(|error| ToolError::internal(Unchecked(error.to_string())))?
+                .is_valid(&content);
+            if !conforms {
+                return Err(ToolError::invalid_input(
+                    "The answer to the question does not match its form.",
+                ));
+            }
+        }
+        Ok(answer)
+    }
+
+    /// [`ask`](Self::ask), the answer as it came.
+    async fn ask_unchecked(
+        &self,
+        message: Cow<'static, str>,
+        schema: ElicitationSchema,
+        timeout: Duration,
+    ) -> Result<Option<rmcp::model::ElicitResult>, ToolError> {
         let params = ElicitRequestParams::FormElicitationParams {
             meta: None,
             message: capped(message),
@@ -831,6 +870,19 @@ impl<'call, C> Grant<'call, C> {
         &self.context
     }
 }
+
+/// A form this server asked with that does not compile as a JSON Schema (its own type's):
+/// an internal error.
+#[derive(Debug)]
+struct Unchecked(String);
+
+impl std::fmt::Display for Unchecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the form's schema does not compile: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unchecked {}
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -60,6 +60,7 @@ struct Outcome {
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct Name {
+    #[schemars(length(max = 50))]
     name: String,
 }
 
@@ -688,4 +689,24 @@ async fn a_handler_sees_its_call_cancelled_and_only_then() {
         *jobs.saw.lock().unwrap(),
         ["done: false", "cancelled: true"]
     );
+}
+
+#[tokio::test]
+async fn an_accepted_answer_that_breaks_its_form_is_invalid_input() {
+    // Longer than the form's `maxLength`, and not a string at all.
+    for content in [
+        serde_json::json!({ "name": "x".repeat(100) }),
+        serde_json::json!({ "name": 7 }),
+    ] {
+        let mut asker = client(Some(ElicitationAction::Accept), full());
+        asker.content = content.clone();
+        let running = connect(asker, worker()).await;
+        let result = call(&running, "ask_name", serde_json::json!({}), None).await;
+        assert_eq!(result.is_error, Some(true), "{content}");
+        assert_eq!(
+            super::category(&result).as_deref(),
+            Some("invalid_input"),
+            "{content}"
+        );
+    }
 }
