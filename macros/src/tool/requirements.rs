@@ -123,7 +123,7 @@ pub(super) fn check_public_write(expr: &Expr, errors: &mut Errors) {
                         ..
                     }),
                 ] = arguments[..]
-                    && text.value().trim().is_empty()
+                    && is_blank(&text.value())
                 {
                     errors.push_at(
                         reason.span(),
@@ -295,4 +295,16 @@ pub(super) fn completer_method<'e>(
         );
     }
     method
+}
+
+/// Whether `text` says nothing: empty, or only whitespace and invisible format characters
+/// (as the runtime's `public_because` reads a reason).
+fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            )
+    })
 }

@@ -64,6 +64,7 @@ pub(super) enum Node {
 pub(super) enum EmptyRequirement {
     NoScopes,
     BlankScope,
+    MalformedScope,
     NoRoles,
     BlankRole,
     NoAllOf,
@@ -75,6 +76,7 @@ impl EmptyRequirement {
         match self {
             EmptyRequirement::NoScopes => "empty scope list",
             EmptyRequirement::BlankScope => "blank scope name",
+            EmptyRequirement::MalformedScope => "scope name no token can hold",
             EmptyRequirement::NoRoles => "empty role list",
             EmptyRequirement::BlankRole => "blank role name",
             EmptyRequirement::NoAllOf => "empty all_of list",
@@ -94,11 +96,33 @@ fn names_node(
 ) -> Node {
     if names.0.is_empty() {
         Node::Empty(none)
-    } else if names.0.iter().any(|name| name.trim().is_empty()) {
+    } else if names.0.iter().any(|name| is_blank(name)) {
         Node::Empty(blank)
     } else {
         required(names.0)
     }
+}
+
+/// Whether `text` says nothing: empty, or only whitespace and invisible format characters
+/// (a zero-width space, a word joiner, a byte order mark, a soft hyphen).
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            )
+    })
+}
+
+/// Whether `name` is a scope a token can hold (RFC 6749 §3.3: `%x21 / %x23-5B /
+/// %x5D-7E`, no space, quote or backslash): a scope with a space would be two scopes in
+/// a token's `scope`, and match none of them.
+pub(crate) fn is_scope_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 /// `all_of(..)` or `any_of(..)`: the parts, or an empty requirement when there is none.
@@ -138,7 +162,8 @@ pub fn public() -> Policy {
 /// (`public (reason: ...)`), and the server logs a warning naming the tool and the reason
 /// when it is built.
 ///
-/// It decides like [`public`]. A blank reason (empty, or only whitespace) is no reason:
+/// It decides like [`public`]. A blank reason (empty, or only whitespace and invisible
+/// format characters) is no reason:
 /// the policy is then plain `public`, which a write tool may not use.
 ///
 /// ```
@@ -152,10 +177,12 @@ pub fn public() -> Policy {
 /// let blank = public_because("  ");
 /// assert_eq!(blank.to_string(), "public");
 /// assert!(blank.admits_anonymous_without_reason());
+/// // Invisible characters say nothing either.
+/// assert!(public_because("\u{200B}").admits_anonymous_without_reason());
 /// ```
 pub fn public_because(reason: impl Into<String>) -> Policy {
     let reason = reason.into();
-    let reason = (!reason.trim().is_empty()).then(|| reason.into_boxed_str());
+    let reason = (!is_blank(&reason)).then(|| reason.into_boxed_str());
     Policy::from_node(Node::Public(reason))
 }
 
@@ -191,14 +218,26 @@ pub fn authenticated() -> Policy {
 /// assert!(!nobody.allows_locally(&p));
 /// assert_eq!(nobody.to_string(), "deny: empty scope list");
 /// assert!(!scopes("").allows_locally(&p));
+///
+/// // A name no token can hold (RFC 6749: no space, quote or backslash) is no requirement
+/// // either: "a b" would be two scopes in a token, and match neither.
+/// let two = Principal::new("bob").with_scopes(["a b"]);
+/// assert!(!scopes("a b").allows_locally(&two));
+/// assert_eq!(scopes("a b").to_string(), "deny: scope name no token can hold");
 /// ```
 pub fn scopes(required: impl Into<Names>) -> Policy {
-    Policy::from_node(names_node(
+    let node = names_node(
         required.into(),
         Node::Scopes,
         EmptyRequirement::NoScopes,
         EmptyRequirement::BlankScope,
-    ))
+    );
+    match &node {
+        Node::Scopes(names) if !names.iter().all(|name| is_scope_token(name)) => {
+            Policy::from_node(Node::Empty(EmptyRequirement::MalformedScope))
+        }
+        _ => Policy::from_node(node),
+    }
 }
 
 /// Requires every one of the given roles: `roles("admin")` or `roles(["admin", "ops"])`.

@@ -406,7 +406,8 @@ impl BearerAuthBuilder {
 
     /// Scopes every request needs, whatever the tool: a valid token without one of them gets
     /// `403 insufficient_scope`. They are also the `scope` hint of the `401` challenge. Scopes
-    /// of single tools belong in their `authz` policies, not here.
+    /// of single tools belong in their `authz` policies, not here. `offline_access` (a
+    /// refresh token) is no resource's requirement: [`build`](Self::build) refuses it.
     pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -673,6 +674,16 @@ impl BearerAuthBuilder {
         {
             check_scope(scope)?;
         }
+        if self
+            .required_scopes
+            .iter()
+            .any(|scope| scope == super::OFFLINE_ACCESS)
+        {
+            return Err(ConfigError::new(
+                "`offline_access` asks the authorization server for a refresh token; no resource \
+                 requires it: leave it out of required_scopes",
+            ));
+        }
 
         let metadata_url = self.resource_metadata_url.unwrap_or(well_known_url);
         let metadata_path = metadata::parse_metadata_url(&metadata_url)?;
@@ -888,8 +899,7 @@ fn implied_scopes(
 
 /// A scope token is 1*NQCHAR (RFC 6749 §3.3): printable ASCII but space, `"` and `\`.
 fn check_scope(scope: &str) -> Result<(), ConfigError> {
-    let nqchar = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
-    if scope.is_empty() || !scope.bytes().all(nqchar) {
+    if !crate::authz::is_scope_token(scope) {
         return Err(ConfigError::new(format!(
             "`{scope}` is not a scope: a scope is printable ASCII without spaces, `\"` or `\\` \
              (RFC 6749 §3.3)"

@@ -1835,6 +1835,10 @@ fn configuration_mistakes_are_errors_at_build() {
     );
     // The largest leeway allowed is allowed.
     assert!(hs256().leeway(MAX_LEEWAY).build().is_ok());
+    assert!(
+        error(hs256().required_scopes(["mcp", "offline_access"])).contains("offline_access"),
+        "a refresh token is no resource's requirement"
+    );
     for audience in [
         "mcp.example.com/mcp",
         "/mcp",
@@ -2522,4 +2526,42 @@ async fn a_caller_is_valid_for_what_is_left_of_its_token() {
     assert!(!cached.has_expired());
     tokio::time::advance(Duration::from_secs(1)).await;
     assert!(cached.has_expired() && verified.has_expired());
+}
+
+#[test]
+fn scopes_are_separated_by_spaces_only_and_each_is_one_scope() {
+    let auth = hs256().build().unwrap();
+    let now = get_current_timestamp();
+    let scopes_of = |claims: Value| {
+        authenticate_at(&auth, &hs_token(&claims), now)
+            .map(|principal| principal.scopes().map(str::to_owned).collect::<Vec<_>>())
+    };
+    // Spaces separate, however many.
+    let spaced = with(claims(), "scope", json!("notes:read  notes:write "));
+    assert_eq!(scopes_of(spaced).unwrap(), ["notes:read", "notes:write"]);
+    // Any other whitespace, or a character no scope holds, makes the token invalid: not
+    // two scopes a lenient reader would grant.
+    for scope in [
+        "notes:read\tnotes:write",
+        "notes:read\nnotes:write",
+        "a\"b",
+        "a\\b",
+    ] {
+        let rejection = scopes_of(with(claims(), "scope", json!(scope))).unwrap_err();
+        assert!(
+            matches!(rejection, Rejection::InvalidToken(_)),
+            "{scope:?}: {rejection:?}"
+        );
+    }
+    // An array's item is one scope: one with a space is not.
+    let scp = with(
+        without(claims(), "scope"),
+        "scp",
+        json!(["notes:read notes:write"]),
+    );
+    let rejection = scopes_of(scp).unwrap_err();
+    assert!(
+        matches!(rejection, Rejection::InvalidToken(_)),
+        "{rejection:?}"
+    );
 }

@@ -253,9 +253,9 @@ impl Config {
             _ => return Err("the token's `sub` is not a non-empty string".into()),
         };
         let scopes = match &self.scope_claim {
-            Some(name) => names(claims, name)?,
-            None if claims.get("scope").is_some() => names(claims, "scope")?,
-            None => names(claims, "scp")?,
+            Some(name) => scope_names(claims, name)?,
+            None if claims.get("scope").is_some() => scope_names(claims, "scope")?,
+            None => scope_names(claims, "scp")?,
         };
         let roles = match &self.roles_claim {
             Some(name) => names(claims, name)?,
@@ -336,6 +336,36 @@ fn names<'c>(claims: &'c Value, name: &str) -> Result<Vec<&'c str>, String> {
             "the token's `{name}` is neither a string nor an array of strings"
         )),
     }
+}
+
+/// The scopes in claim `name` ([`names`]), each one a scope a token can hold (RFC 6749
+/// §3.3): the string's scopes separated by spaces only (a tab, a line feed or any other
+/// character outside a scope's is no separator: the token is invalid), an array's items
+/// each one scope (an item with a space in it is not one).
+fn scope_names<'c>(claims: &'c Value, name: &str) -> Result<Vec<&'c str>, String> {
+    let is_string = |value: Option<&Value>| matches!(value, Some(Value::String(_)));
+    let value = if name.starts_with('/') {
+        claims.pointer(name)
+    } else {
+        claims.get(name)
+    };
+    let scopes = match value {
+        Some(Value::String(s)) => s.split(' ').filter(|scope| !scope.is_empty()).collect(),
+        _ => names(claims, name)?,
+    };
+    if scopes
+        .iter()
+        .all(|scope| crate::authz::is_scope_token(scope))
+    {
+        return Ok(scopes);
+    }
+    Err(if is_string(value) {
+        format!(
+            "the token's `{name}` holds a character no scope can (scopes are separated by single spaces)"
+        )
+    } else {
+        format!("an item of the token's `{name}` is not one scope")
+    })
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).

@@ -45,6 +45,12 @@ impl Server {
         Ok(())
     }
 
+    /// An invisible reason.
+    #[secure_tool(authz = public_because("\u{200B}"), mode = write)]
+    async fn invisible_reason(&self) -> Result<(), ToolError> {
+        Ok(())
+    }
+
     /// A read tool's `public` stays as it is.
     #[secure_tool(authz = public, mode = read)]
     async fn count(&self) -> Result<u64, ToolError> {
