@@ -313,6 +313,24 @@ impl Store {
         Ok(Page { notes, more })
     }
 
+    /// The ids that start with `prefix` (digits only: no other prefix starts an id), the
+    /// smallest first, at most `max`: only ids are read, and no more than asked for.
+    pub async fn ids_starting_with(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 20 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let prefix = prefix.to_owned();
+        match &self.backend {
+            Backend::Sqlite(db) => db.ids(prefix, limit).await,
+            Backend::Postgres(db) => db.ids(prefix, limit).await,
+        }
+    }
+
     /// The note `id`, if it exists.
     pub async fn get(&self, id: i64) -> Result<Option<Note>, StoreError> {
         match &self.backend {
@@ -383,9 +401,10 @@ impl Writer<'_> {
     ///
     /// It holds at most [`BACKUP_PAGE_NOTES`] notes in memory at a time, whatever the size
     /// of the store: it reads a page, appends it to a file of its own, and reads the next.
-    /// The backup replaces `notes-backup.jsonl` only once it is whole (a rename), so
-    /// concurrent backups do not mix their lines and a failed one leaves the last good
-    /// backup in place.
+    /// The backup replaces `notes-backup.jsonl` only once it is whole (a rename, synced with
+    /// its directory), so concurrent backups do not mix their lines and a failed one leaves
+    /// the last good backup in place; a backup that fails or is dropped (its deadline
+    /// passed) leaves no partial file behind.
     pub async fn backup(&self, dir: PathBuf) -> Result<(PathBuf, usize), StoreError> {
         use std::io::Write;
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -405,6 +424,8 @@ impl Writer<'_> {
                 source,
             }
         };
+        // Removed however the backup ends, its future dropped at a deadline included.
+        let mut leftover = Leftover(Some(partial.clone()));
         let created = partial.clone();
         let mut out = tokio::task::spawn_blocking(move || std::fs::File::create(created))
             .await?
@@ -437,16 +458,32 @@ impl Writer<'_> {
         let finished = match outcome {
             Ok(out) => tokio::task::spawn_blocking(move || {
                 out.sync_all()?;
-                std::fs::rename(&partial_path, &target)
+                std::fs::rename(&partial_path, &target)?;
+                // The rename itself on disk: the directory's entry is synced too.
+                #[cfg(unix)]
+                std::fs::File::open(&dir)?.sync_all()?;
+                Ok(())
             })
             .await?
             .map_err(failed(&file)),
             Err(error) => Err(error),
         };
-        if finished.is_err() {
-            let _ = std::fs::remove_file(&partial);
+        if finished.is_ok() {
+            leftover.0 = None;
         }
         finished.map(|()| (file, written))
+    }
+}
+
+/// A backup's partial file, removed when the backup ends without renaming it (it failed,
+/// or its future was dropped: the call's deadline passed).
+struct Leftover(Option<PathBuf>);
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -338,13 +338,13 @@ impl Notes {
     /// The ids of the notes that start with what is typed, at most 100 (completions of
     /// `notes://{id}`, for callers who may read the notes).
     async fn note_ids(&self, typed: CompletionRequest) -> Result<Vec<String>, ToolError> {
-        let notes = self.store.list().await.map_err(StoreError::classified)?;
-        Ok(notes
-            .iter()
-            .map(|note| note.id.to_string())
-            .filter(|id| id.starts_with(typed.value()))
-            .take(100)
-            .collect())
+        // Ids only, at most as many as are suggested: a completion never reads the notes.
+        let ids = self
+            .store
+            .ids_starting_with(typed.value(), 100)
+            .await
+            .map_err(StoreError::classified)?;
+        Ok(ids.iter().map(ToString::to_string).collect())
     }
 
     /// Summarise my notes: a prompt with how many notes there are and the five most
@@ -802,5 +802,65 @@ mod tests {
             "{partial}"
         );
         archive.execute_batch("ROLLBACK").unwrap();
+    }
+
+    /// A completion of `notes://{id}` reads ids only, no more than it suggests, and only
+    /// those that start with what is typed.
+    #[tokio::test]
+    async fn completing_an_id_reads_ids_only_and_no_more_than_it_suggests() {
+        let (server, _monitor, db) = server("completions");
+        for title in ["a"; 12] {
+            call(&server, "create_note", json!({ "title": title })).await;
+        }
+        let store = Store::open(&db, Duration::from_millis(50)).unwrap().0;
+        assert_eq!(
+            store.ids_starting_with("1", 100).await.unwrap(),
+            [1, 10, 11, 12]
+        );
+        assert_eq!(store.ids_starting_with("1", 2).await.unwrap(), [1, 10]);
+        assert_eq!(store.ids_starting_with("", 3).await.unwrap(), [1, 2, 3]);
+        assert!(store.ids_starting_with("1%", 100).await.unwrap().is_empty());
+    }
+
+    /// A backup whose call is dropped (its deadline passed, its client went away) leaves
+    /// no partial file behind.
+    #[tokio::test]
+    async fn a_dropped_backup_leaves_no_partial_file() {
+        let (server, _monitor, db) = server("dropped-backup");
+        let dir = db.parent().unwrap().to_owned();
+        let partials = || {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .filter(|entry| {
+                    let name = entry.as_ref().unwrap().file_name();
+                    name.to_string_lossy().starts_with(".notes-backup")
+                })
+                .count()
+        };
+        let admin = Principal::new("root")
+            .with_scopes(["notes:read", "notes:write"])
+            .with_roles(["admin"]);
+        let mut backup = Box::pin(server.call("backup_notes", None, admin));
+        // Polled until its partial file exists (it then waits for the store's first page),
+        // then dropped.
+        let seen = tokio::time::timeout(WAIT, async {
+            loop {
+                let polled = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(backup.as_mut().poll(cx).is_ready())
+                });
+                if polled.await {
+                    return false;
+                }
+                if partials() > 0 {
+                    return true;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the backup starts");
+        assert!(seen, "the backup ended before its partial file was seen");
+        drop(backup);
+        assert_eq!(partials(), 0, "a partial file was left");
     }
 }

@@ -142,6 +142,7 @@ const SCHEMA: &str = "SELECT pg_advisory_xact_lock(7244106); \
     )";
 const GET: &str = "SELECT id, title, body FROM notes WHERE id = $1";
 const PAGE: &str = "SELECT id, title, body FROM notes WHERE id > $1 ORDER BY id LIMIT $2";
+const IDS: &str = "SELECT id FROM notes WHERE id::text LIKE $1 || '%' ORDER BY id LIMIT $2";
 const SUMMARY: &str = "SELECT (SELECT count(*) FROM notes), \
                        ARRAY(SELECT title FROM notes ORDER BY id DESC LIMIT 5)";
 const OWNER: &str = "SELECT owner FROM notes WHERE id = $1";
@@ -215,6 +216,21 @@ impl Postgres {
             .run(GET, async |client| client.query_opt(GET, &[&id]).await)
             .await?;
         row.map(|row| note(&self.reads, GET, &row)).transpose()
+    }
+
+    pub(super) async fn ids(&self, prefix: String, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let rows = self
+            .reads
+            .run(IDS, async |client| {
+                client.query(IDS, &[&prefix, &limit]).await
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                row.try_get(0)
+                    .map_err(|source| self.reads.error(IDS, source))
+            })
+            .collect()
     }
 
     pub(super) async fn owner(&self, id: i64) -> Result<Option<Option<String>>, StoreError> {

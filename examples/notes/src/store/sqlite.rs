@@ -73,6 +73,7 @@ const HAS_OWNER: &str = "SELECT count(*) FROM pragma_table_info('notes') WHERE n
 const ADD_OWNER: &str = "ALTER TABLE notes ADD COLUMN owner TEXT";
 const GET: &str = "SELECT id, title, body FROM notes WHERE id = ?1";
 const PAGE: &str = "SELECT id, title, body FROM notes WHERE id > ?1 ORDER BY id LIMIT ?2";
+const IDS: &str = "SELECT id FROM notes WHERE CAST(id AS TEXT) LIKE ?1 || '%' ORDER BY id LIMIT ?2";
 const SUMMARY: &str = "SELECT count(*), (SELECT json_group_array(title) FROM \
                        (SELECT title FROM notes ORDER BY id DESC LIMIT 5)) FROM notes";
 const OWNER: &str = "SELECT owner FROM notes WHERE id = ?1";
@@ -207,7 +208,9 @@ impl Sqlite {
             // `journal_mode` answers with the mode it set.
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
                 .map_err(setup)?;
-            conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            // FULL: a write is acknowledged once it is on disk (NORMAL, in WAL mode, may
+            // roll back the last commits after a power loss or an OS crash).
+            conn.execute_batch("PRAGMA synchronous = FULL;")
                 .map_err(setup)?;
             set_up(&conn).map_err(setup)?;
         }
@@ -244,6 +247,16 @@ impl Sqlite {
             .run(PAGE, move |conn| {
                 let mut stmt = conn.prepare_cached(PAGE)?;
                 stmt.query_map(params![after, limit], row_to_note)?
+                    .collect()
+            })
+            .await
+    }
+
+    pub(super) async fn ids(&self, prefix: String, limit: i64) -> Result<Vec<i64>, StoreError> {
+        self.reads
+            .run(IDS, move |conn| {
+                let mut stmt = conn.prepare_cached(IDS)?;
+                stmt.query_map(params![prefix, limit], |row| row.get(0))?
                     .collect()
             })
             .await
@@ -375,6 +388,25 @@ impl Archive {
 
 #[cfg(test)]
 mod tests {
+    /// A write is acknowledged once it is on disk: the writer commits with
+    /// `synchronous = FULL` (2), not WAL's usual `NORMAL` (1).
+    #[tokio::test]
+    async fn the_writer_commits_to_disk_before_acknowledging() {
+        let dir = std::env::temp_dir().join(format!("notes-sqlite-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Sqlite::open(dir.join("notes.db"), Duration::from_millis(50)).unwrap();
+        let synchronous: i64 = db
+            .writes
+            .run("PRAGMA synchronous", |conn| {
+                conn.query_row("PRAGMA synchronous", [], |row| row.get(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::super::{Backend, Store};
     use super::*;
 
