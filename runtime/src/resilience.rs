@@ -378,12 +378,12 @@ impl<'a> Limits<'a> {
 }
 
 pin_project_lite::pin_project! {
-    /// A call bounded by its deadline, with panics caught. The deadline's timer is created
-    /// on the first `Pending`, so a call that finishes at once never touches the timer
-    /// wheel.
+    /// A call bounded by its deadline, with panics caught, in its polls and in its drop.
+    /// The deadline's timer is created on the first `Pending`, so a call that finishes at
+    /// once never touches the timer wheel.
     struct Bounded<F> {
         #[pin]
-        call: F,
+        call: DropCaught<F>,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         start: Instant,
@@ -394,11 +394,51 @@ pin_project_lite::pin_project! {
 impl<F> Bounded<F> {
     fn new(call: F, start: Instant, timeout: Duration) -> Self {
         Self {
-            call,
+            call: DropCaught::new("a handler's future", call),
             sleep: None,
             start,
             timeout,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future of user code (a handler's, a policy's) whose drop is caught: past a
+    /// deadline, after a panic or when its call is cancelled, it is dropped by the guard,
+    /// and a panic in a `Drop` of what it holds must not take the request's task with it.
+    pub(crate) struct DropCaught<F> {
+        #[pin]
+        inner: Option<F>,
+        what: &'static str,
+    }
+
+    impl<F> PinnedDrop for DropCaught<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut inner = this.inner;
+            crate::util::drop_caught(this.what, || inner.set(None));
+        }
+    }
+}
+
+impl<F> DropCaught<F> {
+    pub(crate) fn new(what: &'static str, inner: F) -> Self {
+        Self {
+            inner: Some(inner),
+            what,
+        }
+    }
+}
+
+impl<F: Future> Future for DropCaught<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project()
+            .inner
+            .as_pin_mut()
+            .expect("polled after it was dropped")
+            .poll(cx)
     }
 }
 

@@ -23,6 +23,21 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Drops what `drop` drops (a handler's or a policy's future, a caller's value) with a
+/// panic in its `Drop` caught and logged: user code dropped by the guard (past a deadline,
+/// after a panic, when a call is cancelled) must not take the request's task down with it,
+/// which would leave the request unanswered and unaudited.
+pub(crate) fn drop_caught(what: &str, drop: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
+        tracing::error!(
+            target: "secure_tool::guard",
+            what,
+            panic = %LogSafe::new(&panic_message(&*panic), 2048),
+            "a panic while dropping user code was caught"
+        );
+    }
+}
+
 /// Text from outside (a token's subject, an argument's name, an error's message) as one
 /// log field may hold it: a backslash, control characters (newlines, escapes), the
 /// Unicode line and paragraph separators and the bidirectional controls are written

@@ -356,15 +356,25 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadl
         Ok(future) => future,
         Err(panic) => return Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     };
+    // Dropped with a panic in its `Drop` caught, however it ends (its deadline included).
+    let future = crate::resilience::DropCaught::new("a policy's future", future);
     match AssertUnwindSafe(future).catch_unwind().await {
         // An allow counts only if it came in time, however the policy spent its time: a
         // policy that held its thread kept the deadline's timer from firing.
         Ok(Ok(Decision::Allow)) => deadline.check(),
         Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
         Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
-        Ok(Err(error)) => Err(DenialCause::PolicyError(crate::sanitize::error_chain(
-            &*error,
-        ))),
+        Ok(Err(error)) => {
+            // The error is the policy's: its `Display`, `source` and `Drop` may panic too.
+            let mut chain = None;
+            crate::util::drop_caught("a policy's error", || {
+                chain = Some(crate::sanitize::error_chain(&*error));
+                drop(error);
+            });
+            Err(DenialCause::PolicyError(chain.unwrap_or_else(|| {
+                "the policy's error panicked when read".to_owned()
+            })))
+        }
         Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     }
 }

@@ -590,14 +590,17 @@ where
     }
 
     fn stop(self: Pin<&mut Self>) {
-        self.project().running.set(None);
+        let mut running = self.project().running;
+        crate::util::drop_caught("a handler's future", || running.set(None));
     }
 
     fn discard(self: Pin<&mut Self>) {
         let mut this = self.project();
-        *this.arguments = None;
-        this.running.set(None);
-        *this.value = None;
+        crate::util::drop_caught("a call's arguments and value", || {
+            *this.arguments = None;
+            this.running.set(None);
+            *this.value = None;
+        });
     }
 }
 

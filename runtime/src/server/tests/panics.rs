@@ -100,6 +100,65 @@ impl Fragile {
     async fn fine(&self) -> Result<Out, ToolError> {
         Ok(Out { id: 7 })
     }
+
+    /// Holds a value whose `Drop` panics until its deadline drops it.
+    #[secure_tool(authz = scopes("notes:read"), mode = read, timeout = "50ms")]
+    async fn held(&self) -> Result<Out, ToolError> {
+        let _bomb = Bomb;
+        std::future::pending::<()>().await;
+        Ok(Out { id: 1 })
+    }
+
+    /// Its policy's error panics when displayed.
+    #[secure_tool(authz = crate::authz::custom(LoudPolicy), mode = read)]
+    async fn loud_policy(&self) -> Result<Out, ToolError> {
+        Ok(Out { id: 1 })
+    }
+
+    /// Its policy never answers, holding a value whose `Drop` panics.
+    #[secure_tool(authz = crate::authz::custom(HungPolicy), mode = read)]
+    async fn hung_policy(&self) -> Result<Out, ToolError> {
+        Ok(Out { id: 1 })
+    }
+}
+
+/// A value whose `Drop` panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("drop bug at /src/secret/drop.rs");
+        }
+    }
+}
+
+/// A policy whose error panics when displayed.
+struct LoudPolicy;
+
+impl crate::authz::Authorize for LoudPolicy {
+    fn authorize<'a>(
+        &'a self,
+        _: crate::authz::AccessRequest<'a>,
+    ) -> crate::authz::PolicyFuture<'a> {
+        Box::pin(async { Err(Box::new(LoudError) as Box<dyn std::error::Error + Send + Sync>) })
+    }
+}
+
+/// A policy that never answers, holding a [`Bomb`].
+struct HungPolicy;
+
+impl crate::authz::Authorize for HungPolicy {
+    fn authorize<'a>(
+        &'a self,
+        _: crate::authz::AccessRequest<'a>,
+    ) -> crate::authz::PolicyFuture<'a> {
+        Box::pin(async {
+            let _bomb = Bomb;
+            std::future::pending::<()>().await;
+            Ok(crate::authz::Decision::Allow)
+        })
+    }
 }
 
 impl rmcp::ServerHandler for Fragile {}
@@ -143,6 +202,32 @@ async fn a_panic_in_the_users_serde_or_error_code_is_an_internal_error_and_the_s
             "{tool}: {event}"
         );
         // The session goes on.
+        let fine = call(&client, "fine", json!({})).await;
+        assert_eq!(fine.structured_content.unwrap()["id"], 7, "after {tool}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_user_code_the_guard_drops_or_reads_is_caught_and_the_call_answered() {
+    let client = connect_with(Fragile, Some(reader())).await;
+    for (tool, expected) in [
+        ("held", "timeout"),
+        ("loud_policy", "denied"),
+        ("hung_policy", "denied"),
+    ] {
+        let result = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            call(&client, tool, json!({})),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{tool}: no answer"));
+        let wire = serde_json::to_string(&result).unwrap();
+        assert_eq!(
+            category(&result).as_deref(),
+            Some(expected),
+            "{tool}: {wire}"
+        );
+        assert!(!wire.contains("/src/secret"), "{tool} leaked: {wire}");
         let fine = call(&client, "fine", json!({})).await;
         assert_eq!(fine.structured_content.unwrap()["id"], 7, "after {tool}");
     }
