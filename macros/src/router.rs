@@ -37,10 +37,10 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Ident, ImplItem, ItemImpl, Token};
+use syn::{Ident, ImplItem, ItemImpl, ReturnType, Token};
 
 use crate::attr::{Kind, attr_name_span, is_attr, unknown_key};
 use crate::errors::Errors;
@@ -118,6 +118,12 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     // Tools, resources and prompts are named apart (the runtime keeps them apart too).
     let mut names: HashMap<(Kind, String), Span> = HashMap::new();
     let mut uris: HashMap<String, Span> = HashMap::new();
+    // The impl's type parameters: a handler's result must not be one (see below).
+    let type_params: Vec<Ident> = item
+        .generics
+        .type_params()
+        .map(|param| param.ident.clone())
+        .collect();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -156,6 +162,21 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }),
             ..attr
         };
+        // Whether a result is one of rmcp's protocol types is decided by type, where the
+        // router is compiled: an impl's type parameter is decided there once, as none, for
+        // every type it is later given. So a result may not name one.
+        if let ReturnType::Type(_, ty) = &method.sig.output
+            && let Some(param) = mentioned(ty.to_token_stream(), &type_params)
+        {
+            errors.push_at(
+                param.span(),
+                format!(
+                    "a handler's result cannot name `{param}`, a type parameter of its impl \
+                     block: whether it is one of rmcp's protocol types (which carry no error \
+                     hygiene) cannot be checked through it; name a concrete type"
+                ),
+            );
+        }
         let route = route_fn_ident(kind, &method.sig.ident);
         let expanded = crate::tool::expand(kind, &original, args, method, registered, &methods);
         for (name, tokens) in expanded.completers {
@@ -616,4 +637,13 @@ mod tests {
         assert!(out.contains("unknown key `colour`"), "{out}");
         assert!(out.contains("duplicate `router`"), "{out}");
     }
+}
+
+/// The first of `params` that `tokens` name, at the place it is named.
+fn mentioned(tokens: TokenStream, params: &[Ident]) -> Option<Ident> {
+    tokens.into_iter().find_map(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) if params.contains(&ident) => Some(ident),
+        proc_macro2::TokenTree::Group(group) => mentioned(group.stream(), params),
+        _ => None,
+    })
 }

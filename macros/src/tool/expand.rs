@@ -114,13 +114,19 @@ impl Handler<'_> {
         let check_ok = quote_spanned!(ok.span()=> ::secure_tool::__private::output::<#ok>());
         // rmcp's own types are `Serialize + JsonSchema` too: refused by type, so that an
         // alias or a container of one is caught as well.
+        // The type as a whole (an alias of one is caught by type), and every type written
+        // inside it (a tuple's, a generic container's of any crate's, an array's), so that
+        // no container hides one.
+        let probed = std::iter::once(ok).chain(nested_types(ok));
         let own_result = quote_spanned! {ok.span()=>
             {
                 #[allow(unused_imports)]
                 use ::secure_tool::__private::{ProbeOwn as _, ProbeProtocol as _};
-                ::secure_tool::__private::own_result(
-                    (&::secure_tool::__private::Probe::<#ok>::new()).answer(),
-                );
+                #(
+                    ::secure_tool::__private::own_result(
+                        (&::secure_tool::__private::Probe::<#probed>::new()).answer(),
+                    );
+                )*
             }
         };
         let own_arguments = self.input.map(|ty| {
@@ -517,4 +523,70 @@ fn with_rate(expr: &Expr) -> TokenStream {
             .with_rate(::secure_tool::__private::rate(#expr))
         },
     }
+}
+
+/// Every type written inside `ty` (not `ty` itself): generic arguments, tuple elements,
+/// array and slice elements, referents. A type that names a lifetime other than
+/// `'static`, or is left to inference, is left out: it cannot be named where the check
+/// runs.
+fn nested_types(ty: &Type) -> Vec<&Type> {
+    fn walk<'t>(ty: &'t Type, out: &mut Vec<&'t Type>) {
+        let inner = |ty: &'t Type, out: &mut Vec<&'t Type>| {
+            if nameable(ty) {
+                out.push(ty);
+            }
+            walk(ty, out);
+        };
+        match ty {
+            Type::Path(path) => {
+                for segment in &path.path.segments {
+                    if let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments {
+                        for argument in &arguments.args {
+                            if let syn::GenericArgument::Type(ty) = argument {
+                                inner(ty, out);
+                            }
+                        }
+                    }
+                }
+            }
+            Type::Tuple(tuple) => tuple.elems.iter().for_each(|ty| inner(ty, out)),
+            Type::Array(array) => inner(&array.elem, out),
+            Type::Slice(slice) => inner(&slice.elem, out),
+            Type::Reference(reference) => inner(&reference.elem, out),
+            Type::Paren(paren) => inner(&paren.elem, out),
+            Type::Group(group) => inner(&group.elem, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(ty, &mut out);
+    out
+}
+
+/// Whether `ty` can be named in the router's own function: no lifetime but `'static`, no
+/// `_`, no `impl Trait`.
+fn nameable(ty: &Type) -> bool {
+    fn tokens_nameable(stream: TokenStream) -> bool {
+        let mut tokens = stream.into_iter().peekable();
+        while let Some(token) = tokens.next() {
+            match token {
+                proc_macro2::TokenTree::Punct(tick) if tick.as_char() == '\'' => {
+                    if let Some(proc_macro2::TokenTree::Ident(name)) = tokens.peek()
+                        && name != "static"
+                    {
+                        return false;
+                    }
+                }
+                proc_macro2::TokenTree::Ident(name) if name == "_" || name == "impl" => {
+                    return false;
+                }
+                proc_macro2::TokenTree::Group(group) if !tokens_nameable(group.stream()) => {
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+    !matches!(ty, Type::Infer(_) | Type::ImplTrait(_)) && tokens_nameable(ty.to_token_stream())
 }

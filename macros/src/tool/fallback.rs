@@ -44,7 +44,7 @@ pub(super) fn fallback(kind: Kind, item: &ImplItemFn, error: syn::Error) -> Toke
 /// the tool or resource would be registered nowhere: an error at the attribute, with the
 /// item kept as written so that nothing else cascades.
 pub fn expand_standalone(kind: Kind, args: TokenStream, input: TokenStream) -> TokenStream {
-    if args.to_string() == REGISTERED {
+    if args.to_string() == REGISTERED && !written_in_source(&args) {
         return input;
     }
     let attribute = kind.attribute();
@@ -73,6 +73,16 @@ pub fn expand_standalone(kind: Kind, args: TokenStream, input: TokenStream) -> T
     let mut out = syn::Error::new(Span::call_site(), message).to_compile_error();
     out.extend(input);
     out
+}
+
+/// Whether `args` come from the user's source: the router's marker never does (it is
+/// made by the router, spanned at its own attribute), so a marker written by hand, which
+/// would silence the attribute on a method no router registered, is not taken for it.
+fn written_in_source(args: &TokenStream) -> bool {
+    args.clone()
+        .into_iter()
+        .next()
+        .is_some_and(|marker| marker.span().source_text().as_deref() == Some(REGISTERED))
 }
 
 /// rmcp's `#[tool]`, when it expands first, removes `async`, returns

@@ -170,6 +170,74 @@ rmcp_protocol_types!(
     m::ClientResult,
     m::ServerJsonRpcMessage,
     m::ClientJsonRpcMessage,
+    m::ArgumentInfo,
+    m::BooleanSchema,
+    m::CacheScope,
+    m::CallToolResponse,
+    m::CancelTaskParams,
+    m::CompletionContext,
+    m::ConstTitle,
+    m::ContextInclusion,
+    m::DetailedTask,
+    m::ElicitationAction,
+    m::ElicitationCapability,
+    m::ElicitationSchema,
+    m::EnumSchema,
+    m::FormElicitationCapability,
+    m::GetPromptResponse,
+    m::GetSkillRequestParams,
+    m::GetSkillResult,
+    m::GetTaskParams,
+    m::IconTheme,
+    m::InputRequest,
+    m::InputRequiredResult,
+    m::IntegerSchema,
+    m::LegacyEnumSchema,
+    m::MetaObject,
+    m::ModelHint,
+    m::ModelPreferences,
+    m::MultiSelectEnumSchema,
+    m::NotificationMetaObject,
+    m::NumberSchema,
+    m::PrimitiveSchemaDefinition,
+    m::PromptReference,
+    m::PromptsCapability,
+    m::ReadResourceDirectoryRequestParams,
+    m::ReadResourceResponse,
+    m::RequestMetaObject,
+    m::ResourceTemplateReference,
+    m::ResourcesCapability,
+    m::Root,
+    m::RootsCapabilities,
+    m::SamplingCapability,
+    m::ServerPeerInfo,
+    m::SingleSelectEnumSchema,
+    m::Skill,
+    m::SkillFrontmatter,
+    m::SkillResource,
+    m::SkillResources,
+    m::SkillsCapability,
+    m::StringFormat,
+    m::StringSchema,
+    m::SubscriptionFilter,
+    m::SubscriptionsAcknowledgedNotificationParams,
+    m::SubscriptionsListenRequestParams,
+    m::SubscriptionsListenResultMeta,
+    m::TaskAckResult,
+    m::TaskPayload,
+    m::TaskStatus,
+    m::TaskStatusNotificationParams,
+    m::TitledItems,
+    m::TitledMultiSelectEnumSchema,
+    m::TitledSingleSelectEnumSchema,
+    m::ToolChoice,
+    m::ToolChoiceMode,
+    m::ToolsCapability,
+    m::UntitledItems,
+    m::UntitledMultiSelectEnumSchema,
+    m::UntitledSingleSelectEnumSchema,
+    m::UpdateTaskParams,
+    m::UrlElicitationCapability,
 );
 
 impl<M, P> RmcpProtocolType for m::Request<M, P> {}
@@ -181,6 +249,7 @@ impl<R> RmcpProtocolType for m::JsonRpcRequest<R> {}
 impl<R> RmcpProtocolType for m::JsonRpcResponse<R> {}
 impl<N> RmcpProtocolType for m::JsonRpcNotification<N> {}
 impl<T> RmcpProtocolType for m::SamplingContent<T> {}
+impl<T: serde::Serialize> RmcpProtocolType for m::JsonContent<T> {}
 impl<T> RmcpProtocolType for rmcp::Json<T> {}
 impl<T> RmcpProtocolType for rmcp::handler::server::wrapper::Parameters<T> {}
 impl<T> RmcpProtocolType for rmcp::handler::server::tool::Extension<T> {}
@@ -197,6 +266,16 @@ impl<T: RmcpProtocolType> RmcpProtocolType for [T] {}
 impl<T: RmcpProtocolType, const N: usize> RmcpProtocolType for [T; N] {}
 impl<K, T: RmcpProtocolType, S> RmcpProtocolType for std::collections::HashMap<K, T, S> {}
 impl<K, T: RmcpProtocolType> RmcpProtocolType for std::collections::BTreeMap<K, T> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for std::collections::VecDeque<T> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for std::collections::LinkedList<T> {}
+impl<T: RmcpProtocolType, S> RmcpProtocolType for std::collections::HashSet<T, S> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for std::collections::BTreeSet<T> {}
+impl<T: RmcpProtocolType + ToOwned + ?Sized> RmcpProtocolType for std::borrow::Cow<'_, T> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for std::cell::RefCell<T> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for std::sync::Mutex<T> {}
+impl<T: RmcpProtocolType, E> RmcpProtocolType for Result<T, E> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for super::RichResult<T> {}
+impl<T: RmcpProtocolType> RmcpProtocolType for crate::partial::Partial<T> {}
 
 /// Asks, at the user's type `T`, whether it is an rmcp protocol type.
 pub struct Probe<T: ?Sized>(PhantomData<fn() -> PhantomData<T>>);
