@@ -297,6 +297,15 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Ident> {
     router
 }
 
+/// The first of `params` that `tokens` name, at the place it is named.
+fn mentioned(tokens: TokenStream, params: &[Ident]) -> Option<Ident> {
+    tokens.into_iter().find_map(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) if params.contains(&ident) => Some(ident),
+        proc_macro2::TokenTree::Group(group) => mentioned(group.stream(), params),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,13 +646,4 @@ mod tests {
         assert!(out.contains("unknown key `colour`"), "{out}");
         assert!(out.contains("duplicate `router`"), "{out}");
     }
-}
-
-/// The first of `params` that `tokens` name, at the place it is named.
-fn mentioned(tokens: TokenStream, params: &[Ident]) -> Option<Ident> {
-    tokens.into_iter().find_map(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) if params.contains(&ident) => Some(ident),
-        proc_macro2::TokenTree::Group(group) => mentioned(group.stream(), params),
-        _ => None,
-    })
 }
