@@ -59,6 +59,28 @@ use crate::sanitize::{ErrorCategory, ToolError};
 /// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest deadline a tool, resource or prompt may have: a day. A deadline is what
+/// keeps a call from waiting forever; one past this keeps nothing from it (work that long
+/// is a job to start and poll, not a call to wait on).
+///
+/// ```
+/// assert_eq!(secure_tool::resilience::MAX_TIMEOUT.as_secs(), 86_400);
+/// ```
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// Panics unless `timeout` is a deadline: more than zero, at most [`MAX_TIMEOUT`].
+pub(crate) fn check_timeout(timeout: Duration, what: &str, name: &str) {
+    assert!(
+        !timeout.is_zero(),
+        "the timeout of {what} `{name}` must be more than zero"
+    );
+    assert!(
+        timeout <= MAX_TIMEOUT,
+        "the timeout of {what} `{name}` is {timeout:?}, more than a day (MAX_TIMEOUT): no call \
+         should wait that long"
+    );
+}
+
 /// One downstream dependency: its circuit breaker and its bulkhead (default: at most
 /// [`DEFAULT_MAX_CONCURRENT`](crate::bulkhead::DEFAULT_MAX_CONCURRENT) calls at a time).
 /// Tools that call the dependency name it with `breaker = ...`.

@@ -202,6 +202,13 @@ fn parse_duration(text: &str) -> Result<u64, String> {
     if nanos == 0 {
         return Err("a zero deadline would time out every call".to_owned());
     }
+    // `secure_tool::resilience::MAX_TIMEOUT`: a day.
+    if nanos > 24 * 3_600_000_000_000 {
+        return Err(format!(
+            "`{text}` is more than a day: no call should wait that long (start a job and \
+             poll it instead)"
+        ));
+    }
     Ok(nanos)
 }
 
@@ -749,7 +756,17 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(120_000_000_000));
         assert_eq!(parse_duration("2min"), Ok(120_000_000_000));
         assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
-        for bad in ["5", "s", "1.5s", "0ms", "5 parsecs", "99999999999h"] {
+        assert_eq!(parse_duration("24h"), Ok(86_400_000_000_000));
+        for bad in [
+            "5",
+            "s",
+            "1.5s",
+            "0ms",
+            "5 parsecs",
+            "99999999999h",
+            "25h",
+            "4000000h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }

@@ -55,13 +55,10 @@ impl PromptSpec {
     ///
     /// # Panics
     ///
-    /// If `timeout` is zero: every get would time out.
+    /// If `timeout` is zero (every get would time out), or more than a day
+    /// ([`MAX_TIMEOUT`](crate::resilience::MAX_TIMEOUT): nothing should wait that long).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        assert!(
-            !timeout.is_zero(),
-            "the timeout of prompt `{}` must be more than zero",
-            self.name
-        );
+        crate::resilience::check_timeout(timeout, "prompt", &self.name);
         self.timeout = timeout;
         self
     }

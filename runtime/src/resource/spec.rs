@@ -78,13 +78,10 @@ impl ResourceSpec {
     ///
     /// # Panics
     ///
-    /// If `timeout` is zero: every read would time out.
+    /// If `timeout` is zero (every read would time out), or more than a day
+    /// ([`MAX_TIMEOUT`](crate::resilience::MAX_TIMEOUT): nothing should wait that long).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        assert!(
-            !timeout.is_zero(),
-            "the timeout of resource `{}` must be more than zero",
-            self.name
-        );
+        crate::resilience::check_timeout(timeout, "resource", &self.name);
         self.timeout = timeout;
         self
     }

@@ -69,7 +69,8 @@ impl ToolSpec {
     ///
     /// # Panics
     ///
-    /// If `timeout` is zero: every call would time out.
+    /// If `timeout` is zero (every call would time out), or more than a day
+    /// ([`MAX_TIMEOUT`](crate::resilience::MAX_TIMEOUT): nothing should wait that long).
     ///
     /// ```
     /// use std::time::Duration;
@@ -77,13 +78,13 @@ impl ToolSpec {
     /// use secure_tool::route::ToolSpec;
     /// let spec = ToolSpec::new("ping", Mode::Read, public()).with_timeout(Duration::from_secs(2));
     /// assert_eq!(spec.timeout(), Duration::from_secs(2));
+    /// let forever = std::panic::catch_unwind(|| {
+    ///     ToolSpec::new("wait", Mode::Read, public()).with_timeout(Duration::MAX)
+    /// });
+    /// assert!(forever.is_err());
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        assert!(
-            !timeout.is_zero(),
-            "the timeout of tool `{}` must be more than zero",
-            self.name
-        );
+        crate::resilience::check_timeout(timeout, "tool", &self.name);
         self.timeout = timeout;
         self
     }
