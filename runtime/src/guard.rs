@@ -247,6 +247,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     {
         let this = self.probed();
         let started = tokio::time::Instant::now();
+
         let mut event = audit::CallEvent::of(
             this.surface,
             this.name,
@@ -256,6 +257,12 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         )
         .counted_in(this.metrics)
         .in_span(span);
+        // What the schema does not declare is gone before the policy and the type see the
+        // arguments (see `InputSchema::strip_undeclared`); the audit has its shape as sent.
+        let mut arguments = arguments;
+        if let Some(schema) = this.params {
+            schema.strip_undeclared(&mut arguments);
+        }
 
         let request =
             AccessRequest::new(this.name, Mode::Read, &this.principal).with_arguments(&arguments);

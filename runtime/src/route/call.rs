@@ -168,11 +168,17 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
         let started = tokio::time::Instant::now();
         let route = self.route;
         let spec: &'a ToolSpec = &route.spec;
-        let arguments = self.arguments.take();
+        let mut arguments = self.arguments.take();
+        // The audit records the shape of what was sent...
         let mut event =
             audit::CallEvent::new(&spec.name, spec.mode, &self.principal, arguments.as_ref())
                 .counted_in(self.context.metrics.then_some(&*route.metrics))
                 .in_span(span);
+        // ...but what the schema does not declare reaches nothing, and is gone before the
+        // policy and the type see the arguments: they see the same members.
+        if let Some(arguments) = &mut arguments {
+            route.input.strip_undeclared(arguments);
+        }
         let rounds_apply = match self.admit(arguments.as_ref(), &mut event, started).await {
             Ok(rounds_apply) => rounds_apply,
             Err(refused) => return refused.into(),

@@ -80,6 +80,19 @@ impl InputSchema {
         &self.names
     }
 
+    /// `arguments` without the members no schema of theirs declares, where the schema lets
+    /// undeclared members through only to be ignored (an object schema with `properties`
+    /// and no `additionalProperties`, `patternProperties` or `unevaluatedProperties`).
+    /// Such a member reaches nothing, unless the type reads it under another name than
+    /// the one published (`#[serde(alias = "..")]`, which schemas do not show): then it
+    /// would fill a field past the field's own checks, and a policy reading the
+    /// arguments would not see it under the field's name. Nested objects are followed
+    /// through `properties`, `items` and local `$ref`s; a level with `allOf`, `anyOf` or
+    /// `oneOf` is left whole.
+    pub(crate) fn strip_undeclared(&self, arguments: &mut JsonObject) {
+        strip_object(arguments, &self.schema, &self.schema, 0);
+    }
+
     /// Whether `arguments` conform to the schema; if not, what is wrong, each problem
     /// naming its place and the constraint (at most [`MAX_ERRORS`] read).
     pub(crate) fn check(&self, arguments: &Value) -> Result<(), Vec<Problem>> {
@@ -408,6 +421,81 @@ fn or_list(items: &[String]) -> String {
         None => String::new(),
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// How deep [`InputSchema::strip_undeclared`] follows nested objects (the size limits
+/// bound the arguments' own depth at 32).
+const MAX_STRIP_DEPTH: usize = 32;
+
+/// `schema` with a local `$ref` (`#/$defs/..`) followed, and an optional's `anyOf` /
+/// `oneOf` of one schema and `null` taken as that schema (what a non-null value meets),
+/// a few levels deep.
+fn resolved<'s>(mut schema: &'s Value, root: &'s Value) -> &'s Value {
+    for _ in 0..8 {
+        if let Some(target) = schema.get("$ref").and_then(Value::as_str)
+            && let Some(found) = target
+                .strip_prefix('#')
+                .and_then(|pointer| root.pointer(pointer))
+        {
+            schema = found;
+            continue;
+        }
+        let optional = ["anyOf", "oneOf"].iter().find_map(|keyword| {
+            let branches = schema.get(keyword)?.as_array()?;
+            let mut some = branches
+                .iter()
+                .filter(|branch| branch.get("type").and_then(Value::as_str) != Some("null"));
+            let only = some.next()?;
+            (branches.len() == 2 && some.next().is_none()).then_some(only)
+        });
+        match optional {
+            Some(only) => schema = only,
+            None => break,
+        }
+    }
+    schema
+}
+
+fn strip_object(object: &mut JsonObject, schema: &Value, root: &Value, depth: usize) {
+    let schema = resolved(schema, root);
+    if depth > MAX_STRIP_DEPTH
+        || [
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "additionalProperties",
+            "patternProperties",
+            "unevaluatedProperties",
+        ]
+        .iter()
+        .any(|keyword| schema.get(keyword).is_some())
+    {
+        return;
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    object.retain(|name, _| properties.contains_key(name));
+    for (name, value) in object.iter_mut() {
+        if let Some(property) = properties.get(name) {
+            strip_value(value, property, root, depth + 1);
+        }
+    }
+}
+
+fn strip_value(value: &mut Value, schema: &Value, root: &Value, depth: usize) {
+    let schema = resolved(schema, root);
+    match value {
+        Value::Object(object) => strip_object(object, schema, root, depth),
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items").filter(|item| item.is_object()) {
+                for value in items {
+                    strip_value(value, item, root, depth + 1);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

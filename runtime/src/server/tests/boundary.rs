@@ -704,3 +704,67 @@ async fn an_integer_past_the_types_range_is_refused_never_clamped() {
         assert_eq!(answer.is_error, Some(false), "{n}");
     }
 }
+
+#[derive(Clone, Default)]
+struct Renamed;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Titled {
+    /// Read from `name` too, which the published schema does not show.
+    #[serde(alias = "name")]
+    #[schemars(length(max = 20))]
+    title: Option<String>,
+    inner: Option<Nested>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Nested {
+    #[serde(alias = "label")]
+    #[schemars(length(max = 5))]
+    tag: Option<String>,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Seen {
+    title: Option<String>,
+    tag: Option<String>,
+}
+
+#[secure_tool_router]
+impl Renamed {
+    /// Says what it was given.
+    #[secure_tool(authz = public, mode = read)]
+    async fn titled(&self, args: Titled) -> Result<Seen, ToolError> {
+        Ok(Seen {
+            title: args.title,
+            tag: args.inner.and_then(|inner| inner.tag),
+        })
+    }
+}
+
+impl rmcp::ServerHandler for Renamed {}
+
+#[tokio::test]
+async fn a_member_the_schema_does_not_declare_reaches_nothing_under_an_alias() {
+    let server = SecureServer::new(Renamed);
+    let long = "x".repeat(30_000);
+    // Under the alias the schema does not show, past the field's bound: it reaches neither
+    // the field nor the policy; the field is empty, as if never sent.
+    let sent = json!({ "name": long, "inner": { "label": long } });
+    let answer = server
+        .call("titled", sent.as_object().cloned(), Principal::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(answer.is_error, Some(false), "{answer:?}");
+    assert_eq!(
+        answer.structured_content.unwrap(),
+        json!({ "title": null, "tag": null })
+    );
+    // Under its published name, the field's bound holds.
+    let sent = json!({ "title": long });
+    let answer = server
+        .call("titled", sent.as_object().cloned(), Principal::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(category(&answer).as_deref(), Some("invalid_input"));
+}
