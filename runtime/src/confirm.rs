@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::model::{
@@ -66,6 +66,11 @@ pub const MAX_REDEEMED_PER_PRINCIPAL: usize = 1024;
 /// The most questions waiting for a user's answer on the whole server (2025-11-25
 /// sessions); past it, a confirmation is refused as busy rather than queued.
 pub const MAX_PENDING_QUESTIONS: usize = 256;
+
+/// The most of those one principal may have waiting at once (every anonymous caller
+/// together): one caller who asks and never answers cannot make confirmations busy for
+/// everyone.
+pub const MAX_PENDING_QUESTIONS_PER_PRINCIPAL: usize = 16;
 
 /// The key of the confirmation's answer in `inputRequests` / `inputResponses`.
 pub const INPUT_KEY: &str = "confirm";
@@ -364,6 +369,27 @@ pub(crate) struct Confirmations {
     redeemed: Mutex<Redeemed>,
     /// The questions waiting for an answer on sessions with a handshake.
     pending: Arc<tokio::sync::Semaphore>,
+    /// How many of them each principal has (by subject; anonymous callers under "").
+    pending_per_principal: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+}
+
+/// A question's place among those waiting for an answer: given back when dropped.
+pub(crate) struct PendingSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    counts: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    who: Arc<str>,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.who) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.who);
+            }
+        }
+    }
 }
 
 /// The states redeemed within their lifetime, oldest first (kept by the monotonic clock,
@@ -410,6 +436,7 @@ impl Confirmations {
             clock: SystemTime::now,
             redeemed: Mutex::default(),
             pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_QUESTIONS)),
+            pending_per_principal: Arc::default(),
         })
     }
 
@@ -427,9 +454,25 @@ impl Confirmations {
         self
     }
 
-    /// A place for one more question waiting for its answer, if there is room.
-    pub(crate) fn pending_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.pending.clone().try_acquire_owned().ok()
+    /// A place for one more question of `principal`'s waiting for its answer, if there is
+    /// room: on the server, and in the principal's own share.
+    pub(crate) fn pending_slot(&self, principal: &Principal) -> Option<PendingSlot> {
+        let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
+        let mut counts = self
+            .pending_per_principal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if counts.get(&who).copied().unwrap_or(0) >= MAX_PENDING_QUESTIONS_PER_PRINCIPAL {
+            return None;
+        }
+        let permit = self.pending.clone().try_acquire_owned().ok()?;
+        *counts.entry(Arc::clone(&who)).or_insert(0) += 1;
+        drop(counts);
+        Some(PendingSlot {
+            _permit: permit,
+            counts: Arc::clone(&self.pending_per_principal),
+            who,
+        })
     }
 
     fn now_ms(&self) -> u64 {
@@ -945,5 +988,33 @@ mod tests {
             asking.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Ok(Confirmed::Yes)
         ));
+    }
+
+    #[test]
+    fn one_principal_cannot_make_questions_busy_for_everyone() {
+        let confirmations = Confirmations::with_random_key();
+        let mallory = Principal::new("mallory");
+        let mut held: Vec<PendingSlot> = (0..MAX_PENDING_QUESTIONS_PER_PRINCIPAL)
+            .map(|_| {
+                confirmations
+                    .pending_slot(&mallory)
+                    .expect("within its share")
+            })
+            .collect();
+        assert!(
+            confirmations.pending_slot(&mallory).is_none(),
+            "past its share"
+        );
+        // Another caller is still asked.
+        let ada = confirmations.pending_slot(&Principal::new("ada"));
+        assert!(ada.is_some());
+        // A question answered gives its place back.
+        held.pop();
+        assert!(confirmations.pending_slot(&mallory).is_some());
+        // The server's own cap still holds over every principal.
+        let many: Vec<PendingSlot> = (0..MAX_PENDING_QUESTIONS)
+            .filter_map(|i| confirmations.pending_slot(&Principal::new(format!("p{i}"))))
+            .collect();
+        assert_eq!(many.len() + held.len() + 1, MAX_PENDING_QUESTIONS);
     }
 }

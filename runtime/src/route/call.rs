@@ -390,6 +390,7 @@ impl<'a, S: Send + Sync + 'static> Invocation<'a, S> {
                 &spec.name,
                 self.session.as_ref(),
                 self.context.confirmations,
+                &self.principal,
             ))
             .await;
             match asked {
@@ -684,6 +685,7 @@ async fn confirm(
     tool: &str,
     session: Option<&Session>,
     confirmations: &Confirmations,
+    principal: &Principal,
 ) -> Confirmed {
     let Some(session) = session.filter(|session| session.takes_requests()) else {
         return Confirmed::No(Unconfirmed::Unsupported);
@@ -691,7 +693,7 @@ async fn confirm(
     if !session.answers_forms() {
         return Confirmed::No(Unconfirmed::Unsupported);
     }
-    let Some(_waiting) = confirmations.pending_slot() else {
+    let Some(_waiting) = confirmations.pending_slot(principal) else {
         return Confirmed::No(Unconfirmed::Busy);
     };
     // The question is the runtime's, not a handler's: asked for no one in particular.
