@@ -336,7 +336,7 @@ impl IssuerKeys {
     }
 
     /// The `jwks_uri` of the issuer's metadata, from the first discovery URL that answers
-    /// `200`, in the order the MCP authorization specification gives.
+    /// `200` with usable metadata, in the order the MCP authorization specification gives.
     async fn discover(&self) -> Result<Uri, String> {
         let KeyLocation::Discovered { issuer } = &self.location else {
             unreachable!("a given JWK set URL is never discovered");
@@ -354,7 +354,13 @@ impl IssuerKeys {
                     continue;
                 }
             };
-            return jwks_uri_of(&fetched.body, issuer, &url);
+            // A `200` that is no usable metadata (a catch-all page, metadata without a
+            // `jwks_uri`, optional in RFC 8414) is one more URL that failed: the next
+            // may have it.
+            match jwks_uri_of(&fetched.body, issuer, &url) {
+                Ok(jwks_uri) => return Ok(jwks_uri),
+                Err(error) => tried.push(error),
+            }
         }
         Err(format!(
             "no authorization server metadata found for issuer `{issuer}`: {}",

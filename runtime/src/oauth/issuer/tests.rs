@@ -767,3 +767,21 @@ async fn an_unchanged_set_is_not_announced_again() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn discovery_goes_on_past_a_url_that_answers_ok_with_no_usable_metadata() {
+    // A catch-all page, then metadata without a `jwks_uri` (optional in RFC 8414): each is
+    // one more URL that failed; the OpenID document after them has the keys.
+    for first in [
+        "<html>welcome</html>".to_owned(),
+        json!({ "issuer": ISSUER }).to_string(),
+    ] {
+        let issuer = Scripted::default();
+        issuer.answer(RFC8414, StatusCode::OK, first.clone());
+        issuer.answer(OIDC_INSERTED, StatusCode::OK, metadata(ISSUER));
+        issuer.answer(JWKS_URL, StatusCode::OK, jwks(&["k1"]));
+        let auth = auth(&issuer);
+        assert!(auth.wait_for_keys(Duration::from_secs(5)).await, "{first}");
+        assert_eq!(call(&auth, &token("k1")).await.0, StatusCode::OK, "{first}");
+    }
+}
