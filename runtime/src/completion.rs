@@ -152,10 +152,10 @@ impl<'a, S: Send + Sync + 'static> Target<'a, S> {
         // Only parameters the target declares, typed as a read types them, and for a
         // resource only values a URI's variable could take.
         // The completer is given no more than the policy is asked about: the declared
-        // parameters' values a read could take, within a string's default cap, and a
-        // prefix within it too (a longer one completes to nothing).
+        // parameters' values a read could take, within a string's cap (the server's), and
+        // a prefix within it too (a longer one completes to nothing).
         let mut request = request;
-        let cap = crate::route::ArgumentLimits::DEFAULT.max_string_chars();
+        let cap = self.guarded.limits.max_string_chars();
         if request.value.chars().count() > cap {
             return Ok(no_suggestions());
         }

@@ -45,6 +45,8 @@ pub(crate) struct RouteGuard<S> {
     pub(crate) metrics: Arc<CallMetrics>,
     /// What happened to the completions of its parameters.
     pub(crate) completion_metrics: Arc<CallMetrics>,
+    /// The size caps of its parameters (the server's, else the default).
+    pub(crate) argument_limits: ArgumentLimits,
 }
 
 impl<S> Clone for RouteGuard<S> {
@@ -57,6 +59,7 @@ impl<S> Clone for RouteGuard<S> {
             completions: self.completions.clone(),
             metrics: self.metrics.clone(),
             completion_metrics: self.completion_metrics.clone(),
+            argument_limits: self.argument_limits,
         }
     }
 }
@@ -76,6 +79,7 @@ impl<S> RouteGuard<S> {
             completions: Vec::new(),
             metrics: Arc::default(),
             completion_metrics: Arc::default(),
+            argument_limits: ArgumentLimits::DEFAULT,
         }
     }
 
@@ -128,6 +132,7 @@ impl<S> RouteGuard<S> {
             calls: &self.calls,
             dependency: self.dependency(this),
             params: Some(&self.params),
+            limits: self.argument_limits,
             principal,
             context,
             session: None,
@@ -170,6 +175,8 @@ pub(crate) struct Guarded<'a, S> {
     pub(crate) dependency: Option<DependencyRef<'a>>,
     /// The parameters' schema, when they have one to be checked against.
     pub(crate) params: Option<&'a InputSchema>,
+    /// The size caps of the parameters.
+    pub(crate) limits: ArgumentLimits,
     pub(crate) principal: Principal,
     pub(crate) context: CallSettings<'a>,
     /// Where the request is counted, when the server's metrics are on.
@@ -285,12 +292,13 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         let schema = this.params;
         let mut arguments = serde_json::Value::Object(arguments);
         let no_names = DeclaredNames::default();
-        // As a tool's arguments are: the default size caps first (a schema with no bound
+        // As a tool's arguments are: the size caps first (a schema with no bound
         // still takes no 4 MiB string), then the schema, then the type, integral floats
         // (`3.0`, an integer to JSON Schema) written as integers for it.
         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let names = schema.map_or(&no_names, InputSchema::names);
-            let walked = ArgumentLimits::DEFAULT
+            let walked = this
+                .limits
                 .check(&arguments, names)
                 .map_err(|problem| vec![problem])?;
             if let Some(schema) = schema {

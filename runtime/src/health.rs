@@ -501,6 +501,8 @@ impl Inner {
             // either is a failed run, not the end of the probe (whose path would keep the
             // status it had).
             let run = async { (probe.run)().await };
+            // Dropped at its timeout with a panic in its `Drop` caught too.
+            let run = crate::resilience::DropCaught::new("a health probe's future", run);
             let outcome = tokio::time::timeout(
                 probe.timeout,
                 std::panic::AssertUnwindSafe(run).catch_unwind(),

@@ -365,15 +365,15 @@ async fn ask(policy: &dyn Authorize, request: AccessRequest<'_>, deadline: Deadl
         Ok(Ok(Decision::Deny)) => Err(DenialCause::Denied),
         Ok(Ok(Decision::Abstain)) => Err(DenialCause::Abstained),
         Ok(Err(error)) => {
-            // The error is the policy's: its `Display`, `source` and `Drop` may panic too.
-            let mut chain = None;
-            crate::util::drop_caught("a policy's error", || {
-                chain = Some(crate::sanitize::error_chain(&*error));
-                drop(error);
-            });
-            Err(DenialCause::PolicyError(chain.unwrap_or_else(|| {
-                "the policy's error panicked when read".to_owned()
-            })))
+            // The error is the policy's: its `Display`, `source` and `Drop` may panic too,
+            // each caught on its own (a `Drop` that panics while a `Display` panic unwinds
+            // would abort).
+            let chain = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::sanitize::error_chain(&*error)
+            }))
+            .unwrap_or_else(|_| "the policy's error panicked when read".to_owned());
+            crate::util::drop_caught("a policy's error", move || drop(error));
+            Err(DenialCause::PolicyError(chain))
         }
         Err(panic) => Err(DenialCause::PolicyPanicked(panic_message(&*panic))),
     }

@@ -603,11 +603,10 @@ where
 
     fn discard(self: Pin<&mut Self>) {
         let mut this = self.project();
-        crate::util::drop_caught("a call's arguments and value", || {
-            *this.arguments = None;
-            this.running.set(None);
-            *this.value = None;
-        });
+        // Each on its own: one that panics leaves the others to be dropped here too.
+        crate::util::drop_caught("a call's arguments", || *this.arguments = None);
+        crate::util::drop_caught("a handler's future", || this.running.set(None));
+        crate::util::drop_caught("a handler's value", || *this.value = None);
     }
 }
 

@@ -383,6 +383,13 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 route.argument_limits = limits;
             }
         }
+        // Prompts' arguments and resources' parameters are held to the same.
+        for route in &mut self.tools.resources {
+            route.guard.argument_limits = limits;
+        }
+        for route in self.tools.prompts.values_mut() {
+            route.guard.argument_limits = limits;
+        }
         self
     }
 

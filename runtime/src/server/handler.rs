@@ -171,6 +171,17 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 }
             }
         }
+        // A stream the state's own `listen` will not get (see `listen`) is promised none of
+        // the state's notifications: only what the server sends itself.
+        if let Some(accepted) = &mut accepted
+            && self.kept_from_state(accepted)
+        {
+            accepted.prompts_list_changed = None;
+            accepted.resources_list_changed = None;
+            if !(self.has_gate() && requested.tools_list_changed == Some(true)) {
+                accepted.tools_list_changed = None;
+            }
+        }
         accepted
     }
 
@@ -191,17 +202,7 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 self.listen_resources(context.sink().clone(), &principal, uris)
                     .await;
             }
-            // The sink accepts every URI the stream named (see above): a state given it
-            // could send a secure resource's updates, unauthorized (rmcp's own pattern
-            // accepts whatever is asked). Its own `listen` gets the stream only if the
-            // stream names no secure resource, in any spelling.
-            // A stream of resource URIs reaches the state only if resources are forwarded
-            // (every URI is acknowledged, whatever the state accepts).
-            let uris = context.accepted().resource_subscriptions.iter().flatten();
-            let names_secure = uris.clone().any(|uri| !self.forwardable_resource(uri));
-            let names_any = uris.clone().next().is_some();
-            let kept_from_state =
-                names_secure || (names_any && !self.inner.config.forwards(Unguarded::Resources));
+            let kept_from_state = self.kept_from_state(context.accepted());
             // The stream ends when its caller's credential does (a listen stream outlives
             // the request that opened it; not the token).
             let principal = self.principal(context.request_context());
@@ -212,8 +213,12 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
                 }
             };
             let result = if !kept_from_state {
+                let state = crate::resilience::DropCaught::new(
+                    "the state's listen",
+                    Box::pin(self.inner.state.listen(context)),
+                );
                 tokio::select! {
-                    result = Box::pin(self.inner.state.listen(context)) => result,
+                    result = state => result,
                     () = expired => Ok(()),
                 }
             } else {
@@ -451,6 +456,18 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
 }
 
 impl<S: ServerHandler> SecureServer<S> {
+    /// Whether a `subscriptions/listen` stream accepting `accepted` is kept from the
+    /// state's own `listen`: it names a secure resource, in any spelling (the stream's
+    /// sink accepts every URI it names, and a state given it could send a secure
+    /// resource's updates, unauthorized: rmcp's own pattern accepts whatever is asked),
+    /// or it names any resource URI and resources are not forwarded.
+    fn kept_from_state(&self, accepted: &SubscriptionFilter) -> bool {
+        let mut uris = accepted.resource_subscriptions.iter().flatten().peekable();
+        let names_any = uris.peek().is_some();
+        uris.any(|uri| !self.forwardable_resource(uri))
+            || (names_any && !self.inner.config.forwards(Unguarded::Resources))
+    }
+
     /// What the state accepts of a `subscriptions/listen` filter, less the surfaces it does
     /// not serve: its notifications of those would tell a caller what it may not read.
     fn state_accepted(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {

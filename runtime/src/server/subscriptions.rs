@@ -81,8 +81,8 @@ struct Subscription {
     principal: Principal,
     /// The resource, what updates are matched by.
     resource: ResourceKey,
-    /// The URI as the subscriber wrote it: what it is told of (a listen stream's sink
-    /// accepts only that spelling).
+    /// The URI as the subscriber wrote it: what a listen stream is told of (its sink
+    /// accepts only that spelling); a session is told the resource's own URI.
     written: String,
 }
 
@@ -193,12 +193,21 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                     route: route.spec().name().to_owned(),
                     params,
                 };
-                let _ = self.add(Subscription {
+                let added = self.add(Subscription {
                     to: Subscriber::Stream(sink.clone()),
                     principal: principal.clone(),
                     resource,
                     written: uri.clone(),
                 });
+                if added.is_err() {
+                    // Acknowledged (the acknowledgement tells nothing of what exists), but
+                    // past a cap: said where an operator looks.
+                    tracing::warn!(
+                        target: "secure_tool::server",
+                        principal = %crate::util::LogSafe::new(principal, 256),
+                        "a listen stream's resource was not registered: too many subscriptions"
+                    );
+                }
             }
         }
     }
@@ -219,11 +228,15 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
 
     fn add(&self, subscription: Subscription) -> Result<(), McpError> {
         let mut all = lock(&self.inner.subscriptions.0);
-        all.retain(|s| !s.to.is_closed());
-        if all
-            .iter()
-            .any(|s| s.resource == subscription.resource && s.to.same(&subscription.to))
+        // Closed sessions, and callers whose credential expired, hold no place.
+        all.retain(|s| !s.to.is_closed() && !s.principal.has_expired());
+        if let Some(known) = all
+            .iter_mut()
+            .find(|s| s.resource == subscription.resource && s.to.same(&subscription.to))
         {
+            // Subscribed again (with a fresh token, say): it goes on as the caller is now.
+            known.principal = subscription.principal;
+            known.written = subscription.written;
             return Ok(());
         }
         let of_session = all.iter().filter(|s| s.to.same(&subscription.to)).count();
@@ -291,18 +304,26 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         // Every subscriber at once, each within its own time: one that stops reading
         // delays no one else.
         let sent = futures::future::join_all(subscribers.iter().map(|subscription| async {
+            if subscription.principal.has_expired() {
+                // Its credential ended: the subscription goes (subscribing again renews it).
+                return Some(false);
+            }
             if !self
                 .may_read(route, &resource.params, &subscription.principal)
                 .await
             {
                 return None;
             }
-            // Each is told in the spelling it subscribed with.
+            // A session is told the resource's URI (never its own spelling, which can carry
+            // anything in a fragment or an escape); a listen stream in the spelling it
+            // listened with, the only one its sink accepts.
             let written = subscription.written.as_str();
             let send = async {
                 match &subscription.to {
                     Subscriber::Session(peer) => peer
-                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(written))
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(
+                            route.spec().uri().answered_uri(written),
+                        ))
                         .await
                         .is_ok(),
                     Subscriber::Stream(sink) => {

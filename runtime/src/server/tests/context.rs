@@ -709,4 +709,15 @@ async fn an_accepted_answer_that_breaks_its_form_is_invalid_input() {
             "{content}"
         );
     }
+    // A form of the handler's own, whose answer it reads as a raw map: held to the form
+    // too (its `name` is a string).
+    let mut asker = client(Some(ElicitationAction::Accept), full());
+    asker.content = serde_json::json!({ "name": 7 });
+    let running = connect(asker, worker()).await;
+    let result = call(&running, "ask_form", serde_json::json!({}), None).await;
+    assert_eq!(
+        super::category(&result).as_deref(),
+        Some("invalid_input"),
+        "{result:?}"
+    );
 }

@@ -293,3 +293,35 @@ async fn without_a_monitor_there_are_no_tool_list_changes_to_listen_for() {
         "{refused}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_ending_ends_only_itself_whatever_request_id_it_shares() {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor.clone())
+        .build();
+    let filter = || SubscriptionFilter::builder().tools_list_changed().build();
+    let (_first, a) = listen(&server, filter()).await;
+    let (_second, b) = listen(&server, filter()).await;
+    let (mut a, mut b) = (a.unwrap(), b.unwrap());
+    // Each client numbers its own requests: the two streams share their id.
+    assert_eq!(a.id(), b.id());
+    until_sessions(&server, 2).await;
+    // The first ends: the second is still known, and told.
+    a.cancel().await.unwrap();
+    until_sessions(&server, 1).await;
+    monitor.force(ServicePath::Writes, Some(Status::Degraded));
+    let told = tokio::time::timeout(Duration::from_secs(5), b.next())
+        .await
+        .expect("the change is told in time")
+        .unwrap();
+    assert!(
+        matches!(
+            told,
+            Some(ServerNotification::ToolListChangedNotification(_))
+        ),
+        "{told:?}"
+    );
+}

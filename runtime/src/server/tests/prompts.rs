@@ -295,4 +295,27 @@ async fn a_get_is_held_to_the_default_size_caps_and_takes_what_a_tool_takes() {
     let got = get(json!({ "text": "short", "count": 3.0 })).await.unwrap();
     let text = serde_json::to_string(&got.messages).unwrap();
     assert!(text.contains("3 of 5 characters"), "{text}");
+
+    // The server's own caps, raised, hold for prompts as they do for tools.
+    let router = SecureToolRouter::new().with_prompt(PromptRoute::new(
+        PromptSpec::new("free", public()).with_description("Takes anything."),
+        ArgumentsType::<Free>::new(),
+        ErrorType::<ToolError>::new(),
+        free,
+    ));
+    let raised = crate::route::ArgumentLimits::default().with_max_string_chars(100_000);
+    let server = crate::SecureServerBuilder::with_router(notes.clone(), router)
+        .argument_limits(raised)
+        .build();
+    let client = ().serve(serve_built(server)).await.unwrap();
+    let got = client
+        .get_prompt(
+            GetPromptRequestParams::new("free").with_arguments(arguments(
+                json!({ "text": "x".repeat(40_000), "count": "1" }),
+            )),
+        )
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&got.messages).unwrap();
+    assert!(text.contains("1 of 40000 characters"), "{text}");
 }

@@ -221,15 +221,15 @@ async fn a_subscription_is_decided_with_the_uris_parameters_as_a_read_is() {
     assert!(denied.contains("Resource not found"), "{denied}");
     assert_eq!(server.notify_resource_updated("notes://2").await, 0);
 
-    // Note 1, subscribed to in another spelling: told of its updates in any spelling, in
-    // the spelling it subscribed with.
+    // Note 1, subscribed to in another spelling: told of its updates in any spelling, by
+    // the resource's own URI (never the subscriber's spelling echoed back).
     client
-        .subscribe(SubscribeRequestParams::new("NOTES://%31"))
+        .subscribe(SubscribeRequestParams::new("NOTES://%31#MARK"))
         .await
         .unwrap();
     assert_eq!(server.notify_resource_updated("notes://1").await, 1);
     let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
-    assert_eq!(told.unwrap().as_deref(), Some("NOTES://%31"));
+    assert_eq!(told.unwrap().as_deref(), Some("notes://1"));
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn a_subscription_in_any_spelling_that_reads_a_resource_is_to_that_resourc
     let (server, client, mut updates) =
         connect(&notes, Principal::new("ada").with_scopes(["notes:read"])).await;
     // A fixed URI with its authority in capitals, a template's URI with a fragment: each
-    // reads its resource, so each subscribes to it, and is told of it in its spelling.
+    // reads its resource, so each subscribes to it, and is told of it by its own URI.
     for (subscribed, changed) in [
         ("DOCS://README", "docs://readme"),
         ("notes://1#x", "notes://1"),
@@ -253,7 +253,7 @@ async fn a_subscription_in_any_spelling_that_reads_a_resource_is_to_that_resourc
             "{subscribed}"
         );
         let told = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await;
-        assert_eq!(told.unwrap().as_deref(), Some(subscribed));
+        assert_eq!(told.unwrap().as_deref(), Some(changed));
         // And unsubscribing in another spelling ends it.
         client
             .unsubscribe(rmcp::model::UnsubscribeRequestParams::new(changed))
@@ -400,5 +400,34 @@ async fn a_subscription_ends_with_its_callers_credential() {
     assert_eq!(told.unwrap().as_deref(), Some("notes://1"));
     // The token it was made with has expired: no update, whatever the policy says.
     tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(server.notify_resource_updated("notes://1").await, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribing_again_with_a_fresh_credential_renews_the_subscription() {
+    let server =
+        crate::SecureServerBuilder::with_router(Notes::default(), Notes::secure_tool_router())
+            .build();
+    let session = crate::context::tests::Open::new().await;
+    let ada = |minutes: u64| {
+        Principal::new("ada")
+            .with_scopes(["notes:read"])
+            .valid_for(Duration::from_secs(60 * minutes))
+    };
+    server
+        .subscribe_session(session.peer(), ada(1), "notes://1".to_owned())
+        .await
+        .unwrap();
+    // Half a minute on, the same session subscribes again with a fresh credential (its
+    // client's token was refreshed): past the first one's end, it is still told.
+    tokio::time::advance(Duration::from_secs(30)).await;
+    server
+        .subscribe_session(session.peer(), ada(2), "notes://1".to_owned())
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(server.notify_resource_updated("notes://1").await, 1);
+    // Past the fresh one's end, nobody is told, and the subscription is gone.
+    tokio::time::advance(Duration::from_secs(90)).await;
     assert_eq!(server.notify_resource_updated("notes://1").await, 0);
 }
