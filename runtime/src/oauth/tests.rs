@@ -2046,7 +2046,15 @@ mod behind_axum {
     /// A stateful MCP endpoint (sessions) behind the bearer layer, its sessions bound to
     /// their subjects; and the binding, to count what it holds.
     fn bound_app() -> (Router, BindSessions<Mcp, LocalSessionManager>) {
-        let auth = hs256().build().unwrap();
+        let (mcp, sessions) = stateful_mcp();
+        let bound = BindSessions::new(mcp, sessions);
+        let app =
+            Router::new().route_service("/mcp", hs256().build().unwrap().layer(bound.clone()));
+        (app, bound)
+    }
+
+    /// A stateful MCP endpoint (sessions) of a secure server, and its session manager.
+    fn stateful_mcp() -> (Mcp, Arc<LocalSessionManager>) {
         let server = SecureServer::new(Notes);
         let sessions = Arc::new(LocalSessionManager::default());
         let mcp = StreamableHttpService::new(
@@ -2054,9 +2062,7 @@ mod behind_axum {
             Arc::clone(&sessions),
             StreamableHttpServerConfig::default(),
         );
-        let bound = BindSessions::new(mcp, sessions);
-        let app = Router::new().route_service("/mcp", auth.layer(bound.clone()));
-        (app, bound)
+        (mcp, sessions)
     }
 
     fn token_of(subject: &str) -> String {
@@ -2194,13 +2200,7 @@ mod behind_axum {
         // Two bindings of one session manager: two replicas sharing a session store, or a
         // binding restarted while its sessions lived on.
         let auth = hs256().build().unwrap();
-        let server = SecureServer::new(Notes);
-        let sessions = Arc::new(LocalSessionManager::default());
-        let mcp = StreamableHttpService::new(
-            move || Ok(server.clone()),
-            Arc::clone(&sessions),
-            StreamableHttpServerConfig::default(),
-        );
+        let (mcp, sessions) = stateful_mcp();
         let first = Router::new().route_service(
             "/mcp",
             auth.layer(BindSessions::new(mcp.clone(), Arc::clone(&sessions))),
@@ -2229,13 +2229,7 @@ mod behind_axum {
     #[tokio::test]
     async fn one_subject_cannot_open_more_than_its_share_of_sessions() {
         let auth = hs256().build().unwrap();
-        let server = SecureServer::new(Notes);
-        let sessions = Arc::new(LocalSessionManager::default());
-        let mcp = StreamableHttpService::new(
-            move || Ok(server.clone()),
-            Arc::clone(&sessions),
-            StreamableHttpServerConfig::default(),
-        );
+        let (mcp, sessions) = stateful_mcp();
         let bound = BindSessions::new(mcp, Arc::clone(&sessions)).max_sessions_per_subject(2);
         let app = Router::new().route_service("/mcp", auth.layer(bound.clone()));
         let first = open_session(&app, "ada").await.unwrap();

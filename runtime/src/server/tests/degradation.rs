@@ -246,7 +246,7 @@ async fn listen(
 
 #[tokio::test(start_paused = true)]
 async fn a_listen_stream_is_told_each_time_writes_change_and_forgotten_when_it_ends() {
-    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    use rmcp::model::SubscriptionFilter;
     let monitor = HealthMonitor::builder().build();
     let server = SecureServer::builder(Notes::default())
         .local_principal(admin_reader())
@@ -261,17 +261,7 @@ async fn a_listen_stream_is_told_each_time_writes_change_and_forgotten_when_it_e
     // after the first notification).
     for status in [Status::Degraded, Status::Healthy] {
         monitor.force(ServicePath::Writes, Some(status));
-        let told = tokio::time::timeout(Duration::from_secs(5), stream.next())
-            .await
-            .expect("the change is told in time")
-            .unwrap();
-        assert!(
-            matches!(
-                told,
-                Some(ServerNotification::ToolListChangedNotification(_))
-            ),
-            "{status:?}: {told:?}"
-        );
+        told_the_tools_changed(&mut stream).await;
     }
     // The stream ends: the server no longer holds it.
     stream.cancel().await.unwrap();
@@ -296,7 +286,7 @@ async fn without_a_monitor_there_are_no_tool_list_changes_to_listen_for() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_ending_ends_only_itself_whatever_request_id_it_shares() {
-    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    use rmcp::model::SubscriptionFilter;
     let monitor = HealthMonitor::builder().build();
     let server = SecureServer::builder(Notes::default())
         .local_principal(admin_reader())
@@ -313,14 +303,19 @@ async fn a_stream_ending_ends_only_itself_whatever_request_id_it_shares() {
     a.cancel().await.unwrap();
     until_sessions(&server, 1).await;
     monitor.force(ServicePath::Writes, Some(Status::Degraded));
-    let told = tokio::time::timeout(Duration::from_secs(5), b.next())
+    told_the_tools_changed(&mut b).await;
+}
+
+/// Waits for `stream`'s next notification, which must say the tool list changed.
+async fn told_the_tools_changed(stream: &mut rmcp::service::Subscription) {
+    let told = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .expect("the change is told in time")
         .unwrap();
     assert!(
         matches!(
             told,
-            Some(ServerNotification::ToolListChangedNotification(_))
+            Some(rmcp::model::ServerNotification::ToolListChangedNotification(_))
         ),
         "{told:?}"
     );
