@@ -35,6 +35,7 @@ mod policy;
 mod principal;
 
 pub use denial::DenialCause;
+#[cfg(feature = "oauth")]
 pub(crate) use policy::is_scope_token;
 pub use policy::{
     Names, Policy, all_of, any_of, authenticated, custom, public, public_because, roles, scopes,

@@ -244,7 +244,7 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
     async fn run_in<P, T, E, Fut>(
         self,
         span: tracing::Span,
-        arguments: JsonObject,
+        mut arguments: JsonObject,
         parse: fn(&serde_json::Value, &DeclaredNames) -> Result<P, Problem>,
         into_error: fn(E) -> ToolError,
         handler: impl FnOnce(&'a S, P, CallContext<'a>) -> Fut,
@@ -266,7 +266,6 @@ impl<'a, S: Send + Sync + 'static> Guarded<'a, S> {
         .in_span(span);
         // What the schema does not declare is gone before the policy and the type see the
         // arguments (see `InputSchema::strip_undeclared`); the audit has its shape as sent.
-        let mut arguments = arguments;
         if let Some(schema) = this.params {
             schema.strip_undeclared(&mut arguments);
         }

@@ -331,10 +331,9 @@ where
 
     fn send(
         &mut self,
-        item: TxJsonRpcMessage<RoleServer>,
+        mut item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = Arc::clone(&self.write);
-        let mut item = item;
         if let rmcp::model::JsonRpcMessage::Error(error) = &mut item {
             crate::echo::forget_requested(&mut error.error);
         }

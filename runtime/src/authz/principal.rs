@@ -91,9 +91,8 @@ impl Principal {
     /// # }
     /// ```
     pub fn valid_for(self, left: Duration) -> Self {
-        let until = Instant::now()
-            .checked_add(left)
-            .unwrap_or_else(|| crate::resilience::deadline(Instant::now(), Duration::MAX));
+        // Past the clock's range is never (thirty years on, as a deadline is).
+        let until = crate::resilience::deadline(Instant::now(), left);
         self.map_identity(|id| id.valid_until = Some(until))
     }
 

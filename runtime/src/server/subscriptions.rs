@@ -74,6 +74,16 @@ struct ResourceKey {
     params: JsonObject,
 }
 
+impl ResourceKey {
+    /// The resource `route` serves with `params`.
+    fn of<S: Send + Sync + 'static>(route: &ResourceRoute<S>, params: JsonObject) -> Self {
+        Self {
+            route: route.spec().name().to_owned(),
+            params,
+        }
+    }
+}
+
 /// One subscription: who, as whom, to which resource.
 #[derive(Clone)]
 struct Subscription {
@@ -102,10 +112,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// The resource `uri` names, as subscriptions are kept.
     fn resource_key(&self, uri: &str) -> Option<ResourceKey> {
         let (route, params) = self.resource_at(uri)?;
-        Some(ResourceKey {
-            route: route.spec().name().to_owned(),
-            params,
-        })
+        Some(ResourceKey::of(route, params))
     }
 
     /// Whether `principal` may read the resource `route` serves with `params` (a URI's
@@ -155,10 +162,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
         if !self.may_read(route, &params, &principal).await {
             return Err(resource_not_found());
         }
-        let resource = ResourceKey {
-            route: route.spec().name().to_owned(),
-            params,
-        };
+        let resource = ResourceKey::of(route, params);
         self.add(Subscription {
             to: Subscriber::Session(peer),
             principal,
@@ -189,10 +193,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
                 continue;
             };
             if self.may_read(route, &params, principal).await {
-                let resource = ResourceKey {
-                    route: route.spec().name().to_owned(),
-                    params,
-                };
+                let resource = ResourceKey::of(route, params);
                 let added = self.add(Subscription {
                     to: Subscriber::Stream(sink.clone()),
                     principal: principal.clone(),
@@ -229,7 +230,10 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     fn add(&self, subscription: Subscription) -> Result<(), McpError> {
         let mut all = lock(&self.inner.subscriptions.0);
         // Closed sessions, and callers whose credential expired, hold no place.
-        all.retain(|s| !s.to.is_closed() && !s.principal.has_expired());
+        let now = tokio::time::Instant::now();
+        all.retain(|s| {
+            !s.to.is_closed() && s.principal.valid_until().is_none_or(|until| now < until)
+        });
         if let Some(known) = all
             .iter_mut()
             .find(|s| s.resource == subscription.resource && s.to.same(&subscription.to))
@@ -292,10 +296,7 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
             return 0;
         };
         // Subscriptions are kept by the resource, whatever the spelling of its URI.
-        let resource = ResourceKey {
-            route: route.spec().name().to_owned(),
-            params,
-        };
+        let resource = ResourceKey::of(route, params);
         let subscribers: Vec<Subscription> = lock(&self.inner.subscriptions.0)
             .iter()
             .filter(|s| s.resource == resource)
