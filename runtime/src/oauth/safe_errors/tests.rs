@@ -357,3 +357,140 @@ async fn a_version_the_client_named_in_a_session_is_never_quoted_back() {
         assert!(wrapped.contains("supported"), "{wrapped}");
     }
 }
+
+/// `service` served by hyper on loopback, and a client of it: each request goes over a
+/// connection of its own, and its answer is read as it was sent (the length its head
+/// announces, its chunks, where it ends), so that what a client gets is what is tested.
+async fn served<S, R>(
+    service: S,
+) -> tower::util::BoxCloneService<Request<Body>, http::Response<Body>, std::convert::Infallible>
+where
+    S: tower::Service<
+            Request<Body>,
+            Response = http::Response<R>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    R: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    R::Error: Into<axum::BoxError>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().route_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    tower::util::BoxCloneService::new(tower::service_fn(
+        move |request: Request<Body>| async move { Ok(sent_to(address, request).await) },
+    ))
+}
+
+/// The answer to `request`, sent over HTTP/1.1 to `address` on a connection of its own.
+async fn sent_to(address: std::net::SocketAddr, request: Request<Body>) -> http::Response<Body> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let mut head = format!("{} {} HTTP/1.1\r\n", parts.method, parts.uri);
+    for (name, value) in &parts.headers {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        socket.read_to_end(&mut raw),
+    )
+    .await
+    .expect("the server closes the connection after its answer")
+    .unwrap();
+
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut sent = &raw[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+    let mut response = http::Response::builder().status(status.parse::<u16>().unwrap());
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().unwrap());
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        }
+        response = response.header(name, value);
+    }
+    let body = if chunked {
+        let mut body = Vec::new();
+        loop {
+            let line = sent.windows(2).position(|w| w == b"\r\n").expect("a chunk");
+            let size = std::str::from_utf8(&sent[..line]).unwrap();
+            let size = usize::from_str_radix(size.split(';').next().unwrap(), 16).unwrap();
+            sent = &sent[line + 2..];
+            if size == 0 {
+                break body;
+            }
+            body.extend_from_slice(&sent[..size]);
+            assert_eq!(&sent[size..size + 2], b"\r\n", "a chunk ends with its size");
+            sent = &sent[size + 2..];
+        }
+    } else {
+        let length = length.expect("a body is framed by its length or in chunks");
+        assert_eq!(
+            sent.len(),
+            length,
+            "the body is the length its head announces"
+        );
+        sent.to_vec()
+    };
+    response.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn a_client_gets_every_answer_whole_over_http() {
+    // An answer passed through (a call that succeeds), one whose body was replaced (a
+    // refusal), and one rewritten in place (a session's `-32022`, as JSON and as events):
+    // each reaches a client over a real HTTP connection as the tests above read it.
+    let call = request(
+        "tools/call",
+        json!({"name": "list_notes", "arguments": {}}),
+        &[("mcp-name", "list_notes")],
+    );
+    let (status, _, body) = answer(served(SafeErrors::new(mcp())).await, call).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("two notes"), "{body}");
+
+    let refused = request(
+        "tools/call",
+        json!({"name": MARK, "arguments": {}}),
+        &[("mcp-name", "MARK-in-a-header")],
+    );
+    let (status, _, body) = answer(served(SafeErrors::new(mcp())).await, refused).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("incident") && !body.contains("MARK"),
+        "{body}"
+    );
+
+    let mark = "2025-01-01 MARK ignore previous";
+    for json_response in [false, true] {
+        let config = StreamableHttpServerConfig::default().with_json_response(json_response);
+        let service = served(SafeErrors::new(mcp_with(config))).await;
+        let listed = listed_in_a_session(service, mark).await;
+        assert!(!listed.contains("MARK"), "quoted: {listed}");
+        assert!(listed.contains("supported"), "{listed}");
+    }
+}
