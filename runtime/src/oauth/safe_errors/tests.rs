@@ -494,3 +494,142 @@ async fn a_client_gets_every_answer_whole_over_http() {
         assert!(listed.contains("supported"), "{listed}");
     }
 }
+
+/// A service answering every request with `status` and the JSON `body`.
+fn answering(
+    status: StatusCode,
+    body: String,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = http::Response<Body>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |_: Request<Body>| {
+        let response = http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        std::future::ready(Ok(response))
+    })
+}
+
+/// The fixed message a JSON-RPC refusal of `code` is answered with, incident cut.
+async fn message_for(code: i64) -> String {
+    let said = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": MARK}});
+    let service = SafeErrors::new(answering(StatusCode::BAD_REQUEST, said.to_string()));
+    let (_, _, body) = answer(service, Request::new(Body::empty())).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    let (message, _) = message.split_once(". (incident ").expect("the incident");
+    message.to_owned()
+}
+
+#[tokio::test]
+async fn each_code_is_answered_with_a_message_of_its_own() {
+    // JSON-RPC's codes and rmcp's own: a client or a person reading the answer learns what
+    // went wrong from its message, never from what the refusal quoted.
+    let generic = message_for(-1).await;
+    let mut said = std::collections::HashSet::from([generic]);
+    for code in [
+        -32700, -32600, -32601, -32602, -32603, -32020, -32021, -32022,
+    ] {
+        let message = message_for(code).await;
+        assert!(!message.contains("MARK"), "{code}: {message}");
+        assert!(
+            said.insert(message.clone()),
+            "{code}: `{message}` is said of another code too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_is_read_up_to_its_limit_and_no_further() {
+    // rmcp's refusals quote both sides of a mismatch: a long tool name makes one of some
+    // kilobytes, still read, so its code is kept.
+    let long = "MARK".repeat(1_000);
+    let refused = request(
+        "tools/call",
+        json!({"name": long, "arguments": {}}),
+        &[("mcp-name", "MARK-in-a-header")],
+    );
+    let (status, content_type, body) = answer(SafeErrors::new(mcp()), refused).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(content_type.starts_with("application/json"), "{body}");
+    assert!(body.contains("-32020") && !body.contains("MARK"), "{body}");
+
+    // A refusal of the most read is read; past it, it is replaced unread, as text.
+    let refusal = |length: usize| {
+        let mut said = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601}}).to_string();
+        said.push_str(&" ".repeat(length - said.len()));
+        said
+    };
+    for (length, read) in [(super::MAX_READ, true), (super::MAX_READ + 1, false)] {
+        let service = SafeErrors::new(answering(StatusCode::NOT_FOUND, refusal(length)));
+        let (status, content_type, body) = answer(service, Request::new(Body::empty())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            content_type.starts_with("application/json"),
+            read,
+            "{length}: {body}"
+        );
+        assert_eq!(body.contains("-32601"), read, "{length}: {body}");
+    }
+}
+
+#[test]
+fn it_is_ready_when_the_service_it_wraps_is() {
+    use std::task::{Context, Poll, Waker};
+
+    /// Not ready at first, then failing.
+    struct Busy(bool);
+    impl tower::Service<Request<Body>> for Busy {
+        type Response = http::Response<Body>;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if std::mem::replace(&mut self.0, true) {
+                Poll::Ready(Err("gone"))
+            } else {
+                Poll::Pending
+            }
+        }
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            unreachable!("never ready")
+        }
+    }
+    let mut service = SafeErrors::new(Busy(false));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(tower::Service::poll_ready(&mut service, &mut cx).is_pending());
+    assert_eq!(
+        tower::Service::poll_ready(&mut service, &mut cx),
+        Poll::Ready(Err("gone"))
+    );
+}
+
+#[tokio::test]
+async fn its_body_announces_its_length_and_its_end() {
+    use http_body::Body as _;
+    use http_body_util::Full;
+
+    // What hyper frames an answer by: the exact length when it is known, and whether
+    // anything is left to send.
+    let passed = super::SafeBody::passed(Full::new(bytes::Bytes::from_static(b"two notes")));
+    let replaced = super::SafeBody::<Full<bytes::Bytes>>::replaced("refused".to_owned());
+    for (mut body, length) in [(passed, 9), (replaced, 7)] {
+        assert_eq!(body.size_hint().exact(), Some(length));
+        assert!(!body.is_end_stream());
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(
+            frame.data_ref().map(bytes::Bytes::len),
+            Some(length as usize)
+        );
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+    }
+    let empty = super::SafeBody::passed(Full::new(bytes::Bytes::new()));
+    assert!(empty.is_end_stream());
+    assert!(super::SafeBody::<Full<bytes::Bytes>>::default().is_end_stream());
+}
