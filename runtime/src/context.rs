@@ -682,7 +682,11 @@ impl<'call> CallContext<'call> {
                 .with_draft(jsonschema::Draft::Draft202012)
                 .offline()
                 .build(&form)
-                .map_err(|error| ToolError::internal(Unchecked(error.to_string())))?
+                .map_err(|error| {
+                    // A form this server asked with that does not compile as a JSON Schema
+                    // (its own type's): an internal error.
+                    ToolError::internal(format!("the form's schema does not compile: {error}"))
+                })?
                 .is_valid(&content);
             if !conforms {
                 return Err(ToolError::invalid_input(
@@ -870,19 +874,6 @@ impl<'call, C> Grant<'call, C> {
         &self.context
     }
 }
-
-/// A form this server asked with that does not compile as a JSON Schema (its own type's):
-/// an internal error.
-#[derive(Debug)]
-struct Unchecked(String);
-
-impl std::fmt::Display for Unchecked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the form's schema does not compile: {}", self.0)
-    }
-}
-
-impl std::error::Error for Unchecked {}
 
 #[cfg(test)]
 pub(crate) mod tests;

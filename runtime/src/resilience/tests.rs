@@ -450,3 +450,28 @@ async fn no_deadline_is_as_far_away_as_tokios_own() {
         start + Duration::from_secs(5)
     );
 }
+
+#[test]
+fn a_deadline_is_more_than_zero_and_at_most_a_day() {
+    let refusal = |timeout: Duration| {
+        std::panic::catch_unwind(|| check_timeout(timeout, "tool", "wait"))
+            .err()
+            .map(|panic| panic.downcast_ref::<String>().cloned().unwrap_or_default())
+    };
+    for timeout in [
+        Duration::from_nanos(1),
+        Duration::from_secs(30),
+        MAX_TIMEOUT,
+    ] {
+        assert_eq!(refusal(timeout), None, "{timeout:?}");
+    }
+    let zero = refusal(Duration::ZERO).expect("a deadline of zero is refused");
+    assert!(
+        zero.contains("tool `wait` must be more than zero"),
+        "{zero}"
+    );
+    for timeout in [MAX_TIMEOUT + Duration::from_nanos(1), Duration::MAX] {
+        let long = refusal(timeout).expect("a deadline past a day is refused");
+        assert!(long.contains("more than a day"), "{long}");
+    }
+}

@@ -87,8 +87,11 @@ impl InputSchema {
     /// the one published (`#[serde(alias = "..")]`, which schemas do not show): then it
     /// would fill a field past the field's own checks, and a policy reading the
     /// arguments would not see it under the field's name. Nested objects are followed
-    /// through `properties`, `items` and local `$ref`s; a level with `allOf`, `anyOf` or
-    /// `oneOf` is left whole.
+    /// through `properties`, `items` and local `$ref`s (under a level that refuses
+    /// undeclared members too), and an object is held to every part of an `allOf` and to
+    /// each alternative of an `anyOf` or `oneOf` its tag (a member an alternative fixes
+    /// to one value) does not rule out: a member none of them declares is dropped (an
+    /// enum's variants, untagged or tagged, and flattened fields alike).
     pub(crate) fn strip_undeclared(&self, arguments: &mut JsonObject) {
         strip_object(arguments, &self.schema, &self.schema, 0);
     }
@@ -457,31 +460,127 @@ fn resolved<'s>(mut schema: &'s Value, root: &'s Value) -> &'s Value {
     schema
 }
 
+/// The keywords of an object schema that say what becomes of the members it does not
+/// declare: where one is set, they are left to the schema, which gives them to the type
+/// (a map's entries, a flattened map) or refuses them (`false`: the caller is told,
+/// rather than have them dropped unseen). The levels under its members are still
+/// followed.
+const OPEN: [&str; 3] = [
+    "additionalProperties",
+    "patternProperties",
+    "unevaluatedProperties",
+];
+
 fn strip_object(object: &mut JsonObject, schema: &Value, root: &Value, depth: usize) {
-    let schema = resolved(schema, root);
-    if depth > MAX_STRIP_DEPTH
-        || [
-            "allOf",
-            "anyOf",
-            "oneOf",
-            "additionalProperties",
-            "patternProperties",
-            "unevaluatedProperties",
-        ]
-        .iter()
-        .any(|keyword| schema.get(keyword).is_some())
-    {
+    if depth > MAX_STRIP_DEPTH {
         return;
     }
-    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    object.retain(|name, _| properties.contains_key(name));
+    let mut held = Vec::new();
+    let closed = held_to(schema, root, object, &mut held, 0);
+    if closed {
+        object.retain(|name, _| {
+            held.iter()
+                .any(|level| level["properties"].get(name).is_some())
+        });
+    }
     for (name, value) in object.iter_mut() {
-        if let Some(property) = properties.get(name) {
-            strip_value(value, property, root, depth + 1);
+        // Followed where every level declaring the member says the same of it.
+        let mut declared = held
+            .iter()
+            .filter_map(|level| level["properties"].get(name));
+        if let Some(first) = declared.next()
+            && declared.all(|other| other == first)
+        {
+            strip_value(value, first, root, depth + 1);
         }
     }
+}
+
+/// Adds to `held` the levels of `schema` with `properties` that `object` is held to (the
+/// schema, each part of its `allOf`, the alternatives of its `anyOf` / `oneOf` that
+/// [`may_hold`] it, and theirs); whether those levels let through no member they do not
+/// declare.
+fn held_to<'s>(
+    schema: &'s Value,
+    root: &'s Value,
+    object: &JsonObject,
+    held: &mut Vec<&'s Value>,
+    depth: usize,
+) -> bool {
+    let schema = resolved(schema, root);
+    let open = OPEN.iter().any(|keyword| schema.get(keyword).is_some());
+    let combined = ["allOf", "anyOf", "oneOf"]
+        .iter()
+        .any(|keyword| schema.get(keyword).is_some());
+    let declares = schema.get("properties").is_some_and(Value::is_object);
+    if declares {
+        held.push(schema);
+    }
+    // A level that declares nothing and combines nothing takes any object.
+    let mut closed = !open && (declares || combined);
+    if depth >= MAX_RESOLVE_DEPTH {
+        return false;
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for part in parts {
+            closed &= held_to(part, root, object, held, depth + 1);
+        }
+    }
+    for keyword in ["anyOf", "oneOf"] {
+        if let Some(alternatives) = schema.get(keyword).and_then(Value::as_array) {
+            let mut any = false;
+            for alternative in alternatives {
+                if may_hold(resolved(alternative, root), object) {
+                    any = true;
+                    closed &= held_to(alternative, root, object, held, depth + 1);
+                }
+            }
+            // No alternative can take it: the schema refuses it, nothing to strip.
+            closed &= any;
+        }
+    }
+    closed
+}
+
+/// How many levels of `allOf` / `anyOf` / `oneOf` [`held_to`] follows.
+const MAX_RESOLVE_DEPTH: usize = 8;
+
+/// Whether `alternative` may take `object`: it is an object schema (or does not say), and
+/// no member it fixes to one value (`const`, or an `enum` of one: an enum's tag) is sent
+/// with another value, or missing where it is required.
+fn may_hold(alternative: &Value, object: &JsonObject) -> bool {
+    let object_type = match alternative.get("type") {
+        None => true,
+        Some(Value::String(kind)) => kind == "object",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "object"),
+        Some(_) => false,
+    };
+    if !object_type {
+        return false;
+    }
+    let Some(properties) = alternative.get("properties").and_then(Value::as_object) else {
+        return true;
+    };
+    let required = |name: &str| {
+        alternative
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|required| required.iter().any(|member| member == name))
+    };
+    properties.iter().all(|(name, property)| {
+        let fixed = property.get("const").or_else(|| {
+            property
+                .get("enum")
+                .and_then(Value::as_array)
+                .filter(|values| values.len() == 1)
+                .and_then(|values| values.first())
+        });
+        match (fixed, object.get(name)) {
+            (None, _) => true,
+            (Some(fixed), Some(sent)) => sent == fixed,
+            (Some(_), None) => !required(name),
+        }
+    })
 }
 
 fn strip_value(value: &mut Value, schema: &Value, root: &Value, depth: usize) {

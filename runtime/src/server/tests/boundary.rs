@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde::de::{Error as _, Unexpected};
 use serde_json::{Map, Value, json};
 
-use super::{call, category, connect_with};
+use super::{call, category, connect_with, text};
 use crate::prelude::*;
 use crate::route::{ArgumentLimits, ToolSpec};
 
@@ -730,6 +730,61 @@ struct Seen {
     tag: Option<String>,
 }
 
+/// Refuses members it does not declare; the object under it does not.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Strictly {
+    inner: Option<Nested>,
+}
+
+/// An untagged enum, a tagged one and a flattened struct, each with a field read under a
+/// name its schema does not show.
+#[expect(dead_code, reason = "read through its `Debug`")]
+#[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
+struct Shaped {
+    either: Option<Untagged>,
+    shape: Option<Tagged>,
+    #[serde(flatten)]
+    more: More,
+}
+
+#[expect(dead_code, reason = "read through its `Debug`")]
+#[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
+#[serde(untagged)]
+enum Untagged {
+    Titled {
+        #[serde(alias = "name")]
+        #[schemars(length(max = 5))]
+        title: Option<String>,
+    },
+    Counted {
+        count: u32,
+    },
+}
+
+#[expect(dead_code, reason = "read through its `Debug`")]
+#[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
+#[serde(tag = "kind")]
+enum Tagged {
+    Circle {
+        #[serde(alias = "r")]
+        #[schemars(range(max = 10))]
+        radius: Option<u32>,
+    },
+    Square {
+        /// A member of another variant, by the name the circle's alias reads.
+        r: Option<String>,
+    },
+}
+
+#[expect(dead_code, reason = "read through its `Debug`")]
+#[derive(serde::Deserialize, schemars::JsonSchema, Debug)]
+struct More {
+    #[serde(alias = "extent")]
+    #[schemars(range(max = 10))]
+    size: Option<u32>,
+}
+
 #[secure_tool_router]
 impl Renamed {
     /// Says what it was given.
@@ -739,6 +794,21 @@ impl Renamed {
             title: args.title,
             tag: args.inner.and_then(|inner| inner.tag),
         })
+    }
+
+    /// Says what it was given.
+    #[secure_tool(authz = public, mode = read)]
+    async fn strictly(&self, args: Strictly) -> Result<Seen, ToolError> {
+        Ok(Seen {
+            title: None,
+            tag: args.inner.and_then(|inner| inner.tag),
+        })
+    }
+
+    /// Says what it was given.
+    #[secure_tool(authz = public, mode = read)]
+    async fn shaped(&self, args: Shaped) -> Result<String, ToolError> {
+        Ok(format!("{args:?}"))
     }
 }
 
@@ -766,5 +836,58 @@ async fn a_member_the_schema_does_not_declare_reaches_nothing_under_an_alias() {
         .call("titled", sent.as_object().cloned(), Principal::anonymous())
         .await
         .unwrap();
+    assert_eq!(category(&answer).as_deref(), Some("invalid_input"));
+}
+
+#[tokio::test]
+async fn no_shape_of_type_reads_a_member_its_schema_does_not_declare() {
+    let server = SecureServer::new(Renamed);
+    let long = "x".repeat(30);
+    let call = |tool: &'static str, sent: Value| {
+        let server = server.clone();
+        async move {
+            server
+                .call(tool, sent.as_object().cloned(), Principal::anonymous())
+                .await
+                .unwrap()
+        }
+    };
+    // Under a type that refuses undeclared members (they are refused, not dropped), the
+    // object of a type that ignores them.
+    let answer = call("strictly", json!({ "inner": { "label": long } })).await;
+    assert_eq!(answer.is_error, Some(false), "{answer:?}");
+    assert_eq!(
+        answer.structured_content.unwrap(),
+        json!({ "title": null, "tag": null })
+    );
+    let answer = call("strictly", json!({ "other": 1 })).await;
+    assert_eq!(category(&answer).as_deref(), Some("invalid_input"));
+
+    // An untagged enum's variant, a tagged enum's variant (the alias is another variant's
+    // member, which the tag rules out), a flattened struct.
+    let sent = json!({
+        "either": { "name": long },
+        "shape": { "kind": "Circle", "r": 1000 },
+        "extent": 1000,
+    });
+    let answer = call("shaped", sent).await;
+    assert_eq!(answer.is_error, Some(false), "{answer:?}");
+    assert_eq!(
+        text(&answer),
+        "Shaped { either: Some(Titled { title: None }), shape: Some(Circle { radius: None }), \
+         more: More { size: None } }"
+    );
+    // What the schemas declare is read as ever, and held to its bounds.
+    let sent = json!({ "shape": { "kind": "Square", "r": "side" }, "size": 3 });
+    let answer = call("shaped", sent).await;
+    assert_eq!(
+        text(&answer),
+        "Shaped { either: None, shape: Some(Square { r: Some(\"side\") }), more: More { size: Some(3) } }"
+    );
+    let answer = call(
+        "shaped",
+        json!({ "shape": { "kind": "Circle", "radius": 1000 } }),
+    )
+    .await;
     assert_eq!(category(&answer).as_deref(), Some("invalid_input"));
 }
