@@ -68,6 +68,20 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         std::future::ready(Ok(()))
     }
 
+    fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<InitializeResult, McpError>> + MaybeSendFuture + '_ {
+        // A session is opened once: rmcp records the handshake that opened it before this
+        // is called. Another `initialize` in the session is answered, and changes nothing:
+        // neither the capabilities its calls were declared (what they may be asked), nor
+        // the session its log level is kept for (each new handshake would be a session of
+        // its own, its level held until the session closes).
+        let _ = context;
+        std::future::ready(self.negotiate_initialize(&request))
+    }
+
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         self.inner.state.supported_protocol_versions()
     }

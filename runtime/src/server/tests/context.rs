@@ -721,3 +721,49 @@ async fn an_accepted_answer_that_breaks_its_form_is_invalid_input() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_session_is_opened_once_and_another_handshake_changes_nothing() {
+    let server =
+        crate::SecureServerBuilder::with_router(Jobs::default(), Jobs::secure_tool_router())
+            .local_principal(worker())
+            .build();
+    let client = client(None, full());
+    let seen = client.seen.clone();
+    let client = client.serve(serve_built(server)).await.unwrap();
+    client
+        .set_level(SetLevelRequestParams::new(LoggingLevel::Debug))
+        .await
+        .unwrap();
+    // The same session shakes hands again, declaring nothing, many times.
+    for round in 0..16 {
+        let again = rmcp::model::InitializeRequestParams::new(
+            ClientCapabilities::default(),
+            Implementation::new(format!("another-{round}"), "1"),
+        );
+        client
+            .send_request(ClientRequest::InitializeRequest(Request::new(again)))
+            .await
+            .expect("answered");
+    }
+    // Its calls may still ask what the session declared it answers, and its level holds.
+    let abilities = call(&client, "abilities", serde_json::json!({}), None).await;
+    assert!(
+        format!("{abilities:?}").contains("elicit: true, sample: true"),
+        "{abilities:?}"
+    );
+    call(
+        &client,
+        "count_down",
+        serde_json::json!({ "steps": 1 }),
+        None,
+    )
+    .await;
+    let logs = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|seen| seen.starts_with("log"))
+        .count();
+    assert_eq!(logs, 3, "the session's level was lost");
+}
