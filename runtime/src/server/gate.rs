@@ -30,6 +30,11 @@ impl<S: Send + Sync + 'static> SecureServer<S> {
     /// the watcher, every [`PRUNE_CLOSED_SESSIONS`]): a peer holds its client's
     /// `initialize` parameters, which must not outlive the session.
     pub(crate) fn register_peer(&self, peer: rmcp::service::Peer<RoleServer>) {
+        // Without a handshake there is no legacy session to tell (a 2026-07-28 client is
+        // told on its `subscriptions/listen` stream), nor anything to know it again by.
+        if peer.peer_info().is_none() {
+            return;
+        }
         if let Some(gate) = &self.inner.gate {
             let mut peers = lock(&gate.peers);
             peers.retain(|known| !known.is_transport_closed());

@@ -197,6 +197,34 @@ async fn a_session_is_remembered_once_however_often_it_says_initialized() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_client_without_a_handshake_is_never_remembered_however_often_it_says_initialized() {
+    use rmcp::ClientServiceExt;
+    use rmcp::model::{ClientNotification, InitializedNotification, ProtocolVersion};
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor)
+        .build();
+    let modern = rmcp::ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = ().serve_with_lifecycle(served(&server), modern).await.unwrap();
+    // Its first request opens the session.
+    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    for _ in 0..50 {
+        client
+            .send_notification(ClientNotification::InitializedNotification(
+                InitializedNotification::default(),
+            ))
+            .await
+            .unwrap();
+    }
+    // A request after the notifications: the server has handled them all.
+    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    assert_eq!(server.notified_sessions(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn closed_sessions_are_forgotten_with_what_their_clients_sent() {
     let monitor = HealthMonitor::builder().build();
     let server = SecureServer::builder(Notes::default())
