@@ -334,6 +334,9 @@ struct Pending {
     /// What earlier rounds of the call settled.
     #[serde(default)]
     carried: Carried,
+    /// The keys of the questions this round asked: the only ones the retry may answer.
+    #[serde(default)]
+    asked: Vec<String>,
 }
 
 /// What the rounds of a 2026-07-28 call settled so far, carried in its sealed state: the
@@ -507,6 +510,7 @@ impl Confirmations {
                 .now_ms()
                 .saturating_add(u64::try_from(CONFIRMATION_TTL.as_millis()).unwrap_or(0)),
             carried,
+            asked: requests.keys().cloned().collect(),
         };
         let payload = serde_json::to_vec(&pending).unwrap_or_default();
         // The codec's own expiry (wall clock) backs the one in the payload.
@@ -520,7 +524,8 @@ impl Confirmations {
     }
 
     /// A 2026-07-28 retry: its state opened against `binding`, checked and redeemed (once),
-    /// and what it carried, with the retry's `responses` added.
+    /// and what it carried, with the retry's `responses` to the questions the state's
+    /// round asked added.
     pub(crate) fn open(
         &self,
         state: Option<&str>,
@@ -547,8 +552,14 @@ impl Confirmations {
             return Err(Refusal::Denied(StateRefused::Expired));
         }
         let mut carried = pending.carried;
-        if let Some(responses) = responses {
-            carried.answers.extend(responses.clone());
+        // An answer is taken only to a question the round asked: a client cannot answer
+        // ahead a question it was never put (nor the user ever saw), nor change an answer
+        // the call went on from (a question answered is never asked again: its answer is
+        // found first).
+        for (key, answer) in responses.into_iter().flatten() {
+            if pending.asked.contains(key) {
+                carried.answers.insert(key.clone(), answer.clone());
+            }
         }
         if serde_json::to_vec(&carried.answers).map_or(usize::MAX, |bytes| bytes.len())
             > MAX_ANSWERS_BYTES

@@ -63,11 +63,16 @@ fn refusals_say_why_for_the_log_and_the_key_is_never_printed() {
     assert!(!printed.contains("k3y"), "{printed}");
 }
 
-/// Answers whose JSON takes exactly `bytes` bytes.
+/// The bytes of JSON around an answer's text in [`answers_of`]: `{"<key>":"…"}`.
+const AROUND: usize = INPUT_KEY.len() + 7;
+
+/// An answer to the confirmation question whose JSON takes exactly `bytes` bytes.
 fn answers_of(bytes: usize) -> InputResponses {
     let mut answers = InputResponses::new();
-    // `{"a":"…"}`: 8 bytes around the text.
-    answers.insert("a".to_owned(), serde_json::json!("x".repeat(bytes - 8)));
+    answers.insert(
+        INPUT_KEY.to_owned(),
+        serde_json::json!("x".repeat(bytes - AROUND)),
+    );
     assert_eq!(serde_json::to_vec(&answers).unwrap().len(), bytes);
     answers
 }
@@ -89,7 +94,10 @@ fn a_state_carries_answers_up_to_its_limit() {
         match opened {
             Ok(carried) => {
                 assert!(fits, "{bytes} bytes");
-                assert_eq!(carried.answers["a"].as_str().unwrap().len(), bytes - 8);
+                assert_eq!(
+                    carried.answers[INPUT_KEY].as_str().unwrap().len(),
+                    bytes - AROUND
+                );
             }
             Err(refusal) => {
                 assert!(!fits, "{bytes} bytes: {refusal:?}");

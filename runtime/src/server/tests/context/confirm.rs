@@ -351,3 +351,55 @@ async fn on_2026_07_28_a_forged_or_replayed_state_is_denied_and_nothing_runs() {
     assert_eq!(facts(&replayed)["category"], "denied", "{replayed:?}");
     assert_eq!(jobs.deleted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn on_2026_07_28_a_retry_answers_only_what_its_round_asked() {
+    use rmcp::model::{CallToolResponse, InputResponses};
+    let running = connect_modern(Jobs::default(), client(None, full()), worker()).await;
+    let accept =
+        |name: &str| serde_json::json!({ "action": "accept", "content": { "name": name } });
+    let round = |state: Option<String>, answers: &[(&str, &str)]| {
+        let mut params = CallToolRequestParams::new("ask_two");
+        params.arguments = Some(serde_json::Map::new());
+        params.request_state = state;
+        if !answers.is_empty() {
+            let mut responses = InputResponses::new();
+            for (key, name) in answers {
+                responses.insert((*key).to_owned(), accept(name));
+            }
+            params.input_responses = Some(responses);
+        }
+        let running = &running;
+        async move { running.call_tool_once(params).await.unwrap() }
+    };
+    let asked = |response: CallToolResponse| match response {
+        CallToolResponse::InputRequired(asked) => {
+            let keys: Vec<String> = asked.input_requests.unwrap().into_keys().collect();
+            (keys, asked.request_state.expect("a sealed state"))
+        }
+        other => panic!("expected a question, got {other:?}"),
+    };
+    let (keys, state) = asked(round(None, &[]).await);
+    assert_eq!(keys, ["elicit-0"]);
+    // The first question answered, and the second answered ahead, before it was put: the
+    // second is asked all the same.
+    let (keys, state) = asked(
+        round(
+            Some(state),
+            &[("elicit-0", "Ada"), ("elicit-1", "Forged ahead")],
+        )
+        .await,
+    );
+    assert_eq!(keys, ["elicit-1"]);
+    // The second answered, and the first changed after the call went on from it: the
+    // change is not taken.
+    let done = round(
+        Some(state),
+        &[("elicit-1", "Grace"), ("elicit-0", "Changed after")],
+    )
+    .await;
+    let CallToolResponse::Complete(result) = done else {
+        panic!("expected a result, got {done:?}");
+    };
+    assert_eq!(outcome(&result), "Ada then Grace");
+}
