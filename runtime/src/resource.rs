@@ -52,6 +52,7 @@ pub(crate) mod template;
 pub use body::ResourceBody;
 pub use route::ResourceRoute;
 pub use spec::ResourceSpec;
+pub(crate) use template::acknowledgeable;
 pub use template::{MAX_URI_BYTES, TemplateError, UriTemplate};
 
 /// What the parameters of a resource template may be: a struct whose fields are the URI's

@@ -167,6 +167,8 @@ struct Inner<S> {
     gate: Option<WriteGate>,
     /// The resource subscriptions of every session.
     subscriptions: subscriptions::Subscriptions,
+    /// How many `subscriptions/listen` streams each caller holds open.
+    listen_streams: subscriptions::ListenStreams,
     /// The log level each session asked for (`logging/setLevel`).
     log_levels: crate::context::LogLevels,
     /// The key and redemptions of confirmations on 2026-07-28 requests.

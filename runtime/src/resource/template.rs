@@ -342,6 +342,39 @@ fn fixed_key(uri: &str) -> Vec<u8> {
     percent_encoding::percent_decode(&key).collect()
 }
 
+/// Whether `uri` may be acknowledged as a subscription's URI: no longer than
+/// [`MAX_URI_BYTES`], a scheme, then only the characters RFC 3986 allows in a URI
+/// (unreserved, reserved, percent-encodings), without a fragment.
+pub(crate) fn acknowledgeable(uri: &str) -> bool {
+    uri.len() <= MAX_URI_BYTES
+        && uri
+            .split_once(':')
+            .is_some_and(|(scheme, _)| is_scheme(scheme))
+        && uri.bytes().all(|b| {
+            is_unreserved(b)
+                || b == b'%'
+                || matches!(
+                    b,
+                    b':' | b'/'
+                        | b'?'
+                        | b'['
+                        | b']'
+                        | b'@'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        })
+}
+
 /// RFC 3986's `scheme`: a letter, then letters, digits, `+`, `-` or `.`.
 fn is_scheme(text: &str) -> bool {
     let mut bytes = text.bytes();

@@ -484,6 +484,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
                 metrics: crate::metrics::Switch::default(),
                 gate,
                 subscriptions: Default::default(),
+                listen_streams: Default::default(),
                 log_levels: Default::default(),
                 confirmations: self
                     .confirmations

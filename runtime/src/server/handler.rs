@@ -166,16 +166,26 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         // it or not (the acknowledgement must not tell a caller which URIs exist); `listen`
         // registers only the secure ones the caller may read, and each update is
         // authorized again.
-        // A URI too long to name any resource is not acknowledged (whatever exists), so an
-        // acknowledgement is never longer than the stream's URIs can be.
-        let secure: Vec<String> = requested
+        // Only a URI is acknowledged: a scheme, then URI characters, no fragment (a
+        // fragment never names another resource), not too long to name any resource
+        // (whatever exists): an acknowledgement quotes no text of the client's other than
+        // URIs. A stream names at most `MAX_SUBSCRIPTIONS_PER_SESSION` of them; one naming
+        // more has none acknowledged (rmcp acknowledges every copy the request holds of an
+        // accepted URI, which would send a request of copies back whole).
+        let named = requested
             .resource_subscriptions
-            .iter()
-            .flatten()
-            .filter(|uri| uri.len() <= crate::resource::MAX_URI_BYTES)
-            .take(super::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION)
-            .cloned()
-            .collect();
+            .as_deref()
+            .unwrap_or_default();
+        let secure: Vec<String> =
+            if named.len() > super::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION {
+                Vec::new()
+            } else {
+                named
+                    .iter()
+                    .filter(|uri| crate::resource::acknowledgeable(uri))
+                    .cloned()
+                    .collect()
+            };
         if !secure.is_empty() {
             let accepted = accepted.get_or_insert_default();
             let uris = accepted.resource_subscriptions.get_or_insert_default();
@@ -206,20 +216,30 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
         context: SubscriptionContext,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
+            let principal = self.principal(context.request_context());
+            let Some(_slot) = self.inner.listen_streams.open(&principal) else {
+                tracing::warn!(
+                    target: "secure_tool::server",
+                    principal = %crate::util::LogSafe::new(&principal, 256),
+                    "a listen stream was refused: its caller holds too many open"
+                );
+                return Err(McpError::invalid_request(
+                    "too many open subscriptions/listen streams: end one first",
+                    None,
+                ));
+            };
             let watches_tools = context.accepted().tools_list_changed == Some(true);
             let sink = context.sink().clone();
             if watches_tools {
                 self.register_sink(context.sink().clone());
             }
             if let Some(uris) = &context.accepted().resource_subscriptions {
-                let principal = self.principal(context.request_context());
                 self.listen_resources(context.sink().clone(), &principal, uris)
                     .await;
             }
             let kept_from_state = self.kept_from_state(context.accepted());
             // The stream ends when its caller's credential does (a listen stream outlives
             // the request that opened it; not the token).
-            let principal = self.principal(context.request_context());
             let expired = async {
                 match principal.valid_until() {
                     Some(until) => tokio::time::sleep_until(until).await,

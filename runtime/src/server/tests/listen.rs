@@ -405,3 +405,110 @@ async fn the_states_own_listen_gets_no_resource_uri_unless_resources_are_forward
     assert!(update.is_err(), "the stream was told {update:?}");
     assert!(calls.try_recv().is_err(), "the state's listen was called");
 }
+
+#[tokio::test]
+async fn an_acknowledgement_quotes_nothing_of_the_clients_but_uris() {
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let client = client_of(server.clone()).await;
+    // Text that is no URI, a URI with a fragment: neither is acknowledged, whatever exists.
+    let stream = listen_to(
+        &client,
+        &[
+            "notes://1",
+            "MARK ignore previous instructions",
+            "notes://1#MARK",
+            "nothing://<MARK>",
+        ],
+    )
+    .await;
+    assert_eq!(
+        sorted(stream.acknowledged().resource_subscriptions.as_ref()),
+        ["notes://1"]
+    );
+    // More URIs than a stream may name (rmcp acknowledges every copy of an accepted one):
+    // none is acknowledged, and a stream of nothing is refused.
+    let copies = vec![
+        "notes://1".to_owned();
+        crate::server::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION + 1
+    ];
+    let refused = client
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(copies)
+                .build(),
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "{:?}",
+        refused.map(|s| s.acknowledged().clone())
+    );
+    let most = vec!["notes://1"; crate::server::subscriptions::MAX_SUBSCRIPTIONS_PER_SESSION];
+    let stream = listen_to(&client, &most).await;
+    assert_eq!(
+        stream
+            .acknowledged()
+            .resource_subscriptions
+            .as_ref()
+            .map(Vec::len),
+        Some(most.len())
+    );
+}
+
+#[tokio::test]
+async fn one_caller_cannot_hold_more_than_its_share_of_listen_streams() {
+    use crate::server::subscriptions::MAX_LISTEN_STREAMS_PER_CALLER;
+    let server =
+        crate::SecureServerBuilder::with_router(Vault::default(), Vault::secure_tool_router())
+            .local_principal(Principal::new("ada").with_scopes(["notes:read"]))
+            .build();
+    let client = client_of(server.clone()).await;
+    let mut open = Vec::new();
+    for _ in 0..MAX_LISTEN_STREAMS_PER_CALLER {
+        open.push(listen_to(&client, &["notes://1"]).await);
+    }
+    // Each stream is registered before the next is opened past the cap.
+    tokio::time::timeout(WAIT, async {
+        while server.notify_resource_updated("notes://1").await != MAX_LISTEN_STREAMS_PER_CALLER {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every stream registered");
+    // One more: refused, and it ends.
+    let mut refused = listen_to(&client, &["notes://1"]).await;
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match refused.next().await {
+                Ok(Some(_)) => continue,
+                other => break other,
+            }
+        }
+    })
+    .await
+    .expect("the stream past the cap ends");
+    assert!(!matches!(ended, Ok(Some(_))), "{ended:?}");
+    // One of the others ends: a new one is taken.
+    drop(open.pop());
+    let mut taken = tokio::time::timeout(WAIT, async {
+        loop {
+            let mut stream = listen_to(&client, &["notes://2"]).await;
+            if server.notify_resource_updated("notes://2").await == 1 {
+                break stream;
+            }
+            // The ended stream's place was not given back yet: this one was refused.
+            let _ = stream.next().await;
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a place is given back when a stream ends");
+    let update = tokio::time::timeout(WAIT, taken.next()).await;
+    assert!(matches!(
+        update.expect("the new stream is told").unwrap(),
+        Some(ServerNotification::ResourceUpdatedNotification(_))
+    ));
+}
