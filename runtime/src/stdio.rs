@@ -23,6 +23,11 @@
 //! notification (a `"method"` without an `"id"`) is never answered, as JSON-RPC requires;
 //! one that rmcp would ignore as non-standard is ignored too.
 //!
+//! A client that writes requests and does not read their answers is slowed down: while
+//! [`MAX_UNWRITTEN`] messages wait to be written, no more input is read (its writes block
+//! once the pipe is full), so the answers waiting are bounded, and none is lost once it
+//! reads again.
+//!
 //! [`SecureServer::serve_stdio`]: crate::SecureServer::serve_stdio
 
 use std::borrow::Cow;
@@ -46,6 +51,11 @@ pub const MAX_NESTING: usize = 127;
 /// The longest request id (its JSON text, the quotes of a string included) that is read
 /// from a line the server cannot take, to answer it.
 pub const MAX_ID_BYTES: usize = 128;
+
+/// The most messages written to the output and not yet taken by the client: past it, no
+/// more input is read until the client takes some (a client that writes requests and
+/// never reads their answers is slowed down, never buffered for without end).
+pub const MAX_UNWRITTEN: usize = 64;
 
 /// A line buffer that grew past this is given back after its line.
 const KEEP_BUFFER: usize = 64 * 1024;
@@ -103,6 +113,8 @@ pub struct StdioTransport<R, W> {
     scan: Scan,
     max_bytes: usize,
     write: Arc<Mutex<Option<W>>>,
+    /// A place for each message being written ([`MAX_UNWRITTEN`]).
+    unwritten: Arc<tokio::sync::Semaphore>,
 }
 
 impl StdioTransport<tokio::io::Stdin, tokio::io::Stdout> {
@@ -144,6 +156,7 @@ where
             scan: Scan::default(),
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             write: Arc::new(Mutex::new(Some(write))),
+            unwritten: Arc::new(tokio::sync::Semaphore::new(MAX_UNWRITTEN)),
         }
     }
 
@@ -334,10 +347,14 @@ where
         mut item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = Arc::clone(&self.write);
+        let unwritten = Arc::clone(&self.unwritten);
         if let rmcp::model::JsonRpcMessage::Error(error) = &mut item {
             crate::echo::forget_requested(&mut error.error);
         }
         async move {
+            // Held until the message is written: while `MAX_UNWRITTEN` are, no input is
+            // read (see `receive`). The semaphore is never closed.
+            let _place = unwritten.acquire_owned().await.ok();
             let mut bytes = serde_json::to_vec(&item)?;
             bytes.push(b'\n');
             let mut write = write.lock().await;
@@ -354,6 +371,9 @@ where
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            // Back-pressure: nothing more is read while the client leaves `MAX_UNWRITTEN`
+            // messages unread (each request read would add its answer to them).
+            drop(self.unwritten.acquire().await);
             let (refusal, scanned, bytes) = match self.read_line().await {
                 LineRead::Eof => return None,
                 LineRead::Failed(error) => {

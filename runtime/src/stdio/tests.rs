@@ -302,3 +302,82 @@ async fn a_version_the_client_named_is_never_quoted_back() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_does_not_read_is_slowed_down_and_loses_nothing() {
+    use rmcp::ServiceExt as _;
+
+    struct Idle;
+    impl rmcp::ServerHandler for Idle {}
+
+    let (server_io, client_io) = tokio::io::duplex(1024);
+    let (read, write) = tokio::io::split(server_io);
+    tokio::spawn(async move {
+        if let Ok(running) = Idle.serve(StdioTransport::new(read, write)).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    let mut answers = BufReader::new(client_read).lines();
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    client_write
+        .write_all(
+            format!(
+                "{initialize}\n{}\n",
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let opened = answers.next_line().await.unwrap().unwrap();
+    assert!(opened.contains(r#""id":0"#), "{opened}");
+
+    // Requests, their answers never read: the writes stop being taken (on tokio's paused
+    // clock, the timeout fires once nothing else can run).
+    const REQUESTS: usize = 2_000;
+    let input: String = (1..=REQUESTS)
+        .map(|id| {
+            format!(
+                "{}\n",
+                json!({"jsonrpc": "2.0", "id": id, "method": "ping"})
+            )
+        })
+        .collect();
+    let input = input.as_bytes();
+    let mut taken = 0;
+    let blocked = tokio::time::timeout(Duration::from_secs(60), async {
+        while taken < input.len() {
+            taken += client_write.write(&input[taken..]).await.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        blocked.is_err(),
+        "all {REQUESTS} requests were taken with none of their answers read"
+    );
+    assert!(
+        taken < input.len() / 2,
+        "{taken} of {} bytes of requests taken unread",
+        input.len()
+    );
+
+    // Read: every request is answered, none lost.
+    let writing = async { client_write.write_all(&input[taken..]).await.unwrap() };
+    let reading = async {
+        let mut ids = Vec::new();
+        while ids.len() < REQUESTS {
+            let line = answers.next_line().await.unwrap().expect("an answer");
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            ids.push(answer["id"].as_u64().unwrap());
+        }
+        ids
+    };
+    let ((), mut ids) = tokio::time::timeout(WAIT, async { tokio::join!(writing, reading) })
+        .await
+        .expect("every request answered once read");
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=REQUESTS as u64).collect::<Vec<_>>());
+}
