@@ -676,10 +676,17 @@ async fn complete<S: ServerHandler>(
     let tools = &server.inner.tools;
     let secure = match &request.r#ref {
         Reference::Prompt(prompt) => tools.prompts.contains_key(prompt.name.as_str()),
-        Reference::Resource(template) => tools
-            .resources
-            .iter()
-            .any(|route| route.spec.uri.as_str() == template.uri),
+        // A secure resource's template or URI in any spelling (as reads and subscriptions
+        // match them) is never the state's to complete.
+        Reference::Resource(template) => {
+            let named = crate::resource::UriTemplate::parse(&template.uri).ok();
+            tools.resources.iter().any(|route| {
+                route.spec.uri.as_str() == template.uri
+                    || named
+                        .as_ref()
+                        .is_some_and(|named| route.spec.uri.same_as(named))
+            }) || !server.forwardable_resource(&template.uri)
+        }
         _ => false,
     };
     let forwarded = server.inner.config.forwards(Unguarded::Completions);
