@@ -4,10 +4,11 @@
 //! `delete_note` is for administrators, or for whoever the policy service named by
 //! `--policy-url` (or `NOTES_POLICY_URL`) allows (say, a note's owner, by rules that live
 //! outside this server). The service gets one `POST` per decision with a JSON body naming
-//! the caller and the tool, never the caller's token:
+//! the caller, the tool and the call's arguments (which note; `null` for a call without
+//! any), never the caller's token:
 //!
 //! ```json
-//! {"subject": "ada", "scopes": ["notes:read"], "roles": [], "tool": "delete_note", "mode": "write"}
+//! {"subject": "ada", "scopes": ["notes:read"], "roles": [], "tool": "delete_note", "mode": "write", "arguments": {"id": 1}}
 //! ```
 //!
 //! and answers `200` with `{"decision": "allow"}` or `{"decision": "deny"}`. Anything else
@@ -128,6 +129,8 @@ impl RemotePolicy {
             "roles": principal.roles().collect::<Vec<_>>(),
             "tool": request.tool,
             "mode": request.mode.as_str(),
+            // Which note: an allow is for this call's, never for every note.
+            "arguments": request.arguments,
         });
         let json = HeaderValue::from_static("application/json");
         let mut http_request = Request::new(Full::new(Bytes::from(question.to_string())));
@@ -231,7 +234,8 @@ mod tests {
                     let question: Value = serde_json::from_slice(&body).unwrap();
                     assert_eq!(question["tool"], "delete_note");
                     assert_eq!(question["mode"], "write");
-                    if question["subject"] == "ada" {
+                    // Ada owns note 1, and no other.
+                    if question["subject"] == "ada" && question["arguments"]["id"] == 1 {
                         json(r#"{"decision": "allow"}"#)
                     } else {
                         json(r#"{"decision": "deny"}"#)
@@ -273,10 +277,18 @@ mod tests {
         any_of([roles("admin"), custom(RemotePolicy::new(url))])
     }
 
+    /// The decision on `principal` deleting note 1.
     async fn decide(policy: &Policy, principal: &Principal) -> Result<(), DenialCause> {
+        decide_on(policy, principal, 1).await
+    }
+
+    /// The decision on `principal` deleting note `id`.
+    async fn decide_on(policy: &Policy, principal: &Principal, id: u64) -> Result<(), DenialCause> {
+        let arguments = serde_json::Map::from_iter([("id".to_owned(), id.into())]);
         policy
             .evaluate(
-                AccessRequest::new("delete_note", Mode::Write, principal),
+                AccessRequest::new("delete_note", Mode::Write, principal)
+                    .with_arguments(&arguments),
                 DEADLINE,
             )
             .await
@@ -293,6 +305,11 @@ mod tests {
         assert_eq!(decide(&policy, &ada()).await, Ok(()));
         assert_eq!(
             decide(&policy, &Principal::new("bob")).await,
+            Err(DenialCause::Denied)
+        );
+        // The service is told which note: an allow for ada's is not one for another's.
+        assert_eq!(
+            decide_on(&policy, &ada(), 2).await,
             Err(DenialCause::Denied)
         );
         // An admin is allowed before the service is asked, even a hanging one.

@@ -305,7 +305,7 @@ impl Notes {
             .map_err(StoreError::classified)?
         {
             Some(note) => Ok(note),
-            None => Err(ToolError::not_found(format!("no note with id {}", args.id))),
+            None => Err(ToolError::not_found("No note has that id.")),
         }
     }
 
@@ -377,7 +377,7 @@ impl Notes {
             .await
             .map_err(StoreError::classified)?
         else {
-            return Err(ToolError::not_found(format!("no note with id {}", args.id)));
+            return Err(ToolError::not_found("No note has that id."));
         };
         let uri = note_uri(note.id);
         let link = secure_tool::rmcp::model::Resource::new(&uri, "note")
@@ -483,7 +483,7 @@ impl Notes {
                 self.updates.changed(note.id);
                 Ok(note)
             }
-            None => Err(ToolError::not_found(format!("no note with id {}", args.id))),
+            None => Err(ToolError::not_found("No note has that id.")),
         }
     }
 
