@@ -380,9 +380,13 @@ impl Conn {
     fn new(database: &Database, role: &'static str, timeouts: Timeouts) -> Self {
         let mut config = database.config.clone();
         let statement_ms = timeouts.statement.as_millis().max(1);
+        // A write is acknowledged once its commit is on disk (the WAL flushed), whatever
+        // the database, the role or the connection string say (`synchronous_commit = off`
+        // would acknowledge writes a crash then loses). Ours come last: they win.
+        let ours = format!("-c statement_timeout={statement_ms} -c synchronous_commit=on");
         let options = match config.get_options() {
-            Some(theirs) => format!("{theirs} -c statement_timeout={statement_ms}"),
-            None => format!("-c statement_timeout={statement_ms}"),
+            Some(theirs) => format!("{theirs} {ours}"),
+            None => ours,
         };
         config
             .options(options)
@@ -516,6 +520,35 @@ mod tests {
             );
             assert!(!error.contains("s3cret"), "{error}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_is_acknowledged_once_its_commit_is_on_disk_whatever_the_server_says() {
+        use secure_tool_tests::support::pg::Cluster;
+
+        let Some(cluster) = Cluster::start() else {
+            return;
+        };
+        // The cluster's own setting, and the connection string's, say otherwise.
+        assert_eq!(cluster.sql("SHOW synchronous_commit"), "off");
+        let url = format!(
+            "{}?options=-c%20synchronous_commit%3Doff",
+            cluster.url("postgres", "unused")
+        );
+        let database: Database = url.parse().unwrap();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            statement: Duration::from_secs(5),
+        };
+        let db = Postgres::connect(&database, timeouts).await.unwrap();
+        const SHOW: &str = "SHOW synchronous_commit";
+        let setting: String = db
+            .writes
+            .run(SHOW, async |client| client.query_one(SHOW, &[]).await)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(setting, "on");
     }
 
     /// The schema before notes had owners.
