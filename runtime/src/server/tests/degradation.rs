@@ -168,15 +168,12 @@ async fn until_sessions(server: &SecureServer<Notes>, expected: usize) {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_session_is_remembered_once_however_often_it_says_initialized() {
+/// `client` sends `notifications/initialized` 50 times, then a request: once it is
+/// answered, the server has handled them all.
+async fn says_initialized_50_times<C: ClientHandler>(
+    client: &rmcp::service::RunningService<RoleClient, C>,
+) {
     use rmcp::model::{ClientNotification, InitializedNotification};
-    let monitor = HealthMonitor::builder().build();
-    let server = SecureServer::builder(Notes::default())
-        .local_principal(admin_reader())
-        .health(monitor.clone())
-        .build();
-    let (client, mut changed) = session(&server).await;
     for _ in 0..50 {
         client
             .send_notification(ClientNotification::InitializedNotification(
@@ -185,8 +182,18 @@ async fn a_session_is_remembered_once_however_often_it_says_initialized() {
             .await
             .unwrap();
     }
-    // A request after the notifications: the server has handled them all.
-    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    let _ = call(client, "get_note", json!({"id": 1})).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_is_remembered_once_however_often_it_says_initialized() {
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor.clone())
+        .build();
+    let (client, mut changed) = session(&server).await;
+    says_initialized_50_times(&client).await;
     assert_eq!(server.notified_sessions(), 1);
     monitor.force(ServicePath::Writes, Some(Status::Degraded));
     changed.recv().await.expect("list_changed on degrade");
@@ -199,7 +206,7 @@ async fn a_session_is_remembered_once_however_often_it_says_initialized() {
 #[tokio::test(start_paused = true)]
 async fn a_client_without_a_handshake_is_never_remembered_however_often_it_says_initialized() {
     use rmcp::ClientServiceExt;
-    use rmcp::model::{ClientNotification, InitializedNotification, ProtocolVersion};
+    use rmcp::model::ProtocolVersion;
     let monitor = HealthMonitor::builder().build();
     let server = SecureServer::builder(Notes::default())
         .local_principal(admin_reader())
@@ -211,16 +218,7 @@ async fn a_client_without_a_handshake_is_never_remembered_however_often_it_says_
     let client = ().serve_with_lifecycle(served(&server), modern).await.unwrap();
     // Its first request opens the session.
     let _ = call(&client, "get_note", json!({"id": 1})).await;
-    for _ in 0..50 {
-        client
-            .send_notification(ClientNotification::InitializedNotification(
-                InitializedNotification::default(),
-            ))
-            .await
-            .unwrap();
-    }
-    // A request after the notifications: the server has handled them all.
-    let _ = call(&client, "get_note", json!({"id": 1})).await;
+    says_initialized_50_times(&client).await;
     assert_eq!(server.notified_sessions(), 0);
 }
 
