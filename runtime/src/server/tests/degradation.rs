@@ -346,3 +346,59 @@ async fn told_the_tools_changed(stream: &mut rmcp::service::Subscription) {
         "{told:?}"
     );
 }
+
+/// A session that shakes hands and then never reads again: its client stopped reading
+/// (a hung process, a full socket).
+async fn stalled_session(server: &SecureServer<Notes>) -> tokio::io::DuplexStream {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut io = tokio::io::BufReader::new(served(server));
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "stalled", "version": "1"}}});
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    for message in [initialize, initialized] {
+        let line = format!("{message}\n");
+        io.get_mut().write_all(line.as_bytes()).await.unwrap();
+    }
+    let mut answer = String::new();
+    io.read_line(&mut answer).await.unwrap();
+    assert!(answer.contains(r#""id":1"#), "{answer}");
+    io.into_inner()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_that_stops_reading_is_forgotten_and_delays_no_one() {
+    let monitor = HealthMonitor::builder().build();
+    let server = SecureServer::builder(Notes::default())
+        .local_principal(admin_reader())
+        .health(monitor.clone())
+        .build();
+    let (_reader, mut changed) = session(&server).await;
+    let _stalled = stalled_session(&server).await;
+    until_sessions(&server, 2).await;
+    // Changes, each told to the reader at once, until the stalled session's buffers are
+    // full: then it is told within `NOTIFY_TIMEOUT`, or forgotten.
+    let mut degraded = false;
+    for _ in 0..20_000 {
+        degraded = !degraded;
+        let status = if degraded {
+            Status::Degraded
+        } else {
+            Status::Healthy
+        };
+        monitor.force(ServicePath::Writes, Some(status));
+        changed.recv().await.expect("the reader is told");
+        if server.notified_sessions() == 1 {
+            break;
+        }
+    }
+    assert_eq!(server.notified_sessions(), 1, "the stalled session is held");
+    // The reader goes on being told.
+    let status = if degraded {
+        Status::Healthy
+    } else {
+        Status::Degraded
+    };
+    monitor.force(ServicePath::Writes, Some(status));
+    changed.recv().await.expect("the reader is told still");
+}
