@@ -35,6 +35,7 @@ mod policy;
 mod principal;
 
 pub use denial::DenialCause;
+pub(crate) use policy::is_blank;
 #[cfg(feature = "oauth")]
 pub(crate) use policy::is_scope_token;
 pub use policy::{

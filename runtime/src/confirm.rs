@@ -115,7 +115,7 @@ impl Confirmation {
     /// assert!(Confirmation::new("  ").is_err());
     /// ```
     pub fn new(template: &str) -> Result<Self, TemplateError> {
-        if template.trim().is_empty() {
+        if crate::authz::is_blank(template) {
             return Err(TemplateError("the confirmation question is blank".into()));
         }
         let mut parts = Vec::new();

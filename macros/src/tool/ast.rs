@@ -279,7 +279,7 @@ impl<'a> Handler<'a> {
             Some(lit) => lit.value(),
             None => doc_comment(item),
         };
-        if description.trim().is_empty() {
+        if is_blank(&description) {
             errors.push_at(
                 item.sig.ident.span(),
                 match kind {
@@ -384,7 +384,7 @@ fn completions<'a>(
 /// runtime's `Confirmation::new` rules; which arguments exist is checked when the route
 /// is built, against the arguments' schema).
 fn check_confirmation(question: &str) -> Result<(), &'static str> {
-    if question.trim().is_empty() {
+    if is_blank(question) {
         return Err(
             "the question is blank: write what the user is asked, e.g. \"Delete note {id}?\"",
         );
@@ -683,6 +683,33 @@ mod tests {
     use super::*;
     use proc_macro2::TokenStream;
     use quote::quote;
+
+    #[test]
+    fn a_description_reason_or_question_that_shows_nothing_says_nothing() {
+        for text in [
+            "",
+            "\u{2800}",
+            "\u{3164}",
+            "\u{2066}\u{2069}",
+            "\u{202E}",
+            "\u{034F}",
+            "\u{FE0F}",
+            "\u{E0041}",
+            " \u{200B}\t",
+        ] {
+            assert!(is_blank(text), "{text:?}");
+            assert!(check_confirmation(text).is_err(), "{text:?}");
+        }
+        for text in ["匿名", "✓", "Delete it?"] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+        let item: ImplItemFn = syn::parse2(quote! {
+            #[doc = "\u{2800}"]
+            async fn f(&self) -> Result<(), E> {}
+        })
+        .unwrap();
+        assert!(is_blank(&doc_comment(&item)));
+    }
 
     #[test]
     fn doc_comments_become_the_description() {

@@ -217,7 +217,7 @@ fn check_name(expr: &Expr, what: &str, errors: &mut Errors) {
         lit: syn::Lit::Str(name),
         ..
     }) = expr
-        && name.value().trim().is_empty()
+        && is_blank(&name.value())
     {
         errors.push_at(
             name.span(),
@@ -297,14 +297,34 @@ pub(super) fn completer_method<'e>(
     method
 }
 
-/// Whether `text` says nothing: empty, or only whitespace and invisible format characters
-/// (as the runtime's `public_because` reads a reason).
-fn is_blank(text: &str) -> bool {
+/// Whether `text` says nothing: empty, or only whitespace, control characters and
+/// characters that show nothing (Unicode's default-ignorable code points: zero-width
+/// spaces and joiners, bidirectional controls, variation selectors, fillers, tags; and
+/// the blank braille pattern), as the runtime reads a reason.
+pub(crate) fn is_blank(text: &str) -> bool {
     text.chars().all(|c| {
         c.is_whitespace()
+            || c.is_control()
             || matches!(
                 c,
-                '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+                '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{061C}'
+                    | '\u{115F}'..='\u{1160}'
+                    | '\u{17B4}'..='\u{17B5}'
+                    | '\u{180B}'..='\u{180F}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{2800}'
+                    | '\u{3164}'
+                    | '\u{FE00}'..='\u{FE0F}'
+                    | '\u{FEFF}'
+                    | '\u{FFA0}'
+                    | '\u{FFF0}'..='\u{FFF8}'
+                    | '\u{1BCA0}'..='\u{1BCA3}'
+                    | '\u{1D173}'..='\u{1D17A}'
+                    | '\u{E0000}'..='\u{E0FFF}'
             )
     })
 }

@@ -103,14 +103,34 @@ fn names_node(
     }
 }
 
-/// Whether `text` says nothing: empty, or only whitespace and invisible format characters
-/// (a zero-width space, a word joiner, a byte order mark, a soft hyphen).
+/// Whether `text` says nothing: empty, or only whitespace, control characters and
+/// characters that show nothing (Unicode's default-ignorable code points: zero-width
+/// spaces and joiners, bidirectional controls, variation selectors, fillers, tags; and
+/// the blank braille pattern).
 pub(crate) fn is_blank(text: &str) -> bool {
     text.chars().all(|c| {
         c.is_whitespace()
+            || c.is_control()
             || matches!(
                 c,
-                '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+                '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{061C}'
+                    | '\u{115F}'..='\u{1160}'
+                    | '\u{17B4}'..='\u{17B5}'
+                    | '\u{180B}'..='\u{180F}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{2800}'
+                    | '\u{3164}'
+                    | '\u{FE00}'..='\u{FE0F}'
+                    | '\u{FEFF}'
+                    | '\u{FFA0}'
+                    | '\u{FFF0}'..='\u{FFF8}'
+                    | '\u{1BCA0}'..='\u{1BCA3}'
+                    | '\u{1D173}'..='\u{1D17A}'
+                    | '\u{E0000}'..='\u{E0FFF}'
             )
     })
 }
@@ -162,9 +182,11 @@ pub fn public() -> Policy {
 /// (`public (reason: ...)`), and the server logs a warning naming the tool and the reason
 /// when it is built.
 ///
-/// It decides like [`public`]. A blank reason (empty, or only whitespace and invisible
-/// format characters) is no reason:
-/// the policy is then plain `public`, which a write tool may not use.
+/// It decides like [`public`]. A blank reason (empty, or only whitespace, control
+/// characters and characters that show nothing: zero-width, bidirectional controls,
+/// fillers, the blank braille pattern) is no reason: the policy is then plain `public`,
+/// which a write tool may not use. The same holds for a tool's description, a
+/// confirmation question and the reason for forwarding a surface unguarded.
 ///
 /// ```
 /// use secure_tool::authz::{public_because, Principal};

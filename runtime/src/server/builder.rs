@@ -427,7 +427,7 @@ impl<S: Send + Sync + 'static> SecureServerBuilder<S> {
     ) -> Self {
         let reason = reason.into();
         assert!(
-            !reason.trim().is_empty(),
+            !crate::authz::is_blank(&reason),
             "forwarding {} unguarded needs a reason",
             surface.as_str()
         );

@@ -189,3 +189,48 @@ fn the_manifest_and_the_startup_log_give_the_reason() {
         "{text}"
     );
 }
+
+/// Texts that show nothing on a screen: fillers, a blank braille pattern, bidirectional
+/// controls, joiners, variation selectors, tags, and mixes of them with whitespace.
+const SHOWING_NOTHING: [&str; 10] = [
+    "\u{2800}",
+    "\u{3164}",
+    "\u{115F}\u{1160}",
+    "\u{FFA0}",
+    "\u{2066}\u{2069}",
+    "\u{202E}",
+    "\u{034F}\u{061C}",
+    "\u{FE0F}",
+    "\u{E0041}\u{E007F}",
+    " \u{200B}\t\u{2060}\u{0007}",
+];
+
+#[test]
+fn a_reason_or_a_question_that_shows_nothing_says_nothing() {
+    for text in SHOWING_NOTHING {
+        assert!(
+            public_because(text).admits_anonymous_without_reason(),
+            "{text:?} was taken as a reason"
+        );
+        assert!(
+            crate::confirm::Confirmation::new(text).is_err(),
+            "{text:?} was taken as a question"
+        );
+        let forwarded = std::panic::catch_unwind(|| {
+            SecureServerBuilder::with_router(Guest, SecureToolRouter::new())
+                .with_unguarded(crate::server::Unguarded::Logging, text)
+        });
+        assert!(
+            forwarded.is_err(),
+            "{text:?} was taken as a reason to forward"
+        );
+    }
+    // A reason in any script, or a single visible sign, is one.
+    for text in ["匿名で報告できる", "✓", "a"] {
+        assert!(
+            !public_because(text).admits_anonymous_without_reason(),
+            "{text:?}"
+        );
+        assert!(crate::confirm::Confirmation::new(text).is_ok(), "{text:?}");
+    }
+}
