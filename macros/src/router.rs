@@ -118,12 +118,16 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     // Tools, resources and prompts are named apart (the runtime keeps them apart too).
     let mut names: HashMap<(Kind, String), Span> = HashMap::new();
     let mut uris: HashMap<String, Span> = HashMap::new();
-    // The impl's type parameters: a handler's result must not be one (see below).
-    let type_params: Vec<Ident> = item
+    // The impl's type parameters, and `Self` when there is one: a handler's result must
+    // not name them (see below).
+    let mut type_params: Vec<Ident> = item
         .generics
         .type_params()
         .map(|param| param.ident.clone())
         .collect();
+    if !type_params.is_empty() {
+        type_params.push(Ident::new("Self", Span::call_site()));
+    }
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -164,16 +168,22 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         };
         // Whether a result is one of rmcp's protocol types is decided by type, where the
         // router is compiled: an impl's type parameter is decided there once, as none, for
-        // every type it is later given. So a result may not name one.
+        // every type it is later given. So a result may not name one, nor `Self` in a
+        // generic impl (`<Self as Trait>::Assoc` may be any of them).
         if let ReturnType::Type(_, ty) = &method.sig.output
             && let Some(param) = mentioned(ty.to_token_stream(), &type_params)
         {
+            let what = if param == "Self" {
+                "`Self` in a generic impl block".to_owned()
+            } else {
+                format!("`{param}`, a type parameter of its impl block")
+            };
             errors.push_at(
                 param.span(),
                 format!(
-                    "a handler's result cannot name `{param}`, a type parameter of its impl \
-                     block: whether it is one of rmcp's protocol types (which carry no error \
-                     hygiene) cannot be checked through it; name a concrete type"
+                    "a handler's result cannot name {what}: whether it is one of rmcp's \
+                     protocol types (which carry no error hygiene) cannot be checked through \
+                     it; name a concrete type"
                 ),
             );
         }

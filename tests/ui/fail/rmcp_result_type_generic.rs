@@ -24,6 +24,20 @@ impl<R: serde::Serialize + schemars::JsonSchema + Clone + Send + Sync + 'static>
     async fn all(&self) -> Result<Vec<R>, ToolError> {
         Ok(vec![self.reply.clone()])
     }
+
+    /// Or it, through an associated type of `Self`.
+    #[secure_tool(authz = public, mode = read)]
+    async fn projected(&self) -> Result<<Self as Reply>::Of, ToolError> {
+        Ok(self.reply.clone())
+    }
+}
+
+trait Reply {
+    type Of;
+}
+
+impl<R> Reply for Server<R> {
+    type Of = R;
 }
 
 impl<R: Send + Sync + 'static> secure_tool::rmcp::ServerHandler for Server<R> {}
