@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::model::{
@@ -372,27 +372,14 @@ pub(crate) struct Confirmations {
     redeemed: Mutex<Redeemed>,
     /// The questions waiting for an answer on sessions with a handshake.
     pending: Arc<tokio::sync::Semaphore>,
-    /// How many of them each principal has (by subject; anonymous callers under "").
-    pending_per_principal: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    /// How many of them each principal has.
+    pending_per_principal: crate::util::PerCaller,
 }
 
 /// A question's place among those waiting for an answer: given back when dropped.
 pub(crate) struct PendingSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
-    counts: Arc<Mutex<HashMap<Arc<str>, usize>>>,
-    who: Arc<str>,
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.who) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.who);
-            }
-        }
-    }
+    _caller: crate::util::CallerSlot,
 }
 
 /// The states redeemed within their lifetime, oldest first (kept by the monotonic clock,
@@ -439,7 +426,7 @@ impl Confirmations {
             clock: SystemTime::now,
             redeemed: Mutex::default(),
             pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_QUESTIONS)),
-            pending_per_principal: Arc::default(),
+            pending_per_principal: crate::util::PerCaller::default(),
         })
     }
 
@@ -460,21 +447,14 @@ impl Confirmations {
     /// A place for one more question of `principal`'s waiting for its answer, if there is
     /// room: on the server, and in the principal's own share.
     pub(crate) fn pending_slot(&self, principal: &Principal) -> Option<PendingSlot> {
-        let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
-        let mut counts = self
+        // The caller's place first: given back (on drop) if the server has none left.
+        let caller = self
             .pending_per_principal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if counts.get(&who).copied().unwrap_or(0) >= MAX_PENDING_QUESTIONS_PER_PRINCIPAL {
-            return None;
-        }
+            .take(principal, MAX_PENDING_QUESTIONS_PER_PRINCIPAL)?;
         let permit = self.pending.clone().try_acquire_owned().ok()?;
-        *counts.entry(Arc::clone(&who)).or_insert(0) += 1;
-        drop(counts);
         Some(PendingSlot {
             _permit: permit,
-            counts: Arc::clone(&self.pending_per_principal),
-            who,
+            _caller: caller,
         })
     }
 

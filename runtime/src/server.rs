@@ -168,7 +168,7 @@ struct Inner<S> {
     /// The resource subscriptions of every session.
     subscriptions: subscriptions::Subscriptions,
     /// How many `subscriptions/listen` streams each caller holds open.
-    listen_streams: subscriptions::ListenStreams,
+    listen_streams: crate::util::PerCaller,
     /// The log level each session asked for (`logging/setLevel`).
     log_levels: crate::context::LogLevels,
     /// The key and redemptions of confirmations on 2026-07-28 requests.

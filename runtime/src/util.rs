@@ -1,6 +1,8 @@
 //! Small helpers that several modules of the crate share.
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// splitmix64: a cheap, well-mixed 64-bit hash, for the jitter of the breakers' open
 /// periods and of the health probes.
@@ -35,6 +37,51 @@ pub(crate) fn drop_caught(what: &str, drop: impl FnOnce()) {
             panic = %LogSafe::new(&panic_message(&*panic), 2048),
             "a panic while dropping user code was caught"
         );
+    }
+}
+
+/// How many of something each caller holds (by subject; every anonymous caller
+/// together), so that none holds more than its share: a place is taken with
+/// [`PerCaller::take`] and given back when its [`CallerSlot`] is dropped.
+#[derive(Default)]
+pub(crate) struct PerCaller(Arc<Mutex<HashMap<Arc<str>, usize>>>);
+
+/// A caller's place in a [`PerCaller`]: given back when dropped.
+pub(crate) struct CallerSlot {
+    counts: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    who: Arc<str>,
+}
+
+impl PerCaller {
+    /// A place for `principal`, unless it holds `max` already.
+    pub(crate) fn take(
+        &self,
+        principal: &crate::authz::Principal,
+        max: usize,
+    ) -> Option<CallerSlot> {
+        let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
+        let mut counts = crate::server::lock(&self.0);
+        let count = counts.entry(Arc::clone(&who)).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(CallerSlot {
+            counts: Arc::clone(&self.0),
+            who,
+        })
+    }
+}
+
+impl Drop for CallerSlot {
+    fn drop(&mut self) {
+        let mut counts = crate::server::lock(&self.counts);
+        if let Some(count) = counts.get_mut(&self.who) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.who);
+            }
+        }
     }
 }
 

@@ -77,6 +77,14 @@ fn answers_of(bytes: usize) -> InputResponses {
     answers
 }
 
+/// The state of a first round asking "Go?", bound to `bound`.
+fn asked(confirmations: &Confirmations, bound: &[u8]) -> String {
+    confirmations
+        .ask("Go?".to_owned(), bound)
+        .request_state
+        .unwrap()
+}
+
 #[test]
 fn a_state_carries_answers_up_to_its_limit() {
     let confirmations = Confirmations::with_random_key();
@@ -86,10 +94,7 @@ fn a_state_carries_answers_up_to_its_limit() {
         (MAX_ANSWERS_BYTES, true),
         (MAX_ANSWERS_BYTES + 1, false),
     ] {
-        let state = confirmations
-            .ask("Go?".to_owned(), &bound)
-            .request_state
-            .unwrap();
+        let state = asked(&confirmations, &bound);
         let opened = confirmations.open(Some(&state), Some(&answers_of(bytes)), &bound, &ada());
         match opened {
             Ok(carried) => {
@@ -112,10 +117,7 @@ async fn redemptions_are_forgotten_once_their_states_expire() {
     let confirmations = Confirmations::with_random_key();
     let bound = binding(&ada(), "t", &JsonObject::new());
     let redeem = |confirmations: &Confirmations| {
-        let state = confirmations
-            .ask("Go?".to_owned(), &bound)
-            .request_state
-            .unwrap();
+        let state = asked(confirmations, &bound);
         confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada())
     };
     for _ in 0..1000 {
@@ -148,19 +150,13 @@ fn one_principal_cannot_make_confirmations_busy_for_everyone() {
     let confirmations = Confirmations::with_random_key();
     let bound = binding(&ada(), "t", &JsonObject::new());
     for _ in 0..MAX_REDEEMED_PER_PRINCIPAL {
-        let state = confirmations
-            .ask("Go?".to_owned(), &bound)
-            .request_state
-            .unwrap();
+        let state = asked(&confirmations, &bound);
         assert!(matches!(
             confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
             Ok(Confirmed::Yes)
         ));
     }
-    let state = confirmations
-        .ask("Go?".to_owned(), &bound)
-        .request_state
-        .unwrap();
+    let state = asked(&confirmations, &bound);
     assert!(matches!(
         confirmations.redeem(Some(&state), Some(&accepted(true)), &bound, &ada()),
         Err(Refusal::Busy)
@@ -168,10 +164,7 @@ fn one_principal_cannot_make_confirmations_busy_for_everyone() {
     // Another caller is not held up.
     let bob = Principal::new("bob");
     let theirs = binding(&bob, "t", &JsonObject::new());
-    let state = confirmations
-        .ask("Go?".to_owned(), &theirs)
-        .request_state
-        .unwrap();
+    let state = asked(&confirmations, &theirs);
     assert!(matches!(
         confirmations.redeem(Some(&state), Some(&accepted(true)), &theirs, &bob),
         Ok(Confirmed::Yes)
@@ -264,10 +257,7 @@ fn only_a_ticked_acceptance_confirms() {
         (Some(declined), Unconfirmed::Declined),
         (None, Unconfirmed::Cancelled),
     ] {
-        let state = confirmations
-            .ask("Go?".to_owned(), &bound)
-            .request_state
-            .unwrap();
+        let state = asked(&confirmations, &bound);
         match confirmations.redeem(Some(&state), responses.as_ref(), &bound, &ada()) {
             Ok(Confirmed::No(why)) => assert_eq!(why, expected),
             _ => panic!("expected {expected:?}"),
@@ -282,7 +272,7 @@ fn a_state_past_its_expiry_is_denied() {
     }
     let asking = Confirmations::new(b"k".repeat(32)).unwrap();
     let bound = binding(&ada(), "t", &JsonObject::new());
-    let state = asking.ask("Go?".to_owned(), &bound).request_state.unwrap();
+    let state = asked(&asking, &bound);
     let redeeming = Confirmations::new(b"k".repeat(32))
         .unwrap()
         .with_clock(later);

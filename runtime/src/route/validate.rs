@@ -478,16 +478,11 @@ fn strip_object(object: &mut JsonObject, schema: &Value, root: &Value, depth: us
     let mut held = Vec::new();
     let closed = held_to(schema, root, object, &mut held, 0);
     if closed {
-        object.retain(|name, _| {
-            held.iter()
-                .any(|level| level["properties"].get(name).is_some())
-        });
+        object.retain(|name, _| held.iter().any(|declared| declared.contains_key(name)));
     }
     for (name, value) in object.iter_mut() {
         // Followed where every level declaring the member says the same of it.
-        let mut declared = held
-            .iter()
-            .filter_map(|level| level["properties"].get(name));
+        let mut declared = held.iter().filter_map(|declared| declared.get(name));
         if let Some(first) = declared.next()
             && declared.all(|other| other == first)
         {
@@ -496,7 +491,7 @@ fn strip_object(object: &mut JsonObject, schema: &Value, root: &Value, depth: us
     }
 }
 
-/// Adds to `held` the levels of `schema` with `properties` that `object` is held to (the
+/// Adds to `held` the `properties` of the levels of `schema` that `object` is held to (the
 /// schema, each part of its `allOf`, the alternatives of its `anyOf` / `oneOf` that
 /// [`may_hold`] it, and theirs); whether those levels let through no member they do not
 /// declare.
@@ -504,7 +499,7 @@ fn held_to<'s>(
     schema: &'s Value,
     root: &'s Value,
     object: &JsonObject,
-    held: &mut Vec<&'s Value>,
+    held: &mut Vec<&'s JsonObject>,
     depth: usize,
 ) -> bool {
     let schema = resolved(schema, root);
@@ -512,10 +507,9 @@ fn held_to<'s>(
     let combined = ["allOf", "anyOf", "oneOf"]
         .iter()
         .any(|keyword| schema.get(keyword).is_some());
-    let declares = schema.get("properties").is_some_and(Value::is_object);
-    if declares {
-        held.push(schema);
-    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let declares = properties.is_some();
+    held.extend(properties);
     // A level that declares nothing and combines nothing takes any object.
     let mut closed = !open && (declares || combined);
     if depth >= MAX_RESOLVE_DEPTH {
@@ -529,8 +523,11 @@ fn held_to<'s>(
     for keyword in ["anyOf", "oneOf"] {
         if let Some(alternatives) = schema.get(keyword).and_then(Value::as_array) {
             let mut any = false;
-            for alternative in alternatives {
-                if may_hold(resolved(alternative, root), object) {
+            for alternative in alternatives
+                .iter()
+                .map(|alternative| resolved(alternative, root))
+            {
+                if may_hold(alternative, object) {
                     any = true;
                     closed &= held_to(alternative, root, object, held, depth + 1);
                 }

@@ -217,7 +217,10 @@ impl<S: ServerHandler> ServerHandler for SecureServer<S> {
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
         async move {
             let principal = self.principal(context.request_context());
-            let Some(_slot) = self.inner.listen_streams.open(&principal) else {
+            let Some(_slot) = self.inner.listen_streams.take(
+                &principal,
+                super::subscriptions::MAX_LISTEN_STREAMS_PER_CALLER,
+            ) else {
                 tracing::warn!(
                     target: "secure_tool::server",
                     principal = %crate::util::LogSafe::new(&principal, 256),
@@ -680,11 +683,11 @@ async fn complete<S: ServerHandler>(
         // match them) is never the state's to complete.
         Reference::Resource(template) => {
             let named = crate::resource::UriTemplate::parse(&template.uri).ok();
-            tools.resources.iter().any(|route| {
-                route.spec.uri.as_str() == template.uri
-                    || named
-                        .as_ref()
-                        .is_some_and(|named| route.spec.uri.same_as(named))
+            named.is_some_and(|named| {
+                tools
+                    .resources
+                    .iter()
+                    .any(|route| route.spec.uri.same_as(&named))
             }) || !server.forwardable_resource(&template.uri)
         }
         _ => false,

@@ -11,8 +11,6 @@
 //! Updates go to every subscriber at once, each within [`NOTIFY_TIMEOUT`]: a client that
 //! stops reading loses its subscriptions, never delays anyone else's updates.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::ErrorData as McpError;
@@ -105,47 +103,6 @@ struct Subscription {
 /// Every subscription the server holds.
 #[derive(Default)]
 pub(super) struct Subscriptions(std::sync::Mutex<Vec<Subscription>>);
-
-/// How many `subscriptions/listen` streams each caller holds open (by subject; anonymous
-/// callers under "").
-#[derive(Default)]
-pub(super) struct ListenStreams(Arc<std::sync::Mutex<HashMap<Arc<str>, usize>>>);
-
-/// A listen stream's place among its caller's: given back when dropped.
-pub(super) struct StreamSlot {
-    counts: Arc<std::sync::Mutex<HashMap<Arc<str>, usize>>>,
-    who: Arc<str>,
-}
-
-impl ListenStreams {
-    /// A place for one more stream of `principal`'s, unless it holds
-    /// [`MAX_LISTEN_STREAMS_PER_CALLER`] already.
-    pub(super) fn open(&self, principal: &Principal) -> Option<StreamSlot> {
-        let who: Arc<str> = Arc::from(principal.subject().unwrap_or(""));
-        let mut counts = lock(&self.0);
-        let count = counts.entry(Arc::clone(&who)).or_insert(0);
-        if *count >= MAX_LISTEN_STREAMS_PER_CALLER {
-            return None;
-        }
-        *count += 1;
-        Some(StreamSlot {
-            counts: Arc::clone(&self.0),
-            who,
-        })
-    }
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut counts = lock(&self.counts);
-        if let Some(count) = counts.get_mut(&self.who) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.who);
-            }
-        }
-    }
-}
 
 impl<S: Send + Sync + 'static> SecureServer<S> {
     /// The secure resource a URI names, if any, and the parameters it gives it.

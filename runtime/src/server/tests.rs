@@ -142,6 +142,37 @@ fn serve_built<S: rmcp::ServerHandler>(server: SecureServer<S>) -> tokio::io::Du
     client_io
 }
 
+/// A client on `io` that shakes hands (2025-06-18), sends `then`, reads the answers up to
+/// the one with id `until` (which must be a result), and from then on never reads again:
+/// its client stopped reading (a hung process, a full socket).
+async fn stalled(
+    io: tokio::io::DuplexStream,
+    then: &[Value],
+    until: i64,
+) -> tokio::io::DuplexStream {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut io = tokio::io::BufReader::new(io);
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "stalled", "version": "1"}}});
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    for message in [&initialize, &initialized].into_iter().chain(then) {
+        let line = format!("{message}\n");
+        io.get_mut().write_all(line.as_bytes()).await.unwrap();
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        io.read_line(&mut line).await.unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        if answer["id"] == until {
+            assert!(answer.get("result").is_some(), "{answer}");
+            break;
+        }
+    }
+    io.into_inner()
+}
+
 fn reader() -> Principal {
     Principal::new("alice").with_scopes(["notes:read"])
 }

@@ -21,7 +21,19 @@ struct Notes {
     completed: Arc<AtomicUsize>,
 }
 
-impl rmcp::ServerHandler for Notes {}
+/// Completes anything it is asked, as a state's own code may (only ever reached with
+/// completions forwarded).
+impl rmcp::ServerHandler for Notes {
+    async fn complete(
+        &self,
+        _: CompleteRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, rmcp::ErrorData> {
+        Ok(rmcp::model::CompleteResult::new(
+            CompletionInfo::with_all_values(vec!["from the state".into()]).unwrap(),
+        ))
+    }
+}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct NoteUri {
@@ -364,39 +376,9 @@ async fn a_completer_is_given_no_more_than_its_policy_is_asked_about() {
     assert_eq!(notes.completed.load(Ordering::SeqCst), before);
 }
 
-/// A state that completes anything it is asked, as its own code may (here, a secure
-/// template in another spelling).
-#[derive(Clone, Default)]
-struct Eager;
-
-impl rmcp::ServerHandler for Eager {
-    async fn complete(
-        &self,
-        _: CompleteRequestParams,
-        _: rmcp::service::RequestContext<rmcp::RoleServer>,
-    ) -> Result<rmcp::model::CompleteResult, rmcp::ErrorData> {
-        Ok(rmcp::model::CompleteResult::new(
-            CompletionInfo::with_all_values(vec!["from the state".into()]).unwrap(),
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_secure_template_in_any_spelling_is_never_the_states_to_complete() {
-    async fn id(
-        _: &Eager,
-        uri: NoteUri,
-        _: crate::context::Grant<'_>,
-    ) -> Result<ResourceBody, ToolError> {
-        Ok(ResourceBody::text(uri.id.to_string()))
-    }
-    let router = SecureToolRouter::new().with_resource(ResourceRoute::new(
-        ResourceSpec::new("note", "notes://{id}", scopes("notes:read")),
-        ArgumentsType::new(),
-        ErrorType::<ToolError>::new(),
-        id,
-    ));
-    let server = crate::SecureServerBuilder::with_router(Eager, router)
+    let server = crate::SecureServerBuilder::with_router(Notes::default(), router())
         .with_unguarded(crate::server::Unguarded::Completions, "the test says so")
         .local_principal(Principal::anonymous())
         .build();

@@ -347,23 +347,9 @@ async fn told_the_tools_changed(stream: &mut rmcp::service::Subscription) {
     );
 }
 
-/// A session that shakes hands and then never reads again: its client stopped reading
-/// (a hung process, a full socket).
+/// A session that shakes hands and then never reads again.
 async fn stalled_session(server: &SecureServer<Notes>) -> tokio::io::DuplexStream {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-    let mut io = tokio::io::BufReader::new(served(server));
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "stalled", "version": "1"}}});
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    for message in [initialize, initialized] {
-        let line = format!("{message}\n");
-        io.get_mut().write_all(line.as_bytes()).await.unwrap();
-    }
-    let mut answer = String::new();
-    io.read_line(&mut answer).await.unwrap();
-    assert!(answer.contains(r#""id":1"#), "{answer}");
-    io.into_inner()
+    super::stalled(served(server), &[], 1).await
 }
 
 #[tokio::test(start_paused = true)]

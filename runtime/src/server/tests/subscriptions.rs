@@ -321,33 +321,11 @@ async fn one_caller_cannot_hold_more_than_its_share_of_subscriptions() {
         .unwrap();
 }
 
-/// A session that subscribes to `uri` and then never reads again: its client stopped
-/// reading (a hung process, a full socket).
+/// A session that subscribes to `uri` and then never reads again.
 async fn stalled_subscriber(server: &SecureServer<Notes>, uri: &str) -> tokio::io::DuplexStream {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-    let mut io = tokio::io::BufReader::new(serve_built(server.clone()));
-    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "stalled", "version": "1"}}});
-    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let subscribe = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
         "params": {"uri": uri}});
-    for message in [initialize, initialized, subscribe] {
-        let line = format!("{message}\n");
-        io.get_mut().write_all(line.as_bytes()).await.unwrap();
-    }
-    // Its answers read, up to the subscription's: from then on, nothing is read.
-    let mut line = String::new();
-    loop {
-        line.clear();
-        io.read_line(&mut line).await.unwrap();
-        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if answer["id"] == 2 {
-            assert!(answer.get("result").is_some(), "{answer}");
-            break;
-        }
-    }
-    io.into_inner()
+    super::stalled(serve_built(server.clone()), &[subscribe], 2).await
 }
 
 #[tokio::test(start_paused = true)]
